@@ -1,0 +1,145 @@
+//! The command line. Every subcommand's `--help` is written to teach the workflow.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+The workflow (base image for the environment, release image = base + code):
+  docker repro release              cut a release from HEAD and write ./repro.lock
+  docker repro verify               check the locked images are present with the locked digests
+  docker repro verify --rebuild     rebuild the locked commit from scratch and compare byte for byte
+
+Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 125 usage, 130 interrupted.
+Docker's global flags (--context, -H, --config, -D, --tls*) given before `repro` are passed on to
+every docker command docker repro runs.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docker repro",
+    version,
+    about = "Reproducible releases of research images: lock, rebuild and verify byte for byte",
+    after_help = AFTER_HELP,
+    disable_help_subcommand = false,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Release(ReleaseArgs),
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A short table and a one-line verdict.
+    Human,
+    /// The same report as JSON on stdout (keys documented in the README).
+    Json,
+}
+
+/// Cut a release that can be rebuilt byte for byte, and write repro.lock.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Cut a release that can be rebuilt byte for byte, and write repro.lock.\n\n\
+Builds from a clean copy of the committed source (HEAD), never from the working tree: a dirty \
+tree is refused (name the files, or pass --allow-dirty). SOURCE_DATE_EPOCH is the commit time. \
+Every external base image is resolved in its registry and pinned by digest with \
+`--build-context`, so the Dockerfiles are not rewritten. Builds run with buildx, attestations \
+off, OCI output with rewrite-timestamp=true, and are loaded into the engine.\n\n\
+Layouts: docker/Dockerfile.base + docker/Dockerfile.release (the base is tagged <image>:base and \
+the release's `FROM <image>:base` is pinned to the base just built), or a single ./Dockerfile. \
+Defaults can be set in repro.toml under [release] (image, file, base_file, context, tags, target, \
+platform, builder, lock, build_args); flags override it.",
+    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64"
+)]
+pub struct ReleaseArgs {
+    /// The release Dockerfile [default: docker/Dockerfile.release, else Dockerfile]
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: Option<String>,
+    /// The base (environment) Dockerfile, built first and tagged <image>:base [default: docker/Dockerfile.base when the release file is docker/Dockerfile.release]
+    #[arg(long, value_name = "PATH")]
+    pub base_file: Option<String>,
+    /// The build context, relative to the project directory [default: .]
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<String>,
+    /// The image name (repository) [default: the project directory's name]
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// Extra tags for the release image, besides <image>:<short commit> (repeatable)
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// A build argument, recorded in the lock (repeatable; KEY alone takes $KEY)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The stage of the release Dockerfile to build
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The platform to build for, os/arch [default: the engine's]
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// The buildx builder to use [default: the current one]
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+    /// Where to write the lockfile [default: ./repro.lock]
+    #[arg(long, value_name = "PATH")]
+    pub lock: Option<PathBuf>,
+    /// Override SOURCE_DATE_EPOCH (seconds) instead of the commit time
+    #[arg(long, value_name = "SECONDS")]
+    pub source_date_epoch: Option<i64>,
+    /// Release from a tree with uncommitted changes; the lock records dirty = true and can never be verified by rebuild
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Push the release (and base) image to its registry after building; the pushed digest is checked
+    #[arg(long)]
+    pub push: bool,
+    /// Also write the release image as an OCI archive to FILE, for archiving with a paper
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Reuse the build cache. Faster, but a cached layer built before the commit keeps its older
+    /// file times (rewrite-timestamp only clamps newer ones), and then the release does not
+    /// rebuild identically. Without it every layer is built fresh.
+    #[arg(long)]
+    pub use_cache: bool,
+    /// Hide build progress
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Output format of the summary on stdout
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Check images against a repro.lock, by digest or by rebuilding from source.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Check images against a repro.lock, by digest or by rebuilding from source.\n\n\
+Without --rebuild: checks that each locked image is present in the engine (or in its registry) \
+with exactly the locked digest. Reads digests only.\n\n\
+With --rebuild: copies the locked commit out of the lock's git repository into a temporary \
+directory (your working tree is never touched), rebuilds it exactly as the lock says (same base \
+digests, build args, platform, SOURCE_DATE_EPOCH, no build cache), and compares manifest, config and layer \
+digests. A difference names the layer and the Dockerfile instruction that produced it.\n\n\
+Either way, each locked base tag is looked up again: if it now points elsewhere the report says \
+so (old -> new digest); a rebuild still uses the pinned digest.\n\n\
+Not yet built: cloning the lock's remote when the commit is not local, verifying an OCI archive, \
+package-level explanations of differences.",
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json"
+)]
+pub struct VerifyArgs {
+    /// The lockfile [default: ./repro.lock]
+    #[arg(value_name = "LOCK")]
+    pub lock: Option<PathBuf>,
+    /// Rebuild the locked commit from source and compare byte for byte
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Hide build progress
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Output format of the report on stdout
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}

@@ -1,0 +1,374 @@
+//! The docker and buildx commands docker repro runs, with pure parsers for what they print.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::lockfile;
+use crate::oci::{self, Resolved};
+use crate::process::{Options, ProcessError, Tool};
+
+pub struct Docker {
+    tool: Tool,
+}
+
+/// One `docker buildx build`, as plain data: the same spec gives the same argv.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+    pub dockerfile: PathBuf,
+    pub context: PathBuf,
+    pub platform: String,
+    pub target: String,
+    pub builder: String,
+    pub source_date_epoch: i64,
+    pub args: BTreeMap<String, String>,
+    /// Named contexts: the `FROM` reference as written, and what it is pinned to.
+    pub pins: BTreeMap<String, String>,
+    /// Where the OCI archive goes.
+    pub output: PathBuf,
+    /// Written into the archive's index so that `docker load` names the image.
+    pub name: String,
+    /// Cached layers keep the file times of the build that made them, and rewrite-timestamp
+    /// only clamps times newer than SOURCE_DATE_EPOCH; a cache older than the commit would
+    /// leave older times in the image. So release and rebuild run without the cache.
+    pub use_cache: bool,
+}
+
+impl BuildSpec {
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv: Vec<String> = vec!["buildx".into(), "build".into()];
+        if !self.builder.is_empty() {
+            argv.extend(["--builder".into(), self.builder.clone()]);
+        }
+        argv.extend([
+            "--file".into(),
+            self.dockerfile.to_string_lossy().into_owned(),
+            "--platform".into(),
+            self.platform.clone(),
+            "--provenance=false".into(),
+            "--sbom=false".into(),
+        ]);
+        if !self.use_cache {
+            argv.push("--no-cache".into());
+        }
+        argv.extend([
+            "--build-arg".into(),
+            format!("SOURCE_DATE_EPOCH={}", self.source_date_epoch),
+        ]);
+        for (key, value) in &self.args {
+            argv.extend(["--build-arg".into(), format!("{key}={value}")]);
+        }
+        for (name, target) in &self.pins {
+            argv.extend(["--build-context".into(), format!("{name}={target}")]);
+        }
+        if !self.target.is_empty() {
+            argv.extend(["--target".into(), self.target.clone()]);
+        }
+        argv.extend([
+            "--output".into(),
+            format!(
+                "type=oci,dest={},rewrite-timestamp=true,name={}",
+                self.output.to_string_lossy(),
+                self.name
+            ),
+            "--".into(),
+            self.context.to_string_lossy().into_owned(),
+        ]);
+        argv
+    }
+}
+
+/// Versions and driver of the engine and builder, recorded in the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuilderFacts {
+    pub client: String,
+    pub engine: String,
+    pub engine_platform: String,
+    pub buildx: String,
+    pub buildkit: String,
+    pub driver: String,
+    pub name: String,
+}
+
+impl Docker {
+    pub fn new(globals: Vec<String>) -> Result<Self> {
+        let tool = Tool::find(
+            "docker",
+            "install the docker CLI (see https://docs.docker.com/engine/install/)",
+        )?;
+        Ok(Docker {
+            tool: tool.with_prefix(globals),
+        })
+    }
+
+    pub fn from_tool(tool: Tool) -> Self {
+        Docker { tool }
+    }
+
+    pub fn facts(&self, builder: &str) -> Result<BuilderFacts> {
+        let version = self.tool.run(&["version", "--format", "{{json .}}"]).map_err(|e| match e {
+            ProcessError::Failed { stderr, .. } => Error::Failed(format!(
+                "cannot reach the Docker engine ({}); start it (`systemctl start docker`, or see scripts/testbed.sh) or pick a context with `docker --context NAME repro`",
+                stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no answer").trim()
+            )),
+            other => other.into(),
+        })?;
+        let mut facts = parse_version_json(&version.stdout)?;
+        let buildx = self.tool.run(&["buildx", "version"]).map_err(|_| {
+            Error::Failed("docker buildx is not installed; install it (apt-get install docker-buildx, or docker-buildx-plugin)".into())
+        })?;
+        facts.buildx = parse_buildx_version(&buildx.stdout_text());
+        let mut args = vec!["buildx", "inspect"];
+        if !builder.is_empty() {
+            args.extend(["--", builder]);
+        }
+        let inspect = self.tool.run(&args)?;
+        let (name, driver, buildkit) = parse_buildx_inspect(&inspect.stdout_text());
+        facts.name = name;
+        facts.driver = driver;
+        facts.buildkit = buildkit;
+        Ok(facts)
+    }
+
+    /// Resolves a reference in its registry (never the local engine).
+    pub fn resolve(
+        &self,
+        reference: &str,
+        platform: &str,
+    ) -> std::result::Result<Resolved, String> {
+        let raw = self
+            .tool
+            .run(&["buildx", "imagetools", "inspect", "--raw", "--", reference])
+            .map_err(|e| e.to_string())?;
+        oci::resolve_raw(&raw.stdout, platform).map_err(|e| format!("{reference} {e}"))
+    }
+
+    /// The ID of a local image, if the engine has it.
+    pub fn image_id(&self, reference: &str) -> Option<String> {
+        self.tool
+            .run(&["image", "inspect", "--format", "{{.Id}}", "--", reference])
+            .ok()
+            .map(|o| o.stdout_text())
+    }
+
+    pub fn build(&self, spec: &BuildSpec, quiet: bool) -> Result<()> {
+        let opts = Options {
+            env: vec![(
+                "SOURCE_DATE_EPOCH".into(),
+                spec.source_date_epoch.to_string(),
+            )],
+            show_stderr: !quiet,
+            ..Default::default()
+        };
+        let mut argv = spec.argv();
+        if quiet {
+            argv.insert(2, "--quiet".into());
+        }
+        self.tool.run_with(&argv, &opts)?;
+        Ok(())
+    }
+
+    /// Loads an OCI archive, whose index names the image `tags[0]`, and adds the other tags.
+    pub fn load(&self, archive: &Path, tags: &[String]) -> Result<()> {
+        self.tool
+            .run(&["load", "--quiet", "--input", &archive.to_string_lossy()])?;
+        for tag in tags.iter().skip(1) {
+            self.tool.run(&["tag", "--", &tags[0], tag])?;
+        }
+        Ok(())
+    }
+
+    pub fn push(&self, reference: &str) -> Result<()> {
+        self.tool.run(&["push", "--quiet", "--", reference])?;
+        Ok(())
+    }
+}
+
+fn parse_version_json(stdout: &[u8]) -> Result<BuilderFacts> {
+    let v: serde_json::Value = serde_json::from_slice(stdout).map_err(|e| {
+        Error::Failed(format!(
+            "`docker version` printed no JSON ({e}); is this a Docker CLI?"
+        ))
+    })?;
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    Ok(BuilderFacts {
+        client: s("/Client/Version"),
+        engine: s("/Server/Version"),
+        engine_platform: format!("{}/{}", s("/Server/Os"), s("/Server/Arch")),
+        ..Default::default()
+    })
+}
+
+/// `github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3` → `0.13.1+ds1`.
+pub fn parse_buildx_version(text: &str) -> String {
+    text.split_whitespace()
+        .nth(1)
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// The builder's name, driver and BuildKit version from `docker buildx inspect`.
+pub fn parse_buildx_inspect(text: &str) -> (String, String, String) {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    (field("Name:"), field("Driver:"), field("BuildKit version:"))
+}
+
+/// Adds Docker Hub's implicit parts so that `ubuntu` and `docker.io/library/ubuntu:latest`
+/// compare equal. Digests are kept.
+pub fn normalise_ref(reference: &str) -> String {
+    let (name, digest) = reference
+        .split_once('@')
+        .map_or((reference, None), |(n, d)| (n, Some(d)));
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let (name, tag) = match last.rsplit_once(':') {
+        Some((_, tag)) => (&name[..name.len() - tag.len() - 1], Some(tag)),
+        None => (name, None),
+    };
+    let first = name.split('/').next().unwrap_or("");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let name = match (has_registry, name.contains('/')) {
+        (true, _) => name.to_string(),
+        (false, true) => format!("docker.io/{name}"),
+        (false, false) => format!("docker.io/library/{name}"),
+    };
+    let tag = match (tag, digest) {
+        (Some(t), _) => format!(":{t}"),
+        (None, Some(_)) => String::new(),
+        (None, None) => ":latest".into(),
+    };
+    let digest = digest.map(|d| format!("@{d}")).unwrap_or_default();
+    format!("{name}{tag}{digest}")
+}
+
+/// A repository name docker accepts, from a directory name.
+pub fn image_name_from_dir(dir: &Path) -> String {
+    let raw = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    if name.is_empty() {
+        "release".into()
+    } else {
+        name
+    }
+}
+
+pub fn check_user_ref(what: &str, value: &str) -> Result<()> {
+    lockfile::check_ref(what, value).map_err(Error::Usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_argv_pins_bases_and_disables_attestations() {
+        let spec = BuildSpec {
+            dockerfile: "/w/docker/Dockerfile.base".into(),
+            context: "/w".into(),
+            platform: "linux/amd64".into(),
+            target: "".into(),
+            builder: "".into(),
+            source_date_epoch: 1_700_000_000,
+            args: [(
+                "PIP_INDEX_URL".to_string(),
+                "http://mirror/simple".to_string(),
+            )]
+            .into(),
+            pins: [(
+                "ubuntu:22.04".to_string(),
+                "docker-image://ubuntu:22.04@sha256:ab".to_string(),
+            )]
+            .into(),
+            output: "/tmp/out/base.tar".into(),
+            name: "curvenet:base".into(),
+            use_cache: false,
+        };
+        assert_eq!(
+            spec.argv().join(" "),
+            "buildx build --file /w/docker/Dockerfile.base --platform linux/amd64 --provenance=false --sbom=false --no-cache \
+             --build-arg SOURCE_DATE_EPOCH=1700000000 --build-arg PIP_INDEX_URL=http://mirror/simple \
+             --build-context ubuntu:22.04=docker-image://ubuntu:22.04@sha256:ab \
+             --output type=oci,dest=/tmp/out/base.tar,rewrite-timestamp=true,name=curvenet:base -- /w"
+        );
+    }
+
+    #[test]
+    fn buildx_outputs() {
+        assert_eq!(
+            parse_buildx_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3\n"),
+            "0.13.1+ds1"
+        );
+        let inspect = "Name:   default\nDriver: docker\n\nNodes:\nName:             default\nEndpoint:         default\nStatus:           running\nBuildKit version: v0.0.0+unknown\nPlatforms:        linux/amd64\n";
+        assert_eq!(
+            parse_buildx_inspect(inspect),
+            ("default".into(), "docker".into(), "v0.0.0+unknown".into())
+        );
+    }
+
+    #[test]
+    fn version_json() {
+        let json = br#"{"Client":{"Version":"28.2.2"},"Server":{"Version":"26.1.5+dfsg1","Os":"linux","Arch":"amd64"}}"#;
+        let f = parse_version_json(json).unwrap();
+        assert_eq!(
+            (
+                f.client.as_str(),
+                f.engine.as_str(),
+                f.engine_platform.as_str()
+            ),
+            ("28.2.2", "26.1.5+dfsg1", "linux/amd64")
+        );
+    }
+
+    #[test]
+    fn refs_normalise_like_docker() {
+        assert_eq!(normalise_ref("ubuntu"), "docker.io/library/ubuntu:latest");
+        assert_eq!(
+            normalise_ref("curvenet:base"),
+            "docker.io/library/curvenet:base"
+        );
+        assert_eq!(normalise_ref("lab/x:1"), "docker.io/lab/x:1");
+        assert_eq!(
+            normalise_ref("127.0.0.1:5000/a/b:1"),
+            "127.0.0.1:5000/a/b:1"
+        );
+        assert_eq!(normalise_ref("localhost/a"), "localhost/a:latest");
+        assert_eq!(
+            normalise_ref("ghcr.io/a/b@sha256:00"),
+            "ghcr.io/a/b@sha256:00"
+        );
+    }
+
+    #[test]
+    fn image_names_from_directories() {
+        assert_eq!(
+            image_name_from_dir(Path::new("/home/u/CurveNet_v2")),
+            "curvenet_v2"
+        );
+        assert_eq!(image_name_from_dir(Path::new("/p/My Paper!")), "my-paper");
+        assert_eq!(image_name_from_dir(Path::new("/")), "release");
+    }
+}

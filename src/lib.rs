@@ -1,0 +1,31 @@
+//! docker repro: reproducible releases of research images, as a Docker CLI plugin.
+
+pub mod cli;
+pub mod docker;
+pub mod dockerfile;
+pub mod error;
+pub mod exit;
+pub mod git;
+pub mod lockfile;
+pub mod oci;
+pub mod pipeline;
+pub mod plugin;
+pub mod process;
+pub mod project;
+pub mod release;
+pub mod report;
+pub mod ui;
+pub mod verify;
+
+use cli::{Cli, Command};
+use error::Result;
+use exit::Exit;
+
+/// Runs a parsed command; `globals` are docker's global flags, forwarded to every docker call.
+pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
+    process::install_interrupt_handler();
+    match &cli.command {
+        Command::Release(args) => release::run(args, globals),
+        Command::Verify(args) => verify::run(args, globals),
+    }
+}

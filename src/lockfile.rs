@@ -1,0 +1,459 @@
+//! `repro.lock`: the contract between an author's release and a reviewer's rebuild.
+//! Versioned, deterministic (sorted, no wall-clock time), one value per line so a diff reads
+//! like a change log, and written atomically so a failure never leaves a half-written lock.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub const VERSION: u32 = 1;
+pub const DEFAULT_PATH: &str = "repro.lock";
+
+const HEADER: &str = "# This file is written by `docker repro release`; do not edit it by hand.\n\
+# It pins everything the release was built from. Check it with `docker repro verify --rebuild`.\n";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    pub version: u32,
+    pub source: Source,
+    pub build: Build,
+    pub builder: Builder,
+    #[serde(rename = "dockerfile", default)]
+    pub dockerfiles: Vec<DockerfileEntry>,
+    #[serde(rename = "base", default)]
+    pub bases: Vec<Base>,
+    #[serde(rename = "image", default)]
+    pub images: Vec<Image>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Full commit hash the release was built from.
+    pub commit: String,
+    /// Committer time, seconds since the epoch.
+    pub commit_time: i64,
+    /// The `origin` remote (or the first remote), credentials stripped; empty when none.
+    pub remote: String,
+    /// The project directory inside the repository, `.` for its root.
+    pub path: String,
+    /// True when released with `--allow-dirty`: the built source is in no commit.
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// The image name; images are tagged `<image>:<short commit>` (and `<image>:base`).
+    pub image: String,
+    pub source_date_epoch: i64,
+    pub platform: String,
+    /// The build context, relative to the project directory.
+    pub context: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Builder {
+    pub docker_client: String,
+    pub docker_engine: String,
+    pub buildx: String,
+    pub buildkit: String,
+    pub driver: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerfileEntry {
+    /// `base` or `release`.
+    pub role: String,
+    /// Relative to the project directory.
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base {
+    /// The reference after ARG expansion, as BuildKit resolves it.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The Dockerfile (path) that uses it.
+    pub dockerfile: String,
+    /// Digest of what the reference resolved to: an image index, or a single manifest.
+    pub index_digest: String,
+    /// Digest of the manifest for the build platform.
+    pub platform_digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// `base` or `release`.
+    pub role: String,
+    /// `<image>:<tag>` as tagged in the engine.
+    pub name: String,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub layers: Vec<String>,
+}
+
+impl Lock {
+    /// The TOML text, byte-for-byte the same for the same content.
+    pub fn to_toml(&self) -> String {
+        let mut sorted = self.clone();
+        sorted.dockerfiles.sort();
+        sorted.bases.sort();
+        sorted.bases.dedup();
+        format!(
+            "{HEADER}\n{}",
+            toml::to_string_pretty(&sorted).expect("lock serializes")
+        )
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Lock> {
+        let value: toml::Value = toml::from_str(text).map_err(|e| {
+            Error::Failed(format!(
+                "{}: not a valid lockfile: {}",
+                path.display(),
+                one_line(&e.to_string())
+            ))
+        })?;
+        match value.get("version").and_then(toml::Value::as_integer) {
+            Some(v) if v == VERSION as i64 => {}
+            Some(v) => {
+                return Err(Error::Failed(format!(
+                    "{}: lockfile version {v} is not supported by docker repro {} (it reads version {VERSION}); upgrade docker repro",
+                    path.display(),
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            None => return Err(Error::Failed(format!("{}: not a repro.lock (no `version` key)", path.display()))),
+        }
+        let lock: Lock = value.try_into().map_err(|e: toml::de::Error| {
+            Error::Failed(format!("{}: {}", path.display(), one_line(&e.to_string())))
+        })?;
+        lock.validate()
+            .map_err(|m| Error::Failed(format!("{}: {m}", path.display())))?;
+        Ok(lock)
+    }
+
+    pub fn read(path: &Path) -> Result<Lock> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Failed(format!(
+                "{}: no such lockfile; run `docker repro release` first, or pass the lock's path",
+                path.display()
+            )),
+            _ => Error::io(path, e),
+        })?;
+        Lock::from_toml(&text, path)
+    }
+
+    /// Writes to a temporary file beside `path`, then renames it over `path`: an existing lock
+    /// is either kept byte-identical or replaced whole.
+    pub fn write_atomic(&self, path: &Path) -> Result<()> {
+        write_atomic(path, self.to_toml().as_bytes())
+    }
+
+    /// Rejects anything that would become a docker option or argument it should not be,
+    /// before any process starts.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        check_hex("source.commit", &self.source.commit, &[40, 64])?;
+        check_ref("build.image", &self.build.image)?;
+        check_platform(&self.build.platform)?;
+        check_relative("source.path", &self.source.path)?;
+        check_relative("build.context", &self.build.context)?;
+        if !self.build.target.is_empty() {
+            check_word("build.target", &self.build.target)?;
+        }
+        for (key, value) in &self.build.args {
+            check_word("build.args key", key)?;
+            if value.chars().any(char::is_control) {
+                return Err(format!("build.args.{key} contains a control character"));
+            }
+        }
+        for d in &self.dockerfiles {
+            check_role(&d.role)?;
+            check_relative("dockerfile.path", &d.path)?;
+            check_hex("dockerfile.sha256", &d.sha256, &[64])?;
+        }
+        for b in &self.bases {
+            check_ref("base.ref", &b.reference)?;
+            check_digest("base.index_digest", &b.index_digest)?;
+            check_digest("base.platform_digest", &b.platform_digest)?;
+        }
+        if !self.images.iter().any(|i| i.role == "release") {
+            return Err("no [[image]] with role = \"release\"".into());
+        }
+        for i in &self.images {
+            check_role(&i.role)?;
+            check_ref("image.name", &i.name)?;
+            check_digest("image.manifest_digest", &i.manifest_digest)?;
+            check_digest("image.config_digest", &i.config_digest)?;
+            for l in &i.layers {
+                check_digest("image.layers", l)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn image(&self, role: &str) -> Option<&Image> {
+        self.images.iter().find(|i| i.role == role)
+    }
+
+    pub fn short_commit(&self) -> &str {
+        &self.source.commit[..12.min(self.source.commit.len())]
+    }
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".repro.lock.")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(), String> {
+    if lengths.contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(format!("{key} = {value:?} is not a lowercase hex hash"))
+    }
+}
+
+pub fn check_digest(key: &str, value: &str) -> std::result::Result<(), String> {
+    match value.strip_prefix("sha256:") {
+        Some(hex) => check_hex(key, hex, &[64]),
+        None => Err(format!("{key} = {value:?} is not a sha256:<64 hex> digest")),
+    }
+}
+
+/// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.
+fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
+    if value.is_empty()
+        || value.starts_with('-')
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        Err(format!("{key} = {value:?} is not allowed (empty, leading `-`, whitespace or control character)"))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
+    check_word(key, value)?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
+    if value.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(format!("{key} = {value:?} is not an image reference"))
+    }
+}
+
+fn check_platform(value: &str) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = value.split('/').collect();
+    if (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "build.platform = {value:?} is not os/arch[/variant]"
+        ))
+    }
+}
+
+fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
+    let path = Path::new(value);
+    if value.is_empty()
+        || path.is_absolute()
+        || path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        || value.starts_with('-')
+        || value.chars().any(char::is_control)
+    {
+        Err(format!(
+            "{key} = {value:?} must be a relative path inside the project"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_role(role: &str) -> std::result::Result<(), String> {
+    match role {
+        "base" | "release" => Ok(()),
+        other => Err(format!("role = {other:?} is not `base` or `release`")),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample() -> Lock {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        Lock {
+            version: VERSION,
+            source: Source {
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                commit_time: 1_700_000_000,
+                remote: "https://example.org/lab/curvenet.git".into(),
+                path: ".".into(),
+                dirty: false,
+            },
+            build: Build {
+                image: "curvenet".into(),
+                source_date_epoch: 1_700_000_000,
+                platform: "linux/amd64".into(),
+                context: ".".into(),
+                target: String::new(),
+                args: [
+                    ("B".to_string(), "2".to_string()),
+                    ("A".to_string(), "1".to_string()),
+                ]
+                .into(),
+            },
+            builder: Builder {
+                docker_client: "28.2.2".into(),
+                docker_engine: "26.1.5".into(),
+                buildx: "0.13.1".into(),
+                buildkit: "v0.13.2".into(),
+                driver: "docker".into(),
+                name: "default".into(),
+            },
+            dockerfiles: vec![
+                DockerfileEntry {
+                    role: "release".into(),
+                    path: "docker/Dockerfile.release".into(),
+                    sha256: "b".repeat(64),
+                },
+                DockerfileEntry {
+                    role: "base".into(),
+                    path: "docker/Dockerfile.base".into(),
+                    sha256: "a".repeat(64),
+                },
+            ],
+            bases: vec![Base {
+                reference: "ubuntu:22.04".into(),
+                dockerfile: "docker/Dockerfile.base".into(),
+                index_digest: d('1'),
+                platform_digest: d('2'),
+            }],
+            images: vec![
+                Image {
+                    role: "base".into(),
+                    name: "curvenet:base".into(),
+                    manifest_digest: d('3'),
+                    config_digest: d('4'),
+                    layers: vec![d('5')],
+                },
+                Image {
+                    role: "release".into(),
+                    name: "curvenet:0123456789ab".into(),
+                    manifest_digest: d('6'),
+                    config_digest: d('7'),
+                    layers: vec![d('5'), d('8')],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn round_trip_is_deterministic_and_sorted() {
+        let lock = sample();
+        let text = lock.to_toml();
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.to_toml(), text);
+        let base_pos = text.find("docker/Dockerfile.base\"\nsha256").unwrap();
+        let release_pos = text.find("docker/Dockerfile.release\"\nsha256").unwrap();
+        assert!(base_pos < release_pos, "dockerfiles sorted:\n{text}");
+        assert!(text.find("A = \"1\"").unwrap() < text.find("B = \"2\"").unwrap());
+    }
+
+    #[test]
+    fn wrong_version_and_unknown_keys_are_clear_errors() {
+        let text = sample().to_toml().replace("version = 1", "version = 9");
+        let err = Lock::from_toml(&text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lockfile version 9 is not supported"), "{err}");
+        let text = sample()
+            .to_toml()
+            .replace("dirty = false", "dirty = false\nsurprise = 1");
+        let err = Lock::from_toml(&text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("surprise"), "{err}");
+    }
+
+    #[test]
+    fn fields_that_would_become_options_are_rejected() {
+        let mut lock = sample();
+        lock.bases[0].reference = "--privileged".into();
+        assert!(lock.validate().unwrap_err().contains("leading `-`"));
+        let mut lock = sample();
+        lock.bases[0].reference = "ubuntu:22.04 $(reboot)".into();
+        assert!(lock.validate().is_err());
+        let mut lock = sample();
+        lock.images[1].manifest_digest = "sha256:abc".into();
+        assert!(lock.validate().unwrap_err().contains("manifest_digest"));
+        let mut lock = sample();
+        lock.build.context = "../outside".into();
+        assert!(lock.validate().unwrap_err().contains("relative path"));
+        let mut lock = sample();
+        lock.build.args.insert("X".into(), "a\nb".into());
+        assert!(lock.validate().is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_or_keeps_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repro.lock");
+        std::fs::write(&path, "old").unwrap();
+        sample().write_atomic(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), sample().to_toml());
+        // A rename that cannot happen (the target is a non-empty directory) keeps everything.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("keep"), "x").unwrap();
+        assert!(sample().write_atomic(&blocked).is_err());
+        assert_eq!(std::fs::read_to_string(blocked.join("keep")).unwrap(), "x");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 2, "no temp file left: {leftovers:?}");
+    }
+}

@@ -1,0 +1,235 @@
+//! The build both `release` and `verify --rebuild` run. A [`Plan`] is plain data derived from
+//! the source tree and the recorded inputs; building the same plan is how a rebuild is "exactly
+//! as the lock says".
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::docker::{normalise_ref, BuildSpec, Docker};
+use crate::dockerfile::{self, Dockerfile, ExternalRef};
+use crate::error::{Error, Result};
+use crate::lockfile::{Base, DockerfileEntry};
+use crate::oci::{self, sha256_digest, OciImage};
+
+/// Inputs that are the same for every image of a release.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub image: String,
+    pub platform: String,
+    pub source_date_epoch: i64,
+    pub target: String,
+    pub builder: String,
+    pub args: BTreeMap<String, String>,
+    /// Relative to the project directory.
+    pub context: String,
+    /// Reuse the build cache (faster, but see [`BuildSpec::use_cache`]).
+    pub use_cache: bool,
+}
+
+/// One Dockerfile to build.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub role: &'static str,
+    pub path: String,
+    pub sha256: String,
+    pub parsed: Dockerfile,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub settings: Settings,
+    /// The project directory inside the materialised source.
+    pub project: PathBuf,
+    pub base: Option<Stage>,
+    pub release: Stage,
+    pub bases: Vec<Base>,
+}
+
+pub struct Built {
+    pub role: &'static str,
+    pub archive: PathBuf,
+    pub image: OciImage,
+}
+
+impl Plan {
+    /// Reads and parses the Dockerfiles under `project`, then pins every external image with
+    /// `pin` (the registry at release time, the lock at rebuild time).
+    pub fn new(
+        settings: Settings,
+        project: &Path,
+        base_file: Option<&str>,
+        release_file: &str,
+        mut pin: impl FnMut(&ExternalRef, &str) -> Result<Base>,
+    ) -> Result<Plan> {
+        let base = base_file
+            .map(|f| read_stage("base", project, f, &settings))
+            .transpose()?;
+        let release = read_stage("release", project, release_file, &settings)?;
+        let mut bases = Vec::new();
+        for stage in base.iter().chain(std::iter::once(&release)) {
+            for external in &stage.parsed.externals {
+                if stage.role == "release"
+                    && base.is_some()
+                    && is_built_base(&settings.image, &external.image)
+                {
+                    continue;
+                }
+                bases.push(pin(external, &stage.path)?);
+            }
+        }
+        bases.sort();
+        bases.dedup();
+        Ok(Plan {
+            settings,
+            project: project.to_path_buf(),
+            base,
+            release,
+            bases,
+        })
+    }
+
+    pub fn dockerfile_entries(&self) -> Vec<DockerfileEntry> {
+        self.base
+            .iter()
+            .chain(std::iter::once(&self.release))
+            .map(|s| DockerfileEntry {
+                role: s.role.into(),
+                path: s.path.clone(),
+                sha256: s.sha256.clone(),
+            })
+            .collect()
+    }
+
+    pub fn base_tag(&self) -> String {
+        format!("{}:base", self.settings.image)
+    }
+
+    fn spec(
+        &self,
+        stage: &Stage,
+        output: &Path,
+        name: String,
+        extra_pins: BTreeMap<String, String>,
+    ) -> BuildSpec {
+        let mut pins: BTreeMap<String, String> = self
+            .bases
+            .iter()
+            .filter(|b| b.dockerfile == stage.path && !b.reference.contains('@'))
+            .map(|b| {
+                (
+                    b.reference.clone(),
+                    format!("docker-image://{}@{}", b.reference, b.index_digest),
+                )
+            })
+            .collect();
+        pins.extend(extra_pins);
+        BuildSpec {
+            dockerfile: self.project.join(&stage.path),
+            context: self.project.join(&self.settings.context),
+            platform: self.settings.platform.clone(),
+            target: if stage.role == "release" {
+                self.settings.target.clone()
+            } else {
+                String::new()
+            },
+            builder: self.settings.builder.clone(),
+            source_date_epoch: self.settings.source_date_epoch,
+            args: self.settings.args.clone(),
+            pins,
+            output: output.to_path_buf(),
+            name,
+            use_cache: self.settings.use_cache,
+        }
+    }
+
+    /// Builds the base (when there is one) and the release into OCI archives under `work`.
+    /// The release's `FROM <image>:base` is pinned to the base just built, by digest.
+    pub fn build(
+        &self,
+        docker: &Docker,
+        work: &Path,
+        release_name: &str,
+        quiet: bool,
+        progress: &dyn Fn(&str),
+    ) -> Result<Vec<Built>> {
+        let mut built = Vec::new();
+        let mut release_pins = BTreeMap::new();
+        if let Some(base) = &self.base {
+            progress(&format!("building {} from {}", self.base_tag(), base.path));
+            let archive = work.join("base.tar");
+            docker.build(
+                &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
+                quiet,
+            )?;
+            let image = oci::read_archive(&archive)?;
+            let layout = work.join("base-layout");
+            oci::unpack(&archive, &layout)?;
+            for external in &self.release.parsed.externals {
+                if is_built_base(&self.settings.image, &external.image) {
+                    let target = format!(
+                        "oci-layout://{}@{}",
+                        layout.display(),
+                        image.manifest_digest
+                    );
+                    release_pins.insert(external.image.clone(), target);
+                }
+            }
+            built.push(Built {
+                role: "base",
+                archive,
+                image,
+            });
+        }
+        progress(&format!(
+            "building {release_name} from {}",
+            self.release.path
+        ));
+        let archive = work.join("release.tar");
+        docker.build(
+            &self.spec(
+                &self.release,
+                &archive,
+                release_name.to_string(),
+                release_pins,
+            ),
+            quiet,
+        )?;
+        let image = oci::read_archive(&archive)?;
+        built.push(Built {
+            role: "release",
+            archive,
+            image,
+        });
+        Ok(built)
+    }
+}
+
+fn is_built_base(image: &str, reference: &str) -> bool {
+    normalise_ref(reference) == normalise_ref(&format!("{image}:base"))
+}
+
+fn read_stage(
+    role: &'static str,
+    project: &Path,
+    path: &str,
+    settings: &Settings,
+) -> Result<Stage> {
+    let full = project.join(path);
+    let bytes = std::fs::read(&full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Failed(format!(
+            "{path}: no such Dockerfile in the committed source; commit it, or name another with --file/--base-file"
+        )),
+        _ => Error::io(&full, e),
+    })?;
+    let parsed = dockerfile::parse(&bytes, &settings.args, &settings.platform)
+        .map_err(|e| Error::Failed(format!("{path}:{}: {}", e.line, e.message)))?;
+    let sha256 = sha256_digest(&bytes)
+        .trim_start_matches("sha256:")
+        .to_string();
+    Ok(Stage {
+        role,
+        path: path.to_string(),
+        sha256,
+        parsed,
+    })
+}

@@ -1,0 +1,272 @@
+//! `docker repro release`: build from the committed source with every input pinned, load and
+//! tag the images, then write `repro.lock` (last, atomically).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::cli::{Format, ReleaseArgs};
+use crate::docker::{normalise_ref, Docker};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::git::Git;
+use crate::lockfile::{self, Base, Lock};
+use crate::pipeline::{Plan, Settings};
+use crate::project::{self, Config};
+use crate::ui::Ui;
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    lock: String,
+    commit: &'a str,
+    dirty: bool,
+    images: Vec<SummaryImage<'a>>,
+}
+
+#[derive(Serialize)]
+struct SummaryImage<'a> {
+    role: &'a str,
+    name: &'a str,
+    manifest_digest: &'a str,
+}
+
+pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
+    let ui = Ui { quiet: args.quiet };
+    let project = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let inputs = project::inputs(&project, args, Config::load(&project)?, &|k| {
+        std::env::var(k).ok()
+    })?;
+
+    let git = Git::new()?;
+    let facts = git.facts(&project, &[inputs.lock.clone()])?;
+    let dirty = !facts.dirty_files.is_empty();
+    if dirty && !args.allow_dirty {
+        let shown: Vec<&str> = facts
+            .dirty_files
+            .iter()
+            .take(10)
+            .map(String::as_str)
+            .collect();
+        let more = facts.dirty_files.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return Err(Error::Failed(format!(
+            "the working tree has uncommitted changes: {}{more}; commit them (a release is built from a commit), or pass --allow-dirty",
+            shown.join(", ")
+        )));
+    }
+    if dirty {
+        ui.warn("releasing with uncommitted changes (--allow-dirty): the lock records dirty = true and can never be verified by rebuild");
+    }
+    let rel_path = relative_path(&facts.toplevel, &project)?;
+
+    let docker = Docker::new(globals)?;
+    let builder = docker.facts(&inputs.builder)?;
+    let platform = inputs
+        .platform
+        .clone()
+        .unwrap_or_else(|| builder.engine_platform.clone());
+    let source_date_epoch = args.source_date_epoch.unwrap_or(facts.commit_time);
+    let settings = Settings {
+        image: inputs.image.clone(),
+        platform: platform.clone(),
+        source_date_epoch,
+        target: inputs.target.clone(),
+        builder: inputs.builder.clone(),
+        args: inputs.args.clone(),
+        context: inputs.context.clone(),
+        use_cache: args.use_cache,
+    };
+
+    let work = tempfile::Builder::new()
+        .prefix("docker-repro-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let source = if dirty {
+        project.clone()
+    } else {
+        ui.progress(&format!(
+            "copying commit {} into a clean build directory",
+            &facts.commit[..12]
+        ));
+        let checkout = work.path().join("src");
+        git.materialise(&facts.toplevel, &facts.commit, &checkout)?;
+        checkout.join(&rel_path)
+    };
+
+    let base_tag = format!("{}:base", inputs.image);
+    let plan = Plan::new(
+        settings,
+        &source,
+        inputs.base_file.as_deref(),
+        &inputs.release_file,
+        |external, dockerfile| {
+            let platform = external.platform.as_deref().unwrap_or(&platform);
+            ui.progress(&format!(
+                "resolving {} ({dockerfile}:{})",
+                external.image, external.line
+            ));
+            match docker.resolve(&external.image, platform) {
+            Ok(resolved) => Ok(Base {
+                reference: external.image.clone(),
+                dockerfile: dockerfile.to_string(),
+                index_digest: resolved.index_digest,
+                platform_digest: resolved.platform_digest,
+            }),
+            Err(why) if docker.image_id(&external.image).is_some() => Err(Error::Failed(format!(
+                "{dockerfile}:{}: base image {} exists only in the local engine, so nobody else can pull it; push it to a registry and use that reference{} ({why})",
+                external.line,
+                external.image,
+                if normalise_ref(&external.image).ends_with(":base") { format!(", or name the base {base_tag} and use the docker/Dockerfile.base layout") } else { String::new() },
+            ))),
+            Err(why) => Err(Error::Failed(format!(
+                "{dockerfile}:{}: cannot resolve base image {} in its registry: {why}; check the name and that the registry is reachable (`docker login` if it is private)",
+                external.line, external.image
+            ))),
+        }
+        },
+    )?;
+    for stage in plan.base.iter().chain(std::iter::once(&plan.release)) {
+        if let Some(syntax) = stage.parsed.syntax.as_deref().filter(|s| !s.contains('@')) {
+            ui.warn(&format!("{}: `# syntax={syntax}` names a frontend image by tag; pin it with @sha256:... so rebuilds use the same frontend", stage.path));
+        }
+    }
+
+    let release_tag = format!("{}:{}", inputs.image, &facts.commit[..12]);
+    let built = plan.build(&docker, work.path(), &release_tag, args.quiet, &|m| {
+        ui.progress(m)
+    })?;
+    let mut images = Vec::new();
+    for b in &built {
+        let tags: Vec<String> = if b.role == "base" {
+            vec![base_tag.clone()]
+        } else {
+            std::iter::once(release_tag.clone())
+                .chain(inputs.tags.iter().map(|t| format!("{}:{t}", inputs.image)))
+                .collect()
+        };
+        ui.progress(&format!(
+            "loading {} ({})",
+            tags.join(", "),
+            b.image.manifest_digest
+        ));
+        docker.load(&b.archive, &tags)?;
+        images.push(lockfile::Image {
+            role: b.role.into(),
+            name: tags[0].clone(),
+            manifest_digest: b.image.manifest_digest.clone(),
+            config_digest: b.image.config_digest.clone(),
+            layers: b.image.layers.clone(),
+        });
+    }
+
+    if let Some(dest) = &args.archive {
+        let release = built
+            .iter()
+            .find(|b| b.role == "release")
+            .expect("release is always built");
+        let bytes = std::fs::read(&release.archive).map_err(|e| Error::io(&release.archive, e))?;
+        lockfile::write_atomic(dest, &bytes)?;
+        ui.progress(&format!("wrote OCI archive {}", dest.display()));
+    }
+    if args.push {
+        for image in &images {
+            ui.progress(&format!("pushing {}", image.name));
+            docker.push(&image.name)?;
+            let repo = image
+                .name
+                .rsplit_once(':')
+                .map_or(image.name.as_str(), |(r, _)| r);
+            let pushed = format!("{repo}@{}", image.manifest_digest);
+            docker.resolve(&pushed, &platform).map_err(|why| {
+                Error::Failed(format!(
+                    "pushed {} but the registry does not serve {pushed}: {why}",
+                    image.name
+                ))
+            })?;
+        }
+    }
+
+    let lock = Lock {
+        version: lockfile::VERSION,
+        source: lockfile::Source {
+            commit: facts.commit.clone(),
+            commit_time: facts.commit_time,
+            remote: facts.remote.clone(),
+            path: rel_path.to_string_lossy().into_owned(),
+            dirty,
+        },
+        build: lockfile::Build {
+            image: inputs.image.clone(),
+            source_date_epoch,
+            platform: platform.clone(),
+            context: inputs.context.clone(),
+            target: inputs.target.clone(),
+            args: inputs.args.clone(),
+        },
+        builder: lockfile::Builder {
+            docker_client: builder.client,
+            docker_engine: builder.engine,
+            buildx: builder.buildx,
+            buildkit: builder.buildkit,
+            driver: builder.driver,
+            name: builder.name,
+        },
+        dockerfiles: plan.dockerfile_entries(),
+        bases: plan.bases.clone(),
+        images,
+    };
+    lock.validate().map_err(|m| {
+        Error::Failed(format!(
+            "internal error: the new lock is invalid ({m}); nothing was written"
+        ))
+    })?;
+    lock.write_atomic(&inputs.lock)?;
+    ui.progress(&format!("wrote {}", inputs.lock.display()));
+
+    let summary = Summary {
+        lock: inputs.lock.display().to_string(),
+        commit: &lock.source.commit,
+        dirty,
+        images: lock
+            .images
+            .iter()
+            .map(|i| SummaryImage {
+                role: &i.role,
+                name: &i.name,
+                manifest_digest: &i.manifest_digest,
+            })
+            .collect(),
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        ),
+        Format::Human => {
+            for i in &summary.images {
+                println!("{:<8} {}@{}", i.role, i.name, i.manifest_digest);
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn relative_path(toplevel: &Path, project: &Path) -> Result<PathBuf> {
+    let project = project.canonicalize().map_err(|e| Error::io(project, e))?;
+    let rel = project.strip_prefix(toplevel).map_err(|_| {
+        Error::Failed(format!(
+            "{} is not inside the git repository {}",
+            project.display(),
+            toplevel.display()
+        ))
+    })?;
+    Ok(if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel.to_path_buf()
+    })
+}

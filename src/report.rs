@@ -1,0 +1,220 @@
+//! The verify report: one data structure, printed as a short table or as JSON.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Identical,
+    Different,
+    Missing,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The lockfile checked.
+    pub lock: String,
+    /// `digests` (presence check) or `rebuild`.
+    pub mode: &'static str,
+    pub commit: String,
+    /// `identical` when every image is; otherwise `different`.
+    pub verdict: &'static str,
+    pub images: Vec<ImageReport>,
+    pub bases: Vec<BaseReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageReport {
+    pub role: String,
+    pub name: String,
+    pub status: Status,
+    /// The locked manifest digest.
+    pub locked: String,
+    /// The manifest digest found (engine/registry) or rebuilt; null when missing.
+    pub found: Option<String>,
+    /// `engine`, `registry` or `rebuild`; null when missing.
+    pub source: Option<&'static str>,
+    /// Why it is missing or different, in words.
+    pub detail: Option<String>,
+    /// Whether the config digest matches; null when unknown.
+    pub config_identical: Option<bool>,
+    /// The layers that differ (rebuild only).
+    pub layers: Vec<LayerDiff>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerDiff {
+    /// 1-based position in the manifest.
+    pub index: usize,
+    pub locked: Option<String>,
+    pub found: Option<String>,
+    /// The Dockerfile instruction that produced the layer, from the image history.
+    pub instruction: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BaseReport {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub dockerfile: String,
+    pub locked: String,
+    /// What the reference resolves to now; null when it could not be looked up.
+    pub current: Option<String>,
+    /// `unchanged`, `moved` or `unknown`.
+    pub tag: &'static str,
+    pub detail: Option<String>,
+}
+
+fn short(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!("sha256:{}", &hex[..12.min(hex.len())])
+}
+
+impl Report {
+    pub fn identical(&self) -> bool {
+        self.images.iter().all(|i| i.status == Status::Identical)
+    }
+
+    pub fn render_human(&self) -> String {
+        let mut out = String::new();
+        let width = self
+            .images
+            .iter()
+            .map(|i| i.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        out.push_str(&format!(
+            "{:<8} {:<width$}  {:<19}  {:<19}  RESULT\n",
+            "ROLE", "IMAGE", "LOCKED", "FOUND"
+        ));
+        for i in &self.images {
+            let found = i.found.as_deref().map(short).unwrap_or_else(|| "-".into());
+            let result = match (i.status, i.source) {
+                (Status::Identical, Some(src)) if self.mode == "digests" => {
+                    format!("identical ({src})")
+                }
+                (Status::Identical, _) => "identical".into(),
+                (Status::Different, _) => "DIFFERENT".into(),
+                (Status::Missing, _) => "MISSING".into(),
+            };
+            out.push_str(&format!(
+                "{:<8} {:<width$}  {:<19}  {:<19}  {result}\n",
+                i.role,
+                i.name,
+                short(&i.locked),
+                found
+            ));
+            if let Some(detail) = &i.detail {
+                out.push_str(&format!("           {detail}\n"));
+            }
+            for l in &i.layers {
+                let locked = l
+                    .locked
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or_else(|| "(none)".into());
+                let found = l
+                    .found
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or_else(|| "(none)".into());
+                out.push_str(&format!(
+                    "           layer {} {locked} -> {found}  {}\n",
+                    l.index, l.instruction
+                ));
+            }
+        }
+        for b in &self.bases {
+            match (b.tag, &b.current) {
+                ("moved", Some(current)) => out.push_str(&format!(
+                    "base {} moved: {} -> {} (the lock pins {}; a rebuild uses it)\n",
+                    b.reference,
+                    short(&b.locked),
+                    short(current),
+                    short(&b.locked)
+                )),
+                ("unknown", _) => out.push_str(&format!(
+                    "base {}: could not look up the tag now ({})\n",
+                    b.reference,
+                    b.detail.as_deref().unwrap_or("no answer")
+                )),
+                _ => {}
+            }
+        }
+        out.push_str(&format!("verdict: {}\n", self.verdict_line()));
+        out
+    }
+
+    fn verdict_line(&self) -> String {
+        let what = if self.mode == "rebuild" {
+            "rebuilt"
+        } else {
+            "present"
+        };
+        if self.identical() {
+            return format!(
+                "identical: all {} images {what} with the locked digests",
+                self.images.len()
+            );
+        }
+        let bad: Vec<String> = self
+            .images
+            .iter()
+            .filter(|i| i.status != Status::Identical)
+            .map(|i| match i.layers.first() {
+                Some(l) => format!(
+                    "{} differs in {} layer(s), first layer {} ({})",
+                    i.name,
+                    i.layers.len(),
+                    l.index,
+                    l.instruction
+                ),
+                None if i.status == Status::Missing => format!("{} is missing", i.name),
+                None => format!("{} differs", i.name),
+            })
+            .collect();
+        format!("DIFFERENT: {}", bad.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_names_the_first_differing_layer() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let report = Report {
+            lock: "repro.lock".into(),
+            mode: "rebuild",
+            commit: "0".repeat(40),
+            verdict: "different",
+            images: vec![ImageReport {
+                role: "release".into(),
+                name: "x:0123".into(),
+                status: Status::Different,
+                locked: d('a'),
+                found: Some(d('b')),
+                source: Some("rebuild"),
+                detail: None,
+                config_identical: Some(false),
+                layers: vec![LayerDiff {
+                    index: 2,
+                    locked: Some(d('c')),
+                    found: Some(d('d')),
+                    instruction: "RUN /bin/sh -c date > /stamp".into(),
+                }],
+            }],
+            bases: vec![],
+        };
+        let text = report.render_human();
+        assert!(
+            text.contains(
+                "layer 2 sha256:cccccccccccc -> sha256:dddddddddddd  RUN /bin/sh -c date > /stamp"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("verdict: DIFFERENT: x:0123 differs in 1 layer(s), first layer 2 (RUN /bin/sh -c date > /stamp)\n"), "{text}");
+    }
+}
