@@ -153,10 +153,9 @@ impl Report {
             "present"
         };
         if self.identical() {
-            return format!(
-                "identical: all {} images {what} with the locked digests",
-                self.images.len()
-            );
+            let n = self.images.len();
+            let images = if n == 1 { "image" } else { "images" };
+            return format!("identical: {n} {images} {what} with the locked digests");
         }
         let bad: Vec<String> = self
             .images

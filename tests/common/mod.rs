@@ -1,0 +1,222 @@
+//! The integration test bed: the real docker CLI with the plugin installed in a temporary
+//! DOCKER_CONFIG, a real engine with buildx, and the loopback registry that
+//! scripts/testbed.sh brings up.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+pub const REGISTRY: &str = "127.0.0.1:5000";
+
+pub fn busybox() -> String {
+    format!("{REGISTRY}/repro-test/busybox:1")
+}
+
+pub fn bookworm_python() -> String {
+    format!("{REGISTRY}/repro-test/bookworm-python:1")
+}
+
+/// Engine tests share one engine and prune its build cache, so they run one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The temporary DOCKER_CONFIG holding the plugin; set up once per test binary.
+pub fn docker_config() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let ok = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output().map(|o| o.status.success()).unwrap_or(false);
+        assert!(ok, "no Docker engine: run `bash scripts/testbed.sh` as root first (it installs and starts the engine and the loopback registry)");
+        let reg = Command::new("docker").args(["buildx", "imagetools", "inspect", "--raw", &busybox()]).output().unwrap();
+        assert!(reg.status.success(), "the loopback registry does not serve {}: run `bash scripts/testbed.sh`", busybox());
+        let dir = tempfile::Builder::new().prefix("repro-docker-config-").tempdir().unwrap();
+        let plugins = dir.path().join("cli-plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_docker-repro"), plugins.join("docker-repro")).unwrap();
+        dir
+    })
+    .path()
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
+    }
+
+    #[track_caller]
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// `docker ARGS` with the plugin's DOCKER_CONFIG, in `dir`.
+pub fn docker_in(dir: &Path, args: &[&str]) -> Run {
+    Run::from(docker_cmd(dir, args).output().unwrap())
+}
+
+pub fn docker_cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("docker");
+    cmd.args(args)
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", docker_config())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Plain docker (the user's config), for setting up fixtures.
+pub fn docker(args: &[&str]) -> Run {
+    Run::from(Command::new("docker").args(args).output().unwrap()).expect(0)
+}
+
+pub fn prune_build_cache() {
+    docker(&["buildx", "prune", "--all", "--force"]);
+}
+
+/// A git project in a temporary directory, committed with fixed dates so commits are stable.
+pub struct Project {
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl Project {
+    /// `name` becomes the directory name and so the default image name; keep it unique per test.
+    pub fn new(name: &str, files: &[(&str, &str)]) -> Project {
+        let tmp = tempfile::Builder::new()
+            .prefix("repro-e2e-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Project { _tmp: tmp, dir };
+        p.write(files);
+        p.git(&["init", "-q", "-b", "main"]);
+        p.commit("initial");
+        p
+    }
+
+    pub fn image(&self) -> String {
+        self.dir.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    pub fn write(&self, files: &[(&str, &str)]) {
+        for (path, content) in files {
+            let full = self.dir.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, content).unwrap();
+        }
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(&self.dir, args)
+    }
+
+    pub fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+    }
+
+    pub fn repro(&self, args: &[&str]) -> Run {
+        let mut full = vec!["repro"];
+        full.extend(args);
+        docker_in(&self.dir, &full)
+    }
+
+    pub fn lock_text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("repro.lock")).unwrap()
+    }
+
+    /// A fresh clone elsewhere, with the lock copied in: a reviewer's checkout.
+    pub fn clone_with_lock(&self) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::Builder::new()
+            .prefix("repro-clone-")
+            .tempdir()
+            .unwrap();
+        let dest = tmp.path().join("review");
+        git_in(
+            tmp.path(),
+            &[
+                "clone",
+                "-q",
+                self.dir.to_str().unwrap(),
+                dest.to_str().unwrap(),
+            ],
+        );
+        std::fs::copy(self.dir.join("repro.lock"), dest.join("repro.lock")).unwrap();
+        (tmp, dest)
+    }
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Repro Test",
+            "-c",
+            "user.email=test@example.org",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Replaces what legitimately varies between machines and runs in lock and report text.
+pub fn filters() -> Vec<(String, String)> {
+    // Image names carry no process id, so table widths in reports are stable.
+    [
+        (r"sha256:[0-9a-f]{64}", "sha256:[digest]"),
+        (r"sha256:[0-9a-f]{12}", "sha256:[short]"),
+        (
+            r#"(docker_client|docker_engine|buildx|buildkit) = "[^"]*""#,
+            r#"$1 = "[version]""#,
+        ),
+        (r#"/tmp/[^\s"]+"#, "[path]"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
+
+pub fn snapshot(name: &str, value: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    for (pattern, replacement) in filters() {
+        settings.add_filter(&pattern, replacement);
+    }
+    settings.bind(|| insta::assert_snapshot!(name, value));
+}

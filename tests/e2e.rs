@@ -1,0 +1,388 @@
+//! End to end, on a real engine, buildx and the loopback registry (scripts/testbed.sh).
+//! Each test plays an author releasing and a reviewer verifying from another checkout.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn one_stage(name: &str) -> Project {
+    Project::new(
+        name,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY app /app\nCMD [\"cat\", \"/app/hello.txt\"]\n",
+                    busybox()
+                ),
+            ),
+            ("app/hello.txt", "hello from a release\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    )
+}
+
+#[test]
+fn plugin_is_discovered_and_docker_global_flags_reach_child_commands() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let help = docker_in(dir.path(), &["--help"]).expect(0);
+    assert!(
+        help.stdout.contains("repro*"),
+        "docker --help lists the plugin:\n{}",
+        help.stdout
+    );
+    let help = docker_in(dir.path(), &["repro", "--help"]).expect(0);
+    assert!(help.stdout.contains("release") && help.stdout.contains("verify"));
+    let via_help = docker_in(dir.path(), &["help", "repro", "release"]).expect(0);
+    assert!(via_help.stdout.contains("Cut a release"));
+
+    // A -H pointing nowhere must reach the plugin's own docker calls.
+    let p = one_stage("flags");
+    let run = docker_in(
+        &p.dir,
+        &["-H", "unix:///nonexistent/docker.sock", "repro", "release"],
+    )
+    .expect(1);
+    assert!(
+        run.stderr.contains("cannot reach the Docker engine"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("/nonexistent/docker.sock"),
+        "{}",
+        run.stderr
+    );
+    // And --context default -D works end to end.
+    p.repro(&["release", "-q"]).expect(0);
+    docker_in(&p.dir, &["--context", "default", "-D", "repro", "verify"]).expect(0);
+}
+
+#[test]
+fn one_stage_release_is_deterministic_and_verifies_by_rebuild_from_a_clone() {
+    let _serial = serial();
+    let p = one_stage("onestage");
+    let release = p
+        .repro(&["release", "--tag", "paper-v1", "--format", "json"])
+        .expect(0);
+    let summary = release.json();
+    let first_lock = p.lock_text();
+    snapshot("lock_one_stage", &first_lock);
+    let commit = p.git(&["rev-parse", "HEAD"]);
+    let tag = format!("{}:{}", p.image(), &commit[..12]);
+    assert_eq!(summary["images"][0]["name"], tag);
+
+    // The release runs and both tags name the locked digest.
+    let out = docker(&["run", "--rm", "--network", "none", &tag]);
+    assert_eq!(out.stdout, "hello from a release\n");
+    let id = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        &format!("{}:paper-v1", p.image()),
+    ])
+    .stdout;
+    assert_eq!(
+        id.trim(),
+        summary["images"][0]["manifest_digest"].as_str().unwrap()
+    );
+
+    // The same commit released again gives the same lock, byte for byte.
+    p.repro(&["release", "-q", "--tag", "paper-v1"]).expect(0);
+    assert_eq!(p.lock_text(), first_lock);
+
+    p.repro(&["verify"]).expect(0);
+    let (_tmp, review) = p.clone_with_lock();
+    prune_build_cache();
+    let verify = docker_in(&review, &["repro", "verify", "--rebuild"]).expect(0);
+    snapshot("verify_one_stage_identical", &verify.stdout);
+}
+
+#[test]
+fn seed_layout_with_pip_installed_wheel_verifies_by_rebuild() {
+    let _serial = serial();
+    let p = Project::new(
+        "seedproj",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nENV LANG=C.UTF-8\nCOPY wheels /tmp/wheels\nRUN pip3 install --no-index --no-cache-dir --break-system-packages /tmp/wheels/*.whl\nWORKDIR /workspace\n",
+                    bookworm_python()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM seedproj:base\nCOPY curvenet /workspace/curvenet\nWORKDIR /workspace/curvenet\nCMD [\"python3\", \"train.py\"]\n",
+            ),
+            ("curvenet/train.py", "import reprohello\nprint(reprohello.GREETING)\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    std::fs::create_dir_all(p.dir.join("wheels")).unwrap();
+    let wheel = Command::new("python3")
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/make_wheel.py"),
+            p.dir.join("wheels").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        wheel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wheel.stderr)
+    );
+    p.commit("seed layout");
+
+    let release = p.repro(&["release", "--format", "json"]).expect(0);
+    let images = release.json()["images"].as_array().unwrap().clone();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["role"], "base");
+    assert_eq!(images[0]["name"], format!("{}:base", p.image()));
+    let lock = p.lock_text();
+    assert!(
+        lock.contains("role = \"base\"") && lock.contains("path = \"docker/Dockerfile.base\""),
+        "{lock}"
+    );
+    // The release's FROM <image>:base is the base just built, not a registry base.
+    assert_eq!(lock.matches("[[base]]").count(), 1, "{lock}");
+
+    let tag = images[1]["name"].as_str().unwrap();
+    let out = docker(&["run", "--rm", "--network", "none", tag]);
+    assert_eq!(out.stdout, "hello from a locked environment\n");
+
+    let (_tmp, review) = p.clone_with_lock();
+    prune_build_cache();
+    let verify = docker_in(
+        &review,
+        &["repro", "verify", "--rebuild", "--format", "json"],
+    )
+    .expect(0);
+    let report = verify.json();
+    assert_eq!(report["verdict"], "identical");
+    assert_eq!(report["images"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn arg_built_multi_stage_froms_are_pinned_and_rebuild() {
+    let _serial = serial();
+    let p = Project::new(
+        "argstages",
+        &[(
+            "Dockerfile",
+            "ARG REGISTRY=example.invalid\nARG BASE=${REGISTRY}/repro-test/busybox:1\nFROM ${BASE} AS build\nRUN echo built > /out\nFROM build AS again\nFROM $BASE\nCOPY --from=again /out /out\nCMD [\"cat\", \"/out\"]\n",
+        )],
+    );
+    p.repro(&[
+        "release",
+        "-q",
+        "--build-arg",
+        &format!("REGISTRY={REGISTRY}"),
+    ])
+    .expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains(&format!("ref = \"{}\"", busybox())), "{lock}");
+    assert!(
+        lock.contains(&format!("REGISTRY = \"{REGISTRY}\"")),
+        "{lock}"
+    );
+    assert_eq!(
+        lock.matches("[[base]]").count(),
+        1,
+        "one base, used twice:\n{lock}"
+    );
+    prune_build_cache();
+    p.repro(&["verify", "--rebuild", "-q"]).expect(0);
+}
+
+#[test]
+fn nondeterministic_run_is_reported_with_its_layer_and_instruction() {
+    let _serial = serial();
+    let p = Project::new(
+        "nondet",
+        &[("Dockerfile", &format!("FROM {}\nRUN echo stable > /stable\nRUN date +%s%N > /stamp\nCMD [\"cat\", \"/stamp\"]\n", busybox()))],
+    );
+    p.repro(&["release", "-q"]).expect(0);
+    prune_build_cache();
+    let verify = p
+        .repro(&["verify", "--rebuild", "-q", "--format", "json"])
+        .expect(2);
+    let report = verify.json();
+    assert_eq!(report["verdict"], "different");
+    let layers = report["images"][0]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "only the date layer differs: {layers:?}");
+    assert_eq!(layers[0]["index"], 3);
+    assert_eq!(
+        layers[0]["instruction"],
+        "RUN /bin/sh -c date +%s%N > /stamp"
+    );
+    let human = p.repro(&["verify", "--rebuild", "-q"]).expect(2);
+    snapshot("verify_nondeterministic_run", &human.stdout);
+}
+
+#[test]
+fn dirty_tree_is_refused_then_recorded_and_never_verifies_by_rebuild() {
+    let _serial = serial();
+    let p = one_stage("dirty");
+    p.write(&[("app/hello.txt", "edited\n"), ("notes.txt", "untracked\n")]);
+    let refused = p.repro(&["release", "-q"]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("uncommitted changes: app/hello.txt, notes.txt;"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!p.dir.join("repro.lock").exists());
+
+    let allowed = p.repro(&["release", "-q", "--allow-dirty"]).expect(0);
+    assert!(
+        allowed.stderr.contains("can never be verified by rebuild"),
+        "{}",
+        allowed.stderr
+    );
+    assert!(p.lock_text().contains("dirty = true"));
+    // The dirty build used the working tree.
+    let tag = format!("{}:{}", p.image(), &p.git(&["rev-parse", "HEAD"])[..12]);
+    assert_eq!(
+        docker(&["run", "--rm", "--network", "none", &tag]).stdout,
+        "edited\n"
+    );
+    let verify = p.repro(&["verify", "--rebuild"]).expect(1);
+    assert!(
+        verify.stderr.contains("can never be verified by rebuild"),
+        "{}",
+        verify.stderr
+    );
+}
+
+#[test]
+fn moved_base_tag_is_reported_and_the_rebuild_uses_the_pinned_digest() {
+    let _serial = serial();
+    let moving = format!("{REGISTRY}/repro-test/moving-{}:stable", std::process::id());
+    docker(&["tag", &busybox(), &moving]);
+    docker(&["push", "-q", &moving]);
+    let p = Project::new(
+        "movedbase",
+        &[(
+            "Dockerfile",
+            &format!("FROM {moving}\nCOPY Dockerfile /Dockerfile\n"),
+        )],
+    );
+    p.repro(&["release", "-q"]).expect(0);
+
+    // Someone pushes a different image under the same tag.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(
+        other.path().join("Dockerfile"),
+        format!("FROM {}\nRUN echo moved > /moved\n", busybox()),
+    )
+    .unwrap();
+    docker(&[
+        "buildx",
+        "build",
+        "-q",
+        "--provenance=false",
+        "-t",
+        &moving,
+        "--push",
+        other.path().to_str().unwrap(),
+    ]);
+
+    prune_build_cache();
+    let verify = p
+        .repro(&["verify", "--rebuild", "-q", "--format", "json"])
+        .expect(0);
+    let report = verify.json();
+    assert_eq!(report["verdict"], "identical");
+    assert_eq!(report["bases"][0]["tag"], "moved");
+    assert_ne!(report["bases"][0]["current"], report["bases"][0]["locked"]);
+    let human = p.repro(&["verify"]).expect(0);
+    assert!(
+        human
+            .stdout
+            .contains(&format!("base {moving} moved: sha256:")),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn interrupted_release_leaves_the_old_lock_intact() {
+    let _serial = serial();
+    let p = one_stage("interrupt");
+    p.repro(&["release", "-q"]).expect(0);
+    let before = p.lock_text();
+    p.write(&[(
+        "Dockerfile",
+        &format!("FROM {}\nRUN sleep 60\nCOPY app /app\n", busybox()),
+    )]);
+    p.commit("slow build");
+    let mut child = docker_cmd(&p.dir, &["repro", "release"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the slow RUN is underway, then Ctrl-C the plugin (docker forwards the signal).
+    let started = Instant::now();
+    while !build_running("sleep 60") && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(build_running("sleep 60"), "the slow build never started");
+    let pids = String::from_utf8(
+        Command::new("pgrep")
+            .args(["-f", "docker-repro repro release"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    for pid in pids.split_whitespace() {
+        Command::new("kill").args(["-INT", pid]).status().unwrap();
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code after Ctrl-C");
+    assert_eq!(p.lock_text(), before, "the old lock is byte-identical");
+    let leftovers: Vec<String> = std::fs::read_dir(&p.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".repro.lock."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!build_running("sleep 60"), "the build was stopped");
+}
+
+fn build_running(pattern: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_base_that_exists_only_locally_is_refused_with_a_hint() {
+    let _serial = serial();
+    let local = format!("repro-local-only-{}:1", std::process::id());
+    docker(&["tag", &busybox(), &local]);
+    let p = Project::new("localbase", &[("Dockerfile", &format!("FROM {local}\n"))]);
+    let run = p.repro(&["release", "-q"]).expect(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "Dockerfile:1: base image {local} exists only in the local engine"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("push it to a registry"),
+        "{}",
+        run.stderr
+    );
+    docker(&["rmi", &local]);
+}
