@@ -386,3 +386,49 @@ fn a_base_that_exists_only_locally_is_refused_with_a_hint() {
     );
     docker(&["rmi", &local]);
 }
+
+#[test]
+fn push_by_digest_and_archive_then_verify_from_the_registry() {
+    let _serial = serial();
+    let p = one_stage("pushed");
+    p.write(&[("app/unique.txt", "pushed\n")]);
+    p.commit("content no other test has");
+    let repo = format!("{REGISTRY}/repro-test/pushed-{}", std::process::id());
+    let archive = p.dir.join("../paper.oci.tar");
+    let release = p
+        .repro(&["release", "-q", "--image", &repo, "--push", "--archive", archive.to_str().unwrap(), "--format", "json"])
+        .expect(0);
+    let locked = release.json()["images"][0]["manifest_digest"].as_str().unwrap().to_string();
+
+    // The archive holds exactly the locked image.
+    let image = docker_repro::oci::read_archive(&archive).unwrap();
+    assert_eq!(image.manifest_digest, locked);
+
+    // The registry serves the locked digest.
+    let pinned = format!("{repo}@{locked}");
+    docker(&["buildx", "imagetools", "inspect", "--raw", &pinned]);
+
+    // With the engine's copy gone, verify finds it in the registry.
+    docker(&["rmi", "--force", &locked]);
+    let verify = p.repro(&["verify", "--format", "json"]).expect(0);
+    assert_eq!(verify.json()["images"][0]["source"], "registry");
+}
+
+#[test]
+fn verify_reports_a_missing_image_and_a_retagged_one() {
+    let _serial = serial();
+    let p = one_stage("presence");
+    p.write(&[("app/unique.txt", "presence\n")]);
+    p.commit("content no other test has");
+    let release = p.repro(&["release", "-q", "--format", "json"]).expect(0);
+    let tag = release.json()["images"][0]["name"].as_str().unwrap().to_string();
+    // The tag now names another image, and the locked one is gone.
+    docker(&["rmi", "--force", release.json()["images"][0]["manifest_digest"].as_str().unwrap()]);
+    docker(&["tag", &busybox(), &tag]);
+    let verify = p.repro(&["verify", "--format", "json"]).expect(2);
+    assert_eq!(verify.json()["images"][0]["status"], "different");
+    docker(&["rmi", &tag]);
+    let verify = p.repro(&["verify"]).expect(2);
+    assert!(verify.stdout.contains("MISSING"), "{}", verify.stdout);
+    assert!(verify.stdout.contains(&format!("verdict: DIFFERENT: {tag} is missing")), "{}", verify.stdout);
+}
