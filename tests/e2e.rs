@@ -323,30 +323,50 @@ fn interrupted_release_leaves_the_old_lock_intact() {
         &format!("FROM {}\nRUN sleep 60\nCOPY app /app\n", busybox()),
     )]);
     p.commit("slow build");
+    let stderr_path = p.dir.join("../release.stderr");
     let mut child = docker_cmd(&p.dir, &["repro", "release"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    // Wait until the slow RUN is underway, then Ctrl-C the plugin (docker forwards the signal).
+    // Wait until this build's slow RUN is underway (its own progress says so), then Ctrl-C
+    // the plugin, the docker CLI's child.
     let started = Instant::now();
-    while !build_running("sleep 60") && started.elapsed() < Duration::from_secs(60) {
+    let underway = || {
+        std::fs::read_to_string(&stderr_path)
+            .unwrap_or_default()
+            .contains("RUN sleep 60")
+            && build_running("sleep 60")
+    };
+    while !underway() && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(build_running("sleep 60"), "the slow build never started");
-    let pids = String::from_utf8(
-        Command::new("pgrep")
-            .args(["-f", "docker-repro repro release"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    for pid in pids.split_whitespace() {
-        Command::new("kill").args(["-INT", pid]).status().unwrap();
-    }
+    assert!(underway(), "the slow build never started");
+    let plugin = Command::new("pgrep")
+        .args(["-P", &child.id().to_string()])
+        .output()
+        .unwrap();
+    let plugin = String::from_utf8(plugin.stdout).unwrap();
+    assert_eq!(
+        plugin.split_whitespace().count(),
+        1,
+        "one plugin process under docker: {plugin:?}"
+    );
+    Command::new("kill")
+        .args(["-INT", plugin.trim()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "exit code after Ctrl-C");
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit code after Ctrl-C; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.ends_with("error: interrupted; nothing was written\n"),
+        "{stderr}"
+    );
     assert_eq!(p.lock_text(), before, "the old lock is byte-identical");
     let leftovers: Vec<String> = std::fs::read_dir(&p.dir)
         .unwrap()
@@ -396,9 +416,22 @@ fn push_by_digest_and_archive_then_verify_from_the_registry() {
     let repo = format!("{REGISTRY}/repro-test/pushed-{}", std::process::id());
     let archive = p.dir.join("../paper.oci.tar");
     let release = p
-        .repro(&["release", "-q", "--image", &repo, "--push", "--archive", archive.to_str().unwrap(), "--format", "json"])
+        .repro(&[
+            "release",
+            "-q",
+            "--image",
+            &repo,
+            "--push",
+            "--archive",
+            archive.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
         .expect(0);
-    let locked = release.json()["images"][0]["manifest_digest"].as_str().unwrap().to_string();
+    let locked = release.json()["images"][0]["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // The archive holds exactly the locked image.
     let image = docker_repro::oci::read_archive(&archive).unwrap();
@@ -421,14 +454,29 @@ fn verify_reports_a_missing_image_and_a_retagged_one() {
     p.write(&[("app/unique.txt", "presence\n")]);
     p.commit("content no other test has");
     let release = p.repro(&["release", "-q", "--format", "json"]).expect(0);
-    let tag = release.json()["images"][0]["name"].as_str().unwrap().to_string();
+    let tag = release.json()["images"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The tag now names another image, and the locked one is gone.
-    docker(&["rmi", "--force", release.json()["images"][0]["manifest_digest"].as_str().unwrap()]);
+    docker(&[
+        "rmi",
+        "--force",
+        release.json()["images"][0]["manifest_digest"]
+            .as_str()
+            .unwrap(),
+    ]);
     docker(&["tag", &busybox(), &tag]);
     let verify = p.repro(&["verify", "--format", "json"]).expect(2);
     assert_eq!(verify.json()["images"][0]["status"], "different");
     docker(&["rmi", &tag]);
     let verify = p.repro(&["verify"]).expect(2);
     assert!(verify.stdout.contains("MISSING"), "{}", verify.stdout);
-    assert!(verify.stdout.contains(&format!("verdict: DIFFERENT: {tag} is missing")), "{}", verify.stdout);
+    assert!(
+        verify
+            .stdout
+            .contains(&format!("verdict: DIFFERENT: {tag} is missing")),
+        "{}",
+        verify.stdout
+    );
 }
