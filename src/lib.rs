@@ -29,3 +29,4 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Verify(args) => verify::run(args, globals),
     }
 }
+pub mod inventory;

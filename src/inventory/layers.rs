@@ -1,0 +1,1009 @@
+//! Streams an image archive (a `docker save` stream, or an OCI layout tar) and its layers, in
+//! one pass, keeping only what the catalogue needs: parsed package records at interesting
+//! paths, and whiteouts. Memory is bounded by those records, not by the image; nothing is
+//! written to disk; tar paths are data, never opened.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufReader, Read};
+use std::rc::Rc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::catalog::{self, AptPackage, CondaRecord};
+use super::tarstream::{Kind, TarError, TarStream};
+
+/// Interesting files larger than this are refused (a dpkg status of a huge image is ~5 MB).
+pub const MAX_CATALOG_FILE: u64 = 64 << 20;
+/// JSON documents of the outer archive (manifests, configs) larger than this are not kept.
+const MAX_JSON: u64 = 16 << 20;
+/// A layer may expand to at most this many times its compressed size, plus the floor.
+const BOMB_RATIO: u64 = 1000;
+const BOMB_FLOOR: u64 = 1 << 30;
+
+/// What a file at an interesting path says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    DpkgStatus(Vec<AptPackage>),
+    PyMetadata {
+        name: String,
+        version: String,
+    },
+    PyInstaller(String),
+    PyDirectUrl(String),
+    Conda(CondaRecord),
+    CudaVersion(String),
+    Cudnn(String),
+    Library {
+        library: &'static str,
+        version: String,
+    },
+    Torch {
+        version: String,
+        cuda: Option<String>,
+    },
+    /// Something that is not a regular file now stands at an interesting path.
+    Hidden,
+}
+
+/// What one layer adds and removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerScan {
+    pub files: Vec<(String, Found)>,
+    pub whiteouts: Vec<String>,
+    pub opaque_dirs: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("layer {layer}: {message}")]
+    Layer { layer: String, message: String },
+    #[error("layer {layer}, file /{file}: {message}")]
+    File {
+        layer: String,
+        file: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Archive(String),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interest {
+    DpkgStatus,
+    DpkgStatusD,
+    PyMetadata,
+    PyInstaller,
+    PyDirectUrl,
+    EggInfoFile,
+    Conda,
+    CudaVersion,
+    CudnnHeader,
+    Torch,
+}
+
+fn is_site_dir(dir: &str) -> bool {
+    let last = dir.rsplit('/').next().unwrap_or(dir);
+    last == "site-packages" || last == "dist-packages"
+}
+
+/// Which catalogue file, if any, lives at `path` (normalised, no leading `/`).
+fn classify(path: &str) -> Option<Interest> {
+    if path == "var/lib/dpkg/status" {
+        return Some(Interest::DpkgStatus);
+    }
+    if let Some(name) = path.strip_prefix("var/lib/dpkg/status.d/") {
+        return (!name.contains('/') && !name.ends_with(".md5sums"))
+            .then_some(Interest::DpkgStatusD);
+    }
+    let (dir, file) = path.rsplit_once('/')?;
+    if let Some((env, meta_dir)) = dir.rsplit_once('/') {
+        if is_site_dir(env) && meta_dir.ends_with(".dist-info") {
+            return match file {
+                "METADATA" => Some(Interest::PyMetadata),
+                "INSTALLER" => Some(Interest::PyInstaller),
+                "direct_url.json" => Some(Interest::PyDirectUrl),
+                _ => None,
+            };
+        }
+        if is_site_dir(env) && meta_dir.ends_with(".egg-info") && file == "PKG-INFO" {
+            return Some(Interest::PyMetadata);
+        }
+        if meta_dir == "conda-meta" && file.ends_with(".json") {
+            return Some(Interest::Conda);
+        }
+        if file == "version.py" && meta_dir == "torch" && is_site_dir(env) {
+            return Some(Interest::Torch);
+        }
+    }
+    if is_site_dir(dir) && file.ends_with(".egg-info") {
+        return Some(Interest::EggInfoFile);
+    }
+    let cuda_root = dir
+        .strip_prefix("usr/local/")
+        .is_some_and(|d| d.starts_with("cuda") && !d.contains('/'));
+    if (file == "version.json" || file == "version.txt") && cuda_root {
+        return Some(Interest::CudaVersion);
+    }
+    if file.starts_with("cudnn_version") && file.ends_with(".h") || file == "cudnn.h" {
+        return Some(Interest::CudnnHeader);
+    }
+    None
+}
+
+const LIBRARIES: &[&str] = &["libcudnn", "libnccl", "libcudart"];
+
+fn classify_library(path: &str) -> Option<Found> {
+    let file = path.rsplit('/').next()?;
+    LIBRARIES.iter().find_map(|lib| {
+        catalog::library_version(file, lib).map(|version| Found::Library {
+            library: lib,
+            version,
+        })
+    })
+}
+
+/// Strips `./`, `/` and resolves `..` lexically; `None` when the path climbs above the root.
+pub fn normalise_path(raw: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn parse(interest: Interest, path: &str, bytes: &[u8]) -> Result<Option<Found>, String> {
+    Ok(Some(match interest {
+        Interest::DpkgStatus => Found::DpkgStatus(catalog::parse_dpkg_status(bytes, true)?),
+        Interest::DpkgStatusD => Found::DpkgStatus(catalog::parse_dpkg_status(bytes, false)?),
+        Interest::PyMetadata | Interest::EggInfoFile => {
+            let (name, version) = catalog::parse_python_metadata(bytes)?;
+            Found::PyMetadata { name, version }
+        }
+        Interest::PyInstaller => {
+            Found::PyInstaller(String::from_utf8_lossy(bytes).trim().to_string())
+        }
+        Interest::PyDirectUrl => Found::PyDirectUrl(catalog::parse_direct_url(bytes)?),
+        Interest::Conda => Found::Conda(catalog::parse_conda_meta(bytes)?),
+        Interest::CudaVersion => Found::CudaVersion(catalog::parse_cuda_version(path, bytes)?),
+        Interest::CudnnHeader => match catalog::parse_cudnn_header(bytes) {
+            Some(v) => Found::Cudnn(v),
+            None => return Ok(None),
+        },
+        Interest::Torch => {
+            let (version, cuda) = catalog::parse_torch_version(bytes)?;
+            Found::Torch { version, cuda }
+        }
+    }))
+}
+
+/// Scans one layer's tar stream (already decompressed).
+pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, ScanError> {
+    let layer_err = |message: String| ScanError::Layer {
+        layer: layer.to_string(),
+        message,
+    };
+    let mut tar = TarStream::new(reader);
+    let mut scan = LayerScan::default();
+    while let Some(header) = tar
+        .next_header()
+        .map_err(|e| layer_err(describe_tar_error(e)))?
+    {
+        let Some(path) = normalise_path(&header.path) else {
+            continue;
+        };
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            if hidden == ".wh..opq" {
+                scan.opaque_dirs.push(dir.to_string());
+            } else if !hidden.is_empty() {
+                scan.whiteouts.push(if dir.is_empty() {
+                    hidden.to_string()
+                } else {
+                    format!("{dir}/{hidden}")
+                });
+            }
+            continue;
+        }
+        if matches!(header.kind, Kind::File | Kind::Symlink) {
+            if let Some(lib) = classify_library(&path) {
+                scan.files.push((path.clone(), lib));
+                continue;
+            }
+        }
+        let Some(interest) = classify(&path) else {
+            continue;
+        };
+        match header.kind {
+            Kind::File => {
+                if header.size > MAX_CATALOG_FILE {
+                    return Err(ScanError::File { layer: layer.into(), file: path, message: format!("{} bytes, larger than the {MAX_CATALOG_FILE}-byte limit for a package database", header.size) });
+                }
+                let bytes = tar
+                    .read_data(header.size)
+                    .map_err(|e| layer_err(describe_tar_error(e)))?;
+                match parse(interest, &path, &bytes) {
+                    Ok(Some(found)) => scan.files.push((path, found)),
+                    Ok(None) => {}
+                    Err(message) => {
+                        return Err(ScanError::File {
+                            layer: layer.into(),
+                            file: path,
+                            message,
+                        })
+                    }
+                }
+            }
+            Kind::Hardlink => {
+                let target = normalise_path(&header.link).unwrap_or_default();
+                let found = scan
+                    .files
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| *p == target)
+                    .map(|(_, f)| f.clone())
+                    .unwrap_or(Found::Hidden);
+                scan.files.push((path, found));
+            }
+            Kind::Dir => {}
+            Kind::Symlink | Kind::Other => scan.files.push((path, Found::Hidden)),
+        }
+    }
+    Ok(scan)
+}
+
+fn describe_tar_error(e: TarError) -> String {
+    match e {
+        TarError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
+            format!("truncated ({io})")
+        }
+        TarError::Io(io) => format!("corrupt or truncated ({io})"),
+        other => other.to_string(),
+    }
+}
+
+/// Counts and hashes the compressed bytes of a layer as they are read.
+struct Hashing<R> {
+    inner: R,
+    state: Rc<RefCell<(Sha256, u64)>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut s = self.state.borrow_mut();
+        s.0.update(&buf[..n]);
+        s.1 += n as u64;
+        Ok(n)
+    }
+}
+
+/// Refuses to produce more than `limit` bytes: a decompression bomb stops here.
+struct Bounded<R> {
+    inner: R,
+    produced: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        if self.produced > self.limit {
+            return Err(io::Error::other(format!(
+                "expands past {} bytes; refusing a decompression bomb",
+                self.limit
+            )));
+        }
+        Ok(n)
+    }
+}
+
+/// Scans a layer blob as stored: gzip, zstd or plain tar, told apart by their magic bytes.
+/// When `digest` is given, the blob's sha256 must match it.
+pub fn scan_layer_blob<R: Read>(
+    blob: R,
+    size: u64,
+    digest: Option<&str>,
+    layer: &str,
+) -> Result<LayerScan, ScanError> {
+    scan_layer_blob_within(
+        blob,
+        digest,
+        layer,
+        size.saturating_mul(BOMB_RATIO).saturating_add(BOMB_FLOOR),
+    )
+}
+
+fn scan_layer_blob_within<R: Read>(
+    blob: R,
+    digest: Option<&str>,
+    layer: &str,
+    limit: u64,
+) -> Result<LayerScan, ScanError> {
+    let layer_err = |message: String| ScanError::Layer {
+        layer: layer.to_string(),
+        message,
+    };
+    let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
+    let mut hashing = Hashing {
+        inner: blob,
+        state: state.clone(),
+    };
+    // A short read must not hide the magic bytes, so read until there are four (or the end).
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match hashing.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(layer_err(format!("unreadable ({e})"))),
+        }
+    }
+    let magic = &magic[..got];
+    let reader = BufReader::with_capacity(1 << 16, magic.chain(hashing));
+    let decoded: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
+    } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(
+            zstd::stream::read::Decoder::with_buffer(reader)
+                .map_err(|e| layer_err(format!("zstd: {e}")))?,
+        )
+    } else {
+        Box::new(reader)
+    };
+    let mut bounded = Bounded {
+        inner: decoded,
+        produced: 0,
+        limit,
+    };
+    let scan = scan_layer_tar(&mut bounded, layer)?;
+    // Read to the end: gzip checks its CRC there, and the digest covers every byte.
+    io::copy(&mut bounded, &mut io::sink())
+        .map_err(|e| layer_err(format!("corrupt or truncated ({e})")))?;
+    drop(bounded);
+    if let Some(expected) = digest {
+        let (hasher, read) = Rc::try_unwrap(state)
+            .map(RefCell::into_inner)
+            .unwrap_or_else(|rc| rc.borrow().clone());
+        let actual = format!("sha256:{:x}", hasher.finalize());
+        if actual != expected {
+            return Err(layer_err(format!(
+                "its {read} bytes hash to {actual}; the blob is corrupt or truncated"
+            )));
+        }
+    }
+    Ok(scan)
+}
+
+/// An image read out of an archive: its config and its layers' scans, bottom first.
+#[derive(Debug)]
+pub struct ImageScan {
+    pub manifest_digest: Option<String>,
+    pub config: serde_json::Value,
+    pub layers: Vec<(String, LayerScan)>,
+}
+
+#[derive(Deserialize)]
+struct SaveManifest {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct OciDoc {
+    #[serde(default)]
+    manifests: Vec<OciDescriptor>,
+    #[serde(default)]
+    config: Option<OciDescriptor>,
+    #[serde(default)]
+    layers: Vec<OciDescriptor>,
+}
+
+#[derive(Deserialize)]
+struct OciDescriptor {
+    digest: String,
+}
+
+fn blob_path(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+fn digest_of_blob_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("blobs/")?;
+    let (alg, hex) = rest.split_once('/')?;
+    (alg == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("sha256:{hex}"))
+}
+
+/// Reads a whole image archive in one pass. Layers whose digest is in `known` are skipped
+/// and their earlier scan reused. `progress` sees the number of bytes read so far.
+pub fn scan_archive<R: Read>(
+    archive: R,
+    known: &HashMap<String, LayerScan>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ImageScan, ScanError> {
+    let mut outer = TarStream::new(Counting {
+        inner: archive,
+        count: 0,
+        progress,
+    });
+    let mut json: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut failed: HashMap<String, ScanError> = HashMap::new();
+    let mut json_total: u64 = 0;
+    let mut scans: HashMap<String, LayerScan> = HashMap::new();
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    loop {
+        let header = match outer.next_header() {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(_) if crate::process::interrupted() => return Err(ScanError::Interrupted),
+            Err(e) => {
+                return Err(ScanError::Archive(format!(
+                    "the image archive is unreadable: {}",
+                    describe_tar_error(e)
+                )))
+            }
+        };
+        let Some(path) = normalise_path(&header.path) else {
+            continue;
+        };
+        match header.kind {
+            Kind::Symlink | Kind::Hardlink => {
+                let base = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let target = if header.kind == Kind::Symlink
+                    && !header.link.starts_with('/')
+                    && !base.is_empty()
+                {
+                    format!("{base}/{}", header.link)
+                } else {
+                    header.link.clone()
+                };
+                if let Some(t) = normalise_path(&target) {
+                    aliases.insert(path, t);
+                }
+                continue;
+            }
+            Kind::File => {}
+            _ => continue,
+        }
+        let digest = digest_of_blob_path(&path);
+        if let Some(d) = &digest {
+            if let Some(scan) = known.get(d) {
+                scans.insert(path, scan.clone());
+                continue;
+            }
+        }
+        let mut first = [0u8; 1];
+        let mut data = outer.data();
+        let n = data
+            .read(&mut first)
+            .map_err(|e| stopped_or(format!("the image archive is truncated ({e})")))?;
+        let chained = (&first[..n]).chain(data);
+        let looks_json = n == 1 && (first[0] == b'{' || first[0] == b'[');
+        if looks_json && header.size <= MAX_JSON && json_total + header.size <= 4 * MAX_JSON {
+            let mut bytes = Vec::with_capacity(header.size as usize);
+            let mut chained = chained;
+            chained
+                .read_to_end(&mut bytes)
+                .map_err(|e| stopped_or(format!("the image archive is truncated ({e})")))?;
+            json_total += header.size;
+            json.insert(path, bytes);
+            continue;
+        }
+        let is_blob = digest.is_some()
+            || path.ends_with("layer.tar")
+            || path.ends_with(".tar.gz")
+            || path.ends_with(".tar");
+        if !is_blob || looks_json {
+            continue;
+        }
+        let name = digest.clone().unwrap_or_else(|| path.clone());
+        match scan_layer_blob(chained, header.size, digest.as_deref(), &name) {
+            Ok(scan) => {
+                scans.insert(path, scan);
+            }
+            // Blobs that are neither layers nor JSON (foreign artifacts) are not tar streams;
+            // a listed layer that failed to scan is reported below if the manifest needs it.
+            Err(_) if crate::process::interrupted() => return Err(ScanError::Interrupted),
+            Err(e) => {
+                failed.insert(path, e);
+            }
+        }
+    }
+
+    // Read what follows the end-of-archive blocks, so that a producer piping into us
+    // (`docker save`) finishes instead of blocking on a full pipe.
+    io::copy(&mut outer.into_inner(), &mut io::sink())
+        .map_err(|e| stopped_or(format!("the image archive is unreadable ({e})")))?;
+    let resolve = |p: &str| aliases.get(p).cloned().unwrap_or_else(|| p.to_string());
+    let (manifest_digest, config_path, layer_paths) = if let Some(bytes) = json.get("manifest.json")
+    {
+        let manifests: Vec<SaveManifest> = serde_json::from_slice(bytes).map_err(|e| {
+            ScanError::Archive(format!("manifest.json is not a docker save manifest: {e}"))
+        })?;
+        let m = match manifests.as_slice() {
+            [one] => one,
+            [] => return Err(ScanError::Archive("manifest.json lists no image".into())),
+            many => {
+                return Err(ScanError::Archive(format!(
+                    "the archive holds {} images; save one image at a time",
+                    many.len()
+                )))
+            }
+        };
+        let manifest_digest = json.get("index.json").and_then(|i| single_manifest(i).ok());
+        (
+            manifest_digest,
+            resolve(&m.config),
+            m.layers.iter().map(|l| resolve(l)).collect::<Vec<_>>(),
+        )
+    } else if let Some(index) = json.get("index.json") {
+        let mut digest = single_manifest(index)?;
+        let mut doc = oci_doc(&json, &digest)?;
+        if !doc.manifests.is_empty() && doc.config.is_none() {
+            digest = match doc.manifests.as_slice() {
+                [one] => one.digest.clone(),
+                many => {
+                    return Err(ScanError::Archive(format!(
+                        "the archive's index lists {} platforms; export one platform",
+                        many.len()
+                    )))
+                }
+            };
+            doc = oci_doc(&json, &digest)?;
+        }
+        let config = doc
+            .config
+            .as_ref()
+            .ok_or_else(|| ScanError::Archive(format!("manifest {digest} has no config")))?;
+        (
+            Some(digest.clone()),
+            blob_path(&config.digest),
+            doc.layers.iter().map(|l| blob_path(&l.digest)).collect(),
+        )
+    } else {
+        return Err(ScanError::Archive("neither manifest.json nor index.json in the archive; is it a `docker save` or OCI image archive?".into()));
+    };
+    let config = json
+        .get(&config_path)
+        .map(|b| serde_json::from_slice(b).unwrap_or(serde_json::Value::Null))
+        .unwrap_or(serde_json::Value::Null);
+    let mut layers = Vec::new();
+    for path in layer_paths {
+        let name = digest_of_blob_path(&path).unwrap_or_else(|| path.clone());
+        if let Some(failure) = failed.remove(&path) {
+            return Err(failure);
+        }
+        let scan = scans.remove(&path).ok_or_else(|| {
+            ScanError::Archive(format!(
+                "layer {name} is listed in the manifest but not in the archive"
+            ))
+        })?;
+        layers.push((name, scan));
+    }
+    Ok(ImageScan {
+        manifest_digest,
+        config,
+        layers,
+    })
+}
+
+fn single_manifest(index: &[u8]) -> Result<String, ScanError> {
+    let doc: OciDoc = serde_json::from_slice(index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
+    match doc.manifests.as_slice() {
+        [one] => Ok(one.digest.clone()),
+        [] => Err(ScanError::Archive("index.json lists no image".into())),
+        many => Err(ScanError::Archive(format!(
+            "index.json lists {} images; export one image",
+            many.len()
+        ))),
+    }
+}
+
+fn oci_doc(json: &HashMap<String, Vec<u8>>, digest: &str) -> Result<OciDoc, ScanError> {
+    let bytes = json
+        .get(&blob_path(digest))
+        .ok_or_else(|| ScanError::Archive(format!("manifest {digest} is not in the archive")))?;
+    serde_json::from_slice(bytes)
+        .map_err(|e| ScanError::Archive(format!("manifest {digest} is not valid JSON: {e}")))
+}
+
+/// Reports progress, and stops the read when the user interrupts (an `Other` error: readers
+/// retry `ErrorKind::Interrupted`).
+struct Counting<'a, R> {
+    inner: R,
+    count: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if crate::process::interrupted() {
+            return Err(io::Error::other("interrupted"));
+        }
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        (self.progress)(self.count);
+        Ok(n)
+    }
+}
+
+fn stopped_or(message: String) -> ScanError {
+    if crate::process::interrupted() {
+        ScanError::Interrupted
+    } else {
+        ScanError::Archive(message)
+    }
+}
+
+/// Applies the layers bottom to top: whiteouts and opaque directories hide what lower layers
+/// put there; later files replace earlier ones.
+pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Found> {
+    let mut state: BTreeMap<String, Found> = BTreeMap::new();
+    for (_, layer) in layers {
+        for gone in &layer.whiteouts {
+            state.remove(gone);
+            remove_below(&mut state, gone);
+        }
+        for dir in &layer.opaque_dirs {
+            remove_below(&mut state, dir);
+        }
+        for (path, found) in &layer.files {
+            state.insert(path.clone(), found.clone());
+        }
+    }
+    state.retain(|_, f| *f != Found::Hidden);
+    state
+}
+
+fn remove_below(state: &mut BTreeMap<String, Found>, dir: &str) {
+    if dir.is_empty() {
+        state.clear();
+        return;
+    }
+    let prefix = format!("{dir}/");
+    let doomed: Vec<String> = state
+        .range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in doomed {
+        state.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const DPKG: &str = "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b7\n\nPackage: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2024a-0+deb12u1\n";
+
+    fn layer(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            if path.ends_with('/') {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                h.set_mode(0o755);
+            } else {
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+            }
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn digest(bytes: &[u8]) -> String {
+        format!("sha256:{:x}", Sha256::digest(bytes))
+    }
+
+    fn meta(name: &str, version: &str) -> Vec<u8> {
+        format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n").into_bytes()
+    }
+
+    #[test]
+    fn classify_paths() {
+        assert_eq!(classify("var/lib/dpkg/status"), Some(Interest::DpkgStatus));
+        assert_eq!(
+            classify("var/lib/dpkg/status.d/tzdata"),
+            Some(Interest::DpkgStatusD)
+        );
+        assert_eq!(classify("var/lib/dpkg/status.d/tzdata.md5sums"), None);
+        assert_eq!(
+            classify("usr/lib/python3/dist-packages/pip-23.0.1.dist-info/METADATA"),
+            Some(Interest::PyMetadata)
+        );
+        assert_eq!(
+            classify("venv/lib/python3.11/site-packages/x-1.dist-info/direct_url.json"),
+            Some(Interest::PyDirectUrl)
+        );
+        assert_eq!(
+            classify("usr/lib/python3/dist-packages/six-1.16.0.egg-info"),
+            Some(Interest::EggInfoFile)
+        );
+        assert_eq!(
+            classify("usr/lib/python3/dist-packages/six.egg-info/PKG-INFO"),
+            Some(Interest::PyMetadata)
+        );
+        assert_eq!(
+            classify("home/u/notes/x-1.dist-info/METADATA"),
+            None,
+            "not under site-packages"
+        );
+        assert_eq!(
+            classify("opt/conda/conda-meta/numpy-1.26.4-py311_0.json"),
+            Some(Interest::Conda)
+        );
+        assert_eq!(
+            classify("usr/local/cuda-12.1/version.json"),
+            Some(Interest::CudaVersion)
+        );
+        assert_eq!(
+            classify("usr/local/lib/python3.11/site-packages/torch/version.py"),
+            Some(Interest::Torch)
+        );
+        assert_eq!(
+            classify("usr/include/x86_64-linux-gnu/cudnn_version_v8.h"),
+            Some(Interest::CudnnHeader)
+        );
+        assert_eq!(
+            normalise_path("./usr/../etc//passwd").as_deref(),
+            Some("etc/passwd")
+        );
+        assert_eq!(normalise_path("../../etc/shadow"), None);
+        assert_eq!(
+            normalise_path("/var/lib/dpkg/status").as_deref(),
+            Some("var/lib/dpkg/status")
+        );
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_directories_hide_lower_layers() {
+        let site = "usr/lib/python3/dist-packages";
+        let l1 = scan_layer_tar(
+            &layer(&[
+                ("var/lib/dpkg/status", DPKG.as_bytes()),
+                (
+                    &format!("{site}/keep-1.0.dist-info/METADATA"),
+                    &meta("keep", "1.0"),
+                ),
+                (
+                    &format!("{site}/gone-2.0.dist-info/METADATA"),
+                    &meta("gone", "2.0"),
+                ),
+                (
+                    "opt/env/lib/python3.11/site-packages/old-1.dist-info/METADATA",
+                    &meta("old", "1"),
+                ),
+            ])[..],
+            "l1",
+        )
+        .unwrap();
+        let l2 = scan_layer_tar(
+            &layer(&[
+                (&format!("{site}/.wh.gone-2.0.dist-info"), b""),
+                ("opt/env/lib/python3.11/site-packages/.wh..wh..opq", b""),
+                (
+                    "opt/env/lib/python3.11/site-packages/new-2.dist-info/METADATA",
+                    &meta("new", "2"),
+                ),
+            ])[..],
+            "l2",
+        )
+        .unwrap();
+        assert_eq!(l2.whiteouts, [format!("{site}/gone-2.0.dist-info")]);
+        assert_eq!(l2.opaque_dirs, ["opt/env/lib/python3.11/site-packages"]);
+        let state = overlay(&[("l1".into(), l1), ("l2".into(), l2)]);
+        let inv = crate::inventory::Inventory::from_files(&state, &BTreeMap::new());
+        let names: Vec<&str> = inv.pip.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["keep", "new"]);
+        assert_eq!(inv.apt.len(), 2);
+    }
+
+    #[test]
+    fn a_later_non_file_hides_an_earlier_database() {
+        let l1 = scan_layer_tar(
+            &layer(&[("var/lib/dpkg/status", DPKG.as_bytes())])[..],
+            "l1",
+        )
+        .unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "var/lib/dpkg/status", "/dev/null")
+            .unwrap();
+        let l2 = scan_layer_tar(&b.into_inner().unwrap()[..], "l2").unwrap();
+        assert!(overlay(&[("l1".into(), l1), ("l2".into(), l2)]).is_empty());
+    }
+
+    #[test]
+    fn gzip_zstd_and_plain_blobs_with_digest_checks() {
+        let tar = layer(&[("var/lib/dpkg/status", DPKG.as_bytes())]);
+        for blob in [
+            gzip(&tar),
+            zstd::stream::encode_all(&tar[..], 3).unwrap(),
+            tar.clone(),
+        ] {
+            let scan =
+                scan_layer_blob(&blob[..], blob.len() as u64, Some(&digest(&blob)), "x").unwrap();
+            assert_eq!(scan.files.len(), 1);
+        }
+        let blob = gzip(&tar);
+        let err = scan_layer_blob(
+            &blob[..],
+            blob.len() as u64,
+            Some(&digest(b"other")),
+            "sha256:abc",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("layer sha256:abc: its "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn corrupt_truncated_and_malformed_layers_name_layer_and_file() {
+        let tar = layer(&[
+            ("a", &[1u8; 100_000]),
+            ("var/lib/dpkg/status", DPKG.as_bytes()),
+        ]);
+        let blob = gzip(&tar);
+        let truncated = &blob[..blob.len() / 2];
+        let err = scan_layer_blob(truncated, truncated.len() as u64, None, "sha256:t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("layer sha256:t: ") && err.contains("truncated"),
+            "{err}"
+        );
+
+        let mut corrupt = blob.clone();
+        let mid = corrupt.len() / 2;
+        corrupt[mid] ^= 0x55;
+        assert!(scan_layer_blob(&corrupt[..], corrupt.len() as u64, None, "sha256:c").is_err());
+
+        let bad = layer(&[("var/lib/dpkg/status", b"Package: x\nno colon here\n")]);
+        let err = scan_layer_tar(&bad[..], "sha256:m")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "layer sha256:m, file /var/lib/dpkg/status: line 2: `no colon here` is not a `Field: value` line");
+
+        let bad = layer(&[("opt/conda/conda-meta/x-1-0.json", b"{not json")]);
+        let err = scan_layer_tar(&bad[..], "sha256:j")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "layer sha256:j, file /opt/conda/conda-meta/x-1-0.json: not a conda-meta record"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused() {
+        // The real limit is 1000:1 plus 1 GiB; the test shrinks it to keep the bomb small.
+        struct Zeros(u64);
+        impl Read for Zeros {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = (buf.len() as u64).min(self.0) as usize;
+                buf[..n].fill(0);
+                self.0 -= n as u64;
+                Ok(n)
+            }
+        }
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(64 << 20);
+        h.set_mode(0o644);
+        h.set_path("big").unwrap();
+        h.set_cksum();
+        e.write_all(h.as_bytes()).unwrap();
+        io::copy(&mut Zeros(64 << 20), &mut e).unwrap();
+        let blob = e.finish().unwrap();
+        let limit = blob.len() as u64 * 100 + (1 << 20);
+        let err = scan_layer_blob_within(&blob[..], None, "sha256:bomb", limit)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("decompression bomb"), "{err}");
+    }
+
+    fn outer(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let refs: Vec<(&str, &[u8])> = entries.iter().map(|(p, d)| (*p, d.as_slice())).collect();
+        layer(&refs)
+    }
+
+    #[test]
+    fn docker_save_stream_with_manifest_last_and_layers_in_order() {
+        let site = "usr/lib/python3/dist-packages";
+        let l1 = gzip(&layer(&[
+            ("var/lib/dpkg/status", DPKG.as_bytes()),
+            (&format!("{site}/a-1.dist-info/METADATA"), &meta("a", "1")),
+        ]));
+        let l2 = gzip(&layer(&[
+            (&format!("{site}/.wh.a-1.dist-info"), b""),
+            (&format!("{site}/a-2.dist-info/METADATA"), &meta("a", "2")),
+        ]));
+        let config = br#"{"config":{"Env":["PATH=/usr/bin","CUDA_VERSION=12.1.1"]}}"#.to_vec();
+        let (d1, d2, dc) = (digest(&l1), digest(&l2), digest(&config));
+        let path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+        // Layer 2 comes first in the stream, as docker save may order blobs.
+        let manifest = format!(
+            r#"[{{"Config":"{}","RepoTags":["x:1"],"Layers":["{}","{}"]}}]"#,
+            path(&dc),
+            path(&d1),
+            path(&d2)
+        );
+        let archive = outer(&[
+            (&path(&d2), l2.clone()),
+            (&path(&dc), config.clone()),
+            (&path(&d1), l1.clone()),
+            ("manifest.json", manifest.into_bytes()),
+        ]);
+        let mut seen = 0;
+        let (scan, inv) =
+            crate::inventory::from_archive(&archive[..], &mut HashMap::new(), &mut |n| seen = n)
+                .unwrap();
+        assert_eq!(seen, archive.len() as u64);
+        assert_eq!(
+            scan.layers
+                .iter()
+                .map(|(d, _)| d.clone())
+                .collect::<Vec<_>>(),
+            [d1.clone(), d2.clone()]
+        );
+        assert_eq!(
+            inv.pip
+                .iter()
+                .map(|p| (p.name.as_str(), p.version.as_str()))
+                .collect::<Vec<_>>(),
+            [("a", "2")]
+        );
+        assert_eq!(inv.cuda[0].name, "cuda");
+        assert_eq!(inv.cuda[0].source, "env CUDA_VERSION");
+
+        // A listed layer missing from the archive is an error, never a partial inventory.
+        let manifest = format!(
+            r#"[{{"Config":"{}","Layers":["{}","{}"]}}]"#,
+            path(&dc),
+            path(&d1),
+            path(&d2)
+        );
+        let partial = outer(&[
+            (&path(&d1), l1),
+            (&path(&dc), config),
+            ("manifest.json", manifest.into_bytes()),
+        ]);
+        let err = crate::inventory::from_archive(&partial[..], &mut HashMap::new(), &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("layer {d2} is listed in the manifest but not in the archive")
+        );
+    }
+}

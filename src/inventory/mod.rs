@@ -1,0 +1,373 @@
+//! What is inside an image: apt, pip and conda packages and CUDA facts, read from its layers
+//! without running it (so `FROM scratch`, distroless and foreign-architecture images work).
+
+pub mod catalog;
+pub mod layers;
+pub mod tarstream;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+pub use catalog::{AptPackage, CondaRecord};
+use layers::{Found, ImageScan, LayerScan};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PipPackage {
+    /// As written in the package's metadata.
+    pub name: String,
+    /// PEP 503-normalised, for matching.
+    pub normalized: String,
+    pub version: String,
+    /// The site-packages or dist-packages directory it is installed in.
+    pub environment: String,
+    /// From `INSTALLER` (pip, uv, conda, debian…); empty when absent.
+    pub installer: String,
+    /// From `direct_url.json` (a local wheel, a VCS URL with commit, an archive hash).
+    pub direct_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CondaPackage {
+    pub name: String,
+    pub version: String,
+    pub build: String,
+    pub channel: String,
+    pub url: String,
+    pub sha256: String,
+    pub md5: String,
+    /// The conda environment (the directory holding `conda-meta`).
+    pub environment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CudaComponent {
+    /// `cuda`, `cudnn`, `nccl`, `cudart`, `torch`, `torch-cuda`, `require-cuda`, or an
+    /// `nvidia-*-cu1X` wheel's name.
+    pub name: String,
+    pub version: String,
+    /// Where it was read: a path in the image, `env NAME`, or `pip`.
+    pub source: String,
+}
+
+/// The documented JSON of `docker repro inspect --format json` (plus `image`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Inventory {
+    pub apt: Vec<AptPackage>,
+    pub pip: Vec<PipPackage>,
+    pub conda: Vec<CondaPackage>,
+    pub cuda: Vec<CudaComponent>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct InventoryError(#[from] pub layers::ScanError);
+
+/// Reads an image archive (`docker save` stream or OCI layout tar) and catalogues it.
+pub fn from_archive<R: Read>(
+    archive: R,
+    known: &mut HashMap<String, LayerScan>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(ImageScan, Inventory), InventoryError> {
+    let scan = layers::scan_archive(archive, known, progress)?;
+    for (digest, layer) in &scan.layers {
+        known.entry(digest.clone()).or_insert_with(|| layer.clone());
+    }
+    let inventory = Inventory::from_scan(&scan);
+    Ok((scan, inventory))
+}
+
+fn display_path(path: &str) -> String {
+    format!("/{path}")
+}
+
+impl Inventory {
+    pub fn from_scan(scan: &ImageScan) -> Inventory {
+        let files = layers::overlay(&scan.layers);
+        let env = image_env(&scan.config);
+        Inventory::from_files(&files, &env)
+    }
+
+    pub fn from_files(
+        files: &BTreeMap<String, Found>,
+        env: &BTreeMap<String, String>,
+    ) -> Inventory {
+        let mut inv = Inventory::default();
+        for (path, found) in files {
+            let (dir, _file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            match found {
+                Found::DpkgStatus(pkgs) => inv.apt.extend(pkgs.iter().cloned()),
+                Found::PyMetadata { name, version } => {
+                    // `<env>/<x>.dist-info/METADATA`, `<env>/<x>.egg-info/PKG-INFO` or `<env>/<x>.egg-info`.
+                    let meta_dir = if path.ends_with(".egg-info") {
+                        path.as_str()
+                    } else {
+                        dir
+                    };
+                    let environment = meta_dir.rsplit_once('/').map_or("", |(e, _)| e);
+                    let sibling = |name: &str| files.get(&format!("{meta_dir}/{name}"));
+                    let installer = match sibling("INSTALLER") {
+                        Some(Found::PyInstaller(i)) => i.clone(),
+                        _ => String::new(),
+                    };
+                    let direct_url = match sibling("direct_url.json") {
+                        Some(Found::PyDirectUrl(u)) => Some(u.clone()),
+                        _ => None,
+                    };
+                    inv.pip.push(PipPackage {
+                        normalized: catalog::normalise_python_name(name),
+                        name: name.clone(),
+                        version: version.clone(),
+                        environment: display_path(environment),
+                        installer,
+                        direct_url,
+                    });
+                }
+                Found::Conda(r) => {
+                    let environment = dir
+                        .strip_suffix("/conda-meta")
+                        .or_else(|| dir.strip_suffix("conda-meta"))
+                        .unwrap_or(dir);
+                    inv.conda.push(CondaPackage {
+                        name: r.name.clone(),
+                        version: r.version.clone(),
+                        build: r.build.clone(),
+                        channel: r.channel.clone(),
+                        url: r.url.clone(),
+                        sha256: r.sha256.clone(),
+                        md5: r.md5.clone(),
+                        environment: display_path(environment),
+                    });
+                }
+                Found::CudaVersion(v) => inv.cuda.push(component("cuda", v, &display_path(path))),
+                Found::Cudnn(v) => inv.cuda.push(component("cudnn", v, &display_path(path))),
+                Found::Library { library, version } => {
+                    let name = library.trim_start_matches("lib");
+                    inv.cuda.push(component(name, version, &display_path(path)));
+                }
+                Found::Torch { version, cuda } => {
+                    inv.cuda
+                        .push(component("torch", version, &display_path(path)));
+                    if let Some(c) = cuda {
+                        inv.cuda
+                            .push(component("torch-cuda", c, &display_path(path)));
+                    }
+                }
+                Found::PyInstaller(_) | Found::PyDirectUrl(_) | Found::Hidden => {}
+            }
+        }
+        for (var, name) in [
+            ("CUDA_VERSION", "cuda"),
+            ("NVIDIA_REQUIRE_CUDA", "require-cuda"),
+            ("NV_CUDNN_VERSION", "cudnn"),
+            ("CUDNN_VERSION", "cudnn"),
+            ("NCCL_VERSION", "nccl"),
+            ("NV_LIBNCCL_PACKAGE_VERSION", "nccl"),
+        ] {
+            if let Some(v) = env.get(var).filter(|v| !v.is_empty()) {
+                inv.cuda.push(component(name, v, &format!("env {var}")));
+            }
+        }
+        for p in &inv.pip {
+            if p.normalized.starts_with("nvidia-") && p.normalized.contains("-cu1") {
+                inv.cuda.push(component(&p.normalized, &p.version, "pip"));
+            }
+        }
+        inv.apt.sort();
+        inv.apt.dedup();
+        inv.pip.sort_by(|a, b| {
+            (&a.normalized, &a.environment, &a.version).cmp(&(
+                &b.normalized,
+                &b.environment,
+                &b.version,
+            ))
+        });
+        inv.conda.sort();
+        inv.cuda.sort();
+        inv.cuda.dedup();
+        inv
+    }
+
+    /// The lock's view: one `key = "value"` line per package, sorted, so that a lock diff
+    /// reads like a package diff.
+    pub fn to_lock(&self) -> LockedInventory {
+        let mut apt = BTreeMap::new();
+        let multi_arch: BTreeMap<&str, usize> =
+            self.apt.iter().fold(BTreeMap::new(), |mut m, p| {
+                *m.entry(p.name.as_str()).or_default() += 1;
+                m
+            });
+        for p in &self.apt {
+            let key = if multi_arch[p.name.as_str()] > 1 {
+                format!("{}:{}", p.name, p.architecture)
+            } else {
+                p.name.clone()
+            };
+            apt.insert(key, format!("{} {}", p.version, p.architecture));
+        }
+        let mut pip: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for p in &self.pip {
+            let env = pip.entry(p.environment.clone()).or_default();
+            env.entry(p.normalized.clone())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&p.version);
+                })
+                .or_insert_with(|| p.version.clone());
+        }
+        let mut conda: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for p in &self.conda {
+            let channel = p
+                .channel
+                .rsplit('/')
+                .nth(1)
+                .filter(|_| p.channel.contains("://"))
+                .unwrap_or(&p.channel);
+            conda.entry(p.environment.clone()).or_default().insert(
+                p.name.clone(),
+                format!("{} {} {}", p.version, p.build, channel)
+                    .trim()
+                    .to_string(),
+            );
+        }
+        let mut cuda: BTreeMap<String, String> = BTreeMap::new();
+        for c in &self.cuda {
+            cuda.entry(c.name.clone())
+                .and_modify(|v| {
+                    if !v.split(", ").any(|x| x == c.version) {
+                        v.push_str(", ");
+                        v.push_str(&c.version);
+                    }
+                })
+                .or_insert_with(|| c.version.clone());
+        }
+        LockedInventory {
+            apt,
+            pip,
+            conda,
+            cuda,
+        }
+    }
+}
+
+fn component(name: &str, version: &str, source: &str) -> CudaComponent {
+    CudaComponent {
+        name: name.to_string(),
+        version: version.to_string(),
+        source: source.to_string(),
+    }
+}
+
+/// `Env` of an image config, as a map.
+pub fn image_env(config: &serde_json::Value) -> BTreeMap<String, String> {
+    config
+        .pointer("/config/Env")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            v.as_str()?
+                .split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// The inventory as recorded in `repro.lock`, per image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedInventory {
+    /// Package (`name`, or `name:arch` when several architectures are installed) → "version arch".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub apt: BTreeMap<String, String>,
+    /// Environment → normalised name → version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pip: BTreeMap<String, BTreeMap<String, String>>,
+    /// Environment → name → "version build channel".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conda: BTreeMap<String, BTreeMap<String, String>>,
+    /// Component → version(s).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cuda: BTreeMap<String, String>,
+}
+
+/// One package that differs between two inventories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// `apt`, `pip`, `conda` or `cuda`.
+    pub kind: &'static str,
+    /// The package, with its environment for pip and conda (`/opt/conda numpy`).
+    pub package: String,
+    /// `added`, `removed` or `changed`.
+    pub change: &'static str,
+    pub locked: Option<String>,
+    pub found: Option<String>,
+}
+
+impl LockedInventory {
+    pub fn is_empty(&self) -> bool {
+        self.apt.is_empty() && self.pip.is_empty() && self.conda.is_empty() && self.cuda.is_empty()
+    }
+
+    /// What changed from `self` (locked) to `found`.
+    pub fn drift(&self, found: &LockedInventory) -> Vec<Drift> {
+        let mut out = Vec::new();
+        diff_maps("apt", "", &self.apt, &found.apt, &mut out);
+        diff_nested("pip", &self.pip, &found.pip, &mut out);
+        diff_nested("conda", &self.conda, &found.conda, &mut out);
+        diff_maps("cuda", "", &self.cuda, &found.cuda, &mut out);
+        out
+    }
+}
+
+fn diff_nested(
+    kind: &'static str,
+    a: &BTreeMap<String, BTreeMap<String, String>>,
+    b: &BTreeMap<String, BTreeMap<String, String>>,
+    out: &mut Vec<Drift>,
+) {
+    let empty = BTreeMap::new();
+    let envs: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for env in envs {
+        diff_maps(
+            kind,
+            env,
+            a.get(env).unwrap_or(&empty),
+            b.get(env).unwrap_or(&empty),
+            out,
+        );
+    }
+}
+
+fn diff_maps(
+    kind: &'static str,
+    prefix: &str,
+    a: &BTreeMap<String, String>,
+    b: &BTreeMap<String, String>,
+    out: &mut Vec<Drift>,
+) {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for key in keys {
+        let (x, y) = (a.get(key), b.get(key));
+        let change = match (x, y) {
+            (Some(x), Some(y)) if x == y => continue,
+            (Some(_), Some(_)) => "changed",
+            (None, Some(_)) => "added",
+            (Some(_), None) => "removed",
+            (None, None) => continue,
+        };
+        let package = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix} {key}")
+        };
+        out.push(Drift {
+            kind,
+            package,
+            change,
+            locked: x.cloned(),
+            found: y.cloned(),
+        });
+    }
+}

@@ -1,0 +1,414 @@
+//! A streaming tar reader for untrusted image layers. The `tar` crate reads GNU long-name and
+//! PAX headers of any declared size into memory; a layer must not be able to make us allocate
+//! gigabytes, so this reader bounds every header, checks every checksum, and never seeks.
+
+use std::io::{self, Read};
+
+/// Largest GNU long name or PAX header accepted.
+pub const MAX_EXTENDED_HEADER: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// As stored: may be absolute or contain `..`; callers treat it as data.
+    pub path: String,
+    pub kind: Kind,
+    pub size: u64,
+    pub link: String,
+}
+
+pub struct TarStream<R> {
+    inner: R,
+    /// Data bytes of the current entry not yet read.
+    remaining: u64,
+    /// Padding after the current entry's data.
+    padding: u64,
+    done: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TarError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("corrupt tar header ({0})")]
+    Corrupt(String),
+    #[error("a {kind} header of {size} bytes is larger than the {MAX_EXTENDED_HEADER}-byte limit")]
+    Gigantic { kind: &'static str, size: u64 },
+}
+
+impl<R: Read> TarStream<R> {
+    pub fn new(inner: R) -> Self {
+        TarStream {
+            inner,
+            remaining: 0,
+            padding: 0,
+            done: false,
+        }
+    }
+
+    /// The next entry's header, skipping the rest of the previous entry.
+    pub fn next_header(&mut self) -> Result<Option<Header>, TarError> {
+        let mut long_name: Option<String> = None;
+        let mut long_link: Option<String> = None;
+        let mut pax: Vec<(String, String)> = Vec::new();
+        loop {
+            self.skip_rest()?;
+            if self.done {
+                return Ok(None);
+            }
+            let mut block = [0u8; 512];
+            if !read_block(&mut self.inner, &mut block)? {
+                self.done = true;
+                return Ok(None);
+            }
+            if block.iter().all(|b| *b == 0) {
+                self.done = true;
+                return Ok(None);
+            }
+            verify_checksum(&block)?;
+            let size = parse_size(&block[124..136])?;
+            self.remaining = size;
+            self.padding = (512 - size % 512) % 512;
+            let typeflag = block[156];
+            match typeflag {
+                b'L' | b'K' | b'x' | b'g' => {
+                    let kind = match typeflag {
+                        b'L' => "GNU long name",
+                        b'K' => "GNU long link",
+                        _ => "PAX",
+                    };
+                    if size > MAX_EXTENDED_HEADER {
+                        return Err(TarError::Gigantic { kind, size });
+                    }
+                    let data = self.read_data(size)?;
+                    match typeflag {
+                        b'L' => long_name = Some(c_string(&data)),
+                        b'K' => long_link = Some(c_string(&data)),
+                        b'x' => pax = parse_pax(&data)?,
+                        _ => {} // global PAX headers carry nothing a scan needs
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let ustar = &block[257..263] == b"ustar\0";
+            let mut path = c_string(&block[0..100]);
+            if ustar {
+                let prefix = c_string(&block[345..500]);
+                if !prefix.is_empty() {
+                    path = format!("{prefix}/{path}");
+                }
+            }
+            let mut link = c_string(&block[157..257]);
+            if let Some(n) = long_name {
+                path = n;
+            }
+            if let Some(l) = long_link {
+                link = l;
+            }
+            for (key, value) in pax {
+                match key.as_str() {
+                    "path" => path = value,
+                    "linkpath" => link = value,
+                    "size" => {
+                        let size: u64 = value
+                            .parse()
+                            .map_err(|_| TarError::Corrupt(format!("PAX size {value:?}")))?;
+                        self.remaining = size;
+                        self.padding = (512 - size % 512) % 512;
+                    }
+                    _ => {}
+                }
+            }
+            let kind = match typeflag {
+                b'0' | 0 | b'7' => Kind::File,
+                b'5' => Kind::Dir,
+                b'2' => Kind::Symlink,
+                b'1' => Kind::Hardlink,
+                _ => Kind::Other,
+            };
+            if kind == Kind::File && path.ends_with('/') {
+                return Ok(Some(Header {
+                    path,
+                    kind: Kind::Dir,
+                    size: self.remaining,
+                    link,
+                }));
+            }
+            return Ok(Some(Header {
+                path,
+                kind,
+                size: self.remaining,
+                link,
+            }));
+        }
+    }
+
+    /// Reads the current entry's data, all of it (callers check the size first).
+    pub fn read_data(&mut self, size: u64) -> Result<Vec<u8>, TarError> {
+        let take = size.min(self.remaining);
+        let mut data = Vec::with_capacity(take.min(1 << 20) as usize);
+        (&mut self.inner).take(take).read_to_end(&mut data)?;
+        if (data.len() as u64) < take {
+            return Err(TarError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the layer ends inside a file",
+            )));
+        }
+        self.remaining -= take;
+        Ok(data)
+    }
+
+    /// A reader over the rest of the current entry's data.
+    pub fn data(&mut self) -> EntryReader<'_, R> {
+        EntryReader { stream: self }
+    }
+
+    fn skip_rest(&mut self) -> Result<(), TarError> {
+        let skip = self.remaining + self.padding;
+        if skip > 0 {
+            let copied = io::copy(&mut (&mut self.inner).take(skip), &mut io::sink())?;
+            if copied < skip {
+                return Err(TarError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the layer is truncated",
+                )));
+            }
+        }
+        self.remaining = 0;
+        self.padding = 0;
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+pub struct EntryReader<'a, R> {
+    stream: &'a mut TarStream<R>,
+}
+
+impl<R: Read> Read for EntryReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let max = (buf.len() as u64).min(self.stream.remaining) as usize;
+        if max == 0 {
+            return Ok(0);
+        }
+        let n = self.stream.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the archive ends inside a file",
+            ));
+        }
+        self.stream.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Fills `block`; false on a clean end of stream before the first byte.
+fn read_block<R: Read>(r: &mut R, block: &mut [u8; 512]) -> Result<bool, TarError> {
+    let mut filled = 0;
+    while filled < 512 {
+        match r.read(&mut block[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => {
+                return Err(TarError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the archive ends inside a header",
+                )))
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
+fn verify_checksum(block: &[u8; 512]) -> Result<(), TarError> {
+    let stored = parse_octal(&block[148..156])
+        .ok_or_else(|| TarError::Corrupt("unreadable checksum".into()))?;
+    let sum: u64 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                *b as u64
+            }
+        })
+        .sum();
+    if stored != sum {
+        return Err(TarError::Corrupt(format!(
+            "checksum {stored} does not match {sum}"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_size(field: &[u8]) -> Result<u64, TarError> {
+    if field[0] & 0x80 != 0 {
+        // GNU base-256 for sizes of 8 GiB and more.
+        let mut v: u64 = (field[0] & 0x7f) as u64;
+        for b in &field[1..] {
+            v = v
+                .checked_mul(256)
+                .and_then(|x| x.checked_add(*b as u64))
+                .ok_or_else(|| TarError::Corrupt("size overflows".into()))?;
+        }
+        return Ok(v);
+    }
+    parse_octal(field).ok_or_else(|| {
+        TarError::Corrupt(format!("size field {:?}", String::from_utf8_lossy(field)))
+    })
+}
+
+fn parse_octal(field: &[u8]) -> Option<u64> {
+    let text: String = field
+        .iter()
+        .take_while(|b| **b != 0)
+        .map(|b| *b as char)
+        .collect();
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(text, 8).ok()
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn parse_pax(data: &[u8]) -> Result<Vec<(String, String)>, TarError> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let space = rest
+            .iter()
+            .position(|b| *b == b' ')
+            .ok_or_else(|| TarError::Corrupt("PAX record without length".into()))?;
+        let len: usize = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|l| *l > space && *l <= rest.len())
+            .ok_or_else(|| TarError::Corrupt("PAX record length".into()))?;
+        let record = &rest[space + 1..len];
+        let record = record.strip_suffix(b"\n").unwrap_or(record);
+        if let Some(eq) = record.iter().position(|b| *b == b'=') {
+            out.push((
+                String::from_utf8_lossy(&record[..eq]).into_owned(),
+                String::from_utf8_lossy(&record[eq + 1..]).into_owned(),
+            ));
+        }
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        b.into_inner().unwrap()
+    }
+
+    fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+
+    fn all(bytes: &[u8]) -> Result<Vec<(Header, Vec<u8>)>, TarError> {
+        let mut t = TarStream::new(bytes);
+        let mut out = Vec::new();
+        while let Some(h) = t.next_header()? {
+            let data = t.read_data(h.size)?;
+            out.push((h, data));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn reads_what_the_tar_crate_writes_including_long_names_and_links() {
+        let long = format!(
+            "usr/lib/python3/dist-packages/{}.dist-info/METADATA",
+            "a".repeat(150)
+        );
+        let bytes = archive(|b| {
+            file(b, "var/lib/dpkg/status", b"Package: x\n");
+            file(b, &long, b"Name: a\n");
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            b.append_link(&mut h, "usr/lib/libcudnn.so.8", "libcudnn.so.8.9.7")
+                .unwrap();
+        });
+        let entries = all(&bytes).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].0.path, "var/lib/dpkg/status");
+        assert_eq!(entries[0].1, b"Package: x\n");
+        assert_eq!(entries[1].0.path, long);
+        assert_eq!(
+            (entries[2].0.kind, entries[2].0.link.as_str()),
+            (Kind::Symlink, "libcudnn.so.8.9.7")
+        );
+    }
+
+    #[test]
+    fn pax_path_and_size_override_the_header() {
+        let mut b = tar::Builder::new(Vec::new());
+        let long = format!("opt/{}/conda-meta/numpy-1.26.4-0.json", "x".repeat(120));
+        let mut h = tar::Header::new_ustar();
+        h.set_size(2);
+        h.set_mode(0o644);
+        b.append_pax_extensions([("path", long.as_bytes())])
+            .unwrap();
+        b.append_data(&mut h, "short", &b"{}"[..]).unwrap();
+        let entries = all(&b.into_inner().unwrap()).unwrap();
+        assert_eq!(entries[0].0.path, long);
+    }
+
+    #[test]
+    fn corrupt_truncated_and_gigantic_headers_are_errors() {
+        let mut bytes = archive(|b| file(b, "a", b"hello"));
+        bytes[10] ^= 0xff;
+        assert!(matches!(all(&bytes), Err(TarError::Corrupt(_))));
+
+        let bytes = archive(|b| file(b, "a", &[7u8; 4000]));
+        assert!(matches!(all(&bytes[..1500]), Err(TarError::Io(_))));
+
+        // A GNU long-name header that claims 8 GiB must fail before any allocation.
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::GNULongName);
+        h.set_size(8 << 30);
+        h.set_path("././@LongLink").unwrap();
+        h.set_cksum();
+        let mut bytes = h.as_bytes().to_vec();
+        bytes.extend_from_slice(&[b'a'; 4096]);
+        assert!(matches!(
+            all(&bytes),
+            Err(TarError::Gigantic {
+                kind: "GNU long name",
+                ..
+            })
+        ));
+    }
+}
