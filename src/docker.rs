@@ -178,6 +178,11 @@ impl Docker {
         Ok(())
     }
 
+    /// `docker save IMAGE` as a stream to read.
+    pub fn save(&self, reference: &str) -> Result<crate::process::Stream> {
+        Ok(self.tool.stream(&["save", "--", reference])?)
+    }
+
     pub fn push(&self, reference: &str) -> Result<()> {
         self.tool.run(&["push", "--quiet", "--", reference])?;
         Ok(())

@@ -6,6 +6,8 @@ pub mod dockerfile;
 pub mod error;
 pub mod exit;
 pub mod git;
+pub mod gpu;
+pub mod inspect;
 pub mod lockfile;
 pub mod oci;
 pub mod pipeline;
@@ -27,6 +29,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
     match &cli.command {
         Command::Release(args) => release::run(args, globals),
         Command::Verify(args) => verify::run(args, globals),
+        Command::Inspect(args) => inspect::run(args, globals),
     }
 }
 pub mod inventory;

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::inventory::LockedInventory;
 
 pub const VERSION: u32 = 1;
 pub const DEFAULT_PATH: &str = "repro.lock";
@@ -29,6 +30,22 @@ pub struct Lock {
     pub bases: Vec<Base>,
     #[serde(rename = "image", default)]
     pub images: Vec<Image>,
+    /// Where the release was cut: information only, never an input of a rebuild.
+    #[serde(default, skip_serializing_if = "Host::is_empty")]
+    pub host: Host,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu: Vec<crate::gpu::Gpu>,
+}
+
+impl Host {
+    pub fn is_empty(&self) -> bool {
+        self.gpu.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +123,9 @@ pub struct Image {
     pub manifest_digest: String,
     pub config_digest: String,
     pub layers: Vec<String>,
+    /// What is installed in the image, one line per package.
+    #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
+    pub inventory: LockedInventory,
 }
 
 impl Lock {
@@ -216,7 +236,12 @@ impl Lock {
     }
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, mut bytes: &[u8]) -> Result<()> {
+    copy_atomic(&mut bytes, path)
+}
+
+/// Streams `source` into a temporary file beside `path`, then renames it over `path`.
+pub fn copy_atomic(source: &mut dyn std::io::Read, path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -225,7 +250,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".repro.lock.")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    std::io::copy(source, &mut tmp).map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.flush().map_err(|e| Error::io(tmp.path(), e))?;
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), e))?;
@@ -371,6 +397,7 @@ pub(crate) mod tests {
                 index_digest: d('1'),
                 platform_digest: d('2'),
             }],
+            host: Host::default(),
             images: vec![
                 Image {
                     role: "base".into(),
@@ -378,6 +405,7 @@ pub(crate) mod tests {
                     manifest_digest: d('3'),
                     config_digest: d('4'),
                     layers: vec![d('5')],
+                    inventory: Default::default(),
                 },
                 Image {
                     role: "release".into(),
@@ -385,6 +413,7 @@ pub(crate) mod tests {
                     manifest_digest: d('6'),
                     config_digest: d('7'),
                     layers: vec![d('5'), d('8')],
+                    inventory: Default::default(),
                 },
             ],
         }

@@ -199,6 +199,64 @@ impl Tool {
     }
 }
 
+/// A running command whose stdout is read as a stream (`docker save`).
+pub struct Stream {
+    handle: duct::ReaderHandle,
+    command: String,
+}
+
+impl std::io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.handle.read(buf)
+    }
+}
+
+impl Stream {
+    /// After reading to the end: the command's own verdict, with its stderr on failure.
+    pub fn finish(self) -> Result<(), ProcessError> {
+        let output = self
+            .handle
+            .try_wait()
+            .map_err(|source| ProcessError::Spawn {
+                command: self.command.clone(),
+                source,
+            })?
+            .cloned();
+        match output {
+            Some(out) if out.status.success() => Ok(()),
+            Some(out) => Err(ProcessError::Failed {
+                command: self.command,
+                status: out
+                    .status
+                    .code()
+                    .map_or("killed by a signal".into(), |c| format!("exit status {c}")),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }),
+            None => Err(ProcessError::Interrupted {
+                command: self.command,
+            }),
+        }
+    }
+}
+
+impl Tool {
+    /// Starts a command and hands back its stdout to read; dropping the stream kills it.
+    pub fn stream<S: AsRef<str>>(&self, args: &[S]) -> Result<Stream, ProcessError> {
+        let command = self.describe(args);
+        let argv: Vec<OsString> = self.argv(args).into_iter().map(OsString::from).collect();
+        let handle = duct::cmd(&self.program, argv)
+            .unchecked()
+            .stdin_null()
+            .stderr_capture()
+            .reader()
+            .map_err(|source| ProcessError::Spawn {
+                command: command.clone(),
+                source,
+            })?;
+        Ok(Stream { handle, command })
+    }
+}
+
 /// Quotes an argument for display only; nothing is ever passed through a shell.
 fn quote(arg: &str) -> String {
     let plain = !arg.is_empty()

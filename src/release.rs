@@ -10,6 +10,7 @@ use crate::docker::{normalise_ref, Docker};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::git::Git;
+use crate::inspect;
 use crate::lockfile::{self, Base, Lock};
 use crate::pipeline::{Plan, Settings};
 use crate::project::{self, Config};
@@ -140,6 +141,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ui.progress(m)
     })?;
     let mut images = Vec::new();
+    let mut known_layers = std::collections::HashMap::new();
     for b in &built {
         let tags: Vec<String> = if b.role == "base" {
             vec![base_tag.clone()]
@@ -154,12 +156,15 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             b.image.manifest_digest
         ));
         docker.load(&b.archive, &tags)?;
+        ui.progress(&format!("reading the packages inside {}", tags[0]));
+        let (_, inventory) = inspect::inventory_of_file(&b.archive, args.quiet, &mut known_layers)?;
         images.push(lockfile::Image {
             role: b.role.into(),
             name: tags[0].clone(),
             manifest_digest: b.image.manifest_digest.clone(),
             config_digest: b.image.config_digest.clone(),
             layers: b.image.layers.clone(),
+            inventory: inventory.to_lock(),
         });
     }
 
@@ -168,8 +173,9 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             .iter()
             .find(|b| b.role == "release")
             .expect("release is always built");
-        let bytes = std::fs::read(&release.archive).map_err(|e| Error::io(&release.archive, e))?;
-        lockfile::write_atomic(dest, &bytes)?;
+        let mut source =
+            std::fs::File::open(&release.archive).map_err(|e| Error::io(&release.archive, e))?;
+        lockfile::copy_atomic(&mut source, dest)?;
         ui.progress(&format!("wrote OCI archive {}", dest.display()));
     }
     if args.push {
@@ -218,6 +224,9 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         dockerfiles: plan.dockerfile_entries(),
         bases: plan.bases.clone(),
         images,
+        host: lockfile::Host {
+            gpu: crate::gpu::host_gpus(),
+        },
     };
     lock.validate().map_err(|m| {
         Error::Failed(format!(

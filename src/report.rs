@@ -40,6 +40,8 @@ pub struct ImageReport {
     pub config_identical: Option<bool>,
     /// The layers that differ (rebuild only).
     pub layers: Vec<LayerDiff>,
+    /// Packages that differ from the lock's inventory (when the image differs).
+    pub packages: Vec<crate::inventory::Drift>,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +126,14 @@ impl Report {
                     l.index, l.instruction
                 ));
             }
+            for p in &i.packages {
+                let locked = p.locked.as_deref().unwrap_or("-");
+                let found = p.found.as_deref().unwrap_or("-");
+                out.push_str(&format!(
+                    "           {} {} {}: {locked} -> {found}\n",
+                    p.kind, p.package, p.change
+                ));
+            }
         }
         for b in &self.bases {
             match (b.tag, &b.current) {
@@ -198,6 +208,7 @@ mod tests {
                 source: Some("rebuild"),
                 detail: None,
                 config_identical: Some(false),
+                packages: vec![],
                 layers: vec![LayerDiff {
                     index: 2,
                     locked: Some(d('c')),

@@ -1,5 +1,6 @@
 //! `docker repro verify`: are the locked images here, and does the locked commit rebuild to them?
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, VerifyArgs};
@@ -7,6 +8,8 @@ use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::git::Git;
+use crate::inspect;
+use crate::inventory::Inventory;
 use crate::lockfile::{self, Lock};
 use crate::oci::OciImage;
 use crate::pipeline::{Plan, Settings};
@@ -77,6 +80,7 @@ fn check_present(docker: &Docker, image: &lockfile::Image, platform: &str) -> Im
         detail: None,
         config_identical: None,
         layers: vec![],
+        packages: vec![],
     };
     // With the containerd image store an image's ID is its manifest digest; with the classic
     // store it is the config digest.
@@ -106,6 +110,10 @@ fn check_present(docker: &Docker, image: &lockfile::Image, platform: &str) -> Im
             report.found = Some(other);
             report.source = Some("engine");
             report.detail = Some(format!("the engine's {} is another image; the locked one is neither in the engine nor at {pinned}", image.name));
+            let mut known = HashMap::new();
+            let inventory = inspect::inventory_of_image(docker, &image.name, true, &mut known)
+                .map(|(_, inv)| inv);
+            add_package_drift(&mut report, image, inventory);
         }
         None => {
             report.status = Status::Missing;
@@ -232,17 +240,36 @@ fn rebuild(
     let built = plan.build(docker, work.path(), &release_name, quiet, &|m| {
         ui.progress(m)
     })?;
+    let mut known = HashMap::new();
     Ok(lock
         .images
         .iter()
         .map(|locked| {
-            let rebuilt = built
-                .iter()
-                .find(|b| b.role == locked.role)
-                .map(|b| &b.image);
-            compare(locked, rebuilt)
+            let rebuilt = built.iter().find(|b| b.role == locked.role);
+            let mut report = compare(locked, rebuilt.map(|b| &b.image));
+            if let (Status::Different, Some(b)) = (report.status, rebuilt) {
+                ui.progress(&format!("comparing the packages inside {}", locked.name));
+                let inventory =
+                    inspect::inventory_of_file(&b.archive, quiet, &mut known).map(|(_, inv)| inv);
+                add_package_drift(&mut report, locked, inventory);
+            }
+            report
         })
         .collect())
+}
+
+/// Explains a different image by its packages: added, removed, or at another version.
+fn add_package_drift(report: &mut ImageReport, locked: &lockfile::Image, found: Result<Inventory>) {
+    match found {
+        Ok(inventory) => report.packages = locked.inventory.drift(&inventory.to_lock()),
+        Err(e) => {
+            let note = format!("packages not compared: {e}");
+            report.detail = Some(match report.detail.take() {
+                Some(d) => format!("{d}; {note}"),
+                None => note,
+            });
+        }
+    }
 }
 
 fn compare(locked: &lockfile::Image, rebuilt: Option<&OciImage>) -> ImageReport {
@@ -256,6 +283,7 @@ fn compare(locked: &lockfile::Image, rebuilt: Option<&OciImage>) -> ImageReport 
         detail: None,
         config_identical: None,
         layers: vec![],
+        packages: vec![],
     };
     let Some(rebuilt) = rebuilt else {
         report.status = Status::Missing;

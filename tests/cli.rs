@@ -60,6 +60,7 @@ fn help_of_every_command() {
         ("help_root", vec!["repro", "--help"]),
         ("help_release", vec!["repro", "release", "--help"]),
         ("help_verify", vec!["repro", "verify", "--help"]),
+        ("help_inspect", vec!["repro", "inspect", "--help"]),
     ] {
         let out = run(&args, dir.path(), None);
         assert_eq!(out.status.code(), Some(0), "{name}");
