@@ -1,6 +1,7 @@
 //! docker repro: reproducible releases of research images, as a Docker CLI plugin.
 
 pub mod cli;
+pub mod cuda_compat;
 pub mod docker;
 pub mod dockerfile;
 pub mod error;
