@@ -39,7 +39,11 @@ const TOOLKIT_DRIVER: &[((u32, u32), &str)] = &[
 ];
 
 /// Major release → (first minor covered, minimum driver) for minor-version compatibility.
-const MINOR_COMPAT: &[(u32, u32, &str)] = &[(11, 1, "450.80.02"), (12, 0, "525.60.13"), (13, 0, "580.65.06")];
+const MINOR_COMPAT: &[(u32, u32, &str)] = &[
+    (11, 1, "450.80.02"),
+    (12, 0, "525.60.13"),
+    (13, 0, "580.65.06"),
+];
 
 /// Compute capability (major, minor) → first CUDA release that can build for it.
 const CC_INTRODUCED: &[((u32, u32), (u32, u32))] = &[
@@ -84,7 +88,9 @@ impl Verdict {
     pub fn line(&self) -> String {
         match self {
             Verdict::Runs => "runs".into(),
-            Verdict::RunsMinorCompat { caveat } => format!("runs through CUDA minor-version compatibility ({caveat})"),
+            Verdict::RunsMinorCompat { caveat } => {
+                format!("runs through CUDA minor-version compatibility ({caveat})")
+            }
             Verdict::WillNotRun { reason } => format!("will not run: {reason}"),
             Verdict::NoCudaInImage => "no CUDA in the image; any host will do".into(),
             Verdict::NoGpu { reason } => reason.clone(),
@@ -104,21 +110,30 @@ pub fn major_minor(version: &str) -> Option<(u32, u32)> {
 
 /// Compares dotted driver versions numerically (`535.104.05` > `535.54.03`).
 pub fn driver_at_least(driver: &str, minimum: &str) -> bool {
-    let parse = |v: &str| v.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    let parse = |v: &str| {
+        v.split('.')
+            .map(|p| p.parse::<u64>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
     parse(driver) >= parse(minimum)
 }
 
 /// The minimum driver of a toolkit release; a minor release missing from the table (12.7 was
 /// never released) takes the next one listed within the same major.
 pub fn toolkit_driver((major, minor): (u32, u32)) -> Option<&'static str> {
-    TOOLKIT_DRIVER.iter().find(|((ma, mi), _)| *ma == major && *mi >= minor).map(|(_, d)| *d)
+    TOOLKIT_DRIVER
+        .iter()
+        .find(|((ma, mi), _)| *ma == major && *mi >= minor)
+        .map(|(_, d)| *d)
 }
 
 /// Judges whether a host with `driver` and a GPU of `compute_capability` (`9.0`; empty when
 /// unknown) can run an image built against CUDA `cuda` (`12.1.1`).
 pub fn judge(cuda: &str, driver: &str, compute_capability: &str) -> Verdict {
     let Some(version) = major_minor(cuda) else {
-        return Verdict::Unknown { reason: format!("cannot read the image's CUDA version {cuda:?}") };
+        return Verdict::Unknown {
+            reason: format!("cannot read the image's CUDA version {cuda:?}"),
+        };
     };
     if let Some(cc) = major_minor(compute_capability).filter(|_| !compute_capability.is_empty()) {
         if let Some((_, first)) = CC_INTRODUCED.iter().find(|(c, _)| *c == cc) {
@@ -134,18 +149,27 @@ pub fn judge(cuda: &str, driver: &str, compute_capability: &str) -> Verdict {
         if let Some((_, oldest)) = CC_DROPPED_BELOW.iter().find(|(m, _)| *m == version.0) {
             if cc < *oldest {
                 return Verdict::WillNotRun {
-                    reason: format!("CUDA {}.x supports compute capability >= {}.{}; this GPU is {}.{}", version.0, oldest.0, oldest.1, cc.0, cc.1),
+                    reason: format!(
+                        "CUDA {}.x supports compute capability >= {}.{}; this GPU is {}.{}",
+                        version.0, oldest.0, oldest.1, cc.0, cc.1
+                    ),
                 };
             }
         }
     }
     let Some(full) = toolkit_driver(version) else {
-        return Verdict::Unknown { reason: format!("CUDA {cuda} is not in docker repro's driver table; see NVIDIA's release notes") };
+        return Verdict::Unknown {
+            reason: format!(
+                "CUDA {cuda} is not in docker repro's driver table; see NVIDIA's release notes"
+            ),
+        };
     };
     if driver_at_least(driver, full) {
         return Verdict::Runs;
     }
-    let compat = MINOR_COMPAT.iter().find(|(major, first_minor, _)| *major == version.0 && version.1 >= *first_minor);
+    let compat = MINOR_COMPAT
+        .iter()
+        .find(|(major, first_minor, _)| *major == version.0 && version.1 >= *first_minor);
     match compat {
         Some((_, _, minimum)) if driver_at_least(driver, minimum) => Verdict::RunsMinorCompat {
             caveat: format!(
@@ -172,7 +196,11 @@ mod tests {
         assert!(driver_at_least("535.104.05", "535.54.03"));
         assert!(!driver_at_least("450.36.06", "450.80.02"));
         assert!(driver_at_least("570.26", "570.26"));
-        assert_eq!(toolkit_driver((12, 7)), Some("570.26"), "12.7 was never released");
+        assert_eq!(
+            toolkit_driver((12, 7)),
+            Some("570.26"),
+            "12.7 was never released"
+        );
         assert_eq!(toolkit_driver((14, 0)), None);
     }
 
@@ -189,14 +217,14 @@ mod tests {
             ("11.8.0", "450.36.06", "8.0", "no"),
             ("11.0.3", "450.36.06", "8.0", "runs"),
             ("11.0.3", "440.33", "7.0", "no"),
-            ("11.7.1", "550.54.15", "9.0", "no"),  // H100 needs CUDA >= 11.8
-            ("11.7.1", "550.54.15", "8.9", "no"),  // Ada needs CUDA >= 11.8
+            ("11.7.1", "550.54.15", "9.0", "no"), // H100 needs CUDA >= 11.8
+            ("11.7.1", "550.54.15", "8.9", "no"), // Ada needs CUDA >= 11.8
             ("12.4.1", "570.86.10", "12.0", "no"), // Blackwell needs CUDA >= 12.8
             ("12.8.0", "570.86.10", "12.0", "runs"),
             ("12.8.0", "560.35.03", "12.0", "minor"),
-            ("12.1.1", "550.54.15", "3.7", "no"),  // Kepler dropped in 12.x
+            ("12.1.1", "550.54.15", "3.7", "no"), // Kepler dropped in 12.x
             ("11.8.0", "520.61.05", "3.7", "runs"),
-            ("12.1.1", "550.54.15", "", "runs"),   // old driver, no compute_cap field
+            ("12.1.1", "550.54.15", "", "runs"), // old driver, no compute_cap field
             ("10.2.89", "440.33", "7.5", "runs"),
             ("10.2.89", "418.87.00", "7.5", "no"),
         ];
@@ -208,11 +236,18 @@ mod tests {
                 Verdict::WillNotRun { .. } => "no",
                 _ => "other",
             };
-            assert_eq!(kind, *want, "CUDA {cuda}, driver {driver}, cc {cc}: {got:?}");
+            assert_eq!(
+                kind, *want,
+                "CUDA {cuda}, driver {driver}, cc {cc}: {got:?}"
+            );
         }
-        let Verdict::WillNotRun { reason } = judge("12.1.1", "470.82.01", "8.0") else { panic!() };
+        let Verdict::WillNotRun { reason } = judge("12.1.1", "470.82.01", "8.0") else {
+            panic!()
+        };
         assert_eq!(reason, "driver 470.82.01 is too old for CUDA 12.1.1: it needs >= 530.30.02 (or >= 525.60.13 through minor-version compatibility)");
-        let Verdict::WillNotRun { reason } = judge("11.7.1", "550.54.15", "9.0") else { panic!() };
+        let Verdict::WillNotRun { reason } = judge("11.7.1", "550.54.15", "9.0") else {
+            panic!()
+        };
         assert!(reason.contains("(sm_90) needs CUDA >= 11.8"), "{reason}");
     }
 }

@@ -10,45 +10,44 @@ use crate::cli::{Format, InspectArgs};
 use crate::docker::{check_user_ref, Docker};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::inventory::layers::{ImageScan, LayerScan, ScanError};
+use crate::inventory::layers::{self, ImageScan, LayerScan, ScanError};
 use crate::inventory::{self, Inventory};
 
 /// Reads an image archive with a progress bar on stderr (drawn only on a terminal).
 pub fn read_inventory<R: Read>(
     reader: R,
-    total: Option<u64>,
     label: &str,
     quiet: bool,
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let bar = match total {
-            Some(n) => indicatif::ProgressBar::new(n),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
-        let template = if total.is_some() {
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
-        } else {
-            "{spinner} {msg} {bytes} {bytes_per_sec}"
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(template)
-                .expect("static template")
-                .progress_chars("=> "),
-        );
-        bar.set_message(format!("reading {label}"));
-        bar
-    };
+    let bar = progress_bar(None, label, quiet);
     let result = inventory::from_archive(reader, known, &mut |n| bar.set_position(n));
     bar.finish_and_clear();
-    result.map_err(|e| match e.0 {
-        ScanError::Interrupted => Error::Interrupted,
-        other => Error::Failed(format!(
-            "{label}: {other}; the inventory is incomplete, so none is reported"
-        )),
-    })
+    result.map_err(|e| scan_error(label, e.0))
+}
+
+/// A progress bar on stderr, drawn only on a terminal; a spinner when the size is unknown.
+fn progress_bar(total: Option<u64>, label: &str, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let (bar, template) = match total {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {msg} {bytes} {bytes_per_sec}",
+        ),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("reading {label}"));
+    bar
 }
 
 /// Catalogues a local image through `docker save`.
@@ -59,26 +58,40 @@ pub fn inventory_of_image(
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
     let mut stream = docker.save(reference)?;
-    let result = read_inventory(&mut stream, None, reference, quiet, known);
+    let result = read_inventory(&mut stream, reference, quiet, known);
     // A failed save explains a broken stream better than the stream does.
     stream.finish()?;
     result
 }
 
+/// Catalogues an archive file, reading its layers in parallel.
 pub fn inventory_of_file(
     path: &Path,
     quiet: bool,
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().ok().map(|m| m.len());
-    read_inventory(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        len,
-        &path.display().to_string(),
-        quiet,
-        known,
-    )
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let label = path.display().to_string();
+    let bar = progress_bar(Some(len), &label, quiet);
+    let result = layers::scan_archive_file(path, known, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    let scan = result.map_err(|e| scan_error(&label, e))?;
+    for (digest, layer) in &scan.layers {
+        known.entry(digest.clone()).or_insert_with(|| layer.clone());
+    }
+    let inventory = Inventory::from_scan(&scan);
+    Ok((scan, inventory))
+}
+
+fn scan_error(label: &str, e: ScanError) -> Error {
+    match e {
+        ScanError::Interrupted => Error::Interrupted,
+        other => Error::Failed(format!(
+            "{label}: {other}; the inventory is incomplete, so none is reported"
+        )),
+    }
 }
 
 #[derive(Serialize)]
@@ -115,7 +128,6 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
                 "stdin".to_string(),
                 read_inventory(
                     std::io::BufReader::with_capacity(1 << 20, stdin),
-                    None,
                     "stdin",
                     args.quiet,
                     &mut known,

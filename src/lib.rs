@@ -8,6 +8,7 @@ pub mod error;
 pub mod exit;
 pub mod git;
 pub mod gpu;
+pub mod host;
 pub mod inspect;
 pub mod lockfile;
 pub mod oci;

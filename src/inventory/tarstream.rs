@@ -27,6 +27,10 @@ pub struct Header {
 
 pub struct TarStream<R> {
     inner: R,
+    /// Bytes of the archive consumed so far.
+    offset: u64,
+    /// Skips entry data by seeking instead of reading, for files.
+    seek: Option<fn(&mut R, u64) -> io::Result<()>>,
     /// Data bytes of the current entry not yet read.
     remaining: u64,
     /// Padding after the current entry's data.
@@ -48,10 +52,26 @@ impl<R: Read> TarStream<R> {
     pub fn new(inner: R) -> Self {
         TarStream {
             inner,
+            offset: 0,
+            seek: None,
             remaining: 0,
             padding: 0,
             done: false,
         }
+    }
+
+    /// A reader that skips data with `seek` (for a file) instead of reading it.
+    pub fn with_seek(inner: R, seek: fn(&mut R, u64) -> io::Result<()>) -> Self {
+        TarStream {
+            seek: Some(seek),
+            ..TarStream::new(inner)
+        }
+    }
+
+    /// Where the next unread byte is in the archive: after `next_header`, where the entry's
+    /// data starts.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The next entry's header, skipping the rest of the previous entry.
@@ -69,6 +89,7 @@ impl<R: Read> TarStream<R> {
                 self.done = true;
                 return Ok(None);
             }
+            self.offset += 512;
             if block.iter().all(|b| *b == 0) {
                 self.done = true;
                 return Ok(None);
@@ -164,6 +185,7 @@ impl<R: Read> TarStream<R> {
             )));
         }
         self.remaining -= take;
+        self.offset += take;
         Ok(data)
     }
 
@@ -175,13 +197,18 @@ impl<R: Read> TarStream<R> {
     fn skip_rest(&mut self) -> Result<(), TarError> {
         let skip = self.remaining + self.padding;
         if skip > 0 {
-            let copied = io::copy(&mut (&mut self.inner).take(skip), &mut io::sink())?;
-            if copied < skip {
-                return Err(TarError::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the layer is truncated",
-                )));
+            if let Some(seek) = self.seek {
+                seek(&mut self.inner, skip)?;
+            } else {
+                let copied = io::copy(&mut (&mut self.inner).take(skip), &mut io::sink())?;
+                if copied < skip {
+                    return Err(TarError::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the layer is truncated",
+                    )));
+                }
             }
+            self.offset += skip;
         }
         self.remaining = 0;
         self.padding = 0;
@@ -211,6 +238,7 @@ impl<R: Read> Read for EntryReader<'_, R> {
             ));
         }
         self.stream.remaining -= n as u64;
+        self.stream.offset += n as u64;
         Ok(n)
     }
 }
