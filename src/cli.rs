@@ -10,8 +10,10 @@ The workflow (base image for the environment, release image = base + code):
   docker repro verify               check the locked images are present with the locked digests
   docker repro verify --rebuild     rebuild the locked commit from scratch and compare byte for byte
   docker repro inspect IMAGE        list the apt/pip/conda packages and CUDA facts inside an image
+  docker repro run [-- CMD]         run the locked image by digest, judged against this host's GPU
 
-Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 125 usage, 130 interrupted.
+Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 3 verified but this host
+cannot run it, 125 usage, 130 interrupted; `run` exits with the command's status.
 Docker's global flags (--context, -H, --config, -D, --tls*) given before `repro` are passed on to
 every docker command docker repro runs.";
 
@@ -34,6 +36,7 @@ pub enum Command {
     Release(ReleaseArgs),
     Verify(VerifyArgs),
     Inspect(InspectArgs),
+    Run(RunArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -125,11 +128,15 @@ With --rebuild: copies the locked commit out of the lock's git repository into a
 directory (your working tree is never touched), rebuilds it exactly as the lock says (same base \
 digests, build args, platform, SOURCE_DATE_EPOCH, no build cache), and compares manifest, config and layer \
 digests. A difference names the layer and the Dockerfile instruction that produced it.\n\n\
-Either way, each locked base tag is looked up again: if it now points elsewhere the report says \
-so (old -> new digest); a rebuild still uses the pinned digest.\n\n\
-Not yet built: cloning the lock's remote when the commit is not local, verifying an OCI archive, \
-package-level explanations of differences.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json"
+With --archive FILE: checks an OCI archive written by `release --archive` (every blob against its \
+digest, the image against the lock, its packages against the lock's inventory) with no registry \
+and no network; --load then loads it into the engine.\n\n\
+Unless --offline or --archive, each locked base tag is looked up again: if it now points elsewhere \
+the report says so (old -> new digest); a rebuild still uses the pinned digest.\n\n\
+The report ends with this host's verdict: its NVIDIA driver and GPUs against the image's CUDA \
+(NVIDIA's compatibility tables), exit 3 when the image verified but the host cannot run it.\n\n\
+Not yet built: file-level explanations of differences (which files in a layer, and why).",
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json"
 )]
 pub struct VerifyArgs {
     /// The lockfile [default: ./repro.lock]
@@ -138,6 +145,18 @@ pub struct VerifyArgs {
     /// Rebuild the locked commit from source and compare byte for byte
     #[arg(long)]
     pub rebuild: bool,
+    /// With --rebuild: the checkout holding the locked commit [default: the repository holding the lock, else a clone of the lock's remote]
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// Verify an OCI archive written by `release --archive`, with no registry and no network
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// With --archive: load the verified image into the engine, tagged as in the lock
+    #[arg(long)]
+    pub load: bool,
+    /// Contact no registry: use only the engine, archives and the lock, and say what was not checked
+    #[arg(long)]
+    pub offline: bool,
     /// Hide build progress
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -174,4 +193,45 @@ pub struct InspectArgs {
     /// Output format on stdout; json has the keys image, manifest_digest, apt, pip, conda, cuda
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+/// Run the locked release image, by digest, with a verdict on this host's GPU and a run record.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Run the locked release image, by digest, with a verdict on this host's GPU and a run record.\n\n\
+The image is run by its locked digest, never by tag. When the engine does not have it, it is \
+loaded from --archive FILE or pulled from its registry by digest; if it still is not there the \
+run is refused (--no-verify runs whatever the lock's tag names). The host's driver and GPUs \
+(nvidia-smi) are judged against the image's CUDA with NVIDIA's compatibility tables; a host that \
+cannot run it is refused (--force tries anyway). --gpus all is added when the release was cut \
+with a GPU and this host has one that can run it.\n\n\
+A run record, repro-run.json (image digest, lock sha256, host facts and verdict, command, exit \
+status, start and end times), is written to --out DIR, or to the current directory.",
+    after_help = "Exit codes: the command's own exit status; 1 error, 3 this host cannot run the image, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro run\n  docker repro run paper/repro.lock --archive paper/paper-v1.oci.tar --data ./inputs --out ./results\n  docker repro run -- python3 train.py --epochs 1"
+)]
+pub struct RunArgs {
+    /// The lockfile [default: ./repro.lock]
+    #[arg(value_name = "LOCK")]
+    pub lock: Option<PathBuf>,
+    /// Load the image from this OCI archive (from `release --archive`) when the engine lacks it
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Mount DIR read-only at PATH [default PATH: /data/<name of DIR>] (repeatable)
+    #[arg(long, value_name = "DIR[:PATH]")]
+    pub data: Vec<String>,
+    /// Mount DIR writable at /out for results; the run record is written there
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run even if the locked image cannot be found by digest
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Run even if this host's verdict is "will not run"
+    #[arg(long)]
+    pub force: bool,
+    /// Hide progress messages
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// The command to run instead of the image's own (after --)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }

@@ -178,6 +178,21 @@ impl Docker {
         Ok(())
     }
 
+    pub fn pull(&self, reference: &str) -> Result<()> {
+        self.tool.run(&["pull", "--quiet", "--", reference])?;
+        Ok(())
+    }
+
+    /// `docker run ...` with the terminal's stdio; the container's exit status.
+    pub fn run_attached(&self, argv: &[String]) -> std::result::Result<i32, ProcessError> {
+        self.tool.run_attached(argv)
+    }
+
+    pub fn remove_container(&self, name: &str) -> Result<()> {
+        self.tool.run(&["rm", "--force", "--", name])?;
+        Ok(())
+    }
+
     /// `docker save IMAGE` as a stream to read.
     pub fn save(&self, reference: &str) -> Result<crate::process::Stream> {
         Ok(self.tool.stream(&["save", "--", reference])?)

@@ -13,6 +13,9 @@ pub enum Error {
     /// Ctrl-C or SIGTERM arrived; exit 130.
     #[error("interrupted; nothing was written")]
     Interrupted,
+    /// The host cannot run the image (`run` refuses); exit 3.
+    #[error("{0}")]
+    HostCannotRun(String),
     #[error(transparent)]
     Process(ProcessError),
     #[error("{path}: {source}")]
@@ -38,6 +41,7 @@ impl Error {
         match self {
             Error::Usage(_) => Exit::Usage,
             Error::Interrupted => Exit::Interrupted,
+            Error::HostCannotRun(_) => Exit::HostCannotRun,
             Error::Process(ProcessError::Interrupted { .. }) => Exit::Interrupted,
             _ => Exit::Error,
         }

@@ -3,20 +3,39 @@
 /// The process exit status of `docker repro`, documented in the README and in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
+    /// `run`: the command in the container exited with this status.
+    Command(i32),
     /// Success; for `verify`: every image verified identical.
-    Ok = 0,
+    Ok,
     /// An error stopped the command (docker unreachable, missing input, failed build).
-    Error = 1,
+    Error,
     /// `verify` ran to the end and something is not identical: an image differs or is missing.
-    Different = 2,
+    Different,
+    /// The image verified, but this host cannot run it (driver too old, GPU unsupported, or
+    /// no GPU where the release used one); `run` refused for that reason.
+    HostCannotRun,
     /// The command line or the configuration is wrong.
-    Usage = 125,
+    Usage,
     /// Interrupted (Ctrl-C): children were stopped and nothing was written.
-    Interrupted = 130,
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Error => 1,
+            Exit::Different => 2,
+            Exit::HostCannotRun => 3,
+            Exit::Usage => 125,
+            Exit::Interrupted => 130,
+            Exit::Command(code) => u8::try_from(code).unwrap_or(1),
+        }
+    }
 }
 
 impl From<Exit> for std::process::ExitCode {
     fn from(exit: Exit) -> Self {
-        std::process::ExitCode::from(exit as u8)
+        std::process::ExitCode::from(exit.code())
     }
 }

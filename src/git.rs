@@ -93,12 +93,25 @@ impl Git {
         })
     }
 
+    pub fn has_commit(&self, repo: &Path, commit: &str) -> bool {
+        self.run_in(repo, &["cat-file", "-e", &format!("{commit}^{{commit}}")])
+            .is_ok()
+    }
+
+    /// Clones any URL git accepts (a path, a bare repository, https, ssh) without a checkout.
+    pub fn clone_no_checkout(&self, remote: &str, dest: &Path) -> Result<()> {
+        let dest_arg = dest.to_string_lossy().into_owned();
+        self.tool
+            .run(&["clone", "--quiet", "--no-checkout", "--", remote, &dest_arg])
+            .map_err(|e| Error::Failed(format!("cannot clone the lock's remote {remote}: {e}")))?;
+        Ok(())
+    }
+
     /// Writes the tracked files of `commit` into `dest` (which must not exist) with no `.git`
     /// and with modes normalised to 0644/0755, so that a build context is the same bytes on
     /// every machine whatever its umask. The user's repository and working tree are not touched.
     pub fn materialise(&self, repo: &Path, commit: &str, dest: &Path) -> Result<()> {
-        let exists = self.run_in(repo, &["cat-file", "-e", &format!("{commit}^{{commit}}")]);
-        if exists.is_err() {
+        if !self.has_commit(repo, commit) {
             return Err(Error::Failed(format!(
                 "commit {commit} is not in the repository at {}; fetch it (`git fetch --all`) or check out the paper's repository",
                 repo.display()

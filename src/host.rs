@@ -25,13 +25,23 @@ pub struct HostReport {
 pub fn parse_proc_driver_version(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.starts_with("NVRM version"))?;
     line.split_whitespace()
-        .find(|w| w.split('.').count() >= 2 && w.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .find(|w| {
+            w.split('.').count() >= 2
+                && w.split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        })
         .map(str::to_string)
 }
 
 /// The CUDA version an image needs: its toolkit, else torch's CUDA, else NVIDIA_REQUIRE_CUDA.
 pub fn image_cuda(inventory: &LockedInventory) -> Option<String> {
-    let first = |key: &str| inventory.cuda.get(key).and_then(|v| v.split(", ").next()).map(str::to_string);
+    let first = |key: &str| {
+        inventory
+            .cuda
+            .get(key)
+            .and_then(|v| v.split(", ").next())
+            .map(str::to_string)
+    };
     first("cuda").or_else(|| first("torch-cuda")).or_else(|| {
         let require = first("require-cuda")?;
         cuda_compat::major_minor(&require).map(|(a, b)| format!("{a}.{b}"))
@@ -42,21 +52,29 @@ pub fn image_cuda(inventory: &LockedInventory) -> Option<String> {
 pub fn read_host() -> (Vec<Gpu>, Option<String>) {
     let gpus = gpu::host_gpus();
     let driver = gpus.first().map(|g| g.driver_version.clone()).or_else(|| {
-        std::fs::read_to_string("/proc/driver/nvidia/version").ok().and_then(|t| parse_proc_driver_version(&t))
+        std::fs::read_to_string("/proc/driver/nvidia/version")
+            .ok()
+            .and_then(|t| parse_proc_driver_version(&t))
     });
     (gpus, driver)
 }
 
 /// Judges whether this host can run the lock's release image.
 pub fn judge(lock: &Lock, gpus: Vec<Gpu>, driver: Option<String>) -> HostReport {
-    let inventory = lock.image("release").map(|i| i.inventory.clone()).unwrap_or_default();
+    let inventory = lock
+        .image("release")
+        .map(|i| i.inventory.clone())
+        .unwrap_or_default();
     let image_cuda = image_cuda(&inventory);
     let release_gpus = lock.host.gpu.clone();
     let verdict = match (&image_cuda, &driver) {
         (None, _) => Verdict::NoCudaInImage,
         (Some(cuda), None) => {
             let cut_on = match release_gpus.first() {
-                Some(g) => format!("; the release was cut on {} (driver {})", g.name, g.driver_version),
+                Some(g) => format!(
+                    "; the release was cut on {} (driver {})",
+                    g.name, g.driver_version
+                ),
                 None => String::new(),
             };
             Verdict::NoGpu { reason: format!("no NVIDIA GPU or driver on this host (no nvidia-smi, no /proc/driver/nvidia/version); the image needs CUDA {cuda}{cut_on}") }
@@ -65,7 +83,9 @@ pub fn judge(lock: &Lock, gpus: Vec<Gpu>, driver: Option<String>) -> HostReport 
             let mut verdicts: Vec<Verdict> = if gpus.is_empty() {
                 vec![cuda_compat::judge(cuda, driver, "")]
             } else {
-                gpus.iter().map(|g| cuda_compat::judge(cuda, driver, &g.compute_capability)).collect()
+                gpus.iter()
+                    .map(|g| cuda_compat::judge(cuda, driver, &g.compute_capability))
+                    .collect()
             };
             // The worst verdict over the GPUs decides.
             verdicts.sort_by_key(|v| match v {
@@ -77,24 +97,44 @@ pub fn judge(lock: &Lock, gpus: Vec<Gpu>, driver: Option<String>) -> HostReport 
             verdicts.remove(0)
         }
     };
-    HostReport { gpus, driver, image_cuda, release_gpus, verdict }
+    HostReport {
+        gpus,
+        driver,
+        image_cuda,
+        release_gpus,
+        verdict,
+    }
 }
 
 impl HostReport {
     /// The exit-3 case: the host cannot run the image as the author did.
     pub fn cannot_run(&self) -> bool {
-        self.verdict.cannot_run() || (matches!(self.verdict, Verdict::NoGpu { .. }) && !self.release_gpus.is_empty())
+        self.verdict.cannot_run()
+            || (matches!(self.verdict, Verdict::NoGpu { .. }) && !self.release_gpus.is_empty())
     }
 
     pub fn line(&self) -> String {
         let gpu = match self.gpus.first() {
-            Some(g) => format!("{} (compute {}), driver {}", g.name, if g.compute_capability.is_empty() { "?" } else { &g.compute_capability }, g.driver_version),
+            Some(g) => format!(
+                "{} (compute {}), driver {}",
+                g.name,
+                if g.compute_capability.is_empty() {
+                    "?"
+                } else {
+                    &g.compute_capability
+                },
+                g.driver_version
+            ),
             None => match &self.driver {
                 Some(d) => format!("driver {d}"),
                 None => "no GPU".into(),
             },
         };
-        let cuda = self.image_cuda.as_deref().map(|c| format!(", image CUDA {c}")).unwrap_or_default();
+        let cuda = self
+            .image_cuda
+            .as_deref()
+            .map(|c| format!(", image CUDA {c}"))
+            .unwrap_or_default();
         format!("host: {gpu}{cuda}: {}", self.verdict.line())
     }
 }
@@ -106,7 +146,10 @@ mod tests {
     #[test]
     fn proc_driver_version() {
         let text = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n";
-        assert_eq!(parse_proc_driver_version(text).as_deref(), Some("550.54.15"));
+        assert_eq!(
+            parse_proc_driver_version(text).as_deref(),
+            Some("550.54.15")
+        );
         assert_eq!(parse_proc_driver_version("nothing"), None);
     }
 
@@ -114,7 +157,8 @@ mod tests {
     fn image_cuda_prefers_the_toolkit() {
         let mut inv = LockedInventory::default();
         assert_eq!(image_cuda(&inv), None);
-        inv.cuda.insert("require-cuda".into(), "cuda>=11.8 brand=tesla".into());
+        inv.cuda
+            .insert("require-cuda".into(), "cuda>=11.8 brand=tesla".into());
         assert_eq!(image_cuda(&inv).as_deref(), Some("11.8"));
         inv.cuda.insert("torch-cuda".into(), "12.1".into());
         assert_eq!(image_cuda(&inv).as_deref(), Some("12.1"));

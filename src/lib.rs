@@ -18,6 +18,7 @@ pub mod process;
 pub mod project;
 pub mod release;
 pub mod report;
+pub mod run_image;
 pub mod ui;
 pub mod verify;
 
@@ -32,6 +33,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Release(args) => release::run(args, globals),
         Command::Verify(args) => verify::run(args, globals),
         Command::Inspect(args) => inspect::run(args, globals),
+        Command::Run(args) => run_image::run(args, globals),
     }
 }
 pub mod inventory;

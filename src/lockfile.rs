@@ -190,6 +190,15 @@ impl Lock {
     pub fn validate(&self) -> std::result::Result<(), String> {
         check_hex("source.commit", &self.source.commit, &[40, 64])?;
         check_ref("build.image", &self.build.image)?;
+        if self.source.remote.starts_with('-')
+            || self
+                .source
+                .remote
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(format!("source.remote = {:?} is not allowed (leading `-`, whitespace or control character)", self.source.remote));
+        }
         check_platform(&self.build.platform)?;
         check_relative("source.path", &self.source.path)?;
         check_relative("build.context", &self.build.context)?;

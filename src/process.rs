@@ -240,6 +240,31 @@ impl Stream {
 }
 
 impl Tool {
+    /// Runs a command on the terminal's stdin, stdout and stderr; its exit status.
+    pub fn run_attached<S: AsRef<str>>(&self, args: &[S]) -> Result<i32, ProcessError> {
+        let command = self.describe(args);
+        let argv: Vec<OsString> = self.argv(args).into_iter().map(OsString::from).collect();
+        let handle = duct::cmd(&self.program, argv)
+            .unchecked()
+            .start()
+            .map_err(|source| ProcessError::Spawn {
+                command: command.clone(),
+                source,
+            })?;
+        loop {
+            match handle.try_wait() {
+                Ok(Some(out)) => return Ok(out.status.code().unwrap_or(128 + 9)),
+                Ok(None) => {}
+                Err(source) => return Err(ProcessError::Spawn { command, source }),
+            }
+            if interrupted() {
+                let _ = handle.kill();
+                return Err(ProcessError::Interrupted { command });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts a command and hands back its stdout to read; dropping the stream kills it.
     pub fn stream<S: AsRef<str>>(&self, args: &[S]) -> Result<Stream, ProcessError> {
         let command = self.describe(args);

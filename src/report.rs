@@ -21,6 +21,10 @@ pub struct Report {
     pub verdict: &'static str,
     pub images: Vec<ImageReport>,
     pub bases: Vec<BaseReport>,
+    /// Whether this host can run the release image.
+    pub host: Option<crate::host::HostReport>,
+    /// Checks this run could not do, and why.
+    pub not_checked: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -152,15 +156,22 @@ impl Report {
                 _ => {}
             }
         }
+        for skipped in &self.not_checked {
+            out.push_str(&format!("not checked: {skipped}\n"));
+        }
+        if let Some(host) = &self.host {
+            out.push_str(&host.line());
+            out.push('\n');
+        }
         out.push_str(&format!("verdict: {}\n", self.verdict_line()));
         out
     }
 
     fn verdict_line(&self) -> String {
-        let what = if self.mode == "rebuild" {
-            "rebuilt"
-        } else {
-            "present"
+        let what = match self.mode {
+            "rebuild" => "rebuilt",
+            "archive" => "in the archive",
+            _ => "present",
         };
         if self.identical() {
             let n = self.images.len();
@@ -217,6 +228,8 @@ mod tests {
                 }],
             }],
             bases: vec![],
+            host: None,
+            not_checked: vec![],
         };
         let text = report.render_human();
         assert!(

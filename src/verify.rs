@@ -8,6 +8,7 @@ use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::git::Git;
+use crate::host;
 use crate::inspect;
 use crate::inventory::Inventory;
 use crate::lockfile::{self, Lock};
@@ -22,34 +23,93 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         .lock
         .clone()
         .unwrap_or_else(|| PathBuf::from(lockfile::DEFAULT_PATH));
+    // Read and validate the whole lock before any process starts.
     let lock = Lock::read(&lock_path)?;
+    check_flags(args)?;
     if args.rebuild && lock.source.dirty {
         return Err(Error::Failed(format!(
             "{}: released with uncommitted changes (dirty = true); that source is in no commit, so it can never be verified by rebuild. Verify the image by digest (drop --rebuild), or cut a release from a clean commit",
             lock_path.display()
         )));
     }
-    let docker = Docker::new(globals)?;
-    let images = if args.rebuild {
-        rebuild(&lock, &lock_path, &docker, &ui, args.quiet)?
+    let needs_docker = args.archive.is_none() || args.load;
+    let docker = if needs_docker {
+        Some(Docker::new(globals)?)
     } else {
-        lock.images
-            .iter()
-            .map(|image| check_present(&docker, image, &lock.build.platform))
-            .collect()
+        None
     };
-    let bases = lock
-        .bases
-        .iter()
-        .map(|b| check_base_tag(&docker, b, &lock.build.platform))
-        .collect();
+    let mut not_checked = Vec::new();
+    let (mode, images) = match (&args.archive, &docker) {
+        (Some(archive), _) => {
+            let report = verify_archive(&lock, archive, args.quiet)?;
+            if lock.image("base").is_some() {
+                not_checked.push("the base image: an archive holds the release only (the base's layers are part of it)".into());
+            }
+            if let (Some(docker), Status::Identical) = (&docker, report.status) {
+                let name = lock
+                    .image("release")
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default();
+                ui.progress(&format!("loading {} as {name}", archive.display()));
+                docker.load(archive, &[name])?;
+            }
+            ("archive", vec![report])
+        }
+        (None, Some(docker)) if args.rebuild => (
+            "rebuild",
+            rebuild(
+                &lock,
+                &lock_path,
+                args.source.as_deref(),
+                docker,
+                &ui,
+                args.quiet,
+            )?,
+        ),
+        (None, Some(docker)) => {
+            if args.offline {
+                not_checked
+                    .push("the registry, for images missing from the engine (--offline)".into());
+            }
+            let images = lock
+                .images
+                .iter()
+                .map(|image| check_present(docker, image, &lock.build.platform, args.offline))
+                .collect();
+            ("digests", images)
+        }
+        (None, None) => unreachable!("docker is found whenever no archive is given"),
+    };
+    let bases = match &docker {
+        Some(docker) if !args.offline && args.archive.is_none() => lock
+            .bases
+            .iter()
+            .map(|b| check_base_tag(docker, b, &lock.build.platform))
+            .collect(),
+        _ => {
+            if !lock.bases.is_empty() {
+                not_checked.push(format!(
+                    "whether the base tags moved ({})",
+                    if args.offline {
+                        "--offline"
+                    } else {
+                        "an archive is checked without the network"
+                    }
+                ));
+            }
+            Vec::new()
+        }
+    };
+    let (gpus, driver) = host::read_host();
     let mut report = Report {
         lock: lock_path.display().to_string(),
-        mode: if args.rebuild { "rebuild" } else { "digests" },
+        mode,
         commit: lock.source.commit.clone(),
         verdict: "identical",
         images,
         bases,
+        host: Some(host::judge(&lock, gpus, driver)),
+        not_checked,
     };
     if !report.identical() {
         report.verdict = "different";
@@ -61,15 +121,84 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         ),
         Format::Human => print!("{}", report.render_human()),
     }
-    Ok(if report.identical() {
-        Exit::Ok
-    } else {
-        Exit::Different
-    })
+    Ok(
+        match (
+            report.identical(),
+            report.host.as_ref().is_some_and(|h| h.cannot_run()),
+        ) {
+            (false, _) => Exit::Different,
+            (true, true) => Exit::HostCannotRun,
+            (true, false) => Exit::Ok,
+        },
+    )
+}
+
+fn check_flags(args: &VerifyArgs) -> Result<()> {
+    let conflict = |a: &str, b: &str, why: &str| {
+        Err(Error::Usage(format!(
+            "{a} cannot be combined with {b}: {why}"
+        )))
+    };
+    if args.offline && args.rebuild {
+        return conflict(
+            "--offline",
+            "--rebuild",
+            "a rebuild fetches the pinned base images",
+        );
+    }
+    if args.archive.is_some() && args.rebuild {
+        return conflict(
+            "--archive",
+            "--rebuild",
+            "verify the archive, or rebuild from source, one at a time",
+        );
+    }
+    if args.load && args.archive.is_none() {
+        return Err(Error::Usage(
+            "--load loads an archive: give --archive FILE".into(),
+        ));
+    }
+    if args.source.is_some() && !args.rebuild {
+        return Err(Error::Usage(
+            "--source is the checkout to rebuild from: add --rebuild".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An OCI archive written by `release --archive`: every blob against its digest, the image
+/// against the lock's release, and its packages against the lock's inventory. No network.
+fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageReport> {
+    let locked = lock
+        .image("release")
+        .expect("a validated lock has a release image");
+    let mut known = HashMap::new();
+    let (scan, inventory) = inspect::inventory_of_file(archive, quiet, &mut known)?;
+    let found = scan.manifest_digest.clone().unwrap_or_default();
+    let config = serde_json::to_vec(&scan.config).unwrap_or_default();
+    let layers: Vec<String> = scan.layers.iter().map(|(d, _)| d.clone()).collect();
+    let image = OciImage {
+        manifest_digest: found,
+        config_digest: String::new(),
+        layer_instructions: crate::oci::layer_instructions(&config, layers.len()),
+        layers,
+    };
+    let mut report = compare(locked, Some(&image));
+    report.source = Some("archive");
+    report.config_identical = None;
+    if report.status == Status::Different {
+        add_package_drift(&mut report, locked, Ok(inventory));
+    }
+    Ok(report)
 }
 
 /// Is the locked image in the engine (by ID) or in its registry (by digest)?
-fn check_present(docker: &Docker, image: &lockfile::Image, platform: &str) -> ImageReport {
+fn check_present(
+    docker: &Docker,
+    image: &lockfile::Image,
+    platform: &str,
+    offline: bool,
+) -> ImageReport {
     let mut report = ImageReport {
         role: image.role.clone(),
         name: image.name.clone(),
@@ -98,8 +227,7 @@ fn check_present(docker: &Docker, image: &lockfile::Image, platform: &str) -> Im
         .filter(|(_, tag)| !tag.contains('/'))
         .map_or(image.name.as_str(), |(r, _)| r);
     let pinned = format!("{repo}@{}", image.manifest_digest);
-    let registry = docker.resolve(&pinned, platform);
-    if registry.is_ok() {
+    if !offline && docker.resolve(&pinned, platform).is_ok() {
         report.found = Some(image.manifest_digest.clone());
         report.source = Some("registry");
         return report;
@@ -156,26 +284,17 @@ fn check_base_tag(docker: &Docker, base: &lockfile::Base, platform: &str) -> Bas
 fn rebuild(
     lock: &Lock,
     lock_path: &Path,
+    source: Option<&Path>,
     docker: &Docker,
     ui: &Ui,
     quiet: bool,
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
-    let lock_dir = match lock_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let repo = git.toplevel(&lock_dir).map_err(|_| {
-        Error::Failed(format!(
-            "{}: not inside a git repository that holds commit {}; run verify from a clone of the paper's repository",
-            lock_path.display(),
-            lock.short_commit()
-        ))
-    })?;
     let work = tempfile::Builder::new()
         .prefix("docker-repro-verify-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let repo = source_repository(lock, lock_path, source, &git, work.path(), ui)?;
     ui.progress(&format!(
         "copying commit {} into a clean build directory",
         lock.short_commit()
@@ -256,6 +375,59 @@ fn rebuild(
             report
         })
         .collect())
+}
+
+/// Where the locked commit comes from: `--source DIR`; else the repository holding the lock,
+/// when it has the commit; else a clone of the lock's recorded remote.
+fn source_repository(
+    lock: &Lock,
+    lock_path: &Path,
+    source: Option<&Path>,
+    git: &Git,
+    work: &Path,
+    ui: &Ui,
+) -> Result<PathBuf> {
+    let commit = &lock.source.commit;
+    if let Some(dir) = source {
+        let repo = git.toplevel(dir)?;
+        if !git.has_commit(&repo, commit) {
+            return Err(Error::Failed(format!(
+                "--source {}: commit {} is not in that repository; fetch it there (git fetch --all) or point --source at the paper's repository",
+                dir.display(),
+                lock.short_commit()
+            )));
+        }
+        return Ok(repo);
+    }
+    let lock_dir = match lock_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(repo) = git.toplevel(&lock_dir) {
+        if git.has_commit(&repo, commit) {
+            return Ok(repo);
+        }
+    }
+    let remote = &lock.source.remote;
+    if remote.is_empty() {
+        return Err(Error::Failed(format!(
+            "{}: commit {} is not in a repository here and the lock records no remote; pass --source DIR (a checkout holding that commit)",
+            lock_path.display(),
+            lock.short_commit()
+        )));
+    }
+    ui.progress(&format!(
+        "cloning {remote} for commit {}",
+        lock.short_commit()
+    ));
+    let clone = work.join("remote");
+    git.clone_no_checkout(remote, &clone)?;
+    if !git.has_commit(&clone, commit) {
+        return Err(Error::Failed(format!(
+            "commit {commit} is not in {remote}; it may have been rewritten or not pushed. Pass --source DIR with a checkout that has it"
+        )));
+    }
+    Ok(clone)
 }
 
 /// Explains a different image by its packages: added, removed, or at another version.

@@ -61,6 +61,7 @@ fn help_of_every_command() {
         ("help_release", vec!["repro", "release", "--help"]),
         ("help_verify", vec!["repro", "verify", "--help"]),
         ("help_inspect", vec!["repro", "inspect", "--help"]),
+        ("help_run", vec!["repro", "run", "--help"]),
     ] {
         let out = run(&args, dir.path(), None);
         assert_eq!(out.status.code(), Some(0), "{name}");
@@ -208,4 +209,129 @@ fn engine_down_is_one_clear_line() {
         "{stderr}"
     );
     assert!(!dir.path().join("repro.lock").exists());
+}
+
+/// A lock whose fields would become options or shell text is refused before any process
+/// starts: the recording fakes of docker and git are never called.
+#[test]
+fn malicious_locks_are_rejected_before_any_process_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bin_dir, record) = recording_docker(dir.path());
+    let fake_git = bin_dir.join("git");
+    std::fs::write(
+        &fake_git,
+        format!(
+            "#!/bin/sh\necho \"git $*\" >> '{}'\nexit 1\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_git, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample.lock"),
+    )
+    .unwrap();
+    let base = "ref = \"127.0.0.1:5000/repro-test/busybox:1\"";
+    let cases = [
+        (
+            "leading dash",
+            sample.replace(base, "ref = \"--privileged\""),
+        ),
+        (
+            "command substitution",
+            sample.replace(base, "ref = \"busybox:1$(touch /tmp/pwned)\""),
+        ),
+        (
+            "newline",
+            sample.replace(base, "ref = \"busybox:1\\n--rm\""),
+        ),
+        (
+            "remote as option",
+            sample.replace(
+                "remote = \"https://example.org/lab/curvenet.git\"",
+                "remote = \"--upload-pack=touch /tmp/pwned\"",
+            ),
+        ),
+        (
+            "image name",
+            sample.replace("name = \"curvenet:0123456789ab\"", "name = \"-v /:/host\""),
+        ),
+        (
+            "path escape",
+            sample.replace("path = \"Dockerfile\"", "path = \"../../etc/passwd\""),
+        ),
+        (
+            "bad digest",
+            sample.replace(
+                "sha256:6666666666666666666666666666666666666666666666666666666666666666",
+                "sha256:$(id)",
+            ),
+        ),
+    ];
+    for (what, evil) in cases {
+        assert_ne!(evil, sample, "{what}: the case must change the lock");
+        let lock = dir.path().join("evil.lock");
+        std::fs::write(&lock, evil).unwrap();
+        for command in [
+            vec!["repro", "verify", "--rebuild"],
+            vec!["repro", "verify"],
+            vec!["repro", "run"],
+        ] {
+            let mut args = command.clone();
+            args.insert(2, lock.to_str().unwrap());
+            let out = run(&args, dir.path(), Some(&bin_dir));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{what} {command:?}: {}",
+                text(&out.stderr)
+            );
+            assert!(
+                text(&out.stderr).starts_with("error: "),
+                "{what}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(
+                text(&out.stderr).lines().count(),
+                1,
+                "{what}: one line: {}",
+                text(&out.stderr)
+            );
+        }
+        assert!(
+            !record.exists(),
+            "{what}: a process was started: {}",
+            std::fs::read_to_string(&record).unwrap_or_default()
+        );
+    }
+}
+
+#[test]
+fn verify_flags_that_do_not_go_together_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample.lock");
+    let lock = lock.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["verify", lock, "--rebuild", "--offline"],
+            "--offline cannot be combined with --rebuild",
+        ),
+        (
+            vec!["verify", lock, "--rebuild", "--archive", "x.tar"],
+            "--archive cannot be combined with --rebuild",
+        ),
+        (vec!["verify", lock, "--load"], "--load loads an archive"),
+        (
+            vec!["verify", lock, "--source", "."],
+            "--source is the checkout to rebuild from",
+        ),
+    ] {
+        let out = run(&args, dir.path(), None);
+        assert_eq!(out.status.code(), Some(125), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }

@@ -770,11 +770,35 @@ fn manifest_layers(
     } else {
         return Err(ScanError::Archive("neither manifest.json nor index.json in the archive; is it a `docker save` or OCI image archive?".into()));
     };
-    let config = json
-        .get(&config_path)
-        .map(|b| serde_json::from_slice(b).unwrap_or(serde_json::Value::Null))
-        .unwrap_or(serde_json::Value::Null);
+    let config = match json.get(&config_path) {
+        Some(bytes) => {
+            check_json_digest(bytes, &config_path)?;
+            serde_json::from_slice(bytes).map_err(|e| {
+                ScanError::Archive(format!(
+                    "the image config {config_path} is not valid JSON: {e}"
+                ))
+            })?
+        }
+        None => {
+            return Err(ScanError::Archive(format!(
+                "the image config {config_path} is not in the archive"
+            )))
+        }
+    };
     Ok((manifest_digest, config, layer_paths))
+}
+
+/// A blob stored under its digest must hash to it.
+fn check_json_digest(bytes: &[u8], path: &str) -> Result<(), ScanError> {
+    if let Some(expected) = digest_of_blob_path(path) {
+        let actual = format!("sha256:{:x}", Sha256::digest(bytes));
+        if actual != expected {
+            return Err(ScanError::Archive(format!(
+                "{path} hashes to {actual}; the archive is corrupt"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn single_manifest(index: &[u8]) -> Result<String, ScanError> {
@@ -794,6 +818,7 @@ fn oci_doc(json: &HashMap<String, Vec<u8>>, digest: &str) -> Result<OciDoc, Scan
     let bytes = json
         .get(&blob_path(digest))
         .ok_or_else(|| ScanError::Archive(format!("manifest {digest} is not in the archive")))?;
+    check_json_digest(bytes, &blob_path(digest))?;
     serde_json::from_slice(bytes)
         .map_err(|e| ScanError::Archive(format!("manifest {digest} is not valid JSON: {e}")))
 }

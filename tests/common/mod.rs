@@ -220,3 +220,70 @@ pub fn snapshot(name: &str, value: &str) {
     }
     settings.bind(|| insta::assert_snapshot!(name, value));
 }
+
+/// Stops the loopback registry for the life of the guard, then starts it again as
+/// scripts/testbed.sh does.
+pub struct RegistryStopped;
+
+impl RegistryStopped {
+    pub fn new() -> RegistryStopped {
+        Command::new("pkill")
+            .args(["-f", "docker-registry serve"])
+            .status()
+            .unwrap();
+        for _ in 0..50 {
+            if !registry_up() {
+                return RegistryStopped;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the registry did not stop");
+    }
+}
+
+impl Drop for RegistryStopped {
+    fn drop(&mut self) {
+        let status = Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testbed.sh"))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            status.success() && registry_up(),
+            "the registry did not come back"
+        );
+    }
+}
+
+fn registry_up() -> bool {
+    Command::new("docker")
+        .args(["buildx", "imagetools", "inspect", "--raw", &busybox()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// A directory with a fake `nvidia-smi` that reports one GPU, to put first on PATH.
+pub fn fake_nvidia_smi(line: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nvidia-smi");
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ncase \"$*\" in *--query-gpu=*) echo '{line}' ;; *) exit 9 ;; esac\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// PATH with `dir` first.
+pub fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut parts = vec![dir.to_path_buf()];
+    parts.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(parts).unwrap()
+}

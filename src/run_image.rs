@@ -1,0 +1,206 @@
+//! `docker repro run`: run the locked release image, by digest, on a host judged able to run
+//! it, and leave a run record a reviewer can attach to a review.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::cli::RunArgs;
+use crate::docker::Docker;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::host::{self, HostReport};
+use crate::lockfile::{self, Lock};
+use crate::oci::sha256_digest;
+use crate::process::ProcessError;
+use crate::ui::Ui;
+
+pub const RECORD_FILE: &str = "repro-run.json";
+
+#[derive(Serialize)]
+struct RunRecord<'a> {
+    image: &'a str,
+    image_digest: &'a str,
+    lock: String,
+    lock_sha256: String,
+    commit: &'a str,
+    host: &'a HostReport,
+    gpus: bool,
+    /// The command run in the container; empty for the image's own.
+    command: &'a [String],
+    docker_argv: &'a [String],
+    exit_status: Option<i32>,
+    started: String,
+    finished: String,
+}
+
+/// `--data DIR[:PATH]` → (absolute host dir, container path).
+pub fn parse_data(spec: &str) -> Result<(PathBuf, String)> {
+    let (dir, target) = match spec.rsplit_once(':') {
+        Some((d, t)) if t.starts_with('/') => (d, t.to_string()),
+        _ => {
+            let name = Path::new(spec)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "data".into());
+            (spec, format!("/data/{name}"))
+        }
+    };
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|e| Error::Usage(format!("--data {spec}: {dir}: {e}")))?;
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "--data {spec}: {} is not a directory",
+            dir.display()
+        )));
+    }
+    if target.contains(',') || dir.to_string_lossy().contains(',') {
+        return Err(Error::Usage(format!(
+            "--data {spec}: paths with `,` cannot be mounted"
+        )));
+    }
+    Ok((dir, target))
+}
+
+pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
+    let ui = Ui { quiet: args.quiet };
+    let lock_path = args
+        .lock
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(lockfile::DEFAULT_PATH));
+    let lock_bytes = std::fs::read(&lock_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Failed(format!(
+            "{}: no such lockfile; pass the paper's repro.lock",
+            lock_path.display()
+        )),
+        _ => Error::io(&lock_path, e),
+    })?;
+    let lock = Lock::from_toml(&String::from_utf8_lossy(&lock_bytes), &lock_path)?;
+    let mounts = args
+        .data
+        .iter()
+        .map(|d| parse_data(d))
+        .collect::<Result<Vec<_>>>()?;
+    let out = match &args.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            Some(std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?)
+        }
+        None => None,
+    };
+    let release = lock
+        .image("release")
+        .expect("a validated lock has a release image");
+    let docker = Docker::new(globals)?;
+
+    // The image by digest: the engine's ID for it is the locked manifest digest.
+    let digest = release.manifest_digest.as_str();
+    if docker.image_id(digest).is_none() {
+        if let Some(archive) = &args.archive {
+            ui.progress(&format!("loading {}", archive.display()));
+            docker.load(archive, std::slice::from_ref(&release.name))?;
+        } else if let Some((repo, _)) = release
+            .name
+            .rsplit_once(':')
+            .filter(|(r, _)| r.contains('/'))
+        {
+            let pinned = format!("{repo}@{digest}");
+            ui.progress(&format!("pulling {pinned}"));
+            docker.pull(&pinned)?;
+        }
+    }
+    let verified = docker.image_id(digest).is_some();
+    if !verified && !args.no_verify {
+        return Err(Error::Failed(format!(
+            "the locked image {} ({digest}) is not in the engine and could not be pulled; load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",
+            release.name, release.name
+        )));
+    }
+    let image = if verified {
+        digest.to_string()
+    } else {
+        release.name.clone()
+    };
+
+    let (gpus_here, driver) = host::read_host();
+    let host = host::judge(&lock, gpus_here, driver);
+    if host.cannot_run() && !args.force {
+        ui.warn(&host.line());
+        return Err(Error::HostCannotRun(format!(
+            "this host cannot run {}: {}; pass --force to try anyway",
+            release.name,
+            host.verdict.line()
+        )));
+    }
+    let use_gpus = !lock.host.gpu.is_empty() && !host.gpus.is_empty() && !host.cannot_run();
+
+    let name = format!("docker-repro-run-{}", std::process::id());
+    let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), name.clone()];
+    if use_gpus {
+        argv.extend(["--gpus".into(), "all".into()]);
+    }
+    for (dir, target) in &mounts {
+        argv.extend([
+            "--mount".into(),
+            format!(
+                "type=bind,source={},target={target},readonly",
+                dir.display()
+            ),
+        ]);
+    }
+    if let Some(out) = &out {
+        argv.extend([
+            "--mount".into(),
+            format!("type=bind,source={},target=/out", out.display()),
+        ]);
+    }
+    argv.push("--".into());
+    argv.push(image.clone());
+    argv.extend(args.command.iter().cloned());
+
+    ui.progress(&format!(
+        "{} ({})",
+        host.line(),
+        if use_gpus {
+            "with --gpus all"
+        } else {
+            "without GPUs"
+        }
+    ));
+    let started = SystemTime::now();
+    let status = docker.run_attached(&argv);
+    let finished = SystemTime::now();
+    let exit_status = match &status {
+        Ok(code) => Some(*code),
+        Err(ProcessError::Interrupted { .. }) => {
+            // The container outlives a killed client; stop it.
+            let _ = docker.remove_container(&name);
+            None
+        }
+        Err(_) => None,
+    };
+    let record = RunRecord {
+        image: &release.name,
+        image_digest: digest,
+        lock: lock_path.display().to_string(),
+        lock_sha256: sha256_digest(&lock_bytes),
+        commit: &lock.source.commit,
+        host: &host,
+        gpus: use_gpus,
+        command: &args.command,
+        docker_argv: &argv,
+        exit_status,
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        finished: humantime::format_rfc3339_seconds(finished).to_string(),
+    };
+    let record_path = out.as_deref().unwrap_or(Path::new(".")).join(RECORD_FILE);
+    let json = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
+    lockfile::write_atomic(&record_path, json.as_bytes())?;
+    ui.progress(&format!("wrote {}", record_path.display()));
+    match status {
+        Ok(0) => Ok(Exit::Ok),
+        Ok(code) => Ok(Exit::Command(code)),
+        Err(e) => Err(e.into()),
+    }
+}
