@@ -11,6 +11,7 @@ The workflow (base image for the environment, release image = base + code):
   docker repro verify --rebuild     rebuild the locked commit from scratch and compare byte for byte
   docker repro inspect IMAGE        list the apt/pip/conda packages and CUDA facts inside an image
   docker repro run [-- CMD]         run the locked image by digest, judged against this host's GPU
+  docker repro check                lint the Dockerfiles for what makes rebuilds differ
 
 Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 3 verified but this host
 cannot run it, 125 usage, 130 interrupted; `run` exits with the command's status.
@@ -37,6 +38,7 @@ pub enum Command {
     Verify(VerifyArgs),
     Inspect(InspectArgs),
     Run(RunArgs),
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -234,4 +236,30 @@ pub struct RunArgs {
     /// The command to run instead of the image's own (after --)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Lint Dockerfiles for what makes rebuilds differ, with a fix for each finding.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Lint Dockerfiles for what makes rebuilds differ, with a fix for each finding.\n\n\
+Fast and offline: reads the Dockerfile text only. Rules: from-latest, from-unpinned (FROM \
+without a digest), apt-without-snapshot, apt-unpinned, apt-cache-left, apt-logs-left, \
+pip-unpinned, pip-cache-left, conda-unlocked, conda-cache-left, python-without-sde (Python \
+packages installed without ARG SOURCE_DATE_EPOCH in scope), add-url-no-checksum, \
+git-clone-unpinned, curl-pipe-shell, copy-all-without-dockerignore.",
+    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error, 125 usage.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json"
+)]
+pub struct CheckArgs {
+    /// The Dockerfiles [default: docker/Dockerfile.base and docker/Dockerfile.release, else ./Dockerfile]
+    #[arg(value_name = "DOCKERFILE")]
+    pub dockerfiles: Vec<PathBuf>,
+    /// The build context, where a .dockerignore would be [default: the project root]
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<PathBuf>,
+    /// Exit 2 when a finding is at or above this severity
+    #[arg(long, value_enum, default_value_t = crate::check::Severity::Warning)]
+    pub severity: crate::check::Severity,
+    /// Output format on stdout; json is a list of {file, findings: [{line, rule, severity, message, fix}]}
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }

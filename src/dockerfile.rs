@@ -160,6 +160,46 @@ pub fn parse(
     Ok(out)
 }
 
+/// One instruction, continuation lines joined and comments dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    /// 1-based line where it starts.
+    pub line: usize,
+    /// Upper-cased: `FROM`, `RUN`, `COPY`...
+    pub keyword: String,
+    /// Everything after the keyword.
+    pub rest: String,
+}
+
+/// Every instruction of a Dockerfile, in order (heredoc bodies are not instructions).
+pub fn instructions(source: &[u8]) -> Vec<Instruction> {
+    let text = String::from_utf8_lossy(source);
+    let (directives, start) = directives(&text);
+    let escape = directives
+        .get("escape")
+        .and_then(|e| e.chars().next())
+        .unwrap_or('\\');
+    logical_lines(&text, start, escape)
+        .into_iter()
+        .map(|(line, joined)| {
+            let trimmed = joined.trim_start();
+            let (keyword, rest) = trimmed
+                .split_once(char::is_whitespace)
+                .unwrap_or((trimmed, ""));
+            Instruction {
+                line,
+                keyword: keyword.to_ascii_uppercase(),
+                rest: rest.trim().to_string(),
+            }
+        })
+        .collect()
+}
+
+/// `--name=value` flags at the start of an instruction's arguments, then the other words.
+pub fn flags_and_words(rest: &str) -> (Vec<(String, String)>, Vec<String>) {
+    split_flags(rest)
+}
+
 /// Parser directives (`# syntax=`, `# escape=`) at the very top; returns them and the byte
 /// offset where they stop being recognised.
 fn directives(text: &str) -> (BTreeMap<String, String>, usize) {

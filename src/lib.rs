@@ -1,5 +1,6 @@
 //! docker repro: reproducible releases of research images, as a Docker CLI plugin.
 
+pub mod check;
 pub mod cli;
 pub mod cuda_compat;
 pub mod docker;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Verify(args) => verify::run(args, globals),
         Command::Inspect(args) => inspect::run(args, globals),
         Command::Run(args) => run_image::run(args, globals),
+        Command::Check(args) => check::run(args),
     }
 }
 pub mod inventory;
