@@ -193,6 +193,12 @@ impl Docker {
         Ok(())
     }
 
+    /// `docker save -o FILE IMAGE`.
+    pub fn save_to(&self, reference: &str, file: &Path) -> Result<()> {
+        self.tool.run(&["save", "--output", &file.to_string_lossy(), "--", reference])?;
+        Ok(())
+    }
+
     /// `docker save IMAGE` as a stream to read.
     pub fn save(&self, reference: &str) -> Result<crate::process::Stream> {
         Ok(self.tool.stream(&["save", "--", reference])?)

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cli;
 pub mod cuda_compat;
+pub mod diff;
 pub mod docker;
 pub mod dockerfile;
 pub mod error;

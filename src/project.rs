@@ -18,6 +18,17 @@ pub const SEED_RELEASE: &str = "docker/Dockerfile.release";
 pub struct Config {
     #[serde(default)]
     pub release: ReleaseConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// Paths whose differences are accepted noise (`/var/log/**`): still listed, as ignored;
+    /// they never make a different image identical.
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -46,6 +46,10 @@ pub struct ImageReport {
     pub layers: Vec<LayerDiff>,
     /// Packages that differ from the lock's inventory (when the image differs).
     pub packages: Vec<crate::inventory::Drift>,
+    /// File by file, in each differing layer (when both images can be read).
+    pub files: Vec<crate::diff::LayerFiles>,
+    /// The causes of the file differences, ranked by differing bytes, with fixes.
+    pub causes: Vec<crate::diff::CauseReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +142,7 @@ impl Report {
                     p.kind, p.package, p.change
                 ));
             }
+            out.push_str(&crate::diff::render_layers(&i.files, &i.causes, "         ", 10));
         }
         for b in &self.bases {
             match (b.tag, &b.current) {
@@ -183,13 +188,13 @@ impl Report {
             .iter()
             .filter(|i| i.status != Status::Identical)
             .map(|i| match i.layers.first() {
-                Some(l) => format!(
-                    "{} differs in {} layer(s), first layer {} ({})",
-                    i.name,
-                    i.layers.len(),
-                    l.index,
-                    l.instruction
-                ),
+                Some(l) => {
+                    let cause = match i.causes.first() {
+                        Some(c) => format!("; main cause: {} ({})", c.cause, c.what),
+                        None => String::new(),
+                    };
+                    format!("{} differs in {} layer(s), first layer {} ({}){cause}", i.name, i.layers.len(), l.index, l.instruction)
+                }
                 None if i.status == Status::Missing => format!("{} is missing", i.name),
                 None => format!("{} differs", i.name),
             })
@@ -220,6 +225,8 @@ mod tests {
                 detail: None,
                 config_identical: Some(false),
                 packages: vec![],
+                files: vec![],
+                causes: vec![],
                 layers: vec![LayerDiff {
                     index: 2,
                     locked: Some(d('c')),

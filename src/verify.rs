@@ -7,6 +7,7 @@ use crate::cli::{Format, VerifyArgs};
 use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::diff;
 use crate::git::Git;
 use crate::host;
 use crate::inspect;
@@ -210,6 +211,8 @@ fn check_present(
         config_identical: None,
         layers: vec![],
         packages: vec![],
+        files: vec![],
+        causes: vec![],
     };
     // With the containerd image store an image's ID is its manifest digest; with the classic
     // store it is the config digest.
@@ -302,6 +305,8 @@ fn rebuild(
     let checkout = work.path().join("src");
     git.materialise(&repo, &lock.source.commit, &checkout)?;
     let project = checkout.join(&lock.source.path);
+    // Accepted noise, as the locked commit's repro.toml says.
+    let ignore = crate::project::Config::load(&project)?.verify.ignore;
 
     let settings = Settings {
         image: lock.build.image.clone(),
@@ -371,6 +376,8 @@ fn rebuild(
                 let inventory =
                     inspect::inventory_of_file(&b.archive, quiet, &mut known).map(|(_, inv)| inv);
                 add_package_drift(&mut report, locked, inventory);
+                ui.progress(&format!("comparing the files of the differing layers of {}", locked.name));
+                add_file_causes(&mut report, locked, &b.archive, docker, work.path(), &ignore);
             }
             report
         })
@@ -430,6 +437,33 @@ fn source_repository(
     Ok(clone)
 }
 
+/// Explains a different image file by file, when the locked image can be read from the engine.
+fn add_file_causes(report: &mut ImageReport, locked: &lockfile::Image, rebuilt: &Path, docker: &Docker, work: &Path, ignore: &[String]) {
+    let note = |report: &mut ImageReport, note: String| {
+        report.detail = Some(match report.detail.take() {
+            Some(d) => format!("{d}; {note}"),
+            None => note,
+        });
+    };
+    if docker.image_id(&locked.manifest_digest).is_none() {
+        note(report, format!("files not compared: the locked image {} is not in the engine (pull or load it to see which files differ)", locked.manifest_digest));
+        return;
+    }
+    let saved = work.join(format!("locked-{}.tar", locked.role));
+    let result = docker
+        .save_to(&locked.manifest_digest, &saved)
+        .map_err(|e| e.to_string())
+        .and_then(|_| Ok((diff::index(&saved)?, diff::index(rebuilt)?)))
+        .and_then(|(a, b)| diff::compare_layers((&saved, &a), (rebuilt, &b), ignore));
+    match result {
+        Ok(layers) => {
+            report.causes = diff::rank_causes(&layers);
+            report.files = layers;
+        }
+        Err(e) => note(report, format!("files not compared: {e}")),
+    }
+}
+
 /// Explains a different image by its packages: added, removed, or at another version.
 fn add_package_drift(report: &mut ImageReport, locked: &lockfile::Image, found: Result<Inventory>) {
     match found {
@@ -456,6 +490,8 @@ fn compare(locked: &lockfile::Image, rebuilt: Option<&OciImage>) -> ImageReport 
         config_identical: None,
         layers: vec![],
         packages: vec![],
+        files: vec![],
+        causes: vec![],
     };
     let Some(rebuilt) = rebuilt else {
         report.status = Status::Missing;

@@ -308,6 +308,32 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
+/// A layer blob's tar stream, whatever it is stored as: gzip, zstd or plain tar, told apart
+/// by `magic` (its first bytes, already read from `rest`).
+pub fn decompress<'a, R: Read + 'a>(magic: &'a [u8], rest: R) -> io::Result<Box<dyn Read + 'a>> {
+    let reader = BufReader::with_capacity(1 << 16, magic.chain(rest));
+    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
+    } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| io::Error::other(format!("zstd: {e}")))?)
+    } else {
+        Box::new(reader)
+    })
+}
+
+/// Reads up to four bytes, for [`decompress`].
+pub fn read_magic<R: Read>(reader: &mut R) -> io::Result<([u8; 4], usize)> {
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match reader.read(&mut magic[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok((magic, got))
+}
+
 /// Scans a layer blob as stored: gzip, zstd or plain tar, told apart by their magic bytes.
 /// When `digest` is given, the blob's sha256 must match it.
 pub fn scan_layer_blob<R: Read>(
@@ -340,27 +366,9 @@ fn scan_layer_blob_within<R: Read>(
         state: state.clone(),
     };
     // A short read must not hide the magic bytes, so read until there are four (or the end).
-    let mut magic = [0u8; 4];
-    let mut got = 0;
-    while got < magic.len() {
-        match hashing.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) => return Err(layer_err(format!("unreadable ({e})"))),
-        }
-    }
+    let (magic, got) = read_magic(&mut hashing).map_err(|e| layer_err(format!("unreadable ({e})")))?;
     let magic = &magic[..got];
-    let reader = BufReader::with_capacity(1 << 16, magic.chain(hashing));
-    let decoded: Box<dyn Read + '_> = if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
-    } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader)
-                .map_err(|e| layer_err(format!("zstd: {e}")))?,
-        )
-    } else {
-        Box::new(reader)
-    };
+    let decoded = decompress(magic, hashing).map_err(|e| layer_err(e.to_string()))?;
     let mut bounded = Bounded {
         inner: decoded,
         produced: 0,
@@ -548,22 +556,26 @@ pub fn scan_archive<R: Read>(
     })
 }
 
-/// Reads an image archive file: one pass over its headers (seeking past data), then the
-/// layers the manifest lists, several at a time (one per core). Same result as
-/// [`scan_archive`], faster on a file.
-pub fn scan_archive_file(
-    path: &std::path::Path,
-    known: &HashMap<String, LayerScan>,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<ImageScan, ScanError> {
-    use std::io::{Seek, SeekFrom};
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    use std::sync::Mutex;
+/// Where an archive file's image lives: its manifest, config, and each member's data offset.
+pub struct ArchiveIndex {
+    /// Member path → (offset of its data, size).
+    pub members: HashMap<String, (u64, u64)>,
+    pub manifest_digest: Option<String>,
+    pub config: serde_json::Value,
+    /// Layer members, bottom first.
+    pub layer_paths: Vec<String>,
+}
 
-    let open = || {
-        std::fs::File::open(path)
-            .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
-    };
+impl ArchiveIndex {
+    /// The layer digests (or member paths when the archive does not name blobs by digest).
+    pub fn layer_names(&self) -> Vec<String> {
+        self.layer_paths.iter().map(|p| digest_of_blob_path(p).unwrap_or_else(|| p.clone())).collect()
+    }
+}
+
+/// One pass over an archive file's headers, seeking past data; JSON documents are read.
+pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> {
+    let open = || std::fs::File::open(path).map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())));
     let seek: fn(&mut BufReader<std::fs::File>, u64) -> io::Result<()> =
         |r, n| r.seek_relative(n as i64);
     let mut outer = TarStream::with_seek(BufReader::with_capacity(1 << 16, open()?), seek);
@@ -617,6 +629,23 @@ pub fn scan_archive_file(
         }
     }
     let (manifest_digest, config, layer_paths) = manifest_layers(&json, &aliases)?;
+    Ok(ArchiveIndex { members, manifest_digest, config, layer_paths })
+}
+
+/// Reads an image archive file: one pass over its headers (seeking past data), then the
+/// layers the manifest lists, several at a time (one per core). Same result as
+/// [`scan_archive`], faster on a file.
+pub fn scan_archive_file(
+    path: &std::path::Path,
+    known: &HashMap<String, LayerScan>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ImageScan, ScanError> {
+    use std::io::{Seek, SeekFrom};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let open = || std::fs::File::open(path).map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())));
+    let ArchiveIndex { members, manifest_digest, config, layer_paths } = index_archive(path)?;
 
     let jobs: Vec<(String, Option<String>, u64, u64)> = layer_paths
         .iter()

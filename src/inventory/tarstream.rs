@@ -23,6 +23,13 @@ pub struct Header {
     pub kind: Kind,
     pub size: u64,
     pub link: String,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Seconds since the epoch (PAX fractions dropped).
+    pub mtime: i64,
+    /// `SCHILY.xattr.*` PAX records, sorted.
+    pub xattrs: Vec<(String, String)>,
 }
 
 pub struct TarStream<R> {
@@ -135,10 +142,20 @@ impl<R: Read> TarStream<R> {
             if let Some(l) = long_link {
                 link = l;
             }
+            let mut mode = parse_octal(&block[100..108]).unwrap_or(0) as u32;
+            let mut uid = parse_octal(&block[108..116]).unwrap_or(0);
+            let mut gid = parse_octal(&block[116..124]).unwrap_or(0);
+            let mut mtime = parse_octal(&block[136..148]).unwrap_or(0) as i64;
+            let mut xattrs = Vec::new();
+            mode &= 0o7777;
             for (key, value) in pax {
                 match key.as_str() {
                     "path" => path = value,
                     "linkpath" => link = value,
+                    "uid" => uid = value.parse().unwrap_or(uid),
+                    "gid" => gid = value.parse().unwrap_or(gid),
+                    "mtime" => mtime = value.split('.').next().and_then(|v| v.parse().ok()).unwrap_or(mtime),
+                    k if k.starts_with("SCHILY.xattr.") => xattrs.push((k["SCHILY.xattr.".len()..].to_string(), value)),
                     "size" => {
                         let size: u64 = value
                             .parse()
@@ -156,20 +173,9 @@ impl<R: Read> TarStream<R> {
                 b'1' => Kind::Hardlink,
                 _ => Kind::Other,
             };
-            if kind == Kind::File && path.ends_with('/') {
-                return Ok(Some(Header {
-                    path,
-                    kind: Kind::Dir,
-                    size: self.remaining,
-                    link,
-                }));
-            }
-            return Ok(Some(Header {
-                path,
-                kind,
-                size: self.remaining,
-                link,
-            }));
+            xattrs.sort();
+            let kind = if kind == Kind::File && path.ends_with('/') { Kind::Dir } else { kind };
+            return Ok(Some(Header { path, kind, size: self.remaining, link, mode, uid, gid, mtime, xattrs }));
         }
     }
 

@@ -1,0 +1,301 @@
+//! File listings of layers, and what differs between two of them, with a cause for each
+//! difference and the fix for that cause.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::inventory::layers::{self, normalise_path, ArchiveIndex};
+use crate::inventory::tarstream::{Kind, TarStream};
+
+/// What a layer says about one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    pub kind: Kind,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: i64,
+    pub link: String,
+    pub xattrs: Vec<(String, String)>,
+    pub sha256: Option<[u8; 32]>,
+    /// The first bytes: a `.pyc` header, or a small file whole (to show what differs).
+    pub head: Vec<u8>,
+}
+
+/// Path (without leading `/`) → metadata, for one layer.
+pub type Listing = BTreeMap<String, FileMeta>;
+
+const SMALL: usize = 256;
+
+/// Lists a layer blob (gzip, zstd or plain), hashing every file's content.
+pub fn list_blob<R: Read>(mut blob: R) -> Result<Listing, String> {
+    let (magic, got) = layers::read_magic(&mut blob).map_err(|e| e.to_string())?;
+    let tar = layers::decompress(&magic[..got], blob).map_err(|e| e.to_string())?;
+    let mut stream = TarStream::new(tar);
+    let mut listing = Listing::new();
+    while let Some(h) = stream.next_header().map_err(|e| e.to_string())? {
+        let Some(path) = normalise_path(&h.path) else { continue };
+        let mut meta = FileMeta { kind: h.kind, size: h.size, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, link: h.link.clone(), xattrs: h.xattrs.clone(), sha256: None, head: Vec::new() };
+        if h.kind == Kind::File {
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut data = stream.data();
+            loop {
+                let n = data.read(&mut buf).map_err(|e| format!("{path}: {e}"))?;
+                if n == 0 {
+                    break;
+                }
+                if meta.head.len() < SMALL {
+                    let take = (SMALL - meta.head.len()).min(n);
+                    meta.head.extend_from_slice(&buf[..take]);
+                }
+                hasher.update(&buf[..n]);
+            }
+            meta.sha256 = Some(hasher.finalize().into());
+        }
+        listing.insert(path, meta);
+    }
+    Ok(listing)
+}
+
+/// Lists the `index`-th layer of an indexed archive file.
+pub fn list_layer(archive: &Path, index: &ArchiveIndex, layer: usize) -> Result<Listing, String> {
+    let member = &index.layer_paths[layer];
+    let (offset, size) = *index.members.get(member).ok_or_else(|| format!("{member} is not in {}", archive.display()))?;
+    let mut file = std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
+    file.seek(SeekFrom::Start(offset)).map_err(|e| format!("{}: {e}", archive.display()))?;
+    list_blob(file.take(size))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileDiff {
+    /// With a leading `/`.
+    pub path: String,
+    /// `added`, `removed` or `changed`.
+    pub change: &'static str,
+    /// What differs: `type`, `content`, `mode`, `owner`, `mtime`, `symlink`, `xattrs`.
+    pub aspects: Vec<&'static str>,
+    /// The larger of the two sizes, the weight of this difference.
+    pub bytes: u64,
+    /// A cause id (see [`CAUSES`]).
+    pub cause: &'static str,
+    /// Matched a `[verify] ignore` pattern: listed, but never counted as explained away.
+    pub ignored: bool,
+    /// Evidence, when short: the two contents of a small text file, or the .pyc stamps.
+    pub detail: Option<String>,
+}
+
+/// Every difference between two listings of the same layer position.
+pub fn diff_listings(a: &Listing, b: &Listing) -> Vec<FileDiff> {
+    let mut out = Vec::new();
+    let paths: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for path in paths {
+        let (x, y) = (a.get(path), b.get(path));
+        let (change, aspects) = match (x, y) {
+            (Some(x), Some(y)) => {
+                let mut aspects = Vec::new();
+                if x.kind != y.kind {
+                    aspects.push("type");
+                }
+                if x.sha256 != y.sha256 {
+                    aspects.push("content");
+                }
+                if x.mode != y.mode {
+                    aspects.push("mode");
+                }
+                if (x.uid, x.gid) != (y.uid, y.gid) {
+                    aspects.push("owner");
+                }
+                if x.mtime != y.mtime {
+                    aspects.push("mtime");
+                }
+                if x.link != y.link {
+                    aspects.push("symlink");
+                }
+                if x.xattrs != y.xattrs {
+                    aspects.push("xattrs");
+                }
+                if aspects.is_empty() {
+                    continue;
+                }
+                ("changed", aspects)
+            }
+            (None, Some(_)) => ("added", vec![]),
+            (Some(_), None) => ("removed", vec![]),
+            (None, None) => continue,
+        };
+        let bytes = x.map_or(0, |m| m.size).max(y.map_or(0, |m| m.size)).max(1);
+        let (cause, detail) = classify(path, x, y, &aspects);
+        out.push(FileDiff { path: format!("/{path}"), change, aspects, bytes, cause, ignored: false, detail });
+    }
+    out
+}
+
+/// What a class of difference is, and how to fix it in the Dockerfile.
+pub struct Cause {
+    pub id: &'static str,
+    pub what: &'static str,
+    pub fix: &'static str,
+}
+
+pub const CAUSES: &[Cause] = &[
+    Cause { id: "pyc-timestamp", what: "Python bytecode (.pyc) stamped with its source file's mtime", fix: "put `ARG SOURCE_DATE_EPOCH` in the stage before the RUN that installs Python packages (pip then writes hash-based .pyc), or install with PYTHONDONTWRITEBYTECODE=1 / pip --no-compile" },
+    Cause { id: "package-logs", what: "package-manager logs and caches (dpkg/apt logs, ldconfig aux-cache, apt lists and archives)", fix: "remove them in the same RUN: `rm -rf /var/log/dpkg.log /var/log/apt /var/log/alternatives.log /var/cache/ldconfig/aux-cache /var/lib/apt/lists/* /var/cache/apt/*`, or use RUN --mount=type=cache" },
+    Cause { id: "tool-caches", what: "pip, conda or build-tool caches (~/.cache, conda pkgs, __pycache__ of build tools)", fix: "pip install --no-cache-dir, `conda clean -afy` in the same RUN, or RUN --mount=type=cache,target=/root/.cache" },
+    Cause { id: "file-times", what: "only file times differ (a layer taken from a cache older than SOURCE_DATE_EPOCH, or times set by a tool)", fix: "release without --use-cache (the default), or set times from $SOURCE_DATE_EPOCH (touch -d @$SOURCE_DATE_EPOCH)" },
+    Cause { id: "metadata", what: "file modes, owners, symlink targets or xattrs differ", fix: "set them explicitly (COPY --chmod/--chown, chmod in the RUN); check the umask of the build" },
+    Cause { id: "package-drift", what: "a package at another version (see the package differences)", fix: "pin it: apt pkg=VERSION or a snapshot.debian.org date, pip pkg==VERSION with hashes, a conda lock" },
+    Cause { id: "build-time-content", what: "content that depends on when or where it was built (a time, a random id, a host name)", fix: "make the instruction deterministic: use $SOURCE_DATE_EPOCH instead of the clock, a fixed seed, no host names; or delete the file in the same RUN" },
+];
+
+pub fn cause(id: &str) -> &'static Cause {
+    CAUSES.iter().find(|c| c.id == id).unwrap_or(&CAUSES[CAUSES.len() - 1])
+}
+
+fn is_package_log(path: &str) -> bool {
+    path == "var/log/dpkg.log"
+        || path == "var/log/alternatives.log"
+        || path.starts_with("var/log/apt/")
+        || path == "var/cache/ldconfig/aux-cache"
+        || path.starts_with("var/cache/apt/")
+        || path.starts_with("var/lib/apt/lists/")
+        || path.starts_with("var/cache/debconf/")
+        || path == "var/lib/dpkg/status-old"
+        || path.starts_with("var/log/")
+}
+
+fn is_tool_cache(path: &str) -> bool {
+    path.contains("/.cache/") || path.starts_with("root/.cache/") || path.contains("/conda/pkgs/") || path.starts_with("opt/conda/pkgs/") || path.starts_with("tmp/")
+}
+
+fn is_package_db(path: &str) -> bool {
+    path.starts_with("var/lib/dpkg/") || path.contains(".dist-info/") || path.contains(".egg-info") || path.contains("/conda-meta/")
+}
+
+/// A `.pyc` whose header (PEP 552) says it is checked by source mtime: flags word zero.
+fn pyc_stamp(meta: &FileMeta) -> Option<u32> {
+    let h = &meta.head;
+    (h.len() >= 12 && h[4..8] == [0, 0, 0, 0]).then(|| u32::from_le_bytes([h[8], h[9], h[10], h[11]]))
+}
+
+fn classify(path: &str, a: Option<&FileMeta>, b: Option<&FileMeta>, aspects: &[&'static str]) -> (&'static str, Option<String>) {
+    if path.ends_with(".pyc") {
+        if let (Some(x), Some(y)) = (a.and_then(pyc_stamp), b.and_then(pyc_stamp)) {
+            if x != y {
+                return ("pyc-timestamp", Some(format!("source mtime {x} vs {y} in the .pyc header")));
+            }
+        }
+        if a.is_some_and(|m| pyc_stamp(m).is_some()) || b.is_some_and(|m| pyc_stamp(m).is_some()) {
+            return ("pyc-timestamp", None);
+        }
+    }
+    if is_package_log(path) {
+        return ("package-logs", None);
+    }
+    if is_tool_cache(path) || path.contains("__pycache__/") && (path.contains("/pip/") || path.contains("/setuptools/")) {
+        return ("tool-caches", None);
+    }
+    if is_package_db(path) {
+        return ("package-drift", None);
+    }
+    if !aspects.is_empty() && aspects.iter().all(|a| *a == "mtime") {
+        return ("file-times", None);
+    }
+    if !aspects.is_empty() && !aspects.contains(&"content") && !aspects.contains(&"type") {
+        return ("metadata", None);
+    }
+    let detail = match (a, b) {
+        (Some(x), Some(y)) if x.size <= SMALL as u64 && y.size <= SMALL as u64 && printable(&x.head) && printable(&y.head) => {
+            Some(format!("{:?} vs {:?}", String::from_utf8_lossy(&x.head).trim_end(), String::from_utf8_lossy(&y.head).trim_end()))
+        }
+        _ => None,
+    };
+    ("build-time-content", detail)
+}
+
+fn printable(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|s| s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'))
+}
+
+/// `/var/log/**`, `*.pyc`, `/tmp/*`: `**` crosses directories, `*` does not.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p {
+            [] => s.is_empty(),
+            [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            [b'*', rest @ ..] => (0..=s.len()).take_while(|i| *i == 0 || s[i - 1] != b'/').any(|i| go(rest, &s[i..])),
+            [b'?', rest @ ..] => !s.is_empty() && s[0] != b'/' && go(rest, &s[1..]),
+            [c, rest @ ..] => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    let pattern = if pattern.starts_with('/') { pattern.to_string() } else { format!("/**/{pattern}") };
+    go(pattern.as_bytes(), path.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(content: &[u8], mtime: i64) -> FileMeta {
+        FileMeta { kind: Kind::File, size: content.len() as u64, mode: 0o644, uid: 0, gid: 0, mtime, link: String::new(), xattrs: vec![], sha256: Some(Sha256::digest(content).into()), head: content[..content.len().min(SMALL)].to_vec() }
+    }
+
+    #[test]
+    fn differences_are_classified() {
+        let pyc = |stamp: u32| {
+            let mut h = vec![0xa7, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0];
+            h.extend_from_slice(&stamp.to_le_bytes());
+            h.extend_from_slice(&[9, 0, 0, 0, 0xe3]);
+            h
+        };
+        let mut a = Listing::new();
+        let mut b = Listing::new();
+        a.insert("usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc".into(), meta(&pyc(1_700_000_000), 1));
+        b.insert("usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc".into(), meta(&pyc(1_700_000_777), 1));
+        a.insert("var/log/dpkg.log".into(), meta(b"2024-05-01 install x", 1));
+        b.insert("var/log/dpkg.log".into(), meta(b"2024-06-01 install x", 1));
+        a.insert("stamp".into(), meta(b"a1b2\n", 1));
+        b.insert("stamp".into(), meta(b"c3d4\n", 1));
+        a.insert("same".into(), meta(b"x", 1));
+        b.insert("same".into(), meta(b"x", 5));
+        b.insert("root/.cache/pip/http/abc".into(), meta(b"cache", 1));
+        let diffs = diff_listings(&a, &b);
+        let got: Vec<(&str, &str, &str)> = diffs.iter().map(|d| (d.path.as_str(), d.change, d.cause)).collect();
+        assert_eq!(
+            got,
+            [
+                ("/root/.cache/pip/http/abc", "added", "tool-caches"),
+                ("/same", "changed", "file-times"),
+                ("/stamp", "changed", "build-time-content"),
+                ("/usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc", "changed", "pyc-timestamp"),
+                ("/var/log/dpkg.log", "changed", "package-logs"),
+            ]
+        );
+        assert_eq!(diffs[2].detail.as_deref(), Some("\"a1b2\" vs \"c3d4\""));
+        assert_eq!(diffs[3].detail.as_deref(), Some("source mtime 1700000000 vs 1700000777 in the .pyc header"));
+    }
+
+    #[test]
+    fn hash_based_pyc_is_not_a_timestamp_cause() {
+        let mut h = vec![0xa7, 0x0d, 0x0d, 0x0a, 3, 0, 0, 0];
+        h.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 0xe3]);
+        let mut h2 = h.clone();
+        h2[16] = 0xe4;
+        let (cause, _) = classify("a/m.pyc", Some(&meta(&h, 1)), Some(&meta(&h2, 1)), &["content"]);
+        assert_eq!(cause, "build-time-content");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("/var/log/**", "/var/log/apt/history.log"));
+        assert!(glob_match("/var/log/*", "/var/log/dpkg.log"));
+        assert!(!glob_match("/var/log/*", "/var/log/apt/history.log"));
+        assert!(glob_match("*.pyc", "/usr/lib/x/__pycache__/m.pyc"));
+        assert!(!glob_match("/tmp/?", "/tmp/ab"));
+    }
+}
