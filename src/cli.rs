@@ -12,6 +12,7 @@ The workflow (base image for the environment, release image = base + code):
   docker repro inspect IMAGE        list the apt/pip/conda packages and CUDA facts inside an image
   docker repro run [-- CMD]         run the locked image by digest, judged against this host's GPU
   docker repro check                lint the Dockerfiles for what makes rebuilds differ
+  docker repro diff A B             explain what differs between two locks or images
 
 Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 3 verified but this host
 cannot run it, 125 usage, 130 interrupted; `run` exits with the command's status.
@@ -39,6 +40,7 @@ pub enum Command {
     Inspect(InspectArgs),
     Run(RunArgs),
     Check(CheckArgs),
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,7 +139,9 @@ Unless --offline or --archive, each locked base tag is looked up again: if it no
 the report says so (old -> new digest); a rebuild still uses the pinned digest.\n\n\
 The report ends with this host's verdict: its NVIDIA driver and GPUs against the image's CUDA \
 (NVIDIA's compatibility tables), exit 3 when the image verified but the host cannot run it.\n\n\
-Not yet built: file-level explanations of differences (which files in a layer, and why).",
+When the rebuilt image differs and the locked image is in the engine, the differing layers are \
+compared file by file, each difference given a cause and a fix, causes ranked by differing \
+bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.",
     after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json"
 )]
 pub struct VerifyArgs {
@@ -260,6 +264,32 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = crate::check::Severity::Warning)]
     pub severity: crate::check::Severity,
     /// Output format on stdout; json is a list of {file, findings: [{line, rule, severity, message, fix}]}
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Explain what differs between two lockfiles, two images, or an image and a lock.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Explain what differs between two lockfiles, two images, or an image and a lock.\n\n\
+Each of A and B is a repro.lock, an OCI or docker-save archive, or an image in the engine (saved \
+to a temporary file once). Two locks: what changed in git, build inputs, bases, builder, images \
+and packages (added, removed, version changed). Two images: config differences, each layer \
+identical or not with the instruction that made it, then, in the layers whose digests differ \
+only, file by file (added, removed, content, mode, owner, mtime, symlink target, xattrs) with a \
+cause and a fix for each class, ranked by the bytes they explain. An image against a lock reads \
+the lock's release image from the engine by digest.",
+    after_help = "Exit codes: 0 identical, 2 different, 1 error, 125 usage.\n\nExamples:\n  docker repro diff old/repro.lock repro.lock\n  docker repro diff curvenet:paper-v1 curvenet:paper-v2\n  docker repro diff paper-v1.oci.tar repro.lock --format json"
+)]
+pub struct DiffArgs {
+    /// A lockfile, an archive, or an image
+    pub a: String,
+    /// A lockfile, an archive, or an image
+    pub b: String,
+    /// A path pattern whose differences are accepted noise (/var/log/**; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub ignore: Vec<String>,
+    /// Output format on stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

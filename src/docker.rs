@@ -195,7 +195,8 @@ impl Docker {
 
     /// `docker save -o FILE IMAGE`.
     pub fn save_to(&self, reference: &str, file: &Path) -> Result<()> {
-        self.tool.run(&["save", "--output", &file.to_string_lossy(), "--", reference])?;
+        self.tool
+            .run(&["save", "--output", &file.to_string_lossy(), "--", reference])?;
         Ok(())
     }
 

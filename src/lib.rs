@@ -37,6 +37,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Inspect(args) => inspect::run(args, globals),
         Command::Run(args) => run_image::run(args, globals),
         Command::Check(args) => check::run(args),
+        Command::Diff(args) => diff::command::run(args, globals),
     }
 }
 pub mod inventory;

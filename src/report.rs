@@ -142,7 +142,12 @@ impl Report {
                     p.kind, p.package, p.change
                 ));
             }
-            out.push_str(&crate::diff::render_layers(&i.files, &i.causes, "         ", 10));
+            out.push_str(&crate::diff::render_layers(
+                &i.files,
+                &i.causes,
+                "         ",
+                10,
+            ));
         }
         for b in &self.bases {
             match (b.tag, &b.current) {
@@ -193,7 +198,13 @@ impl Report {
                         Some(c) => format!("; main cause: {} ({})", c.cause, c.what),
                         None => String::new(),
                     };
-                    format!("{} differs in {} layer(s), first layer {} ({}){cause}", i.name, i.layers.len(), l.index, l.instruction)
+                    format!(
+                        "{} differs in {} layer(s), first layer {} ({}){cause}",
+                        i.name,
+                        i.layers.len(),
+                        l.index,
+                        l.instruction
+                    )
                 }
                 None if i.status == Status::Missing => format!("{} is missing", i.name),
                 None => format!("{} differs", i.name),

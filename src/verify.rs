@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, VerifyArgs};
+use crate::diff;
 use crate::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::diff;
 use crate::git::Git;
 use crate::host;
 use crate::inspect;
@@ -376,8 +376,18 @@ fn rebuild(
                 let inventory =
                     inspect::inventory_of_file(&b.archive, quiet, &mut known).map(|(_, inv)| inv);
                 add_package_drift(&mut report, locked, inventory);
-                ui.progress(&format!("comparing the files of the differing layers of {}", locked.name));
-                add_file_causes(&mut report, locked, &b.archive, docker, work.path(), &ignore);
+                ui.progress(&format!(
+                    "comparing the files of the differing layers of {}",
+                    locked.name
+                ));
+                add_file_causes(
+                    &mut report,
+                    locked,
+                    &b.archive,
+                    docker,
+                    work.path(),
+                    &ignore,
+                );
             }
             report
         })
@@ -438,7 +448,14 @@ fn source_repository(
 }
 
 /// Explains a different image file by file, when the locked image can be read from the engine.
-fn add_file_causes(report: &mut ImageReport, locked: &lockfile::Image, rebuilt: &Path, docker: &Docker, work: &Path, ignore: &[String]) {
+fn add_file_causes(
+    report: &mut ImageReport,
+    locked: &lockfile::Image,
+    rebuilt: &Path,
+    docker: &Docker,
+    work: &Path,
+    ignore: &[String],
+) {
     let note = |report: &mut ImageReport, note: String| {
         report.detail = Some(match report.detail.take() {
             Some(d) => format!("{d}; {note}"),

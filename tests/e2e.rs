@@ -1129,3 +1129,253 @@ fn the_gpu_host_verdict_uses_the_driver_and_the_image_cuda() {
         "{stdout}"
     );
 }
+
+fn make_wheel(dir: &std::path::Path, version: &str) {
+    let out = Command::new("python3")
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/make_wheel.py"),
+            dir.to_str().unwrap(),
+            version,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn pip_without_source_date_epoch_is_diagnosed_as_pyc_timestamps() {
+    let _serial = serial();
+    let p = Project::new(
+        "pycstamp",
+        &[(
+            "Dockerfile",
+            &format!("FROM {}\nCOPY wheels /tmp/wheels\nRUN pip3 install --no-index --no-cache-dir --break-system-packages /tmp/wheels/*.whl\n", bookworm_python()),
+        )],
+    );
+    make_wheel(&p.dir.join("wheels"), "0.1.0");
+    p.commit("wheel");
+    p.repro(&["release", "-q"]).expect(0);
+    // Another second, so that a new install stamps other mtimes into the .pyc headers.
+    std::thread::sleep(Duration::from_millis(1100));
+    let verify = p
+        .repro(&["verify", "--rebuild", "-q", "--format", "json"])
+        .expect(2);
+    let report = verify.json();
+    let causes = report["images"][0]["causes"].as_array().unwrap();
+    assert_eq!(causes[0]["cause"], "pyc-timestamp", "{causes:?}");
+    assert!(causes[0]["fix"]
+        .as_str()
+        .unwrap()
+        .contains("ARG SOURCE_DATE_EPOCH"));
+    assert!(causes[0]["instructions"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("RUN /bin/sh -c pip3 install"));
+    let files = report["images"][0]["files"][0]["files"].as_array().unwrap();
+    assert!(
+        files.iter().any(|f| f["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("reprohello/__pycache__/__init__.cpython-311.pyc")),
+        "{files:?}"
+    );
+}
+
+/// A .deb built here with dpkg-deb, installed offline in the image.
+fn make_deb(dir: &std::path::Path, version: &str) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(root.path().join("usr/share/repro-hello")).unwrap();
+    std::fs::write(root.path().join("DEBIAN/control"), format!("Package: repro-hello\nVersion: {version}\nArchitecture: all\nMaintainer: Repro <repro@example.org>\nDescription: test package\n")).unwrap();
+    std::fs::write(
+        root.path().join("usr/share/repro-hello/hello.txt"),
+        "hello\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let out = Command::new("dpkg-deb")
+        .args([
+            "--root-owner-group",
+            "--build",
+            root.path().to_str().unwrap(),
+            dir.join("repro-hello.deb").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn apt_logs_and_aux_cache_are_diagnosed_and_ignore_lists_them_as_ignored() {
+    let _serial = serial();
+    let p = Project::new(
+        "aptlogs",
+        &[
+            ("Dockerfile", &format!("FROM {}\nCOPY debs /tmp/debs\nRUN dpkg -i /tmp/debs/repro-hello.deb && ldconfig\n", bookworm_python())),
+            ("repro.toml", "[verify]\nignore = [\"/var/log/**\"]\n"),
+        ],
+    );
+    make_deb(&p.dir.join("debs"), "1.0");
+    p.commit("deb");
+    p.repro(&["release", "-q"]).expect(0);
+    std::thread::sleep(Duration::from_millis(1100));
+    let verify = p
+        .repro(&["verify", "--rebuild", "-q", "--format", "json"])
+        .expect(2);
+    let report = verify.json();
+    assert_eq!(
+        report["verdict"], "different",
+        "ignored noise never makes an image identical"
+    );
+    let files: Vec<serde_json::Value> = report["images"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["files"].as_array().unwrap().clone())
+        .collect();
+    let dpkg_log = files
+        .iter()
+        .find(|f| f["path"] == "/var/log/dpkg.log")
+        .expect("dpkg.log differs");
+    assert_eq!(dpkg_log["cause"], "package-logs");
+    assert_eq!(dpkg_log["ignored"], true);
+    // ldconfig's cache differs when the library set's inode data does; when it does, it is named.
+    if let Some(aux) = files
+        .iter()
+        .find(|f| f["path"] == "/var/cache/ldconfig/aux-cache")
+    {
+        assert_eq!(
+            (aux["cause"].as_str(), aux["ignored"].as_bool()),
+            (Some("package-logs"), Some(false))
+        );
+    }
+    let causes = report["images"][0]["causes"].as_array().unwrap();
+    let logs = causes
+        .iter()
+        .find(|c| c["cause"] == "package-logs")
+        .expect("a package-logs cause");
+    assert!(logs["ignored_files"].as_u64().unwrap() >= 1, "{logs}");
+    assert!(
+        logs["instructions"][0]
+            .as_str()
+            .unwrap()
+            .contains("dpkg -i"),
+        "{logs}"
+    );
+    let human = p.repro(&["verify", "--rebuild", "-q"]).expect(2);
+    assert!(
+        human
+            .stdout
+            .contains("/var/log/dpkg.log content [package-logs] (ignored)"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("fix: remove them in the same RUN"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn diff_of_two_releases_reads_like_a_package_update_and_names_a_moved_base() {
+    let _serial = serial();
+    let moving = format!("{REGISTRY}/repro-test/diffbase-{}:1", std::process::id());
+    docker(&["tag", &bookworm_python(), &moving]);
+    docker(&["push", "-q", &moving]);
+    let p = Project::new(
+        "upgrade",
+        &[(
+            "Dockerfile",
+            &format!("FROM {moving}\nARG SOURCE_DATE_EPOCH\nCOPY wheels /tmp/wheels\nRUN pip3 install --no-index --no-cache-dir --break-system-packages /tmp/wheels/*.whl\n"),
+        )],
+    );
+    make_wheel(&p.dir.join("wheels"), "0.1.0");
+    p.commit("v1");
+    let commit_v1 = p.git(&["rev-parse", "HEAD"]);
+    let v1 = p
+        .repro(&["release", "-q", "--lock", "v1.lock", "--format", "json"])
+        .expect(0)
+        .json();
+
+    // The wheel is upgraded and the base tag moves.
+    std::fs::remove_dir_all(p.dir.join("wheels")).unwrap();
+    make_wheel(&p.dir.join("wheels"), "0.2.0");
+    p.write(&[(".gitignore", "*.lock\n")]);
+    p.commit("v2: reprohello 0.2.0");
+    let commit_v2 = p.git(&["rev-parse", "HEAD"]);
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(
+        other.path().join("Dockerfile"),
+        format!("FROM {}\nRUN echo moved > /etc/moved\n", bookworm_python()),
+    )
+    .unwrap();
+    docker(&[
+        "buildx",
+        "build",
+        "-q",
+        "--provenance=false",
+        "-t",
+        &moving,
+        "--push",
+        other.path().to_str().unwrap(),
+    ]);
+    let v2 = p
+        .repro(&["release", "-q", "--lock", "v2.lock", "--format", "json"])
+        .expect(0)
+        .json();
+
+    let diff = p.repro(&["diff", "v1.lock", "v2.lock"]).expect(2);
+    assert!(
+        diff.stdout.contains(&format!("base {moving} (Dockerfile)")),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains(
+            "changed  pip /usr/local/lib/python3.11/dist-packages reprohello 0.1.0 -> 0.2.0"
+        ),
+        "{}",
+        diff.stdout
+    );
+    snapshot(
+        "diff_locks_upgrade",
+        // The Dockerfile names a per-run base, so the commits differ from run to run.
+        &diff
+            .stdout
+            .replace(&moving, "[moving-base]")
+            .replace(&commit_v1, "[commit v1]")
+            .replace(&commit_v2, "[commit v2]"),
+    );
+    p.repro(&["diff", "v1.lock", "v1.lock"]).expect(0);
+
+    // The two release images, file by file.
+    let (a, b) = (
+        v1["images"][0]["name"].as_str().unwrap(),
+        v2["images"][0]["name"].as_str().unwrap(),
+    );
+    let images = p
+        .repro(&["diff", a, b, "--format", "json"])
+        .expect(2)
+        .json();
+    let causes: Vec<&str> = images["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cause"].as_str().unwrap())
+        .collect();
+    assert!(causes.contains(&"package-drift"), "{causes:?}");
+    assert!(images["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["identical"] == false));
+}

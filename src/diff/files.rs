@@ -39,8 +39,21 @@ pub fn list_blob<R: Read>(mut blob: R) -> Result<Listing, String> {
     let mut stream = TarStream::new(tar);
     let mut listing = Listing::new();
     while let Some(h) = stream.next_header().map_err(|e| e.to_string())? {
-        let Some(path) = normalise_path(&h.path) else { continue };
-        let mut meta = FileMeta { kind: h.kind, size: h.size, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, link: h.link.clone(), xattrs: h.xattrs.clone(), sha256: None, head: Vec::new() };
+        let Some(path) = normalise_path(&h.path) else {
+            continue;
+        };
+        let mut meta = FileMeta {
+            kind: h.kind,
+            size: h.size,
+            mode: h.mode,
+            uid: h.uid,
+            gid: h.gid,
+            mtime: h.mtime,
+            link: h.link.clone(),
+            xattrs: h.xattrs.clone(),
+            sha256: None,
+            head: Vec::new(),
+        };
         if h.kind == Kind::File {
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; 1 << 16];
@@ -66,9 +79,14 @@ pub fn list_blob<R: Read>(mut blob: R) -> Result<Listing, String> {
 /// Lists the `index`-th layer of an indexed archive file.
 pub fn list_layer(archive: &Path, index: &ArchiveIndex, layer: usize) -> Result<Listing, String> {
     let member = &index.layer_paths[layer];
-    let (offset, size) = *index.members.get(member).ok_or_else(|| format!("{member} is not in {}", archive.display()))?;
-    let mut file = std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
-    file.seek(SeekFrom::Start(offset)).map_err(|e| format!("{}: {e}", archive.display()))?;
+    let (offset, size) = *index
+        .members
+        .get(member)
+        .ok_or_else(|| format!("{member} is not in {}", archive.display()))?;
+    let mut file =
+        std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| format!("{}: {e}", archive.display()))?;
     list_blob(file.take(size))
 }
 
@@ -131,7 +149,15 @@ pub fn diff_listings(a: &Listing, b: &Listing) -> Vec<FileDiff> {
         };
         let bytes = x.map_or(0, |m| m.size).max(y.map_or(0, |m| m.size)).max(1);
         let (cause, detail) = classify(path, x, y, &aspects);
-        out.push(FileDiff { path: format!("/{path}"), change, aspects, bytes, cause, ignored: false, detail });
+        out.push(FileDiff {
+            path: format!("/{path}"),
+            change,
+            aspects,
+            bytes,
+            cause,
+            ignored: false,
+            detail,
+        });
     }
     out
 }
@@ -150,11 +176,16 @@ pub const CAUSES: &[Cause] = &[
     Cause { id: "file-times", what: "only file times differ (a layer taken from a cache older than SOURCE_DATE_EPOCH, or times set by a tool)", fix: "release without --use-cache (the default), or set times from $SOURCE_DATE_EPOCH (touch -d @$SOURCE_DATE_EPOCH)" },
     Cause { id: "metadata", what: "file modes, owners, symlink targets or xattrs differ", fix: "set them explicitly (COPY --chmod/--chown, chmod in the RUN); check the umask of the build" },
     Cause { id: "package-drift", what: "a package at another version (see the package differences)", fix: "pin it: apt pkg=VERSION or a snapshot.debian.org date, pip pkg==VERSION with hashes, a conda lock" },
+    Cause { id: "layer-missing", what: "a layer only one image has (another Dockerfile, base or target)", fix: "build both from the same commit, Dockerfiles and base digests (compare the locks with docker repro diff)" },
+    Cause { id: "file-set", what: "a file that exists in one build only (a temporary or randomly named file, or another input)", fix: "delete temporary files in the same RUN, and check the inputs the instruction reads" },
     Cause { id: "build-time-content", what: "content that depends on when or where it was built (a time, a random id, a host name)", fix: "make the instruction deterministic: use $SOURCE_DATE_EPOCH instead of the clock, a fixed seed, no host names; or delete the file in the same RUN" },
 ];
 
 pub fn cause(id: &str) -> &'static Cause {
-    CAUSES.iter().find(|c| c.id == id).unwrap_or(&CAUSES[CAUSES.len() - 1])
+    CAUSES
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or(&CAUSES[CAUSES.len() - 1])
 }
 
 fn is_package_log(path: &str) -> bool {
@@ -170,24 +201,40 @@ fn is_package_log(path: &str) -> bool {
 }
 
 fn is_tool_cache(path: &str) -> bool {
-    path.contains("/.cache/") || path.starts_with("root/.cache/") || path.contains("/conda/pkgs/") || path.starts_with("opt/conda/pkgs/") || path.starts_with("tmp/")
+    path.contains("/.cache/")
+        || path.starts_with("root/.cache/")
+        || path.contains("/conda/pkgs/")
+        || path.starts_with("opt/conda/pkgs/")
+        || path.starts_with("tmp/")
 }
 
 fn is_package_db(path: &str) -> bool {
-    path.starts_with("var/lib/dpkg/") || path.contains(".dist-info/") || path.contains(".egg-info") || path.contains("/conda-meta/")
+    path.starts_with("var/lib/dpkg/")
+        || path.contains(".dist-info/")
+        || path.contains(".egg-info")
+        || path.contains("/conda-meta/")
 }
 
 /// A `.pyc` whose header (PEP 552) says it is checked by source mtime: flags word zero.
 fn pyc_stamp(meta: &FileMeta) -> Option<u32> {
     let h = &meta.head;
-    (h.len() >= 12 && h[4..8] == [0, 0, 0, 0]).then(|| u32::from_le_bytes([h[8], h[9], h[10], h[11]]))
+    (h.len() >= 12 && h[4..8] == [0, 0, 0, 0])
+        .then(|| u32::from_le_bytes([h[8], h[9], h[10], h[11]]))
 }
 
-fn classify(path: &str, a: Option<&FileMeta>, b: Option<&FileMeta>, aspects: &[&'static str]) -> (&'static str, Option<String>) {
+fn classify(
+    path: &str,
+    a: Option<&FileMeta>,
+    b: Option<&FileMeta>,
+    aspects: &[&'static str],
+) -> (&'static str, Option<String>) {
     if path.ends_with(".pyc") {
         if let (Some(x), Some(y)) = (a.and_then(pyc_stamp), b.and_then(pyc_stamp)) {
             if x != y {
-                return ("pyc-timestamp", Some(format!("source mtime {x} vs {y} in the .pyc header")));
+                return (
+                    "pyc-timestamp",
+                    Some(format!("source mtime {x} vs {y} in the .pyc header")),
+                );
             }
         }
         if a.is_some_and(|m| pyc_stamp(m).is_some()) || b.is_some_and(|m| pyc_stamp(m).is_some()) {
@@ -197,11 +244,17 @@ fn classify(path: &str, a: Option<&FileMeta>, b: Option<&FileMeta>, aspects: &[&
     if is_package_log(path) {
         return ("package-logs", None);
     }
-    if is_tool_cache(path) || path.contains("__pycache__/") && (path.contains("/pip/") || path.contains("/setuptools/")) {
+    if is_tool_cache(path)
+        || path.contains("__pycache__/")
+            && (path.contains("/pip/") || path.contains("/setuptools/"))
+    {
         return ("tool-caches", None);
     }
     if is_package_db(path) {
         return ("package-drift", None);
+    }
+    if a.is_none() || b.is_none() {
+        return ("file-set", None);
     }
     if !aspects.is_empty() && aspects.iter().all(|a| *a == "mtime") {
         return ("file-times", None);
@@ -210,8 +263,17 @@ fn classify(path: &str, a: Option<&FileMeta>, b: Option<&FileMeta>, aspects: &[&
         return ("metadata", None);
     }
     let detail = match (a, b) {
-        (Some(x), Some(y)) if x.size <= SMALL as u64 && y.size <= SMALL as u64 && printable(&x.head) && printable(&y.head) => {
-            Some(format!("{:?} vs {:?}", String::from_utf8_lossy(&x.head).trim_end(), String::from_utf8_lossy(&y.head).trim_end()))
+        (Some(x), Some(y))
+            if x.size <= SMALL as u64
+                && y.size <= SMALL as u64
+                && printable(&x.head)
+                && printable(&y.head) =>
+        {
+            Some(format!(
+                "{:?} vs {:?}",
+                String::from_utf8_lossy(&x.head).trim_end(),
+                String::from_utf8_lossy(&y.head).trim_end()
+            ))
         }
         _ => None,
     };
@@ -219,7 +281,8 @@ fn classify(path: &str, a: Option<&FileMeta>, b: Option<&FileMeta>, aspects: &[&
 }
 
 fn printable(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes).is_ok_and(|s| s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'))
+    std::str::from_utf8(bytes)
+        .is_ok_and(|s| s.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'))
 }
 
 /// `/var/log/**`, `*.pyc`, `/tmp/*`: `**` crosses directories, `*` does not.
@@ -228,12 +291,18 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
         match p {
             [] => s.is_empty(),
             [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| go(rest, &s[i..])),
-            [b'*', rest @ ..] => (0..=s.len()).take_while(|i| *i == 0 || s[i - 1] != b'/').any(|i| go(rest, &s[i..])),
+            [b'*', rest @ ..] => (0..=s.len())
+                .take_while(|i| *i == 0 || s[i - 1] != b'/')
+                .any(|i| go(rest, &s[i..])),
             [b'?', rest @ ..] => !s.is_empty() && s[0] != b'/' && go(rest, &s[1..]),
             [c, rest @ ..] => s.first() == Some(c) && go(rest, &s[1..]),
         }
     }
-    let pattern = if pattern.starts_with('/') { pattern.to_string() } else { format!("/**/{pattern}") };
+    let pattern = if pattern.starts_with('/') {
+        pattern.to_string()
+    } else {
+        format!("/**/{pattern}")
+    };
     go(pattern.as_bytes(), path.as_bytes())
 }
 
@@ -242,7 +311,18 @@ mod tests {
     use super::*;
 
     fn meta(content: &[u8], mtime: i64) -> FileMeta {
-        FileMeta { kind: Kind::File, size: content.len() as u64, mode: 0o644, uid: 0, gid: 0, mtime, link: String::new(), xattrs: vec![], sha256: Some(Sha256::digest(content).into()), head: content[..content.len().min(SMALL)].to_vec() }
+        FileMeta {
+            kind: Kind::File,
+            size: content.len() as u64,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime,
+            link: String::new(),
+            xattrs: vec![],
+            sha256: Some(Sha256::digest(content).into()),
+            head: content[..content.len().min(SMALL)].to_vec(),
+        }
     }
 
     #[test]
@@ -255,8 +335,14 @@ mod tests {
         };
         let mut a = Listing::new();
         let mut b = Listing::new();
-        a.insert("usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc".into(), meta(&pyc(1_700_000_000), 1));
-        b.insert("usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc".into(), meta(&pyc(1_700_000_777), 1));
+        a.insert(
+            "usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc".into(),
+            meta(&pyc(1_700_000_000), 1),
+        );
+        b.insert(
+            "usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc".into(),
+            meta(&pyc(1_700_000_777), 1),
+        );
         a.insert("var/log/dpkg.log".into(), meta(b"2024-05-01 install x", 1));
         b.insert("var/log/dpkg.log".into(), meta(b"2024-06-01 install x", 1));
         a.insert("stamp".into(), meta(b"a1b2\n", 1));
@@ -265,19 +351,29 @@ mod tests {
         b.insert("same".into(), meta(b"x", 5));
         b.insert("root/.cache/pip/http/abc".into(), meta(b"cache", 1));
         let diffs = diff_listings(&a, &b);
-        let got: Vec<(&str, &str, &str)> = diffs.iter().map(|d| (d.path.as_str(), d.change, d.cause)).collect();
+        let got: Vec<(&str, &str, &str)> = diffs
+            .iter()
+            .map(|d| (d.path.as_str(), d.change, d.cause))
+            .collect();
         assert_eq!(
             got,
             [
                 ("/root/.cache/pip/http/abc", "added", "tool-caches"),
                 ("/same", "changed", "file-times"),
                 ("/stamp", "changed", "build-time-content"),
-                ("/usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc", "changed", "pyc-timestamp"),
+                (
+                    "/usr/lib/python3/dist-packages/x/__pycache__/m.cpython-311.pyc",
+                    "changed",
+                    "pyc-timestamp"
+                ),
                 ("/var/log/dpkg.log", "changed", "package-logs"),
             ]
         );
         assert_eq!(diffs[2].detail.as_deref(), Some("\"a1b2\" vs \"c3d4\""));
-        assert_eq!(diffs[3].detail.as_deref(), Some("source mtime 1700000000 vs 1700000777 in the .pyc header"));
+        assert_eq!(
+            diffs[3].detail.as_deref(),
+            Some("source mtime 1700000000 vs 1700000777 in the .pyc header")
+        );
     }
 
     #[test]
@@ -286,7 +382,12 @@ mod tests {
         h.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 0xe3]);
         let mut h2 = h.clone();
         h2[16] = 0xe4;
-        let (cause, _) = classify("a/m.pyc", Some(&meta(&h, 1)), Some(&meta(&h2, 1)), &["content"]);
+        let (cause, _) = classify(
+            "a/m.pyc",
+            Some(&meta(&h, 1)),
+            Some(&meta(&h2, 1)),
+            &["content"],
+        );
         assert_eq!(cause, "build-time-content");
     }
 

@@ -1,6 +1,7 @@
 //! Explaining differences: between two images layer by layer and file by file, with causes
 //! and fixes, and between two lockfiles. Used by `docker repro diff` and by `verify`.
 
+pub mod command;
 pub mod files;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,8 @@ pub struct LayerFiles {
     /// The instruction that produced the layer (from B's history, else A's).
     pub instruction: String,
     pub files: Vec<FileDiff>,
+    /// Why a differing layer lists no file: the same files, encoded or compressed otherwise.
+    pub note: Option<String>,
 }
 
 /// A cause with the differences it explains, ranked by bytes.
@@ -43,7 +46,11 @@ fn instructions(index: &ArchiveIndex) -> Vec<String> {
 }
 
 /// Compares two indexed archives layer by layer, listing only the layers whose digests differ.
-pub fn compare_layers(a: (&Path, &ArchiveIndex), b: (&Path, &ArchiveIndex), ignore: &[String]) -> Result<Vec<LayerFiles>, String> {
+pub fn compare_layers(
+    a: (&Path, &ArchiveIndex),
+    b: (&Path, &ArchiveIndex),
+    ignore: &[String],
+) -> Result<Vec<LayerFiles>, String> {
     let (names_a, names_b) = (a.1.layer_names(), b.1.layer_names());
     let (instr_a, instr_b) = (instructions(a.1), instructions(b.1));
     let mut out = Vec::new();
@@ -53,14 +60,37 @@ pub fn compare_layers(a: (&Path, &ArchiveIndex), b: (&Path, &ArchiveIndex), igno
             continue;
         }
         let empty = files::Listing::new();
-        let list_a = if x.is_some() { files::list_layer(a.0, a.1, i)? } else { empty.clone() };
-        let list_b = if y.is_some() { files::list_layer(b.0, b.1, i)? } else { empty };
+        let list_a = if x.is_some() {
+            files::list_layer(a.0, a.1, i)?
+        } else {
+            empty.clone()
+        };
+        let list_b = if y.is_some() {
+            files::list_layer(b.0, b.1, i)?
+        } else {
+            empty
+        };
         let mut diffs = files::diff_listings(&list_a, &list_b);
         for d in &mut diffs {
             d.ignored = ignore.iter().any(|p| files::glob_match(p, &d.path));
+            if x.is_none() || y.is_none() {
+                d.cause = "layer-missing";
+            }
         }
-        let instruction = instr_b.get(i).or(instr_a.get(i)).cloned().unwrap_or_default();
-        out.push(LayerFiles { index: i + 1, a: x.cloned(), b: y.cloned(), instruction, files: diffs });
+        let note = diffs.is_empty().then(|| "no file differs: the same files, with another tar encoding or compression (another builder or exporter)".to_string());
+        let instruction = instr_b
+            .get(i)
+            .or(instr_a.get(i))
+            .cloned()
+            .unwrap_or_default();
+        out.push(LayerFiles {
+            index: i + 1,
+            a: x.cloned(),
+            b: y.cloned(),
+            instruction,
+            files: diffs,
+            note,
+        });
     }
     Ok(out)
 }
@@ -71,7 +101,15 @@ pub fn rank_causes(layers: &[LayerFiles]) -> Vec<CauseReport> {
     for layer in layers {
         for f in &layer.files {
             let c = files::cause(f.cause);
-            let entry = by.entry(c.id).or_insert_with(|| CauseReport { cause: c.id, what: c.what, fix: c.fix, files: 0, bytes: 0, ignored_files: 0, instructions: vec![] });
+            let entry = by.entry(c.id).or_insert_with(|| CauseReport {
+                cause: c.id,
+                what: c.what,
+                fix: c.fix,
+                files: 0,
+                bytes: 0,
+                ignored_files: 0,
+                instructions: vec![],
+            });
             if f.ignored {
                 entry.ignored_files += 1;
             } else {
@@ -84,7 +122,12 @@ pub fn rank_causes(layers: &[LayerFiles]) -> Vec<CauseReport> {
         }
     }
     let mut out: Vec<CauseReport> = by.into_values().collect();
-    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.files.cmp(&a.files)).then(a.cause.cmp(b.cause)));
+    out.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(b.files.cmp(&a.files))
+            .then(a.cause.cmp(b.cause))
+    });
     out
 }
 
@@ -99,23 +142,56 @@ pub struct ConfigDiff {
 /// Env, Cmd, Entrypoint, Labels, User, WorkingDir, ExposedPorts, Volumes and the history.
 pub fn config_diff(a: &serde_json::Value, b: &serde_json::Value) -> Vec<ConfigDiff> {
     let mut out = Vec::new();
-    for field in ["Env", "Cmd", "Entrypoint", "Labels", "User", "WorkingDir", "ExposedPorts", "Volumes", "StopSignal"] {
+    for field in [
+        "Env",
+        "Cmd",
+        "Entrypoint",
+        "Labels",
+        "User",
+        "WorkingDir",
+        "ExposedPorts",
+        "Volumes",
+        "StopSignal",
+    ] {
         let pointer = format!("/config/{field}");
-        let (x, y) = (a.pointer(&pointer).cloned().unwrap_or_default(), b.pointer(&pointer).cloned().unwrap_or_default());
+        let (x, y) = (
+            a.pointer(&pointer).cloned().unwrap_or_default(),
+            b.pointer(&pointer).cloned().unwrap_or_default(),
+        );
         if x != y {
-            out.push(ConfigDiff { field: field.to_string(), a: x, b: y });
+            out.push(ConfigDiff {
+                field: field.to_string(),
+                a: x,
+                b: y,
+            });
         }
     }
     let history = |v: &serde_json::Value| -> Vec<serde_json::Value> {
-        v.get("history").and_then(|h| h.as_array()).into_iter().flatten().map(|h| h.get("created_by").cloned().unwrap_or_default()).collect()
+        v.get("history")
+            .and_then(|h| h.as_array())
+            .into_iter()
+            .flatten()
+            .map(|h| h.get("created_by").cloned().unwrap_or_default())
+            .collect()
     };
     if history(a) != history(b) {
-        out.push(ConfigDiff { field: "history".into(), a: history(a).into(), b: history(b).into() });
+        out.push(ConfigDiff {
+            field: "history".into(),
+            a: history(a).into(),
+            b: history(b).into(),
+        });
     }
     for field in ["created", "architecture", "os"] {
-        let (x, y) = (a.get(field).cloned().unwrap_or_default(), b.get(field).cloned().unwrap_or_default());
+        let (x, y) = (
+            a.get(field).cloned().unwrap_or_default(),
+            b.get(field).cloned().unwrap_or_default(),
+        );
         if x != y {
-            out.push(ConfigDiff { field: field.to_string(), a: x, b: y });
+            out.push(ConfigDiff {
+                field: field.to_string(),
+                a: x,
+                b: y,
+            });
         }
     }
     out
@@ -127,25 +203,59 @@ pub fn index(path: &Path) -> Result<ArchiveIndex, String> {
 }
 
 /// Human lines for differing layers and their causes, indented under an image line.
-pub fn render_layers(layers: &[LayerFiles], causes: &[CauseReport], indent: &str, max_files: usize) -> String {
+pub fn render_layers(
+    layers: &[LayerFiles],
+    causes: &[CauseReport],
+    indent: &str,
+    max_files: usize,
+) -> String {
     let mut out = String::new();
     for l in layers {
         let shown: Vec<&FileDiff> = l.files.iter().take(max_files).collect();
         for f in &shown {
-            let what = if f.aspects.is_empty() { f.change.to_string() } else { f.aspects.join("+") };
+            let what = if f.aspects.is_empty() {
+                f.change.to_string()
+            } else {
+                f.aspects.join("+")
+            };
             let ignored = if f.ignored { " (ignored)" } else { "" };
-            let detail = f.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
-            out.push_str(&format!("{indent}  layer {} {} {what} [{}]{ignored}{detail}\n", l.index, f.path, f.cause));
+            let detail = f
+                .detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{indent}  layer {} {} {what} [{}]{ignored}{detail}\n",
+                l.index, f.path, f.cause
+            ));
+        }
+        if let Some(note) = &l.note {
+            out.push_str(&format!("{indent}  layer {}: {note}\n", l.index));
         }
         if l.files.len() > shown.len() {
-            out.push_str(&format!("{indent}  layer {}: and {} more files\n", l.index, l.files.len() - shown.len()));
+            out.push_str(&format!(
+                "{indent}  layer {}: and {} more files\n",
+                l.index,
+                l.files.len() - shown.len()
+            ));
         }
     }
     if !causes.is_empty() {
         out.push_str(&format!("{indent}causes, by differing bytes:\n"));
         for c in causes {
-            let ignored = if c.ignored_files > 0 { format!(", {} ignored", c.ignored_files) } else { String::new() };
-            out.push_str(&format!("{indent}  {} ({} files, {} bytes{ignored}) in `{}`: {}\n", c.cause, c.files, c.bytes, c.instructions.join("`, `"), c.what));
+            let ignored = if c.ignored_files > 0 {
+                format!(", {} ignored", c.ignored_files)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "{indent}  {} ({} files, {} bytes{ignored}) in `{}`: {}\n",
+                c.cause,
+                c.files,
+                c.bytes,
+                c.instructions.join("`, `"),
+                c.what
+            ));
             out.push_str(&format!("{indent}    fix: {}\n", c.fix));
         }
     }

@@ -315,7 +315,10 @@ pub fn decompress<'a, R: Read + 'a>(magic: &'a [u8], rest: R) -> io::Result<Box<
     Ok(if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::bufread::MultiGzDecoder::new(reader))
     } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| io::Error::other(format!("zstd: {e}")))?)
+        Box::new(
+            zstd::stream::read::Decoder::with_buffer(reader)
+                .map_err(|e| io::Error::other(format!("zstd: {e}")))?,
+        )
     } else {
         Box::new(reader)
     })
@@ -366,7 +369,8 @@ fn scan_layer_blob_within<R: Read>(
         state: state.clone(),
     };
     // A short read must not hide the magic bytes, so read until there are four (or the end).
-    let (magic, got) = read_magic(&mut hashing).map_err(|e| layer_err(format!("unreadable ({e})")))?;
+    let (magic, got) =
+        read_magic(&mut hashing).map_err(|e| layer_err(format!("unreadable ({e})")))?;
     let magic = &magic[..got];
     let decoded = decompress(magic, hashing).map_err(|e| layer_err(e.to_string()))?;
     let mut bounded = Bounded {
@@ -569,13 +573,19 @@ pub struct ArchiveIndex {
 impl ArchiveIndex {
     /// The layer digests (or member paths when the archive does not name blobs by digest).
     pub fn layer_names(&self) -> Vec<String> {
-        self.layer_paths.iter().map(|p| digest_of_blob_path(p).unwrap_or_else(|| p.clone())).collect()
+        self.layer_paths
+            .iter()
+            .map(|p| digest_of_blob_path(p).unwrap_or_else(|| p.clone()))
+            .collect()
     }
 }
 
 /// One pass over an archive file's headers, seeking past data; JSON documents are read.
 pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> {
-    let open = || std::fs::File::open(path).map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())));
+    let open = || {
+        std::fs::File::open(path)
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
+    };
     let seek: fn(&mut BufReader<std::fs::File>, u64) -> io::Result<()> =
         |r, n| r.seek_relative(n as i64);
     let mut outer = TarStream::with_seek(BufReader::with_capacity(1 << 16, open()?), seek);
@@ -629,7 +639,12 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
         }
     }
     let (manifest_digest, config, layer_paths) = manifest_layers(&json, &aliases)?;
-    Ok(ArchiveIndex { members, manifest_digest, config, layer_paths })
+    Ok(ArchiveIndex {
+        members,
+        manifest_digest,
+        config,
+        layer_paths,
+    })
 }
 
 /// Reads an image archive file: one pass over its headers (seeking past data), then the
@@ -644,8 +659,16 @@ pub fn scan_archive_file(
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    let open = || std::fs::File::open(path).map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())));
-    let ArchiveIndex { members, manifest_digest, config, layer_paths } = index_archive(path)?;
+    let open = || {
+        std::fs::File::open(path)
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
+    };
+    let ArchiveIndex {
+        members,
+        manifest_digest,
+        config,
+        layer_paths,
+    } = index_archive(path)?;
 
     let jobs: Vec<(String, Option<String>, u64, u64)> = layer_paths
         .iter()

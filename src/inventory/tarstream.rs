@@ -154,8 +154,16 @@ impl<R: Read> TarStream<R> {
                     "linkpath" => link = value,
                     "uid" => uid = value.parse().unwrap_or(uid),
                     "gid" => gid = value.parse().unwrap_or(gid),
-                    "mtime" => mtime = value.split('.').next().and_then(|v| v.parse().ok()).unwrap_or(mtime),
-                    k if k.starts_with("SCHILY.xattr.") => xattrs.push((k["SCHILY.xattr.".len()..].to_string(), value)),
+                    "mtime" => {
+                        mtime = value
+                            .split('.')
+                            .next()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(mtime)
+                    }
+                    k if k.starts_with("SCHILY.xattr.") => {
+                        xattrs.push((k["SCHILY.xattr.".len()..].to_string(), value))
+                    }
                     "size" => {
                         let size: u64 = value
                             .parse()
@@ -174,8 +182,22 @@ impl<R: Read> TarStream<R> {
                 _ => Kind::Other,
             };
             xattrs.sort();
-            let kind = if kind == Kind::File && path.ends_with('/') { Kind::Dir } else { kind };
-            return Ok(Some(Header { path, kind, size: self.remaining, link, mode, uid, gid, mtime, xattrs }));
+            let kind = if kind == Kind::File && path.ends_with('/') {
+                Kind::Dir
+            } else {
+                kind
+            };
+            return Ok(Some(Header {
+                path,
+                kind,
+                size: self.remaining,
+                link,
+                mode,
+                uid,
+                gid,
+                mtime,
+                xattrs,
+            }));
         }
     }
 

@@ -1,0 +1,353 @@
+//! `docker repro diff A B`: two lockfiles, two images, or an image and a lock.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{compare_layers, config_diff, rank_causes, CauseReport, ConfigDiff, LayerFiles};
+use crate::cli::{DiffArgs, Format};
+use crate::docker::{check_user_ref, Docker};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::inventory::Drift;
+use crate::lockfile::Lock;
+
+enum Operand {
+    Lock(PathBuf, Lock),
+    /// An archive file, with what it was given as.
+    Archive(PathBuf, String),
+}
+
+#[derive(Serialize)]
+struct FieldChange {
+    field: String,
+    a: Option<String>,
+    b: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LockReport {
+    kind: &'static str,
+    a: String,
+    b: String,
+    identical: bool,
+    changes: Vec<FieldChange>,
+    /// Per image role.
+    packages: BTreeMap<String, Vec<Drift>>,
+}
+
+#[derive(Serialize)]
+struct ImageDiffReport {
+    kind: &'static str,
+    a: String,
+    b: String,
+    identical: bool,
+    manifest: (Option<String>, Option<String>),
+    config: Vec<ConfigDiff>,
+    /// Per layer position: identical or not, with the instruction.
+    layers: Vec<LayerLine>,
+    files: Vec<LayerFiles>,
+    causes: Vec<CauseReport>,
+}
+
+#[derive(Serialize)]
+struct LayerLine {
+    index: usize,
+    a: Option<String>,
+    b: Option<String>,
+    identical: bool,
+    instruction: String,
+}
+
+/// The lock as flat `field = value` pairs, for a readable change list.
+fn flatten(lock: &Lock) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert("source.commit".into(), lock.source.commit.clone());
+    m.insert(
+        "source.commit_time".into(),
+        lock.source.commit_time.to_string(),
+    );
+    m.insert("source.remote".into(), lock.source.remote.clone());
+    m.insert("source.dirty".into(), lock.source.dirty.to_string());
+    m.insert("build.image".into(), lock.build.image.clone());
+    m.insert(
+        "build.source_date_epoch".into(),
+        lock.build.source_date_epoch.to_string(),
+    );
+    m.insert("build.platform".into(), lock.build.platform.clone());
+    m.insert("build.target".into(), lock.build.target.clone());
+    for (k, v) in &lock.build.args {
+        m.insert(format!("build.args.{k}"), v.clone());
+    }
+    let b = &lock.builder;
+    for (k, v) in [
+        ("docker_client", &b.docker_client),
+        ("docker_engine", &b.docker_engine),
+        ("buildx", &b.buildx),
+        ("buildkit", &b.buildkit),
+        ("driver", &b.driver),
+        ("name", &b.name),
+    ] {
+        m.insert(format!("builder.{k}"), v.clone());
+    }
+    for d in &lock.dockerfiles {
+        m.insert(
+            format!("dockerfile {} ({})", d.path, d.role),
+            d.sha256.clone(),
+        );
+    }
+    for base in &lock.bases {
+        m.insert(
+            format!("base {} ({})", base.reference, base.dockerfile),
+            base.index_digest.clone(),
+        );
+    }
+    for i in &lock.images {
+        m.insert(format!("image {}", i.role), i.manifest_digest.clone());
+    }
+    m
+}
+
+fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
+    let (fa, fb) = (flatten(a.1), flatten(b.1));
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    let changes: Vec<FieldChange> = keys
+        .into_iter()
+        .filter(|k| fa.get(*k) != fb.get(*k))
+        .map(|k| FieldChange {
+            field: k.clone(),
+            a: fa.get(k).cloned(),
+            b: fb.get(k).cloned(),
+        })
+        .collect();
+    let mut packages = BTreeMap::new();
+    for image in &a.1.images {
+        let other =
+            b.1.image(&image.role)
+                .map(|i| i.inventory.clone())
+                .unwrap_or_default();
+        let drift = image.inventory.drift(&other);
+        if !drift.is_empty() {
+            packages.insert(image.role.clone(), drift);
+        }
+    }
+    let identical = changes.is_empty() && packages.is_empty();
+    LockReport {
+        kind: "locks",
+        a: a.0.display().to_string(),
+        b: b.0.display().to_string(),
+        identical,
+        changes,
+        packages,
+    }
+}
+
+fn render_lock(r: &LockReport) -> String {
+    let mut out = String::new();
+    for c in &r.changes {
+        let show = |v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    if s.starts_with("sha256:") {
+                        s[..19].to_string()
+                    } else {
+                        s.to_string()
+                    }
+                })
+                .unwrap_or_else(|| "(none)".into())
+        };
+        out.push_str(&format!(
+            "{:<40} {} -> {}\n",
+            c.field,
+            show(&c.a),
+            show(&c.b)
+        ));
+    }
+    for (role, drift) in &r.packages {
+        out.push_str(&format!("packages of the {role} image:\n"));
+        for d in drift {
+            let (a, b) = (
+                d.locked.as_deref().unwrap_or("-"),
+                d.found.as_deref().unwrap_or("-"),
+            );
+            out.push_str(&format!(
+                "  {:<8} {} {} {a} -> {b}\n",
+                d.change, d.kind, d.package
+            ));
+        }
+    }
+    out.push_str(if r.identical {
+        "identical\n"
+    } else {
+        "different\n"
+    });
+    out
+}
+
+fn operand(
+    raw: &str,
+    docker: &mut Option<Docker>,
+    globals: &[String],
+    work: &Path,
+    n: usize,
+) -> Result<Operand> {
+    let path = Path::new(raw);
+    if path.is_file() {
+        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let looks_toml = text.iter().take(4096).all(|b| *b != 0)
+            && String::from_utf8_lossy(&text).contains("version");
+        if looks_toml {
+            return Ok(Operand::Lock(path.to_path_buf(), Lock::read(path)?));
+        }
+        return Ok(Operand::Archive(path.to_path_buf(), raw.to_string()));
+    }
+    check_user_ref("IMAGE", raw)?;
+    save(raw, docker, globals, work, n).map(|p| Operand::Archive(p, raw.to_string()))
+}
+
+fn save(
+    reference: &str,
+    docker: &mut Option<Docker>,
+    globals: &[String],
+    work: &Path,
+    n: usize,
+) -> Result<PathBuf> {
+    if docker.is_none() {
+        *docker = Some(Docker::new(globals.to_vec())?);
+    }
+    let file = work.join(format!("image-{n}.tar"));
+    docker
+        .as_ref()
+        .expect("set above")
+        .save_to(reference, &file)
+        .map_err(|e| match e {
+            Error::Process(p) => Error::Failed(format!(
+                "{reference}: not a lockfile, an archive, or an image in the engine ({p})"
+            )),
+            other => other,
+        })?;
+    Ok(file)
+}
+
+pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
+    let work = tempfile::Builder::new()
+        .prefix("docker-repro-diff-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let mut docker = None;
+    let a = operand(&args.a, &mut docker, &globals, work.path(), 1)?;
+    let b = operand(&args.b, &mut docker, &globals, work.path(), 2)?;
+    // An image against a lock: the lock's release image, read from the engine by digest.
+    let to_archive = |op: Operand,
+                      docker: &mut Option<Docker>,
+                      n: usize|
+     -> Result<(PathBuf, String)> {
+        match op {
+            Operand::Archive(p, label) => Ok((p, label)),
+            Operand::Lock(p, lock) => {
+                let digest = lock
+                    .image("release")
+                    .expect("a validated lock has a release image")
+                    .manifest_digest
+                    .clone();
+                let file = save(&digest, docker, &globals, work.path(), n).map_err(|_| {
+                    Error::Failed(format!("{}: its release image {digest} is not in the engine; load or pull it to compare it with an image", p.display()))
+                })?;
+                Ok((file, format!("{} (release {digest})", p.display())))
+            }
+        }
+    };
+    let (identical, text, json) = match (a, b) {
+        (Operand::Lock(pa, la), Operand::Lock(pb, lb)) => {
+            let r = lock_report((&pa, &la), (&pb, &lb));
+            (
+                r.identical,
+                render_lock(&r),
+                serde_json::to_string_pretty(&r),
+            )
+        }
+        (a, b) => {
+            let (pa, la) = to_archive(a, &mut docker, 3)?;
+            let (pb, lb) = to_archive(b, &mut docker, 4)?;
+            let r = image_report((&pa, la), (&pb, lb), &args.ignore)?;
+            (
+                r.identical,
+                render_images(&r),
+                serde_json::to_string_pretty(&r),
+            )
+        }
+    };
+    match args.format {
+        Format::Json => println!("{}", json.expect("report serializes")),
+        Format::Human => print!("{text}"),
+    }
+    Ok(if identical { Exit::Ok } else { Exit::Different })
+}
+
+fn image_report(
+    a: (&Path, String),
+    b: (&Path, String),
+    ignore: &[String],
+) -> Result<ImageDiffReport> {
+    let ia = super::index(a.0).map_err(Error::Failed)?;
+    let ib = super::index(b.0).map_err(Error::Failed)?;
+    let config = config_diff(&ia.config, &ib.config);
+    let (na, nb) = (ia.layer_names(), ib.layer_names());
+    let instr = {
+        let bytes = serde_json::to_vec(&ib.config).unwrap_or_default();
+        crate::oci::layer_instructions(&bytes, nb.len())
+    };
+    let layers: Vec<LayerLine> = (0..na.len().max(nb.len()))
+        .map(|i| LayerLine {
+            index: i + 1,
+            a: na.get(i).cloned(),
+            b: nb.get(i).cloned(),
+            identical: na.get(i) == nb.get(i),
+            instruction: instr
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| "(no layer in B)".into()),
+        })
+        .collect();
+    let files = compare_layers((a.0, &ia), (b.0, &ib), ignore).map_err(Error::Failed)?;
+    let causes = rank_causes(&files);
+    let identical = ia.manifest_digest.is_some() && ia.manifest_digest == ib.manifest_digest
+        || (config.is_empty() && layers.iter().all(|l| l.identical));
+    Ok(ImageDiffReport {
+        kind: "images",
+        a: a.1,
+        b: b.1,
+        identical,
+        manifest: (ia.manifest_digest, ib.manifest_digest),
+        config,
+        layers,
+        files,
+        causes,
+    })
+}
+
+fn render_images(r: &ImageDiffReport) -> String {
+    let mut out = format!("A  {}\nB  {}\n", r.a, r.b);
+    for c in &r.config {
+        out.push_str(&format!("config {}: {} -> {}\n", c.field, c.a, c.b));
+    }
+    for l in &r.layers {
+        let verdict = if l.identical {
+            "identical"
+        } else {
+            "DIFFERENT"
+        };
+        out.push_str(&format!(
+            "layer {:<3} {:<9}  {}\n",
+            l.index, verdict, l.instruction
+        ));
+    }
+    out.push_str(&super::render_layers(&r.files, &r.causes, "", 20));
+    out.push_str(if r.identical {
+        "identical\n"
+    } else {
+        "different\n"
+    });
+    out
+}
