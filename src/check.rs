@@ -391,13 +391,13 @@ fn lint_run(
 fn default_files(project: &Path) -> Vec<PathBuf> {
     let seed: Vec<PathBuf> = [SEED_BASE, SEED_RELEASE]
         .iter()
-        .map(|f| project.join(f))
-        .filter(|p| p.is_file())
+        .map(PathBuf::from)
+        .filter(|p| project.join(p).is_file())
         .collect();
     if !seed.is_empty() {
         return seed;
     }
-    vec![project.join("Dockerfile")]
+    vec![PathBuf::from("Dockerfile")]
 }
 
 pub fn run(args: &CheckArgs) -> Result<Exit> {

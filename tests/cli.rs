@@ -63,6 +63,7 @@ fn help_of_every_command() {
         ("help_inspect", vec!["repro", "inspect", "--help"]),
         ("help_run", vec!["repro", "run", "--help"]),
         ("help_check", vec!["repro", "check", "--help"]),
+        ("help_diff", vec!["repro", "diff", "--help"]),
     ] {
         let out = run(&args, dir.path(), None);
         assert_eq!(out.status.code(), Some(0), "{name}");
