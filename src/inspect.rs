@@ -208,7 +208,7 @@ pub fn render_human(label: &str, scan: &ImageScan, inv: &Inventory, list: bool) 
             for p in inv.conda.iter().filter(|p| p.environment == env) {
                 out.push_str(&format!(
                     "            {} {} {}\n",
-                    p.name, p.version, p.build
+                    p.package.name, p.package.version, p.package.build
                 ));
             }
         }

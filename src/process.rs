@@ -161,18 +161,7 @@ impl Tool {
             command: command.clone(),
             source,
         })?;
-        let output = loop {
-            match handle.try_wait() {
-                Ok(Some(out)) => break out.clone(),
-                Ok(None) => {}
-                Err(source) => return Err(ProcessError::Spawn { command, source }),
-            }
-            if interrupted() {
-                let _ = handle.kill();
-                return Err(ProcessError::Interrupted { command });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let output = wait(&handle, &command)?;
         if interrupted() {
             return Err(ProcessError::Interrupted { command });
         }
@@ -196,6 +185,29 @@ impl Tool {
             stdout: output.stdout,
             stderr: output.stderr,
         })
+    }
+}
+
+/// Waits for a child, polling so that Ctrl-C can kill it and surface as `Interrupted`.
+fn wait(handle: &duct::Handle, command: &str) -> Result<std::process::Output, ProcessError> {
+    loop {
+        match handle.try_wait() {
+            Ok(Some(out)) => return Ok(out.clone()),
+            Ok(None) => {}
+            Err(source) => {
+                return Err(ProcessError::Spawn {
+                    command: command.to_string(),
+                    source,
+                })
+            }
+        }
+        if interrupted() {
+            let _ = handle.kill();
+            return Err(ProcessError::Interrupted {
+                command: command.to_string(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -251,18 +263,7 @@ impl Tool {
                 command: command.clone(),
                 source,
             })?;
-        loop {
-            match handle.try_wait() {
-                Ok(Some(out)) => return Ok(out.status.code().unwrap_or(128 + 9)),
-                Ok(None) => {}
-                Err(source) => return Err(ProcessError::Spawn { command, source }),
-            }
-            if interrupted() {
-                let _ = handle.kill();
-                return Err(ProcessError::Interrupted { command });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Ok(wait(&handle, &command)?.status.code().unwrap_or(128 + 9))
     }
 
     /// Starts a command and hands back its stdout to read; dropping the stream kills it.

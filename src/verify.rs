@@ -24,9 +24,9 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         .lock
         .clone()
         .unwrap_or_else(|| PathBuf::from(lockfile::DEFAULT_PATH));
+    check_flags(args)?;
     // Read and validate the whole lock before any process starts.
     let lock = Lock::read(&lock_path)?;
-    check_flags(args)?;
     if args.rebuild && lock.source.dirty {
         return Err(Error::Failed(format!(
             "{}: released with uncommitted changes (dirty = true); that source is in no commit, so it can never be verified by rebuild. Verify the image by digest (drop --rebuild), or cut a release from a clean commit",

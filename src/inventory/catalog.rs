@@ -166,45 +166,26 @@ pub fn parse_direct_url(bytes: &[u8]) -> Result<String, String> {
     Ok(out)
 }
 
+/// The fields of a `conda-meta/*.json` record that identify the package.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct CondaRecord {
     pub name: String,
     pub version: String,
+    #[serde(default)]
     pub build: String,
+    #[serde(default)]
     pub channel: String,
+    #[serde(default)]
     pub url: String,
+    #[serde(default)]
     pub sha256: String,
+    #[serde(default)]
     pub md5: String,
 }
 
-/// One `conda-meta/*.json` record; only the fields that identify the package are read.
+/// One `conda-meta/*.json` record (its file lists and other fields are skipped).
 pub fn parse_conda_meta(bytes: &[u8]) -> Result<CondaRecord, String> {
-    #[derive(Deserialize)]
-    struct Raw {
-        name: String,
-        version: String,
-        #[serde(default)]
-        build: String,
-        #[serde(default)]
-        channel: String,
-        #[serde(default)]
-        url: String,
-        #[serde(default)]
-        sha256: String,
-        #[serde(default)]
-        md5: String,
-    }
-    let r: Raw =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a conda-meta record: {e}"))?;
-    Ok(CondaRecord {
-        name: r.name,
-        version: r.version,
-        build: r.build,
-        channel: r.channel,
-        url: r.url,
-        sha256: r.sha256,
-        md5: r.md5,
-    })
+    serde_json::from_slice(bytes).map_err(|e| format!("not a conda-meta record: {e}"))
 }
 
 /// The toolkit version from `cuda/version.json` (`{"cuda": {"version": "12.1.1"}}`) or

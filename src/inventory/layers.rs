@@ -473,17 +473,8 @@ pub fn scan_archive<R: Read>(
         };
         match header.kind {
             Kind::Symlink | Kind::Hardlink => {
-                let base = path.rsplit_once('/').map_or("", |(d, _)| d);
-                let target = if header.kind == Kind::Symlink
-                    && !header.link.starts_with('/')
-                    && !base.is_empty()
-                {
-                    format!("{base}/{}", header.link)
-                } else {
-                    header.link.clone()
-                };
-                if let Some(t) = normalise_path(&target) {
-                    aliases.insert(path, t);
+                if let Some(target) = link_target(&path, &header) {
+                    aliases.insert(path, target);
                 }
                 continue;
             }
@@ -605,17 +596,8 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
         };
         match header.kind {
             Kind::Symlink | Kind::Hardlink => {
-                let base = member.rsplit_once('/').map_or("", |(d, _)| d);
-                let target = if header.kind == Kind::Symlink
-                    && !header.link.starts_with('/')
-                    && !base.is_empty()
-                {
-                    format!("{base}/{}", header.link)
-                } else {
-                    header.link.clone()
-                };
-                if let Some(t) = normalise_path(&target) {
-                    aliases.insert(member, t);
+                if let Some(target) = link_target(&member, &header) {
+                    aliases.insert(member, target);
                 }
             }
             Kind::File => {
@@ -765,6 +747,18 @@ impl<R: Read> Read for Progressing<'_, R> {
         (self.progress)(total);
         Ok(n)
     }
+}
+
+/// Where a link member of an outer archive points (legacy `docker save` links layers):
+/// symlinks are relative to their directory, hard links to the archive root.
+fn link_target(member: &str, header: &super::tarstream::Header) -> Option<String> {
+    let dir = member.rsplit_once('/').map_or("", |(d, _)| d);
+    let relative = header.kind == Kind::Symlink && !header.link.starts_with('/') && !dir.is_empty();
+    normalise_path(&if relative {
+        format!("{dir}/{}", header.link)
+    } else {
+        header.link.clone()
+    })
 }
 
 /// Which image the archive holds: its manifest digest (when known), config, and layer paths in

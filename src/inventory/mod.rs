@@ -30,13 +30,8 @@ pub struct PipPackage {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct CondaPackage {
-    pub name: String,
-    pub version: String,
-    pub build: String,
-    pub channel: String,
-    pub url: String,
-    pub sha256: String,
-    pub md5: String,
+    #[serde(flatten)]
+    pub package: CondaRecord,
     /// The conda environment (the directory holding `conda-meta`).
     pub environment: String,
 }
@@ -130,13 +125,7 @@ impl Inventory {
                         .or_else(|| dir.strip_suffix("conda-meta"))
                         .unwrap_or(dir);
                     inv.conda.push(CondaPackage {
-                        name: r.name.clone(),
-                        version: r.version.clone(),
-                        build: r.build.clone(),
-                        channel: r.channel.clone(),
-                        url: r.url.clone(),
-                        sha256: r.sha256.clone(),
-                        md5: r.md5.clone(),
+                        package: r.clone(),
                         environment: display_path(environment),
                     });
                 }
@@ -217,19 +206,25 @@ impl Inventory {
                 .or_insert_with(|| p.version.clone());
         }
         let mut conda: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for p in &self.conda {
+        for CondaPackage {
+            package: p,
+            environment,
+        } in &self.conda
+        {
+            // `https://conda.anaconda.org/conda-forge/linux-64` → `conda-forge`.
             let channel = p
                 .channel
                 .rsplit('/')
                 .nth(1)
                 .filter(|_| p.channel.contains("://"))
                 .unwrap_or(&p.channel);
-            conda.entry(p.environment.clone()).or_default().insert(
-                p.name.clone(),
-                format!("{} {} {}", p.version, p.build, channel)
-                    .trim()
-                    .to_string(),
-            );
+            let value = format!("{} {} {}", p.version, p.build, channel)
+                .trim()
+                .to_string();
+            conda
+                .entry(environment.clone())
+                .or_default()
+                .insert(p.name.clone(), value);
         }
         let mut cuda: BTreeMap<String, String> = BTreeMap::new();
         for c in &self.cuda {
