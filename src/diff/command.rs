@@ -298,14 +298,16 @@ fn image_report(
         let bytes = serde_json::to_vec(&ib.config).unwrap_or_default();
         crate::oci::layer_instructions(&bytes, nb.len())
     };
-    let layers: Vec<LayerLine> = (0..na.len().max(nb.len()))
-        .map(|i| LayerLine {
-            index: i + 1,
-            a: na.get(i).cloned(),
-            b: nb.get(i).cloned(),
-            identical: na.get(i) == nb.get(i),
-            instruction: instr
-                .get(i)
+    let layers: Vec<LayerLine> = super::align(&na, &nb)
+        .into_iter()
+        .enumerate()
+        .map(|(position, (i, j))| LayerLine {
+            index: position + 1,
+            a: i.map(|i| na[i].clone()),
+            b: j.map(|j| nb[j].clone()),
+            identical: i.is_some() && i.map(|i| &na[i]) == j.map(|j| &nb[j]),
+            instruction: j
+                .and_then(|j| instr.get(j))
                 .cloned()
                 .unwrap_or_else(|| "(no layer in B)".into()),
         })

@@ -205,7 +205,6 @@ fn is_tool_cache(path: &str) -> bool {
         || path.starts_with("root/.cache/")
         || path.contains("/conda/pkgs/")
         || path.starts_with("opt/conda/pkgs/")
-        || path.starts_with("tmp/")
 }
 
 fn is_package_db(path: &str) -> bool {

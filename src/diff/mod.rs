@@ -15,7 +15,7 @@ use files::FileDiff;
 /// One layer position where two images differ.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerFiles {
-    /// 1-based position in the manifests.
+    /// 1-based position in the aligned layer lists (see [`align`]).
     pub index: usize,
     pub a: Option<String>,
     pub b: Option<String>,
@@ -54,21 +54,18 @@ pub fn compare_layers(
     let (names_a, names_b) = (a.1.layer_names(), b.1.layer_names());
     let (instr_a, instr_b) = (instructions(a.1), instructions(b.1));
     let mut out = Vec::new();
-    for i in 0..names_a.len().max(names_b.len()) {
-        let (x, y) = (names_a.get(i), names_b.get(i));
-        if x == y {
+    for (position, (i, j)) in align(&names_a, &names_b).into_iter().enumerate() {
+        let (x, y) = (i.map(|i| &names_a[i]), j.map(|j| &names_b[j]));
+        if x.is_some() && x == y {
             continue;
         }
-        let empty = files::Listing::new();
-        let list_a = if x.is_some() {
-            files::list_layer(a.0, a.1, i)?
-        } else {
-            empty.clone()
+        let list_a = match i {
+            Some(i) => files::list_layer(a.0, a.1, i)?,
+            None => files::Listing::new(),
         };
-        let list_b = if y.is_some() {
-            files::list_layer(b.0, b.1, i)?
-        } else {
-            empty
+        let list_b = match j {
+            Some(j) => files::list_layer(b.0, b.1, j)?,
+            None => files::Listing::new(),
         };
         let mut diffs = files::diff_listings(&list_a, &list_b);
         for d in &mut diffs {
@@ -78,13 +75,13 @@ pub fn compare_layers(
             }
         }
         let note = diffs.is_empty().then(|| "no file differs: the same files, with another tar encoding or compression (another builder or exporter)".to_string());
-        let instruction = instr_b
-            .get(i)
-            .or(instr_a.get(i))
+        let instruction = j
+            .and_then(|j| instr_b.get(j))
+            .or(i.and_then(|i| instr_a.get(i)))
             .cloned()
             .unwrap_or_default();
         out.push(LayerFiles {
-            index: i + 1,
+            index: position + 1,
             a: x.cloned(),
             b: y.cloned(),
             instruction,
@@ -93,6 +90,62 @@ pub fn compare_layers(
         });
     }
     Ok(out)
+}
+
+/// Pairs the layers of two images: identical layers by their longest common subsequence, so
+/// that a layer added or removed (a base with one more layer) does not shift every later one;
+/// between two matches the surplus layers come first, unpaired, and the rest pair in order.
+pub fn align(a: &[String], b: &[String]) -> Vec<(Option<usize>, Option<usize>)> {
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut matches = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n && j < m {
+        if a[i] == b[j] {
+            matches.push((i, j));
+            i += 1;
+            j += 1;
+        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    matches.push((n, m));
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    for (mi, mj) in matches {
+        // In a gap, the surplus layers stand at its start: a base that gained or lost layers
+        // changes the bottom of the image, and the instructions above still pair.
+        while mi - i > mj - j {
+            out.push((Some(i), None));
+            i += 1;
+        }
+        while mj - j > mi - i {
+            out.push((None, Some(j)));
+            j += 1;
+        }
+        while i < mi {
+            out.push((Some(i), Some(j)));
+            i += 1;
+            j += 1;
+        }
+        if mi < n && mj < m {
+            out.push((Some(mi), Some(mj)));
+        }
+        i = mi + 1;
+        j = mj + 1;
+    }
+    out
 }
 
 /// Causes ranked by the bytes they explain (ignored differences are counted apart).
@@ -260,4 +313,40 @@ pub fn render_layers(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn alignment_survives_an_inserted_layer() {
+        // A base that gained a layer: the release layers still pair with themselves.
+        let got = align(&names("base app pip"), &names("base moved app2 pip"));
+        assert_eq!(
+            got,
+            [
+                (Some(0), Some(0)),
+                (None, Some(1)),
+                (Some(1), Some(2)),
+                (Some(2), Some(3))
+            ]
+        );
+        assert_eq!(
+            align(&names("a b c"), &names("a x c")),
+            [(Some(0), Some(0)), (Some(1), Some(1)), (Some(2), Some(2))]
+        );
+        assert_eq!(
+            align(&names("a b"), &names("")),
+            [(Some(0), None), (Some(1), None)]
+        );
+        assert_eq!(
+            align(&names("a b"), &names("c d e")),
+            [(None, Some(0)), (Some(0), Some(1)), (Some(1), Some(2))]
+        );
+    }
 }
