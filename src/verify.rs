@@ -471,7 +471,9 @@ fn add_file_causes(
         .save_to(&locked.manifest_digest, &saved)
         .map_err(|e| e.to_string())
         .and_then(|_| Ok((diff::index(&saved)?, diff::index(rebuilt)?)))
-        .and_then(|(a, b)| diff::compare_layers((&saved, &a), (rebuilt, &b), ignore));
+        .and_then(|(a, b)| {
+            diff::compare_layers((&saved, &a), (rebuilt, &b), ignore, diff::Bases::default())
+        });
     match result {
         Ok(layers) => {
             report.causes = diff::rank_causes(&layers);

@@ -1379,3 +1379,102 @@ fn diff_of_two_releases_reads_like_a_package_update_and_names_a_moved_base() {
         .iter()
         .any(|l| l["identical"] == false));
 }
+
+#[test]
+fn a_moved_registry_base_explains_the_base_layers_of_two_seed_releases() {
+    let _serial = serial();
+    let moving = format!("{REGISTRY}/repro-test/seedbase-{}:1", std::process::id());
+    docker(&["tag", &busybox(), &moving]);
+    docker(&["push", "-q", &moving]);
+    let p = Project::new(
+        "basedrift",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!("FROM {moving}\nRUN echo env > /env.txt\n"),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM basedrift:base\nCOPY app /app\n",
+            ),
+            ("app/run.sh", "echo run\n"),
+            (".gitignore", "*.lock\n"),
+        ],
+    );
+    let v1 = p
+        .repro(&["release", "-q", "--lock", "v1.lock", "--format", "json"])
+        .expect(0)
+        .json();
+    // The second release of the same commit takes over the tag; keep the first image.
+    docker(&[
+        "tag",
+        v1["images"][1]["name"].as_str().unwrap(),
+        "kept/basedrift:v1",
+    ]);
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(
+        other.path().join("Dockerfile"),
+        format!("FROM {}\nRUN echo moved > /moved.txt\n", busybox()),
+    )
+    .unwrap();
+    docker(&[
+        "buildx",
+        "build",
+        "-q",
+        "--provenance=false",
+        "-t",
+        &moving,
+        "--push",
+        other.path().to_str().unwrap(),
+    ]);
+    p.repro(&["release", "-q", "--lock", "v2.lock"]).expect(0);
+
+    let diff = p
+        .repro(&["diff", "v1.lock", "v2.lock", "--format", "json"])
+        .expect(2)
+        .json();
+    assert!(
+        diff["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("base {moving}"))),
+        "{diff}"
+    );
+    let images = &diff["images"];
+    let causes: Vec<&str> = images["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cause"].as_str().unwrap())
+        .collect();
+    assert_eq!(causes.first(), Some(&"base-drift"), "{images}");
+    // The release's own layer is the same instruction on either side, and it is not blamed on the base.
+    let files: Vec<&serde_json::Value> = images["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["files"].as_array().unwrap())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "/moved.txt" && f["cause"] == "base-drift"),
+        "{images}"
+    );
+    assert!(
+        files.iter().all(
+            |f| !f["path"].as_str().unwrap().starts_with("/app/") || f["cause"] != "base-drift"
+        ),
+        "{images}"
+    );
+    let human = p.repro(&["diff", "v1.lock", "v2.lock"]).expect(2);
+    assert!(
+        human.stdout.contains("release images:") && human.stdout.contains("base-drift ("),
+        "{}",
+        human.stdout
+    );
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{compare_layers, config_diff, rank_causes, CauseReport, ConfigDiff, LayerFiles};
+use super::{compare_layers, config_diff, rank_causes, Bases, CauseReport, ConfigDiff, LayerFiles};
 use crate::cli::{DiffArgs, Format};
 use crate::docker::{check_user_ref, Docker};
 use crate::error::{Error, Result};
@@ -35,6 +35,8 @@ struct LockReport {
     changes: Vec<FieldChange>,
     /// Per image role.
     packages: BTreeMap<String, Vec<Drift>>,
+    /// The two release images compared, when both are in the engine.
+    images: Option<ImageDiffReport>,
 }
 
 #[derive(Serialize)]
@@ -140,6 +142,7 @@ fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
         identical,
         changes,
         packages,
+        images: None,
     }
 }
 
@@ -177,12 +180,30 @@ fn render_lock(r: &LockReport) -> String {
             ));
         }
     }
-    out.push_str(if r.identical {
-        "identical\n"
+    if let Some(images) = &r.images {
+        out.push_str("release images:\n");
+        out.push_str(&render_images(images));
     } else {
-        "different\n"
-    });
+        out.push_str(if r.identical {
+            "identical\n"
+        } else {
+            "different\n"
+        });
+    }
     out
+}
+
+/// The bottom layers a lock's base image gave its release (the seed layout records the base
+/// image), and the registry bases it stands on. A base image that changed only by its own
+/// Dockerfile is not drift: its files are classified one by one.
+fn base_facts(lock: &Lock) -> (Option<usize>, Vec<String>) {
+    let layers = lock.image("base").map(|i| i.layers.len());
+    let ids = lock
+        .bases
+        .iter()
+        .map(|b| format!("{}@{}", b.reference, b.index_digest))
+        .collect();
+    (layers, ids)
 }
 
 fn operand(
@@ -260,7 +281,34 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
     };
     let (identical, text, json) = match (a, b) {
         (Operand::Lock(pa, la), Operand::Lock(pb, lb)) => {
-            let r = lock_report((&pa, &la), (&pb, &lb));
+            let mut r = lock_report((&pa, &la), (&pb, &lb));
+            let digest = |l: &Lock| {
+                l.image("release")
+                    .map(|i| i.manifest_digest.clone())
+                    .unwrap_or_default()
+            };
+            if digest(&la) != digest(&lb) {
+                // When both release images are here, explain them too; otherwise the lock
+                // differences are the whole report.
+                let saved = (
+                    save(&digest(&la), &mut docker, &globals, work.path(), 3),
+                    save(&digest(&lb), &mut docker, &globals, work.path(), 4),
+                );
+                if let (Ok(fa), Ok(fb)) = saved {
+                    let ((ka, ida), (kb, idb)) = (base_facts(&la), base_facts(&lb));
+                    let bases = Bases {
+                        a_layers: ka,
+                        b_layers: kb,
+                        changed: ida != idb,
+                    };
+                    r.images = Some(image_report(
+                        (&fa, format!("{} (release)", pa.display())),
+                        (&fb, format!("{} (release)", pb.display())),
+                        &args.ignore,
+                        bases,
+                    )?);
+                }
+            }
             (
                 r.identical,
                 render_lock(&r),
@@ -270,7 +318,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
         (a, b) => {
             let (pa, la) = to_archive(a, &mut docker, 3)?;
             let (pb, lb) = to_archive(b, &mut docker, 4)?;
-            let r = image_report((&pa, la), (&pb, lb), &args.ignore)?;
+            let r = image_report((&pa, la), (&pb, lb), &args.ignore, Bases::default())?;
             (
                 r.identical,
                 render_images(&r),
@@ -289,6 +337,7 @@ fn image_report(
     a: (&Path, String),
     b: (&Path, String),
     ignore: &[String],
+    bases: Bases,
 ) -> Result<ImageDiffReport> {
     let ia = super::index(a.0).map_err(Error::Failed)?;
     let ib = super::index(b.0).map_err(Error::Failed)?;
@@ -312,7 +361,7 @@ fn image_report(
                 .unwrap_or_else(|| "(no layer in B)".into()),
         })
         .collect();
-    let files = compare_layers((a.0, &ia), (b.0, &ib), ignore).map_err(Error::Failed)?;
+    let files = compare_layers((a.0, &ia), (b.0, &ib), ignore, bases).map_err(Error::Failed)?;
     let causes = rank_causes(&files);
     let identical = ia.manifest_digest.is_some() && ia.manifest_digest == ib.manifest_digest
         || (config.is_empty() && layers.iter().all(|l| l.identical));

@@ -176,6 +176,7 @@ pub const CAUSES: &[Cause] = &[
     Cause { id: "file-times", what: "only file times differ (a layer taken from a cache older than SOURCE_DATE_EPOCH, or times set by a tool)", fix: "release without --use-cache (the default), or set times from $SOURCE_DATE_EPOCH (touch -d @$SOURCE_DATE_EPOCH)" },
     Cause { id: "metadata", what: "file modes, owners, symlink targets or xattrs differ", fix: "set them explicitly (COPY --chmod/--chown, chmod in the RUN); check the umask of the build" },
     Cause { id: "package-drift", what: "a package at another version (see the package differences)", fix: "pin it: apt pkg=VERSION or a snapshot.debian.org date, pip pkg==VERSION with hashes, a conda lock" },
+    Cause { id: "base-drift", what: "the base image is another one (another digest), which explains its layers", fix: "keep the base pinned by digest (docker repro release pins it in the lock) and move it on purpose, in a release of its own" },
     Cause { id: "layer-missing", what: "a layer only one image has (another Dockerfile, base or target)", fix: "build both from the same commit, Dockerfiles and base digests (compare the locks with docker repro diff)" },
     Cause { id: "file-set", what: "a file that exists in one build only (a temporary or randomly named file, or another input)", fix: "delete temporary files in the same RUN, and check the inputs the instruction reads" },
     Cause { id: "build-time-content", what: "content that depends on when or where it was built (a time, a random id, a host name)", fix: "make the instruction deterministic: use $SOURCE_DATE_EPOCH instead of the clock, a fixed seed, no host names; or delete the file in the same RUN" },
@@ -209,7 +210,7 @@ fn is_tool_cache(path: &str) -> bool {
 
 fn is_package_db(path: &str) -> bool {
     path.starts_with("var/lib/dpkg/")
-        || path.contains(".dist-info/")
+        || path.contains(".dist-info")
         || path.contains(".egg-info")
         || path.contains("/conda-meta/")
 }

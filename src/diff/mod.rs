@@ -45,11 +45,29 @@ fn instructions(index: &ArchiveIndex) -> Vec<String> {
     crate::oci::layer_instructions(&config, index.layer_paths.len())
 }
 
+/// What is known of the two images' bases: how many bottom layers each base image gave its
+/// image (from a lock's base image), and whether the bases differ.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bases {
+    pub a_layers: Option<usize>,
+    pub b_layers: Option<usize>,
+    pub changed: bool,
+}
+
+impl Bases {
+    fn explains(&self, i: Option<usize>, j: Option<usize>) -> bool {
+        let within =
+            |k: Option<usize>, n: Option<usize>| matches!((k, n), (Some(k), Some(n)) if k < n);
+        self.changed && (within(i, self.a_layers) || within(j, self.b_layers))
+    }
+}
+
 /// Compares two indexed archives layer by layer, listing only the layers whose digests differ.
 pub fn compare_layers(
     a: (&Path, &ArchiveIndex),
     b: (&Path, &ArchiveIndex),
     ignore: &[String],
+    bases: Bases,
 ) -> Result<Vec<LayerFiles>, String> {
     let (names_a, names_b) = (a.1.layer_names(), b.1.layer_names());
     let (instr_a, instr_b) = (instructions(a.1), instructions(b.1));
@@ -70,7 +88,9 @@ pub fn compare_layers(
         let mut diffs = files::diff_listings(&list_a, &list_b);
         for d in &mut diffs {
             d.ignored = ignore.iter().any(|p| files::glob_match(p, &d.path));
-            if x.is_none() || y.is_none() {
+            if bases.explains(i, j) {
+                d.cause = "base-drift";
+            } else if x.is_none() || y.is_none() {
                 d.cause = "layer-missing";
             }
         }

@@ -204,7 +204,8 @@ pub fn filters() -> Vec<(String, String)> {
             r#"(docker_client|docker_engine|buildx|buildkit) = "[^"]*""#,
             r#"$1 = "[version]""#,
         ),
-        (r#"/tmp/[^\s"]+"#, "[path]"),
+        // Temporary directories of the tests and of docker repro (not paths inside images).
+        (r#"/tmp/(?:\.tmp|repro-|docker-repro-)[^\s"`,]*"#, "[path]"),
         // The verdict on this machine's GPU depends on the machine.
         (r"(?m)^host: .*$", "host: [this host's verdict]"),
         // The evidence of a random file's content changes on every run.
