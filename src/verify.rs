@@ -475,7 +475,8 @@ fn add_file_causes(
             diff::compare_layers((&saved, &a), (rebuilt, &b), ignore, diff::Bases::default())
         });
     match result {
-        Ok(layers) => {
+        Ok(mut layers) => {
+            diff::claim_package_files(&mut layers, &report.packages);
             report.causes = diff::rank_causes(&layers);
             report.files = layers;
         }

@@ -301,12 +301,16 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
                         b_layers: kb,
                         changed: ida != idb,
                     };
-                    r.images = Some(image_report(
+                    let drift: Vec<Drift> = r.packages.get("release").cloned().unwrap_or_default();
+                    let mut images = image_report(
                         (&fa, format!("{} (release)", pa.display())),
                         (&fb, format!("{} (release)", pb.display())),
                         &args.ignore,
                         bases,
-                    )?);
+                    )?;
+                    super::claim_package_files(&mut images.files, &drift);
+                    images.causes = rank_causes(&images.files);
+                    r.images = Some(images);
                 }
             }
             (

@@ -168,6 +168,22 @@ pub fn align(a: &[String], b: &[String]) -> Vec<(Option<usize>, Option<usize>)> 
     out
 }
 
+/// Files that belong to a drifted pip package (its import package directory) are explained by
+/// that drift, whatever they look like one by one.
+pub fn claim_package_files(layers: &mut [LayerFiles], drift: &[crate::inventory::Drift]) {
+    let prefixes: Vec<String> = drift
+        .iter()
+        .filter(|d| d.kind == "pip")
+        .filter_map(|d| d.package.rsplit_once(' '))
+        .map(|(env, name)| format!("{env}/{}/", name.replace('-', "_")))
+        .collect();
+    for f in layers.iter_mut().flat_map(|l| l.files.iter_mut()) {
+        if f.cause != "base-drift" && prefixes.iter().any(|p| f.path.starts_with(p.as_str())) {
+            f.cause = "package-drift";
+        }
+    }
+}
+
 /// Causes ranked by the bytes they explain (ignored differences are counted apart).
 pub fn rank_causes(layers: &[LayerFiles]) -> Vec<CauseReport> {
     let mut by: BTreeMap<&'static str, CauseReport> = BTreeMap::new();
@@ -341,6 +357,23 @@ mod tests {
 
     fn names(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn a_drifted_pip_package_claims_its_files() {
+        let file = |path: &str| FileDiff { path: path.into(), change: "changed", aspects: vec!["content"], bytes: 10, cause: "build-time-content", ignored: false, detail: None };
+        let mut layers = vec![LayerFiles {
+            index: 3,
+            a: None,
+            b: None,
+            instruction: "RUN pip install".into(),
+            files: vec![file("/usr/lib/python3/dist-packages/typing_extensions/core.py"), file("/etc/stamp")],
+            note: None,
+        }];
+        let drift = [crate::inventory::Drift { kind: "pip", package: "/usr/lib/python3/dist-packages typing-extensions".into(), change: "changed", locked: Some("4.1".into()), found: Some("4.2".into()) }];
+        claim_package_files(&mut layers, &drift);
+        assert_eq!(layers[0].files[0].cause, "package-drift");
+        assert_eq!(layers[0].files[1].cause, "build-time-content");
     }
 
     #[test]
