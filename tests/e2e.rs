@@ -124,19 +124,7 @@ fn seed_layout_with_pip_installed_wheel_verifies_by_rebuild() {
             (".dockerignore", ".git\n"),
         ],
     );
-    std::fs::create_dir_all(p.dir.join("wheels")).unwrap();
-    let wheel = Command::new("python3")
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/make_wheel.py"),
-            p.dir.join("wheels").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        wheel.status.success(),
-        "{}",
-        String::from_utf8_lossy(&wheel.stderr)
-    );
+    make_wheel(&p.dir.join("wheels"), "0.1.0");
     p.commit("seed layout");
 
     let release = p.repro(&["release", "--format", "json"]).expect(0);
@@ -265,8 +253,7 @@ fn dirty_tree_is_refused_then_recorded_and_never_verifies_by_rebuild() {
 fn moved_base_tag_is_reported_and_the_rebuild_uses_the_pinned_digest() {
     let _serial = serial();
     let moving = format!("{REGISTRY}/repro-test/moving-{}:stable", std::process::id());
-    docker(&["tag", &busybox(), &moving]);
-    docker(&["push", "-q", &moving]);
+    publish(&busybox(), &moving);
     let p = Project::new(
         "movedbase",
         &[(
@@ -277,22 +264,7 @@ fn moved_base_tag_is_reported_and_the_rebuild_uses_the_pinned_digest() {
     p.repro(&["release", "-q"]).expect(0);
 
     // Someone pushes a different image under the same tag.
-    let other = tempfile::tempdir().unwrap();
-    std::fs::write(
-        other.path().join("Dockerfile"),
-        format!("FROM {}\nRUN echo moved > /moved\n", busybox()),
-    )
-    .unwrap();
-    docker(&[
-        "buildx",
-        "build",
-        "-q",
-        "--provenance=false",
-        "-t",
-        &moving,
-        "--push",
-        other.path().to_str().unwrap(),
-    ]);
+    move_tag(&moving, &busybox(), "/moved");
 
     prune_build_cache();
     let verify = p
@@ -512,14 +484,7 @@ fn inventory_matches_dpkg_query_and_pip_list_run_inside_the_image() {
             ),
         )],
     );
-    let wheel = Command::new("python3")
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/make_wheel.py"),
-            p.dir.join("wheels").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(wheel.status.success());
+    make_wheel(&p.dir.join("wheels"), "0.1.0");
     p.commit("wheel");
     let release = p.repro(&["release", "-q", "--format", "json"]).expect(0);
     let image = release.json()["images"][0]["name"]
@@ -1130,22 +1095,6 @@ fn the_gpu_host_verdict_uses_the_driver_and_the_image_cuda() {
     );
 }
 
-fn make_wheel(dir: &std::path::Path, version: &str) {
-    let out = Command::new("python3")
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/make_wheel.py"),
-            dir.to_str().unwrap(),
-            version,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn pip_without_source_date_epoch_is_diagnosed_as_pyc_timestamps() {
     let _serial = serial();
@@ -1289,8 +1238,7 @@ fn apt_logs_and_aux_cache_are_diagnosed_and_ignore_lists_them_as_ignored() {
 fn diff_of_two_releases_reads_like_a_package_update_and_names_a_moved_base() {
     let _serial = serial();
     let moving = format!("{REGISTRY}/repro-test/diffbase-{}:1", std::process::id());
-    docker(&["tag", &bookworm_python(), &moving]);
-    docker(&["push", "-q", &moving]);
+    publish(&bookworm_python(), &moving);
     let p = Project::new(
         "upgrade",
         &[(
@@ -1312,22 +1260,7 @@ fn diff_of_two_releases_reads_like_a_package_update_and_names_a_moved_base() {
     p.write(&[(".gitignore", "*.lock\n")]);
     p.commit("v2: reprohello 0.2.0");
     let commit_v2 = p.git(&["rev-parse", "HEAD"]);
-    let other = tempfile::tempdir().unwrap();
-    std::fs::write(
-        other.path().join("Dockerfile"),
-        format!("FROM {}\nRUN echo moved > /etc/moved\n", bookworm_python()),
-    )
-    .unwrap();
-    docker(&[
-        "buildx",
-        "build",
-        "-q",
-        "--provenance=false",
-        "-t",
-        &moving,
-        "--push",
-        other.path().to_str().unwrap(),
-    ]);
+    move_tag(&moving, &bookworm_python(), "/etc/moved");
     let v2 = p
         .repro(&["release", "-q", "--lock", "v2.lock", "--format", "json"])
         .expect(0)
@@ -1384,8 +1317,7 @@ fn diff_of_two_releases_reads_like_a_package_update_and_names_a_moved_base() {
 fn a_moved_registry_base_explains_the_base_layers_of_two_seed_releases() {
     let _serial = serial();
     let moving = format!("{REGISTRY}/repro-test/seedbase-{}:1", std::process::id());
-    docker(&["tag", &busybox(), &moving]);
-    docker(&["push", "-q", &moving]);
+    publish(&busybox(), &moving);
     let p = Project::new(
         "basedrift",
         &[
@@ -1411,22 +1343,7 @@ fn a_moved_registry_base_explains_the_base_layers_of_two_seed_releases() {
         v1["images"][1]["name"].as_str().unwrap(),
         "kept/basedrift:v1",
     ]);
-    let other = tempfile::tempdir().unwrap();
-    std::fs::write(
-        other.path().join("Dockerfile"),
-        format!("FROM {}\nRUN echo moved > /moved.txt\n", busybox()),
-    )
-    .unwrap();
-    docker(&[
-        "buildx",
-        "build",
-        "-q",
-        "--provenance=false",
-        "-t",
-        &moving,
-        "--push",
-        other.path().to_str().unwrap(),
-    ]);
+    move_tag(&moving, &busybox(), "/moved.txt");
     p.repro(&["release", "-q", "--lock", "v2.lock"]).expect(0);
 
     let diff = p

@@ -361,16 +361,33 @@ mod tests {
 
     #[test]
     fn a_drifted_pip_package_claims_its_files() {
-        let file = |path: &str| FileDiff { path: path.into(), change: "changed", aspects: vec!["content"], bytes: 10, cause: "build-time-content", ignored: false, detail: None };
+        let file = |path: &str| FileDiff {
+            path: path.into(),
+            change: "changed",
+            aspects: vec!["content"],
+            bytes: 10,
+            cause: "build-time-content",
+            ignored: false,
+            detail: None,
+        };
         let mut layers = vec![LayerFiles {
             index: 3,
             a: None,
             b: None,
             instruction: "RUN pip install".into(),
-            files: vec![file("/usr/lib/python3/dist-packages/typing_extensions/core.py"), file("/etc/stamp")],
+            files: vec![
+                file("/usr/lib/python3/dist-packages/typing_extensions/core.py"),
+                file("/etc/stamp"),
+            ],
             note: None,
         }];
-        let drift = [crate::inventory::Drift { kind: "pip", package: "/usr/lib/python3/dist-packages typing-extensions".into(), change: "changed", locked: Some("4.1".into()), found: Some("4.2".into()) }];
+        let drift = [crate::inventory::Drift {
+            kind: "pip",
+            package: "/usr/lib/python3/dist-packages typing-extensions".into(),
+            change: "changed",
+            locked: Some("4.1".into()),
+            found: Some("4.2".into()),
+        }];
         claim_package_files(&mut layers, &drift);
         assert_eq!(layers[0].files[0].cause, "package-drift");
         assert_eq!(layers[0].files[1].cause, "build-time-content");

@@ -292,3 +292,46 @@ pub fn path_with(dir: &Path) -> std::ffi::OsString {
     ));
     std::env::join_paths(parts).unwrap()
 }
+
+/// Pushes `image` under `tag` in the loopback registry.
+pub fn publish(image: &str, tag: &str) {
+    docker(&["tag", image, tag]);
+    docker(&["push", "-q", tag]);
+}
+
+/// Someone pushes another image (`from` plus a file at `marker`) under an existing tag.
+pub fn move_tag(tag: &str, from: &str, marker: &str) {
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(
+        other.path().join("Dockerfile"),
+        format!("FROM {from}\nRUN echo moved > {marker}\n"),
+    )
+    .unwrap();
+    docker(&[
+        "buildx",
+        "build",
+        "-q",
+        "--provenance=false",
+        "-t",
+        tag,
+        "--push",
+        other.path().to_str().unwrap(),
+    ]);
+}
+
+/// Writes the test wheel (tests/fixtures/make_wheel.py) at `version` into `dir`.
+pub fn make_wheel(dir: &Path, version: &str) {
+    let out = Command::new("python3")
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/make_wheel.py"),
+            dir.to_str().unwrap(),
+            version,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
