@@ -25,7 +25,11 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   need_root "${missing[*]}"
   log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  # A machine that never ran apt-get update has no package lists to install from.
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+  fi
 }
 
 install_engine() {
