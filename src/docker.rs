@@ -101,10 +101,6 @@ impl Docker {
         })
     }
 
-    pub fn from_tool(tool: Tool) -> Self {
-        Docker { tool }
-    }
-
     pub fn facts(&self, builder: &str) -> Result<BuilderFacts> {
         let version = self.tool.run(&["version", "--format", "{{json .}}"]).map_err(|e| match e {
             ProcessError::Failed { stderr, .. } => Error::Failed(format!(

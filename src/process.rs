@@ -3,8 +3,7 @@
 //! the tail of its stderr, so the user sees what ran and why it failed.
 
 use std::ffi::OsString;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -110,9 +109,6 @@ impl Tool {
         self
     }
 
-    pub fn program(&self) -> &Path {
-        &self.program
-    }
 
     fn argv<S: AsRef<str>>(&self, args: &[S]) -> Vec<String> {
         self.prefix
@@ -293,12 +289,6 @@ fn quote(arg: &str) -> String {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
-
-impl fmt::Display for Tool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.program.display())
     }
 }
 
