@@ -1,0 +1,1 @@
+//! Hostile archives and locks: every verdict byte reached from the verified digest.

@@ -1,0 +1,1 @@
+//! Small inputs that must not cost unbounded time or memory..

@@ -1,0 +1,1 @@
+//! Hostile repositories: nothing outside the materialised commit reaches a build.
