@@ -450,10 +450,14 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
                         Severity::Warning => "warning",
                         Severity::Info => "info",
                     };
-                    println!(
-                        "{}:{}: {severity}[{}] {}\n    fix: {}",
-                        r.file, f.line, f.rule, f.message, f.fix
-                    );
+                    crate::ui::print_human(&format!(
+                        "{}:{}: {severity}[{}] {}\n    fix: {}\n",
+                        crate::ui::escape(&r.file),
+                        f.line,
+                        f.rule,
+                        crate::ui::escape(&f.message),
+                        crate::ui::escape(&f.fix)
+                    ));
                 }
             }
             let total: usize = reports.iter().map(|r| r.findings.len()).sum();

@@ -155,7 +155,9 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
                 serde_json::to_string_pretty(&out).expect("inventory serializes")
             );
         }
-        Format::Human => print!("{}", render_human(&label, &scan, &inventory, args.list)),
+        Format::Human => {
+            crate::ui::print_human(&render_human(&label, &scan, &inventory, args.list))
+        }
     }
     Ok(Exit::Ok)
 }
@@ -173,7 +175,8 @@ fn count_by_env<'a>(envs: impl Iterator<Item = &'a str>) -> Vec<(&'a str, usize)
 }
 
 pub fn render_human(label: &str, scan: &ImageScan, inv: &Inventory, list: bool) -> String {
-    let mut out = format!("image   {label}");
+    use crate::ui::escape as e;
+    let mut out = format!("image   {}", e(label));
     if let Some(d) = &scan.manifest_digest {
         out.push_str(&format!(" ({d})"));
     }
@@ -183,32 +186,40 @@ pub fn render_human(label: &str, scan: &ImageScan, inv: &Inventory, list: bool) 
         for p in &inv.apt {
             out.push_str(&format!(
                 "          {} {} {}\n",
-                p.name, p.version, p.architecture
+                e(&p.name),
+                e(&p.version),
+                e(&p.architecture)
             ));
         }
     }
     out.push_str(&format!("pip     {} packages\n", inv.pip.len()));
     for (env, n) in count_by_env(inv.pip.iter().map(|p| p.environment.as_str())) {
-        out.push_str(&format!("          {env}: {n}\n"));
+        out.push_str(&format!("          {}: {n}\n", e(env)));
         if list {
             for p in inv.pip.iter().filter(|p| p.environment == env) {
                 let from = p
                     .direct_url
                     .as_deref()
-                    .map(|u| format!("  from {u}"))
+                    .map(|u| format!("  from {}", e(u)))
                     .unwrap_or_default();
-                out.push_str(&format!("            {} {}{from}\n", p.name, p.version));
+                out.push_str(&format!(
+                    "            {} {}{from}\n",
+                    e(&p.name),
+                    e(&p.version)
+                ));
             }
         }
     }
     out.push_str(&format!("conda   {} packages\n", inv.conda.len()));
     for (env, n) in count_by_env(inv.conda.iter().map(|p| p.environment.as_str())) {
-        out.push_str(&format!("          {env}: {n}\n"));
+        out.push_str(&format!("          {}: {n}\n", e(env)));
         if list {
             for p in inv.conda.iter().filter(|p| p.environment == env) {
                 out.push_str(&format!(
                     "            {} {} {}\n",
-                    p.package.name, p.package.version, p.package.build
+                    e(&p.package.name),
+                    e(&p.package.version),
+                    e(&p.package.build)
                 ));
             }
         }
@@ -220,7 +231,9 @@ pub fn render_human(label: &str, scan: &ImageScan, inv: &Inventory, list: bool) 
         for c in &inv.cuda {
             out.push_str(&format!(
                 "          {:<22} {:<16} {}\n",
-                c.name, c.version, c.source
+                e(&c.name),
+                e(&c.version),
+                e(&c.source)
             ));
         }
     }

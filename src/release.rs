@@ -110,14 +110,14 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
                 "resolving {} ({dockerfile}:{})",
                 external.image, external.line
             ));
-            match docker.resolve(&external.image, platform) {
+            match docker.resolve(&external.image, platform)? {
             Ok(resolved) => Ok(Base {
                 reference: external.image.clone(),
                 dockerfile: dockerfile.to_string(),
                 index_digest: resolved.index_digest,
                 platform_digest: resolved.platform_digest,
             }),
-            Err(why) if docker.image_id(&external.image).is_some() => Err(Error::Failed(format!(
+            Err(why) if docker.image_id(&external.image)?.is_some() => Err(Error::Failed(format!(
                 "{dockerfile}:{}: base image {} exists only in the local engine, so nobody else can pull it; push it to a registry and use that reference{} ({why})",
                 external.line,
                 external.image,
@@ -187,7 +187,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
                 .rsplit_once(':')
                 .map_or(image.name.as_str(), |(r, _)| r);
             let pushed = format!("{repo}@{}", image.manifest_digest);
-            docker.resolve(&pushed, &platform).map_err(|why| {
+            docker.resolve(&pushed, &platform)?.map_err(|why| {
                 Error::Failed(format!(
                     "pushed {} but the registry does not serve {pushed}: {why}",
                     image.name
@@ -257,7 +257,10 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ),
         Format::Human => {
             for i in &summary.images {
-                println!("{:<8} {}@{}", i.role, i.name, i.manifest_digest);
+                crate::ui::print_human(&format!(
+                    "{:<8} {}@{}\n",
+                    i.role, i.name, i.manifest_digest
+                ));
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The verify report: one data structure, printed as a short table or as JSON.
 
+use crate::ui::escape;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,7 +117,7 @@ impl Report {
                 found
             ));
             if let Some(detail) = &i.detail {
-                out.push_str(&format!("           {detail}\n"));
+                out.push_str(&format!("           {}\n", escape(detail)));
             }
             for l in &i.layers {
                 let locked = l
@@ -131,15 +132,20 @@ impl Report {
                     .unwrap_or_else(|| "(none)".into());
                 out.push_str(&format!(
                     "           layer {} {locked} -> {found}  {}\n",
-                    l.index, l.instruction
+                    l.index,
+                    escape(&l.instruction)
                 ));
             }
             for p in &i.packages {
                 let locked = p.locked.as_deref().unwrap_or("-");
                 let found = p.found.as_deref().unwrap_or("-");
                 out.push_str(&format!(
-                    "           {} {} {}: {locked} -> {found}\n",
-                    p.kind, p.package, p.change
+                    "           {} {} {}: {} -> {}\n",
+                    p.kind,
+                    escape(&p.package),
+                    p.change,
+                    escape(locked),
+                    escape(found)
                 ));
             }
             out.push_str(&crate::diff::render_layers(
@@ -160,8 +166,8 @@ impl Report {
                 )),
                 ("unknown", _) => out.push_str(&format!(
                     "base {}: could not look up the tag now ({})\n",
-                    b.reference,
-                    b.detail.as_deref().unwrap_or("no answer")
+                    escape(&b.reference),
+                    escape(b.detail.as_deref().unwrap_or("no answer"))
                 )),
                 _ => {}
             }
@@ -203,7 +209,7 @@ impl Report {
                         i.name,
                         i.layers.len(),
                         l.index,
-                        l.instruction
+                        escape(&l.instruction)
                     )
                 }
                 None if i.status == Status::Missing => format!("{} is missing", i.name),

@@ -152,11 +152,8 @@ fn render_lock(r: &LockReport) -> String {
         let show = |v: &Option<String>| {
             v.as_deref()
                 .map(|s| {
-                    if s.starts_with("sha256:") {
-                        s[..19].to_string()
-                    } else {
-                        s.to_string()
-                    }
+                    let short = s.get(..19).filter(|_| s.starts_with("sha256:"));
+                    crate::ui::escape(short.unwrap_or(s)).into_owned()
                 })
                 .unwrap_or_else(|| "(none)".into())
         };
@@ -175,8 +172,12 @@ fn render_lock(r: &LockReport) -> String {
                 d.found.as_deref().unwrap_or("-"),
             );
             out.push_str(&format!(
-                "  {:<8} {} {} {a} -> {b}\n",
-                d.change, d.kind, d.package
+                "  {:<8} {} {} {} -> {}\n",
+                d.change,
+                d.kind,
+                crate::ui::escape(&d.package),
+                crate::ui::escape(a),
+                crate::ui::escape(b)
             ));
         }
     }
@@ -332,7 +333,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
     };
     match args.format {
         Format::Json => println!("{}", json.expect("report serializes")),
-        Format::Human => print!("{text}"),
+        Format::Human => crate::ui::print_human(&text),
     }
     Ok(if identical { Exit::Ok } else { Exit::Different })
 }
@@ -385,7 +386,12 @@ fn image_report(
 fn render_images(r: &ImageDiffReport) -> String {
     let mut out = format!("A  {}\nB  {}\n", r.a, r.b);
     for c in &r.config {
-        out.push_str(&format!("config {}: {} -> {}\n", c.field, c.a, c.b));
+        out.push_str(&format!(
+            "config {}: {} -> {}\n",
+            crate::ui::escape(&c.field),
+            &c.a,
+            &c.b
+        ));
     }
     for l in &r.layers {
         let verdict = if l.identical {
@@ -395,7 +401,9 @@ fn render_images(r: &ImageDiffReport) -> String {
         };
         out.push_str(&format!(
             "layer {:<3} {:<9}  {}\n",
-            l.index, verdict, l.instruction
+            l.index,
+            verdict,
+            crate::ui::escape(&l.instruction)
         ));
     }
     out.push_str(&super::render_layers(&r.files, &r.causes, "", 20));

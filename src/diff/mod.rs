@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::inventory::layers::{self, ArchiveIndex};
+use crate::ui::escape;
 use files::FileDiff;
 
 /// One layer position where two images differ.
@@ -314,12 +315,15 @@ pub fn render_layers(
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "{indent}  layer {} {} {what} [{}]{ignored}{detail}\n",
-                l.index, f.path, f.cause
+                "{indent}  layer {} {} {what} [{}]{ignored}{}\n",
+                l.index,
+                escape(&f.path),
+                f.cause,
+                escape(&detail)
             ));
         }
         if let Some(note) = &l.note {
-            out.push_str(&format!("{indent}  layer {}: {note}\n", l.index));
+            out.push_str(&format!("{indent}  layer {}: {}\n", l.index, escape(note)));
         }
         if l.files.len() > shown.len() {
             out.push_str(&format!(
@@ -342,7 +346,7 @@ pub fn render_layers(
                 c.cause,
                 c.files,
                 c.bytes,
-                c.instructions.join("`, `"),
+                escape(&c.instructions.join("`, `")),
                 c.what
             ));
             out.push_str(&format!("{indent}    fix: {}\n", c.fix));
