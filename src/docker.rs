@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::inventory::layers;
 use crate::lockfile;
 use crate::oci::{self, Resolved};
 use crate::process::{Options, ProcessError, Tool};
@@ -126,25 +127,56 @@ impl Docker {
         Ok(facts)
     }
 
-    /// Resolves a reference in its registry (never the local engine).
+    /// Resolves a reference in its registry (never the local engine). The inner `Err` is the
+    /// registry's own answer (no such image, access refused, no such platform); the outer one
+    /// means the registry could not be asked (unreachable, interrupted), which is never an
+    /// answer about the image.
     pub fn resolve(
         &self,
         reference: &str,
         platform: &str,
-    ) -> std::result::Result<Resolved, String> {
-        let raw = self
+    ) -> Result<std::result::Result<Resolved, String>> {
+        let raw = match self
             .tool
             .run(&["buildx", "imagetools", "inspect", "--raw", "--", reference])
-            .map_err(|e| e.to_string())?;
-        oci::resolve_raw(&raw.stdout, platform).map_err(|e| format!("{reference} {e}"))
+        {
+            Ok(raw) => raw,
+            Err(ProcessError::Failed { stderr, .. })
+                if registry_answer(&stderr) == RegistryAnswer::Absent =>
+            {
+                return Ok(Err(format!("{reference}: {}", last_line(&stderr))))
+            }
+            Err(ProcessError::Failed { stderr, .. }) => {
+                return Err(Error::Failed(format!(
+                    "could not ask the registry about {reference}: {}; check the network and the registry (or pass --offline where the command has it)",
+                    last_line(&stderr)
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(oci::resolve_raw(&raw.stdout, platform).map_err(|e| format!("{reference} {e}")))
     }
 
-    /// The ID of a local image, if the engine has it.
-    pub fn image_id(&self, reference: &str) -> Option<String> {
-        self.tool
+    /// The ID of a local image. `Ok(None)` only when the engine answered that it has no such
+    /// image: an engine that cannot be reached is an error, never a missing image.
+    pub fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        match self
+            .tool
             .run(&["image", "inspect", "--format", "{{.Id}}", "--", reference])
-            .ok()
-            .map(|o| o.stdout_text())
+        {
+            Ok(out) => Ok(Some(out.stdout_text())),
+            Err(ProcessError::Failed { stderr, .. })
+                if stderr.to_ascii_lowercase().contains("no such image")
+                    || stderr.to_ascii_lowercase().contains("no such object") =>
+            {
+                Ok(None)
+            }
+            Err(ProcessError::Failed { stderr, .. }) => Err(Error::Failed(format!(
+                "cannot ask the Docker engine about {reference} ({}); start it (`systemctl start docker`, or see scripts/testbed.sh) or pick a context with `docker --context NAME repro`",
+                last_line(&stderr)
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub fn build(&self, spec: &BuildSpec, quiet: bool) -> Result<()> {
@@ -174,6 +206,28 @@ impl Docker {
         Ok(())
     }
 
+    /// Loads the one image a stranger's archive leads to, as `tags[0]` plus the other tags and
+    /// nothing else, after checking its manifest digest is `expected`; see
+    /// [`layers::write_verified_copy`]. The archive's own tags never reach the engine.
+    pub fn load_verified(&self, archive: &Path, expected: &str, tags: &[String]) -> Result<()> {
+        let dir = tempfile::Builder::new()
+            .prefix("docker-repro-load-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let copy = dir.path().join("image.tar");
+        let label = archive.display().to_string();
+        let found = layers::write_verified_copy(archive, &copy, &tags[0]).map_err(|e| match e {
+            layers::ScanError::Interrupted => Error::Interrupted,
+            other => Error::Failed(format!("{label}: {other}; nothing was loaded")),
+        })?;
+        if found != expected {
+            return Err(Error::Failed(format!(
+                "{label} holds image {found}, not the locked {expected}; nothing was loaded. Use the archive that was released with this lock"
+            )));
+        }
+        self.load(&copy, tags)
+    }
+
     pub fn pull(&self, reference: &str) -> Result<()> {
         self.tool.run(&["pull", "--quiet", "--", reference])?;
         Ok(())
@@ -184,8 +238,13 @@ impl Docker {
         self.tool.run_attached(argv)
     }
 
+    /// Stops and removes a container; runs even after Ctrl-C, which is when it is needed.
     pub fn remove_container(&self, name: &str) -> Result<()> {
-        self.tool.run(&["rm", "--force", "--", name])?;
+        let opts = Options {
+            cleanup: true,
+            ..Default::default()
+        };
+        self.tool.run_with(&["rm", "--force", "--", name], &opts)?;
         Ok(())
     }
 
@@ -205,6 +264,63 @@ impl Docker {
         self.tool.run(&["push", "--quiet", "--", reference])?;
         Ok(())
     }
+}
+
+/// What a failed registry lookup means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryAnswer {
+    /// The registry answered: no such image, or not for you.
+    Absent,
+    /// The registry was not reached, or said something else: nothing is known of the image.
+    NoAnswer,
+}
+
+/// Classifies the stderr of a failed `docker buildx imagetools inspect`. Anything that is
+/// not plainly the registry's "not found" or "denied" counts as no answer, so that a network
+/// failure can never be reported as a missing image.
+pub fn registry_answer(stderr: &str) -> RegistryAnswer {
+    let text = stderr.to_ascii_lowercase();
+    let network = [
+        "dial tcp",
+        "connection refused",
+        "no such host",
+        "i/o timeout",
+        "tls:",
+        "x509",
+        "proxyconnect",
+        "connection reset",
+        "network is unreachable",
+        "deadline exceeded",
+    ];
+    if network.iter().any(|n| text.contains(n)) {
+        return RegistryAnswer::NoAnswer;
+    }
+    let absent = [
+        ": not found",
+        "manifest unknown",
+        "name unknown",
+        "manifest_unknown",
+        "name_unknown",
+        "unauthorized",
+        "denied",
+        "insufficient_scope",
+    ];
+    if absent.iter().any(|a| text.contains(a)) {
+        RegistryAnswer::Absent
+    } else {
+        RegistryAnswer::NoAnswer
+    }
+}
+
+fn last_line(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no answer");
+    let line: String = line.chars().take(300).collect();
+    crate::ui::escape(&line).into_owned()
 }
 
 fn parse_version_json(stdout: &[u8]) -> Result<BuilderFacts> {

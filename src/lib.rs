@@ -25,19 +25,26 @@ pub mod ui;
 pub mod verify;
 
 use cli::{Cli, Command};
-use error::Result;
+use error::{Error, Result};
 use exit::Exit;
 
 /// Runs a parsed command; `globals` are docker's global flags, forwarded to every docker call.
 pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
     process::install_interrupt_handler();
-    match &cli.command {
+    let outcome = match &cli.command {
         Command::Release(args) => release::run(args, globals),
         Command::Verify(args) => verify::run(args, globals),
         Command::Inspect(args) => inspect::run(args, globals),
         Command::Run(args) => run_image::run(args, globals),
         Command::Check(args) => check::run(args),
         Command::Diff(args) => diff::command::run(args, globals),
+    };
+    // An interrupt is never turned into another error, nor into a verdict: whatever a command
+    // made of a child killed by Ctrl-C, the outcome is "interrupted".
+    match outcome {
+        Err(Error::Interrupted) => Err(Error::Interrupted),
+        _ if process::interrupted() => Err(Error::Interrupted),
+        other => other,
     }
 }
 pub mod inventory;

@@ -72,6 +72,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Let the child write its stderr straight to ours (build progress) instead of capturing it.
     pub show_stderr: bool,
+    /// A cleanup that must run even after Ctrl-C (removing a container the interrupt left
+    /// behind): it is neither refused nor killed because of the interrupt.
+    pub cleanup: bool,
 }
 
 /// A program found once on PATH, with arguments that go before every call (docker's global flags).
@@ -108,7 +111,6 @@ impl Tool {
         self.prefix = prefix;
         self
     }
-
 
     fn argv<S: AsRef<str>>(&self, args: &[S]) -> Vec<String> {
         self.prefix
@@ -150,15 +152,25 @@ impl Tool {
         for (k, v) in &opts.env {
             expr = expr.env(k, v);
         }
-        if interrupted() {
+        if interrupted() && !opts.cleanup {
             return Err(ProcessError::Interrupted { command });
         }
         let handle = expr.start().map_err(|source| ProcessError::Spawn {
             command: command.clone(),
             source,
         })?;
-        let output = wait(&handle, &command)?;
-        if interrupted() {
+        let output = if opts.cleanup {
+            handle
+                .wait()
+                .cloned()
+                .map_err(|source| ProcessError::Spawn {
+                    command: command.clone(),
+                    source,
+                })?
+        } else {
+            wait(&handle, &command)?
+        };
+        if interrupted() && !opts.cleanup {
             return Err(ProcessError::Interrupted { command });
         }
         if !output.status.success() {

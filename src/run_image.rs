@@ -35,6 +35,23 @@ struct RunRecord<'a> {
     finished: String,
 }
 
+/// A path that goes into a `--mount` field. docker reads `--mount` as comma-separated
+/// `key=value` fields (with CSV quoting), so a `,` `=` or `"` in a path could add fields of its
+/// own, such as a second `source=`; control characters have no place in a path either.
+pub fn check_mount_path(flag: &str, spec: &str, path: &str) -> Result<()> {
+    match path
+        .chars()
+        .find(|c| matches!(c, ',' | '=' | '"') || c.is_control())
+    {
+        Some(c) => Err(Error::Usage(format!(
+            "{flag} {}: {:?} cannot be part of a mounted path (docker would read it as a mount option); rename the directory",
+            crate::ui::escape(spec),
+            c
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `--data DIR[:PATH]` → (absolute host dir, container path).
 pub fn parse_data(spec: &str) -> Result<(PathBuf, String)> {
     let (dir, target) = match spec.rsplit_once(':') {
@@ -47,6 +64,8 @@ pub fn parse_data(spec: &str) -> Result<(PathBuf, String)> {
             (spec, format!("/data/{name}"))
         }
     };
+    check_mount_path("--data", spec, dir)?;
+    check_mount_path("--data", spec, &target)?;
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| Error::Usage(format!("--data {spec}: {dir}: {e}")))?;
     if !dir.is_dir() {
@@ -55,11 +74,7 @@ pub fn parse_data(spec: &str) -> Result<(PathBuf, String)> {
             dir.display()
         )));
     }
-    if target.contains(',') || dir.to_string_lossy().contains(',') {
-        return Err(Error::Usage(format!(
-            "--data {spec}: paths with `,` cannot be mounted"
-        )));
-    }
+    check_mount_path("--data", spec, &dir.to_string_lossy())?;
     Ok((dir, target))
 }
 
@@ -84,8 +99,13 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         .collect::<Result<Vec<_>>>()?;
     let out = match &args.out {
         Some(dir) => {
+            let spec = dir.to_string_lossy();
+            // Checked before anything is created: `res,source=/x` must not even make a folder.
+            check_mount_path("--out", &spec, &spec)?;
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            Some(std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?)
+            let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+            check_mount_path("--out", &spec, &dir.to_string_lossy())?;
+            Some(dir)
         }
         None => None,
     };
@@ -96,10 +116,10 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
 
     // The image by digest: the engine's ID for it is the locked manifest digest.
     let digest = release.manifest_digest.as_str();
-    if docker.image_id(digest).is_none() {
+    if docker.image_id(digest)?.is_none() {
         if let Some(archive) = &args.archive {
-            ui.progress(&format!("loading {}", archive.display()));
-            docker.load(archive, std::slice::from_ref(&release.name))?;
+            ui.progress(&format!("checking and loading {}", archive.display()));
+            docker.load_verified(archive, digest, std::slice::from_ref(&release.name))?;
         } else if let Some((repo, _)) = release
             .name
             .rsplit_once(':')
@@ -110,7 +130,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
             docker.pull(&pinned)?;
         }
     }
-    let verified = docker.image_id(digest).is_some();
+    let verified = docker.image_id(digest)?.is_some();
     if !verified && !args.no_verify {
         return Err(Error::Failed(format!(
             "the locked image {} ({digest}) is not in the engine and could not be pulled; load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",
@@ -174,9 +194,15 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     let exit_status = match &status {
         Ok(code) => Some(*code),
         Err(ProcessError::Interrupted { .. }) => {
-            // The container outlives a killed client; stop it.
-            let _ = docker.remove_container(&name);
-            None
+            // The container outlives a killed client: stop and remove it, and write no record
+            // of a run that did not finish, so that "nothing was written" is true.
+            ui.progress(&format!("stopping container {name}"));
+            if let Err(e) = docker.remove_container(&name) {
+                ui.warn(&format!(
+                    "could not remove container {name} ({e}); remove it with `docker rm --force {name}`"
+                ));
+            }
+            return Err(Error::Interrupted);
         }
         Err(_) => None,
     };

@@ -52,7 +52,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                     .map(|i| i.name.clone())
                     .unwrap_or_default();
                 ui.progress(&format!("loading {} as {name}", archive.display()));
-                docker.load(archive, &[name])?;
+                docker.load_verified(archive, &report.locked, &[name])?;
             }
             ("archive", vec![report])
         }
@@ -76,7 +76,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                 .images
                 .iter()
                 .map(|image| check_present(docker, image, &lock.build.platform, args.offline))
-                .collect();
+                .collect::<Result<_>>()?;
             ("digests", images)
         }
         (None, None) => unreachable!("docker is found whenever no archive is given"),
@@ -86,7 +86,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
             .bases
             .iter()
             .map(|b| check_base_tag(docker, b, &lock.build.platform))
-            .collect(),
+            .collect::<Result<_>>()?,
         _ => {
             if !lock.bases.is_empty() {
                 not_checked.push(format!(
@@ -101,6 +101,11 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
             Vec::new()
         }
     };
+    // A lookup that Ctrl-C cut short may have been taken for an answer above: stop here,
+    // before anything is printed as a verdict.
+    if crate::process::interrupted() {
+        return Err(Error::Interrupted);
+    }
     let (gpus, driver) = host::read_host();
     let mut report = Report {
         lock: lock_path.display().to_string(),
@@ -120,7 +125,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
             "{}",
             serde_json::to_string_pretty(&report).expect("report serializes")
         ),
-        Format::Human => print!("{}", report.render_human()),
+        Format::Human => crate::ui::print_human(&report.render_human()),
     }
     Ok(
         match (
@@ -180,26 +185,30 @@ fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageRepor
     let layers: Vec<String> = scan.layers.iter().map(|(d, _)| d.clone()).collect();
     let image = OciImage {
         manifest_digest: found,
-        config_digest: String::new(),
+        config_digest: scan.config_digest.clone().unwrap_or_default(),
         layer_instructions: crate::oci::layer_instructions(&config, layers.len()),
         layers,
     };
     let mut report = compare(locked, Some(&image));
     report.source = Some("archive");
-    report.config_identical = None;
+    if scan.manifest_digest.is_none() {
+        report.detail = Some("the archive has no OCI index, so no manifest digest ties its content to the lock; keep the archive `release --archive` wrote, or `docker save` with the containerd image store".into());
+    }
     if report.status == Status::Different {
         add_package_drift(&mut report, locked, Ok(inventory));
     }
     Ok(report)
 }
 
-/// Is the locked image in the engine (by ID) or in its registry (by digest)?
+/// Is the locked image in the engine (by ID) or in its registry (by digest)? Missing only
+/// when both answered that they do not have it; an engine or registry that cannot be asked is
+/// an error ("could not check"), never a verdict.
 fn check_present(
     docker: &Docker,
     image: &lockfile::Image,
     platform: &str,
     offline: bool,
-) -> ImageReport {
+) -> Result<ImageReport> {
     let mut report = ImageReport {
         role: image.role.clone(),
         name: image.name.clone(),
@@ -216,13 +225,14 @@ fn check_present(
     };
     // With the containerd image store an image's ID is its manifest digest; with the classic
     // store it is the config digest.
-    let by_id = docker
-        .image_id(&image.manifest_digest)
-        .or_else(|| docker.image_id(&image.config_digest));
+    let by_id = match docker.image_id(&image.manifest_digest)? {
+        Some(id) => Some(id),
+        None => docker.image_id(&image.config_digest)?,
+    };
     if by_id.is_some() {
         report.found = Some(image.manifest_digest.clone());
         report.source = Some("engine");
-        return report;
+        return Ok(report);
     }
     let repo = image
         .name
@@ -230,12 +240,23 @@ fn check_present(
         .filter(|(_, tag)| !tag.contains('/'))
         .map_or(image.name.as_str(), |(r, _)| r);
     let pinned = format!("{repo}@{}", image.manifest_digest);
-    if !offline && docker.resolve(&pinned, platform).is_ok() {
+    let registry = if offline {
+        None
+    } else {
+        Some(docker.resolve(&pinned, platform).map_err(|e| match e {
+            Error::Failed(why) => Error::Failed(format!(
+                "could not check {}: it is not in the engine, and {why}",
+                image.name
+            )),
+            other => other,
+        })?)
+    };
+    if let Some(Ok(_)) = registry {
         report.found = Some(image.manifest_digest.clone());
         report.source = Some("registry");
-        return report;
+        return Ok(report);
     }
-    match docker.image_id(&image.name) {
+    match docker.image_id(&image.name)? {
         Some(other) => {
             report.status = Status::Different;
             report.found = Some(other);
@@ -248,15 +269,18 @@ fn check_present(
         }
         None => {
             report.status = Status::Missing;
-            report.detail = Some(format!(
-                "not in the engine, and not in the registry at {pinned}"
-            ));
+            report.detail = Some(match registry {
+                Some(Err(why)) => format!("not in the engine, and the registry answered: {why}"),
+                _ => "not in the engine (the registry was not asked: --offline)".into(),
+            });
         }
     }
-    report
+    Ok(report)
 }
 
-fn check_base_tag(docker: &Docker, base: &lockfile::Base, platform: &str) -> BaseReport {
+/// Has the base tag moved? A lookup that fails leaves the tag "unknown" (it is not part of
+/// the verdict), but an interrupt stops the command.
+fn check_base_tag(docker: &Docker, base: &lockfile::Base, platform: &str) -> Result<BaseReport> {
     let mut report = BaseReport {
         reference: base.reference.clone(),
         dockerfile: base.dockerfile.clone(),
@@ -267,21 +291,26 @@ fn check_base_tag(docker: &Docker, base: &lockfile::Base, platform: &str) -> Bas
     };
     if base.reference.contains('@') {
         report.current = Some(base.index_digest.clone());
-        return report;
+        return Ok(report);
     }
     match docker.resolve(&base.reference, platform) {
-        Ok(now) => {
+        Ok(Ok(now)) => {
             if now.index_digest != base.index_digest {
                 report.tag = "moved";
             }
             report.current = Some(now.index_digest);
         }
-        Err(why) => {
+        Ok(Err(why)) => {
             report.tag = "unknown";
             report.detail = Some(why);
         }
+        Err(Error::Failed(why)) => {
+            report.tag = "unknown";
+            report.detail = Some(why);
+        }
+        Err(e) => return Err(e),
     }
-    report
+    Ok(report)
 }
 
 fn rebuild(
@@ -462,7 +491,7 @@ fn add_file_causes(
             None => note,
         });
     };
-    if docker.image_id(&locked.manifest_digest).is_none() {
+    if !matches!(docker.image_id(&locked.manifest_digest), Ok(Some(_))) {
         note(report, format!("files not compared: the locked image {} is not in the engine (pull or load it to see which files differ)", locked.manifest_digest));
         return;
     }

@@ -107,11 +107,24 @@ fn missing_or_broken_lock_is_a_clear_error() {
 
 /// A fake `docker` that records each argv and fails like an engine that is down.
 fn recording_docker(dir: &Path) -> (PathBuf, PathBuf) {
+    fake_docker(dir, "echo 'Cannot connect to the Docker daemon' >&2")
+}
+
+/// A fake `docker` that records each argv and answers that it has no such image, and that
+/// the registry has none either: a completed search that found nothing.
+fn empty_docker(dir: &Path) -> (PathBuf, PathBuf) {
+    fake_docker(
+        dir,
+        "case \"$*\" in *imagetools*) echo 'ERROR: x: not found' >&2;; *) echo 'Error response from daemon: No such image: x' >&2;; esac",
+    )
+}
+
+fn fake_docker(dir: &Path, answer: &str) -> (PathBuf, PathBuf) {
     let bin_dir = dir.join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     let record = dir.join("calls.txt");
     let script = format!(
-        "#!/bin/sh\necho \"$*\" >> '{}'\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n",
+        "#!/bin/sh\necho \"$*\" >> '{}'\n{answer}\nexit 1\n",
         record.display()
     );
     let fake = bin_dir.join("docker");
@@ -123,7 +136,7 @@ fn recording_docker(dir: &Path) -> (PathBuf, PathBuf) {
 #[test]
 fn global_flags_are_forwarded_verbatim_to_every_docker_call() {
     let dir = tempfile::tempdir().unwrap();
-    let (bin_dir, record) = recording_docker(dir.path());
+    let (bin_dir, record) = empty_docker(dir.path());
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample.lock");
     let out = run(
         &[
@@ -140,7 +153,7 @@ fn global_flags_are_forwarded_verbatim_to_every_docker_call() {
         dir.path(),
         Some(&bin_dir),
     );
-    // Nothing could be found, so the verdict is "different" (exit 2), not a crash.
+    // The engine and the registry both answered "no such image": missing, so exit 2.
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["images"][0]["status"], "missing");
@@ -157,6 +170,34 @@ fn global_flags_are_forwarded_verbatim_to_every_docker_call() {
             "user-supplied refs come after --: {call}"
         );
     }
+}
+
+#[test]
+fn verify_with_the_engine_down_could_not_check_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bin_dir, _) = recording_docker(dir.path());
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample.lock");
+    let out = run(
+        &[
+            "repro",
+            "verify",
+            lock.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+        Some(&bin_dir),
+    );
+    // An engine that cannot be asked is "could not check" (1), never "missing" (2).
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "no verdict is printed");
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot ask the Docker engine about sha256:")
+            && stderr.contains("Cannot connect to the Docker daemon"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -401,6 +401,9 @@ fn scan_layer_blob_within<R: Read>(
 #[derive(Debug)]
 pub struct ImageScan {
     pub manifest_digest: Option<String>,
+    /// The config's digest: from the manifest, or from the config's own name in a legacy
+    /// `docker save` archive (whose layers are then not tied to any digest).
+    pub config_digest: Option<String>,
     pub config: serde_json::Value,
     pub layers: Vec<(String, LayerScan)>,
 }
@@ -430,6 +433,26 @@ struct OciDescriptor {
 
 fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+/// A digest named by a manifest or index: only `sha256:` and 64 hex digits are believed, so
+/// that every blob path built from one is a plain member name that is checked when read.
+fn checked_digest(digest: &str) -> Result<String, ScanError> {
+    digest_of_blob_path(&blob_path(digest))
+        .filter(|d| d == digest)
+        .ok_or_else(|| {
+            ScanError::Archive(format!(
+                "unsupported digest {:?} in the archive (only sha256 digests are read)",
+                crate::ui::escape(&truncate(digest, 100))
+            ))
+        })
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
 }
 
 fn digest_of_blob_path(path: &str) -> Option<String> {
@@ -502,7 +525,7 @@ pub fn scan_archive<R: Read>(
                 .read_to_end(&mut bytes)
                 .map_err(|e| stopped_or(format!("the image archive is truncated ({e})")))?;
             json_total += header.size;
-            json.insert(path, bytes);
+            insert_json(&mut json, path, bytes)?;
             continue;
         }
         let is_blob = digest.is_some()
@@ -530,8 +553,9 @@ pub fn scan_archive<R: Read>(
     // (`docker save`) finishes instead of blocking on a full pipe.
     io::copy(&mut outer.into_inner(), &mut io::sink())
         .map_err(|e| stopped_or(format!("the image archive is unreadable ({e})")))?;
-    let (manifest_digest, config, layer_paths) = manifest_layers(&json, &aliases)?;
+    let entry = manifest_layers(&json, &aliases)?;
     let mut layers = Vec::new();
+    let layer_paths = entry.layer_paths;
     for path in layer_paths {
         let name = digest_of_blob_path(&path).unwrap_or_else(|| path.clone());
         if let Some(failure) = failed.remove(&path) {
@@ -545,8 +569,9 @@ pub fn scan_archive<R: Read>(
         layers.push((name, scan));
     }
     Ok(ImageScan {
-        manifest_digest,
-        config,
+        manifest_digest: entry.manifest_digest,
+        config_digest: entry.config_digest,
+        config: entry.config,
         layers,
     })
 }
@@ -556,6 +581,7 @@ pub struct ArchiveIndex {
     /// Member path → (offset of its data, size).
     pub members: HashMap<String, (u64, u64)>,
     pub manifest_digest: Option<String>,
+    pub config_digest: Option<String>,
     pub config: serde_json::Value,
     /// Layer members, bottom first.
     pub layer_paths: Vec<String>,
@@ -613,19 +639,20 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
                             ScanError::Archive(format!("the image archive is truncated ({e})"))
                         })?;
                         json_total += header.size;
-                        json.insert(member, bytes);
+                        insert_json(&mut json, member, bytes)?;
                     }
                 }
             }
             _ => {}
         }
     }
-    let (manifest_digest, config, layer_paths) = manifest_layers(&json, &aliases)?;
+    let entry = manifest_layers(&json, &aliases)?;
     Ok(ArchiveIndex {
         members,
-        manifest_digest,
-        config,
-        layer_paths,
+        manifest_digest: entry.manifest_digest,
+        config_digest: entry.config_digest,
+        config: entry.config,
+        layer_paths: entry.layer_paths,
     })
 }
 
@@ -648,6 +675,7 @@ pub fn scan_archive_file(
     let ArchiveIndex {
         members,
         manifest_digest,
+        config_digest,
         config,
         layer_paths,
     } = index_archive(path)?;
@@ -722,9 +750,135 @@ pub fn scan_archive_file(
     }
     Ok(ImageScan {
         manifest_digest,
+        config_digest,
         config,
         layers,
     })
+}
+
+/// Writes to `out` a fresh OCI archive holding exactly one image: the one `archive`'s index
+/// leads to, named `name` and nothing else, with every blob copied from `archive` and checked
+/// against its digest on the way. Loading this copy instead of the original means an archive
+/// cannot choose which tags it moves (its own `manifest.json` tags and index annotations are
+/// dropped), and what is loaded is the verified bytes even if the file changes meanwhile.
+/// Returns the manifest digest.
+pub fn write_verified_copy(
+    archive: &std::path::Path,
+    out: &std::path::Path,
+    name: &str,
+) -> Result<String, ScanError> {
+    use std::io::{Seek, SeekFrom, Write};
+    let ArchiveIndex {
+        members,
+        manifest_digest,
+        config_digest,
+        layer_paths,
+        ..
+    } = index_archive(archive)?;
+    let (Some(manifest_digest), Some(config_digest)) = (manifest_digest, config_digest) else {
+        return Err(ScanError::Archive(
+            "the archive has no OCI index, so its content cannot be tied to a digest; use the archive `docker repro release --archive` wrote".into(),
+        ));
+    };
+    let open = || {
+        std::fs::File::open(archive)
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))
+    };
+    let written = |e: io::Error| ScanError::Archive(format!("{}: {e}", out.display()));
+    let file = std::fs::File::create(out).map_err(written)?;
+    let mut tar = tar::Builder::new(io::BufWriter::new(file));
+    let append = |tar: &mut tar::Builder<io::BufWriter<std::fs::File>>,
+                  member: &str,
+                  data: &mut dyn Read,
+                  size: u64|
+     -> io::Result<()> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, member, data)
+    };
+    let mut manifest_bytes = Vec::new();
+    let blobs = std::iter::once(blob_path(&manifest_digest))
+        .chain(std::iter::once(blob_path(&config_digest)))
+        .chain(layer_paths.iter().cloned());
+    let mut copied = std::collections::HashSet::new();
+    for member in blobs {
+        if !copied.insert(member.clone()) {
+            continue;
+        }
+        let expected = digest_of_blob_path(&member).ok_or_else(|| {
+            ScanError::Archive(format!("{member} is not named by a sha256 digest"))
+        })?;
+        let &(offset, size) = members.get(&member).ok_or_else(|| {
+            ScanError::Archive(format!("{expected} is listed but not in the archive"))
+        })?;
+        let mut source = open()?;
+        source
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+        let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
+        let mut reader = Counting {
+            inner: Hashing {
+                inner: source.take(size),
+                state: state.clone(),
+            },
+            count: 0,
+            progress: &mut |_| {},
+        };
+        if member == blob_path(&manifest_digest) {
+            reader
+                .read_to_end(&mut manifest_bytes)
+                .map_err(|e| stopped_or(format!("the archive is truncated ({e})")))?;
+            append(&mut tar, &member, &mut manifest_bytes.as_slice(), size)
+        } else {
+            append(&mut tar, &member, &mut reader, size)
+        }
+        .map_err(|e| stopped_or(format!("copying {expected}: {e}")))?;
+        let (hasher, read) = state.borrow().clone();
+        let actual = format!("sha256:{:x}", hasher.finalize());
+        if read != size || actual != expected {
+            return Err(ScanError::Archive(format!(
+                "blob {expected} hashes to {actual}; the archive is corrupt or changed while it was read"
+            )));
+        }
+    }
+    let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
+        .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+    let full_name = crate::docker::normalise_ref(name);
+    let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": media_type,
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "annotations": {
+                "io.containerd.image.name": full_name,
+                "org.opencontainers.image.ref.name": tag,
+            },
+        }],
+    });
+    let saved = serde_json::json!([{
+        "Config": blob_path(&config_digest),
+        "RepoTags": [name],
+        "Layers": layer_paths,
+    }]);
+    for (member, bytes) in [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ("index.json", serde_json::to_vec(&index).expect("json")),
+        ("manifest.json", serde_json::to_vec(&saved).expect("json")),
+    ] {
+        append(&mut tar, member, &mut bytes.as_slice(), bytes.len() as u64).map_err(written)?;
+    }
+    tar.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(written)?;
+    Ok(manifest_digest)
 }
 
 /// Adds the bytes read to a shared counter for the progress bar, and stops on Ctrl-C.
@@ -761,40 +915,63 @@ fn link_target(member: &str, header: &super::tarstream::Header) -> Option<String
     })
 }
 
-/// Which image the archive holds: its manifest digest (when known), config, and layer paths in
-/// order, from `manifest.json` (docker save) or `index.json` (OCI layout).
+/// The image an archive holds, as reached from its entry point.
+struct Entry {
+    manifest_digest: Option<String>,
+    config_digest: Option<String>,
+    config: serde_json::Value,
+    layer_paths: Vec<String>,
+}
+
+/// A JSON member seen twice would let one reader believe one copy and another reader the other.
+fn insert_json(
+    json: &mut HashMap<String, Vec<u8>>,
+    member: String,
+    bytes: Vec<u8>,
+) -> Result<(), ScanError> {
+    if json.contains_key(&member) {
+        return Err(ScanError::Archive(format!(
+            "{member} appears twice in the archive; refusing an archive whose copies could disagree"
+        )));
+    }
+    json.insert(member, bytes);
+    Ok(())
+}
+
+/// Which image the archive holds. With an OCI `index.json`, every byte is reached from the
+/// manifest digest: index → manifest → config and layers, each named by its digest (and checked
+/// against it when read). A `manifest.json` beside it (`docker save` writes both) must name the
+/// same config and layers, or the archive is refused: two entry points that disagree are how
+/// one image's digest is shown while another image's content is read. Only a legacy archive
+/// with `manifest.json` alone is read through it, and then no manifest digest is known.
 fn manifest_layers(
     json: &HashMap<String, Vec<u8>>,
     aliases: &HashMap<String, String>,
-) -> Result<(Option<String>, serde_json::Value, Vec<String>), ScanError> {
+) -> Result<Entry, ScanError> {
     let resolve = |p: &str| aliases.get(p).cloned().unwrap_or_else(|| p.to_string());
-    let (manifest_digest, config_path, layer_paths) = if let Some(bytes) = json.get("manifest.json")
-    {
-        let manifests: Vec<SaveManifest> = serde_json::from_slice(bytes).map_err(|e| {
-            ScanError::Archive(format!("manifest.json is not a docker save manifest: {e}"))
-        })?;
-        let m = match manifests.as_slice() {
-            [one] => one,
-            [] => return Err(ScanError::Archive("manifest.json lists no image".into())),
-            many => {
-                return Err(ScanError::Archive(format!(
-                    "the archive holds {} images; save one image at a time",
-                    many.len()
-                )))
+    let saved = json
+        .get("manifest.json")
+        .map(|bytes| -> Result<SaveManifest, ScanError> {
+            let mut manifests: Vec<SaveManifest> = serde_json::from_slice(bytes).map_err(|e| {
+                ScanError::Archive(format!("manifest.json is not a docker save manifest: {e}"))
+            })?;
+            match manifests.len() {
+                1 => Ok(manifests.remove(0)),
+                0 => Err(ScanError::Archive("manifest.json lists no image".into())),
+                n => Err(ScanError::Archive(format!(
+                    "the archive holds {n} images; save one image at a time"
+                ))),
             }
-        };
-        let manifest_digest = json.get("index.json").and_then(|i| single_manifest(i).ok());
-        (
-            manifest_digest,
-            resolve(&m.config),
-            m.layers.iter().map(|l| resolve(l)).collect::<Vec<_>>(),
-        )
-    } else if let Some(index) = json.get("index.json") {
-        let mut digest = single_manifest(index)?;
+        })
+        .transpose()?;
+    let (manifest_digest, config_digest, config_path, layer_paths) = if let Some(index) =
+        json.get("index.json")
+    {
+        let mut digest = checked_digest(&single_manifest(index)?)?;
         let mut doc = oci_doc(json, &digest)?;
         if !doc.manifests.is_empty() && doc.config.is_none() {
             digest = match doc.manifests.as_slice() {
-                [one] => one.digest.clone(),
+                [one] => checked_digest(&one.digest)?,
                 many => {
                     return Err(ScanError::Archive(format!(
                         "the archive's index lists {} platforms; export one platform",
@@ -808,17 +985,40 @@ fn manifest_layers(
             .config
             .as_ref()
             .ok_or_else(|| ScanError::Archive(format!("manifest {digest} has no config")))?;
+        let config_digest = checked_digest(&config.digest)?;
+        let config_path = blob_path(&config_digest);
+        let layer_paths: Vec<String> = doc
+            .layers
+            .iter()
+            .map(|l| checked_digest(&l.digest).map(|d| blob_path(&d)))
+            .collect::<Result<_, _>>()?;
+        if let Some(saved) = &saved {
+            let saved_layers: Vec<String> = saved.layers.iter().map(|l| resolve(l)).collect();
+            if resolve(&saved.config) != config_path || saved_layers != layer_paths {
+                return Err(ScanError::Archive(format!(
+                        "manifest.json and index.json describe different images (index.json: manifest {digest}); refusing an archive with two entry points that disagree"
+                    )));
+            }
+        }
+        (Some(digest), Some(config_digest), config_path, layer_paths)
+    } else if let Some(saved) = &saved {
+        let config_path = resolve(&saved.config);
+        let config_digest = digest_of_blob_path(&config_path).or_else(|| {
+            let stem = config_path.rsplit('/').next()?.strip_suffix(".json")?;
+            digest_of_blob_path(&format!("blobs/sha256/{stem}"))
+        });
         (
-            Some(digest.clone()),
-            blob_path(&config.digest),
-            doc.layers.iter().map(|l| blob_path(&l.digest)).collect(),
+            None,
+            config_digest,
+            config_path,
+            saved.layers.iter().map(|l| resolve(l)).collect(),
         )
     } else {
         return Err(ScanError::Archive("neither manifest.json nor index.json in the archive; is it a `docker save` or OCI image archive?".into()));
     };
     let config = match json.get(&config_path) {
         Some(bytes) => {
-            check_json_digest(bytes, &config_path)?;
+            check_json_digest(bytes, &config_path, config_digest.as_deref())?;
             serde_json::from_slice(bytes).map_err(|e| {
                 ScanError::Archive(format!(
                     "the image config {config_path} is not valid JSON: {e}"
@@ -831,12 +1031,20 @@ fn manifest_layers(
             )))
         }
     };
-    Ok((manifest_digest, config, layer_paths))
+    Ok(Entry {
+        manifest_digest,
+        config_digest,
+        config,
+        layer_paths,
+    })
 }
 
-/// A blob stored under its digest must hash to it.
-fn check_json_digest(bytes: &[u8], path: &str) -> Result<(), ScanError> {
-    if let Some(expected) = digest_of_blob_path(path) {
+/// A blob stored under its digest (or named by one) must hash to it.
+fn check_json_digest(bytes: &[u8], path: &str, named: Option<&str>) -> Result<(), ScanError> {
+    for expected in digest_of_blob_path(path)
+        .into_iter()
+        .chain(named.map(String::from))
+    {
         let actual = format!("sha256:{:x}", Sha256::digest(bytes));
         if actual != expected {
             return Err(ScanError::Archive(format!(
@@ -864,7 +1072,7 @@ fn oci_doc(json: &HashMap<String, Vec<u8>>, digest: &str) -> Result<OciDoc, Scan
     let bytes = json
         .get(&blob_path(digest))
         .ok_or_else(|| ScanError::Archive(format!("manifest {digest} is not in the archive")))?;
-    check_json_digest(bytes, &blob_path(digest))?;
+    check_json_digest(bytes, &blob_path(digest), Some(digest))?;
     serde_json::from_slice(bytes)
         .map_err(|e| ScanError::Archive(format!("manifest {digest} is not valid JSON: {e}")))
 }
@@ -1253,5 +1461,181 @@ mod tests {
             err,
             format!("layer {d2} is listed in the manifest but not in the archive")
         );
+    }
+
+    /// An OCI archive of one image with `pkg` installed, plus its manifest.json twin.
+    struct Built {
+        members: Vec<(String, Vec<u8>)>,
+        manifest_digest: String,
+        config: String,
+        layer: String,
+    }
+
+    fn image_with(pkg: &str) -> Built {
+        let site = "usr/lib/python3/dist-packages";
+        let l = gzip(&layer(&[(
+            &format!("{site}/{pkg}-1.dist-info/METADATA"),
+            &meta(pkg, "1"),
+        )]));
+        let config =
+            format!(r#"{{"config":{{}},"rootfs":{{"diff_ids":[]}},"x":"{pkg}"}}"#).into_bytes();
+        let (dl, dc) = (digest(&l), digest(&config));
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{dc}","size":{}}},"layers":[{{"digest":"{dl}","size":{}}}]}}"#,
+            config.len(),
+            l.len()
+        )
+        .into_bytes();
+        let dm = digest(&manifest);
+        let path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+        Built {
+            members: vec![(path(&dl), l), (path(&dc), config), (path(&dm), manifest)],
+            manifest_digest: dm,
+            config: path(&dc),
+            layer: path(&dl),
+        }
+    }
+
+    fn index_of(digest: &str) -> Vec<u8> {
+        format!(r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":1}}]}}"#).into_bytes()
+    }
+
+    fn save_manifest_of(b: &Built) -> Vec<u8> {
+        format!(
+            r#"[{{"Config":"{}","RepoTags":["victim:latest"],"Layers":["{}"]}}]"#,
+            b.config, b.layer
+        )
+        .into_bytes()
+    }
+
+    fn scan_both_ways(
+        members: &[(String, Vec<u8>)],
+    ) -> (Result<ImageScan, ScanError>, Result<ImageScan, ScanError>) {
+        let refs: Vec<(&str, Vec<u8>)> = members
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        let bytes = outer(&refs);
+        let streamed = scan_archive(&bytes[..], &HashMap::new(), &mut |_| {});
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        let seeked = scan_archive_file(file.path(), &HashMap::new(), &|_| {});
+        (streamed, seeked)
+    }
+
+    #[test]
+    fn an_index_and_a_manifest_json_that_disagree_are_refused() {
+        let genuine = image_with("genuine");
+        let evil = image_with("evil");
+        // The genuine index.json, a manifest.json pointing at another config and layer.
+        let mut members = genuine.members.clone();
+        members.extend(evil.members.clone());
+        members.push(("index.json".into(), index_of(&genuine.manifest_digest)));
+        members.push(("manifest.json".into(), save_manifest_of(&evil)));
+        let (streamed, seeked) = scan_both_ways(&members);
+        for result in [streamed, seeked] {
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.contains("manifest.json and index.json describe different images"),
+                "{err}"
+            );
+        }
+
+        // When they agree (what docker save writes), the image is the index's, digest and all.
+        let mut members = genuine.members.clone();
+        members.extend(evil.members.clone());
+        members.push(("index.json".into(), index_of(&genuine.manifest_digest)));
+        members.push(("manifest.json".into(), save_manifest_of(&genuine)));
+        let (streamed, seeked) = scan_both_ways(&members);
+        for scan in [streamed.unwrap(), seeked.unwrap()] {
+            assert_eq!(
+                scan.manifest_digest.as_deref(),
+                Some(genuine.manifest_digest.as_str())
+            );
+            assert_eq!(scan.config["x"], "genuine");
+            assert_eq!(
+                scan.config_digest.as_deref(),
+                Some(&*format!("sha256:{}", &genuine.config[13..]))
+            );
+        }
+    }
+
+    #[test]
+    fn a_json_member_twice_and_a_digest_that_is_no_digest_are_refused() {
+        let genuine = image_with("genuine");
+        let evil = image_with("evil");
+        let mut members = genuine.members.clone();
+        members.extend(evil.members.clone());
+        members.push(("index.json".into(), index_of(&genuine.manifest_digest)));
+        members.push(("./index.json".into(), index_of(&evil.manifest_digest)));
+        let (streamed, seeked) = scan_both_ways(&members);
+        for result in [streamed, seeked] {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("index.json appears twice"), "{err}");
+        }
+        let mut members = genuine.members.clone();
+        members.push(("index.json".into(), index_of("sha256:../../etc/passwd")));
+        let (streamed, _) = scan_both_ways(&members);
+        let err = streamed.unwrap_err().to_string();
+        assert!(err.contains("unsupported digest"), "{err}");
+    }
+
+    #[test]
+    fn a_verified_copy_holds_one_image_named_as_asked() {
+        let genuine = image_with("genuine");
+        let evil = image_with("evil");
+        let mut members = genuine.members.clone();
+        members.extend(evil.members.clone());
+        members.push(("index.json".into(), index_of(&genuine.manifest_digest)));
+        members.push(("manifest.json".into(), save_manifest_of(&genuine)));
+        let refs: Vec<(&str, Vec<u8>)> = members
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("in.tar"), dir.path().join("out.tar"));
+        std::fs::write(&from, outer(&refs)).unwrap();
+        let digest = write_verified_copy(&from, &to, "paper:abc").unwrap();
+        assert_eq!(digest, genuine.manifest_digest);
+        let copy = scan_archive_file(&to, &HashMap::new(), &|_| {}).unwrap();
+        assert_eq!(copy.manifest_digest.as_deref(), Some(digest.as_str()));
+        let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&to).unwrap())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        let mut expected: Vec<String> = genuine.members.iter().map(|(p, _)| p.clone()).collect();
+        expected.extend(["index.json", "manifest.json", "oci-layout"].map(String::from));
+        expected.sort();
+        assert_eq!(
+            names, expected,
+            "only the verified image's blobs, nothing of the other"
+        );
+        let index = std::fs::read(&to).unwrap();
+        let text = String::from_utf8_lossy(&index);
+        assert!(text.contains(r#""io.containerd.image.name":"docker.io/library/paper:abc""#));
+        assert!(
+            !text.contains("victim"),
+            "the archive's own tags are dropped"
+        );
+
+        // A blob that does not hash to its name stops the copy.
+        let mut tampered = members.clone();
+        let layer = tampered
+            .iter_mut()
+            .find(|(p, _)| *p == genuine.layer)
+            .unwrap();
+        let last = layer.1.len() - 1;
+        layer.1[last] ^= 1;
+        let refs: Vec<(&str, Vec<u8>)> = tampered
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        std::fs::write(&from, outer(&refs)).unwrap();
+        let err = write_verified_copy(&from, &to, "paper:abc")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("corrupt or changed"), "{err}");
     }
 }
