@@ -425,7 +425,11 @@ fn verify_reports_a_missing_image_and_a_retagged_one() {
     let p = one_stage("presence");
     p.write(&[("app/unique.txt", "presence\n")]);
     p.commit("content no other test has");
-    let release = p.repro(&["release", "-q", "--format", "json"]).expect(0);
+    // Named in the loopback registry, so that the registry can answer "not found".
+    let image = format!("{REGISTRY}/repro-test/presence");
+    let release = p
+        .repro(&["release", "-q", "--format", "json", "--image", &image])
+        .expect(0);
     let tag = release.json()["images"][0]["name"]
         .as_str()
         .unwrap()
@@ -450,6 +454,20 @@ fn verify_reports_a_missing_image_and_a_retagged_one() {
             .contains(&format!("verdict: DIFFERENT: {tag} is missing")),
         "{}",
         verify.stdout
+    );
+    assert!(verify.stdout.contains("the registry answered"), "{}", verify.stdout);
+    let offline = p.repro(&["verify", "--offline"]).expect(2);
+    assert!(offline.stdout.contains("MISSING"), "{}", offline.stdout);
+
+    // A registry that cannot be reached has not answered: "could not check", not missing.
+    let _stopped = RegistryStopped::new();
+    let unreachable = p.repro(&["verify"]).expect(1);
+    assert!(unreachable.stdout.is_empty(), "{}", unreachable.stdout);
+    assert!(
+        unreachable.stderr.contains(&format!("could not check {tag}"))
+            && unreachable.stderr.contains("could not ask the registry"),
+        "{}",
+        unreachable.stderr
     );
 }
 
