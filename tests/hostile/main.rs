@@ -7,4 +7,5 @@ mod common;
 
 mod archive;
 mod dos;
+mod faults;
 mod repo;
