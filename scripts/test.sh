@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: brings the test bed up when it is not (engine, buildx, loopback
-# registry, base images; installs nothing on a machine where they already work), then runs
-# unit, CLI and end-to-end tests against it.
+# The whole test suite: formatting and lints first (cheap, and a red CI should say why at
+# once), then the test bed (engine, buildx, loopback registry, base images; installs nothing
+# on a machine where they already work), then unit, CLI, hostile-input and end-to-end tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bash "$root/scripts/testbed.sh"
 cd "$root"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+bash "$root/scripts/testbed.sh"
 cargo test --locked

@@ -134,13 +134,12 @@ pub fn lint(source: &[u8], context: &Path, seed_release: bool) -> Vec<Finding> {
                     out.push(finding(line, "from-unpinned", Severity::Warning, format!("`FROM {image}` has no digest; the tag can move"), "pin the digest: FROM IMAGE:TAG@sha256:... (docker repro release pins it in the lock, but a plain docker build does not)"));
                 }
             }
-            "ARG" => {
+            "ARG"
                 if rest
                     .split_whitespace()
-                    .any(|w| w.split('=').next() == Some("SOURCE_DATE_EPOCH"))
-                {
-                    stage_has_sde = true;
-                }
+                    .any(|w| w.split('=').next() == Some("SOURCE_DATE_EPOCH")) =>
+            {
+                stage_has_sde = true;
             }
             "ADD" => {
                 let (flags, words) = dockerfile::flags_and_words(&rest);
@@ -245,19 +244,6 @@ fn lint_run(
             {
                 installs_python = true;
                 let args: Vec<&str> = rest[1..].to_vec();
-                let has_lock = args.iter().any(|a| {
-                    [
-                        "-r",
-                        "--requirement",
-                        "-c",
-                        "--constraint",
-                        "--require-hashes",
-                    ]
-                    .contains(a)
-                        || a.starts_with("--requirement=")
-                        || a.starts_with("--constraint=")
-                        || a.starts_with("-r") && a.len() > 2
-                });
                 let mut skip_next = false;
                 let mut unpinned = Vec::new();
                 for a in &args {
@@ -293,8 +279,8 @@ fn lint_run(
                         unpinned.push(*a);
                     }
                 }
-                if !unpinned.is_empty() || (args.iter().all(|a| a.starts_with('-')) && !has_lock) {
-                    if !unpinned.is_empty() {
+                if !unpinned.is_empty() {
+                    {
                         out.push(finding(line, "pip-unpinned", Severity::Warning, format!("pip packages without == pins: {}", unpinned.join(", ")), "pin exact versions (pkg==1.2.3), better with hashes: pip install --require-hashes -r requirements.lock (pip-compile --generate-hashes, or uv pip compile)"));
                     }
                 }
@@ -349,9 +335,7 @@ fn lint_run(
                     }
                 }
             }
-            "python" | "python3"
-                if rest.iter().any(|w| *w == "setup.py") && rest.contains(&"install") =>
-            {
+            "python" | "python3" if rest.contains(&"setup.py") && rest.contains(&"install") => {
                 installs_python = true
             }
             "git" if rest.first() == Some(&"clone") => {

@@ -6,6 +6,7 @@
 //!   newer driver; minor-version compatibility covers those.
 //! - Table 2, "CUDA Toolkit and Minimum Required Driver Version for CUDA Minor Version
 //!   Compatibility": 11.1-11.8 need >= 450.80.02, 12.x >= 525.60.13, 13.x >= 580.65.06.
+//!
 //! Compute capabilities per toolkit: CUDA C++ Programming Guide and the toolkit release notes
 //! (sm_89/sm_90 arrive in 11.8, sm_100/sm_120 (Blackwell) in 12.8; 12.x drops Kepler, 13.0
 //! drops Maxwell, Pascal and Volta).
@@ -45,8 +46,11 @@ const MINOR_COMPAT: &[(u32, u32, &str)] = &[
     (13, 0, "580.65.06"),
 ];
 
+/// A (major, minor) version pair: a compute capability or a CUDA release.
+type Pair = (u32, u32);
+
 /// Compute capability (major, minor) → first CUDA release that can build for it.
-const CC_INTRODUCED: &[((u32, u32), (u32, u32))] = &[
+const CC_INTRODUCED: &[(Pair, Pair)] = &[
     ((12, 0), (12, 8)),
     ((10, 3), (12, 8)),
     ((10, 0), (12, 8)),

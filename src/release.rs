@@ -39,7 +39,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     })?;
 
     let git = Git::new()?;
-    let facts = git.facts(&project, &[inputs.lock.clone()])?;
+    let facts = git.facts(&project, std::slice::from_ref(&inputs.lock))?;
     let dirty = !facts.dirty_files.is_empty();
     if dirty && !args.allow_dirty {
         let shown: Vec<&str> = facts

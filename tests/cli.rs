@@ -381,53 +381,26 @@ fn verify_flags_that_do_not_go_together_are_usage_errors() {
 
 /// The ```dockerfile blocks of the seed documents, as (name, text).
 fn seed_dockerfiles() -> Vec<(String, String)> {
-    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds");
+    // tests/fixtures/seeds/seed-000-1.Dockerfile is "seed 000 #1".
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seeds");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&seeds)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (the seed documents live in shared/ beside the project)",
-                seeds.display()
-            )
-        })
+        .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "txt")
-                && !p.to_string_lossy().ends_with(".repaired.txt")
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "Dockerfile"))
         .collect();
     names.sort();
-    let mut out = Vec::new();
-    for path in names {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let stem = path.file_name().unwrap().to_string_lossy()[..3].to_string();
-        let mut block: Option<String> = None;
-        for line in text.lines() {
-            let fence = line.trim_start_matches(['>', ' ']).trim();
-            match &mut block {
-                None if fence.eq_ignore_ascii_case("```dockerfile") => block = Some(String::new()),
-                Some(b) if fence.starts_with("```") => {
-                    out.push((
-                        format!(
-                            "seed {stem} #{}",
-                            out.iter()
-                                .filter(|(n, _): &&(String, String)| n
-                                    .starts_with(&format!("seed {stem}")))
-                                .count()
-                                + 1
-                        ),
-                        std::mem::take(b),
-                    ));
-                    block = None;
-                }
-                Some(b) => {
-                    b.push_str(line);
-                    b.push('\n');
-                }
-                None => {}
-            }
-        }
-    }
-    out
+    names
+        .iter()
+        .map(|path| {
+            let stem = path.file_stem().unwrap().to_string_lossy();
+            let mut parts = stem.trim_start_matches("seed-").splitn(2, '-');
+            let (doc, n) = (parts.next().unwrap(), parts.next().unwrap());
+            (
+                format!("seed {doc} #{n}"),
+                std::fs::read_to_string(path).unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::inventory::Drift;
 use crate::lockfile::Lock;
 
 enum Operand {
-    Lock(PathBuf, Lock),
+    Lock(PathBuf, Box<Lock>),
     /// An archive file, with what it was given as.
     Archive(PathBuf, String),
 }
@@ -220,7 +220,10 @@ fn operand(
         let looks_toml = text.iter().take(4096).all(|b| *b != 0)
             && String::from_utf8_lossy(&text).contains("version");
         if looks_toml {
-            return Ok(Operand::Lock(path.to_path_buf(), Lock::read(path)?));
+            return Ok(Operand::Lock(
+                path.to_path_buf(),
+                Box::new(Lock::read(path)?),
+            ));
         }
         return Ok(Operand::Archive(path.to_path_buf(), raw.to_string()));
     }
