@@ -455,7 +455,11 @@ fn verify_reports_a_missing_image_and_a_retagged_one() {
         "{}",
         verify.stdout
     );
-    assert!(verify.stdout.contains("the registry answered"), "{}", verify.stdout);
+    assert!(
+        verify.stdout.contains("the registry answered"),
+        "{}",
+        verify.stdout
+    );
     let offline = p.repro(&["verify", "--offline"]).expect(2);
     assert!(offline.stdout.contains("MISSING"), "{}", offline.stdout);
 
@@ -464,7 +468,9 @@ fn verify_reports_a_missing_image_and_a_retagged_one() {
     let unreachable = p.repro(&["verify"]).expect(1);
     assert!(unreachable.stdout.is_empty(), "{}", unreachable.stdout);
     assert!(
-        unreachable.stderr.contains(&format!("could not check {tag}"))
+        unreachable
+            .stderr
+            .contains(&format!("could not check {tag}"))
             && unreachable.stderr.contains("could not ask the registry"),
         "{}",
         unreachable.stderr
