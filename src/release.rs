@@ -110,7 +110,13 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
                 "resolving {} ({dockerfile}:{})",
                 external.image, external.line
             ));
-            match docker.resolve(&external.image, platform)? {
+            // The registry's answer, or why it could not be asked (an interrupt stops here).
+            let answer = match docker.resolve(&external.image, platform) {
+                Ok(answer) => answer,
+                Err(Error::Failed(why)) => Err(why),
+                Err(other) => return Err(other),
+            };
+            match answer {
             Ok(resolved) => Ok(Base {
                 reference: external.image.clone(),
                 dockerfile: dockerfile.to_string(),
@@ -124,7 +130,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
                 if normalise_ref(&external.image).ends_with(":base") { format!(", or name the base {base_tag} and use the docker/Dockerfile.base layout") } else { String::new() },
             ))),
             Err(why) => Err(Error::Failed(format!(
-                "{dockerfile}:{}: cannot resolve base image {} in its registry: {why}; check the name and that the registry is reachable (`docker login` if it is private)",
+                "{dockerfile}:{}: cannot resolve base image {} in its registry ({why}); check the name and that the registry is reachable (`docker login` if it is private)",
                 external.line, external.image
             ))),
         }
