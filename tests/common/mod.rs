@@ -20,6 +20,8 @@ pub fn bookworm_python() -> String {
 
 /// Engine tests share one engine and prune its build cache, so they run one at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
+    // Every engine test starts here: check the test bed before anything else.
+    docker_config();
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -28,10 +30,22 @@ pub fn serial() -> MutexGuard<'static, ()> {
 pub fn docker_config() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
+        // Without a test bed every engine test would fail deep inside itself; stop the whole
+        // test binary at once with one line instead (never a silent skip).
+        let fail = |line: String| -> ! {
+            // Straight to the process's stderr: the test harness would swallow eprintln!.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {line}");
+            std::process::exit(1)
+        };
         let ok = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output().map(|o| o.status.success()).unwrap_or(false);
-        assert!(ok, "no Docker engine: run `bash scripts/testbed.sh` as root first (it installs and starts the engine and the loopback registry)");
-        let reg = Command::new("docker").args(["buildx", "imagetools", "inspect", "--raw", &busybox()]).output().unwrap();
-        assert!(reg.status.success(), "the loopback registry does not serve {}: run `bash scripts/testbed.sh`", busybox());
+        if !ok {
+            fail("no engine: run `bash scripts/testbed.sh` as root first (it starts the engine and the loopback registry)".into());
+        }
+        let reg = Command::new("docker").args(["buildx", "imagetools", "inspect", "--raw", &busybox()]).output();
+        if !reg.is_ok_and(|r| r.status.success()) {
+            fail(format!("the loopback registry does not serve {}: run `bash scripts/testbed.sh`", busybox()));
+        }
         let dir = tempfile::Builder::new().prefix("repro-docker-config-").tempdir().unwrap();
         let plugins = dir.path().join("cli-plugins");
         std::fs::create_dir_all(&plugins).unwrap();

@@ -1,0 +1,32 @@
+//! End to end, on a real engine, buildx and the loopback registry (scripts/testbed.sh), one
+//! module per command. Each test plays an author releasing and a reviewer verifying from
+//! another checkout. With no engine the binary stops at once with one line saying so.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod diff;
+mod inspect;
+mod plugin;
+mod release;
+mod run;
+mod verify;
+
+use common::*;
+
+pub(crate) fn one_stage(name: &str) -> Project {
+    Project::new(
+        name,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY app /app\nCMD [\"cat\", \"/app/hello.txt\"]\n",
+                    busybox()
+                ),
+            ),
+            ("app/hello.txt", "hello from a release\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    )
+}

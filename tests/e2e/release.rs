@@ -1,0 +1,303 @@
+//! `docker repro release`: pinning, determinism, layouts, refusals and interrupts.
+
+use crate::common::*;
+use crate::one_stage;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn one_stage_release_is_deterministic_and_verifies_by_rebuild_from_a_clone() {
+    let _serial = serial();
+    let p = one_stage("onestage");
+    let release = p
+        .repro(&["release", "--tag", "paper-v1", "--format", "json"])
+        .expect(0);
+    let summary = release.json();
+    let first_lock = p.lock_text();
+    snapshot("lock_one_stage", &first_lock);
+    let commit = p.git(&["rev-parse", "HEAD"]);
+    let tag = format!("{}:{}", p.image(), &commit[..12]);
+    assert_eq!(summary["images"][0]["name"], tag);
+
+    // The release runs and both tags name the locked digest.
+    let out = docker(&["run", "--rm", "--network", "none", &tag]);
+    assert_eq!(out.stdout, "hello from a release\n");
+    let id = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        &format!("{}:paper-v1", p.image()),
+    ])
+    .stdout;
+    assert_eq!(
+        id.trim(),
+        summary["images"][0]["manifest_digest"].as_str().unwrap()
+    );
+
+    // The same commit released again gives the same lock, byte for byte.
+    p.repro(&["release", "-q", "--tag", "paper-v1"]).expect(0);
+    assert_eq!(p.lock_text(), first_lock);
+
+    p.repro(&["verify"]).expect(0);
+    let (_tmp, review) = p.clone_with_lock();
+    prune_build_cache();
+    let verify = docker_in(&review, &["repro", "verify", "--rebuild"]).expect(0);
+    snapshot("verify_one_stage_identical", &verify.stdout);
+}
+
+#[test]
+fn seed_layout_with_pip_installed_wheel_verifies_by_rebuild() {
+    let _serial = serial();
+    let p = Project::new(
+        "seedproj",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nENV LANG=C.UTF-8\nCOPY wheels /tmp/wheels\nRUN pip3 install --no-index --no-cache-dir --break-system-packages /tmp/wheels/*.whl\nWORKDIR /workspace\n",
+                    bookworm_python()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM seedproj:base\nCOPY curvenet /workspace/curvenet\nWORKDIR /workspace/curvenet\nCMD [\"python3\", \"train.py\"]\n",
+            ),
+            ("curvenet/train.py", "import reprohello\nprint(reprohello.GREETING)\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    make_wheel(&p.dir.join("wheels"), "0.1.0");
+    p.commit("seed layout");
+
+    let release = p.repro(&["release", "--format", "json"]).expect(0);
+    let images = release.json()["images"].as_array().unwrap().clone();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[0]["role"], "base");
+    assert_eq!(images[0]["name"], format!("{}:base", p.image()));
+    let lock = p.lock_text();
+    assert!(
+        lock.contains("role = \"base\"") && lock.contains("path = \"docker/Dockerfile.base\""),
+        "{lock}"
+    );
+    // The release's FROM <image>:base is the base just built, not a registry base.
+    assert_eq!(lock.matches("[[base]]").count(), 1, "{lock}");
+
+    let tag = images[1]["name"].as_str().unwrap();
+    let out = docker(&["run", "--rm", "--network", "none", tag]);
+    assert_eq!(out.stdout, "hello from a locked environment\n");
+
+    let (_tmp, review) = p.clone_with_lock();
+    prune_build_cache();
+    let verify = docker_in(
+        &review,
+        &["repro", "verify", "--rebuild", "--format", "json"],
+    )
+    .expect(0);
+    let report = verify.json();
+    assert_eq!(report["verdict"], "identical");
+    assert_eq!(report["images"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn arg_built_multi_stage_froms_are_pinned_and_rebuild() {
+    let _serial = serial();
+    let p = Project::new(
+        "argstages",
+        &[(
+            "Dockerfile",
+            "ARG REGISTRY=example.invalid\nARG BASE=${REGISTRY}/repro-test/busybox:1\nFROM ${BASE} AS build\nRUN echo built > /out\nFROM build AS again\nFROM $BASE\nCOPY --from=again /out /out\nCMD [\"cat\", \"/out\"]\n",
+        )],
+    );
+    p.repro(&[
+        "release",
+        "-q",
+        "--build-arg",
+        &format!("REGISTRY={REGISTRY}"),
+    ])
+    .expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains(&format!("ref = \"{}\"", busybox())), "{lock}");
+    assert!(
+        lock.contains(&format!("REGISTRY = \"{REGISTRY}\"")),
+        "{lock}"
+    );
+    assert_eq!(
+        lock.matches("[[base]]").count(),
+        1,
+        "one base, used twice:\n{lock}"
+    );
+    prune_build_cache();
+    p.repro(&["verify", "--rebuild", "-q"]).expect(0);
+}
+
+#[test]
+fn dirty_tree_is_refused_then_recorded_and_never_verifies_by_rebuild() {
+    let _serial = serial();
+    let p = one_stage("dirty");
+    p.write(&[("app/hello.txt", "edited\n"), ("notes.txt", "untracked\n")]);
+    let refused = p.repro(&["release", "-q"]).expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("uncommitted changes: app/hello.txt, notes.txt;"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!p.dir.join("repro.lock").exists());
+
+    let allowed = p.repro(&["release", "-q", "--allow-dirty"]).expect(0);
+    assert!(
+        allowed.stderr.contains("can never be verified by rebuild"),
+        "{}",
+        allowed.stderr
+    );
+    assert!(p.lock_text().contains("dirty = true"));
+    // The dirty build used the working tree.
+    let tag = format!("{}:{}", p.image(), &p.git(&["rev-parse", "HEAD"])[..12]);
+    assert_eq!(
+        docker(&["run", "--rm", "--network", "none", &tag]).stdout,
+        "edited\n"
+    );
+    let verify = p.repro(&["verify", "--rebuild"]).expect(1);
+    assert!(
+        verify.stderr.contains("can never be verified by rebuild"),
+        "{}",
+        verify.stderr
+    );
+}
+
+#[test]
+fn interrupted_release_leaves_the_old_lock_intact() {
+    let _serial = serial();
+    let p = one_stage("interrupt");
+    p.repro(&["release", "-q"]).expect(0);
+    let before = p.lock_text();
+    p.write(&[(
+        "Dockerfile",
+        &format!("FROM {}\nRUN sleep 60\nCOPY app /app\n", busybox()),
+    )]);
+    p.commit("slow build");
+    let stderr_path = p.dir.join("../release.stderr");
+    let mut child = docker_cmd(&p.dir, &["repro", "release"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    // Wait until this build's slow RUN is underway (its own progress says so), then Ctrl-C
+    // the plugin, the docker CLI's child.
+    let started = Instant::now();
+    let underway = || {
+        std::fs::read_to_string(&stderr_path)
+            .unwrap_or_default()
+            .contains("RUN sleep 60")
+            && build_running("sleep 60")
+    };
+    while !underway() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(underway(), "the slow build never started");
+    let plugin = Command::new("pgrep")
+        .args(["-P", &child.id().to_string()])
+        .output()
+        .unwrap();
+    let plugin = String::from_utf8(plugin.stdout).unwrap();
+    assert_eq!(
+        plugin.split_whitespace().count(),
+        1,
+        "one plugin process under docker: {plugin:?}"
+    );
+    Command::new("kill")
+        .args(["-INT", plugin.trim()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "exit code after Ctrl-C; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.ends_with("error: interrupted; nothing was written\n"),
+        "{stderr}"
+    );
+    assert_eq!(p.lock_text(), before, "the old lock is byte-identical");
+    let leftovers: Vec<String> = std::fs::read_dir(&p.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".repro.lock."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(!build_running("sleep 60"), "the build was stopped");
+}
+
+fn build_running(pattern: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_base_that_exists_only_locally_is_refused_with_a_hint() {
+    let _serial = serial();
+    let local = format!("repro-local-only-{}:1", std::process::id());
+    docker(&["tag", &busybox(), &local]);
+    let p = Project::new("localbase", &[("Dockerfile", &format!("FROM {local}\n"))]);
+    let run = p.repro(&["release", "-q"]).expect(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "Dockerfile:1: base image {local} exists only in the local engine"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("push it to a registry"),
+        "{}",
+        run.stderr
+    );
+    docker(&["rmi", &local]);
+}
+
+#[test]
+fn push_by_digest_and_archive_then_verify_from_the_registry() {
+    let _serial = serial();
+    let p = one_stage("pushed");
+    p.write(&[("app/unique.txt", "pushed\n")]);
+    p.commit("content no other test has");
+    let repo = format!("{REGISTRY}/repro-test/pushed-{}", std::process::id());
+    let archive = p.dir.join("../paper.oci.tar");
+    let release = p
+        .repro(&[
+            "release",
+            "-q",
+            "--image",
+            &repo,
+            "--push",
+            "--archive",
+            archive.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    let locked = release.json()["images"][0]["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The archive holds exactly the locked image.
+    let image = docker_repro::oci::read_archive(&archive).unwrap();
+    assert_eq!(image.manifest_digest, locked);
+
+    // The registry serves the locked digest.
+    let pinned = format!("{repo}@{locked}");
+    docker(&["buildx", "imagetools", "inspect", "--raw", &pinned]);
+
+    // With the engine's copy gone, verify finds it in the registry.
+    docker(&["rmi", "--force", &locked]);
+    let verify = p.repro(&["verify", "--format", "json"]).expect(0);
+    assert_eq!(verify.json()["images"][0]["source"], "registry");
+}
