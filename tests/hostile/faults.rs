@@ -65,7 +65,7 @@ fn ctrl_c_during_a_registry_lookup_is_130_not_a_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let (bin, record) = fake_docker(
         dir.path(),
-        "*'image inspect'*) echo 'Error response from daemon: No such image: x' >&2; exit 1;;\n*imagetools*) sleep 30;;",
+        "*'image inspect'*) echo 'Error response from daemon: No such image: x' >&2; exit 1;;\n*imagetools*) exec sleep 30;;",
     );
     sample_lock(dir.path());
     let child = start(dir.path(), &bin, &["verify"]);
@@ -113,7 +113,7 @@ fn ctrl_c_while_release_resolves_bases_is_130_and_keeps_the_lock() {
         r#"*'version --format'*) echo '{"Client":{"Version":"28"},"Server":{"Version":"26","Os":"linux","Arch":"amd64"}}';;
 *'buildx version'*) echo 'github.com/docker/buildx 0.13.1 x';;
 *'buildx inspect'*) printf 'Name: default\nDriver: docker\nBuildKit version: v0.13.2\n';;
-*imagetools*) sleep 30;;"#,
+*imagetools*) exec sleep 30;;"#,
     );
     let child = start(dir.path(), &bin, &["release"]);
     interrupt_during(&child, &record, "imagetools");
@@ -131,7 +131,7 @@ fn ctrl_c_during_run_removes_the_container_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (bin, record) = fake_docker(
         dir.path(),
-        "*'image inspect'*) echo sha256:6666666666666666666666666666666666666666666666666666666666666666;;\n*' run '*|run*) sleep 30;;\n*'rm --force'*) exit 0;;",
+        "*'image inspect'*) echo sha256:6666666666666666666666666666666666666666666666666666666666666666;;\n*' run '*|run*) exec sleep 30;;\n*'rm --force'*) exit 0;;",
     );
     sample_lock(dir.path());
     let out_dir = dir.path().join("results");
