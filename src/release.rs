@@ -94,7 +94,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             &facts.commit[..12]
         ));
         let checkout = work.path().join("src");
-        git.materialise(&facts.toplevel, &facts.commit, &checkout)?;
+        for warning in git
+            .materialise(&facts.toplevel, &facts.commit, &checkout)?
+            .warnings()
+        {
+            ui.warn(&warning);
+        }
         checkout.join(&rel_path)
     };
 

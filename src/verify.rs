@@ -303,7 +303,12 @@ fn rebuild(
         lock.short_commit()
     ));
     let checkout = work.path().join("src");
-    git.materialise(&repo, &lock.source.commit, &checkout)?;
+    for warning in git
+        .materialise(&repo, &lock.source.commit, &checkout)?
+        .warnings()
+    {
+        ui.warn(&warning);
+    }
     let project = checkout.join(&lock.source.path);
     // Accepted noise, as the locked commit's repro.toml says.
     let ignore = crate::project::Config::load(&project)?.verify.ignore;
