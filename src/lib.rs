@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod confine;
 pub mod cuda_compat;
 pub mod diff;
 pub mod docker;

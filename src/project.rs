@@ -49,8 +49,15 @@ pub struct ReleaseConfig {
 }
 
 impl Config {
-    pub fn load(project: &Path) -> Result<Config> {
-        let path = project.join(CONFIG_FILE);
+    /// Reads `project/repro.toml`, which must resolve inside `root` (the repository): a
+    /// committed `repro.toml -> /somewhere` is refused, not read.
+    pub fn load(root: &Path, project: &Path) -> Result<Config> {
+        let path = crate::confine::confine(
+            root,
+            project,
+            Path::new(CONFIG_FILE),
+            "the configuration file",
+        )?;
         match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text)
                 .map_err(|e| Error::Usage(format!("{}: {}", path.display(), e.message()))),
@@ -328,7 +335,9 @@ mod tests {
             "[release]\nimgae = \"typo\"\n",
         )
         .unwrap();
-        let err = Config::load(dir.path()).unwrap_err().to_string();
+        let err = Config::load(dir.path(), dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("imgae"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::{Format, ReleaseArgs};
+use crate::confine::confine;
 use crate::docker::{normalise_ref, Docker};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -34,12 +35,12 @@ struct SummaryImage<'a> {
 pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let ui = Ui { quiet: args.quiet };
     let project = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let inputs = project::inputs(&project, args, Config::load(&project)?, &|k| {
-        std::env::var(k).ok()
-    })?;
-
     let git = Git::new()?;
-    let facts = git.facts(&project, &[inputs.lock.clone()])?;
+    let toplevel = git.toplevel(&project)?;
+    let config = Config::load(&toplevel, &project)?;
+    let inputs = project::inputs(&project, args, config, &|k| std::env::var(k).ok())?;
+
+    let facts = git.facts(&project, std::slice::from_ref(&inputs.lock))?;
     let dirty = !facts.dirty_files.is_empty();
     if dirty && !args.allow_dirty {
         let shown: Vec<&str> = facts
@@ -86,8 +87,9 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         .prefix("docker-repro-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let source = if dirty {
-        project.clone()
+    // What the build may read: the working tree of a dirty release, else the clean copy.
+    let (root, source) = if dirty {
+        (facts.toplevel.clone(), project.clone())
     } else {
         ui.progress(&format!(
             "copying commit {} into a clean build directory",
@@ -100,12 +102,14 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         {
             ui.warn(&warning);
         }
-        checkout.join(&rel_path)
+        let source = confine(&checkout, &checkout, &rel_path, "the project directory")?;
+        (checkout, source)
     };
 
     let base_tag = format!("{}:base", inputs.image);
     let plan = Plan::new(
         settings,
+        &root,
         &source,
         inputs.base_file.as_deref(),
         &inputs.release_file,

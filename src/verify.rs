@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, VerifyArgs};
+use crate::confine::confine;
 use crate::diff;
 use crate::docker::Docker;
 use crate::error::{Error, Result};
@@ -309,9 +310,17 @@ fn rebuild(
     {
         ui.warn(&warning);
     }
-    let project = checkout.join(&lock.source.path);
+    // Every path the lock names must resolve inside the commit, links included.
+    let project = confine(
+        &checkout,
+        &checkout,
+        Path::new(&lock.source.path),
+        "the lock's source.path",
+    )?;
     // Accepted noise, as the locked commit's repro.toml says.
-    let ignore = crate::project::Config::load(&project)?.verify.ignore;
+    let ignore = crate::project::Config::load(&checkout, &project)?
+        .verify
+        .ignore;
 
     let settings = Settings {
         image: lock.build.image.clone(),
@@ -337,6 +346,7 @@ fn rebuild(
     })?;
     let plan = Plan::new(
         settings,
+        &checkout,
         &project,
         file("base"),
         release_file,

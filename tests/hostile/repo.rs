@@ -1,1 +1,240 @@
 //! Hostile repositories: nothing outside the materialised commit reaches a build.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// The reviewer's (or author's) private files, outside any repository, with a marker that must
+/// never show up in any output.
+struct Host {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    marker: String,
+}
+
+impl Host {
+    fn new() -> Host {
+        let tmp = tempfile::Builder::new()
+            .prefix("repro-host-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().join("private");
+        std::fs::create_dir_all(dir.join("docker")).unwrap();
+        let marker = format!("PRIVATE-{}-MARKER", std::process::id());
+        std::fs::write(dir.join("private.txt"), format!("{marker}\n")).unwrap();
+        // Files that would build if followed, each printing the marker.
+        let dockerfile = format!(
+            "FROM {}\nCOPY . /ctx\nRUN cat /ctx/private.txt; echo {marker}\n",
+            busybox()
+        );
+        std::fs::write(dir.join("Dockerfile"), &dockerfile).unwrap();
+        std::fs::write(dir.join("docker/Dockerfile.release"), &dockerfile).unwrap();
+        std::fs::write(dir.join("repro.toml"), format!("{marker} = \n")).unwrap();
+        Host {
+            _tmp: tmp,
+            dir,
+            marker,
+        }
+    }
+
+    #[track_caller]
+    fn assert_unseen(&self, run: &Run) {
+        for text in [&run.stdout, &run.stderr] {
+            assert!(
+                !text.contains(&self.marker),
+                "a private file reached the build:\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+}
+
+/// A project whose commit holds the given links (name, target) beside `files`.
+fn project_with_links(name: &str, files: &[(&str, &str)], links: &[(&str, &Path)]) -> Project {
+    let p = Project::new(name, files);
+    for (link, target) in links {
+        let at = p.dir.join(link);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        symlink(target, at).unwrap();
+    }
+    p.commit("links");
+    p
+}
+
+/// A lock for HEAD of `p` as a release would write it, but with the given context, project path,
+/// Dockerfile and remote: what a hostile author can put in a lock.
+fn lock_for(p: &Project, context: &str, path: &str, dockerfile: &str, remote: &str) -> String {
+    let commit = p.git(&["rev-parse", "HEAD"]);
+    let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    format!(
+        r#"version = 1
+
+[source]
+commit = "{commit}"
+commit_time = 1714564800
+remote = "{remote}"
+path = "{path}"
+dirty = false
+
+[build]
+image = "{image}"
+source_date_epoch = 1714564800
+platform = "linux/amd64"
+context = "{context}"
+
+[builder]
+docker_client = "28.2.2"
+docker_engine = "26.1.5"
+buildx = "0.13.1"
+buildkit = "v0.13.1"
+driver = "docker"
+name = "default"
+
+[[dockerfile]]
+role = "release"
+path = "{dockerfile}"
+sha256 = "{sha}"
+
+[[image]]
+role = "release"
+name = "{image}:{short}"
+manifest_digest = "{m}"
+config_digest = "{c}"
+layers = ["{l}"]
+"#,
+        image = p.image(),
+        short = &commit[..12],
+        sha = "a".repeat(64),
+        m = d('1'),
+        c = d('2'),
+        l = d('3'),
+    )
+}
+
+fn write_lock(p: &Project, text: &str) -> PathBuf {
+    let path = p.dir.join("repro.lock");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[track_caller]
+fn assert_refused(run: &Run, needle: &str) {
+    assert!(
+        run.stderr.contains(needle),
+        "expected {needle:?} in stderr:\n{}",
+        run.stderr
+    );
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{}", run.stderr);
+    assert!(errors[0].contains(needle), "{}", errors[0]);
+}
+
+#[test]
+fn a_committed_context_link_out_of_the_repository_is_refused_by_verify() {
+    let host = Host::new();
+    let p = project_with_links(
+        "ctxlink",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nCOPY . /ctx\nRUN cat /ctx/private.txt\n",
+                busybox()
+            ),
+        )],
+        &[("ctx", &host.dir)],
+    );
+    let lock = write_lock(&p, &lock_for(&p, "ctx", ".", "Dockerfile", ""));
+    let before = std::fs::read(&lock).unwrap();
+    let run = p.repro(&["verify", "--rebuild"]).expect(1);
+    assert_refused(
+        &run,
+        &format!(
+            "the build context \"ctx\" resolves to {}, outside the committed source (through the link ctx -> {})",
+            host.dir.display(),
+            host.dir.display()
+        ),
+    );
+    host.assert_unseen(&run);
+    assert_eq!(std::fs::read(&lock).unwrap(), before);
+}
+
+#[test]
+fn a_lock_source_path_through_a_link_is_refused() {
+    let host = Host::new();
+    let p = project_with_links("pathlink", &[("README", "x\n")], &[("sub", &host.dir)]);
+    let lock = write_lock(&p, &lock_for(&p, ".", "sub", "Dockerfile", ""));
+    let before = std::fs::read(&lock).unwrap();
+    let run = p.repro(&["verify", "--rebuild"]).expect(1);
+    assert_refused(
+        &run,
+        &format!(
+            "the lock's source.path \"sub\" resolves to {}, outside the committed source",
+            host.dir.display()
+        ),
+    );
+    host.assert_unseen(&run);
+    assert_eq!(std::fs::read(&lock).unwrap(), before);
+}
+
+#[test]
+fn a_dockerfile_link_to_a_host_file_is_refused_by_verify_and_release() {
+    let host = Host::new();
+    let target = host.dir.join("Dockerfile");
+    let p = project_with_links("dflink", &[("README", "x\n")], &[("Dockerfile", &target)]);
+    let lock = write_lock(&p, &lock_for(&p, ".", ".", "Dockerfile", ""));
+    let before = std::fs::read(&lock).unwrap();
+    let needle = format!(
+        "the Dockerfile \"Dockerfile\" resolves to {}, outside the committed source",
+        target.display()
+    );
+    let run = p.repro(&["verify", "--rebuild"]).expect(1);
+    assert_refused(&run, &needle);
+    host.assert_unseen(&run);
+    assert_eq!(std::fs::read(&lock).unwrap(), before);
+
+    // The author's side: the lock is committed, release is refused before any build.
+    p.commit("lock");
+    let run = p.repro(&["release"]).expect(1);
+    assert_refused(&run, &needle);
+    host.assert_unseen(&run);
+    assert_eq!(std::fs::read(&lock).unwrap(), before);
+}
+
+#[test]
+fn a_docker_directory_link_and_a_config_link_are_refused_by_release() {
+    let host = Host::new();
+    let p = project_with_links(
+        "dirlink",
+        &[("repro.lock", "# the old lock\n")],
+        &[("docker", &host.dir.join("docker"))],
+    );
+    let before = p.lock_text();
+    let run = p.repro(&["release"]).expect(1);
+    assert_refused(
+        &run,
+        &format!(
+            "the base Dockerfile \"docker/Dockerfile.base\" resolves to {}, outside the committed source (through the link docker -> {})",
+            host.dir.join("docker/Dockerfile.base").display(),
+            host.dir.join("docker").display()
+        ),
+    );
+    host.assert_unseen(&run);
+    assert_eq!(p.lock_text(), before);
+
+    // A committed repro.toml that is a link is not read (its text would be quoted in errors).
+    let p = project_with_links(
+        "tomllink",
+        &[("Dockerfile", &format!("FROM {}\n", busybox()))],
+        &[("repro.toml", &host.dir.join("repro.toml"))],
+    );
+    let run = p.repro(&["release"]).expect(1);
+    assert_refused(&run, "the configuration file \"repro.toml\" resolves to ");
+    host.assert_unseen(&run);
+    assert!(!p.dir.join("repro.lock").exists());
+}
