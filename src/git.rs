@@ -102,12 +102,27 @@ impl Git {
             .is_ok()
     }
 
-    /// Clones any URL git accepts (a path, a bare repository, https, ssh) without a checkout.
+    /// Clones a remote without a checkout, over the transports a paper's repository lives on
+    /// (a path, a bare repository, https, ssh, git). Every other transport is off whatever the
+    /// user's git allows: `ext::` runs a command and `fd::` talks to a file descriptor.
     pub fn clone_no_checkout(&self, remote: &str, dest: &Path) -> Result<()> {
         let dest_arg = dest.to_string_lossy().into_owned();
-        self.tool
-            .run(&["clone", "--quiet", "--no-checkout", "--", remote, &dest_arg])
-            .map_err(|e| Error::Failed(format!("cannot clone the lock's remote {remote}: {e}")))?;
+        let mut args: Vec<&str> = Vec::new();
+        for setting in CLONE_PROTOCOLS {
+            args.extend(["-c", setting]);
+        }
+        args.extend(["clone", "--quiet", "--no-checkout", "--", remote, &dest_arg]);
+        let opts = Options {
+            // The environment variable overrides any configuration, the user's included.
+            env: vec![("GIT_ALLOW_PROTOCOL".into(), "file:https:ssh:git".into())],
+            ..Default::default()
+        };
+        self.tool.run_with(&args, &opts).map_err(|e| {
+            Error::Failed(format!(
+                "cannot clone the lock's remote {}: {e}",
+                crate::error::clip(remote)
+            ))
+        })?;
         Ok(())
     }
 
@@ -219,6 +234,15 @@ impl Git {
         Ok(found)
     }
 }
+
+/// `git -c` settings for a clone: no transport but these four, whatever the user's config says.
+pub const CLONE_PROTOCOLS: &[&str] = &[
+    "protocol.allow=never",
+    "protocol.file.allow=always",
+    "protocol.https.allow=always",
+    "protocol.ssh.allow=always",
+    "protocol.git.allow=always",
+];
 
 /// A pointer file is at most a few hundred bytes; Git LFS itself reads at most 1024.
 const LFS_POINTER_MAX: usize = 1024;

@@ -199,6 +199,12 @@ impl Lock {
         {
             return Err(format!("source.remote = {:?} is not allowed (leading `-`, whitespace or control character)", self.source.remote));
         }
+        if let Some(helper) = remote_helper(&self.source.remote) {
+            return Err(format!(
+                "source.remote = {:?} names the git remote helper `{helper}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
+                self.source.remote
+            ));
+        }
         check_platform(&self.build.platform)?;
         check_relative("source.path", &self.source.path)?;
         check_relative("build.context", &self.build.context)?;
@@ -311,6 +317,16 @@ pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
     } else {
         Err(format!("{key} = {value:?} is not an image reference"))
     }
+}
+
+/// The helper of git's `<transport>::<address>` syntax (`ext::`, `fd::`), if `remote` uses it.
+pub fn remote_helper(remote: &str) -> Option<&str> {
+    let (helper, _) = remote.split_once("::")?;
+    (!helper.is_empty()
+        && helper
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    .then_some(helper)
 }
 
 fn check_platform(value: &str) -> std::result::Result<(), String> {
@@ -473,6 +489,29 @@ pub(crate) mod tests {
         let mut lock = sample();
         lock.build.args.insert("X".into(), "a\nb".into());
         assert!(lock.validate().is_err());
+        for remote in [
+            "ext::sh -c touch% /tmp/pwned",
+            "ext::/tmp/evil.sh",
+            "fd::0",
+            "FD::7,8",
+        ] {
+            let mut lock = sample();
+            lock.source.remote = remote.into();
+            assert!(lock.validate().is_err(), "{remote}");
+        }
+        let mut lock = sample();
+        lock.source.remote = "ext::/tmp/evil.sh".into();
+        assert!(lock.validate().unwrap_err().contains("`ext::`"));
+        for remote in [
+            "/srv/a::b/x.git",
+            "https://example.org/a::b.git",
+            "git@host:lab/x.git",
+            "",
+        ] {
+            let mut lock = sample();
+            lock.source.remote = remote.into();
+            assert_eq!(lock.validate(), Ok(()), "{remote}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -237,4 +238,103 @@ fn a_docker_directory_link_and_a_config_link_are_refused_by_release() {
     assert_refused(&run, "the configuration file \"repro.toml\" resolves to ");
     host.assert_unseen(&run);
     assert!(!p.dir.join("repro.lock").exists());
+}
+
+/// A global git config for the reviewer, as GIT_CONFIG_GLOBAL points to it.
+fn git_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("gitconfig");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `docker repro ARGS` in `dir` with extra environment, killed after `limit`.
+fn repro_env(dir: &Path, args: &[&str], env: &[(&str, &Path)], limit: Duration) -> (Run, Duration) {
+    let mut full = vec!["repro"];
+    full.extend(args);
+    let mut cmd = docker_cmd(dir, &full);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out_path = dir.join(".out");
+    let err_path = dir.join(".err");
+    cmd.stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("docker repro {args:?} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap(),
+        stderr: std::fs::read_to_string(&err_path).unwrap(),
+    };
+    (run, start.elapsed())
+}
+
+#[test]
+fn ext_and_fd_remotes_are_refused_without_running_anything_even_when_git_allows_them() {
+    let tmp = tempfile::Builder::new()
+        .prefix("repro-remote-")
+        .tempdir()
+        .unwrap();
+    let marker = tmp.path().join("pwned");
+    let script = tmp.path().join("evil.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // A reviewer whose git allows every transport, and rewrites one https URL to ext::.
+    let config = git_config(
+        tmp.path(),
+        &format!(
+            "[protocol]\n\tallow = always\n[protocol \"ext\"]\n\tallow = always\n[protocol \"fd\"]\n\tallow = always\n[url \"ext::{}\"]\n\tinsteadOf = https://hostile.example/paper.git\n",
+            script.display()
+        ),
+    );
+    // The lock alone, in a directory that is no repository: verify clones the lock's remote.
+    let p = Project::new("remotes", &[("README", "x\n")]);
+    let reviewer = tmp.path().join("review");
+    std::fs::create_dir(&reviewer).unwrap();
+    let env = [("GIT_CONFIG_GLOBAL", config.as_path())];
+    let cases = [
+        (
+            format!("ext::{}", script.display()),
+            "names the git remote helper `ext::`",
+        ),
+        (
+            "ext::sh -c touch% /tmp/pwned".to_string(),
+            "is not allowed (leading `-`, whitespace",
+        ),
+        ("fd::0".to_string(), "names the git remote helper `fd::`"),
+        ("fd::3,4".to_string(), "names the git remote helper `fd::`"),
+        // Passes the lock's checks; git itself rewrites it to ext:: and must refuse.
+        (
+            "https://hostile.example/paper.git".to_string(),
+            "transport 'ext' not allowed",
+        ),
+    ];
+    for (remote, needle) in cases {
+        let text = lock_for(&p, ".", ".", "Dockerfile", &remote.replace('\\', "\\\\"));
+        let lock = reviewer.join("paper.lock");
+        std::fs::write(&lock, &text).unwrap();
+        let (run, took) = repro_env(
+            &reviewer,
+            &["verify", "paper.lock", "--rebuild"],
+            &env,
+            Duration::from_secs(60),
+        );
+        let run = run.expect(1);
+        assert_refused(&run, needle);
+        assert!(took < Duration::from_secs(20), "{remote}: took {took:?}");
+        assert!(!marker.exists(), "{remote}: the remote ran a command");
+        assert!(!Path::new("/tmp/pwned").exists(), "{remote}: ran a command");
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), text);
+    }
 }
