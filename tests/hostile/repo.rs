@@ -2,6 +2,7 @@
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -337,4 +338,81 @@ fn ext_and_fd_remotes_are_refused_without_running_anything_even_when_git_allows_
         assert!(!Path::new("/tmp/pwned").exists(), "{remote}: ran a command");
         assert_eq!(std::fs::read_to_string(&lock).unwrap(), text);
     }
+}
+
+#[test]
+fn a_reviewer_with_autocrlf_and_smudge_filters_rebuilds_the_committed_bytes() {
+    let _serial = serial();
+    let p = Project::new(
+        "crlf",
+        &[
+            (".gitattributes", "*.dat filter=upper\n*.id ident\n"),
+            ("Dockerfile", &format!("FROM {}\nCOPY . /src\n", busybox())),
+            ("data.dat", "lower case\n"),
+            ("notes.txt", "line one\nline two\n"),
+            ("stamp.id", "$Id$\n"),
+            (".dockerignore", ".git\nrepro.lock\n"),
+        ],
+    );
+    p.repro(&["release", "-q"]).expect(0);
+    let (tmp, review) = p.clone_with_lock();
+    let config = git_config(
+        tmp.path(),
+        "[core]\n\tautocrlf = true\n\teol = crlf\n[filter \"upper\"]\n\tsmudge = tr a-z A-Z\n\tclean = cat\n",
+    );
+    prune_build_cache();
+    let (run, _) = repro_env(
+        &review,
+        &["verify", "--rebuild", "--format", "json"],
+        &[("GIT_CONFIG_GLOBAL", &config)],
+        Duration::from_secs(300),
+    );
+    let run = run.expect(0);
+    assert_eq!(run.json()["verdict"], "identical", "{}", run.stderr);
+}
+
+#[test]
+fn links_that_stay_inside_build_and_a_link_inside_the_context_is_not_followed() {
+    let _serial = serial();
+    let host = Host::new();
+    let p = project_with_links(
+        "insidelinks",
+        &[
+            (
+                "docker/app.Dockerfile",
+                &format!("FROM {}\nCOPY app /app\n", busybox()),
+            ),
+            ("app/hello.txt", "hello\n"),
+        ],
+        &[
+            ("Dockerfile", Path::new("docker/app.Dockerfile")),
+            ("app/leak", &host.dir.join("private.txt")),
+        ],
+    );
+    let run = p.repro(&["release"]).expect(0);
+    host.assert_unseen(&run);
+    let tag = format!("{}:{}", p.image(), &p.git(&["rev-parse", "HEAD"])[..12]);
+    let link = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &tag,
+        "busybox",
+        "readlink",
+        "/app/leak",
+    ]);
+    assert_eq!(
+        link.stdout.trim(),
+        host.dir.join("private.txt").to_str().unwrap()
+    );
+    let cat = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", &tag, "cat", "/app/leak"])
+        .output()
+        .unwrap();
+    assert!(!cat.status.success());
+    assert!(!String::from_utf8_lossy(&cat.stdout).contains(&host.marker));
+    let (_tmp, review) = p.clone_with_lock();
+    let verify = docker_in(&review, &["repro", "verify", "--rebuild"]).expect(0);
+    host.assert_unseen(&verify);
 }
