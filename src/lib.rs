@@ -22,6 +22,7 @@ pub mod project;
 pub mod release;
 pub mod report;
 pub mod run_image;
+pub mod scratch;
 pub mod ui;
 pub mod verify;
 

@@ -255,14 +255,20 @@ pub fn write_atomic(path: &Path, mut bytes: &[u8]) -> Result<()> {
     copy_atomic(&mut bytes, path)
 }
 
-/// Streams `source` into a temporary file beside `path`, then renames it over `path`.
+/// Streams `source` into a temporary file beside `path`, then renames it over `path`. The file
+/// is created 0644 minus the umask, like any file the user writes (tempfile's default is 0600),
+/// and named by [`crate::scratch`] so that a run killed before the rename leaves a file the
+/// dirty check ignores and the next write removes.
 pub fn copy_atomic(source: &mut dyn std::io::Read, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    crate::scratch::remove_stale_files(dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".repro.lock.")
+        .prefix(&crate::scratch::temp_file_prefix())
+        .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     std::io::copy(source, &mut tmp).map_err(|e| Error::io(tmp.path(), e))?;
@@ -532,5 +538,24 @@ pub(crate) mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 2, "no temp file left: {leftovers:?}");
+    }
+
+    #[test]
+    fn atomic_write_makes_a_file_like_any_other_not_a_private_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // What this process's umask makes of a plain 0666 create, narrowed to 0644.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        let expected = mode(&plain) & 0o644;
+        let path = dir.path().join("repro.lock");
+        sample().write_atomic(&path).unwrap();
+        assert_eq!(mode(&path), expected);
+        assert_ne!(expected, 0o600, "a typical umask leaves the file readable");
+        // Replacing a private file gives a normal one too.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        sample().write_atomic(&path).unwrap();
+        assert_eq!(mode(&path), expected);
     }
 }

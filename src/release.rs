@@ -40,7 +40,15 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let config = Config::load(&toplevel, &project)?;
     let inputs = project::inputs(&project, args, config, &|k| std::env::var(k).ok())?;
 
-    let facts = git.facts(&project, std::slice::from_ref(&inputs.lock))?;
+    if let Some(dir) = inputs.lock.parent() {
+        crate::scratch::remove_stale_files(dir);
+    }
+    let mut facts = git.facts(&project, std::slice::from_ref(&inputs.lock))?;
+    // The temporary file of a lock or archive write (a concurrent run's, or one left by a run
+    // killed before its rename) is never built and does not make the tree dirty.
+    facts
+        .dirty_files
+        .retain(|f| !crate::scratch::is_temp_file(f));
     let dirty = !facts.dirty_files.is_empty();
     if dirty && !args.allow_dirty {
         let shown: Vec<&str> = facts
@@ -83,10 +91,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         use_cache: args.use_cache,
     };
 
-    let work = tempfile::Builder::new()
-        .prefix("docker-repro-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let work = crate::scratch::work_dir("release")?;
     // What the build may read: the working tree of a dirty release, else the clean copy.
     let (root, source) = if dirty {
         (facts.toplevel.clone(), project.clone())

@@ -294,10 +294,7 @@ fn rebuild(
     quiet: bool,
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
-    let work = tempfile::Builder::new()
-        .prefix("docker-repro-verify-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let work = crate::scratch::work_dir("verify")?;
     let repo = source_repository(lock, lock_path, source, &git, work.path(), ui)?;
     ui.progress(&format!(
         "copying commit {} into a clean build directory",

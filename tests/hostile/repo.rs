@@ -416,3 +416,134 @@ fn links_that_stay_inside_build_and_a_link_inside_the_context_is_not_followed() 
     let verify = docker_in(&review, &["repro", "verify", "--rebuild"]).expect(0);
     host.assert_unseen(&verify);
 }
+
+fn pid_namespace() -> String {
+    let link = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let text = link.to_string_lossy().into_owned();
+    text.trim_start_matches("pid:[")
+        .trim_end_matches(']')
+        .to_string()
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+fn names_in(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_release_killed_with_sigkill_is_cleaned_up_by_the_next_and_files_are_not_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = serial();
+    let p = Project::new(
+        "sigkill",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nARG DELAY=0\nRUN sleep $DELAY\nCOPY app /app\n",
+                    busybox()
+                ),
+            ),
+            ("app/hello.txt", "hello\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    // This test's own temp dir, so that only this test's runs are in it.
+    let tmp = p.dir.join("../tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let stderr_path = p.dir.join("../release.stderr");
+    let mut child = docker_cmd(&p.dir, &["repro", "release", "--build-arg", "DELAY=61"])
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let underway = || {
+        std::fs::read_to_string(&stderr_path)
+            .unwrap_or_default()
+            .contains("RUN sleep 61")
+    };
+    while !underway() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(underway(), "the slow build never started");
+    let plugin = children(child.id());
+    assert_eq!(plugin.len(), 1, "one plugin process under docker");
+    // SIGKILL: no destructor, no handler. Its buildx child goes too, as with a killed group.
+    for pid in children(plugin[0])
+        .into_iter()
+        .chain(plugin.iter().copied())
+    {
+        Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+    child.wait().unwrap();
+    let killed = names_in(&tmp, "docker-repro-");
+    assert_eq!(
+        killed.len(),
+        1,
+        "the killed run left its work dir: {killed:?}"
+    );
+    assert!(!p.dir.join("repro.lock").exists());
+
+    // What a kill between the lock's create and rename leaves, named as that run named it; and
+    // a concurrent run, alive, with its work dir and its temporary lock.
+    let ns = pid_namespace();
+    let stale_lock = format!(".docker-repro-tmp-{ns}-{}-Ab3dE9", plugin[0]);
+    std::fs::write(p.dir.join(&stale_lock), "half a lock").unwrap();
+    let mut concurrent = Command::new("sleep").arg("120").spawn().unwrap();
+    let live_dir = format!("docker-repro-verify-{ns}-{}-Zz9yX8", concurrent.id());
+    std::fs::create_dir(tmp.join(&live_dir)).unwrap();
+    let live_lock = format!(".docker-repro-tmp-{ns}-{}-Qq1wE2", concurrent.id());
+    std::fs::write(p.dir.join(&live_lock), "being written").unwrap();
+
+    let mut cmd = docker_cmd(
+        &p.dir,
+        &["repro", "release", "-q", "--archive", "../paper.tar"],
+    );
+    let out = cmd.env("TMPDIR", &tmp).output().unwrap();
+    concurrent.kill().unwrap();
+    concurrent.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "the next release is not refused:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        names_in(&tmp, "docker-repro-"),
+        [live_dir],
+        "only the live run's dir is left"
+    );
+    assert_eq!(
+        names_in(&p.dir, ".docker-repro-tmp-"),
+        [live_lock],
+        "only the live run's temporary file is left"
+    );
+
+    // The lock and the archive are files like any other: 0644 under the usual umask, not 0600.
+    let plain = p.dir.join("../plain");
+    std::fs::write(&plain, "x").unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let expected = mode(&plain) & 0o644;
+    assert_eq!(mode(&p.dir.join("repro.lock")), expected);
+    assert_eq!(mode(&p.dir.join("../paper.tar")), expected);
+}
