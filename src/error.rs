@@ -77,6 +77,11 @@ pub fn clip(text: &str) -> String {
     }
 }
 
+/// `text` clipped and quoted (`"…"`, escapes as Rust's `{:?}`), for a value from outside.
+pub fn quote(text: &str) -> String {
+    format!("{:?}", clip(text))
+}
+
 /// `text` with control characters written as escapes (`\n`, `\t`, `\u{1b}`), so a file
 /// name cannot break a one-line message or drive the terminal.
 pub fn escape_controls(text: &str) -> String {

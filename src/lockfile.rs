@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{clip, quote, Error, Result};
 use crate::inventory::LockedInventory;
 
 pub const VERSION: u32 = 1;
@@ -146,7 +146,7 @@ impl Lock {
             Error::Failed(format!(
                 "{}: not a valid lockfile: {}",
                 path.display(),
-                one_line(&e.to_string())
+                toml_error(text, &e)
             ))
         })?;
         match value.get("version").and_then(toml::Value::as_integer) {
@@ -161,7 +161,7 @@ impl Lock {
             None => return Err(Error::Failed(format!("{}: not a repro.lock (no `version` key)", path.display()))),
         }
         let lock: Lock = value.try_into().map_err(|e: toml::de::Error| {
-            Error::Failed(format!("{}: {}", path.display(), one_line(&e.to_string())))
+            Error::Failed(format!("{}: {}", path.display(), toml_error(text, &e)))
         })?;
         lock.validate()
             .map_err(|m| Error::Failed(format!("{}: {m}", path.display())))?;
@@ -190,22 +190,8 @@ impl Lock {
     pub fn validate(&self) -> std::result::Result<(), String> {
         check_hex("source.commit", &self.source.commit, &[40, 64])?;
         check_ref("build.image", &self.build.image)?;
-        if self.source.remote.starts_with('-')
-            || self
-                .source
-                .remote
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(format!("source.remote = {:?} is not allowed (leading `-`, whitespace or control character)", self.source.remote));
-        }
-        if let Some(helper) = remote_helper(&self.source.remote) {
-            return Err(format!(
-                "source.remote = {:?} names the git remote helper `{helper}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
-                self.source.remote
-            ));
-        }
-        check_platform(&self.build.platform)?;
+        check_remote(&self.source.remote)?;
+        check_platform("build.platform", &self.build.platform)?;
         check_relative("source.path", &self.source.path)?;
         check_relative("build.context", &self.build.context)?;
         if !self.build.target.is_empty() {
@@ -214,7 +200,10 @@ impl Lock {
         for (key, value) in &self.build.args {
             check_word("build.args key", key)?;
             if value.chars().any(char::is_control) {
-                return Err(format!("build.args.{key} contains a control character"));
+                return Err(format!(
+                    "build.args.{} contains a control character",
+                    clip(key)
+                ));
             }
         }
         for d in &self.dockerfiles {
@@ -284,6 +273,41 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A TOML error as one short line: its message (clipped, as it may quote the input) and where.
+/// Not the error's Display, which quotes the whole offending line: a 50 MB line once.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = &text.as_bytes()[..span.start.min(text.len())];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        format!(" (line {line}, column {column})")
+    });
+    format!("{}{}", clip(&one_line(e.message())), at.unwrap_or_default())
+}
+
+/// The remote a lock records: git must be able to take it as a URL and nothing else.
+pub fn check_remote(remote: &str) -> std::result::Result<(), String> {
+    if remote.starts_with('-') || remote.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "source.remote = {} is not allowed (leading `-`, whitespace or control character)",
+            quote(remote)
+        ));
+    }
+    if let Some(helper) = remote_helper(remote) {
+        return Err(format!(
+            "source.remote = {} names the git remote helper `{}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
+            quote(remote),
+            clip(helper)
+        ));
+    }
+    Ok(())
+}
+
 fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(), String> {
     if lengths.contains(&value.len())
         && value
@@ -292,24 +316,33 @@ fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(
     {
         Ok(())
     } else {
-        Err(format!("{key} = {value:?} is not a lowercase hex hash"))
+        Err(format!(
+            "{key} = {} is not a lowercase hex hash",
+            quote(value)
+        ))
     }
 }
 
 pub fn check_digest(key: &str, value: &str) -> std::result::Result<(), String> {
     match value.strip_prefix("sha256:") {
         Some(hex) => check_hex(key, hex, &[64]),
-        None => Err(format!("{key} = {value:?} is not a sha256:<64 hex> digest")),
+        None => Err(format!(
+            "{key} = {} is not a sha256:<64 hex> digest",
+            quote(value)
+        )),
     }
 }
 
 /// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.
-fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
+pub fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
     if value.is_empty()
         || value.starts_with('-')
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        Err(format!("{key} = {value:?} is not allowed (empty, leading `-`, whitespace or control character)"))
+        Err(format!(
+            "{key} = {} is not allowed (empty, leading `-`, whitespace or control character)",
+            quote(value)
+        ))
     } else {
         Ok(())
     }
@@ -321,7 +354,10 @@ pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
     if value.chars().all(allowed) {
         Ok(())
     } else {
-        Err(format!("{key} = {value:?} is not an image reference"))
+        Err(format!(
+            "{key} = {} is not an image reference",
+            quote(value)
+        ))
     }
 }
 
@@ -335,7 +371,7 @@ pub fn remote_helper(remote: &str) -> Option<&str> {
     .then_some(helper)
 }
 
-fn check_platform(value: &str) -> std::result::Result<(), String> {
+pub fn check_platform(key: &str, value: &str) -> std::result::Result<(), String> {
     let parts: Vec<&str> = value.split('/').collect();
     if (2..=3).contains(&parts.len())
         && parts
@@ -345,12 +381,13 @@ fn check_platform(value: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "build.platform = {value:?} is not os/arch[/variant]"
+            "{key} = {} is not one os/arch[/variant] platform, such as linux/amd64",
+            quote(value)
         ))
     }
 }
 
-fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
+pub fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
     let path = Path::new(value);
     if value.is_empty()
         || path.is_absolute()
@@ -361,7 +398,8 @@ fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
         || value.chars().any(char::is_control)
     {
         Err(format!(
-            "{key} = {value:?} must be a relative path inside the project"
+            "{key} = {} must be a relative path inside the project",
+            quote(value)
         ))
     } else {
         Ok(())
@@ -518,6 +556,34 @@ pub(crate) mod tests {
             lock.source.remote = remote.into();
             assert_eq!(lock.validate(), Ok(()), "{remote}");
         }
+    }
+
+    #[test]
+    fn errors_quote_at_most_a_little_of_a_huge_lock() {
+        let huge = format!("version = 1\ncommit = \"{}", "a".repeat(5_000_000));
+        let err = Lock::from_toml(&huge, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "{} bytes: {}", err.len(), clip(&err));
+        assert!(err.contains("line 2"), "{err}");
+        let mut lock = sample();
+        lock.source.commit = "z".repeat(5_000_000);
+        let err = lock.validate().unwrap_err();
+        assert!(err.len() < 600 && err.contains('…'), "{}", clip(&err));
+        let mut lock = sample();
+        lock.bases[0].reference = format!("-{}", "x".repeat(5_000_000));
+        assert!(lock.validate().unwrap_err().len() < 600);
+        let mut lock = sample();
+        lock.source.remote = format!("ext::{}", "x".repeat(5_000_000));
+        assert!(lock.validate().unwrap_err().len() < 800);
+        let text = sample().to_toml().replace(
+            "dirty = false",
+            &format!("dirty = false\n{} = 1", "k".repeat(5_000_000)),
+        );
+        let err = Lock::from_toml(&text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "{}", clip(&err));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::confine::confine;
 use crate::docker::{normalise_ref, BuildSpec, Docker};
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
-use crate::error::{Error, Result};
+use crate::error::{clip, Error, Result};
 use crate::lockfile::{Base, DockerfileEntry};
 use crate::oci::{self, sha256_digest, OciImage};
 
@@ -254,12 +254,13 @@ fn read_stage(
     )?;
     let bytes = std::fs::read(&full).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Failed(format!(
-            "{path}: no such Dockerfile in the committed source; commit it, or name another with --file/--base-file"
+            "{}: no such Dockerfile in the committed source; commit it, or name another with --file/--base-file",
+            clip(path)
         )),
         _ => Error::io(&full, e),
     })?;
     let parsed = dockerfile::parse(&bytes, &settings.args, &settings.platform)
-        .map_err(|e| Error::Failed(format!("{path}:{}: {}", e.line, e.message)))?;
+        .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))?;
     let sha256 = sha256_digest(&bytes)
         .trim_start_matches("sha256:")
         .to_string();

@@ -46,9 +46,17 @@ fn stderr_suffix(stderr: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    // A command's stderr can quote its input (a stranger's ref, a URL): a few clipped lines.
     match tail.len() {
         0 => String::new(),
-        n => format!(": {}", tail[n.saturating_sub(3)..].join(" | ")),
+        n => format!(
+            ": {}",
+            tail[n.saturating_sub(3)..]
+                .iter()
+                .map(|l| crate::error::clip(&crate::error::escape_controls(l)))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
     }
 }
 

@@ -51,23 +51,18 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         .retain(|f| !crate::scratch::is_temp_file(f));
     let dirty = !facts.dirty_files.is_empty();
     if dirty && !args.allow_dirty {
-        let shown: Vec<&str> = facts
-            .dirty_files
-            .iter()
-            .take(10)
-            .map(String::as_str)
-            .collect();
-        let more = facts.dirty_files.len().saturating_sub(shown.len());
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
+        // Names are escaped: a file name with a newline must not split this one-line error.
         return Err(Error::Failed(format!(
-            "the working tree has uncommitted changes: {}{more}; commit them (a release is built from a commit), or pass --allow-dirty",
-            shown.join(", ")
+            "the working tree has uncommitted changes: {}; commit them (a release is built from a commit), or pass --allow-dirty",
+            crate::git::list_names(&facts.dirty_files)
         )));
     }
+    // Everything the lock records is checked now, not after the build.
+    lockfile::check_remote(&facts.remote).map_err(|why| {
+        Error::Failed(format!(
+            "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
+        ))
+    })?;
     if dirty {
         ui.warn("releasing with uncommitted changes (--allow-dirty): the lock records dirty = true and can never be verified by rebuild");
     }

@@ -547,3 +547,148 @@ fn a_release_killed_with_sigkill_is_cleaned_up_by_the_next_and_files_are_not_pri
     assert_eq!(mode(&p.dir.join("repro.lock")), expected);
     assert_eq!(mode(&p.dir.join("../paper.tar")), expected);
 }
+
+#[test]
+fn bad_repro_toml_values_are_usage_errors_before_any_build() {
+    let cases = [
+        (
+            "platform = \"linux/amd64,linux/arm64\"",
+            "[release] platform = \"linux/amd64,linux/arm64\" in repro.toml is not one os/arch[/variant] platform",
+        ),
+        (
+            "image = \"UPPER\"",
+            "[release] image = \"UPPER\" in repro.toml is not a valid image name",
+        ),
+        (
+            "[release.build_args]\n\"A B\" = \"1\"",
+            "[release.build_args] \"A B\" in repro.toml has the name \"A B\", which is not a valid ARG name",
+        ),
+        (
+            "[release.build_args]\n\"\" = \"1\"",
+            "[release.build_args] \"\" in repro.toml has the name \"\", which is not a valid ARG name",
+        ),
+        (
+            "lock = \"/tmp/elsewhere.lock\"",
+            "[release] lock = \"/tmp/elsewhere.lock\" in repro.toml must be a relative path",
+        ),
+    ];
+    for (i, (toml_text, needle)) in cases.iter().enumerate() {
+        let p = Project::new(
+            &format!("badtoml{i}"),
+            &[
+                (
+                    "Dockerfile",
+                    &format!("FROM {}\nRUN echo built\n", busybox()),
+                ),
+                ("repro.toml", &format!("[release]\n{toml_text}\n")),
+                ("repro.lock", "# the old lock\n"),
+            ],
+        );
+        let before = p.lock_text();
+        let run = p.repro(&["release"]).expect(125);
+        assert_refused(&run, needle);
+        assert!(!run.stderr.contains("==> building"), "{}", run.stderr);
+        assert_eq!(p.lock_text(), before);
+    }
+    // And the same on the command line.
+    let p = Project::new(
+        "badflags",
+        &[("Dockerfile", &format!("FROM {}\n", busybox()))],
+    );
+    for (args, needle) in [
+        (
+            &["--platform", "a,b"][..],
+            "--platform \"a,b\" is not one os/arch",
+        ),
+        (
+            &["--image", "UPPER"],
+            "--image \"UPPER\" is not a valid image name",
+        ),
+        (
+            &["--build-arg", "A B=1"],
+            "--build-arg \"A B=1\" has the name \"A B\"",
+        ),
+    ] {
+        let mut full = vec!["release"];
+        full.extend(args);
+        let run = p.repro(&full).expect(125);
+        assert_refused(&run, needle);
+        assert!(!p.dir.join("repro.lock").exists());
+    }
+}
+
+#[test]
+fn a_huge_one_line_lock_gives_a_short_error() {
+    let tmp = tempfile::Builder::new()
+        .prefix("repro-hugelock-")
+        .tempdir()
+        .unwrap();
+    let lock = tmp.path().join("repro.lock");
+    let text = format!("version = 1\ncommit = \"{}", "a".repeat(50 << 20));
+    std::fs::write(&lock, &text).unwrap();
+    let run = docker_in(tmp.path(), &["repro", "verify", "--rebuild"]).expect(1);
+    assert!(
+        run.stderr.len() < 1000,
+        "{} bytes of error: {}…",
+        run.stderr.len(),
+        &run.stderr[..300.min(run.stderr.len())]
+    );
+    assert_refused(&run, "not a valid lockfile");
+    assert!(run.stderr.contains("(line 2, column"), "{}", run.stderr);
+}
+
+#[test]
+fn a_dirty_file_name_with_a_newline_stays_on_one_line() {
+    let p = Project::new(
+        "dirtyname",
+        &[("Dockerfile", &format!("FROM {}\n", busybox()))],
+    );
+    p.write(&[("evil\nerror: forged line\u{1b}[2J", "x")]);
+    let run = p.repro(&["release"]).expect(1);
+    assert_refused(
+        &run,
+        "uncommitted changes: evil\\nerror: forged line\\u{1b}[2J; commit them",
+    );
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+}
+
+#[test]
+fn submodules_and_lfs_pointers_are_named_in_a_warning() {
+    let p = Project::new(
+        "gitlinks",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY . /src\n"),
+            (
+                "weights/model.bin",
+                "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n",
+            ),
+        ],
+    );
+    let commit = p.git(&["rev-parse", "HEAD"]);
+    p.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{commit},vendor/lib"),
+    ]);
+    p.git(&["commit", "-q", "-m", "a submodule"]);
+    // A lock whose Dockerfile hash does not match stops verify after the commit is copied and
+    // before any build: enough to see the warnings.
+    write_lock(&p, &lock_for(&p, ".", ".", "Dockerfile", ""));
+    let run = p.repro(&["verify", "--rebuild"]).expect(1);
+    assert!(
+        run.stderr.contains(
+            "warning: submodules are not part of the commit's files and are built as empty directories: vendor/lib;"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "warning: Git LFS files are built as their pointer text, not their content: weights/model.bin;"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_refused(&run, "does not have the locked sha256");
+}
