@@ -65,12 +65,45 @@ fn project_with_links(name: &str, files: &[(&str, &str)], links: &[(&str, &Path)
     p
 }
 
+/// The test base as a lock pins it: (index digest, linux/amd64 manifest digest).
+fn busybox_pin() -> (String, String) {
+    use sha2::Digest;
+    let digest = |bytes: &[u8]| format!("sha256:{:x}", sha2::Sha256::digest(bytes));
+    let raw = docker(&["buildx", "imagetools", "inspect", "--raw", &busybox()]).stdout;
+    let value: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let index = digest(raw.as_bytes());
+    let platform = match value["manifests"].as_array() {
+        Some(manifests) => manifests
+            .iter()
+            .find(|m| m["platform"]["architecture"] == "amd64")
+            .and_then(|m| m["digest"].as_str())
+            .unwrap()
+            .to_string(),
+        None => index.clone(),
+    };
+    (index, platform)
+}
+
 /// A lock for HEAD of `p` as a release would write it, but with the given context, project path,
-/// Dockerfile and remote: what a hostile author can put in a lock.
+/// Dockerfile and remote: what a hostile author can put in a lock. The Dockerfile's hash and
+/// base pin are those of the file the path reaches in the working tree, links followed, so a
+/// build that follows the links goes ahead and shows what it reads.
 fn lock_for(p: &Project, context: &str, path: &str, dockerfile: &str, remote: &str) -> String {
+    use sha2::Digest;
     let commit = p.git(&["rev-parse", "HEAD"]);
     let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
-    format!(
+    let content = std::fs::read(p.dir.join(path).join(dockerfile)).unwrap_or_default();
+    let sha = format!("{:x}", sha2::Sha256::digest(&content));
+    let base = if String::from_utf8_lossy(&content).contains(&busybox()) {
+        let (index, platform) = busybox_pin();
+        format!(
+            "\n[[base]]\nref = \"{}\"\ndockerfile = \"{dockerfile}\"\nindex_digest = \"{index}\"\nplatform_digest = \"{platform}\"\n",
+            busybox()
+        )
+    } else {
+        String::new()
+    };
+    let text = format!(
         r#"version = 1
 
 [source]
@@ -108,11 +141,11 @@ layers = ["{l}"]
 "#,
         image = p.image(),
         short = &commit[..12],
-        sha = "a".repeat(64),
         m = d('1'),
         c = d('2'),
         l = d('3'),
-    )
+    );
+    text + &base
 }
 
 fn write_lock(p: &Project, text: &str) -> PathBuf {
@@ -379,13 +412,15 @@ fn links_that_stay_inside_build_and_a_link_inside_the_context_is_not_followed() 
         "insidelinks",
         &[
             (
-                "docker/app.Dockerfile",
+                "build/app.Dockerfile",
                 &format!("FROM {}\nCOPY app /app\n", busybox()),
             ),
             ("app/hello.txt", "hello\n"),
+            ("repro.toml", "[release]\nfile = \"docker/Dockerfile\"\n"),
         ],
         &[
-            ("Dockerfile", Path::new("docker/app.Dockerfile")),
+            // BuildKit alone refuses a Dockerfile linking out of its own directory.
+            ("docker/Dockerfile", Path::new("../build/app.Dockerfile")),
             ("app/leak", &host.dir.join("private.txt")),
         ],
     );
@@ -674,7 +709,9 @@ fn submodules_and_lfs_pointers_are_named_in_a_warning() {
     p.git(&["commit", "-q", "-m", "a submodule"]);
     // A lock whose Dockerfile hash does not match stops verify after the commit is copied and
     // before any build: enough to see the warnings.
-    write_lock(&p, &lock_for(&p, ".", ".", "Dockerfile", ""));
+    let text = lock_for(&p, ".", ".", "Dockerfile", "");
+    let sha = text.split("sha256 = \"").nth(1).unwrap()[..64].to_string();
+    write_lock(&p, &text.replace(&sha, &"a".repeat(64)));
     let run = p.repro(&["verify", "--rebuild"]).expect(1);
     assert!(
         run.stderr.contains(
