@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::clip;
+
 /// One image reference a build pulls from outside the Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalRef {
@@ -99,14 +101,22 @@ pub fn parse(
                     .to_string();
                 let alias = match words.as_slice() {
                     [_] => None,
-                    [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
+                    [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+                        Some(name.to_ascii_lowercase())
+                    }
                     _ => {
-                        return Err(ParseError { line, message: format!("cannot read `FROM {rest}`: expected `FROM [--platform=P] IMAGE [AS NAME]`") })
+                        return Err(ParseError {
+                            line,
+                            message: format!(
+                            "cannot read `FROM {}`: expected `FROM [--platform=P] IMAGE [AS NAME]`",
+                            clip(rest)
+                        ),
+                        })
                     }
                 };
                 let image = expand(&written, &globals, line)?;
                 if image.is_empty() {
-                    return Err(ParseError { line, message: format!("`FROM {written}` expands to an empty image name; set the ARG with --build-arg or give it a default") });
+                    return Err(ParseError { line, message: format!("`FROM {}` expands to an empty image name; set the ARG with --build-arg or give it a default", clip(&written)) });
                 }
                 let platform = flag(&flags, "platform")
                     .map(|p| expand(p, &globals, line))
@@ -313,7 +323,11 @@ fn parse_arg(rest: &str, line: usize) -> Result<Vec<(String, Option<String>)>, P
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(ParseError {
                 line,
-                message: format!("`ARG {rest}`: `{name}` is not a valid ARG name"),
+                message: format!(
+                    "`ARG {}`: `{}` is not a valid ARG name",
+                    clip(rest),
+                    clip(&name)
+                ),
             });
         }
         out.push((name, default));
@@ -395,7 +409,7 @@ pub fn expand(
                         None => {
                             return Err(ParseError {
                                 line,
-                                message: format!("unterminated `${{` in `{word}`"),
+                                message: format!("unterminated `${{` in `{}`", clip(word)),
                             })
                         }
                     }

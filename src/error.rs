@@ -64,3 +64,56 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 macro_rules! fail {
     ($($arg:tt)*) => { return Err($crate::error::Error::Failed(format!($($arg)*))) };
 }
+
+/// How much of a value from outside (a lock, a repository, a command's output) an error quotes.
+pub const CLIP_CHARS: usize = 200;
+
+/// The first [`CLIP_CHARS`] characters of `text`, and `…` when there was more: a message
+/// quoting a 50 MB line stays one readable line.
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(CLIP_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// `text` clipped and quoted (`"…"`, escapes as Rust's `{:?}`), for a value from outside.
+pub fn quote(text: &str) -> String {
+    format!("{:?}", clip(text))
+}
+
+/// `text` with control characters written as escapes (`\n`, `\t`, `\u{1b}`), so a file
+/// name cannot break a one-line message or drive the terminal.
+pub fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_cuts_long_text_on_a_character_boundary() {
+        assert_eq!(clip("short"), "short");
+        let exact = "x".repeat(CLIP_CHARS);
+        assert_eq!(clip(&exact), exact);
+        let long = "é".repeat(CLIP_CHARS * 1000);
+        let clipped = clip(&long);
+        assert_eq!(clipped.chars().count(), CLIP_CHARS + 1);
+        assert!(clipped.ends_with('…'));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("a\nb\tc\u{1b}[31m"), "a\\nb\\tc\\u{1b}[31m");
+        assert_eq!(escape_controls("plain é"), "plain é");
+    }
+}

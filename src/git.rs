@@ -1,8 +1,12 @@
 //! The git facts a release records, and the clean copy of a commit that every build uses.
 
+use std::io::{BufRead, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fail;
 use crate::process::{Options, Tool};
 
 pub struct Git {
@@ -98,54 +102,327 @@ impl Git {
             .is_ok()
     }
 
-    /// Clones any URL git accepts (a path, a bare repository, https, ssh) without a checkout.
+    /// Clones a remote without a checkout, over the transports a paper's repository lives on
+    /// (a path, a bare repository, https, ssh, git). Every other transport is off whatever the
+    /// user's git allows: `ext::` runs a command and `fd::` talks to a file descriptor.
     pub fn clone_no_checkout(&self, remote: &str, dest: &Path) -> Result<()> {
         let dest_arg = dest.to_string_lossy().into_owned();
-        self.tool
-            .run(&["clone", "--quiet", "--no-checkout", "--", remote, &dest_arg])
-            .map_err(|e| Error::Failed(format!("cannot clone the lock's remote {remote}: {e}")))?;
+        let mut args: Vec<&str> = Vec::new();
+        for setting in CLONE_PROTOCOLS {
+            args.extend(["-c", setting]);
+        }
+        args.extend(["clone", "--quiet", "--no-checkout", "--", remote, &dest_arg]);
+        let opts = Options {
+            // The environment variable overrides any configuration, the user's included.
+            env: vec![("GIT_ALLOW_PROTOCOL".into(), "file:https:ssh:git".into())],
+            ..Default::default()
+        };
+        self.tool.run_with(&args, &opts).map_err(|e| {
+            Error::Failed(format!(
+                "cannot clone the lock's remote {}: {e}",
+                crate::error::clip(remote)
+            ))
+        })?;
         Ok(())
     }
 
     /// Writes the tracked files of `commit` into `dest` (which must not exist) with no `.git`
     /// and with modes normalised to 0644/0755, so that a build context is the same bytes on
     /// every machine whatever its umask. The user's repository and working tree are not touched.
-    pub fn materialise(&self, repo: &Path, commit: &str, dest: &Path) -> Result<()> {
+    ///
+    /// The files are the commit's blobs byte for byte, read with `git cat-file --batch`: no
+    /// checkout and no `git archive`, because both convert content through attributes and
+    /// configuration (`core.autocrlf`, `eol`/`text`, `ident`, smudge filters such as Git LFS,
+    /// `export-subst`, `export-ignore`) from the user's config and the repository's own
+    /// `.gitattributes`, and a reviewer's settings must not change what is built. Replace refs
+    /// are ignored too: the commit hash names exactly these bytes.
+    pub fn materialise(&self, repo: &Path, commit: &str, dest: &Path) -> Result<Materialised> {
         if !self.has_commit(repo, commit) {
             return Err(Error::Failed(format!(
                 "commit {commit} is not in the repository at {}; fetch it (`git fetch --all`) or check out the paper's repository",
                 repo.display()
             )));
         }
-        let repo_arg = repo.to_string_lossy().into_owned();
-        let dest_arg = dest.to_string_lossy().into_owned();
-        self.tool.run(&[
-            "clone",
-            "--quiet",
-            "--shared",
-            "--no-checkout",
-            "--",
-            &repo_arg,
-            &dest_arg,
-        ])?;
-        self.run_in(
-            dest,
+        let opts = Options {
+            dir: Some(repo.to_path_buf()),
+            ..Default::default()
+        };
+        let listing = self.tool.run_with(
             &[
-                "-c",
-                "advice.detachedHead=false",
-                "checkout",
-                "--quiet",
-                "--detach",
+                "--no-replace-objects",
+                "ls-tree",
+                "-r",
+                "-z",
+                "--full-tree",
                 commit,
             ],
+            &opts,
         )?;
-        std::fs::remove_dir_all(dest.join(".git")).map_err(|e| Error::io(dest.join(".git"), e))?;
-        normalise_modes(dest)
+        let entries = parse_ls_tree(&listing.stdout)?;
+        std::fs::create_dir(dest).map_err(|e| Error::io(dest, e))?;
+        let blobs: Vec<u8> = entries
+            .iter()
+            .filter(|e| e.kind != EntryKind::Gitlink)
+            .flat_map(|e| format!("{}\n", e.oid).into_bytes())
+            .collect();
+        let stream = self.tool.stream_with(
+            &["--no-replace-objects", "cat-file", "--batch"],
+            &opts,
+            Some(blobs),
+        )?;
+        let mut reader = std::io::BufReader::new(stream);
+        let mut made = std::collections::HashSet::new();
+        let mut found = Materialised::default();
+        for entry in &entries {
+            let path = make_parents(dest, &entry.path, &mut made)?;
+            if entry.kind == EntryKind::Gitlink {
+                std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
+                found.submodules.push(entry.display());
+                continue;
+            }
+            let size = read_batch_header(&mut reader, &entry.oid)?;
+            match entry.kind {
+                EntryKind::Symlink => {
+                    if size > 4096 {
+                        fail!(
+                            "{}: a symbolic link of {size} bytes in commit {commit}; not a link git would write",
+                            entry.display()
+                        );
+                    }
+                    let target = read_exact_vec(&mut reader, size, &path)?;
+                    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&target), &path)
+                        .map_err(|e| Error::io(&path, e))?;
+                }
+                EntryKind::File | EntryKind::Executable => {
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .map_err(|e| Error::io(&path, e))?;
+                    if size <= LFS_POINTER_MAX {
+                        let bytes = read_exact_vec(&mut reader, size, &path)?;
+                        if is_lfs_pointer(&bytes) {
+                            found.lfs_pointers.push(entry.display());
+                        }
+                        file.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
+                    } else {
+                        let copied = std::io::copy(&mut (&mut reader).take(size as u64), &mut file)
+                            .map_err(|e| Error::io(&path, e))?;
+                        if copied != size as u64 {
+                            fail!("git cat-file ended inside {}", entry.display());
+                        }
+                    }
+                    let mode = if entry.kind == EntryKind::Executable {
+                        0o755
+                    } else {
+                        0o644
+                    };
+                    file.set_permissions(std::fs::Permissions::from_mode(mode))
+                        .map_err(|e| Error::io(&path, e))?;
+                }
+                EntryKind::Gitlink => unreachable!("gitlinks have no blob"),
+            }
+            let mut newline = [0u8; 1];
+            reader
+                .read_exact(&mut newline)
+                .map_err(|e| Error::io(&path, e))?;
+        }
+        let mut stream = reader.into_inner();
+        std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| Error::io(repo, e))?;
+        stream.finish()?;
+        normalise_modes(dest)?;
+        Ok(found)
     }
 }
 
+/// `git -c` settings for a clone: no transport but these four, whatever the user's config says.
+pub const CLONE_PROTOCOLS: &[&str] = &[
+    "protocol.allow=never",
+    "protocol.file.allow=always",
+    "protocol.https.allow=always",
+    "protocol.ssh.allow=always",
+    "protocol.git.allow=always",
+];
+
+/// A pointer file is at most a few hundred bytes; Git LFS itself reads at most 1024.
+const LFS_POINTER_MAX: usize = 1024;
+
+fn is_lfs_pointer(bytes: &[u8]) -> bool {
+    (bytes.starts_with(b"version https://git-lfs.github.com/spec/")
+        || bytes.starts_with(b"version https://hawser.github.com/spec/"))
+        && bytes.windows(12).any(|w| w == b"\noid sha256:")
+}
+
+/// What a materialised commit holds that its image will not get whole.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Materialised {
+    /// Gitlinks (submodules): their content is in another repository; written as empty directories.
+    pub submodules: Vec<String>,
+    /// Git LFS pointer files: written as the pointer text, not the content it names.
+    pub lfs_pointers: Vec<String>,
+}
+
+impl Materialised {
+    /// One warning line per kind, naming the paths (the first ten).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.submodules.is_empty() {
+            out.push(format!(
+                "submodules are not part of the commit's files and are built as empty directories: {}; vendor their files, or COPY them from an image pinned by digest",
+                list_names(&self.submodules)
+            ));
+        }
+        if !self.lfs_pointers.is_empty() {
+            out.push(format!(
+                "Git LFS files are built as their pointer text, not their content: {}; commit the files themselves, or fetch them in the Dockerfile by a pinned URL and checksum",
+                list_names(&self.lfs_pointers)
+            ));
+        }
+        out
+    }
+}
+
+/// Names for a one-line message: control characters escaped, the first ten, then a count.
+pub fn list_names(names: &[String]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(10)
+        .map(|n| crate::error::clip(&crate::error::escape_controls(n)))
+        .collect();
+    let more = names.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    File,
+    Executable,
+    Symlink,
+    Gitlink,
+}
+
+#[derive(Debug)]
+struct Entry {
+    kind: EntryKind,
+    oid: String,
+    /// Raw bytes of the path, `/`-separated, each component checked.
+    path: Vec<u8>,
+}
+
+impl Entry {
+    fn display(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+}
+
+/// Parses `git ls-tree -r -z` output, refusing paths git itself would never write
+/// (`.`, `..`, empty components), which only a hand-crafted tree can hold.
+fn parse_ls_tree(output: &[u8]) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    for record in output.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let bad = || {
+            Error::Failed(format!(
+                "git ls-tree printed {}",
+                crate::error::clip(&String::from_utf8_lossy(record))
+            ))
+        };
+        let tab = record.iter().position(|b| *b == b'\t').ok_or_else(bad)?;
+        let head = std::str::from_utf8(&record[..tab]).map_err(|_| bad())?;
+        let path = record[tab + 1..].to_vec();
+        let mut parts = head.split(' ');
+        let (Some(mode), Some(_kind), Some(oid)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let kind = match mode {
+            "100644" | "100664" => EntryKind::File,
+            "100755" => EntryKind::Executable,
+            "120000" => EntryKind::Symlink,
+            "160000" => EntryKind::Gitlink,
+            other => fail!(
+                "{}: unknown mode {other} in the commit's tree",
+                String::from_utf8_lossy(&path)
+            ),
+        };
+        if !oid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        if path
+            .split(|b| *b == b'/')
+            .any(|c| c.is_empty() || c == b"." || c == b"..")
+        {
+            fail!(
+                "the commit's tree holds the path {:?}, which git never writes (an empty, `.` or `..` component); refusing to materialise it",
+                crate::error::clip(&String::from_utf8_lossy(&path))
+            );
+        }
+        entries.push(Entry {
+            kind,
+            oid: oid.to_string(),
+            path,
+        });
+    }
+    Ok(entries)
+}
+
+/// Creates the directories above `rel` under `dest`, each one new (never through a link or a
+/// file already written), and returns where `rel` goes.
+fn make_parents(
+    dest: &Path,
+    rel: &[u8],
+    made: &mut std::collections::HashSet<PathBuf>,
+) -> Result<PathBuf> {
+    let mut path = dest.to_path_buf();
+    let mut components = rel.split(|b| *b == b'/').peekable();
+    while let Some(component) = components.next() {
+        path.push(std::ffi::OsStr::from_bytes(component));
+        if components.peek().is_some() && !made.contains(&path) {
+            std::fs::create_dir(&path).map_err(|e| {
+                Error::Failed(format!(
+                    "{}: cannot create the directory of {} ({e}); the commit's tree is malformed",
+                    path.display(),
+                    String::from_utf8_lossy(rel)
+                ))
+            })?;
+            made.insert(path.clone());
+        }
+    }
+    Ok(path)
+}
+
+/// Reads `<oid> blob <size>\n` from `git cat-file --batch`; the blob's size.
+fn read_batch_header(reader: &mut impl std::io::BufRead, oid: &str) -> Result<usize> {
+    let mut line = Vec::new();
+    reader
+        .take(256)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| Error::Failed(format!("reading git cat-file: {e}")))?;
+    let text = String::from_utf8_lossy(&line);
+    let mut parts = text.trim_end().split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(got), Some("blob"), Some(size)) if got == oid => size
+            .parse()
+            .map_err(|_| Error::Failed(format!("git cat-file printed {text:?}"))),
+        _ => fail!(
+            "object {oid} of the commit cannot be read (git cat-file printed {:?}); the repository is incomplete or corrupt (`git fsck`)",
+            crate::error::clip(text.trim_end())
+        ),
+    }
+}
+
+fn read_exact_vec(reader: &mut impl Read, size: usize, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = vec![0u8; size];
+    reader
+        .read_exact(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
 fn normalise_modes(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -239,6 +516,146 @@ mod tests {
         assert_eq!(
             strip_credentials("https://example.org"),
             "https://example.org"
+        );
+    }
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A repository whose own .gitattributes and config would rewrite files on checkout.
+    fn converting_repo() -> (tempfile::TempDir, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        git(&repo, &["init", "-q"]);
+        let files: &[(&str, &[u8])] = &[
+            (".gitattributes", b"* text eol=crlf\n*.dat filter=upper\n*.id ident\nexport.txt export-subst export-ignore\n"),
+            ("Dockerfile", b"FROM scratch\nCOPY . /\n"),
+            ("data.dat", b"lower case\n"),
+            ("stamp.id", b"$Id$\n"),
+            ("export.txt", b"$Format:%H$\n"),
+            ("big.bin", &[b'x'; 5000]),
+            ("model.bin", b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n"),
+            ("run.sh", b"#!/bin/sh\n"),
+        ];
+        for (name, bytes) in files {
+            std::fs::write(repo.join(name), bytes).unwrap();
+        }
+        std::fs::set_permissions(repo.join("run.sh"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::os::unix::fs::symlink("Dockerfile", repo.join("link")).unwrap();
+        git(&repo, &["add", "-A"]);
+        git(
+            &repo,
+            &[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("160000,{},vendor/lib", "1".repeat(40)),
+            ],
+        );
+        git(&repo, &["commit", "-q", "-m", "files"]);
+        // The reviewer's settings: every conversion git offers, on.
+        for (key, value) in [
+            ("core.autocrlf", "true"),
+            ("core.eol", "crlf"),
+            ("filter.upper.smudge", "tr a-z A-Z"),
+            ("filter.upper.clean", "cat"),
+            ("filter.upper.required", "true"),
+        ] {
+            git(&repo, &["config", key, value]);
+        }
+        let commit = git(&repo, &["rev-parse", "HEAD"]);
+        (tmp, commit)
+    }
+
+    #[test]
+    fn materialise_writes_the_committed_bytes_whatever_the_attributes_and_config() {
+        let (tmp, commit) = converting_repo();
+        let repo = tmp.path().join("repo");
+        let dest = tmp.path().join("out");
+        let found = Git::new()
+            .unwrap()
+            .materialise(&repo, &commit, &dest)
+            .unwrap();
+        for name in [
+            ".gitattributes",
+            "Dockerfile",
+            "data.dat",
+            "stamp.id",
+            "export.txt",
+            "big.bin",
+            "model.bin",
+            "run.sh",
+        ] {
+            let committed = std::process::Command::new("git")
+                .args(["cat-file", "blob", &format!("{commit}:{name}")])
+                .current_dir(&repo)
+                .output()
+                .unwrap()
+                .stdout;
+            assert_eq!(std::fs::read(dest.join(name)).unwrap(), committed, "{name}");
+        }
+        let mode = |p: &str| {
+            std::fs::metadata(dest.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("run.sh"), 0o755);
+        assert_eq!(mode("Dockerfile"), 0o644);
+        assert_eq!(
+            std::fs::read_link(dest.join("link")).unwrap(),
+            Path::new("Dockerfile")
+        );
+        assert!(dest.join("vendor/lib").is_dir());
+        assert_eq!(
+            std::fs::read_dir(dest.join("vendor/lib")).unwrap().count(),
+            0
+        );
+        assert!(!dest.join(".git").exists());
+        assert_eq!(found.submodules, ["vendor/lib"]);
+        assert_eq!(found.lfs_pointers, ["model.bin"]);
+        let warnings = found.warnings().join("\n");
+        assert!(
+            warnings.contains("submodules") && warnings.contains("vendor/lib"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("Git LFS") && warnings.contains("model.bin"),
+            "{warnings}"
+        );
+    }
+
+    #[test]
+    fn trees_git_would_never_write_are_refused() {
+        for path in [&b"a/../b"[..], b"./x", b"a//b", b".."] {
+            let mut record = b"100644 blob ".to_vec();
+            record.extend("e".repeat(40).as_bytes());
+            record.push(b'\t');
+            record.extend(path);
+            record.push(0);
+            let err = parse_ls_tree(&record).unwrap_err().to_string();
+            assert!(err.contains("git never writes"), "{err}");
+        }
+        let names: Vec<String> = (0..12).map(|i| format!("f{i}\n")).collect();
+        let listed = list_names(&names);
+        assert!(
+            !listed.contains('\n') && listed.ends_with("and 2 more"),
+            "{listed}"
         );
     }
 

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod confine;
 pub mod cuda_compat;
 pub mod diff;
 pub mod docker;
@@ -21,6 +22,7 @@ pub mod project;
 pub mod release;
 pub mod report;
 pub mod run_image;
+pub mod scratch;
 pub mod ui;
 pub mod verify;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{clip, quote, Error, Result};
 use crate::inventory::LockedInventory;
 
 pub const VERSION: u32 = 1;
@@ -146,7 +146,7 @@ impl Lock {
             Error::Failed(format!(
                 "{}: not a valid lockfile: {}",
                 path.display(),
-                one_line(&e.to_string())
+                toml_error(text, &e)
             ))
         })?;
         match value.get("version").and_then(toml::Value::as_integer) {
@@ -161,7 +161,7 @@ impl Lock {
             None => return Err(Error::Failed(format!("{}: not a repro.lock (no `version` key)", path.display()))),
         }
         let lock: Lock = value.try_into().map_err(|e: toml::de::Error| {
-            Error::Failed(format!("{}: {}", path.display(), one_line(&e.to_string())))
+            Error::Failed(format!("{}: {}", path.display(), toml_error(text, &e)))
         })?;
         lock.validate()
             .map_err(|m| Error::Failed(format!("{}: {m}", path.display())))?;
@@ -190,16 +190,8 @@ impl Lock {
     pub fn validate(&self) -> std::result::Result<(), String> {
         check_hex("source.commit", &self.source.commit, &[40, 64])?;
         check_ref("build.image", &self.build.image)?;
-        if self.source.remote.starts_with('-')
-            || self
-                .source
-                .remote
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(format!("source.remote = {:?} is not allowed (leading `-`, whitespace or control character)", self.source.remote));
-        }
-        check_platform(&self.build.platform)?;
+        check_remote(&self.source.remote)?;
+        check_platform("build.platform", &self.build.platform)?;
         check_relative("source.path", &self.source.path)?;
         check_relative("build.context", &self.build.context)?;
         if !self.build.target.is_empty() {
@@ -208,7 +200,10 @@ impl Lock {
         for (key, value) in &self.build.args {
             check_word("build.args key", key)?;
             if value.chars().any(char::is_control) {
-                return Err(format!("build.args.{key} contains a control character"));
+                return Err(format!(
+                    "build.args.{} contains a control character",
+                    clip(key)
+                ));
             }
         }
         for d in &self.dockerfiles {
@@ -249,14 +244,20 @@ pub fn write_atomic(path: &Path, mut bytes: &[u8]) -> Result<()> {
     copy_atomic(&mut bytes, path)
 }
 
-/// Streams `source` into a temporary file beside `path`, then renames it over `path`.
+/// Streams `source` into a temporary file beside `path`, then renames it over `path`. The file
+/// is created 0644 minus the umask, like any file the user writes (tempfile's default is 0600),
+/// and named by [`crate::scratch`] so that a run killed before the rename leaves a file the
+/// dirty check ignores and the next write removes.
 pub fn copy_atomic(source: &mut dyn std::io::Read, path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    crate::scratch::remove_stale_files(dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".repro.lock.")
+        .prefix(&crate::scratch::temp_file_prefix())
+        .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     std::io::copy(source, &mut tmp).map_err(|e| Error::io(tmp.path(), e))?;
@@ -272,6 +273,41 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A TOML error as one short line: its message (clipped, as it may quote the input) and where.
+/// Not the error's Display, which quotes the whole offending line: a 50 MB line once.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = &text.as_bytes()[..span.start.min(text.len())];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        format!(" (line {line}, column {column})")
+    });
+    format!("{}{}", clip(&one_line(e.message())), at.unwrap_or_default())
+}
+
+/// The remote a lock records: git must be able to take it as a URL and nothing else.
+pub fn check_remote(remote: &str) -> std::result::Result<(), String> {
+    if remote.starts_with('-') || remote.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "source.remote = {} is not allowed (leading `-`, whitespace or control character)",
+            quote(remote)
+        ));
+    }
+    if let Some(helper) = remote_helper(remote) {
+        return Err(format!(
+            "source.remote = {} names the git remote helper `{}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
+            quote(remote),
+            clip(helper)
+        ));
+    }
+    Ok(())
+}
+
 fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(), String> {
     if lengths.contains(&value.len())
         && value
@@ -280,24 +316,33 @@ fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(
     {
         Ok(())
     } else {
-        Err(format!("{key} = {value:?} is not a lowercase hex hash"))
+        Err(format!(
+            "{key} = {} is not a lowercase hex hash",
+            quote(value)
+        ))
     }
 }
 
 pub fn check_digest(key: &str, value: &str) -> std::result::Result<(), String> {
     match value.strip_prefix("sha256:") {
         Some(hex) => check_hex(key, hex, &[64]),
-        None => Err(format!("{key} = {value:?} is not a sha256:<64 hex> digest")),
+        None => Err(format!(
+            "{key} = {} is not a sha256:<64 hex> digest",
+            quote(value)
+        )),
     }
 }
 
 /// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.
-fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
+pub fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
     if value.is_empty()
         || value.starts_with('-')
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        Err(format!("{key} = {value:?} is not allowed (empty, leading `-`, whitespace or control character)"))
+        Err(format!(
+            "{key} = {} is not allowed (empty, leading `-`, whitespace or control character)",
+            quote(value)
+        ))
     } else {
         Ok(())
     }
@@ -309,11 +354,24 @@ pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
     if value.chars().all(allowed) {
         Ok(())
     } else {
-        Err(format!("{key} = {value:?} is not an image reference"))
+        Err(format!(
+            "{key} = {} is not an image reference",
+            quote(value)
+        ))
     }
 }
 
-fn check_platform(value: &str) -> std::result::Result<(), String> {
+/// The helper of git's `<transport>::<address>` syntax (`ext::`, `fd::`), if `remote` uses it.
+pub fn remote_helper(remote: &str) -> Option<&str> {
+    let (helper, _) = remote.split_once("::")?;
+    (!helper.is_empty()
+        && helper
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    .then_some(helper)
+}
+
+pub fn check_platform(key: &str, value: &str) -> std::result::Result<(), String> {
     let parts: Vec<&str> = value.split('/').collect();
     if (2..=3).contains(&parts.len())
         && parts
@@ -323,12 +381,13 @@ fn check_platform(value: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "build.platform = {value:?} is not os/arch[/variant]"
+            "{key} = {} is not one os/arch[/variant] platform, such as linux/amd64",
+            quote(value)
         ))
     }
 }
 
-fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
+pub fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
     let path = Path::new(value);
     if value.is_empty()
         || path.is_absolute()
@@ -339,7 +398,8 @@ fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
         || value.chars().any(char::is_control)
     {
         Err(format!(
-            "{key} = {value:?} must be a relative path inside the project"
+            "{key} = {} must be a relative path inside the project",
+            quote(value)
         ))
     } else {
         Ok(())
@@ -473,6 +533,57 @@ pub(crate) mod tests {
         let mut lock = sample();
         lock.build.args.insert("X".into(), "a\nb".into());
         assert!(lock.validate().is_err());
+        for remote in [
+            "ext::sh -c touch% /tmp/pwned",
+            "ext::/tmp/evil.sh",
+            "fd::0",
+            "FD::7,8",
+        ] {
+            let mut lock = sample();
+            lock.source.remote = remote.into();
+            assert!(lock.validate().is_err(), "{remote}");
+        }
+        let mut lock = sample();
+        lock.source.remote = "ext::/tmp/evil.sh".into();
+        assert!(lock.validate().unwrap_err().contains("`ext::`"));
+        for remote in [
+            "/srv/a::b/x.git",
+            "https://example.org/a::b.git",
+            "git@host:lab/x.git",
+            "",
+        ] {
+            let mut lock = sample();
+            lock.source.remote = remote.into();
+            assert_eq!(lock.validate(), Ok(()), "{remote}");
+        }
+    }
+
+    #[test]
+    fn errors_quote_at_most_a_little_of_a_huge_lock() {
+        let huge = format!("version = 1\ncommit = \"{}", "a".repeat(5_000_000));
+        let err = Lock::from_toml(&huge, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "{} bytes: {}", err.len(), clip(&err));
+        assert!(err.contains("line 2"), "{err}");
+        let mut lock = sample();
+        lock.source.commit = "z".repeat(5_000_000);
+        let err = lock.validate().unwrap_err();
+        assert!(err.len() < 600 && err.contains('…'), "{}", clip(&err));
+        let mut lock = sample();
+        lock.bases[0].reference = format!("-{}", "x".repeat(5_000_000));
+        assert!(lock.validate().unwrap_err().len() < 600);
+        let mut lock = sample();
+        lock.source.remote = format!("ext::{}", "x".repeat(5_000_000));
+        assert!(lock.validate().unwrap_err().len() < 800);
+        let text = sample().to_toml().replace(
+            "dirty = false",
+            &format!("dirty = false\n{} = 1", "k".repeat(5_000_000)),
+        );
+        let err = Lock::from_toml(&text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "{}", clip(&err));
     }
 
     #[test]
@@ -493,5 +604,24 @@ pub(crate) mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 2, "no temp file left: {leftovers:?}");
+    }
+
+    #[test]
+    fn atomic_write_makes_a_file_like_any_other_not_a_private_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // What this process's umask makes of a plain 0666 create, narrowed to 0644.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        let expected = mode(&plain) & 0o644;
+        let path = dir.path().join("repro.lock");
+        sample().write_atomic(&path).unwrap();
+        assert_eq!(mode(&path), expected);
+        assert_ne!(expected, 0o600, "a typical umask leaves the file readable");
+        // Replacing a private file gives a normal one too.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        sample().write_atomic(&path).unwrap();
+        assert_eq!(mode(&path), expected);
     }
 }

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::confine::confine;
 use crate::docker::{normalise_ref, BuildSpec, Docker};
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
-use crate::error::{Error, Result};
+use crate::error::{clip, Error, Result};
 use crate::lockfile::{Base, DockerfileEntry};
 use crate::oci::{self, sha256_digest, OciImage};
 
@@ -31,6 +32,9 @@ pub struct Settings {
 pub struct Stage {
     pub role: &'static str,
     pub path: String,
+    /// Where the Dockerfile is, every link resolved (inside the committed source); BuildKit is
+    /// given this path, so it builds the bytes hashed here.
+    pub file: PathBuf,
     pub sha256: String,
     pub parsed: Dockerfile,
 }
@@ -40,6 +44,8 @@ pub struct Plan {
     pub settings: Settings,
     /// The project directory inside the materialised source.
     pub project: PathBuf,
+    /// The build context, every link resolved (inside the committed source).
+    pub context: PathBuf,
     pub base: Option<Stage>,
     pub release: Stage,
     pub bases: Vec<Base>,
@@ -53,18 +59,33 @@ pub struct Built {
 
 impl Plan {
     /// Reads and parses the Dockerfiles under `project`, then pins every external image with
-    /// `pin` (the registry at release time, the lock at rebuild time).
+    /// `pin` (the registry at release time, the lock at rebuild time). `root` is the committed
+    /// source holding `project`: the context and the Dockerfiles (and their `.dockerignore`
+    /// files) must resolve inside it, links included, before anything is read or built.
     pub fn new(
         settings: Settings,
+        root: &Path,
         project: &Path,
         base_file: Option<&str>,
         release_file: &str,
         mut pin: impl FnMut(&ExternalRef, &str) -> Result<Base>,
     ) -> Result<Plan> {
+        let context = confine(
+            root,
+            project,
+            Path::new(&settings.context),
+            "the build context",
+        )?;
+        confine(
+            root,
+            &context,
+            Path::new(".dockerignore"),
+            "the context's .dockerignore",
+        )?;
         let base = base_file
-            .map(|f| read_stage("base", project, f, &settings))
+            .map(|f| read_stage("base", root, project, f, &settings))
             .transpose()?;
-        let release = read_stage("release", project, release_file, &settings)?;
+        let release = read_stage("release", root, project, release_file, &settings)?;
         let mut bases = Vec::new();
         for stage in base.iter().chain(std::iter::once(&release)) {
             for external in &stage.parsed.externals {
@@ -82,6 +103,7 @@ impl Plan {
         Ok(Plan {
             settings,
             project: project.to_path_buf(),
+            context,
             base,
             release,
             bases,
@@ -124,8 +146,8 @@ impl Plan {
             .collect();
         pins.extend(extra_pins);
         BuildSpec {
-            dockerfile: self.project.join(&stage.path),
-            context: self.project.join(&self.settings.context),
+            dockerfile: stage.file.clone(),
+            context: self.context.clone(),
             platform: self.settings.platform.clone(),
             target: if stage.role == "release" {
                 self.settings.target.clone()
@@ -210,25 +232,42 @@ fn is_built_base(image: &str, reference: &str) -> bool {
 
 fn read_stage(
     role: &'static str,
+    root: &Path,
     project: &Path,
     path: &str,
     settings: &Settings,
 ) -> Result<Stage> {
-    let full = project.join(path);
+    let what = if role == "base" {
+        "the base Dockerfile"
+    } else {
+        "the Dockerfile"
+    };
+    let full = confine(root, project, Path::new(path), what)?;
+    // BuildKit also reads `<Dockerfile>.dockerignore` beside it.
+    let mut ignore = full.clone().into_os_string();
+    ignore.push(".dockerignore");
+    confine(
+        root,
+        root,
+        Path::new(&ignore),
+        &format!("{what}'s .dockerignore"),
+    )?;
     let bytes = std::fs::read(&full).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Failed(format!(
-            "{path}: no such Dockerfile in the committed source; commit it, or name another with --file/--base-file"
+            "{}: no such Dockerfile in the committed source; commit it, or name another with --file/--base-file",
+            clip(path)
         )),
         _ => Error::io(&full, e),
     })?;
     let parsed = dockerfile::parse(&bytes, &settings.args, &settings.platform)
-        .map_err(|e| Error::Failed(format!("{path}:{}: {}", e.line, e.message)))?;
+        .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))?;
     let sha256 = sha256_digest(&bytes)
         .trim_start_matches("sha256:")
         .to_string();
     Ok(Stage {
         role,
         path: path.to_string(),
+        file: full,
         sha256,
         parsed,
     })

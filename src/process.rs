@@ -46,9 +46,17 @@ fn stderr_suffix(stderr: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    // A command's stderr can quote its input (a stranger's ref, a URL): a few clipped lines.
     match tail.len() {
         0 => String::new(),
-        n => format!(": {}", tail[n.saturating_sub(3)..].join(" | ")),
+        n => format!(
+            ": {}",
+            tail[n.saturating_sub(3)..]
+                .iter()
+                .map(|l| crate::error::clip(&crate::error::escape_controls(l)))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
     }
 }
 
@@ -276,17 +284,34 @@ impl Tool {
 
     /// Starts a command and hands back its stdout to read; dropping the stream kills it.
     pub fn stream<S: AsRef<str>>(&self, args: &[S]) -> Result<Stream, ProcessError> {
+        self.stream_with(args, &Options::default(), None)
+    }
+
+    /// [`Tool::stream`] in a directory and with `stdin` written to the command (`git cat-file
+    /// --batch`); stdin is fed from another thread, so a large input cannot deadlock.
+    pub fn stream_with<S: AsRef<str>>(
+        &self,
+        args: &[S],
+        opts: &Options,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Stream, ProcessError> {
         let command = self.describe(args);
         let argv: Vec<OsString> = self.argv(args).into_iter().map(OsString::from).collect();
-        let handle = duct::cmd(&self.program, argv)
-            .unchecked()
-            .stdin_null()
-            .stderr_capture()
-            .reader()
-            .map_err(|source| ProcessError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
+        let mut expr = duct::cmd(&self.program, argv).unchecked().stderr_capture();
+        expr = match stdin {
+            Some(bytes) => expr.stdin_bytes(bytes),
+            None => expr.stdin_null(),
+        };
+        if let Some(dir) = &opts.dir {
+            expr = expr.dir(dir);
+        }
+        for (k, v) in &opts.env {
+            expr = expr.env(k, v);
+        }
+        let handle = expr.reader().map_err(|source| ProcessError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
         Ok(Stream { handle, command })
     }
 }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cli::ReleaseArgs;
-use crate::docker::{check_user_ref, image_name_from_dir};
-use crate::error::{Error, Result};
+use crate::docker::image_name_from_dir;
+use crate::error::{clip, quote, Error, Result};
+use crate::lockfile;
 
 pub const CONFIG_FILE: &str = "repro.toml";
 pub const SEED_BASE: &str = "docker/Dockerfile.base";
@@ -49,8 +50,15 @@ pub struct ReleaseConfig {
 }
 
 impl Config {
-    pub fn load(project: &Path) -> Result<Config> {
-        let path = project.join(CONFIG_FILE);
+    /// Reads `project/repro.toml`, which must resolve inside `root` (the repository): a
+    /// committed `repro.toml -> /somewhere` is refused, not read.
+    pub fn load(root: &Path, project: &Path) -> Result<Config> {
+        let path = crate::confine::confine(
+            root,
+            project,
+            Path::new(CONFIG_FILE),
+            "the configuration file",
+        )?;
         match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text)
                 .map_err(|e| Error::Usage(format!("{}: {}", path.display(), e.message()))),
@@ -75,7 +83,40 @@ pub struct Inputs {
     pub args: BTreeMap<String, String>,
 }
 
-/// Merges flags over `repro.toml` over defaults, checking each value before it reaches docker.
+/// Where a value came from, to name it in an error: the flag, or the key in `repro.toml`.
+#[derive(Debug, Clone, Copy)]
+struct From<'a> {
+    flag: &'a str,
+    key: &'a str,
+    config: bool,
+}
+
+impl From<'_> {
+    fn of<T>(flag: &'static str, key: &'static str, flag_value: &Option<T>) -> From<'static> {
+        From {
+            flag,
+            key,
+            config: flag_value.is_none(),
+        }
+    }
+
+    /// `--image "X"`, or `image = "X" in repro.toml`.
+    fn show(&self, value: &str) -> String {
+        if self.config {
+            format!("{} = {} in {CONFIG_FILE}", self.key, quote(value))
+        } else {
+            format!("{} {}", self.flag, quote(value))
+        }
+    }
+
+    fn usage(&self, value: &str, why: &str) -> Error {
+        Error::Usage(format!("{} {why}", self.show(value)))
+    }
+}
+
+/// Merges flags over `repro.toml` over defaults, checking every value before anything runs:
+/// a value docker or the lock would refuse is a usage error naming the flag or key, not a
+/// failure after a full build.
 pub fn inputs(
     project: &Path,
     args: &ReleaseArgs,
@@ -83,22 +124,26 @@ pub fn inputs(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Inputs> {
     let c = config.release;
+    let from = From::of("--image", "[release] image", &args.image);
     let image = args
         .image
         .clone()
         .or(c.image)
         .unwrap_or_else(|| image_name_from_dir(project));
-    check_user_ref("--image", &image)?;
     if image.contains('@')
         || image
             .rsplit('/')
             .next()
             .is_some_and(|last| last.contains(':'))
     {
-        return Err(Error::Usage(format!(
-            "--image {image:?} must be a repository name without tag or digest; tags come from --tag"
-        )));
+        return Err(from.usage(
+            &image,
+            "must be a repository name without tag or digest; tags come from --tag",
+        ));
     }
+    check_image_name(&image).map_err(|why| from.usage(&image, &why))?;
+    let file_from = From::of("--file", "[release] file", &args.file);
+    let base_from = From::of("--base-file", "[release] base_file", &args.base_file);
     let file = args.file.clone().or(c.file);
     let base_file = args.base_file.clone().or(c.base_file);
     let (release_file, base_file) = match (file, base_file) {
@@ -115,23 +160,33 @@ pub fn inputs(
             )))
         }
     };
-    for (flag, path) in [
-        ("--file", Some(&release_file)),
-        ("--base-file", base_file.as_ref()),
-    ] {
-        if let Some(path) = path {
-            check_relative(flag, path)?;
-        }
+    check_relative(file_from, &release_file)?;
+    if let Some(path) = &base_file {
+        check_relative(base_from, path)?;
     }
+    let context_from = From::of("--context", "[release] context", &args.context);
     let context = args
         .context
         .clone()
         .or(c.context)
         .unwrap_or_else(|| ".".into());
-    check_relative("--context", &context)?;
-    let mut tags = c.tags;
-    tags.extend(args.tags.iter().cloned());
-    for tag in &tags {
+    check_relative(context_from, &context)?;
+    let tags: Vec<(From, String)> = c
+        .tags
+        .into_iter()
+        .map(|t| (From::of("--tag", "[release] tags", &None::<()>), t))
+        .chain(args.tags.iter().map(|t| {
+            (
+                From {
+                    flag: "--tag",
+                    key: "",
+                    config: false,
+                },
+                t.clone(),
+            )
+        }))
+        .collect();
+    for (from, tag) in &tags {
         let valid = !tag.is_empty()
             && tag.len() <= 128
             && !tag.starts_with(['.', '-'])
@@ -139,55 +194,78 @@ pub fn inputs(
                 .chars()
                 .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
         if !valid {
-            return Err(Error::Usage(format!(
-                "--tag {tag:?} is not a valid tag (letters, digits, _ . -, at most 128)"
-            )));
+            return Err(from.usage(
+                tag,
+                "is not a valid tag: use letters, digits, _ . - (not first), at most 128",
+            ));
         }
     }
-    let mut build_args = c.build_args;
+    let tags = tags.into_iter().map(|(_, t)| t).collect();
+    let mut build_args = BTreeMap::new();
+    for (key, value) in c.build_args {
+        check_build_arg(&key, &value).map_err(|why| {
+            Error::Usage(format!(
+                "[release.build_args] {} in {CONFIG_FILE} {why}",
+                quote(&key)
+            ))
+        })?;
+        build_args.insert(key, value);
+    }
     for raw in &args.build_args {
         let (key, value) = match raw.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (raw.clone(), env(raw).ok_or_else(|| {
-                Error::Usage(format!("--build-arg {raw}: no `=` and ${raw} is not set; write --build-arg {raw}=VALUE"))
-            })?),
+            None => (
+                raw.clone(),
+                env(raw).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--build-arg {}: no `=` and ${} is not set; write --build-arg {}=VALUE",
+                        clip(raw),
+                        clip(raw),
+                        clip(raw)
+                    ))
+                })?,
+            ),
         };
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-        {
-            return Err(Error::Usage(format!(
-                "--build-arg {raw:?}: `{key}` is not a valid ARG name"
-            )));
-        }
-        if key == "SOURCE_DATE_EPOCH" {
-            return Err(Error::Usage(
-                "--build-arg SOURCE_DATE_EPOCH: use --source-date-epoch; docker repro sets it"
-                    .into(),
-            ));
-        }
+        check_build_arg(&key, &value)
+            .map_err(|why| Error::Usage(format!("--build-arg {} {why}", quote(raw))))?;
         build_args.insert(key, value);
     }
+    let target_from = From::of("--target", "[release] target", &args.target);
+    let builder_from = From::of("--builder", "[release] builder", &args.builder);
+    let platform_from = From::of("--platform", "[release] platform", &args.platform);
     let target = args.target.clone().or(c.target).unwrap_or_default();
     let platform = args.platform.clone().or(c.platform);
     let builder = args.builder.clone().or(c.builder).unwrap_or_default();
-    for (flag, value) in [("--target", &target), ("--builder", &builder)] {
+    for (from, value) in [(target_from, &target), (builder_from, &builder)] {
         if value.starts_with('-')
             || value
                 .chars()
                 .any(|ch| ch.is_whitespace() || ch.is_control())
         {
-            return Err(Error::Usage(format!(
-                "{flag} {value:?} is not a valid name"
-            )));
+            return Err(from.usage(
+                value,
+                "is not a valid name (no leading `-`, whitespace or control characters)",
+            ));
         }
     }
-    let lock = args
-        .lock
-        .clone()
-        .or(c.lock)
-        .unwrap_or_else(|| PathBuf::from(crate::lockfile::DEFAULT_PATH));
+    if let Some(platform) = &platform {
+        lockfile::check_platform("platform", platform).map_err(|_| {
+            platform_from.usage(
+                platform,
+                "is not one os/arch[/variant] platform: a release is built for one platform, such as linux/amd64",
+            )
+        })?;
+    }
+    let lock_from = From::of("--lock", "[release] lock", &args.lock);
+    let lock = match (&args.lock, c.lock) {
+        (Some(flag), _) => flag.clone(),
+        // repro.toml is part of the repository: its lock path stays inside the project.
+        (None, Some(from_config)) => {
+            check_relative(lock_from, &from_config.to_string_lossy())?;
+            from_config
+        }
+        (None, None) => PathBuf::from(crate::lockfile::DEFAULT_PATH),
+    };
     let lock = if lock.is_absolute() {
         lock
     } else {
@@ -207,18 +285,101 @@ pub fn inputs(
     })
 }
 
-fn check_relative(flag: &str, path: &str) -> Result<()> {
-    let p = Path::new(path);
-    if path.is_empty()
-        || p.is_absolute()
-        || p.components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
+/// A build argument docker takes and the lock can record.
+fn check_build_arg(key: &str, value: &str) -> std::result::Result<(), String> {
+    if key.is_empty()
+        || key.starts_with(|c: char| c.is_ascii_digit())
+        || !key
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
     {
-        return Err(Error::Usage(format!(
-            "{flag} {path:?} must be a relative path inside the project (it is looked up in the committed source)"
-        )));
+        return Err(format!(
+            "has the name {}, which is not a valid ARG name: use letters, digits and _, not starting with a digit",
+            quote(key)
+        ));
+    }
+    if key == "SOURCE_DATE_EPOCH" {
+        return Err("sets SOURCE_DATE_EPOCH: use --source-date-epoch; docker repro sets it".into());
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!(
+            "has a control character in its value; {key} must be one line without control characters"
+        ));
     }
     Ok(())
+}
+
+/// A repository name as docker's reference grammar has it: an optional registry host
+/// (`host[:port]`, told apart by a `.` or `:` or `localhost`), then lowercase path components
+/// `[a-z0-9]+` joined by `.`, `_`, `__` or dashes.
+fn check_image_name(name: &str) -> std::result::Result<(), String> {
+    const FIX: &str = "use lowercase letters, digits and . _ - inside each part, optionally after a registry host, e.g. curvenet or ghcr.io/lab/curvenet";
+    if name.is_empty() || name.len() > 255 {
+        return Err(format!(
+            "is not a valid image name (1 to 255 characters); {FIX}"
+        ));
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let host = parts.remove(0);
+        let (hostname, port) = host.split_once(':').unwrap_or((host, ""));
+        let host_ok = !hostname.is_empty()
+            && hostname.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+            && (port.is_empty() && !host.ends_with(':')
+                || port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty());
+        if !host_ok {
+            return Err(format!(
+                "has an invalid registry host {}; {FIX}",
+                quote(host)
+            ));
+        }
+    }
+    for part in parts {
+        let separators_ok = path_component_ok(part);
+        if !separators_ok {
+            return Err(format!("is not a valid image name: the part {} must be lowercase letters and digits, joined by . _ __ or -; {FIX}", quote(part)));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
+fn path_component_ok(part: &str) -> bool {
+    let mut separator = String::new();
+    let mut seen_alnum = false;
+    for c in part.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            let ok = separator.is_empty()
+                || separator == "."
+                || separator == "_"
+                || separator == "__"
+                || separator.bytes().all(|b| b == b'-');
+            if !ok {
+                return false;
+            }
+            separator.clear();
+            seen_alnum = true;
+        } else if "._-".contains(c) && seen_alnum {
+            separator.push(c);
+        } else {
+            return false;
+        }
+    }
+    seen_alnum && separator.is_empty()
+}
+
+fn check_relative(from: From, path: &str) -> Result<()> {
+    lockfile::check_relative(from.flag, path).map_err(|_| {
+        from.usage(
+            path,
+            "must be a relative path inside the project, without `..` (it is looked up in the committed source)",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -321,6 +482,115 @@ mod tests {
     }
 
     #[test]
+    fn every_value_is_checked_up_front_naming_its_flag_or_key() {
+        let dir = project(&["Dockerfile"]);
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--image", "UPPER"],
+                "--image \"UPPER\" is not a valid image name",
+            ),
+            (&["--image", "ghcr.io/Lab/x"], "the part \"Lab\""),
+            (
+                &["--platform", "linux/amd64,linux/arm64"],
+                "--platform \"linux/amd64,linux/arm64\" is not one os/arch",
+            ),
+            (&["--build-arg", "A B=1"], "not a valid ARG name"),
+            (&["--build-arg", "=1"], "not a valid ARG name"),
+            (&["--build-arg", "1A=1"], "not a valid ARG name"),
+            (&["--build-arg", "X=a\nb"], "control character"),
+            (&["--target=-x"], "--target \"-x\""),
+        ];
+        for (argv, needle) in cases {
+            let err = inputs(dir.path(), &release_args(argv), Config::default(), &|_| {
+                None
+            })
+            .unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{argv:?}");
+            assert!(err.to_string().contains(needle), "{argv:?}: {err}");
+            assert!(!err.to_string().contains('\n'), "{argv:?}: {err}");
+        }
+        let configs: &[(&str, &str)] = &[
+            (
+                "image = \"UPPER\"",
+                "[release] image = \"UPPER\" in repro.toml is not a valid image name",
+            ),
+            (
+                "platform = \"a,b\"",
+                "[release] platform = \"a,b\" in repro.toml is not one os/arch",
+            ),
+            (
+                "context = \"../x\"",
+                "[release] context = \"../x\" in repro.toml must be a relative path",
+            ),
+            (
+                "file = \"/etc/Dockerfile\"",
+                "[release] file = \"/etc/Dockerfile\" in repro.toml",
+            ),
+            (
+                "lock = \"/home/x/.bashrc\"",
+                "[release] lock = \"/home/x/.bashrc\" in repro.toml",
+            ),
+            (
+                "tags = [\"-x\"]",
+                "[release] tags = \"-x\" in repro.toml is not a valid tag",
+            ),
+            (
+                "target = \"a b\"",
+                "[release] target = \"a b\" in repro.toml",
+            ),
+            (
+                "[release.build_args]\n\"A B\" = \"1\"",
+                "[release.build_args] \"A B\" in repro.toml has the name",
+            ),
+            (
+                "[release.build_args]\n\"\" = \"1\"",
+                "[release.build_args] \"\" in repro.toml has the name",
+            ),
+            (
+                "[release.build_args]\nSOURCE_DATE_EPOCH = \"1\"",
+                "--source-date-epoch",
+            ),
+        ];
+        for (toml_text, needle) in configs {
+            let config: Config = toml::from_str(&format!("[release]\n{toml_text}\n")).unwrap();
+            let err = inputs(dir.path(), &release_args(&[]), config, &|_| None).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{toml_text}");
+            assert!(err.to_string().contains(needle), "{toml_text}: {err}");
+        }
+        // A flag names the flag even when repro.toml has the key too.
+        let config: Config = toml::from_str("[release]\nimage = \"ok\"\n").unwrap();
+        let err = inputs(
+            dir.path(),
+            &release_args(&["--image", "NO"]),
+            config,
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("--image \"NO\""), "{err}");
+    }
+
+    #[test]
+    fn image_names_follow_dockers_grammar() {
+        for ok in [
+            "curvenet",
+            "ghcr.io/lab/curve-net",
+            "127.0.0.1:5000/repro-test/busybox",
+            "localhost/x",
+            "Registry.Example:443/a/b",
+            "a__b",
+            "a--b.c_d",
+        ] {
+            assert_eq!(check_image_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "UPPER", "a_", "_a", "a___b", "a..b", "a/", "/a", "a//b", "host:/x", "-a", "a b", "",
+        ] {
+            assert!(check_image_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_image_name(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
     fn unknown_config_keys_are_rejected() {
         let dir = project(&["Dockerfile"]);
         std::fs::write(
@@ -328,7 +598,9 @@ mod tests {
             "[release]\nimgae = \"typo\"\n",
         )
         .unwrap();
-        let err = Config::load(dir.path()).unwrap_err().to_string();
+        let err = Config::load(dir.path(), dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("imgae"), "{err}");
     }
 }

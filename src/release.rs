@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::{Format, ReleaseArgs};
+use crate::confine::confine;
 use crate::docker::{normalise_ref, Docker};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -34,31 +35,34 @@ struct SummaryImage<'a> {
 pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let ui = Ui { quiet: args.quiet };
     let project = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let inputs = project::inputs(&project, args, Config::load(&project)?, &|k| {
-        std::env::var(k).ok()
-    })?;
-
     let git = Git::new()?;
-    let facts = git.facts(&project, std::slice::from_ref(&inputs.lock))?;
+    let toplevel = git.toplevel(&project)?;
+    let config = Config::load(&toplevel, &project)?;
+    let inputs = project::inputs(&project, args, config, &|k| std::env::var(k).ok())?;
+
+    if let Some(dir) = inputs.lock.parent() {
+        crate::scratch::remove_stale_files(dir);
+    }
+    let mut facts = git.facts(&project, std::slice::from_ref(&inputs.lock))?;
+    // The temporary file of a lock or archive write (a concurrent run's, or one left by a run
+    // killed before its rename) is never built and does not make the tree dirty.
+    facts
+        .dirty_files
+        .retain(|f| !crate::scratch::is_temp_file(f));
     let dirty = !facts.dirty_files.is_empty();
     if dirty && !args.allow_dirty {
-        let shown: Vec<&str> = facts
-            .dirty_files
-            .iter()
-            .take(10)
-            .map(String::as_str)
-            .collect();
-        let more = facts.dirty_files.len().saturating_sub(shown.len());
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
+        // Names are escaped: a file name with a newline must not split this one-line error.
         return Err(Error::Failed(format!(
-            "the working tree has uncommitted changes: {}{more}; commit them (a release is built from a commit), or pass --allow-dirty",
-            shown.join(", ")
+            "the working tree has uncommitted changes: {}; commit them (a release is built from a commit), or pass --allow-dirty",
+            crate::git::list_names(&facts.dirty_files)
         )));
     }
+    // Everything the lock records is checked now, not after the build.
+    lockfile::check_remote(&facts.remote).map_err(|why| {
+        Error::Failed(format!(
+            "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
+        ))
+    })?;
     if dirty {
         ui.warn("releasing with uncommitted changes (--allow-dirty): the lock records dirty = true and can never be verified by rebuild");
     }
@@ -82,25 +86,30 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         use_cache: args.use_cache,
     };
 
-    let work = tempfile::Builder::new()
-        .prefix("docker-repro-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let source = if dirty {
-        project.clone()
+    let work = crate::scratch::work_dir("release")?;
+    // What the build may read: the working tree of a dirty release, else the clean copy.
+    let (root, source) = if dirty {
+        (facts.toplevel.clone(), project.clone())
     } else {
         ui.progress(&format!(
             "copying commit {} into a clean build directory",
             &facts.commit[..12]
         ));
         let checkout = work.path().join("src");
-        git.materialise(&facts.toplevel, &facts.commit, &checkout)?;
-        checkout.join(&rel_path)
+        for warning in git
+            .materialise(&facts.toplevel, &facts.commit, &checkout)?
+            .warnings()
+        {
+            ui.warn(&warning);
+        }
+        let source = confine(&checkout, &checkout, &rel_path, "the project directory")?;
+        (checkout, source)
     };
 
     let base_tag = format!("{}:base", inputs.image);
     let plan = Plan::new(
         settings,
+        &root,
         &source,
         inputs.base_file.as_deref(),
         &inputs.release_file,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, VerifyArgs};
+use crate::confine::confine;
 use crate::diff;
 use crate::docker::Docker;
 use crate::error::{Error, Result};
@@ -322,20 +323,30 @@ fn rebuild(
     quiet: bool,
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
-    let work = tempfile::Builder::new()
-        .prefix("docker-repro-verify-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let work = crate::scratch::work_dir("verify")?;
     let repo = source_repository(lock, lock_path, source, &git, work.path(), ui)?;
     ui.progress(&format!(
         "copying commit {} into a clean build directory",
         lock.short_commit()
     ));
     let checkout = work.path().join("src");
-    git.materialise(&repo, &lock.source.commit, &checkout)?;
-    let project = checkout.join(&lock.source.path);
+    for warning in git
+        .materialise(&repo, &lock.source.commit, &checkout)?
+        .warnings()
+    {
+        ui.warn(&warning);
+    }
+    // Every path the lock names must resolve inside the commit, links included.
+    let project = confine(
+        &checkout,
+        &checkout,
+        Path::new(&lock.source.path),
+        "the lock's source.path",
+    )?;
     // Accepted noise, as the locked commit's repro.toml says.
-    let ignore = crate::project::Config::load(&project)?.verify.ignore;
+    let ignore = crate::project::Config::load(&checkout, &project)?
+        .verify
+        .ignore;
 
     let settings = Settings {
         image: lock.build.image.clone(),
@@ -361,6 +372,7 @@ fn rebuild(
     })?;
     let plan = Plan::new(
         settings,
+        &checkout,
         &project,
         file("base"),
         release_file,

@@ -256,10 +256,7 @@ fn save(
 }
 
 pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
-    let work = tempfile::Builder::new()
-        .prefix("docker-repro-diff-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let work = crate::scratch::work_dir("diff")?;
     let mut docker = None;
     let a = operand(&args.a, &mut docker, &globals, work.path(), 1)?;
     let b = operand(&args.b, &mut docker, &globals, work.path(), 2)?;

@@ -226,7 +226,7 @@ fn interrupted_release_leaves_the_old_lock_intact() {
     let leftovers: Vec<String> = std::fs::read_dir(&p.dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".repro.lock."))
+        .filter(|n| n.starts_with(".docker-repro-tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(!build_running("sleep 60"), "the build was stopped");
