@@ -11,7 +11,8 @@
 use std::collections::VecDeque;
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{clip, escape_controls, Error, Result};
+use crate::error::{clip, Error, Result};
+use crate::ui::escape;
 
 /// More links than this on one path is a loop (Linux gives up at 40 too).
 const MAX_LINKS: usize = 40;
@@ -38,7 +39,7 @@ pub fn confine(root: &Path, from: &Path, rel: &Path, what: &str) -> Result<PathB
         .collect();
     Err(Error::Failed(format!(
         "{what} {:?} resolves to {}, outside the committed source{}; a build reads only the commit's files: commit the files themselves instead of a link out of the repository",
-        clip(&escape_controls(&rel.to_string_lossy())),
+        clip(&escape(&rel.to_string_lossy())),
         show(&resolved),
         if through.is_empty() {
             String::new()
@@ -49,7 +50,7 @@ pub fn confine(root: &Path, from: &Path, rel: &Path, what: &str) -> Result<PathB
 }
 
 fn show(path: &Path) -> String {
-    clip(&escape_controls(&path.to_string_lossy()))
+    clip(&escape(&path.to_string_lossy()))
 }
 
 /// Walks `rel` from `root` one component at a time, replacing each link by its target. Returns

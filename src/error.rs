@@ -82,20 +82,6 @@ pub fn quote(text: &str) -> String {
     format!("{:?}", clip(text))
 }
 
-/// `text` with control characters written as escapes (`\n`, `\t`, `\u{1b}`), so a file
-/// name cannot break a one-line message or drive the terminal.
-pub fn escape_controls(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,11 +95,5 @@ mod tests {
         let clipped = clip(&long);
         assert_eq!(clipped.chars().count(), CLIP_CHARS + 1);
         assert!(clipped.ends_with('…'));
-    }
-
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(escape_controls("a\nb\tc\u{1b}[31m"), "a\\nb\\tc\\u{1b}[31m");
-        assert_eq!(escape_controls("plain é"), "plain é");
     }
 }

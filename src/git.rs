@@ -287,7 +287,7 @@ pub fn list_names(names: &[String]) -> String {
     let shown: Vec<String> = names
         .iter()
         .take(10)
-        .map(|n| crate::error::clip(&crate::error::escape_controls(n)))
+        .map(|n| crate::error::clip(&crate::ui::escape(n)))
         .collect();
     let more = names.len().saturating_sub(shown.len());
     if more > 0 {

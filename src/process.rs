@@ -53,7 +53,7 @@ fn stderr_suffix(stderr: &str) -> String {
             ": {}",
             tail[n.saturating_sub(3)..]
                 .iter()
-                .map(|l| crate::error::clip(&crate::error::escape_controls(l)))
+                .map(|l| crate::error::clip(&crate::ui::escape(l)))
                 .collect::<Vec<_>>()
                 .join(" | ")
         ),

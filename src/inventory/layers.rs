@@ -443,16 +443,9 @@ fn checked_digest(digest: &str) -> Result<String, ScanError> {
         .ok_or_else(|| {
             ScanError::Archive(format!(
                 "unsupported digest {:?} in the archive (only sha256 digests are read)",
-                crate::ui::escape(&truncate(digest, 100))
+                crate::ui::escape(&crate::error::clip(digest))
             ))
         })
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
 }
 
 fn digest_of_blob_path(path: &str) -> Option<String> {
