@@ -229,6 +229,12 @@ fn interrupted_release_leaves_the_old_lock_intact() {
         .filter(|n| n.starts_with(".docker-repro-tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    // BuildKit cancels a build whose client went away asynchronously: give it a few seconds,
+    // far less than the minute the RUN would take.
+    let stopping = Instant::now();
+    while build_running("sleep 60") && stopping.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(!build_running("sleep 60"), "the build was stopped");
 }
 
