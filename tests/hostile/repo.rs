@@ -682,7 +682,7 @@ fn a_dirty_file_name_with_a_newline_stays_on_one_line() {
     let run = p.repro(&["release"]).expect(1);
     assert_refused(
         &run,
-        "uncommitted changes: evil\\nerror: forged line\\u{1b}[2J; commit them",
+        "uncommitted changes: evil\\nerror: forged line\\x1b[2J; commit them",
     );
     assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
 }
