@@ -192,12 +192,13 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
         layer: layer.to_string(),
         message,
     };
+    let tar_err = |e: TarError| match e {
+        TarError::Interrupted => ScanError::Interrupted,
+        e => layer_err(describe_tar_error(e)),
+    };
     let mut tar = TarStream::new(reader);
     let mut scan = LayerScan::default();
-    while let Some(header) = tar
-        .next_header()
-        .map_err(|e| layer_err(describe_tar_error(e)))?
-    {
+    while let Some(header) = tar.next_header().map_err(tar_err)? {
         let Some(path) = normalise_path(&header.path) else {
             continue;
         };
@@ -228,9 +229,7 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
                 if header.size > MAX_CATALOG_FILE {
                     return Err(ScanError::File { layer: layer.into(), file: path, message: format!("{} bytes, larger than the {MAX_CATALOG_FILE}-byte limit for a package database", header.size) });
                 }
-                let bytes = tar
-                    .read_data(header.size)
-                    .map_err(|e| layer_err(describe_tar_error(e)))?;
+                let bytes = tar.read_data(header.size).map_err(tar_err)?;
                 match parse(interest, &path, &bytes) {
                     Ok(Some(found)) => scan.files.push((path, found)),
                     Ok(None) => {}
@@ -577,18 +576,27 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
         std::fs::File::open(path)
             .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
     };
-    let seek: fn(&mut BufReader<std::fs::File>, u64) -> io::Result<()> =
-        |r, n| r.seek_relative(n as i64);
-    let mut outer = TarStream::with_seek(BufReader::with_capacity(1 << 16, open()?), seek);
+    // Forwards only: a skip that does not fit an i64 is an error, never a seek backwards.
+    let seek: fn(&mut BufReader<std::fs::File>, u64) -> io::Result<()> = |r, n| {
+        let n = i64::try_from(n).map_err(|_| io::Error::other("seek past any file"))?;
+        r.seek_relative(n)
+    };
+    let file = open()?;
+    let length = file
+        .metadata()
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))?
+        .len();
+    let mut outer = TarStream::with_seek(BufReader::with_capacity(1 << 16, file), seek, length);
     let mut json: HashMap<String, Vec<u8>> = HashMap::new();
     let mut json_total = 0;
     let mut aliases: HashMap<String, String> = HashMap::new();
     let mut members: HashMap<String, (u64, u64)> = HashMap::new();
-    let unreadable = |e: TarError| {
-        ScanError::Archive(format!(
+    let unreadable = |e: TarError| match e {
+        TarError::Interrupted => ScanError::Interrupted,
+        e => ScanError::Archive(format!(
             "the image archive is unreadable: {}",
             describe_tar_error(e)
-        ))
+        )),
     };
     while let Some(header) = outer.next_header().map_err(unreadable)? {
         let Some(member) = normalise_path(&header.path) else {

@@ -1,1 +1,169 @@
-//! Small inputs that must not cost unbounded time or memory..
+//! Small inputs that must not cost unbounded time or memory: each is built here, read by the
+//! real binary with a deadline (killed past it), and judged by its exit code, its one-line
+//! error, its wall time and its own peak memory (wait4's ru_maxrss). No engine is needed.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// What a run of the binary cost.
+struct Cost {
+    /// None when the deadline killed it.
+    code: Option<i32>,
+    stderr: String,
+    secs: f64,
+    peak_kb: u64,
+}
+
+impl Cost {
+    /// The one line of a refusal, and the exit code.
+    #[track_caller]
+    fn refused(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code (None: killed, by a signal or at the deadline, after {:.1} s)\n{}",
+            self.secs,
+            self.stderr
+        );
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line:\n{}", self.stderr);
+        lines[0]
+    }
+}
+
+/// Runs `docker-repro ARGS` (stdin from `stdin`, or none), killing it after `deadline`.
+fn run_bounded(args: &[&str], stdin: Option<&Path>, deadline: Duration) -> Cost {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_docker-repro"));
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    match stdin {
+        Some(p) => cmd.stdin(std::fs::File::open(p).unwrap()),
+        None => cmd.stdin(Stdio::null()),
+    };
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut killed = false;
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: wait4 on our own child, with valid out-pointers.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let got = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(got >= 0, "wait4: {}", io::Error::last_os_error());
+        if got == pid {
+            break (status, usage);
+        }
+        if !killed && start.elapsed() > deadline {
+            // SAFETY: the child has not been reaped, so the pid is still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let stderr = reader.join().unwrap();
+    let code = (!killed && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status));
+    Cost {
+        code,
+        stderr,
+        secs,
+        peak_kb: usage.ru_maxrss as u64,
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// A plain tar header block (ustar), with `size` written in the octal field.
+fn header(path: &str, typeflag: u8, size: u64, link: &str) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(path).unwrap();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::new(typeflag));
+    if !link.is_empty() {
+        h.set_link_name(link).unwrap();
+    }
+    h.set_cksum();
+    h
+}
+
+/// A `docker save` archive around one layer blob (written as given: plain tar, gzip or zstd).
+fn save_archive(dir: &Path, name: &str, layer: &[u8]) -> std::path::PathBuf {
+    let config = br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let (l, c) = (sha256(layer), sha256(config));
+    let manifest =
+        format!(r#"[{{"Config":"blobs/sha256/{c}","RepoTags":[],"Layers":["blobs/sha256/{l}"]}}]"#);
+    let path = dir.join(name);
+    let mut b = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    for (member, data) in [
+        (format!("blobs/sha256/{l}"), layer),
+        (format!("blobs/sha256/{c}"), &config[..]),
+        ("manifest.json".to_string(), manifest.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, member, data).unwrap();
+    }
+    b.finish().unwrap();
+    path
+}
+
+fn str_path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A PAX `size` of 2^64 - 1536 used to wrap into a seek 1536 bytes back, onto the PAX header
+/// itself: the archive reader looped forever, and with no read in between ignored Ctrl-C and
+/// SIGTERM. It is a one-line error now, at once, from a file or a pipe.
+#[test]
+fn a_pax_size_near_two_to_the_64_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut bytes);
+        b.append_pax_extensions([("size", &b"18446744073709550080"[..])])
+            .unwrap();
+        b.finish().unwrap();
+    }
+    bytes.truncate(bytes.len() - 1024); // the end-of-archive blocks
+    bytes.extend_from_slice(
+        header(&format!("blobs/sha256/{}", "a".repeat(64)), b'0', 0, "").as_bytes(),
+    );
+    bytes.extend_from_slice(&[0u8; 1024]);
+    let file = dir.path().join("pax.tar");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let cost = run_bounded(
+        &["inspect", "--archive", str_path(&file)],
+        None,
+        Duration::from_secs(20),
+    );
+    let line = cost.refused(1);
+    assert!(
+        line.contains("declares 18446744073709550080 bytes") && line.contains("limit"),
+        "{line}"
+    );
+    assert!(cost.secs < 20.0);
+
+    let cost = run_bounded(&["inspect", "-"], Some(&file), Duration::from_secs(20));
+    let line = cost.refused(1);
+    assert!(
+        line.contains("declares 18446744073709550080 bytes"),
+        "{line}"
+    );
+}
