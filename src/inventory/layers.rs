@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufReader, Read};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -47,10 +48,11 @@ pub enum Found {
     Hidden,
 }
 
-/// What one layer adds and removes.
+/// What one layer adds and removes. A record is shared, never copied, by the hard links to
+/// its file, so links cost a path each whatever the record's size.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LayerScan {
-    pub files: Vec<(String, Found)>,
+    pub files: Vec<(String, Arc<Found>)>,
     pub whiteouts: Vec<String>,
     pub opaque_dirs: Vec<String>,
 }
@@ -198,6 +200,17 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
     };
     let mut tar = TarStream::new(reader);
     let mut scan = LayerScan::default();
+    // Path -> its latest position in `scan.files`, for hard links: a lookup each, not a search.
+    let mut latest: HashMap<String, usize> = HashMap::new();
+    fn push(
+        scan: &mut LayerScan,
+        latest: &mut HashMap<String, usize>,
+        path: String,
+        found: Arc<Found>,
+    ) {
+        latest.insert(path.clone(), scan.files.len());
+        scan.files.push((path, found));
+    }
     while let Some(header) = tar.next_header().map_err(tar_err)? {
         let Some(path) = normalise_path(&header.path) else {
             continue;
@@ -217,7 +230,7 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
         }
         if matches!(header.kind, Kind::File | Kind::Symlink) {
             if let Some(lib) = classify_library(&path) {
-                scan.files.push((path.clone(), lib));
+                push(&mut scan, &mut latest, path, Arc::new(lib));
                 continue;
             }
         }
@@ -231,7 +244,7 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
                 }
                 let bytes = tar.read_data(header.size).map_err(tar_err)?;
                 match parse(interest, &path, &bytes) {
-                    Ok(Some(found)) => scan.files.push((path, found)),
+                    Ok(Some(found)) => push(&mut scan, &mut latest, path, Arc::new(found)),
                     Ok(None) => {}
                     Err(message) => {
                         return Err(ScanError::File {
@@ -244,17 +257,16 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
             }
             Kind::Hardlink => {
                 let target = normalise_path(&header.link).unwrap_or_default();
-                let found = scan
-                    .files
-                    .iter()
-                    .rev()
-                    .find(|(p, _)| *p == target)
-                    .map(|(_, f)| f.clone())
-                    .unwrap_or(Found::Hidden);
-                scan.files.push((path, found));
+                let found = match latest.get(&target) {
+                    Some(i) => scan.files[*i].1.clone(),
+                    None => Arc::new(Found::Hidden),
+                };
+                push(&mut scan, &mut latest, path, found);
             }
             Kind::Dir => {}
-            Kind::Symlink | Kind::Other => scan.files.push((path, Found::Hidden)),
+            Kind::Symlink | Kind::Other => {
+                push(&mut scan, &mut latest, path, Arc::new(Found::Hidden))
+            }
         }
     }
     Ok(scan)
@@ -907,8 +919,8 @@ fn stopped_or(message: String) -> ScanError {
 
 /// Applies the layers bottom to top: whiteouts and opaque directories hide what lower layers
 /// put there; later files replace earlier ones.
-pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Found> {
-    let mut state: BTreeMap<String, Found> = BTreeMap::new();
+pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Arc<Found>> {
+    let mut state: BTreeMap<String, Arc<Found>> = BTreeMap::new();
     for (_, layer) in layers {
         for gone in &layer.whiteouts {
             state.remove(gone);
@@ -921,11 +933,11 @@ pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Found> {
             state.insert(path.clone(), found.clone());
         }
     }
-    state.retain(|_, f| *f != Found::Hidden);
+    state.retain(|_, f| **f != Found::Hidden);
     state
 }
 
-fn remove_below(state: &mut BTreeMap<String, Found>, dir: &str) {
+fn remove_below(state: &mut BTreeMap<String, Arc<Found>>, dir: &str) {
     if dir.is_empty() {
         state.clear();
         return;
@@ -1076,6 +1088,52 @@ mod tests {
         let names: Vec<&str> = inv.pip.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["keep", "new"]);
         assert_eq!(inv.apt.len(), 2);
+    }
+
+    #[test]
+    fn hard_links_share_the_latest_record_before_them() {
+        let link = |b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            b.append_link(&mut h, path, target).unwrap();
+        };
+        let file = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, data).unwrap();
+        };
+        let d = "var/lib/dpkg/status.d";
+        let mut b = tar::Builder::new(Vec::new());
+        link(&mut b, &format!("{d}/early"), &format!("{d}/base"));
+        file(&mut b, &format!("{d}/base"), b"Package: a\nVersion: 1\n");
+        link(&mut b, &format!("{d}/one"), &format!("/{d}/base"));
+        file(&mut b, &format!("{d}/base"), b"Package: a\nVersion: 2\n");
+        link(&mut b, &format!("{d}/two"), &format!("./{d}/base"));
+        link(&mut b, &format!("{d}/none"), &format!("{d}/missing"));
+        let scan = scan_layer_tar(&b.into_inner().unwrap()[..], "l").unwrap();
+        let at = |p: &str| {
+            scan.files
+                .iter()
+                .rev()
+                .find(|(q, _)| *q == format!("{d}/{p}"))
+                .map(|(_, f)| f.clone())
+                .unwrap()
+        };
+        assert_eq!(*at("early"), Found::Hidden, "a link before its target");
+        assert_eq!(*at("none"), Found::Hidden);
+        let version = |f: &Found| match f {
+            Found::DpkgStatus(p) => p[0].version.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(version(&at("one")), "1");
+        assert_eq!(version(&at("two")), "2");
+        assert!(Arc::ptr_eq(&at("two"), &at("base")), "shared, not copied");
+        let state = overlay(&[("l".into(), scan)]);
+        let inv = crate::inventory::Inventory::from_files(&state, &BTreeMap::new());
+        let apt: Vec<&str> = inv.apt.iter().map(|p| p.version.as_str()).collect();
+        assert_eq!(apt, ["1", "2"]);
     }
 
     #[test]
