@@ -1,7 +1,7 @@
 //! Streams an image archive (a `docker save` stream, or an OCI layout tar) and its layers, in
 //! one pass, keeping only what the catalogue needs: parsed package records at interesting
-//! paths, and whiteouts. Memory is bounded by those records, not by the image; nothing is
-//! written to disk; tar paths are data, never opened.
+//! paths, and whiteouts (a 16-byte keyed hash each). Memory is bounded by those records and
+//! hashes, not by the image; nothing is written to disk; tar paths are data, never opened.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -53,8 +53,68 @@ pub enum Found {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LayerScan {
     pub files: Vec<(String, Arc<Found>)>,
-    pub whiteouts: Vec<String>,
-    pub opaque_dirs: Vec<String>,
+    /// Paths this layer deletes (`.wh.NAME`): they and all below them.
+    pub whiteouts: PathSet,
+    /// Directories this layer makes opaque (`.wh..wh..opq`): all below them.
+    pub opaque_dirs: PathSet,
+}
+
+impl LayerScan {
+    /// Whether this layer's whiteouts or opaque directories hide `path` of a lower layer.
+    pub fn hides(&self, path: &str) -> bool {
+        if self.whiteouts.is_empty() && self.opaque_dirs.is_empty() {
+            return false;
+        }
+        if self.whiteouts.contains(path) || self.opaque_dirs.contains("") {
+            return true;
+        }
+        path.rmatch_indices('/').any(|(i, _)| {
+            let dir = &path[..i];
+            self.whiteouts.contains(dir) || self.opaque_dirs.contains(dir)
+        })
+    }
+}
+
+/// A set of paths kept as keyed 128-bit hashes: 16 bytes a path whatever its length, so a
+/// layer of a million whiteouts costs 16 MB, not the paths. Only membership is ever asked, for
+/// the paths of package records and their directories; the key is random per process, so no
+/// layer can be made to collide with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathSet {
+    /// Sorted and deduplicated once the layer is read ([`PathSet::seal`]).
+    hashes: Vec<u128>,
+}
+
+impl PathSet {
+    fn hash(path: &str) -> u128 {
+        use std::hash::{BuildHasher, RandomState};
+        static KEYS: std::sync::OnceLock<(RandomState, RandomState)> = std::sync::OnceLock::new();
+        let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
+        (u128::from(a.hash_one(path)) << 64) | u128::from(b.hash_one(path))
+    }
+
+    fn insert(&mut self, path: &str) {
+        self.hashes.push(PathSet::hash(path));
+    }
+
+    /// Sorts for lookups, and gives back what growing the vector reserved.
+    fn seal(&mut self) {
+        self.hashes.sort_unstable();
+        self.hashes.dedup();
+        self.hashes.shrink_to_fit();
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        !self.hashes.is_empty() && self.hashes.binary_search(&PathSet::hash(path)).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,13 +278,13 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         if let Some(hidden) = name.strip_prefix(".wh.") {
             if hidden == ".wh..opq" {
-                scan.opaque_dirs.push(dir.to_string());
+                scan.opaque_dirs.insert(dir);
             } else if !hidden.is_empty() {
-                scan.whiteouts.push(if dir.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{dir}/{hidden}")
-                });
+                // `path` is `dir/.wh.NAME`: the hidden path is `dir/NAME`, built without copying.
+                let start = path.len() - hidden.len() - ".wh.".len();
+                let mut gone = path;
+                gone.replace_range(start..start + ".wh.".len(), "");
+                scan.whiteouts.insert(&gone);
             }
             continue;
         }
@@ -269,6 +329,8 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
             }
         }
     }
+    scan.whiteouts.seal();
+    scan.opaque_dirs.seal();
     Ok(scan)
 }
 
@@ -922,12 +984,9 @@ fn stopped_or(message: String) -> ScanError {
 pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Arc<Found>> {
     let mut state: BTreeMap<String, Arc<Found>> = BTreeMap::new();
     for (_, layer) in layers {
-        for gone in &layer.whiteouts {
-            state.remove(gone);
-            remove_below(&mut state, gone);
-        }
-        for dir in &layer.opaque_dirs {
-            remove_below(&mut state, dir);
+        // Asked per record below, never per whiteout: the cost is the records', not the layer's.
+        if !layer.whiteouts.is_empty() || !layer.opaque_dirs.is_empty() {
+            state.retain(|path, _| !layer.hides(path));
         }
         for (path, found) in &layer.files {
             state.insert(path.clone(), found.clone());
@@ -935,22 +994,6 @@ pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Arc<Found>> {
     }
     state.retain(|_, f| **f != Found::Hidden);
     state
-}
-
-fn remove_below(state: &mut BTreeMap<String, Arc<Found>>, dir: &str) {
-    if dir.is_empty() {
-        state.clear();
-        return;
-    }
-    let prefix = format!("{dir}/");
-    let doomed: Vec<String> = state
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in doomed {
-        state.remove(&k);
-    }
 }
 
 #[cfg(test)]
@@ -1081,13 +1124,80 @@ mod tests {
             "l2",
         )
         .unwrap();
-        assert_eq!(l2.whiteouts, [format!("{site}/gone-2.0.dist-info")]);
-        assert_eq!(l2.opaque_dirs, ["opt/env/lib/python3.11/site-packages"]);
+        assert_eq!((l2.whiteouts.len(), l2.opaque_dirs.len()), (1, 1));
+        assert!(l2.whiteouts.contains(&format!("{site}/gone-2.0.dist-info")));
+        assert!(l2
+            .opaque_dirs
+            .contains("opt/env/lib/python3.11/site-packages"));
         let state = overlay(&[("l1".into(), l1), ("l2".into(), l2)]);
         let inv = crate::inventory::Inventory::from_files(&state, &BTreeMap::new());
         let names: Vec<&str> = inv.pip.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["keep", "new"]);
         assert_eq!(inv.apt.len(), 2);
+    }
+
+    #[test]
+    fn whiteouts_hide_the_path_and_all_below_it_and_nothing_else() {
+        let lib = "opt/x/lib/libcudnn.so.8.9.7";
+        let l1 = scan_layer_tar(
+            &layer(&[
+                (lib, b"elf"),
+                ("opt/xy/lib/libnccl.so.2.18.3", b"elf"),
+                (
+                    "usr/local/cuda-12.1/version.json",
+                    br#"{"cuda":{"version":"12.1.1"}}"#,
+                ),
+                ("var/lib/dpkg/status", DPKG.as_bytes()),
+            ])[..],
+            "l1",
+        )
+        .unwrap();
+        let names = |layers: &[(String, LayerScan)]| -> Vec<String> {
+            overlay(layers).into_keys().collect()
+        };
+        // A whiteout of a directory hides a library found by its name anywhere below it, but
+        // not a sibling whose name merely starts the same.
+        let l2 = scan_layer_tar(&layer(&[("opt/.wh.x", b"")])[..], "l2").unwrap();
+        assert!(l2.hides(lib) && !l2.hides("opt/xy/lib/libnccl.so.2.18.3"));
+        assert_eq!(
+            names(&[("l1".into(), l1.clone()), ("l2".into(), l2)]),
+            [
+                "opt/xy/lib/libnccl.so.2.18.3",
+                "usr/local/cuda-12.1/version.json",
+                "var/lib/dpkg/status"
+            ]
+        );
+        // A whiteout of the file itself, at the root, and an opaque root.
+        let l3 = scan_layer_tar(
+            &layer(&[("var/lib/dpkg/.wh.status", b""), (".wh.usr", b"")])[..],
+            "l3",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&[("l1".into(), l1.clone()), ("l3".into(), l3)]),
+            [lib, "opt/xy/lib/libnccl.so.2.18.3"]
+        );
+        let l4 = scan_layer_tar(
+            &layer(&[
+                (".wh..wh..opq", b""),
+                ("var/lib/dpkg/status", DPKG.as_bytes()),
+            ])[..],
+            "l4",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&[("l1".into(), l1.clone()), ("l4".into(), l4)]),
+            ["var/lib/dpkg/status"],
+            "an opaque root hides every lower path, never the layer's own"
+        );
+        // An opaque directory hides what is below it, not the directory's own entry.
+        let l5 = scan_layer_tar(
+            &layer(&[("var/lib/dpkg/status/.wh..wh..opq", b"")])[..],
+            "l5",
+        )
+        .unwrap();
+        assert!(!l5.hides("var/lib/dpkg/status") && l5.hides("var/lib/dpkg/status/x"));
+        assert!(!l5.hides("var/lib/dpkg/statusx"));
     }
 
     #[test]
