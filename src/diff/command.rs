@@ -343,8 +343,16 @@ fn image_report(
     ignore: &[String],
     bases: Bases,
 ) -> Result<ImageDiffReport> {
-    let ia = super::index(a.0).map_err(Error::Failed)?;
-    let ib = super::index(b.0).map_err(Error::Failed)?;
+    // Ctrl-C stops a read with an error; it is an interruption, not a failure.
+    let failed = |e: String| {
+        if crate::process::interrupted() {
+            Error::Interrupted
+        } else {
+            Error::Failed(e)
+        }
+    };
+    let ia = super::index(a.0).map_err(failed)?;
+    let ib = super::index(b.0).map_err(failed)?;
     let config = config_diff(&ia.config, &ib.config);
     let (na, nb) = (ia.layer_names(), ib.layer_names());
     let instr = {
@@ -365,7 +373,7 @@ fn image_report(
                 .unwrap_or_else(|| "(no layer in B)".into()),
         })
         .collect();
-    let files = compare_layers((a.0, &ia), (b.0, &ib), ignore, bases).map_err(Error::Failed)?;
+    let files = compare_layers((a.0, &ia), (b.0, &ib), ignore, bases).map_err(failed)?;
     let causes = rank_causes(&files);
     let identical = ia.manifest_digest.is_some() && ia.manifest_digest == ib.manifest_digest
         || (config.is_empty() && layers.iter().all(|l| l.identical));

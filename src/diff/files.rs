@@ -32,11 +32,12 @@ pub type Listing = BTreeMap<String, FileMeta>;
 
 const SMALL: usize = 256;
 
-/// Lists a layer blob (gzip, zstd or plain), hashing every file's content.
-pub fn list_blob<R: Read>(mut blob: R) -> Result<Listing, String> {
-    let (magic, got) = layers::read_magic(&mut blob).map_err(|e| e.to_string())?;
-    let tar = layers::decompress(&magic[..got], blob).map_err(|e| e.to_string())?;
-    let mut stream = TarStream::new(tar);
+/// Lists a layer blob of `size` compressed bytes, hashing every file's content. The blob is
+/// opened as the inventory opens it (compression by magic, the decompression-bomb limit), and
+/// when `digest` is given its sha256 must match.
+pub fn list_blob<R: Read>(blob: R, size: u64, digest: Option<&str>) -> Result<Listing, String> {
+    let mut layer = layers::open_layer(blob, size)?;
+    let mut stream = TarStream::new(&mut layer);
     let mut listing = Listing::new();
     while let Some(h) = stream.next_header().map_err(|e| e.to_string())? {
         let Some(path) = normalise_path(&h.path) else {
@@ -73,6 +74,7 @@ pub fn list_blob<R: Read>(mut blob: R) -> Result<Listing, String> {
         }
         listing.insert(path, meta);
     }
+    layer.finish(digest)?;
     Ok(listing)
 }
 
@@ -87,7 +89,11 @@ pub fn list_layer(archive: &Path, index: &ArchiveIndex, layer: usize) -> Result<
         std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
     file.seek(SeekFrom::Start(offset))
         .map_err(|e| format!("{}: {e}", archive.display()))?;
-    list_blob(file.take(size))
+    let digest = layers::digest_of_blob_path(member);
+    list_blob(file.take(size), size, digest.as_deref()).map_err(|e| {
+        let name = digest.as_deref().unwrap_or(member);
+        format!("{}: layer {name}: {e}", archive.display())
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -389,6 +395,23 @@ mod tests {
             &["content"],
         );
         assert_eq!(cause, "build-time-content");
+    }
+
+    #[test]
+    fn layers_are_opened_as_the_inventory_opens_them() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "./etc/stamp", &b"a1b2\n"[..])
+            .unwrap();
+        let tar = b.into_inner().unwrap();
+        let blob = zstd::stream::encode_all(&tar[..], 3).unwrap();
+        let digest = format!("sha256:{:x}", Sha256::digest(&blob));
+        let listing = list_blob(&blob[..], blob.len() as u64, Some(&digest)).unwrap();
+        assert_eq!(listing["etc/stamp"].head, b"a1b2\n");
+        let err = list_blob(&blob[..], blob.len() as u64, Some("sha256:00")).unwrap_err();
+        assert!(err.contains("hash to sha256:"), "{err}");
     }
 
     #[test]

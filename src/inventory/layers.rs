@@ -383,8 +383,9 @@ impl<R: Read> Read for Bounded<R> {
 
 /// A layer blob's tar stream, whatever it is stored as: gzip, zstd or plain tar, told apart
 /// by `magic` (its first bytes, already read from `rest`).
-pub fn decompress<'a, R: Read + 'a>(magic: &'a [u8], rest: R) -> io::Result<Box<dyn Read + 'a>> {
-    let reader = BufReader::with_capacity(1 << 16, magic.chain(rest));
+fn decompress<'a, R: Read + 'a>(magic: &[u8], rest: R) -> io::Result<Box<dyn Read + 'a>> {
+    let head = io::Cursor::new(magic.to_vec());
+    let reader = BufReader::with_capacity(1 << 16, head.chain(rest));
     Ok(if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::bufread::MultiGzDecoder::new(reader))
     } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
@@ -398,7 +399,7 @@ pub fn decompress<'a, R: Read + 'a>(magic: &'a [u8], rest: R) -> io::Result<Box<
 }
 
 /// Reads up to four bytes, for [`decompress`].
-pub fn read_magic<R: Read>(reader: &mut R) -> io::Result<([u8; 4], usize)> {
+fn read_magic<R: Read>(reader: &mut R) -> io::Result<([u8; 4], usize)> {
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < magic.len() {
@@ -410,6 +411,75 @@ pub fn read_magic<R: Read>(reader: &mut R) -> io::Result<([u8; 4], usize)> {
     Ok((magic, got))
 }
 
+/// The most a layer blob of `size` compressed bytes may expand to.
+fn bomb_limit(size: u64) -> u64 {
+    size.saturating_mul(BOMB_RATIO).saturating_add(BOMB_FLOOR)
+}
+
+/// A layer blob opened for its tar stream, the one way every reader of layers opens them:
+/// gzip, zstd or plain told apart by magic bytes; the output bounded against decompression
+/// bombs (1000:1 plus 1 GiB); the compressed bytes hashed for [`OpenLayer::finish`]; and
+/// Ctrl-C stops a read.
+pub struct OpenLayer<'a> {
+    tar: Bounded<Box<dyn Read + 'a>>,
+    hash: Rc<RefCell<(Sha256, u64)>>,
+}
+
+/// Opens a layer blob of `size` compressed bytes (see [`OpenLayer`]).
+pub fn open_layer<'a, R: Read + 'a>(blob: R, size: u64) -> Result<OpenLayer<'a>, String> {
+    open_layer_within(blob, bomb_limit(size))
+}
+
+fn open_layer_within<'a, R: Read + 'a>(blob: R, limit: u64) -> Result<OpenLayer<'a>, String> {
+    let hash = Rc::new(RefCell::new((Sha256::new(), 0u64)));
+    let mut hashing = Hashing {
+        inner: blob,
+        state: hash.clone(),
+    };
+    // A short read must not hide the magic bytes, so read until there are four (or the end).
+    let (magic, got) = read_magic(&mut hashing).map_err(|e| format!("unreadable ({e})"))?;
+    let decoded = decompress(&magic[..got], hashing).map_err(|e| e.to_string())?;
+    Ok(OpenLayer {
+        tar: Bounded {
+            inner: decoded,
+            produced: 0,
+            limit,
+        },
+        hash,
+    })
+}
+
+impl Read for OpenLayer<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if crate::process::interrupted() {
+            return Err(io::Error::other("interrupted"));
+        }
+        self.tar.read(buf)
+    }
+}
+
+impl OpenLayer<'_> {
+    /// Reads the rest (gzip checks its CRC at the end, and the digest covers every byte), then
+    /// checks the blob's sha256 against `digest` when one is given.
+    pub fn finish(mut self, digest: Option<&str>) -> Result<(), String> {
+        io::copy(&mut self, &mut io::sink()).map_err(|e| format!("corrupt or truncated ({e})"))?;
+        let OpenLayer { tar, hash } = self;
+        drop(tar);
+        if let Some(expected) = digest {
+            let (hasher, read) = Rc::try_unwrap(hash)
+                .map(RefCell::into_inner)
+                .unwrap_or_else(|rc| rc.borrow().clone());
+            let actual = format!("sha256:{:x}", hasher.finalize());
+            if actual != expected {
+                return Err(format!(
+                    "its {read} bytes hash to {actual}; the blob is corrupt or truncated"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Scans a layer blob as stored: gzip, zstd or plain tar, told apart by their magic bytes.
 /// When `digest` is given, the blob's sha256 must match it.
 pub fn scan_layer_blob<R: Read>(
@@ -418,12 +488,7 @@ pub fn scan_layer_blob<R: Read>(
     digest: Option<&str>,
     layer: &str,
 ) -> Result<LayerScan, ScanError> {
-    scan_layer_blob_within(
-        blob,
-        digest,
-        layer,
-        size.saturating_mul(BOMB_RATIO).saturating_add(BOMB_FLOOR),
-    )
+    scan_layer_blob_within(blob, digest, layer, bomb_limit(size))
 }
 
 fn scan_layer_blob_within<R: Read>(
@@ -432,41 +497,18 @@ fn scan_layer_blob_within<R: Read>(
     layer: &str,
     limit: u64,
 ) -> Result<LayerScan, ScanError> {
-    let layer_err = |message: String| ScanError::Layer {
-        layer: layer.to_string(),
-        message,
-    };
-    let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
-    let mut hashing = Hashing {
-        inner: blob,
-        state: state.clone(),
-    };
-    // A short read must not hide the magic bytes, so read until there are four (or the end).
-    let (magic, got) =
-        read_magic(&mut hashing).map_err(|e| layer_err(format!("unreadable ({e})")))?;
-    let magic = &magic[..got];
-    let decoded = decompress(magic, hashing).map_err(|e| layer_err(e.to_string()))?;
-    let mut bounded = Bounded {
-        inner: decoded,
-        produced: 0,
-        limit,
-    };
-    let scan = scan_layer_tar(&mut bounded, layer)?;
-    // Read to the end: gzip checks its CRC there, and the digest covers every byte.
-    io::copy(&mut bounded, &mut io::sink())
-        .map_err(|e| layer_err(format!("corrupt or truncated ({e})")))?;
-    drop(bounded);
-    if let Some(expected) = digest {
-        let (hasher, read) = Rc::try_unwrap(state)
-            .map(RefCell::into_inner)
-            .unwrap_or_else(|rc| rc.borrow().clone());
-        let actual = format!("sha256:{:x}", hasher.finalize());
-        if actual != expected {
-            return Err(layer_err(format!(
-                "its {read} bytes hash to {actual}; the blob is corrupt or truncated"
-            )));
+    let layer_err = |message: String| {
+        if crate::process::interrupted() {
+            return ScanError::Interrupted;
         }
-    }
+        ScanError::Layer {
+            layer: layer.to_string(),
+            message,
+        }
+    };
+    let mut open = open_layer_within(blob, limit).map_err(layer_err)?;
+    let scan = scan_layer_tar(&mut open, layer)?;
+    open.finish(digest).map_err(layer_err)?;
     Ok(scan)
 }
 
@@ -505,7 +547,8 @@ fn blob_path(digest: &str) -> String {
     format!("blobs/{}", digest.replacen(':', "/", 1))
 }
 
-fn digest_of_blob_path(path: &str) -> Option<String> {
+/// The digest an archive member is stored under (`blobs/sha256/HEX`), if it is a blob.
+pub fn digest_of_blob_path(path: &str) -> Option<String> {
     let rest = path.strip_prefix("blobs/")?;
     let (alg, hex) = rest.split_once('/')?;
     (alg == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))

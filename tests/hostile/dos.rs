@@ -26,7 +26,7 @@ impl Cost {
         assert_eq!(
             self.code,
             Some(code),
-            "exit code (None: killed, by a signal or at the deadline, after {:.1} s)\n{}",
+            "exit code after {:.1} s (None: killed by a signal or at the deadline)\n{}",
             self.secs,
             self.stderr
         );
@@ -264,4 +264,92 @@ fn half_a_million_whiteouts_cost_the_inventory_little_memory() {
         "whiteouts, inspect: {:.2} s, peak {} KB",
         cost.secs, cost.peak_kb
     );
+}
+
+/// Zeros, for bombs that are never held in memory.
+struct Zeros(u64);
+
+impl Read for Zeros {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (buf.len() as u64).min(self.0) as usize;
+        buf[..n].fill(0);
+        self.0 -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A zstd layer holding one file of `size` zeros: a few hundred KB that inflate to `size`.
+fn zstd_bomb(size: u64) -> Vec<u8> {
+    let mut z = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+    z.write_all(header("bomb", b'0', size, "").as_bytes())
+        .unwrap();
+    io::copy(&mut Zeros(size), &mut z).unwrap();
+    z.write_all(&[0u8; 1024]).unwrap();
+    z.finish().unwrap()
+}
+
+fn small_layer() -> Vec<u8> {
+    let mut layer = header("etc/hostname", b'0', 3, "").as_bytes().to_vec();
+    layer.extend_from_slice(b"box");
+    layer.resize(512 + 512 + 1024, 0);
+    layer
+}
+
+/// `diff` inflated a zstd bomb to the end (6 GiB from a small archive), with no limit: it
+/// opens layers as the inventory does now, and stops where the inventory stops (1000:1 plus
+/// 1 GiB). A 2 GiB bomb here.
+#[test]
+fn diff_stops_a_decompression_bomb_where_the_inventory_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = save_archive(dir.path(), "a.tar", &small_layer());
+    let bomb = zstd_bomb(2 << 30);
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let b = save_archive(dir.path(), "b.tar", &bomb);
+
+    let cost = run_bounded(
+        &["diff", str_path(&a), str_path(&b)],
+        None,
+        Duration::from_secs(60),
+    );
+    let line = cost.refused(1);
+    eprintln!(
+        "bomb, diff: {:.2} s, peak {} KB: {line}",
+        cost.secs, cost.peak_kb
+    );
+    assert!(
+        line.contains(&format!("layer sha256:{}", sha256(&bomb)))
+            && line.contains("decompression bomb"),
+        "{line}"
+    );
+    let cost = run_bounded(
+        &["inspect", "--archive", str_path(&b)],
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(cost.refused(1).contains("decompression bomb"));
+}
+
+/// `diff` read layers without checking their digests: a layer stored under another digest
+/// was compared as if it were that layer.
+#[test]
+fn diff_refuses_a_layer_that_does_not_match_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = save_archive(dir.path(), "a.tar", &small_layer());
+    let b = save_archive(dir.path(), "b.tar", &gzip(&small_layer()));
+    // Swap one byte of B's layer inside the gzip header's mtime: still a valid gzip stream.
+    let mut bytes = std::fs::read(&b).unwrap();
+    let at = bytes
+        .windows(3)
+        .position(|w| w == [0x1f, 0x8b, 0x08])
+        .unwrap()
+        + 4;
+    bytes[at] ^= 1;
+    std::fs::write(&b, &bytes).unwrap();
+    let cost = run_bounded(
+        &["diff", str_path(&a), str_path(&b)],
+        None,
+        Duration::from_secs(20),
+    );
+    let line = cost.refused(1);
+    assert!(line.contains("hash to sha256:"), "{line}");
 }
