@@ -86,7 +86,8 @@ pub struct PathSet {
 }
 
 impl PathSet {
-    fn hash(path: &str) -> u128 {
+    /// The keyed 128-bit hash a path is kept as; the key is this process's.
+    pub fn key(path: &str) -> u128 {
         use std::hash::{BuildHasher, RandomState};
         static KEYS: std::sync::OnceLock<(RandomState, RandomState)> = std::sync::OnceLock::new();
         let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
@@ -94,7 +95,7 @@ impl PathSet {
     }
 
     fn insert(&mut self, path: &str) {
-        self.hashes.push(PathSet::hash(path));
+        self.hashes.push(PathSet::key(path));
     }
 
     /// Sorts for lookups, and gives back what growing the vector reserved.
@@ -105,7 +106,7 @@ impl PathSet {
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        !self.hashes.is_empty() && self.hashes.binary_search(&PathSet::hash(path)).is_ok()
+        !self.hashes.is_empty() && self.hashes.binary_search(&PathSet::key(path)).is_ok()
     }
 
     pub fn len(&self) -> usize {
