@@ -257,7 +257,11 @@ fn read_member(archive: &Path, name: &str) -> Result<Vec<u8>> {
     let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
     let mut tar = tar::Archive::new(file);
     let entries = tar.entries_with_seek().map_err(|e| Error::io(archive, e))?;
+    // The tar crate bounds sizes and seeks with checked arithmetic; the loop is ours to stop.
     for entry in entries {
+        if crate::process::interrupted() {
+            return Err(Error::Interrupted);
+        }
         let entry = entry.map_err(|e| Error::io(archive, e))?;
         let path = entry.path().map_err(|e| Error::io(archive, e))?;
         if path.to_string_lossy().trim_start_matches("./") != name {

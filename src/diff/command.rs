@@ -280,7 +280,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             }
         }
     };
-    let (identical, text, json) = match (a, b) {
+    let identical = match (a, b) {
         (Operand::Lock(pa, la), Operand::Lock(pb, lb)) => {
             let mut r = lock_report((&pa, &la), (&pb, &lb));
             let digest = |l: &Lock| {
@@ -314,28 +314,35 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
                     r.images = Some(images);
                 }
             }
-            (
-                r.identical,
-                render_lock(&r),
-                serde_json::to_string_pretty(&r),
-            )
+            emit(args.format, &r, render_lock)?;
+            r.identical
         }
         (a, b) => {
             let (pa, la) = to_archive(a, &mut docker, 3)?;
             let (pb, lb) = to_archive(b, &mut docker, 4)?;
             let r = image_report((&pa, la), (&pb, lb), &args.ignore, Bases::default())?;
-            (
-                r.identical,
-                render_images(&r),
-                serde_json::to_string_pretty(&r),
-            )
+            emit(args.format, &r, render_images)?;
+            r.identical
         }
     };
-    match args.format {
-        Format::Json => println!("{}", json.expect("report serializes")),
-        Format::Human => crate::ui::print_human(&text),
-    }
     Ok(if identical { Exit::Ok } else { Exit::Different })
+}
+
+/// Prints the report in the one format asked for; JSON is written as it is serialised, so a
+/// report of a million differing files is never also held as text.
+fn emit<T: Serialize>(format: Format, report: &T, human: fn(&T) -> String) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = match format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, report)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(out)),
+        Format::Human => out.write_all(crate::ui::escape_lines(&human(report)).as_bytes()),
+    };
+    written
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::Failed(format!("could not write the report to stdout: {e}")))
 }
 
 fn image_report(
@@ -344,8 +351,16 @@ fn image_report(
     ignore: &[String],
     bases: Bases,
 ) -> Result<ImageDiffReport> {
-    let ia = super::index(a.0).map_err(Error::Failed)?;
-    let ib = super::index(b.0).map_err(Error::Failed)?;
+    // Ctrl-C stops a read with an error; it is an interruption, not a failure.
+    let failed = |e: String| {
+        if crate::process::interrupted() {
+            Error::Interrupted
+        } else {
+            Error::Failed(e)
+        }
+    };
+    let ia = super::index(a.0).map_err(failed)?;
+    let ib = super::index(b.0).map_err(failed)?;
     let config = config_diff(&ia.config, &ib.config);
     let (na, nb) = (ia.layer_names(), ib.layer_names());
     let instr = {
@@ -366,7 +381,7 @@ fn image_report(
                 .unwrap_or_else(|| "(no layer in B)".into()),
         })
         .collect();
-    let files = compare_layers((a.0, &ia), (b.0, &ib), ignore, bases).map_err(Error::Failed)?;
+    let files = compare_layers((a.0, &ia), (b.0, &ib), ignore, bases).map_err(failed)?;
     let causes = rank_causes(&files);
     let identical = ia.manifest_digest.is_some() && ia.manifest_digest == ib.manifest_digest
         || (config.is_empty() && layers.iter().all(|l| l.identical));

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::inventory::layers::{self, normalise_path, ArchiveIndex};
 use crate::inventory::tarstream::{Kind, TarStream};
 
-/// What a layer says about one path.
+/// What a layer says about one path: about 120 bytes, plus the path, a link target, xattrs,
+/// and the content of a file of at most 256 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileMeta {
     pub kind: Kind,
@@ -20,24 +21,33 @@ pub struct FileMeta {
     pub uid: u64,
     pub gid: u64,
     pub mtime: i64,
-    pub link: String,
-    pub xattrs: Vec<(String, String)>,
+    pub link: Box<str>,
+    pub xattrs: Box<[(String, String)]>,
     pub sha256: Option<[u8; 32]>,
-    /// The first bytes: a `.pyc` header, or a small file whole (to show what differs).
-    pub head: Vec<u8>,
+    /// What the report shows or reads: a small file whole (to show what differs), or the
+    /// header of a `.pyc` (its source stamp); empty otherwise.
+    pub head: Box<[u8]>,
 }
 
 /// Path (without leading `/`) → metadata, for one layer.
 pub type Listing = BTreeMap<String, FileMeta>;
 
 const SMALL: usize = 256;
+/// Enough of a `.pyc` for its PEP 552 header.
+const PYC_HEAD: usize = 16;
 
-/// Lists a layer blob (gzip, zstd or plain), hashing every file's content.
-pub fn list_blob<R: Read>(mut blob: R) -> Result<Listing, String> {
-    let (magic, got) = layers::read_magic(&mut blob).map_err(|e| e.to_string())?;
-    let tar = layers::decompress(&magic[..got], blob).map_err(|e| e.to_string())?;
-    let mut stream = TarStream::new(tar);
-    let mut listing = Listing::new();
+/// Reads a layer blob of `size` compressed bytes, giving `visit` each entry with its content
+/// hashed. The blob is opened as the inventory opens it (compression by magic, the
+/// decompression-bomb limit), and when `digest` is given its sha256 must match.
+fn walk_blob<R: Read>(
+    blob: R,
+    size: u64,
+    digest: Option<&str>,
+    visit: &mut dyn FnMut(String, FileMeta),
+) -> Result<(), String> {
+    let mut layer = layers::open_layer(blob, size)?;
+    let mut stream = TarStream::new(&mut layer);
+    let mut buf = vec![0u8; 1 << 16];
     while let Some(h) = stream.next_header().map_err(|e| e.to_string())? {
         let Some(path) = normalise_path(&h.path) else {
             continue;
@@ -49,35 +59,114 @@ pub fn list_blob<R: Read>(mut blob: R) -> Result<Listing, String> {
             uid: h.uid,
             gid: h.gid,
             mtime: h.mtime,
-            link: h.link.clone(),
-            xattrs: h.xattrs.clone(),
+            link: h.link.into_boxed_str(),
+            xattrs: h.xattrs.into_boxed_slice(),
             sha256: None,
-            head: Vec::new(),
+            head: Box::default(),
         };
         if h.kind == Kind::File {
+            let keep = if h.size <= SMALL as u64 {
+                SMALL
+            } else if path.ends_with(".pyc") {
+                PYC_HEAD
+            } else {
+                0
+            };
+            let mut head = Vec::new();
             let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1 << 16];
             let mut data = stream.data();
             loop {
                 let n = data.read(&mut buf).map_err(|e| format!("{path}: {e}"))?;
                 if n == 0 {
                     break;
                 }
-                if meta.head.len() < SMALL {
-                    let take = (SMALL - meta.head.len()).min(n);
-                    meta.head.extend_from_slice(&buf[..take]);
+                if head.len() < keep {
+                    let take = (keep - head.len()).min(n);
+                    head.extend_from_slice(&buf[..take]);
                 }
                 hasher.update(&buf[..n]);
             }
+            meta.head = head.into_boxed_slice();
             meta.sha256 = Some(hasher.finalize().into());
         }
-        listing.insert(path, meta);
+        visit(path, meta);
     }
+    layer.finish(digest)
+}
+
+/// Lists a layer blob (see [`walk_blob`]); a path listed twice is what its last entry says.
+pub fn list_blob<R: Read>(blob: R, size: u64, digest: Option<&str>) -> Result<Listing, String> {
+    let mut listing = Listing::new();
+    walk_blob(blob, size, digest, &mut |path, meta| {
+        listing.insert(path, meta);
+    })?;
     Ok(listing)
+}
+
+/// What [`diff_listings`] says of `a` and the layer blob `b`, with `b` compared entry by entry
+/// as it is read, never listed: its cost is a 128-bit keyed hash of each path, not the entries.
+pub fn diff_blob<R: Read>(
+    a: &Listing,
+    b: R,
+    size: u64,
+    digest: Option<&str>,
+) -> Result<Vec<FileDiff>, String> {
+    use std::collections::hash_map::{Entry, HashMap};
+    let mut out: Vec<FileDiff> = Vec::new();
+    // B's paths so far, and where the difference each made is in `out`.
+    let mut seen: HashMap<u128, Option<usize>> = HashMap::new();
+    walk_blob(b, size, digest, &mut |path, meta| {
+        let diff = diff_one(&path, a.get(&path), Some(&meta));
+        let slot = match seen.entry(layers::PathSet::key(&path)) {
+            Entry::Vacant(e) => e.insert(None),
+            // A later entry for the same path replaces the earlier one, as in a listing.
+            Entry::Occupied(e) => {
+                let slot = e.into_mut();
+                if let Some(earlier) = slot.take() {
+                    out[earlier].path.clear();
+                }
+                slot
+            }
+        };
+        if let Some(d) = diff {
+            out.push(d);
+            *slot = Some(out.len() - 1);
+        }
+    })?;
+    out.retain(|d| !d.path.is_empty());
+    for (path, x) in a {
+        if !seen.contains_key(&layers::PathSet::key(path)) {
+            out.extend(diff_one(path, Some(x), None));
+        }
+    }
+    out.sort_unstable_by(|x, y| x.path.cmp(&y.path));
+    Ok(out)
 }
 
 /// Lists the `index`-th layer of an indexed archive file.
 pub fn list_layer(archive: &Path, index: &ArchiveIndex, layer: usize) -> Result<Listing, String> {
+    with_layer(archive, index, layer, list_blob)
+}
+
+/// The differences between `a` and the `index`-th layer of an indexed archive file, read
+/// without listing it (see [`diff_blob`]).
+pub fn diff_layer(
+    a: &Listing,
+    archive: &Path,
+    index: &ArchiveIndex,
+    layer: usize,
+) -> Result<Vec<FileDiff>, String> {
+    with_layer(archive, index, layer, |blob, size, digest| {
+        diff_blob(a, blob, size, digest)
+    })
+}
+
+fn with_layer<T>(
+    archive: &Path,
+    index: &ArchiveIndex,
+    layer: usize,
+    read: impl FnOnce(std::io::Take<std::fs::File>, u64, Option<&str>) -> Result<T, String>,
+) -> Result<T, String> {
     let member = &index.layer_paths[layer];
     let (offset, size) = *index
         .members
@@ -87,7 +176,11 @@ pub fn list_layer(archive: &Path, index: &ArchiveIndex, layer: usize) -> Result<
         std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
     file.seek(SeekFrom::Start(offset))
         .map_err(|e| format!("{}: {e}", archive.display()))?;
-    list_blob(file.take(size))
+    let digest = layers::digest_of_blob_path(member);
+    read(file.take(size), size, digest.as_deref()).map_err(|e| {
+        let name = digest.as_deref().unwrap_or(member);
+        format!("{}: layer {name}: {e}", archive.display())
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,9 +204,27 @@ pub struct FileDiff {
 /// Every difference between two listings of the same layer position.
 pub fn diff_listings(a: &Listing, b: &Listing) -> Vec<FileDiff> {
     let mut out = Vec::new();
-    let paths: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    for path in paths {
-        let (x, y) = (a.get(path), b.get(path));
+    // Both are sorted: walk them side by side, in path order, with no set of all paths.
+    let (mut xs, mut ys) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        let (path, x, y) = match (xs.peek(), ys.peek()) {
+            (None, None) => break,
+            (Some((p, _)), None) => (*p, xs.next().map(|e| e.1), None),
+            (None, Some((p, _))) => (*p, None, ys.next().map(|e| e.1)),
+            (Some((p, _)), Some((q, _))) => match p.cmp(q) {
+                std::cmp::Ordering::Less => (*p, xs.next().map(|e| e.1), None),
+                std::cmp::Ordering::Greater => (*q, None, ys.next().map(|e| e.1)),
+                std::cmp::Ordering::Equal => (*p, xs.next().map(|e| e.1), ys.next().map(|e| e.1)),
+            },
+        };
+        out.extend(diff_one(path, x, y));
+    }
+    out
+}
+
+/// The difference at `path`, if any, between what two layers say of it.
+fn diff_one(path: &str, x: Option<&FileMeta>, y: Option<&FileMeta>) -> Option<FileDiff> {
+    {
         let (change, aspects) = match (x, y) {
             (Some(x), Some(y)) => {
                 let mut aspects = Vec::new();
@@ -139,17 +250,17 @@ pub fn diff_listings(a: &Listing, b: &Listing) -> Vec<FileDiff> {
                     aspects.push("xattrs");
                 }
                 if aspects.is_empty() {
-                    continue;
+                    return None;
                 }
                 ("changed", aspects)
             }
             (None, Some(_)) => ("added", vec![]),
             (Some(_), None) => ("removed", vec![]),
-            (None, None) => continue,
+            (None, None) => return None,
         };
         let bytes = x.map_or(0, |m| m.size).max(y.map_or(0, |m| m.size)).max(1);
         let (cause, detail) = classify(path, x, y, &aspects);
-        out.push(FileDiff {
+        Some(FileDiff {
             path: format!("/{path}"),
             change,
             aspects,
@@ -157,9 +268,8 @@ pub fn diff_listings(a: &Listing, b: &Listing) -> Vec<FileDiff> {
             cause,
             ignored: false,
             detail,
-        });
+        })
     }
-    out
 }
 
 /// What a class of difference is, and how to fix it in the Dockerfile.
@@ -318,10 +428,10 @@ mod tests {
             uid: 0,
             gid: 0,
             mtime,
-            link: String::new(),
-            xattrs: vec![],
+            link: "".into(),
+            xattrs: Box::default(),
             sha256: Some(Sha256::digest(content).into()),
-            head: content[..content.len().min(SMALL)].to_vec(),
+            head: content[..content.len().min(SMALL)].into(),
         }
     }
 
@@ -389,6 +499,72 @@ mod tests {
             &["content"],
         );
         assert_eq!(cause, "build-time-content");
+    }
+
+    #[test]
+    fn layers_are_opened_as_the_inventory_opens_them() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "./etc/stamp", &b"a1b2\n"[..])
+            .unwrap();
+        let tar = b.into_inner().unwrap();
+        let blob = zstd::stream::encode_all(&tar[..], 3).unwrap();
+        let digest = format!("sha256:{:x}", Sha256::digest(&blob));
+        let listing = list_blob(&blob[..], blob.len() as u64, Some(&digest)).unwrap();
+        assert_eq!(&*listing["etc/stamp"].head, b"a1b2\n");
+        let err = list_blob(&blob[..], blob.len() as u64, Some("sha256:00")).unwrap_err();
+        assert!(err.contains("hash to sha256:"), "{err}");
+    }
+
+    #[test]
+    fn a_layer_compared_as_it_is_read_says_what_two_listings_say() {
+        let tar = |entries: &[(&str, &[u8], u64)]| {
+            let mut b = tar::Builder::new(Vec::new());
+            for (path, data, mtime) in entries {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_mtime(*mtime);
+                b.append_data(&mut h, path, *data).unwrap();
+            }
+            b.into_inner().unwrap()
+        };
+        let a = tar(&[
+            ("same", b"x", 1),
+            ("gone", b"x", 1),
+            ("dup", b"old", 1),
+            ("touched", b"x", 1),
+            ("twice", b"x", 1),
+        ]);
+        // `dup` differs, then is written again as A has it; `twice` the other way round.
+        let b = tar(&[
+            ("dup", b"new", 1),
+            ("same", b"x", 1),
+            ("new", b"x", 1),
+            ("touched", b"x", 9),
+            ("twice", b"x", 1),
+            ("dup", b"old", 1),
+            ("twice", b"y", 1),
+        ]);
+        let list_a = list_blob(&a[..], a.len() as u64, None).unwrap();
+        let list_b = list_blob(&b[..], b.len() as u64, None).unwrap();
+        let streamed = diff_blob(&list_a, &b[..], b.len() as u64, None).unwrap();
+        assert_eq!(streamed, diff_listings(&list_a, &list_b));
+        let got: Vec<(&str, &str)> = streamed
+            .iter()
+            .map(|d| (d.path.as_str(), d.change))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/gone", "removed"),
+                ("/new", "added"),
+                ("/touched", "changed"),
+                ("/twice", "changed")
+            ]
+        );
     }
 
     #[test]

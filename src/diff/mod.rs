@@ -82,11 +82,12 @@ pub fn compare_layers(
             Some(i) => files::list_layer(a.0, a.1, i)?,
             None => files::Listing::new(),
         };
-        let list_b = match j {
-            Some(j) => files::list_layer(b.0, b.1, j)?,
-            None => files::Listing::new(),
+        // A is listed; B is compared with it as it is read, so one listing is ever held.
+        let mut diffs = match j {
+            Some(j) => files::diff_layer(&list_a, b.0, b.1, j)?,
+            None => files::diff_listings(&list_a, &files::Listing::new()),
         };
-        let mut diffs = files::diff_listings(&list_a, &list_b);
+        drop(list_a);
         for d in &mut diffs {
             d.ignored = ignore.iter().any(|p| files::glob_match(p, &d.path));
             if bases.explains(i, j) {

@@ -1,12 +1,13 @@
 //! Streams an image archive (a `docker save` stream, or an OCI layout tar) and its layers, in
 //! one pass, keeping only what the catalogue needs: parsed package records at interesting
-//! paths, and whiteouts. Memory is bounded by those records, not by the image; nothing is
-//! written to disk; tar paths are data, never opened.
+//! paths, and whiteouts (a 16-byte keyed hash each). Memory is bounded by those records and
+//! hashes, not by the image; nothing is written to disk; tar paths are data, never opened.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufReader, Read};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -47,12 +48,74 @@ pub enum Found {
     Hidden,
 }
 
-/// What one layer adds and removes.
+/// What one layer adds and removes. A record is shared, never copied, by the hard links to
+/// its file, so links cost a path each whatever the record's size.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LayerScan {
-    pub files: Vec<(String, Found)>,
-    pub whiteouts: Vec<String>,
-    pub opaque_dirs: Vec<String>,
+    pub files: Vec<(String, Arc<Found>)>,
+    /// Paths this layer deletes (`.wh.NAME`): they and all below them.
+    pub whiteouts: PathSet,
+    /// Directories this layer makes opaque (`.wh..wh..opq`): all below them.
+    pub opaque_dirs: PathSet,
+}
+
+impl LayerScan {
+    /// Whether this layer's whiteouts or opaque directories hide `path` of a lower layer.
+    pub fn hides(&self, path: &str) -> bool {
+        if self.whiteouts.is_empty() && self.opaque_dirs.is_empty() {
+            return false;
+        }
+        if self.whiteouts.contains(path) || self.opaque_dirs.contains("") {
+            return true;
+        }
+        path.rmatch_indices('/').any(|(i, _)| {
+            let dir = &path[..i];
+            self.whiteouts.contains(dir) || self.opaque_dirs.contains(dir)
+        })
+    }
+}
+
+/// A set of paths kept as keyed 128-bit hashes: 16 bytes a path whatever its length, so a
+/// layer of a million whiteouts costs 16 MB, not the paths. Only membership is ever asked, for
+/// the paths of package records and their directories; the key is random per process, so no
+/// layer can be made to collide with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathSet {
+    /// Sorted and deduplicated once the layer is read ([`PathSet::seal`]).
+    hashes: Vec<u128>,
+}
+
+impl PathSet {
+    /// The keyed 128-bit hash a path is kept as; the key is this process's.
+    pub fn key(path: &str) -> u128 {
+        use std::hash::{BuildHasher, RandomState};
+        static KEYS: std::sync::OnceLock<(RandomState, RandomState)> = std::sync::OnceLock::new();
+        let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
+        (u128::from(a.hash_one(path)) << 64) | u128::from(b.hash_one(path))
+    }
+
+    fn insert(&mut self, path: &str) {
+        self.hashes.push(PathSet::key(path));
+    }
+
+    /// Sorts for lookups, and gives back what growing the vector reserved.
+    fn seal(&mut self) {
+        self.hashes.sort_unstable();
+        self.hashes.dedup();
+        self.hashes.shrink_to_fit();
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        !self.hashes.is_empty() && self.hashes.binary_search(&PathSet::key(path)).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,31 +255,43 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
         layer: layer.to_string(),
         message,
     };
+    let tar_err = |e: TarError| match e {
+        TarError::Interrupted => ScanError::Interrupted,
+        e => layer_err(describe_tar_error(e)),
+    };
     let mut tar = TarStream::new(reader);
     let mut scan = LayerScan::default();
-    while let Some(header) = tar
-        .next_header()
-        .map_err(|e| layer_err(describe_tar_error(e)))?
-    {
+    // Path -> its latest position in `scan.files`, for hard links: a lookup each, not a search.
+    let mut latest: HashMap<String, usize> = HashMap::new();
+    fn push(
+        scan: &mut LayerScan,
+        latest: &mut HashMap<String, usize>,
+        path: String,
+        found: Arc<Found>,
+    ) {
+        latest.insert(path.clone(), scan.files.len());
+        scan.files.push((path, found));
+    }
+    while let Some(header) = tar.next_header().map_err(tar_err)? {
         let Some(path) = normalise_path(&header.path) else {
             continue;
         };
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         if let Some(hidden) = name.strip_prefix(".wh.") {
             if hidden == ".wh..opq" {
-                scan.opaque_dirs.push(dir.to_string());
+                scan.opaque_dirs.insert(dir);
             } else if !hidden.is_empty() {
-                scan.whiteouts.push(if dir.is_empty() {
-                    hidden.to_string()
-                } else {
-                    format!("{dir}/{hidden}")
-                });
+                // `path` is `dir/.wh.NAME`: the hidden path is `dir/NAME`, built without copying.
+                let start = path.len() - hidden.len() - ".wh.".len();
+                let mut gone = path;
+                gone.replace_range(start..start + ".wh.".len(), "");
+                scan.whiteouts.insert(&gone);
             }
             continue;
         }
         if matches!(header.kind, Kind::File | Kind::Symlink) {
             if let Some(lib) = classify_library(&path) {
-                scan.files.push((path.clone(), lib));
+                push(&mut scan, &mut latest, path, Arc::new(lib));
                 continue;
             }
         }
@@ -228,11 +303,9 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
                 if header.size > MAX_CATALOG_FILE {
                     return Err(ScanError::File { layer: layer.into(), file: path, message: format!("{} bytes, larger than the {MAX_CATALOG_FILE}-byte limit for a package database", header.size) });
                 }
-                let bytes = tar
-                    .read_data(header.size)
-                    .map_err(|e| layer_err(describe_tar_error(e)))?;
+                let bytes = tar.read_data(header.size).map_err(tar_err)?;
                 match parse(interest, &path, &bytes) {
-                    Ok(Some(found)) => scan.files.push((path, found)),
+                    Ok(Some(found)) => push(&mut scan, &mut latest, path, Arc::new(found)),
                     Ok(None) => {}
                     Err(message) => {
                         return Err(ScanError::File {
@@ -245,19 +318,20 @@ pub fn scan_layer_tar<R: Read>(reader: R, layer: &str) -> Result<LayerScan, Scan
             }
             Kind::Hardlink => {
                 let target = normalise_path(&header.link).unwrap_or_default();
-                let found = scan
-                    .files
-                    .iter()
-                    .rev()
-                    .find(|(p, _)| *p == target)
-                    .map(|(_, f)| f.clone())
-                    .unwrap_or(Found::Hidden);
-                scan.files.push((path, found));
+                let found = match latest.get(&target) {
+                    Some(i) => scan.files[*i].1.clone(),
+                    None => Arc::new(Found::Hidden),
+                };
+                push(&mut scan, &mut latest, path, found);
             }
             Kind::Dir => {}
-            Kind::Symlink | Kind::Other => scan.files.push((path, Found::Hidden)),
+            Kind::Symlink | Kind::Other => {
+                push(&mut scan, &mut latest, path, Arc::new(Found::Hidden))
+            }
         }
     }
+    scan.whiteouts.seal();
+    scan.opaque_dirs.seal();
     Ok(scan)
 }
 
@@ -310,8 +384,9 @@ impl<R: Read> Read for Bounded<R> {
 
 /// A layer blob's tar stream, whatever it is stored as: gzip, zstd or plain tar, told apart
 /// by `magic` (its first bytes, already read from `rest`).
-pub fn decompress<'a, R: Read + 'a>(magic: &'a [u8], rest: R) -> io::Result<Box<dyn Read + 'a>> {
-    let reader = BufReader::with_capacity(1 << 16, magic.chain(rest));
+fn decompress<'a, R: Read + 'a>(magic: &[u8], rest: R) -> io::Result<Box<dyn Read + 'a>> {
+    let head = io::Cursor::new(magic.to_vec());
+    let reader = BufReader::with_capacity(1 << 16, head.chain(rest));
     Ok(if magic.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::bufread::MultiGzDecoder::new(reader))
     } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
@@ -325,7 +400,7 @@ pub fn decompress<'a, R: Read + 'a>(magic: &'a [u8], rest: R) -> io::Result<Box<
 }
 
 /// Reads up to four bytes, for [`decompress`].
-pub fn read_magic<R: Read>(reader: &mut R) -> io::Result<([u8; 4], usize)> {
+fn read_magic<R: Read>(reader: &mut R) -> io::Result<([u8; 4], usize)> {
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < magic.len() {
@@ -337,6 +412,75 @@ pub fn read_magic<R: Read>(reader: &mut R) -> io::Result<([u8; 4], usize)> {
     Ok((magic, got))
 }
 
+/// The most a layer blob of `size` compressed bytes may expand to.
+fn bomb_limit(size: u64) -> u64 {
+    size.saturating_mul(BOMB_RATIO).saturating_add(BOMB_FLOOR)
+}
+
+/// A layer blob opened for its tar stream, the one way every reader of layers opens them:
+/// gzip, zstd or plain told apart by magic bytes; the output bounded against decompression
+/// bombs (1000:1 plus 1 GiB); the compressed bytes hashed for [`OpenLayer::finish`]; and
+/// Ctrl-C stops a read.
+pub struct OpenLayer<'a> {
+    tar: Bounded<Box<dyn Read + 'a>>,
+    hash: Rc<RefCell<(Sha256, u64)>>,
+}
+
+/// Opens a layer blob of `size` compressed bytes (see [`OpenLayer`]).
+pub fn open_layer<'a, R: Read + 'a>(blob: R, size: u64) -> Result<OpenLayer<'a>, String> {
+    open_layer_within(blob, bomb_limit(size))
+}
+
+fn open_layer_within<'a, R: Read + 'a>(blob: R, limit: u64) -> Result<OpenLayer<'a>, String> {
+    let hash = Rc::new(RefCell::new((Sha256::new(), 0u64)));
+    let mut hashing = Hashing {
+        inner: blob,
+        state: hash.clone(),
+    };
+    // A short read must not hide the magic bytes, so read until there are four (or the end).
+    let (magic, got) = read_magic(&mut hashing).map_err(|e| format!("unreadable ({e})"))?;
+    let decoded = decompress(&magic[..got], hashing).map_err(|e| e.to_string())?;
+    Ok(OpenLayer {
+        tar: Bounded {
+            inner: decoded,
+            produced: 0,
+            limit,
+        },
+        hash,
+    })
+}
+
+impl Read for OpenLayer<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if crate::process::interrupted() {
+            return Err(io::Error::other("interrupted"));
+        }
+        self.tar.read(buf)
+    }
+}
+
+impl OpenLayer<'_> {
+    /// Reads the rest (gzip checks its CRC at the end, and the digest covers every byte), then
+    /// checks the blob's sha256 against `digest` when one is given.
+    pub fn finish(mut self, digest: Option<&str>) -> Result<(), String> {
+        io::copy(&mut self, &mut io::sink()).map_err(|e| format!("corrupt or truncated ({e})"))?;
+        let OpenLayer { tar, hash } = self;
+        drop(tar);
+        if let Some(expected) = digest {
+            let (hasher, read) = Rc::try_unwrap(hash)
+                .map(RefCell::into_inner)
+                .unwrap_or_else(|rc| rc.borrow().clone());
+            let actual = format!("sha256:{:x}", hasher.finalize());
+            if actual != expected {
+                return Err(format!(
+                    "its {read} bytes hash to {actual}; the blob is corrupt or truncated"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Scans a layer blob as stored: gzip, zstd or plain tar, told apart by their magic bytes.
 /// When `digest` is given, the blob's sha256 must match it.
 pub fn scan_layer_blob<R: Read>(
@@ -345,12 +489,7 @@ pub fn scan_layer_blob<R: Read>(
     digest: Option<&str>,
     layer: &str,
 ) -> Result<LayerScan, ScanError> {
-    scan_layer_blob_within(
-        blob,
-        digest,
-        layer,
-        size.saturating_mul(BOMB_RATIO).saturating_add(BOMB_FLOOR),
-    )
+    scan_layer_blob_within(blob, digest, layer, bomb_limit(size))
 }
 
 fn scan_layer_blob_within<R: Read>(
@@ -359,41 +498,18 @@ fn scan_layer_blob_within<R: Read>(
     layer: &str,
     limit: u64,
 ) -> Result<LayerScan, ScanError> {
-    let layer_err = |message: String| ScanError::Layer {
-        layer: layer.to_string(),
-        message,
-    };
-    let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
-    let mut hashing = Hashing {
-        inner: blob,
-        state: state.clone(),
-    };
-    // A short read must not hide the magic bytes, so read until there are four (or the end).
-    let (magic, got) =
-        read_magic(&mut hashing).map_err(|e| layer_err(format!("unreadable ({e})")))?;
-    let magic = &magic[..got];
-    let decoded = decompress(magic, hashing).map_err(|e| layer_err(e.to_string()))?;
-    let mut bounded = Bounded {
-        inner: decoded,
-        produced: 0,
-        limit,
-    };
-    let scan = scan_layer_tar(&mut bounded, layer)?;
-    // Read to the end: gzip checks its CRC there, and the digest covers every byte.
-    io::copy(&mut bounded, &mut io::sink())
-        .map_err(|e| layer_err(format!("corrupt or truncated ({e})")))?;
-    drop(bounded);
-    if let Some(expected) = digest {
-        let (hasher, read) = Rc::try_unwrap(state)
-            .map(RefCell::into_inner)
-            .unwrap_or_else(|rc| rc.borrow().clone());
-        let actual = format!("sha256:{:x}", hasher.finalize());
-        if actual != expected {
-            return Err(layer_err(format!(
-                "its {read} bytes hash to {actual}; the blob is corrupt or truncated"
-            )));
+    let layer_err = |message: String| {
+        if crate::process::interrupted() {
+            return ScanError::Interrupted;
         }
-    }
+        ScanError::Layer {
+            layer: layer.to_string(),
+            message,
+        }
+    };
+    let mut open = open_layer_within(blob, limit).map_err(layer_err)?;
+    let scan = scan_layer_tar(&mut open, layer)?;
+    open.finish(digest).map_err(layer_err)?;
     Ok(scan)
 }
 
@@ -448,7 +564,8 @@ fn checked_digest(digest: &str) -> Result<String, ScanError> {
         })
 }
 
-fn digest_of_blob_path(path: &str) -> Option<String> {
+/// The digest an archive member is stored under (`blobs/sha256/HEX`), if it is a blob.
+pub fn digest_of_blob_path(path: &str) -> Option<String> {
     let rest = path.strip_prefix("blobs/")?;
     let (alg, hex) = rest.split_once('/')?;
     (alg == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -596,18 +713,27 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
         std::fs::File::open(path)
             .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
     };
-    let seek: fn(&mut BufReader<std::fs::File>, u64) -> io::Result<()> =
-        |r, n| r.seek_relative(n as i64);
-    let mut outer = TarStream::with_seek(BufReader::with_capacity(1 << 16, open()?), seek);
+    // Forwards only: a skip that does not fit an i64 is an error, never a seek backwards.
+    let seek: fn(&mut BufReader<std::fs::File>, u64) -> io::Result<()> = |r, n| {
+        let n = i64::try_from(n).map_err(|_| io::Error::other("seek past any file"))?;
+        r.seek_relative(n)
+    };
+    let file = open()?;
+    let length = file
+        .metadata()
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))?
+        .len();
+    let mut outer = TarStream::with_seek(BufReader::with_capacity(1 << 16, file), seek, length);
     let mut json: HashMap<String, Vec<u8>> = HashMap::new();
     let mut json_total = 0;
     let mut aliases: HashMap<String, String> = HashMap::new();
     let mut members: HashMap<String, (u64, u64)> = HashMap::new();
-    let unreadable = |e: TarError| {
-        ScanError::Archive(format!(
+    let unreadable = |e: TarError| match e {
+        TarError::Interrupted => ScanError::Interrupted,
+        e => ScanError::Archive(format!(
             "the image archive is unreadable: {}",
             describe_tar_error(e)
-        ))
+        )),
     };
     while let Some(header) = outer.next_header().map_err(unreadable)? {
         let Some(member) = normalise_path(&header.path) else {
@@ -1100,38 +1226,19 @@ fn stopped_or(message: String) -> ScanError {
 
 /// Applies the layers bottom to top: whiteouts and opaque directories hide what lower layers
 /// put there; later files replace earlier ones.
-pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Found> {
-    let mut state: BTreeMap<String, Found> = BTreeMap::new();
+pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Arc<Found>> {
+    let mut state: BTreeMap<String, Arc<Found>> = BTreeMap::new();
     for (_, layer) in layers {
-        for gone in &layer.whiteouts {
-            state.remove(gone);
-            remove_below(&mut state, gone);
-        }
-        for dir in &layer.opaque_dirs {
-            remove_below(&mut state, dir);
+        // Asked per record below, never per whiteout: the cost is the records', not the layer's.
+        if !layer.whiteouts.is_empty() || !layer.opaque_dirs.is_empty() {
+            state.retain(|path, _| !layer.hides(path));
         }
         for (path, found) in &layer.files {
             state.insert(path.clone(), found.clone());
         }
     }
-    state.retain(|_, f| *f != Found::Hidden);
+    state.retain(|_, f| **f != Found::Hidden);
     state
-}
-
-fn remove_below(state: &mut BTreeMap<String, Found>, dir: &str) {
-    if dir.is_empty() {
-        state.clear();
-        return;
-    }
-    let prefix = format!("{dir}/");
-    let doomed: Vec<String> = state
-        .range(prefix.clone()..)
-        .take_while(|(k, _)| k.starts_with(&prefix))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in doomed {
-        state.remove(&k);
-    }
 }
 
 #[cfg(test)]
@@ -1262,13 +1369,126 @@ mod tests {
             "l2",
         )
         .unwrap();
-        assert_eq!(l2.whiteouts, [format!("{site}/gone-2.0.dist-info")]);
-        assert_eq!(l2.opaque_dirs, ["opt/env/lib/python3.11/site-packages"]);
+        assert_eq!((l2.whiteouts.len(), l2.opaque_dirs.len()), (1, 1));
+        assert!(l2.whiteouts.contains(&format!("{site}/gone-2.0.dist-info")));
+        assert!(l2
+            .opaque_dirs
+            .contains("opt/env/lib/python3.11/site-packages"));
         let state = overlay(&[("l1".into(), l1), ("l2".into(), l2)]);
         let inv = crate::inventory::Inventory::from_files(&state, &BTreeMap::new());
         let names: Vec<&str> = inv.pip.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["keep", "new"]);
         assert_eq!(inv.apt.len(), 2);
+    }
+
+    #[test]
+    fn whiteouts_hide_the_path_and_all_below_it_and_nothing_else() {
+        let lib = "opt/x/lib/libcudnn.so.8.9.7";
+        let l1 = scan_layer_tar(
+            &layer(&[
+                (lib, b"elf"),
+                ("opt/xy/lib/libnccl.so.2.18.3", b"elf"),
+                (
+                    "usr/local/cuda-12.1/version.json",
+                    br#"{"cuda":{"version":"12.1.1"}}"#,
+                ),
+                ("var/lib/dpkg/status", DPKG.as_bytes()),
+            ])[..],
+            "l1",
+        )
+        .unwrap();
+        let names = |layers: &[(String, LayerScan)]| -> Vec<String> {
+            overlay(layers).into_keys().collect()
+        };
+        // A whiteout of a directory hides a library found by its name anywhere below it, but
+        // not a sibling whose name merely starts the same.
+        let l2 = scan_layer_tar(&layer(&[("opt/.wh.x", b"")])[..], "l2").unwrap();
+        assert!(l2.hides(lib) && !l2.hides("opt/xy/lib/libnccl.so.2.18.3"));
+        assert_eq!(
+            names(&[("l1".into(), l1.clone()), ("l2".into(), l2)]),
+            [
+                "opt/xy/lib/libnccl.so.2.18.3",
+                "usr/local/cuda-12.1/version.json",
+                "var/lib/dpkg/status"
+            ]
+        );
+        // A whiteout of the file itself, at the root, and an opaque root.
+        let l3 = scan_layer_tar(
+            &layer(&[("var/lib/dpkg/.wh.status", b""), (".wh.usr", b"")])[..],
+            "l3",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&[("l1".into(), l1.clone()), ("l3".into(), l3)]),
+            [lib, "opt/xy/lib/libnccl.so.2.18.3"]
+        );
+        let l4 = scan_layer_tar(
+            &layer(&[
+                (".wh..wh..opq", b""),
+                ("var/lib/dpkg/status", DPKG.as_bytes()),
+            ])[..],
+            "l4",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&[("l1".into(), l1.clone()), ("l4".into(), l4)]),
+            ["var/lib/dpkg/status"],
+            "an opaque root hides every lower path, never the layer's own"
+        );
+        // An opaque directory hides what is below it, not the directory's own entry.
+        let l5 = scan_layer_tar(
+            &layer(&[("var/lib/dpkg/status/.wh..wh..opq", b"")])[..],
+            "l5",
+        )
+        .unwrap();
+        assert!(!l5.hides("var/lib/dpkg/status") && l5.hides("var/lib/dpkg/status/x"));
+        assert!(!l5.hides("var/lib/dpkg/statusx"));
+    }
+
+    #[test]
+    fn hard_links_share_the_latest_record_before_them() {
+        let link = |b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str| {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Link);
+            h.set_size(0);
+            b.append_link(&mut h, path, target).unwrap();
+        };
+        let file = |b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, data).unwrap();
+        };
+        let d = "var/lib/dpkg/status.d";
+        let mut b = tar::Builder::new(Vec::new());
+        link(&mut b, &format!("{d}/early"), &format!("{d}/base"));
+        file(&mut b, &format!("{d}/base"), b"Package: a\nVersion: 1\n");
+        link(&mut b, &format!("{d}/one"), &format!("/{d}/base"));
+        file(&mut b, &format!("{d}/base"), b"Package: a\nVersion: 2\n");
+        link(&mut b, &format!("{d}/two"), &format!("./{d}/base"));
+        link(&mut b, &format!("{d}/none"), &format!("{d}/missing"));
+        let scan = scan_layer_tar(&b.into_inner().unwrap()[..], "l").unwrap();
+        let at = |p: &str| {
+            scan.files
+                .iter()
+                .rev()
+                .find(|(q, _)| *q == format!("{d}/{p}"))
+                .map(|(_, f)| f.clone())
+                .unwrap()
+        };
+        assert_eq!(*at("early"), Found::Hidden, "a link before its target");
+        assert_eq!(*at("none"), Found::Hidden);
+        let version = |f: &Found| match f {
+            Found::DpkgStatus(p) => p[0].version.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(version(&at("one")), "1");
+        assert_eq!(version(&at("two")), "2");
+        assert!(Arc::ptr_eq(&at("two"), &at("base")), "shared, not copied");
+        let state = overlay(&[("l".into(), scan)]);
+        let inv = crate::inventory::Inventory::from_files(&state, &BTreeMap::new());
+        let apt: Vec<&str> = inv.apt.iter().map(|p| p.version.as_str()).collect();
+        assert_eq!(apt, ["1", "2"]);
     }
 
     #[test]

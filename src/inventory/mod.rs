@@ -7,6 +7,7 @@ pub mod tarstream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -85,14 +86,20 @@ impl Inventory {
     }
 
     pub fn from_files(
-        files: &BTreeMap<String, Found>,
+        files: &BTreeMap<String, Arc<Found>>,
         env: &BTreeMap<String, String>,
     ) -> Inventory {
         let mut inv = Inventory::default();
+        // Hard links share one record: its packages are listed once, not once per link.
+        let mut seen_dpkg = std::collections::HashSet::new();
         for (path, found) in files {
             let (dir, _file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-            match found {
-                Found::DpkgStatus(pkgs) => inv.apt.extend(pkgs.iter().cloned()),
+            match found.as_ref() {
+                Found::DpkgStatus(pkgs) => {
+                    if seen_dpkg.insert(Arc::as_ptr(found)) {
+                        inv.apt.extend(pkgs.iter().cloned());
+                    }
+                }
                 Found::PyMetadata { name, version } => {
                     // `<env>/<x>.dist-info/METADATA`, `<env>/<x>.egg-info/PKG-INFO` or `<env>/<x>.egg-info`.
                     let meta_dir = if path.ends_with(".egg-info") {
@@ -101,7 +108,8 @@ impl Inventory {
                         dir
                     };
                     let environment = meta_dir.rsplit_once('/').map_or("", |(e, _)| e);
-                    let sibling = |name: &str| files.get(&format!("{meta_dir}/{name}"));
+                    let sibling =
+                        |name: &str| files.get(&format!("{meta_dir}/{name}")).map(|f| f.as_ref());
                     let installer = match sibling("INSTALLER") {
                         Some(Found::PyInstaller(i)) => i.clone(),
                         _ => String::new(),

@@ -1,11 +1,16 @@
 //! A streaming tar reader for untrusted image layers. The `tar` crate reads GNU long-name and
 //! PAX headers of any declared size into memory; a layer must not be able to make us allocate
-//! gigabytes, so this reader bounds every header, checks every checksum, and never seeks.
+//! gigabytes, so this reader bounds every header, checks every checksum, bounds every declared
+//! size (by what is left of a file, and by [`MAX_ENTRY`]), adds offsets with checked
+//! arithmetic, seeks only forwards, and stops between headers when the user interrupts.
 
 use std::io::{self, Read};
 
 /// Largest GNU long name or PAX header accepted.
 pub const MAX_EXTENDED_HEADER: u64 = 1 << 20;
+/// Largest entry accepted (1 TiB): far beyond any real file or layer, far below the sizes
+/// whose padding or sum overflows.
+pub const MAX_ENTRY: u64 = 1 << 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -42,6 +47,8 @@ pub struct TarStream<R> {
     remaining: u64,
     /// Padding after the current entry's data.
     padding: u64,
+    /// The archive's length, when known (a file): no entry may reach past it.
+    length: Option<u64>,
     done: bool,
 }
 
@@ -53,6 +60,12 @@ pub enum TarError {
     Corrupt(String),
     #[error("a {kind} header of {size} bytes is larger than the {MAX_EXTENDED_HEADER}-byte limit")]
     Gigantic { kind: &'static str, size: u64 },
+    #[error("an entry declares {size} bytes, more than the {MAX_ENTRY}-byte limit for one entry; the archive is corrupt or hostile")]
+    TooLarge { size: u64 },
+    #[error("an entry declares {size} bytes at offset {offset}, past the end of the {length}-byte archive; it is truncated or corrupt")]
+    PastEnd { size: u64, offset: u64, length: u64 },
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl<R: Read> TarStream<R> {
@@ -63,16 +76,52 @@ impl<R: Read> TarStream<R> {
             seek: None,
             remaining: 0,
             padding: 0,
+            length: None,
             done: false,
         }
     }
 
-    /// A reader that skips data with `seek` (for a file) instead of reading it.
-    pub fn with_seek(inner: R, seek: fn(&mut R, u64) -> io::Result<()>) -> Self {
+    /// A reader over a file of `length` bytes that skips data with `seek` (forwards, by at
+    /// most [`MAX_ENTRY`] plus padding) instead of reading it. No entry may reach past `length`.
+    pub fn with_seek(inner: R, seek: fn(&mut R, u64) -> io::Result<()>, length: u64) -> Self {
         TarStream {
             seek: Some(seek),
+            length: Some(length),
             ..TarStream::new(inner)
         }
+    }
+
+    /// Makes `size` the current entry's size, refusing a size no archive can hold.
+    fn set_entry_size(&mut self, size: u64) -> Result<(), TarError> {
+        if size > MAX_ENTRY {
+            return Err(TarError::TooLarge { size });
+        }
+        let padding = (512 - size % 512) % 512;
+        if let Some(length) = self.length {
+            // The data must fit; a missing final padding is tolerated, as tar does.
+            if self
+                .offset
+                .checked_add(size)
+                .map_or(true, |end| end > length)
+            {
+                return Err(TarError::PastEnd {
+                    size,
+                    offset: self.offset,
+                    length,
+                });
+            }
+        }
+        self.remaining = size;
+        self.padding = padding;
+        Ok(())
+    }
+
+    fn advance(&mut self, n: u64) -> Result<(), TarError> {
+        self.offset = self
+            .offset
+            .checked_add(n)
+            .ok_or_else(|| TarError::Corrupt("offset overflows".into()))?;
+        Ok(())
     }
 
     /// Where the next unread byte is in the archive: after `next_header`, where the entry's
@@ -87,6 +136,9 @@ impl<R: Read> TarStream<R> {
         let mut long_link: Option<String> = None;
         let mut pax: Vec<(String, String)> = Vec::new();
         loop {
+            if crate::process::interrupted() {
+                return Err(TarError::Interrupted);
+            }
             self.skip_rest()?;
             if self.done {
                 return Ok(None);
@@ -96,15 +148,14 @@ impl<R: Read> TarStream<R> {
                 self.done = true;
                 return Ok(None);
             }
-            self.offset += 512;
+            self.advance(512)?;
             if block.iter().all(|b| *b == 0) {
                 self.done = true;
                 return Ok(None);
             }
             verify_checksum(&block)?;
             let size = parse_size(&block[124..136])?;
-            self.remaining = size;
-            self.padding = (512 - size % 512) % 512;
+            self.set_entry_size(size)?;
             let typeflag = block[156];
             match typeflag {
                 b'L' | b'K' | b'x' | b'g' => {
@@ -168,8 +219,7 @@ impl<R: Read> TarStream<R> {
                         let size: u64 = value
                             .parse()
                             .map_err(|_| TarError::Corrupt(format!("PAX size {value:?}")))?;
-                        self.remaining = size;
-                        self.padding = (512 - size % 512) % 512;
+                        self.set_entry_size(size)?;
                     }
                     _ => {}
                 }
@@ -213,7 +263,7 @@ impl<R: Read> TarStream<R> {
             )));
         }
         self.remaining -= take;
-        self.offset += take;
+        self.advance(take)?;
         Ok(data)
     }
 
@@ -223,6 +273,7 @@ impl<R: Read> TarStream<R> {
     }
 
     fn skip_rest(&mut self) -> Result<(), TarError> {
+        // Both are bounded by `set_entry_size`, so the sum cannot overflow.
         let skip = self.remaining + self.padding;
         if skip > 0 {
             if let Some(seek) = self.seek {
@@ -236,7 +287,7 @@ impl<R: Read> TarStream<R> {
                     )));
                 }
             }
-            self.offset += skip;
+            self.advance(skip)?;
         }
         self.remaining = 0;
         self.padding = 0;
@@ -266,7 +317,8 @@ impl<R: Read> Read for EntryReader<'_, R> {
             ));
         }
         self.stream.remaining -= n as u64;
-        self.stream.offset += n as u64;
+        // Bounded by the entry's size, itself bounded by `set_entry_size`.
+        self.stream.offset = self.stream.offset.saturating_add(n as u64);
         Ok(n)
     }
 }
@@ -466,5 +518,71 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A PAX `size` record for the next entry, then that entry's ustar header.
+    fn pax_sized(size: &str) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("size", size.as_bytes())])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(0);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "blobs/sha256/x", &[][..]).unwrap();
+        b.append_data(&mut h, "after", &[][..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn sizes_near_two_to_the_64_are_refused_not_wrapped() {
+        for size in [
+            u64::MAX,
+            u64::MAX - 511,
+            u64::MAX - 600,
+            1 << 63,
+            MAX_ENTRY + 1,
+        ] {
+            let bytes = pax_sized(&size.to_string());
+            assert!(
+                matches!(all(&bytes), Err(TarError::TooLarge { size: s }) if s == size),
+                "{size}"
+            );
+            let seek: fn(&mut &[u8], u64) -> io::Result<()> = |r, n| {
+                *r = r.get(n as usize..).unwrap_or_default();
+                Ok(())
+            };
+            let mut t = TarStream::with_seek(&bytes[..], seek, bytes.len() as u64);
+            assert!(matches!(t.next_header(), Err(TarError::TooLarge { .. })));
+        }
+        // The same in the header's own base-256 size field.
+        let mut h = tar::Header::new_gnu();
+        h.set_size(u64::MAX - 100);
+        h.set_path("big").unwrap();
+        h.set_cksum();
+        assert!(matches!(all(h.as_bytes()), Err(TarError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_file_entry_reaching_past_the_end_of_the_file_is_refused() {
+        let bytes = pax_sized("1000000");
+        let seek: fn(&mut &[u8], u64) -> io::Result<()> = |r, n| {
+            *r = r.get(n as usize..).unwrap_or_default();
+            Ok(())
+        };
+        let mut t = TarStream::with_seek(&bytes[..], seek, bytes.len() as u64);
+        let err = t.next_header().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TarError::PastEnd {
+                    size: 1_000_000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("past the end"), "{err}");
+        // Without a known length the stream finds the truncation when it reads.
+        assert!(matches!(all(&bytes), Err(TarError::Io(_))));
     }
 }
