@@ -661,8 +661,12 @@ pub fn scan_archive<R: Read>(
 
     // Read what follows the end-of-archive blocks, so that a producer piping into us
     // (`docker save`) finishes instead of blocking on a full pipe.
+    let truncated = !outer.reached_end_marker();
     io::copy(&mut outer.into_inner(), &mut io::sink())
         .map_err(|e| stopped_or(format!("the image archive is unreadable ({e})")))?;
+    if truncated {
+        return Err(ScanError::Archive(TRUNCATED.into()));
+    }
     let entry = manifest_layers(&json, &aliases)?;
     let mut layers = Vec::new();
     let layer_paths = entry.layer_paths;
@@ -764,6 +768,9 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
             }
             _ => {}
         }
+    }
+    if !outer.reached_end_marker() {
+        return Err(ScanError::Archive(TRUNCATED.into()));
     }
     let entry = manifest_layers(&json, &aliases)?;
     Ok(ArchiveIndex {
@@ -1033,6 +1040,8 @@ fn link_target(member: &str, header: &super::tarstream::Header) -> Option<String
         header.link.clone()
     })
 }
+
+const TRUNCATED: &str = "the image archive is truncated: it stops before tar's end-of-archive blocks; copy or download it again";
 
 /// The image an archive holds, as reached from its entry point.
 struct Entry {
@@ -1850,5 +1859,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("corrupt or changed"), "{err}");
+    }
+
+    #[test]
+    fn an_archive_that_stops_before_its_end_blocks_is_called_truncated() {
+        let genuine = image_with("genuine");
+        let mut members = genuine.members.clone();
+        members.push(("index.json".into(), index_of(&genuine.manifest_digest)));
+        let refs: Vec<(&str, Vec<u8>)> = members
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        let whole = outer(&refs);
+        // Cut at a member boundary, before index.json: every header read is whole.
+        let cut = whole.len() - 1024 - 512 - 512;
+        for bytes in [&whole[..whole.len() - 1024], &whole[..cut]] {
+            let streamed = scan_archive(bytes, &HashMap::new(), &mut |_| {}).unwrap_err();
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), bytes).unwrap();
+            let seeked = scan_archive_file(file.path(), &HashMap::new(), &|_| {}).unwrap_err();
+            for err in [streamed.to_string(), seeked.to_string()] {
+                assert!(err.contains("the image archive is truncated"), "{err}");
+            }
+        }
     }
 }

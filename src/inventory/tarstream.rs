@@ -50,6 +50,8 @@ pub struct TarStream<R> {
     /// The archive's length, when known (a file): no entry may reach past it.
     length: Option<u64>,
     done: bool,
+    /// Whether the end-of-archive block was read: a stream that simply stops is truncated.
+    end_marker: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,7 @@ impl<R: Read> TarStream<R> {
             padding: 0,
             length: None,
             done: false,
+            end_marker: false,
         }
     }
 
@@ -131,6 +134,12 @@ impl<R: Read> TarStream<R> {
     }
 
     /// The next entry's header, skipping the rest of the previous entry.
+    /// After [`Self::next_header`] gave `None`: did the archive end with tar's end-of-archive
+    /// block, or did the bytes just stop (a truncated file or stream)?
+    pub fn reached_end_marker(&self) -> bool {
+        self.end_marker
+    }
+
     pub fn next_header(&mut self) -> Result<Option<Header>, TarError> {
         let mut long_name: Option<String> = None;
         let mut long_link: Option<String> = None;
@@ -151,6 +160,7 @@ impl<R: Read> TarStream<R> {
             self.advance(512)?;
             if block.iter().all(|b| *b == 0) {
                 self.done = true;
+                self.end_marker = true;
                 return Ok(None);
             }
             verify_checksum(&block)?;
