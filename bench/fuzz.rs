@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use docker_repro::inventory::{catalog, layers, tarstream::TarStream};
+use docker_repro::image::tarstream::TarStream;
+use docker_repro::inventory::{catalog, layers};
 
 /// What one execution said, reduced to something worth telling apart (not the data).
 type Outcome = u64;
@@ -109,7 +110,7 @@ fn run_archive(data: &[u8]) -> Outcome {
 
 fn run_lock(data: &[u8]) -> Outcome {
     let text = String::from_utf8_lossy(data);
-    match docker_repro::lockfile::Lock::from_toml(&text, Path::new("fuzz.lock")) {
+    match docker_repro::lock::Lock::from_toml(&text, Path::new("fuzz.lock")) {
         Ok(lock) => outcome(("ok", lock.to_toml().len() / 64)),
         Err(e) => outcome(("err", shape(&e.to_string()))),
     }

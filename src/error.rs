@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::engine::process::ProcessError;
 use crate::exit::Exit;
-use crate::process::ProcessError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

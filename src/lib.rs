@@ -1,30 +1,40 @@
 //! docker repro: reproducible releases of research images, as a Docker CLI plugin.
+//!
+//! The map, from the outside in:
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | entry | `main.rs`, [`plugin`], [`cli`] | parse argv, the plugin protocol, map exit codes |
+//! | commands | [`commands`] (`release`, `verify`, `inspect`, `run`, `diff`), [`check`] | one file per subcommand: read arguments, call ops, core and engine, print |
+//! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report |
+//! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`host`] | pure models and decisions: references and manifests, archives and layers, packages, why images differ, the lockfile, `repro.toml`, Dockerfiles, the host verdict |
+//! | engine | [`engine`] (`process`, `docker`, `git`, `gpu`) | the only code that touches the outside: every process starts in `engine::process` |
+//! | plumbing | [`error`], [`exit`], [`ui`], [`cancel`], [`scratch`] | typed errors, exit codes, escaped output, Ctrl-C, temp files |
+//!
+//! The one rule: a module imports only from its own layer's plumbing and from layers below
+//! it in this order: commands → ops → core → plumbing, with engine beside core (commands and
+//! ops use both; core never imports engine, ops or commands, and no command imports another).
+//! Cancellation reaches the core through [`cancel`], never through the process adapter.
+//! `tests/architecture.rs` checks the rule.
 
+pub mod cancel;
 pub mod check;
 pub mod cli;
-pub mod confine;
-pub mod cuda_compat;
-pub mod diff;
-pub mod docker;
+pub mod commands;
 pub mod dockerfile;
+pub mod engine;
 pub mod error;
 pub mod exit;
-pub mod git;
-pub mod gpu;
+pub mod explain;
 pub mod host;
-pub mod inspect;
-pub mod lockfile;
-pub mod oci;
-pub mod pipeline;
+pub mod image;
+pub mod inventory;
+pub mod lock;
+pub mod ops;
 pub mod plugin;
-pub mod process;
 pub mod project;
-pub mod release;
-pub mod report;
-pub mod run_image;
 pub mod scratch;
 pub mod ui;
-pub mod verify;
 
 use cli::{Cli, Command};
 use error::{Error, Result};
@@ -32,21 +42,20 @@ use exit::Exit;
 
 /// Runs a parsed command; `globals` are docker's global flags, forwarded to every docker call.
 pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
-    process::install_interrupt_handler();
+    engine::process::install_interrupt_handler();
     let outcome = match &cli.command {
-        Command::Release(args) => release::run(args, globals),
-        Command::Verify(args) => verify::run(args, globals),
-        Command::Inspect(args) => inspect::run(args, globals),
-        Command::Run(args) => run_image::run(args, globals),
+        Command::Release(args) => commands::release::run(args, globals),
+        Command::Verify(args) => commands::verify::run(args, globals),
+        Command::Inspect(args) => commands::inspect::run(args, globals),
+        Command::Run(args) => commands::run::run(args, globals),
         Command::Check(args) => check::run(args),
-        Command::Diff(args) => diff::command::run(args, globals),
+        Command::Diff(args) => commands::diff::run(args, globals),
     };
     // An interrupt is never turned into another error, nor into a verdict: whatever a command
     // made of a child killed by Ctrl-C, the outcome is "interrupted".
     match outcome {
         Err(Error::Interrupted) => Err(Error::Interrupted),
-        _ if process::interrupted() => Err(Error::Interrupted),
+        _ if cancel::requested() => Err(Error::Interrupted),
         other => other,
     }
 }
-pub mod inventory;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::catalog::{self, AptPackage, CondaRecord};
-use super::tarstream::{Kind, TarError, TarStream};
+use crate::image::tarstream::{Kind, TarError, TarStream};
 
 /// Interesting files larger than this are refused (a dpkg status of a huge image is ~5 MB).
 pub const MAX_CATALOG_FILE: u64 = 64 << 20;
@@ -452,7 +452,7 @@ fn open_layer_within<'a, R: Read + 'a>(blob: R, limit: u64) -> Result<OpenLayer<
 
 impl Read for OpenLayer<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if crate::process::interrupted() {
+        if crate::cancel::requested() {
             return Err(io::Error::other("interrupted"));
         }
         self.tar.read(buf)
@@ -499,7 +499,7 @@ fn scan_layer_blob_within<R: Read>(
     limit: u64,
 ) -> Result<LayerScan, ScanError> {
     let layer_err = |message: String| {
-        if crate::process::interrupted() {
+        if crate::cancel::requested() {
             return ScanError::Interrupted;
         }
         ScanError::Layer {
@@ -593,7 +593,7 @@ pub fn scan_archive<R: Read>(
         let header = match outer.next_header() {
             Ok(Some(h)) => h,
             Ok(None) => break,
-            Err(_) if crate::process::interrupted() => return Err(ScanError::Interrupted),
+            Err(_) if crate::cancel::requested() => return Err(ScanError::Interrupted),
             Err(e) => {
                 return Err(ScanError::Archive(format!(
                     "the image archive is unreadable: {}",
@@ -652,7 +652,7 @@ pub fn scan_archive<R: Read>(
             }
             // Blobs that are neither layers nor JSON (foreign artifacts) are not tar streams;
             // a listed layer that failed to scan is reported below if the manifest needs it.
-            Err(_) if crate::process::interrupted() => return Err(ScanError::Interrupted),
+            Err(_) if crate::cancel::requested() => return Err(ScanError::Interrupted),
             Err(e) => {
                 failed.insert(path, e);
             }
@@ -855,7 +855,7 @@ pub fn scan_archive_file(
             });
         }
     });
-    if crate::process::interrupted() {
+    if crate::cancel::requested() {
         return Err(ScanError::Interrupted);
     }
     let mut layers = Vec::new();
@@ -974,7 +974,7 @@ pub fn write_verified_copy(
         .ok()
         .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
         .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
-    let full_name = crate::docker::normalise_ref(name);
+    let full_name = crate::image::reference::normalise_ref(name);
     let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
     let index = serde_json::json!({
         "schemaVersion": 2,
@@ -1016,7 +1016,7 @@ struct Progressing<'a, R> {
 
 impl<R: Read> Read for Progressing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if crate::process::interrupted() {
+        if crate::cancel::requested() {
             return Err(io::Error::other("interrupted"));
         }
         let n = self.inner.read(buf)?;
@@ -1031,7 +1031,7 @@ impl<R: Read> Read for Progressing<'_, R> {
 
 /// Where a link member of an outer archive points (legacy `docker save` links layers):
 /// symlinks are relative to their directory, hard links to the archive root.
-fn link_target(member: &str, header: &super::tarstream::Header) -> Option<String> {
+fn link_target(member: &str, header: &crate::image::tarstream::Header) -> Option<String> {
     let dir = member.rsplit_once('/').map_or("", |(d, _)| d);
     let relative = header.kind == Kind::Symlink && !header.link.starts_with('/') && !dir.is_empty();
     normalise_path(&if relative {
@@ -1215,7 +1215,7 @@ struct Counting<'a, R> {
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if crate::process::interrupted() {
+        if crate::cancel::requested() {
             return Err(io::Error::other("interrupted"));
         }
         let n = self.inner.read(buf)?;
@@ -1226,7 +1226,7 @@ impl<R: Read> Read for Counting<'_, R> {
 }
 
 fn stopped_or(message: String) -> ScanError {
-    if crate::process::interrupted() {
+    if crate::cancel::requested() {
         ScanError::Interrupted
     } else {
         ScanError::Archive(message)

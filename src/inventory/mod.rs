@@ -3,7 +3,6 @@
 
 pub mod catalog;
 pub mod layers;
-pub mod tarstream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;

@@ -48,9 +48,9 @@ pub struct ImageReport {
     /// Packages that differ from the lock's inventory (when the image differs).
     pub packages: Vec<crate::inventory::Drift>,
     /// File by file, in each differing layer (when both images can be read).
-    pub files: Vec<crate::diff::LayerFiles>,
+    pub files: Vec<crate::explain::LayerFiles>,
     /// The causes of the file differences, ranked by differing bytes, with fixes.
-    pub causes: Vec<crate::diff::CauseReport>,
+    pub causes: Vec<crate::explain::CauseReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,7 +148,7 @@ impl Report {
                     escape(found)
                 ));
             }
-            out.push_str(&crate::diff::render_layers(
+            out.push_str(&crate::explain::render_layers(
                 &i.files,
                 &i.causes,
                 "         ",

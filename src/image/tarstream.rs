@@ -145,7 +145,7 @@ impl<R: Read> TarStream<R> {
         let mut long_link: Option<String> = None;
         let mut pax: Vec<(String, String)> = Vec::new();
         loop {
-            if crate::process::interrupted() {
+            if crate::cancel::requested() {
                 return Err(TarError::Interrupted);
             }
             self.skip_rest()?;

@@ -1,7 +1,6 @@
 //! Explaining differences: between two images layer by layer and file by file, with causes
 //! and fixes, and between two lockfiles. Used by `docker repro diff` and by `verify`.
 
-pub mod command;
 pub mod files;
 
 use std::collections::BTreeMap;
@@ -43,7 +42,7 @@ pub struct CauseReport {
 
 fn instructions(index: &ArchiveIndex) -> Vec<String> {
     let config = serde_json::to_vec(&index.config).unwrap_or_default();
-    crate::oci::layer_instructions(&config, index.layer_paths.len())
+    crate::image::oci::layer_instructions(&config, index.layer_paths.len())
 }
 
 /// What is known of the two images' bases: how many bottom layers each base image gave its

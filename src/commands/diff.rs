@@ -5,13 +5,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{compare_layers, config_diff, rank_causes, Bases, CauseReport, ConfigDiff, LayerFiles};
 use crate::cli::{DiffArgs, Format};
-use crate::docker::{check_user_ref, Docker};
+use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::explain::{
+    compare_layers, config_diff, rank_causes, Bases, CauseReport, ConfigDiff, LayerFiles,
+};
+use crate::image::reference::check_user_ref;
 use crate::inventory::Drift;
-use crate::lockfile::Lock;
+use crate::lock::Lock;
 
 enum Operand {
     Lock(PathBuf, Box<Lock>),
@@ -309,7 +312,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
                         &args.ignore,
                         bases,
                     )?;
-                    super::claim_package_files(&mut images.files, &drift);
+                    crate::explain::claim_package_files(&mut images.files, &drift);
                     images.causes = rank_causes(&images.files);
                     r.images = Some(images);
                 }
@@ -353,21 +356,21 @@ fn image_report(
 ) -> Result<ImageDiffReport> {
     // Ctrl-C stops a read with an error; it is an interruption, not a failure.
     let failed = |e: String| {
-        if crate::process::interrupted() {
+        if crate::engine::process::interrupted() {
             Error::Interrupted
         } else {
             Error::Failed(e)
         }
     };
-    let ia = super::index(a.0).map_err(failed)?;
-    let ib = super::index(b.0).map_err(failed)?;
+    let ia = crate::explain::index(a.0).map_err(failed)?;
+    let ib = crate::explain::index(b.0).map_err(failed)?;
     let config = config_diff(&ia.config, &ib.config);
     let (na, nb) = (ia.layer_names(), ib.layer_names());
     let instr = {
         let bytes = serde_json::to_vec(&ib.config).unwrap_or_default();
-        crate::oci::layer_instructions(&bytes, nb.len())
+        crate::image::oci::layer_instructions(&bytes, nb.len())
     };
-    let layers: Vec<LayerLine> = super::align(&na, &nb)
+    let layers: Vec<LayerLine> = crate::explain::align(&na, &nb)
         .into_iter()
         .enumerate()
         .map(|(position, (i, j))| LayerLine {
@@ -421,7 +424,7 @@ fn render_images(r: &ImageDiffReport) -> String {
             crate::ui::escape(&l.instruction)
         ));
     }
-    out.push_str(&super::render_layers(&r.files, &r.causes, "", 20));
+    out.push_str(&crate::explain::render_layers(&r.files, &r.causes, "", 20));
     out.push_str(if r.identical {
         "identical\n"
     } else {

@@ -7,13 +7,14 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::cli::RunArgs;
-use crate::docker::Docker;
+use crate::engine::docker::Docker;
+use crate::engine::process::ProcessError;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::host::{self, HostReport};
-use crate::lockfile::{self, Lock};
-use crate::oci::sha256_digest;
-use crate::process::ProcessError;
+use crate::image::oci::sha256_digest;
+use crate::image::reference;
+use crate::lock::{self, Lock};
 use crate::ui::Ui;
 
 pub const RECORD_FILE: &str = "repro-run.json";
@@ -83,7 +84,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     let lock_path = args
         .lock
         .clone()
-        .unwrap_or_else(|| PathBuf::from(lockfile::DEFAULT_PATH));
+        .unwrap_or_else(|| PathBuf::from(lock::DEFAULT_PATH));
     let lock_bytes = std::fs::read(&lock_path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Failed(format!(
             "{}: no such lockfile; pass the paper's repro.lock",
@@ -120,12 +121,8 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         if let Some(archive) = &args.archive {
             ui.progress(&format!("checking and loading {}", archive.display()));
             docker.load_verified(archive, digest, std::slice::from_ref(&release.name))?;
-        } else if let Some((repo, _)) = release
-            .name
-            .rsplit_once(':')
-            .filter(|(r, _)| r.contains('/'))
-        {
-            let pinned = format!("{repo}@{digest}");
+        } else if reference::repository(&release.name).contains('/') {
+            let pinned = reference::pinned(&release.name, digest);
             ui.progress(&format!("pulling {pinned}"));
             docker.pull(&pinned)?;
         }
@@ -143,7 +140,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         release.name.clone()
     };
 
-    let (gpus_here, driver) = host::read_host();
+    let (gpus_here, driver) = crate::engine::gpu::read_host();
     let host = host::judge(&lock, gpus_here, driver);
     if host.cannot_run() && !args.force {
         ui.warn(&host.line());
@@ -222,7 +219,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     };
     let record_path = out.as_deref().unwrap_or(Path::new(".")).join(RECORD_FILE);
     let json = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
-    lockfile::write_atomic(&record_path, json.as_bytes())?;
+    lock::write_atomic(&record_path, json.as_bytes())?;
     ui.progress(&format!("wrote {}", record_path.display()));
     match status {
         Ok(0) => Ok(Exit::Ok),

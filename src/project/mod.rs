@@ -1,14 +1,16 @@
 //! Where a project's inputs come from: flags, then `repro.toml`, then the layout on disk.
 
+pub mod confine;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::cli::ReleaseArgs;
-use crate::docker::image_name_from_dir;
 use crate::error::{clip, quote, Error, Result};
-use crate::lockfile;
+use crate::image::reference::image_name_from_dir;
+use crate::lock;
 
 pub const CONFIG_FILE: &str = "repro.toml";
 pub const SEED_BASE: &str = "docker/Dockerfile.base";
@@ -53,7 +55,7 @@ impl Config {
     /// Reads `project/repro.toml`, which must resolve inside `root` (the repository): a
     /// committed `repro.toml -> /somewhere` is refused, not read.
     pub fn load(root: &Path, project: &Path) -> Result<Config> {
-        let path = crate::confine::confine(
+        let path = crate::project::confine::confine(
             root,
             project,
             Path::new(CONFIG_FILE),
@@ -249,7 +251,7 @@ pub fn inputs(
         }
     }
     if let Some(platform) = &platform {
-        lockfile::check_platform("platform", platform).map_err(|_| {
+        lock::check_platform("platform", platform).map_err(|_| {
             platform_from.usage(
                 platform,
                 "is not one os/arch[/variant] platform: a release is built for one platform, such as linux/amd64",
@@ -264,7 +266,7 @@ pub fn inputs(
             check_relative(lock_from, &from_config.to_string_lossy())?;
             from_config
         }
-        (None, None) => PathBuf::from(crate::lockfile::DEFAULT_PATH),
+        (None, None) => PathBuf::from(crate::lock::DEFAULT_PATH),
     };
     let lock = if lock.is_absolute() {
         lock
@@ -374,7 +376,7 @@ fn path_component_ok(part: &str) -> bool {
 }
 
 fn check_relative(from: From, path: &str) -> Result<()> {
-    lockfile::check_relative(from.flag, path).map_err(|_| {
+    lock::check_relative(from.flag, path).map_err(|_| {
         from.usage(
             path,
             "must be a relative path inside the project, without `..` (it is looked up in the committed source)",

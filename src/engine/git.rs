@@ -5,9 +5,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::engine::process::{Options, Tool};
 use crate::error::{Error, Result};
 use crate::fail;
-use crate::process::{Options, Tool};
 
 pub struct Git {
     tool: Tool,

@@ -4,20 +4,17 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Makes Ctrl-C and SIGTERM stop the running child and surface as [`ProcessError::Interrupted`],
 /// so callers unwind normally: temporary directories are removed and no lock is written.
 pub fn install_interrupt_handler() {
     // A second installation (tests calling twice) is harmless to ignore.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let _ = ctrlc::set_handler(crate::cancel::request);
 }
 
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    crate::cancel::requested()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -259,7 +259,7 @@ fn read_member(archive: &Path, name: &str) -> Result<Vec<u8>> {
     let entries = tar.entries_with_seek().map_err(|e| Error::io(archive, e))?;
     // The tar crate bounds sizes and seeks with checked arithmetic; the loop is ours to stop.
     for entry in entries {
-        if crate::process::interrupted() {
+        if crate::cancel::requested() {
             return Err(Error::Interrupted);
         }
         let entry = entry.map_err(|e| Error::io(archive, e))?;

@@ -4,19 +4,19 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, VerifyArgs};
-use crate::confine::confine;
-use crate::diff;
-use crate::docker::Docker;
+use crate::engine::docker::Docker;
+use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::git::Git;
+use crate::explain;
 use crate::host;
-use crate::inspect;
+use crate::image::oci::OciImage;
 use crate::inventory::Inventory;
-use crate::lockfile::{self, Lock};
-use crate::oci::OciImage;
-use crate::pipeline::{Plan, Settings};
-use crate::report::{BaseReport, ImageReport, LayerDiff, Report, Status};
+use crate::lock::{self, Lock};
+use crate::ops::build::{Plan, Settings};
+use crate::ops::read;
+use crate::ops::report::{BaseReport, ImageReport, LayerDiff, Report, Status};
+use crate::project::confine::confine;
 use crate::ui::Ui;
 
 pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
@@ -24,7 +24,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     let lock_path = args
         .lock
         .clone()
-        .unwrap_or_else(|| PathBuf::from(lockfile::DEFAULT_PATH));
+        .unwrap_or_else(|| PathBuf::from(lock::DEFAULT_PATH));
     check_flags(args)?;
     // Read and validate the whole lock before any process starts.
     let lock = Lock::read(&lock_path)?;
@@ -104,10 +104,10 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     };
     // A lookup that Ctrl-C cut short may have been taken for an answer above: stop here,
     // before anything is printed as a verdict.
-    if crate::process::interrupted() {
+    if crate::engine::process::interrupted() {
         return Err(Error::Interrupted);
     }
-    let (gpus, driver) = host::read_host();
+    let (gpus, driver) = crate::engine::gpu::read_host();
     let mut report = Report {
         lock: lock_path.display().to_string(),
         mode,
@@ -180,14 +180,14 @@ fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageRepor
         .image("release")
         .expect("a validated lock has a release image");
     let mut known = HashMap::new();
-    let (scan, inventory) = inspect::inventory_of_file(archive, quiet, &mut known)?;
+    let (scan, inventory) = read::inventory_of_file(archive, quiet, &mut known)?;
     let found = scan.manifest_digest.clone().unwrap_or_default();
     let config = serde_json::to_vec(&scan.config).unwrap_or_default();
     let layers: Vec<String> = scan.layers.iter().map(|(d, _)| d.clone()).collect();
     let image = OciImage {
         manifest_digest: found,
         config_digest: scan.config_digest.clone().unwrap_or_default(),
-        layer_instructions: crate::oci::layer_instructions(&config, layers.len()),
+        layer_instructions: crate::image::oci::layer_instructions(&config, layers.len()),
         layers,
     };
     let mut report = compare(locked, Some(&image));
@@ -206,7 +206,7 @@ fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageRepor
 /// an error ("could not check"), never a verdict.
 fn check_present(
     docker: &Docker,
-    image: &lockfile::Image,
+    image: &lock::Image,
     platform: &str,
     offline: bool,
 ) -> Result<ImageReport> {
@@ -235,12 +235,7 @@ fn check_present(
         report.source = Some("engine");
         return Ok(report);
     }
-    let repo = image
-        .name
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-        .map_or(image.name.as_str(), |(r, _)| r);
-    let pinned = format!("{repo}@{}", image.manifest_digest);
+    let pinned = crate::image::reference::pinned(&image.name, &image.manifest_digest);
     let registry = if offline {
         None
     } else {
@@ -264,8 +259,8 @@ fn check_present(
             report.source = Some("engine");
             report.detail = Some(format!("the engine's {} is another image; the locked one is neither in the engine nor at {pinned}", image.name));
             let mut known = HashMap::new();
-            let inventory = inspect::inventory_of_image(docker, &image.name, true, &mut known)
-                .map(|(_, inv)| inv);
+            let inventory =
+                read::inventory_of_image(docker, &image.name, true, &mut known).map(|(_, inv)| inv);
             add_package_drift(&mut report, image, inventory);
         }
         None => {
@@ -281,7 +276,7 @@ fn check_present(
 
 /// Has the base tag moved? A lookup that fails leaves the tag "unknown" (it is not part of
 /// the verdict), but an interrupt stops the command.
-fn check_base_tag(docker: &Docker, base: &lockfile::Base, platform: &str) -> Result<BaseReport> {
+fn check_base_tag(docker: &Docker, base: &lock::Base, platform: &str) -> Result<BaseReport> {
     let mut report = BaseReport {
         reference: base.reference.clone(),
         dockerfile: base.dockerfile.clone(),
@@ -415,7 +410,7 @@ fn rebuild(
             if let (Status::Different, Some(b)) = (report.status, rebuilt) {
                 ui.progress(&format!("comparing the packages inside {}", locked.name));
                 let inventory =
-                    inspect::inventory_of_file(&b.archive, quiet, &mut known).map(|(_, inv)| inv);
+                    read::inventory_of_file(&b.archive, quiet, &mut known).map(|(_, inv)| inv);
                 add_package_drift(&mut report, locked, inventory);
                 ui.progress(&format!(
                     "comparing the files of the differing layers of {}",
@@ -491,7 +486,7 @@ fn source_repository(
 /// Explains a different image file by file, when the locked image can be read from the engine.
 fn add_file_causes(
     report: &mut ImageReport,
-    locked: &lockfile::Image,
+    locked: &lock::Image,
     rebuilt: &Path,
     docker: &Docker,
     work: &Path,
@@ -511,14 +506,19 @@ fn add_file_causes(
     let result = docker
         .save_to(&locked.manifest_digest, &saved)
         .map_err(|e| e.to_string())
-        .and_then(|_| Ok((diff::index(&saved)?, diff::index(rebuilt)?)))
+        .and_then(|_| Ok((explain::index(&saved)?, explain::index(rebuilt)?)))
         .and_then(|(a, b)| {
-            diff::compare_layers((&saved, &a), (rebuilt, &b), ignore, diff::Bases::default())
+            explain::compare_layers(
+                (&saved, &a),
+                (rebuilt, &b),
+                ignore,
+                explain::Bases::default(),
+            )
         });
     match result {
         Ok(mut layers) => {
-            diff::claim_package_files(&mut layers, &report.packages);
-            report.causes = diff::rank_causes(&layers);
+            explain::claim_package_files(&mut layers, &report.packages);
+            report.causes = explain::rank_causes(&layers);
             report.files = layers;
         }
         Err(e) => note(report, format!("files not compared: {e}")),
@@ -526,7 +526,7 @@ fn add_file_causes(
 }
 
 /// Explains a different image by its packages: added, removed, or at another version.
-fn add_package_drift(report: &mut ImageReport, locked: &lockfile::Image, found: Result<Inventory>) {
+fn add_package_drift(report: &mut ImageReport, locked: &lock::Image, found: Result<Inventory>) {
     match found {
         Ok(inventory) => report.packages = locked.inventory.drift(&inventory.to_lock()),
         Err(e) => {
@@ -539,7 +539,7 @@ fn add_package_drift(report: &mut ImageReport, locked: &lockfile::Image, found: 
     }
 }
 
-fn compare(locked: &lockfile::Image, rebuilt: Option<&OciImage>) -> ImageReport {
+fn compare(locked: &lock::Image, rebuilt: Option<&OciImage>) -> ImageReport {
     let mut report = ImageReport {
         role: locked.role.clone(),
         name: locked.name.clone(),

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::confine::confine;
-use crate::docker::{normalise_ref, BuildSpec, Docker};
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
+use crate::engine::docker::{BuildSpec, Docker};
 use crate::error::{clip, Error, Result};
-use crate::lockfile::{Base, DockerfileEntry};
-use crate::oci::{self, sha256_digest, OciImage};
+use crate::image::oci::{self, sha256_digest, OciImage};
+use crate::image::reference::normalise_ref;
+use crate::lock::{Base, DockerfileEntry};
+use crate::project::confine::confine;
 
 /// Inputs that are the same for every image of a release.
 #[derive(Debug, Clone)]

@@ -1,11 +1,14 @@
 //! The reviewer's host: its GPUs and driver, and whether it can run the locked image's CUDA.
 
+pub mod cuda_compat;
+pub mod gpu;
+
 use serde::Serialize;
 
-use crate::cuda_compat::{self, Verdict};
-use crate::gpu::{self, Gpu};
 use crate::inventory::LockedInventory;
-use crate::lockfile::Lock;
+use crate::lock::Lock;
+use cuda_compat::Verdict;
+use gpu::Gpu;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostReport {
@@ -46,17 +49,6 @@ pub fn image_cuda(inventory: &LockedInventory) -> Option<String> {
         let require = first("require-cuda")?;
         cuda_compat::major_minor(&require).map(|(a, b)| format!("{a}.{b}"))
     })
-}
-
-/// Facts of this host, read now.
-pub fn read_host() -> (Vec<Gpu>, Option<String>) {
-    let gpus = gpu::host_gpus();
-    let driver = gpus.first().map(|g| g.driver_version.clone()).or_else(|| {
-        std::fs::read_to_string("/proc/driver/nvidia/version")
-            .ok()
-            .and_then(|t| parse_proc_driver_version(&t))
-    });
-    (gpus, driver)
 }
 
 /// Judges whether this host can run the lock's release image.

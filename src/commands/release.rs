@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::{Format, ReleaseArgs};
-use crate::confine::confine;
-use crate::docker::{normalise_ref, Docker};
+use crate::engine::docker::Docker;
+use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::git::Git;
-use crate::inspect;
-use crate::lockfile::{self, Base, Lock};
-use crate::pipeline::{Plan, Settings};
+use crate::image::reference::{self, normalise_ref};
+use crate::lock::{self, Base, Lock};
+use crate::ops::build::{Plan, Settings};
+use crate::ops::read;
+use crate::project::confine::confine;
 use crate::project::{self, Config};
 use crate::ui::Ui;
 
@@ -54,11 +55,11 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         // Names are escaped: a file name with a newline must not split this one-line error.
         return Err(Error::Failed(format!(
             "the working tree has uncommitted changes: {}; commit them (a release is built from a commit), or pass --allow-dirty",
-            crate::git::list_names(&facts.dirty_files)
+            crate::engine::git::list_names(&facts.dirty_files)
         )));
     }
     // Everything the lock records is checked now, not after the build.
-    lockfile::check_remote(&facts.remote).map_err(|why| {
+    lock::check_remote(&facts.remote).map_err(|why| {
         Error::Failed(format!(
             "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
         ))
@@ -172,8 +173,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ));
         docker.load(&b.archive, &tags)?;
         ui.progress(&format!("reading the packages inside {}", tags[0]));
-        let (_, inventory) = inspect::inventory_of_file(&b.archive, args.quiet, &mut known_layers)?;
-        images.push(lockfile::Image {
+        let (_, inventory) = read::inventory_of_file(&b.archive, args.quiet, &mut known_layers)?;
+        images.push(lock::Image {
             role: b.role.into(),
             name: tags[0].clone(),
             manifest_digest: b.image.manifest_digest.clone(),
@@ -190,18 +191,14 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             .expect("release is always built");
         let mut source =
             std::fs::File::open(&release.archive).map_err(|e| Error::io(&release.archive, e))?;
-        lockfile::copy_atomic(&mut source, dest)?;
+        lock::copy_atomic(&mut source, dest)?;
         ui.progress(&format!("wrote OCI archive {}", dest.display()));
     }
     if args.push {
         for image in &images {
             ui.progress(&format!("pushing {}", image.name));
             docker.push(&image.name)?;
-            let repo = image
-                .name
-                .rsplit_once(':')
-                .map_or(image.name.as_str(), |(r, _)| r);
-            let pushed = format!("{repo}@{}", image.manifest_digest);
+            let pushed = reference::pinned(&image.name, &image.manifest_digest);
             docker.resolve(&pushed, &platform)?.map_err(|why| {
                 Error::Failed(format!(
                     "pushed {} but the registry does not serve {pushed}: {why}",
@@ -212,15 +209,15 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     }
 
     let lock = Lock {
-        version: lockfile::VERSION,
-        source: lockfile::Source {
+        version: lock::VERSION,
+        source: lock::Source {
             commit: facts.commit.clone(),
             commit_time: facts.commit_time,
             remote: facts.remote.clone(),
             path: rel_path.to_string_lossy().into_owned(),
             dirty,
         },
-        build: lockfile::Build {
+        build: lock::Build {
             image: inputs.image.clone(),
             source_date_epoch,
             platform: platform.clone(),
@@ -228,7 +225,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             target: inputs.target.clone(),
             args: inputs.args.clone(),
         },
-        builder: lockfile::Builder {
+        builder: lock::Builder {
             docker_client: builder.client,
             docker_engine: builder.engine,
             buildx: builder.buildx,
@@ -239,8 +236,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         dockerfiles: plan.dockerfile_entries(),
         bases: plan.bases.clone(),
         images,
-        host: lockfile::Host {
-            gpu: crate::gpu::host_gpus(),
+        host: lock::Host {
+            gpu: crate::engine::gpu::host_gpus(),
         },
     };
     lock.validate().map_err(|m| {

@@ -39,7 +39,7 @@ pub struct Lock {
 #[serde(deny_unknown_fields)]
 pub struct Host {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub gpu: Vec<crate::gpu::Gpu>,
+    pub gpu: Vec<crate::host::gpu::Gpu>,
 }
 
 impl Host {

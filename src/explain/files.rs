@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::image::tarstream::{Kind, TarStream};
 use crate::inventory::layers::{self, normalise_path, ArchiveIndex};
-use crate::inventory::tarstream::{Kind, TarStream};
 
 /// What a layer says about one path: about 120 bytes, plus the path, a link target, xattrs,
 /// and the content of a file of at most 256 bytes.

@@ -1,9 +1,7 @@
-//! The host's NVIDIA GPUs, as `nvidia-smi` reports them. Recorded as information about where
-//! a release was cut; never an input of the build.
+//! A host's NVIDIA GPUs, as `nvidia-smi` reports them (the parser; engine::gpu runs it).
+//! Recorded as information about where a release was cut; never an input of the build.
 
 use serde::{Deserialize, Serialize};
-
-use crate::process::Tool;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,19 +35,6 @@ pub fn parse_query(text: &str) -> Result<Vec<Gpu>, String> {
         }
     }
     Ok(gpus)
-}
-
-/// The GPUs of this host; empty when there is no `nvidia-smi` or it finds no GPU.
-pub fn host_gpus() -> Vec<Gpu> {
-    let Ok(smi) = Tool::find("nvidia-smi", "") else {
-        return Vec::new();
-    };
-    let out = smi
-        .run(&[QUERY, "--format=csv,noheader"])
-        .or_else(|_| smi.run(&[QUERY_OLD_DRIVER, "--format=csv,noheader"]));
-    out.ok()
-        .and_then(|o| parse_query(&o.stdout_text()).ok())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
