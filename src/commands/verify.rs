@@ -15,7 +15,9 @@ use crate::inventory::Inventory;
 use crate::lock::{self, Lock};
 use crate::ops::build::{Plan, Settings};
 use crate::ops::read;
-use crate::ops::report::{BaseReport, ImageReport, LayerDiff, Report, Status};
+use crate::ops::report::{
+    BaseReport, ImageReport, LayerDiff, Mode, Report, Source, Status, TagState, Verdict,
+};
 use crate::project::confine::confine;
 use crate::ui::Ui;
 
@@ -55,10 +57,10 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                 ui.progress(&format!("loading {} as {name}", archive.display()));
                 docker.load_verified(archive, &report.locked, &[name])?;
             }
-            ("archive", vec![report])
+            (Mode::Archive, vec![report])
         }
         (None, Some(docker)) if args.rebuild => (
-            "rebuild",
+            Mode::Rebuild,
             rebuild(
                 &lock,
                 &lock_path,
@@ -78,7 +80,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                 .iter()
                 .map(|image| check_present(docker, image, &lock.build.platform, args.offline))
                 .collect::<Result<_>>()?;
-            ("digests", images)
+            (Mode::Digests, images)
         }
         (None, None) => unreachable!("docker is found whenever no archive is given"),
     };
@@ -112,14 +114,14 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         lock: lock_path.display().to_string(),
         mode,
         commit: lock.source.commit.clone(),
-        verdict: "identical",
+        verdict: Verdict::Identical,
         images,
         bases,
         host: Some(host::judge(&lock, gpus, driver)),
         not_checked,
     };
     if !report.identical() {
-        report.verdict = "different";
+        report.verdict = Verdict::Different;
     }
     match args.format {
         Format::Json => println!(
@@ -191,7 +193,7 @@ fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageRepor
         layers,
     };
     let mut report = compare(locked, Some(&image));
-    report.source = Some("archive");
+    report.source = Some(Source::Archive);
     if scan.manifest_digest.is_none() {
         report.detail = Some("the archive has no OCI index, so no manifest digest ties its content to the lock; keep the archive `release --archive` wrote, or `docker save` with the containerd image store".into());
     }
@@ -232,7 +234,7 @@ fn check_present(
     };
     if by_id.is_some() {
         report.found = Some(image.manifest_digest.clone());
-        report.source = Some("engine");
+        report.source = Some(Source::Engine);
         return Ok(report);
     }
     let pinned = crate::image::reference::pinned(&image.name, &image.manifest_digest);
@@ -249,14 +251,14 @@ fn check_present(
     };
     if let Some(Ok(_)) = registry {
         report.found = Some(image.manifest_digest.clone());
-        report.source = Some("registry");
+        report.source = Some(Source::Registry);
         return Ok(report);
     }
     match docker.image_id(&image.name)? {
         Some(other) => {
             report.status = Status::Different;
             report.found = Some(other);
-            report.source = Some("engine");
+            report.source = Some(Source::Engine);
             report.detail = Some(format!("the engine's {} is another image; the locked one is neither in the engine nor at {pinned}", image.name));
             let mut known = HashMap::new();
             let inventory =
@@ -282,7 +284,7 @@ fn check_base_tag(docker: &Docker, base: &lock::Base, platform: &str) -> Result<
         dockerfile: base.dockerfile.clone(),
         locked: base.index_digest.clone(),
         current: None,
-        tag: "unchanged",
+        tag: TagState::Unchanged,
         detail: None,
     };
     if base.reference.contains('@') {
@@ -292,16 +294,16 @@ fn check_base_tag(docker: &Docker, base: &lock::Base, platform: &str) -> Result<
     match docker.resolve(&base.reference, platform) {
         Ok(Ok(now)) => {
             if now.index_digest != base.index_digest {
-                report.tag = "moved";
+                report.tag = TagState::Moved;
             }
             report.current = Some(now.index_digest);
         }
         Ok(Err(why)) => {
-            report.tag = "unknown";
+            report.tag = TagState::Unknown;
             report.detail = Some(why);
         }
         Err(Error::Failed(why)) => {
-            report.tag = "unknown";
+            report.tag = TagState::Unknown;
             report.detail = Some(why);
         }
         Err(e) => return Err(e),
@@ -546,7 +548,7 @@ fn compare(locked: &lock::Image, rebuilt: Option<&OciImage>) -> ImageReport {
         status: Status::Identical,
         locked: locked.manifest_digest.clone(),
         found: None,
-        source: Some("rebuild"),
+        source: Some(Source::Rebuild),
         detail: None,
         config_identical: None,
         layers: vec![],

@@ -193,8 +193,7 @@ pub struct FileDiff {
     pub aspects: Vec<&'static str>,
     /// The larger of the two sizes, the weight of this difference.
     pub bytes: u64,
-    /// A cause id (see [`CAUSES`]).
-    pub cause: &'static str,
+    pub cause: Cause,
     /// Matched a `[verify] ignore` pattern: listed, but never counted as explained away.
     pub ignored: bool,
     /// Evidence, when short: the two contents of a small text file, or the .pyc stamps.
@@ -272,31 +271,87 @@ fn diff_one(path: &str, x: Option<&FileMeta>, y: Option<&FileMeta>) -> Option<Fi
     }
 }
 
-/// What a class of difference is, and how to fix it in the Dockerfile.
-pub struct Cause {
-    pub id: &'static str,
-    pub what: &'static str,
-    pub fix: &'static str,
+/// A class of difference, what it is, and how to fix it in the Dockerfile. A closed set: a
+/// cause the code does not know cannot be named. Serialised as its kebab-case id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    PycTimestamp,
+    PackageLogs,
+    ToolCaches,
+    FileTimes,
+    Metadata,
+    PackageDrift,
+    BaseDrift,
+    LayerMissing,
+    FileSet,
+    BuildTimeContent,
 }
 
-pub const CAUSES: &[Cause] = &[
-    Cause { id: "pyc-timestamp", what: "Python bytecode (.pyc) stamped with its source file's mtime", fix: "put `ARG SOURCE_DATE_EPOCH` in the stage before the RUN that installs Python packages (pip then writes hash-based .pyc), or install with PYTHONDONTWRITEBYTECODE=1 / pip --no-compile" },
-    Cause { id: "package-logs", what: "package-manager logs and caches (dpkg/apt logs, ldconfig aux-cache, apt lists and archives)", fix: "remove them in the same RUN: `rm -rf /var/log/dpkg.log /var/log/apt /var/log/alternatives.log /var/cache/ldconfig/aux-cache /var/lib/apt/lists/* /var/cache/apt/*`, or use RUN --mount=type=cache" },
-    Cause { id: "tool-caches", what: "pip, conda or build-tool caches (~/.cache, conda pkgs, __pycache__ of build tools)", fix: "pip install --no-cache-dir, `conda clean -afy` in the same RUN, or RUN --mount=type=cache,target=/root/.cache" },
-    Cause { id: "file-times", what: "only file times differ (a layer taken from a cache older than SOURCE_DATE_EPOCH, or times set by a tool)", fix: "release without --use-cache (the default), or set times from $SOURCE_DATE_EPOCH (touch -d @$SOURCE_DATE_EPOCH)" },
-    Cause { id: "metadata", what: "file modes, owners, symlink targets or xattrs differ", fix: "set them explicitly (COPY --chmod/--chown, chmod in the RUN); check the umask of the build" },
-    Cause { id: "package-drift", what: "a package at another version (see the package differences)", fix: "pin it: apt pkg=VERSION or a snapshot.debian.org date, pip pkg==VERSION with hashes, a conda lock" },
-    Cause { id: "base-drift", what: "the base image is another one (another digest), which explains its layers", fix: "keep the base pinned by digest (docker repro release pins it in the lock) and move it on purpose, in a release of its own" },
-    Cause { id: "layer-missing", what: "a layer only one image has (another Dockerfile, base or target)", fix: "build both from the same commit, Dockerfiles and base digests (compare the locks with docker repro diff)" },
-    Cause { id: "file-set", what: "a file that exists in one build only (a temporary or randomly named file, or another input)", fix: "delete temporary files in the same RUN, and check the inputs the instruction reads" },
-    Cause { id: "build-time-content", what: "content that depends on when or where it was built (a time, a random id, a host name)", fix: "make the instruction deterministic: use $SOURCE_DATE_EPOCH instead of the clock, a fixed seed, no host names; or delete the file in the same RUN" },
-];
+impl Cause {
+    pub const ALL: [Cause; 10] = [
+        Cause::PycTimestamp,
+        Cause::PackageLogs,
+        Cause::ToolCaches,
+        Cause::FileTimes,
+        Cause::Metadata,
+        Cause::PackageDrift,
+        Cause::BaseDrift,
+        Cause::LayerMissing,
+        Cause::FileSet,
+        Cause::BuildTimeContent,
+    ];
 
-pub fn cause(id: &str) -> &'static Cause {
-    CAUSES
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or(&CAUSES[CAUSES.len() - 1])
+    pub fn id(self) -> &'static str {
+        match self {
+            Cause::PycTimestamp => "pyc-timestamp",
+            Cause::PackageLogs => "package-logs",
+            Cause::ToolCaches => "tool-caches",
+            Cause::FileTimes => "file-times",
+            Cause::Metadata => "metadata",
+            Cause::PackageDrift => "package-drift",
+            Cause::BaseDrift => "base-drift",
+            Cause::LayerMissing => "layer-missing",
+            Cause::FileSet => "file-set",
+            Cause::BuildTimeContent => "build-time-content",
+        }
+    }
+
+    pub fn what(self) -> &'static str {
+        match self {
+            Cause::PycTimestamp => "Python bytecode (.pyc) stamped with its source file's mtime",
+            Cause::PackageLogs => "package-manager logs and caches (dpkg/apt logs, ldconfig aux-cache, apt lists and archives)",
+            Cause::ToolCaches => "pip, conda or build-tool caches (~/.cache, conda pkgs, __pycache__ of build tools)",
+            Cause::FileTimes => "only file times differ (a layer taken from a cache older than SOURCE_DATE_EPOCH, or times set by a tool)",
+            Cause::Metadata => "file modes, owners, symlink targets or xattrs differ",
+            Cause::PackageDrift => "a package at another version (see the package differences)",
+            Cause::BaseDrift => "the base image is another one (another digest), which explains its layers",
+            Cause::LayerMissing => "a layer only one image has (another Dockerfile, base or target)",
+            Cause::FileSet => "a file that exists in one build only (a temporary or randomly named file, or another input)",
+            Cause::BuildTimeContent => "content that depends on when or where it was built (a time, a random id, a host name)",
+        }
+    }
+
+    pub fn fix(self) -> &'static str {
+        match self {
+            Cause::PycTimestamp => "put `ARG SOURCE_DATE_EPOCH` in the stage before the RUN that installs Python packages (pip then writes hash-based .pyc), or install with PYTHONDONTWRITEBYTECODE=1 / pip --no-compile",
+            Cause::PackageLogs => "remove them in the same RUN: `rm -rf /var/log/dpkg.log /var/log/apt /var/log/alternatives.log /var/cache/ldconfig/aux-cache /var/lib/apt/lists/* /var/cache/apt/*`, or use RUN --mount=type=cache",
+            Cause::ToolCaches => "pip install --no-cache-dir, `conda clean -afy` in the same RUN, or RUN --mount=type=cache,target=/root/.cache",
+            Cause::FileTimes => "release without --use-cache (the default), or set times from $SOURCE_DATE_EPOCH (touch -d @$SOURCE_DATE_EPOCH)",
+            Cause::Metadata => "set them explicitly (COPY --chmod/--chown, chmod in the RUN); check the umask of the build",
+            Cause::PackageDrift => "pin it: apt pkg=VERSION or a snapshot.debian.org date, pip pkg==VERSION with hashes, a conda lock",
+            Cause::BaseDrift => "keep the base pinned by digest (docker repro release pins it in the lock) and move it on purpose, in a release of its own",
+            Cause::LayerMissing => "build both from the same commit, Dockerfiles and base digests (compare the locks with docker repro diff)",
+            Cause::FileSet => "delete temporary files in the same RUN, and check the inputs the instruction reads",
+            Cause::BuildTimeContent => "make the instruction deterministic: use $SOURCE_DATE_EPOCH instead of the clock, a fixed seed, no host names; or delete the file in the same RUN",
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
 }
 
 fn is_package_log(path: &str) -> bool {
@@ -337,40 +392,40 @@ fn classify(
     a: Option<&FileMeta>,
     b: Option<&FileMeta>,
     aspects: &[&'static str],
-) -> (&'static str, Option<String>) {
+) -> (Cause, Option<String>) {
     if path.ends_with(".pyc") {
         if let (Some(x), Some(y)) = (a.and_then(pyc_stamp), b.and_then(pyc_stamp)) {
             if x != y {
                 return (
-                    "pyc-timestamp",
+                    Cause::PycTimestamp,
                     Some(format!("source mtime {x} vs {y} in the .pyc header")),
                 );
             }
         }
         if a.is_some_and(|m| pyc_stamp(m).is_some()) || b.is_some_and(|m| pyc_stamp(m).is_some()) {
-            return ("pyc-timestamp", None);
+            return (Cause::PycTimestamp, None);
         }
     }
     if is_package_log(path) {
-        return ("package-logs", None);
+        return (Cause::PackageLogs, None);
     }
     if is_tool_cache(path)
         || path.contains("__pycache__/")
             && (path.contains("/pip/") || path.contains("/setuptools/"))
     {
-        return ("tool-caches", None);
+        return (Cause::ToolCaches, None);
     }
     if is_package_db(path) {
-        return ("package-drift", None);
+        return (Cause::PackageDrift, None);
     }
     if a.is_none() || b.is_none() {
-        return ("file-set", None);
+        return (Cause::FileSet, None);
     }
     if !aspects.is_empty() && aspects.iter().all(|a| *a == "mtime") {
-        return ("file-times", None);
+        return (Cause::FileTimes, None);
     }
     if !aspects.is_empty() && !aspects.contains(&"content") && !aspects.contains(&"type") {
-        return ("metadata", None);
+        return (Cause::Metadata, None);
     }
     let detail = match (a, b) {
         (Some(x), Some(y))
@@ -387,7 +442,7 @@ fn classify(
         }
         _ => None,
     };
-    ("build-time-content", detail)
+    (Cause::BuildTimeContent, detail)
 }
 
 fn printable(bytes: &[u8]) -> bool {
@@ -463,7 +518,7 @@ mod tests {
         let diffs = diff_listings(&a, &b);
         let got: Vec<(&str, &str, &str)> = diffs
             .iter()
-            .map(|d| (d.path.as_str(), d.change, d.cause))
+            .map(|d| (d.path.as_str(), d.change, d.cause.id()))
             .collect();
         assert_eq!(
             got,
@@ -498,7 +553,7 @@ mod tests {
             Some(&meta(&h2, 1)),
             &["content"],
         );
-        assert_eq!(cause, "build-time-content");
+        assert_eq!(cause, Cause::BuildTimeContent);
     }
 
     #[test]
@@ -574,5 +629,17 @@ mod tests {
         assert!(!glob_match("/var/log/*", "/var/log/apt/history.log"));
         assert!(glob_match("*.pyc", "/usr/lib/x/__pycache__/m.pyc"));
         assert!(!glob_match("/tmp/?", "/tmp/ab"));
+    }
+
+    #[test]
+    fn every_cause_has_one_id_what_and_fix_and_serialises_as_its_id() {
+        let mut ids: Vec<&str> = Cause::ALL.iter().map(|c| c.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), Cause::ALL.len());
+        for c in Cause::ALL {
+            assert!(!c.what().is_empty() && !c.fix().is_empty(), "{c}");
+            assert_eq!(serde_json::to_value(c).unwrap(), c.id());
+        }
     }
 }

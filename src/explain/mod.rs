@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::inventory::layers::{self, ArchiveIndex};
 use crate::ui::escape;
+pub use files::Cause;
 use files::FileDiff;
 
 /// One layer position where two images differ.
@@ -29,7 +30,7 @@ pub struct LayerFiles {
 /// A cause with the differences it explains, ranked by bytes.
 #[derive(Debug, Clone, Serialize)]
 pub struct CauseReport {
-    pub cause: &'static str,
+    pub cause: Cause,
     pub what: &'static str,
     pub fix: &'static str,
     pub files: usize,
@@ -90,9 +91,9 @@ pub fn compare_layers(
         for d in &mut diffs {
             d.ignored = ignore.iter().any(|p| files::glob_match(p, &d.path));
             if bases.explains(i, j) {
-                d.cause = "base-drift";
+                d.cause = Cause::BaseDrift;
             } else if x.is_none() || y.is_none() {
-                d.cause = "layer-missing";
+                d.cause = Cause::LayerMissing;
             }
         }
         let note = diffs.is_empty().then(|| "no file differs: the same files, with another tar encoding or compression (another builder or exporter)".to_string());
@@ -179,8 +180,8 @@ pub fn claim_package_files(layers: &mut [LayerFiles], drift: &[crate::inventory:
         .map(|(env, name)| format!("{env}/{}/", name.replace('-', "_")))
         .collect();
     for f in layers.iter_mut().flat_map(|l| l.files.iter_mut()) {
-        if f.cause != "base-drift" && prefixes.iter().any(|p| f.path.starts_with(p.as_str())) {
-            f.cause = "package-drift";
+        if f.cause != Cause::BaseDrift && prefixes.iter().any(|p| f.path.starts_with(p.as_str())) {
+            f.cause = Cause::PackageDrift;
         }
     }
 }
@@ -190,11 +191,12 @@ pub fn rank_causes(layers: &[LayerFiles]) -> Vec<CauseReport> {
     let mut by: BTreeMap<&'static str, CauseReport> = BTreeMap::new();
     for layer in layers {
         for f in &layer.files {
-            let c = files::cause(f.cause);
-            let entry = by.entry(c.id).or_insert_with(|| CauseReport {
-                cause: c.id,
-                what: c.what,
-                fix: c.fix,
+            let c = f.cause;
+            // Keyed by id, so that causes explaining as many bytes keep their id order.
+            let entry = by.entry(c.id()).or_insert_with(|| CauseReport {
+                cause: c,
+                what: c.what(),
+                fix: c.fix(),
                 files: 0,
                 bytes: 0,
                 ignored_files: 0,
@@ -216,7 +218,7 @@ pub fn rank_causes(layers: &[LayerFiles]) -> Vec<CauseReport> {
         b.bytes
             .cmp(&a.bytes)
             .then(b.files.cmp(&a.files))
-            .then(a.cause.cmp(b.cause))
+            .then(a.cause.id().cmp(b.cause.id()))
     });
     out
 }
@@ -370,7 +372,7 @@ mod tests {
             change: "changed",
             aspects: vec!["content"],
             bytes: 10,
-            cause: "build-time-content",
+            cause: Cause::BuildTimeContent,
             ignored: false,
             detail: None,
         };
@@ -393,8 +395,8 @@ mod tests {
             found: Some("4.2".into()),
         }];
         claim_package_files(&mut layers, &drift);
-        assert_eq!(layers[0].files[0].cause, "package-drift");
-        assert_eq!(layers[0].files[1].cause, "build-time-content");
+        assert_eq!(layers[0].files[0].cause, Cause::PackageDrift);
+        assert_eq!(layers[0].files[1].cause, Cause::BuildTimeContent);
     }
 
     #[test]

@@ -11,15 +11,61 @@ pub enum Status {
     Missing,
 }
 
+/// How `verify` looked for the images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Digests,
+    Rebuild,
+    Archive,
+}
+
+/// The verdict of a completed comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Identical,
+    Different,
+}
+
+/// Where an image was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Engine,
+    Registry,
+    Rebuild,
+    Archive,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Engine => "engine",
+            Source::Registry => "registry",
+            Source::Rebuild => "rebuild",
+            Source::Archive => "archive",
+        }
+    }
+}
+
+/// Whether a base's tag still names the locked digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagState {
+    Unchanged,
+    Moved,
+    Unknown,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     /// The lockfile checked.
     pub lock: String,
-    /// `digests` (presence check) or `rebuild`.
-    pub mode: &'static str,
+    pub mode: Mode,
     pub commit: String,
-    /// `identical` when every image is; otherwise `different`.
-    pub verdict: &'static str,
+    /// Identical when every image is.
+    pub verdict: Verdict,
     pub images: Vec<ImageReport>,
     pub bases: Vec<BaseReport>,
     /// Whether this host can run the release image.
@@ -37,8 +83,8 @@ pub struct ImageReport {
     pub locked: String,
     /// The manifest digest found (engine/registry) or rebuilt; null when missing.
     pub found: Option<String>,
-    /// `engine`, `registry` or `rebuild`; null when missing.
-    pub source: Option<&'static str>,
+    /// Null when missing.
+    pub source: Option<Source>,
     /// Why it is missing or different, in words.
     pub detail: Option<String>,
     /// Whether the config digest matches; null when unknown.
@@ -71,8 +117,7 @@ pub struct BaseReport {
     pub locked: String,
     /// What the reference resolves to now; null when it could not be looked up.
     pub current: Option<String>,
-    /// `unchanged`, `moved` or `unknown`.
-    pub tag: &'static str,
+    pub tag: TagState,
     pub detail: Option<String>,
 }
 
@@ -102,8 +147,8 @@ impl Report {
         for i in &self.images {
             let found = i.found.as_deref().map(short).unwrap_or_else(|| "-".into());
             let result = match (i.status, i.source) {
-                (Status::Identical, Some(src)) if self.mode == "digests" => {
-                    format!("identical ({src})")
+                (Status::Identical, Some(src)) if self.mode == Mode::Digests => {
+                    format!("identical ({})", src.as_str())
                 }
                 (Status::Identical, _) => "identical".into(),
                 (Status::Different, _) => "DIFFERENT".into(),
@@ -157,14 +202,14 @@ impl Report {
         }
         for b in &self.bases {
             match (b.tag, &b.current) {
-                ("moved", Some(current)) => out.push_str(&format!(
+                (TagState::Moved, Some(current)) => out.push_str(&format!(
                     "base {} moved: {} -> {} (the lock pins {}; a rebuild uses it)\n",
                     b.reference,
                     short(&b.locked),
                     short(current),
                     short(&b.locked)
                 )),
-                ("unknown", _) => out.push_str(&format!(
+                (TagState::Unknown, _) => out.push_str(&format!(
                     "base {}: could not look up the tag now ({})\n",
                     escape(&b.reference),
                     escape(b.detail.as_deref().unwrap_or("no answer"))
@@ -185,9 +230,9 @@ impl Report {
 
     fn verdict_line(&self) -> String {
         let what = match self.mode {
-            "rebuild" => "rebuilt",
-            "archive" => "in the archive",
-            _ => "present",
+            Mode::Rebuild => "rebuilt",
+            Mode::Archive => "in the archive",
+            Mode::Digests => "present",
         };
         if self.identical() {
             let n = self.images.len();
@@ -229,16 +274,16 @@ mod tests {
         let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         let report = Report {
             lock: "repro.lock".into(),
-            mode: "rebuild",
+            mode: Mode::Rebuild,
             commit: "0".repeat(40),
-            verdict: "different",
+            verdict: Verdict::Different,
             images: vec![ImageReport {
                 role: "release".into(),
                 name: "x:0123".into(),
                 status: Status::Different,
                 locked: d('a'),
                 found: Some(d('b')),
-                source: Some("rebuild"),
+                source: Some(Source::Rebuild),
                 detail: None,
                 config_identical: Some(false),
                 packages: vec![],
