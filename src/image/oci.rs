@@ -1,18 +1,14 @@
-//! Pure readers for OCI image layouts and manifests: the archive buildx writes with
-//! `--output type=oci`, and the raw manifests a registry returns. Blobs are checked against
-//! their digests; layer contents are skipped, never read into memory.
+//! OCI and Docker manifests as a registry returns them (an index resolved to a platform's
+//! manifest), an image config's history mapped to its layers, and unpacking buildx's own OCI
+//! output as a build context. Image archives are read by `inventory::layers`, the one reader.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-
-/// JSON documents (index, manifest, config) larger than this are not believed.
-const MAX_JSON: u64 = 16 << 20;
 
 pub const INDEX_TYPES: &[&str] = &[
     "application/vnd.oci.image.index.v1+json",
@@ -26,8 +22,6 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Descriptor {
-    #[serde(default)]
-    media_type: String,
     digest: String,
     #[serde(default)]
     platform: Option<Platform>,
@@ -60,8 +54,6 @@ struct Document {
     manifests: Vec<Descriptor>,
     #[serde(default)]
     config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
 }
 
 /// What a registry reference resolved to.
@@ -120,63 +112,6 @@ pub struct OciImage {
     pub layer_instructions: Vec<String>,
 }
 
-/// Reads the single image of an OCI archive (`--output type=oci,dest=FILE`).
-pub fn read_archive(path: &Path) -> Result<OciImage> {
-    let index = read_member(path, "index.json")?;
-    let index: Document = parse_json(path, "index.json", &index)?;
-    let mut descriptor = match index.manifests.as_slice() {
-        [one] => one,
-        [] => {
-            return Err(Error::Failed(format!(
-                "{}: the OCI index lists no image",
-                path.display()
-            )))
-        }
-        many => {
-            return Err(Error::Failed(format!(
-                "{}: the OCI index lists {} images; docker repro releases one platform at a time",
-                path.display(),
-                many.len()
-            )))
-        }
-    };
-    let mut manifest_bytes = read_blob(path, &descriptor.digest)?;
-    let mut manifest: Document = parse_json(path, &descriptor.digest, &manifest_bytes)?;
-    let nested;
-    if INDEX_TYPES.contains(&descriptor.media_type.as_str())
-        || INDEX_TYPES.contains(&manifest.media_type.as_str())
-    {
-        nested = manifest;
-        descriptor = match nested.manifests.as_slice() {
-            [one] => one,
-            _ => {
-                return Err(Error::Failed(format!(
-                    "{}: a multi-platform index; release one --platform at a time",
-                    path.display()
-                )))
-            }
-        };
-        manifest_bytes = read_blob(path, &descriptor.digest)?;
-        manifest = parse_json(path, &descriptor.digest, &manifest_bytes)?;
-    }
-    let config = manifest.config.as_ref().ok_or_else(|| {
-        Error::Failed(format!(
-            "{}: manifest {} has no config",
-            path.display(),
-            descriptor.digest
-        ))
-    })?;
-    let config_bytes = read_blob(path, &config.digest)?;
-    let layers: Vec<String> = manifest.layers.iter().map(|l| l.digest.clone()).collect();
-    let layer_instructions = layer_instructions(&config_bytes, layers.len());
-    Ok(OciImage {
-        manifest_digest: descriptor.digest.clone(),
-        config_digest: config.digest.clone(),
-        layers,
-        layer_instructions,
-    })
-}
-
 #[derive(Deserialize)]
 struct Config {
     #[serde(default)]
@@ -217,74 +152,6 @@ pub fn layer_instructions(config: &[u8], layer_count: usize) -> Vec<String> {
         .collect();
     out.resize(layer_count, "(no history)".into());
     out
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
-    archive: &Path,
-    member: &str,
-    bytes: &[u8],
-) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::Failed(format!(
-            "{}: {member} is not valid OCI JSON: {e}",
-            archive.display()
-        ))
-    })
-}
-
-fn read_blob(archive: &Path, digest: &str) -> Result<Vec<u8>> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| {
-            Error::Failed(format!(
-                "{}: unsupported digest {digest:?}",
-                archive.display()
-            ))
-        })?;
-    let bytes = read_member(archive, &format!("blobs/sha256/{hex}"))?;
-    if sha256_digest(&bytes) != digest {
-        return Err(Error::Failed(format!(
-            "{}: blob {digest} does not match its digest; the archive is corrupt",
-            archive.display()
-        )));
-    }
-    Ok(bytes)
-}
-
-/// Reads one small member of a tar archive, seeking past the others.
-fn read_member(archive: &Path, name: &str) -> Result<Vec<u8>> {
-    let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
-    let mut tar = tar::Archive::new(file);
-    let entries = tar.entries_with_seek().map_err(|e| Error::io(archive, e))?;
-    // The tar crate bounds sizes and seeks with checked arithmetic; the loop is ours to stop.
-    for entry in entries {
-        if crate::cancel::requested() {
-            return Err(Error::Interrupted);
-        }
-        let entry = entry.map_err(|e| Error::io(archive, e))?;
-        let path = entry.path().map_err(|e| Error::io(archive, e))?;
-        if path.to_string_lossy().trim_start_matches("./") != name {
-            continue;
-        }
-        if entry.size() > MAX_JSON {
-            return Err(Error::Failed(format!(
-                "{}: {name} is {} bytes, too large for a manifest",
-                archive.display(),
-                entry.size()
-            )));
-        }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .take(MAX_JSON)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(archive, e))?;
-        return Ok(bytes);
-    }
-    Err(Error::Failed(format!(
-        "{}: no {name} in the archive; is it an OCI image layout?",
-        archive.display()
-    )))
 }
 
 /// Unpacks an OCI archive into a directory, for use as an `oci-layout://` build context.
@@ -347,55 +214,5 @@ mod tests {
             ]
         );
         assert_eq!(layer_instructions(b"{}", 1), ["(no history)"]);
-    }
-
-    fn archive_with(members: &[(&str, &[u8])]) -> tempfile::NamedTempFile {
-        let file = tempfile::NamedTempFile::new().unwrap();
-        let mut builder = tar::Builder::new(file.reopen().unwrap());
-        for (name, data) in members {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, *data).unwrap();
-        }
-        builder.finish().unwrap();
-        file
-    }
-
-    #[test]
-    fn reads_an_oci_archive_and_checks_blob_digests() {
-        let manifest = MANIFEST.replace(
-            "sha256:7f8d15f089a8c514dfa31b7854fd406e3854f835c2a6672c5ee1f734bbcaad29",
-            &sha256_digest(CONFIG.as_bytes()),
-        );
-        let manifest_digest = sha256_digest(manifest.as_bytes());
-        let index = format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest_digest}","size":1}}]}}"#
-        );
-        let blob = |d: &str| format!("blobs/sha256/{}", &d[7..]);
-        let config_digest = sha256_digest(CONFIG.as_bytes());
-        let good = archive_with(&[
-            ("oci-layout", b"{}"),
-            (&blob(&manifest_digest), manifest.as_bytes()),
-            (&blob(&config_digest), CONFIG.as_bytes()),
-            ("index.json", index.as_bytes()),
-        ]);
-        let image = read_archive(good.path()).unwrap();
-        assert_eq!(image.manifest_digest, manifest_digest);
-        assert_eq!(image.config_digest, config_digest);
-        assert_eq!(image.layers.len(), 1);
-
-        let corrupt = archive_with(&[
-            (&blob(&manifest_digest), b"{\"tampered\":1}"),
-            ("index.json", index.as_bytes()),
-        ]);
-        let err = read_archive(corrupt.path()).unwrap_err().to_string();
-        assert!(err.contains("does not match its digest"), "{err}");
-        let empty = archive_with(&[("oci-layout", b"{}")]);
-        assert!(read_archive(empty.path())
-            .unwrap_err()
-            .to_string()
-            .contains("no index.json"));
     }
 }

@@ -782,6 +782,28 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
     })
 }
 
+/// The image of an archive file, from its headers and JSON documents alone (layers are not
+/// read): what a build just wrote, to lock and compare. The same reader as the inventory's,
+/// so an archive means one thing everywhere.
+pub fn read_image(path: &std::path::Path) -> Result<crate::image::oci::OciImage, ScanError> {
+    let index = index_archive(path)?;
+    let (Some(manifest_digest), Some(config_digest)) =
+        (index.manifest_digest.clone(), index.config_digest.clone())
+    else {
+        return Err(ScanError::Archive(
+            "no OCI index.json: not an OCI image layout".into(),
+        ));
+    };
+    let config = serde_json::to_vec(&index.config).unwrap_or_default();
+    let layers = index.layer_names();
+    Ok(crate::image::oci::OciImage {
+        manifest_digest,
+        config_digest,
+        layer_instructions: crate::image::oci::layer_instructions(&config, layers.len()),
+        layers,
+    })
+}
+
 /// Reads an image archive file: one pass over its headers (seeking past data), then the
 /// layers the manifest lists, several at a time (one per core). Same result as
 /// [`scan_archive`], faster on a file.

@@ -9,6 +9,7 @@ use crate::dockerfile::{self, Dockerfile, ExternalRef};
 use crate::engine::docker::{BuildSpec, Docker};
 use crate::error::{clip, Error, Result};
 use crate::image::oci::{self, sha256_digest, OciImage};
+
 use crate::image::reference::normalise_ref;
 use crate::lock::{Base, DockerfileEntry};
 use crate::project::confine::confine;
@@ -184,7 +185,7 @@ impl Plan {
                 &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
                 quiet,
             )?;
-            let image = oci::read_archive(&archive)?;
+            let image = read_image(&archive)?;
             let layout = work.join("base-layout");
             oci::unpack(&archive, &layout)?;
             for external in &self.release.parsed.externals {
@@ -217,7 +218,7 @@ impl Plan {
             ),
             quiet,
         )?;
-        let image = oci::read_archive(&archive)?;
+        let image = read_image(&archive)?;
         built.push(Built {
             role: "release",
             archive,
@@ -271,5 +272,13 @@ fn read_stage(
         file: full,
         sha256,
         parsed,
+    })
+}
+
+/// The one archive reader, with its errors in this module's terms.
+fn read_image(archive: &Path) -> Result<OciImage> {
+    crate::inventory::layers::read_image(archive).map_err(|e| match e {
+        crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
+        other => Error::Failed(format!("{}: {other}", archive.display())),
     })
 }
