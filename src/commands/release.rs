@@ -41,29 +41,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let config = Config::load(&toplevel, &project)?;
     let inputs = project::inputs(&project, args, config, &|k| std::env::var(k).ok())?;
 
-    if let Some(dir) = inputs.lock.parent() {
-        crate::scratch::remove_stale_files(dir);
-    }
-    let mut facts = git.facts(&project, std::slice::from_ref(&inputs.lock))?;
-    // The temporary file of a lock or archive write (a concurrent run's, or one left by a run
-    // killed before its rename) is never built and does not make the tree dirty.
-    facts
-        .dirty_files
-        .retain(|f| !crate::scratch::is_temp_file(f));
+    let facts = source_facts(&git, &project, &inputs.lock, args.allow_dirty)?;
     let dirty = !facts.dirty_files.is_empty();
-    if dirty && !args.allow_dirty {
-        // Names are escaped: a file name with a newline must not split this one-line error.
-        return Err(Error::Failed(format!(
-            "the working tree has uncommitted changes: {}; commit them (a release is built from a commit), or pass --allow-dirty",
-            crate::engine::git::list_names(&facts.dirty_files)
-        )));
-    }
-    // Everything the lock records is checked now, not after the build.
-    lock::check_remote(&facts.remote).map_err(|why| {
-        Error::Failed(format!(
-            "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
-        ))
-    })?;
     if dirty {
         ui.warn("releasing with uncommitted changes (--allow-dirty): the lock records dirty = true and can never be verified by rebuild");
     }
@@ -116,34 +95,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &inputs.release_file,
         |external, dockerfile| {
             let platform = external.platform.as_deref().unwrap_or(&platform);
-            ui.progress(&format!(
-                "resolving {} ({dockerfile}:{})",
-                external.image, external.line
-            ));
-            // The registry's answer, or why it could not be asked (an interrupt stops here).
-            let answer = match docker.resolve(&external.image, platform) {
-                Ok(answer) => answer,
-                Err(Error::Failed(why)) => Err(why),
-                Err(other) => return Err(other),
-            };
-            match answer {
-            Ok(resolved) => Ok(Base {
-                reference: external.image.clone(),
-                dockerfile: dockerfile.to_string(),
-                index_digest: resolved.index_digest,
-                platform_digest: resolved.platform_digest,
-            }),
-            Err(why) if docker.image_id(&external.image)?.is_some() => Err(Error::Failed(format!(
-                "{dockerfile}:{}: base image {} exists only in the local engine, so nobody else can pull it; push it to a registry and use that reference{} ({why})",
-                external.line,
-                external.image,
-                if normalise_ref(&external.image).ends_with(":base") { format!(", or name the base {base_tag} and use the docker/Dockerfile.base layout") } else { String::new() },
-            ))),
-            Err(why) => Err(Error::Failed(format!(
-                "{dockerfile}:{}: cannot resolve base image {} in its registry ({why}); check the name and that the registry is reachable (`docker login` if it is private)",
-                external.line, external.image
-            ))),
-        }
+            resolve_base(&docker, external, dockerfile, platform, &base_tag, &ui)
         },
     )?;
     for stage in plan.base.iter().chain(std::iter::once(&plan.release)) {
@@ -159,13 +111,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let mut images = Vec::new();
     let mut known_layers = std::collections::HashMap::new();
     for b in &built {
-        let tags: Vec<String> = if b.role == "base" {
-            vec![base_tag.clone()]
-        } else {
-            std::iter::once(release_tag.clone())
-                .chain(inputs.tags.iter().map(|t| format!("{}:{t}", inputs.image)))
-                .collect()
-        };
+        let tags = image_tags(b.role, &base_tag, &release_tag, &inputs.image, &inputs.tags);
         ui.progress(&format!(
             "loading {} ({})",
             tags.join(", "),
@@ -208,16 +154,10 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         }
     }
 
-    let lock = Lock {
-        version: lock::VERSION,
-        source: lock::Source {
-            commit: facts.commit.clone(),
-            commit_time: facts.commit_time,
-            remote: facts.remote.clone(),
-            path: rel_path.to_string_lossy().into_owned(),
-            dirty,
-        },
-        build: lock::Build {
+    let lock = assemble_lock(
+        &facts,
+        &rel_path,
+        lock::Build {
             image: inputs.image.clone(),
             source_date_epoch,
             platform: platform.clone(),
@@ -225,21 +165,11 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             target: inputs.target.clone(),
             args: inputs.args.clone(),
         },
-        builder: lock::Builder {
-            docker_client: builder.client,
-            docker_engine: builder.engine,
-            buildx: builder.buildx,
-            buildkit: builder.buildkit,
-            driver: builder.driver,
-            name: builder.name,
-        },
-        dockerfiles: plan.dockerfile_entries(),
-        bases: plan.bases.clone(),
+        builder,
+        (plan.dockerfile_entries(), plan.bases.clone()),
         images,
-        host: lock::Host {
-            gpu: crate::engine::gpu::host_gpus(),
-        },
-    };
+        crate::engine::gpu::host_gpus(),
+    );
     lock.validate().map_err(|m| {
         Error::Failed(format!(
             "internal error: the new lock is invalid ({m}); nothing was written"
@@ -248,10 +178,142 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     lock.write_atomic(&inputs.lock)?;
     ui.progress(&format!("wrote {}", inputs.lock.display()));
 
+    print_summary(args.format, &inputs.lock, &lock);
+    Ok(Exit::Ok)
+}
+
+/// The commit to release, refused when the tree is dirty (unless allowed) or its remote
+/// cannot be recorded: everything the lock records is checked before the build.
+fn source_facts(
+    git: &Git,
+    project: &Path,
+    lock_path: &Path,
+    allow_dirty: bool,
+) -> Result<crate::engine::git::Facts> {
+    if let Some(dir) = lock_path.parent() {
+        crate::scratch::remove_stale_files(dir);
+    }
+    let mut facts = git.facts(project, &[lock_path.to_path_buf()])?;
+    // The temporary file of a lock or archive write (a concurrent run's, or one left by a run
+    // killed before its rename) is never built and does not make the tree dirty.
+    facts
+        .dirty_files
+        .retain(|f| !crate::scratch::is_temp_file(f));
+    if !facts.dirty_files.is_empty() && !allow_dirty {
+        // Names are escaped: a file name with a newline must not split this one-line error.
+        return Err(Error::Failed(format!(
+            "the working tree has uncommitted changes: {}; commit them (a release is built from a commit), or pass --allow-dirty",
+            crate::engine::git::list_names(&facts.dirty_files)
+        )));
+    }
+    lock::check_remote(&facts.remote).map_err(|why| {
+        Error::Failed(format!(
+            "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
+        ))
+    })?;
+    Ok(facts)
+}
+
+/// Resolves one base in its registry; a base only the local engine has is refused with a hint.
+fn resolve_base(
+    docker: &Docker,
+    external: &crate::dockerfile::ExternalRef,
+    dockerfile: &str,
+    platform: &str,
+    base_tag: &str,
+    ui: &Ui,
+) -> Result<Base> {
+    ui.progress(&format!(
+        "resolving {} ({dockerfile}:{})",
+        external.image, external.line
+    ));
+    // The registry's answer, or why it could not be asked (an interrupt stops here).
+    let answer = match docker.resolve(&external.image, platform) {
+        Ok(answer) => answer,
+        Err(Error::Failed(why)) => Err(why),
+        Err(other) => return Err(other),
+    };
+    match answer {
+        Ok(resolved) => Ok(Base {
+            reference: external.image.clone(),
+            dockerfile: dockerfile.to_string(),
+            index_digest: resolved.index_digest,
+            platform_digest: resolved.platform_digest,
+        }),
+        Err(why) if docker.image_id(&external.image)?.is_some() => Err(Error::Failed(format!(
+            "{dockerfile}:{}: base image {} exists only in the local engine, so nobody else can pull it; push it to a registry and use that reference{} ({why})",
+            external.line,
+            external.image,
+            if normalise_ref(&external.image).ends_with(":base") { format!(", or name the base {base_tag} and use the docker/Dockerfile.base layout") } else { String::new() },
+        ))),
+        Err(why) => Err(Error::Failed(format!(
+            "{dockerfile}:{}: cannot resolve base image {} in its registry ({why}); check the name and that the registry is reachable (`docker login` if it is private)",
+            external.line, external.image
+        ))),
+    }
+}
+
+/// The tags a built image gets: the base its `:base` tag; the release its commit tag first
+/// (the name the lock records), then each `--tag`.
+fn image_tags(
+    role: &str,
+    base_tag: &str,
+    release_tag: &str,
+    image: &str,
+    extra: &[String],
+) -> Vec<String> {
+    if role == "base" {
+        vec![base_tag.to_string()]
+    } else {
+        std::iter::once(release_tag.to_string())
+            .chain(extra.iter().map(|t| format!("{image}:{t}")))
+            .collect()
+    }
+}
+
+/// The lock of a release, from what was recorded along the way. Pure: the same inputs give
+/// the same lock, and so the same bytes.
+#[allow(clippy::too_many_arguments)]
+fn assemble_lock(
+    facts: &crate::engine::git::Facts,
+    rel_path: &Path,
+    build: lock::Build,
+    builder: crate::engine::docker::BuilderFacts,
+    (dockerfiles, bases): (Vec<lock::DockerfileEntry>, Vec<Base>),
+    images: Vec<lock::Image>,
+    gpu: Vec<crate::host::gpu::Gpu>,
+) -> Lock {
+    Lock {
+        version: lock::VERSION,
+        source: lock::Source {
+            commit: facts.commit.clone(),
+            commit_time: facts.commit_time,
+            remote: facts.remote.clone(),
+            path: rel_path.to_string_lossy().into_owned(),
+            dirty: !facts.dirty_files.is_empty(),
+        },
+        build,
+        builder: lock::Builder {
+            docker_client: builder.client,
+            docker_engine: builder.engine,
+            buildx: builder.buildx,
+            buildkit: builder.buildkit,
+            driver: builder.driver,
+            name: builder.name,
+        },
+        dockerfiles,
+        bases,
+        images,
+        host: lock::Host { gpu },
+    }
+}
+
+/// What a release prints on stdout: the images it locked, or the summary as JSON.
+fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
     let summary = Summary {
-        lock: inputs.lock.display().to_string(),
+        lock: lock_path.display().to_string(),
         commit: &lock.source.commit,
-        dirty,
+        dirty: lock.source.dirty,
         images: lock
             .images
             .iter()
@@ -262,7 +324,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             })
             .collect(),
     };
-    match args.format {
+    match format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("summary serializes")
@@ -276,7 +338,6 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             }
         }
     }
-    Ok(Exit::Ok)
 }
 
 fn relative_path(toplevel: &Path, project: &Path) -> Result<PathBuf> {
@@ -293,4 +354,77 @@ fn relative_path(toplevel: &Path, project: &Path) -> Result<PathBuf> {
     } else {
         rel.to_path_buf()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(dirty: &[&str]) -> crate::engine::git::Facts {
+        crate::engine::git::Facts {
+            toplevel: PathBuf::from("/w"),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            commit_time: 1_700_000_000,
+            remote: "https://example.org/lab/paper.git".into(),
+            dirty_files: dirty.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    fn assembled(dirty: &[&str], bases: Vec<Base>) -> Lock {
+        let image = |role: &str| lock::Image {
+            role: role.into(),
+            name: format!("paper:{role}"),
+            manifest_digest: format!("sha256:{}", "6".repeat(64)),
+            config_digest: format!("sha256:{}", "7".repeat(64)),
+            layers: vec![format!("sha256:{}", "8".repeat(64))],
+            inventory: Default::default(),
+        };
+        assemble_lock(
+            &facts(dirty),
+            Path::new("."),
+            lock::Build {
+                image: "paper".into(),
+                source_date_epoch: 1_700_000_000,
+                platform: "linux/amd64".into(),
+                context: ".".into(),
+                target: String::new(),
+                args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
+            },
+            Default::default(),
+            (vec![], bases),
+            vec![image("release"), image("base")],
+            vec![],
+        )
+    }
+
+    fn base(reference: &str) -> Base {
+        Base {
+            reference: reference.into(),
+            dockerfile: "Dockerfile".into(),
+            index_digest: format!("sha256:{}", "1".repeat(64)),
+            platform_digest: format!("sha256:{}", "2".repeat(64)),
+        }
+    }
+
+    #[test]
+    fn the_lock_is_assembled_the_same_whatever_the_order_things_were_found_in() {
+        let a = assembled(&[], vec![base("z.io/b:1"), base("a.io/a:1")]);
+        let b = assembled(&[], vec![base("a.io/a:1"), base("z.io/b:1")]);
+        assert_eq!(a.to_toml(), b.to_toml());
+        assert!(a.validate().is_ok(), "{:?}", a.validate());
+        assert!(!a.source.dirty);
+        assert!(assembled(&["x.txt"], vec![]).source.dirty);
+    }
+
+    #[test]
+    fn the_release_is_named_by_its_commit_tag_first() {
+        assert_eq!(
+            image_tags("release", "p:base", "p:0123456789ab", "p", &["v1".into()]),
+            ["p:0123456789ab", "p:v1"]
+        );
+        assert_eq!(
+            image_tags("base", "p:base", "p:0123", "p", &["v1".into()]),
+            ["p:base"]
+        );
+    }
 }
