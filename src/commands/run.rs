@@ -79,6 +79,41 @@ pub fn parse_data(spec: &str) -> Result<(PathBuf, String)> {
     Ok((dir, target))
 }
 
+/// The `docker run` argv: by digest, removed on exit, read-only data, a writable `/out`,
+/// GPUs only when due. Pure; every path in it was checked by [`check_mount_path`].
+pub fn run_argv(
+    name: &str,
+    use_gpus: bool,
+    data: &[(PathBuf, String)],
+    out: Option<&Path>,
+    image: &str,
+    command: &[String],
+) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), name.into()];
+    if use_gpus {
+        argv.extend(["--gpus".into(), "all".into()]);
+    }
+    for (dir, target) in data {
+        argv.extend([
+            "--mount".into(),
+            format!(
+                "type=bind,source={},target={target},readonly",
+                dir.display()
+            ),
+        ]);
+    }
+    if let Some(out) = out {
+        argv.extend([
+            "--mount".into(),
+            format!("type=bind,source={},target=/out", out.display()),
+        ]);
+    }
+    argv.push("--".into());
+    argv.push(image.into());
+    argv.extend(command.iter().cloned());
+    argv
+}
+
 pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     let ui = Ui { quiet: args.quiet };
     let lock_path = args
@@ -153,28 +188,14 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     let use_gpus = !lock.host.gpu.is_empty() && !host.gpus.is_empty() && !host.cannot_run();
 
     let name = format!("docker-repro-run-{}", std::process::id());
-    let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), name.clone()];
-    if use_gpus {
-        argv.extend(["--gpus".into(), "all".into()]);
-    }
-    for (dir, target) in &mounts {
-        argv.extend([
-            "--mount".into(),
-            format!(
-                "type=bind,source={},target={target},readonly",
-                dir.display()
-            ),
-        ]);
-    }
-    if let Some(out) = &out {
-        argv.extend([
-            "--mount".into(),
-            format!("type=bind,source={},target=/out", out.display()),
-        ]);
-    }
-    argv.push("--".into());
-    argv.push(image.clone());
-    argv.extend(args.command.iter().cloned());
+    let argv = run_argv(
+        &name,
+        use_gpus,
+        &mounts,
+        out.as_deref(),
+        &image,
+        &args.command,
+    );
 
     ui.progress(&format!(
         "{} ({})",
@@ -225,5 +246,43 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         Ok(0) => Ok(Exit::Ok),
         Ok(code) => Ok(Exit::Command(code)),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_argv_is_by_digest_with_read_only_data_and_a_writable_out() {
+        let argv = run_argv(
+            "docker-repro-run-7",
+            true,
+            &[(PathBuf::from("/d/in"), "/data/in".into())],
+            Some(Path::new("/d/out")),
+            "sha256:abc",
+            &["python".into(), "train.py".into()],
+        );
+        assert_eq!(
+            argv,
+            [
+                "run",
+                "--rm",
+                "--name",
+                "docker-repro-run-7",
+                "--gpus",
+                "all",
+                "--mount",
+                "type=bind,source=/d/in,target=/data/in,readonly",
+                "--mount",
+                "type=bind,source=/d/out,target=/out",
+                "--",
+                "sha256:abc",
+                "python",
+                "train.py"
+            ]
+        );
+        let plain = run_argv("n", false, &[], None, "sha256:abc", &[]);
+        assert_eq!(plain, ["run", "--rm", "--name", "n", "--", "sha256:abc"]);
     }
 }
