@@ -334,6 +334,10 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
 /// Prints the report in the one format asked for; JSON is written as it is serialised, so a
 /// report of a million differing files is never also held as text.
 fn emit<T: Serialize>(format: Format, report: &T, human: fn(&T) -> String) -> Result<()> {
+    // A comparison that Ctrl-C cut short (a save stopped mid-way) is no report.
+    if crate::cancel::requested() {
+        return Err(Error::Interrupted);
+    }
     use std::io::Write;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

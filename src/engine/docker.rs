@@ -208,11 +208,20 @@ impl Docker {
     /// Loads the one image a stranger's archive leads to, as `tags[0]` plus the other tags and
     /// nothing else, after checking its manifest digest is `expected`; see
     /// [`layers::write_verified_copy`]. The archive's own tags never reach the engine.
+    /// A tag that already names another image is never moved: the name comes from a lock a
+    /// stranger wrote, and could be one of the reviewer's own tags.
     pub fn load_verified(&self, archive: &Path, expected: &str, tags: &[String]) -> Result<()> {
-        let dir = tempfile::Builder::new()
-            .prefix("docker-repro-load-")
-            .tempdir()
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        for tag in tags {
+            if let Some(other) = self.image_id(tag)?.filter(|id| id != expected) {
+                return Err(Error::Failed(format!(
+                    "{} already names another image ({}); loading the locked image under that name would move it, so nothing was loaded. Remove or rename that tag first (docker rmi {})",
+                    crate::ui::escape(tag),
+                    crate::ui::escape(&other),
+                    crate::ui::escape(tag)
+                )));
+            }
+        }
+        let dir = crate::scratch::work_dir("load")?;
         let copy = dir.path().join("image.tar");
         let label = archive.display().to_string();
         let found = layers::write_verified_copy(archive, &copy, &tags[0]).map_err(|e| match e {

@@ -221,7 +221,8 @@ impl Report {
             out.push_str(&format!("not checked: {skipped}\n"));
         }
         if let Some(host) = &self.host {
-            out.push_str(&host.line());
+            // One line, whatever the lock says its CUDA or its GPUs are called.
+            out.push_str(&escape(&host.line()));
             out.push('\n');
         }
         out.push_str(&format!("verdict: {}\n", self.verdict_line()));

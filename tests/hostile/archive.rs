@@ -306,5 +306,30 @@ fn an_archive_cannot_choose_which_tags_it_moves() {
         !absent.status.success(),
         "{name} was loaded from a wrong archive"
     );
+
+    // A lock whose name is one of the reviewer's own tags does not move it either.
+    let mut members = genuine.blobs.clone();
+    members.push(("index.json".into(), index_json(&genuine, name)));
+    write_archive(dir.path(), members);
+    let lock = lock_for(dir.path(), &genuine, victim);
+    let verify = docker_in(
+        dir.path(),
+        &[
+            "repro",
+            "verify",
+            lock.to_str().unwrap(),
+            "--archive",
+            archive.to_str().unwrap(),
+            "--load",
+        ],
+    )
+    .expect(1);
+    assert!(
+        verify.stderr.contains("already names another image"),
+        "{}",
+        verify.stderr
+    );
+    let after = docker(&["image", "inspect", "--format", "{{.Id}}", victim]).stdout;
+    assert_eq!(before, after, "the lock's name moved {victim}");
     let _ = Command::new("docker").args(["rmi", victim]).output();
 }
