@@ -182,27 +182,32 @@ impl<R: Read> TarStream<R> {
                         b'L' => long_name = Some(c_string(&data)),
                         b'K' => long_link = Some(c_string(&data)),
                         b'x' => pax = parse_pax(&data)?,
-                        _ => {} // global PAX headers carry nothing a scan needs
+                        _ => {
+                            // As Go's archive/tar (which unpacks layers in the engine): a
+                            // global header is an entry of its own, which ends the pending
+                            // extended headers, and the engine creates nothing for it.
+                            long_name = None;
+                            long_link = None;
+                            pax.clear();
+                        }
                     }
                     continue;
                 }
                 _ => {}
             }
+            // Read exactly as Go's archive/tar reads it, since that is what the engine
+            // unpacks: the name prefix is 155 bytes (USTAR) or 131 (STAR, told by its
+            // trailer); PAX records apply first and GNU long names override them.
             let ustar = &block[257..263] == b"ustar\0";
+            let star = ustar && &block[508..512] == b"tar\0";
             let mut path = c_string(&block[0..100]);
             if ustar {
-                let prefix = c_string(&block[345..500]);
+                let prefix = c_string(&block[345..if star { 476 } else { 500 }]);
                 if !prefix.is_empty() {
                     path = format!("{prefix}/{path}");
                 }
             }
             let mut link = c_string(&block[157..257]);
-            if let Some(n) = long_name {
-                path = n;
-            }
-            if let Some(l) = long_link {
-                link = l;
-            }
             let mut mode = parse_octal(&block[100..108]).unwrap_or(0) as u32;
             let mut uid = parse_octal(&block[108..116]).unwrap_or(0);
             let mut gid = parse_octal(&block[116..124]).unwrap_or(0);
@@ -234,6 +239,12 @@ impl<R: Read> TarStream<R> {
                     _ => {}
                 }
             }
+            if let Some(n) = long_name {
+                path = n;
+            }
+            if let Some(l) = long_link {
+                link = l;
+            }
             let kind = match typeflag {
                 b'0' | 0 | b'7' => Kind::File,
                 b'5' => Kind::Dir,
@@ -242,7 +253,8 @@ impl<R: Read> TarStream<R> {
                 _ => Kind::Other,
             };
             xattrs.sort();
-            let kind = if kind == Kind::File && path.ends_with('/') {
+            // Only the old regular type (NUL) with a trailing slash is a directory.
+            let kind = if typeflag == 0 && path.ends_with('/') {
                 Kind::Dir
             } else {
                 kind
@@ -594,5 +606,104 @@ mod tests {
         assert!(err.to_string().contains("past the end"), "{err}");
         // Without a known length the stream finds the truncation when it reads.
         assert!(matches!(all(&bytes), Err(TarError::Io(_))));
+    }
+
+    /// One raw 512-byte header: name, type, size, USTAR prefix, and STAR's trailer if asked.
+    fn raw(name: &str, typeflag: u8, size: usize, prefix: &str, star: bool) -> Vec<u8> {
+        let mut b = vec![0u8; 512];
+        b[..name.len()].copy_from_slice(name.as_bytes());
+        b[100..108].copy_from_slice(b"0000644\0");
+        b[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        b[136..148].copy_from_slice(b"00000000000\0");
+        b[156] = typeflag;
+        b[257..263].copy_from_slice(b"ustar\0");
+        b[263..265].copy_from_slice(b"00");
+        b[345..345 + prefix.len()].copy_from_slice(prefix.as_bytes());
+        if star {
+            b[508..512].copy_from_slice(b"tar\0");
+        }
+        b[148..156].fill(b' ');
+        let sum: u32 = b.iter().map(|&x| x as u32).sum();
+        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        b
+    }
+
+    fn with_data(mut header: Vec<u8>, data: &[u8]) -> Vec<u8> {
+        header.extend_from_slice(data);
+        header.resize(header.len().div_ceil(512) * 512, 0);
+        header
+    }
+
+    fn pax_record(key: &str, value: &str) -> String {
+        let body = format!(" {key}={value}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        format!("{len}{body}")
+    }
+
+    fn names(bytes: &[u8]) -> Vec<(String, Kind)> {
+        all(bytes)
+            .unwrap()
+            .into_iter()
+            .map(|(h, _)| (h.path, h.kind))
+            .collect()
+    }
+
+    /// What Go's archive/tar (the engine's unpacker) makes of header forms where readers
+    /// have disagreed; each case here was once read otherwise, hiding a package database.
+    #[test]
+    fn headers_read_as_the_engine_reads_them() {
+        let end = vec![0u8; 1024];
+        // PAX path and a GNU long name on the same entry: the long name wins.
+        let pax = pax_record("path", "usr/share/doc/decoy");
+        let long = b"var/lib/dpkg/status\0";
+        let mut a = with_data(
+            raw("././@PaxHeader", b'x', pax.len(), "", false),
+            pax.as_bytes(),
+        );
+        a.extend(with_data(
+            raw("././@LongLink", b'L', long.len(), "", false),
+            long,
+        ));
+        a.extend(with_data(raw("short", b'0', 1, "", false), b"x"));
+        a.extend(&end);
+        assert_eq!(names(&a), [("var/lib/dpkg/status".to_string(), Kind::File)]);
+
+        // STAR: the prefix is 131 bytes, followed by times, not 155 bytes of name.
+        let mut b = with_data(raw("status", b'0', 1, "var/lib/dpkg", true), b"x");
+        b.extend(&end);
+        assert_eq!(names(&b), [("var/lib/dpkg/status".to_string(), Kind::File)]);
+
+        // A regular file ('0') whose name ends in `/` is a file; only the old NUL type is a
+        // directory then.
+        let mut c = with_data(raw("var/lib/dpkg/status/", b'0', 1, "", false), b"x");
+        c.extend(raw("opt/dir/", 0, 0, "", false));
+        c.extend(&end);
+        assert_eq!(
+            names(&c),
+            [
+                ("var/lib/dpkg/status/".to_string(), Kind::File),
+                ("opt/dir/".to_string(), Kind::Dir)
+            ]
+        );
+
+        // A global header ends the extended headers before it: they do not reach the entry.
+        let mut d = with_data(
+            raw("././@PaxHeader", b'x', pax.len(), "", false),
+            pax.as_bytes(),
+        );
+        let global = pax_record("comment", "x");
+        d.extend(with_data(
+            raw("pax_global_header", b'g', global.len(), "", false),
+            global.as_bytes(),
+        ));
+        d.extend(with_data(
+            raw("var/lib/dpkg/status", b'0', 1, "", false),
+            b"x",
+        ));
+        d.extend(&end);
+        assert_eq!(names(&d), [("var/lib/dpkg/status".to_string(), Kind::File)]);
     }
 }
