@@ -263,9 +263,18 @@ pub struct CheckArgs {
     /// Exit 2 when a finding is at or above this severity
     #[arg(long, value_enum, default_value_t = crate::check::Severity::Warning)]
     pub severity: crate::check::Severity,
-    /// Output format on stdout; json is a list of {file, findings: [{line, rule, severity, message, fix}]}
+    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}]}
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// A build argument, as for docker build (repeatable); it decides which images a build pulls
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The stage to build; bases lists the images a build of it pulls [default: the last stage]
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The platform of the build (TARGETPLATFORM, TARGETARCH...) [default: linux/amd64]
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
 }
 
 /// Explain what differs between two lockfiles, two images, or an image and a lock.

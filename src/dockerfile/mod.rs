@@ -1,9 +1,27 @@
-//! A pure parser for the parts of a Dockerfile that decide which images a build pulls:
-//! `FROM` (multi-stage, aliases, `scratch`, `--platform`), `ARG` before the first `FROM` with
-//! defaults and `--build-arg` overrides, `${VAR}`/`$VAR` forms, `COPY --from=IMAGE`, and the
-//! `# syntax=` and `# escape=` directives. Everything else is skipped, heredoc bodies included.
+//! Which images a Dockerfile build pulls, decided as BuildKit decides it: its parser
+//! ([`parser`]), its shell lexer ([`lex`]), its image-name check ([`reference`]), and the stage
+//! rules of its `dockerfile2llb`:
+//!
+//! - global `ARG`s (before the first `FROM`) are expanded in order, starting from the platform
+//!   args (`TARGETPLATFORM`, `BUILDOS`, `TARGETARCH`…); `--build-arg` wins over a default; an
+//!   `ARG NAME` without a value keeps an earlier value;
+//! - a `FROM` name is expanded with the global args only; empty is an error; the name of an
+//!   earlier stage is that stage; `scratch` is nothing; anything else must be a valid image name;
+//! - `COPY --from`: a variable is an error; a number is a stage index (an earlier one); a stage
+//!   name from anywhere in the file (case-insensitive) is that stage, and a later one is an
+//!   error; anything else is an image;
+//! - `RUN --mount=…,from=X`: a stage name is that stage, anything else an image;
+//! - a build of the target (the last stage unless `--target`) pulls the images of the stages it
+//!   reaches through `FROM`, `COPY --from` and `RUN --mount from=`, and no others.
 
-use std::collections::BTreeMap;
+pub mod lex;
+pub mod parser;
+pub mod reference;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lex::{Env, Lex, NoEnv};
+pub use parser::{Heredoc, Node};
 
 /// One image reference a build pulls from outside the Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +34,34 @@ pub struct ExternalRef {
     pub image: String,
     /// `FROM --platform=...` after expansion.
     pub platform: Option<String>,
-    /// `FROM` or `COPY --from`.
+    /// `FROM`, `COPY --from` or `RUN --mount`.
     pub instruction: &'static str,
+    /// The index of the stage it belongs to.
+    pub stage: usize,
+}
+
+impl ExternalRef {
+    /// `from`, `copy-from` or `run-mount`, as `check --format json` names it.
+    pub fn via(&self) -> &'static str {
+        match self.instruction {
+            "FROM" => "from",
+            "COPY --from" => "copy-from",
+            _ => "run-mount",
+        }
+    }
+}
+
+/// One `FROM` and what it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// 1-based line of the `FROM`.
+    pub line: usize,
+    /// The stage name, lower-cased (`AS NAME`).
+    pub name: Option<String>,
+    /// The base after ARG expansion.
+    pub base: String,
+    /// The earlier stage the base names, if it does.
+    pub base_stage: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -26,7 +70,14 @@ pub struct Dockerfile {
     pub syntax: Option<String>,
     /// Stage names in order (`None` for an unnamed stage).
     pub stages: Vec<Option<String>>,
+    /// The images a build of the target pulls, in file order.
     pub externals: Vec<ExternalRef>,
+    /// The images of every stage, reachable from the target or not, in file order.
+    pub all_externals: Vec<ExternalRef>,
+    /// Each `FROM`, in order.
+    pub stage_info: Vec<Stage>,
+    /// The indexes of the stages a build of the target needs.
+    pub reachable: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,8 +87,25 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// ARGs BuildKit defines for every `FROM` without a declaration.
-fn platform_args(platform: &str) -> BTreeMap<String, String> {
+fn error<T>(line: usize, message: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError {
+        line,
+        message: message.into(),
+    })
+}
+
+/// The global scope: ARGs by name, in the order they were first set.
+#[derive(Default)]
+struct Globals(BTreeMap<String, String>);
+
+impl Env for Globals {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// ARGs BuildKit defines before the first `FROM` (its `defaultArgs`/`buildMetaArgs`).
+fn platform_args(platform: &str, target: Option<&str>) -> BTreeMap<String, String> {
     let mut parts = platform.splitn(3, '/');
     let os = parts.next().unwrap_or("linux").to_string();
     let arch = parts.next().unwrap_or("amd64").to_string();
@@ -46,394 +114,447 @@ fn platform_args(platform: &str) -> BTreeMap<String, String> {
     for prefix in ["TARGET", "BUILD"] {
         args.insert(format!("{prefix}PLATFORM"), platform.to_string());
         args.insert(format!("{prefix}OS"), os.clone());
+        args.insert(format!("{prefix}OSVERSION"), String::new());
         args.insert(format!("{prefix}ARCH"), arch.clone());
         args.insert(format!("{prefix}VARIANT"), variant.clone());
     }
+    args.insert(
+        "TARGETSTAGE".into(),
+        target.unwrap_or("default").to_string(),
+    );
     args
 }
 
-/// Parses `source` with the given `--build-arg` values, for a build on `platform` (`os/arch`).
+const KNOWN: [&str; 18] = [
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+];
+
+/// Checks an instruction's flags against the ones BuildKit knows for it.
+fn flags(node: &Node, allowed: &[&str]) -> Result<Vec<(String, String)>, ParseError> {
+    let mut out = Vec::new();
+    for f in &node.flags {
+        let Some(rest) = f.strip_prefix("--") else {
+            return error(node.start_line, format!("bad flag {f:?}"));
+        };
+        let (name, value) = rest.split_once('=').unwrap_or((rest, ""));
+        if !allowed.contains(&name) {
+            return error(node.start_line, format!("unknown flag: {name}"));
+        }
+        out.push((name.to_string(), value.to_string()));
+    }
+    Ok(out)
+}
+
+/// Go's `encoding/csv` reading one record, as BuildKit reads a `--mount` value; `None` where Go
+/// reports an error.
+fn csv_record(s: &str) -> Option<Vec<String>> {
+    let line = s.split('\n').next().unwrap_or("");
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let mut fields = Vec::new();
+    let mut rest = line;
+    loop {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut field = String::new();
+            let mut r = quoted;
+            loop {
+                let i = r.find('"')?;
+                field.push_str(&r[..i]);
+                r = &r[i + 1..];
+                if let Some(after) = r.strip_prefix('"') {
+                    field.push('"');
+                    r = after;
+                } else if r.is_empty() {
+                    fields.push(field);
+                    return Some(fields);
+                } else if let Some(after) = r.strip_prefix(',') {
+                    fields.push(field);
+                    rest = after;
+                    break;
+                } else {
+                    return None;
+                }
+            }
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            let field = &rest[..end];
+            if field.contains('"') {
+                return None;
+            }
+            fields.push(field.to_string());
+            if end == rest.len() {
+                return Some(fields);
+            }
+            rest = &rest[end + 1..];
+        }
+    }
+}
+
+/// Go's `strconv.Atoi`.
+fn atoi(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok()
+}
+
+fn valid_stage_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
+struct Pending {
+    from: String,
+    line: usize,
+}
+
+/// Parses `source` with the given `--build-arg` values, for a build of the default target (the
+/// last stage) on `platform` (`os/arch[/variant]`).
 pub fn parse(
     source: &[u8],
     build_args: &BTreeMap<String, String>,
     platform: &str,
 ) -> Result<Dockerfile, ParseError> {
-    let text = String::from_utf8_lossy(source);
-    let (directives, body_start) = directives(&text);
-    let escape = directives
-        .get("escape")
-        .and_then(|e| e.chars().next())
-        .unwrap_or('\\');
+    parse_target(source, build_args, platform, None)
+}
+
+/// [`parse`] for a build of `target` (`--target`), or of the last stage when `None`.
+pub fn parse_target(
+    source: &[u8],
+    build_args: &BTreeMap<String, String>,
+    platform: &str,
+    target: Option<&str>,
+) -> Result<Dockerfile, ParseError> {
+    let parsed = parser::parse(source).map_err(|e| ParseError {
+        line: e.line,
+        message: e.message,
+    })?;
+    let lex = Lex::new(parsed.escape);
+    let mut globals = Globals(platform_args(platform, target));
     let mut out = Dockerfile {
-        syntax: directives.get("syntax").cloned(),
+        syntax: parsed
+            .directives
+            .iter()
+            .find(|(k, _)| k == "syntax")
+            .map(|(_, v)| v.clone()),
         ..Default::default()
     };
-    let mut globals = platform_args(platform);
-    let mut seen_from = false;
-
-    for (line, instruction) in logical_lines(&text, body_start, escape) {
-        let trimmed = instruction.trim_start();
-        let (keyword, rest) = trimmed
-            .split_once(char::is_whitespace)
-            .unwrap_or((trimmed, ""));
-        let rest = rest.trim();
-        match keyword.to_ascii_uppercase().as_str() {
-            "ARG" if !seen_from => {
-                for (name, default) in parse_arg(rest, line)? {
-                    let value = match build_args.get(&name) {
-                        Some(v) => Some(v.clone()),
-                        None => default.map(|d| expand(&d, &globals, line)).transpose()?,
+    struct StageState {
+        froms: ExternalRef,
+        deps: BTreeSet<usize>,
+        copies: Vec<Pending>,
+        mounts: Vec<Pending>,
+    }
+    let mut stages: Vec<StageState> = Vec::new();
+    let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
+    for node in &parsed.nodes {
+        let line = node.start_line;
+        let cmd = node.value.to_ascii_lowercase();
+        if !KNOWN.contains(&cmd.as_str()) {
+            return error(line, format!("unknown instruction: {}", node.value));
+        }
+        let args = &node.args;
+        match cmd.as_str() {
+            "arg" => {
+                if args.is_empty() {
+                    return error(line, "ARG requires at least one argument");
+                }
+                if !stages.is_empty() {
+                    continue;
+                }
+                for a in args {
+                    let (k, v) = match a.split_once('=') {
+                        Some((k, v)) => (k, Some(v)),
+                        None => (a.as_str(), None),
                     };
-                    globals.insert(name, value.unwrap_or_default());
+                    if k.is_empty() {
+                        return error(line, "ARG names can not be blank");
+                    }
+                    if let Some(given) = build_args.get(k) {
+                        globals.0.insert(k.to_string(), given.clone());
+                    } else if let Some(v) = v {
+                        let value = lex
+                            .process_word(v, &globals)
+                            .or_else(|e| error(line, e.0))?;
+                        globals.0.insert(k.to_string(), value);
+                    }
                 }
             }
-            "FROM" => {
-                seen_from = true;
-                let (flags, words) = split_flags(rest);
-                let written = words
-                    .first()
-                    .ok_or_else(|| ParseError {
-                        line,
-                        message: "FROM without an image".into(),
-                    })?
-                    .to_string();
-                let alias = match words.as_slice() {
-                    [_] => None,
-                    [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
-                    _ => {
-                        return Err(ParseError { line, message: format!("cannot read `FROM {rest}`: expected `FROM [--platform=P] IMAGE [AS NAME]`") })
+            "from" => {
+                let fl = flags(node, &["platform"])?;
+                let name = match args.as_slice() {
+                    [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+                        let name = name.to_lowercase();
+                        if !valid_stage_name(&name) {
+                            return error(
+                                line,
+                                format!("invalid name for build stage: {:?}", args[2]),
+                            );
+                        }
+                        Some(name)
                     }
+                    [_] => None,
+                    _ => return error(line, "FROM requires either one or three arguments"),
                 };
-                let image = expand(&written, &globals, line)?;
-                if image.is_empty() {
-                    return Err(ParseError { line, message: format!("`FROM {written}` expands to an empty image name; set the ARG with --build-arg or give it a default") });
-                }
-                let platform = flag(&flags, "platform")
-                    .map(|p| expand(p, &globals, line))
-                    .transpose()?;
-                let is_stage = out
-                    .stages
-                    .iter()
-                    .flatten()
-                    .any(|s| s.eq_ignore_ascii_case(&image));
-                if !is_stage && !image.eq_ignore_ascii_case("scratch") {
-                    out.externals.push(ExternalRef {
+                let base = lex
+                    .process_word(&args[0], &globals)
+                    .or_else(|e| error(line, e.0))?;
+                if base.is_empty() {
+                    return error(
                         line,
-                        written,
-                        image,
+                        format!(
+                            "base name ({}) should not be blank; set the ARG with --build-arg or give it a default",
+                            args[0]
+                        ),
+                    );
+                }
+                let platform = fl
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == "platform")
+                    .map(|(_, p)| lex.process_word(p, &globals).unwrap_or_else(|_| p.clone()));
+                let base_stage = by_name.get(&base).copied();
+                let index = stages.len();
+                out.stage_info.push(Stage {
+                    line,
+                    name: name.clone(),
+                    base: base.clone(),
+                    base_stage,
+                });
+                out.stages.push(name.clone());
+                let mut deps = BTreeSet::new();
+                deps.extend(base_stage);
+                stages.push(StageState {
+                    froms: ExternalRef {
+                        line,
+                        written: args[0].clone(),
+                        image: base,
                         platform,
                         instruction: "FROM",
-                    });
-                }
-                out.stages.push(alias);
-            }
-            "COPY" | "ADD" => {
-                let (flags, _) = split_flags(rest);
-                if let Some(from) = flag(&flags, "from") {
-                    let image = expand(from, &globals, line)?;
-                    let is_stage = out
-                        .stages
-                        .iter()
-                        .flatten()
-                        .any(|s| s.eq_ignore_ascii_case(&image))
-                        || image.parse::<usize>().is_ok();
-                    if !is_stage {
-                        out.externals.push(ExternalRef {
-                            line,
-                            written: from.to_string(),
-                            image,
-                            platform: None,
-                            instruction: "COPY --from",
-                        });
-                    }
+                        stage: index,
+                    },
+                    deps,
+                    copies: Vec::new(),
+                    mounts: Vec::new(),
+                });
+                if let Some(name) = name {
+                    by_name.insert(name, index);
                 }
             }
-            _ => {}
-        }
-    }
-    if out.stages.is_empty() {
-        return Err(ParseError {
-            line: 1,
-            message: "no FROM instruction".into(),
-        });
-    }
-    Ok(out)
-}
-
-/// One instruction, continuation lines joined and comments dropped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instruction {
-    /// 1-based line where it starts.
-    pub line: usize,
-    /// Upper-cased: `FROM`, `RUN`, `COPY`...
-    pub keyword: String,
-    /// Everything after the keyword.
-    pub rest: String,
-}
-
-/// Every instruction of a Dockerfile, in order (heredoc bodies are not instructions).
-pub fn instructions(source: &[u8]) -> Vec<Instruction> {
-    let text = String::from_utf8_lossy(source);
-    let (directives, start) = directives(&text);
-    let escape = directives
-        .get("escape")
-        .and_then(|e| e.chars().next())
-        .unwrap_or('\\');
-    logical_lines(&text, start, escape)
-        .into_iter()
-        .map(|(line, joined)| {
-            let trimmed = joined.trim_start();
-            let (keyword, rest) = trimmed
-                .split_once(char::is_whitespace)
-                .unwrap_or((trimmed, ""));
-            Instruction {
-                line,
-                keyword: keyword.to_ascii_uppercase(),
-                rest: rest.trim().to_string(),
-            }
-        })
-        .collect()
-}
-
-/// `--name=value` flags at the start of an instruction's arguments, then the other words.
-pub fn flags_and_words(rest: &str) -> (Vec<(String, String)>, Vec<String>) {
-    split_flags(rest)
-}
-
-/// Parser directives (`# syntax=`, `# escape=`) at the very top; returns them and the byte
-/// offset where they stop being recognised.
-fn directives(text: &str) -> (BTreeMap<String, String>, usize) {
-    let mut found = BTreeMap::new();
-    let mut offset = 0;
-    for raw in text.split_inclusive('\n') {
-        let line = raw.trim();
-        let Some(comment) = line.strip_prefix('#') else {
-            break;
-        };
-        let Some((key, value)) = comment.split_once('=') else {
-            break;
-        };
-        let key = key.trim().to_ascii_lowercase();
-        if !(key == "syntax" || key == "escape" || key == "check") || found.contains_key(&key) {
-            break;
-        }
-        found.insert(key, value.trim().to_string());
-        offset += raw.len();
-    }
-    (found, offset)
-}
-
-/// Joins continuation lines and drops comments and heredoc bodies; yields (first line, text).
-fn logical_lines(text: &str, start: usize, escape: char) -> Vec<(usize, String)> {
-    let first_line = text[..start].matches('\n').count() + 1;
-    let mut lines = text[start..]
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (first_line + i, l))
-        .peekable();
-    let mut out = Vec::new();
-    while let Some((number, line)) = lines.next() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let mut joined = String::new();
-        let mut current = line.trim_end().to_string();
-        loop {
-            match current.strip_suffix(escape) {
-                Some(head) => {
-                    joined.push_str(head);
-                    joined.push(' ');
-                    // Comment and blank lines inside a continuation are skipped, as BuildKit does.
-                    let next = loop {
-                        match lines.next() {
-                            Some((_, l))
-                                if l.trim().is_empty() || l.trim_start().starts_with('#') =>
-                            {
-                                continue
+            _ => {
+                let Some(current) = stages.last_mut() else {
+                    return error(line, "no build stage in current context");
+                };
+                match cmd.as_str() {
+                    "copy" => {
+                        let fl = flags(
+                            node,
+                            &["from", "chown", "chmod", "link", "parents", "exclude"],
+                        )?;
+                        if let Some((_, v)) = fl.iter().rev().find(|(n, _)| n == "from") {
+                            if !v.is_empty() {
+                                current.copies.push(Pending {
+                                    from: v.clone(),
+                                    line,
+                                });
                             }
-                            other => break other,
                         }
-                    };
-                    match next {
-                        Some((_, l)) => current = l.trim_end().to_string(),
-                        None => break,
                     }
-                }
-                None => {
-                    joined.push_str(&current);
-                    break;
+                    "add" => {
+                        flags(
+                            node,
+                            &[
+                                "chown",
+                                "chmod",
+                                "link",
+                                "keep-git-dir",
+                                "checksum",
+                                "exclude",
+                                "unpack",
+                            ],
+                        )?;
+                    }
+                    "run" => {
+                        let fl = flags(node, &["mount", "network", "security", "device"])?;
+                        for (_, mount) in fl.iter().filter(|(n, _)| n == "mount") {
+                            if mount.is_empty() {
+                                continue;
+                            }
+                            let Some(fields) = csv_record(mount) else {
+                                continue;
+                            };
+                            for field in fields {
+                                let (k, v) = field.split_once('=').unwrap_or((&field, ""));
+                                if k.eq_ignore_ascii_case("from") && !v.is_empty() {
+                                    current.mounts.push(Pending {
+                                        from: v.to_string(),
+                                        line,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
-        for terminator in heredoc_terminators(&joined) {
-            for (_, body) in lines.by_ref() {
-                if body.trim_start_matches('\t') == terminator || body.trim() == terminator {
-                    break;
-                }
+    }
+    if stages.is_empty() {
+        return error(1, "no build stage (no FROM instruction)");
+    }
+    let count = stages.len();
+    let mut deps: Vec<BTreeSet<usize>> = Vec::with_capacity(count);
+    for (i, st) in stages.iter().enumerate() {
+        let mut stage_deps = st.deps.clone();
+        if st.froms.image != "scratch" && out.stage_info[i].base_stage.is_none() {
+            reference::check(&st.froms.image).or_else(|e| {
+                error(
+                    st.froms.line,
+                    format!("failed to parse stage name {:?}: {e}", st.froms.image),
+                )
+            })?;
+            out.all_externals.push(st.froms.clone());
+        }
+        for c in &st.copies {
+            let expanded = lex
+                .process_word(&c.from, &NoEnv)
+                .or_else(|e| error(c.line, e.0))?;
+            if expanded != c.from {
+                return error(c.line, "variable expansion is not supported for --from");
             }
-        }
-        out.push((number, joined));
-    }
-    out
-}
-
-/// `<<EOF`, `<<-EOF`, `<<"EOF"` and `<<'EOF'` markers on RUN/COPY lines.
-fn heredoc_terminators(instruction: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut rest = instruction;
-    while let Some(pos) = rest.find("<<") {
-        rest = &rest[pos + 2..];
-        let word: String = rest
-            .trim_start_matches('-')
-            .trim_start_matches(['"', '\''])
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !word.is_empty()
-            && word
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        {
-            found.push(word);
-        }
-    }
-    found
-}
-
-/// `ARG A=1 B C="x y"` into names and optional defaults.
-fn parse_arg(rest: &str, line: usize) -> Result<Vec<(String, Option<String>)>, ParseError> {
-    let mut out = Vec::new();
-    for word in shell_words(rest) {
-        let (name, default) = match word.split_once('=') {
-            Some((n, d)) => (n.to_string(), Some(d.to_string())),
-            None => (word.clone(), None),
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(ParseError {
-                line,
-                message: format!("`ARG {rest}`: `{name}` is not a valid ARG name"),
+            if let Some(idx) = atoi(&c.from) {
+                if idx < 0 || idx as usize >= count {
+                    return error(c.line, format!("invalid stage index {idx}"));
+                }
+                if idx as usize >= i {
+                    return error(
+                        c.line,
+                        format!(
+                            "cannot copy from stage {:?}, it needs to be defined before current stage",
+                            c.from
+                        ),
+                    );
+                }
+                stage_deps.insert(idx as usize);
+                continue;
+            }
+            if let Some(&j) = by_name.get(&c.from.to_lowercase()) {
+                if j >= i {
+                    return error(
+                        c.line,
+                        format!(
+                            "cannot copy from stage {:?}, it needs to be defined before current stage",
+                            c.from
+                        ),
+                    );
+                }
+                stage_deps.insert(j);
+                continue;
+            }
+            reference::check(&c.from).or_else(|e| {
+                error(
+                    c.line,
+                    format!("failed to parse stage name {:?}: {e}", c.from),
+                )
+            })?;
+            out.all_externals.push(ExternalRef {
+                line: c.line,
+                written: c.from.clone(),
+                image: c.from.clone(),
+                platform: None,
+                instruction: "COPY --from",
+                stage: i,
             });
         }
-        out.push((name, default));
+        for m in &st.mounts {
+            if let Some(&j) = by_name.get(&m.from.to_lowercase()) {
+                stage_deps.insert(j);
+                continue;
+            }
+            out.all_externals.push(ExternalRef {
+                line: m.line,
+                written: m.from.clone(),
+                image: m.from.clone(),
+                platform: None,
+                instruction: "RUN --mount",
+                stage: i,
+            });
+        }
+        deps.push(stage_deps);
     }
+    let start = match target {
+        None => count - 1,
+        Some(t) => match by_name.get(&t.to_lowercase()) {
+            Some(&i) => i,
+            None => {
+                return error(1, format!("target stage {t:?} could not be found"));
+            }
+        },
+    };
+    let mut seen = vec![false; count];
+    let mut todo = vec![start];
+    while let Some(i) = todo.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        todo.extend(deps[i].iter().copied().filter(|d| *d < count));
+    }
+    out.reachable = (0..count).filter(|i| seen[*i]).collect();
+    out.all_externals.sort_by_key(|e| e.line);
+    out.externals = out
+        .all_externals
+        .iter()
+        .filter(|e| seen[e.stage])
+        .cloned()
+        .collect();
     Ok(out)
 }
 
-/// Splits on whitespace, honouring double and single quotes (which are removed).
-fn shell_words(s: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    let mut in_word = false;
-    for c in s.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => current.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut current));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                current.push(c);
-                in_word = true;
-            }
-        }
+/// The instructions of a Dockerfile as BuildKit's parser splits them, its escape character,
+/// and, when BuildKit refuses the file's syntax, why (then the instructions before the error).
+pub fn nodes(source: &[u8]) -> (Vec<Node>, char, Option<ParseError>) {
+    match parser::parse(source) {
+        Ok(p) => (p.nodes, p.escape, None),
+        Err(e) => (
+            e.partial,
+            e.escape,
+            Some(ParseError {
+                line: e.line,
+                message: e.message,
+            }),
+        ),
     }
-    if in_word {
-        words.push(current);
-    }
-    words
 }
 
-/// Leading `--name=value` flags, then the remaining words.
-fn split_flags(rest: &str) -> (Vec<(String, String)>, Vec<String>) {
-    let mut flags = Vec::new();
-    let mut words = shell_words(rest).into_iter().peekable();
-    while let Some(word) = words.next_if(|w| w.starts_with("--")) {
-        let (name, value) = word[2..].split_once('=').unwrap_or((&word[2..], ""));
-        flags.push((name.to_ascii_lowercase(), value.to_string()));
-    }
-    (flags, words.collect())
-}
-
-fn flag<'a>(flags: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    flags
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Expands `$VAR`, `${VAR}`, `${VAR:-default}` and `${VAR:+alternative}` from `vars`.
+/// Expands `$VAR`, `${VAR}` and every `${VAR…}` form of BuildKit's lexer from `vars`; an unset
+/// variable is empty, as in a build.
 pub fn expand(
     word: &str,
     vars: &BTreeMap<String, String>,
     line: usize,
 ) -> Result<String, ParseError> {
-    let mut out = String::new();
-    let mut chars = word.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'$') => {
-                out.push('$');
-                chars.next();
-            }
-            '$' if chars.peek() == Some(&'{') => {
-                chars.next();
-                let mut inner = String::new();
-                loop {
-                    match chars.next() {
-                        Some('}') => break,
-                        Some(ch) => inner.push(ch),
-                        None => {
-                            return Err(ParseError {
-                                line,
-                                message: format!("unterminated `${{` in `{word}`"),
-                            })
-                        }
-                    }
-                }
-                let value = |name: &str| vars.get(name).cloned().unwrap_or_default();
-                if let Some((name, default)) = inner.split_once(":-") {
-                    let v = value(name);
-                    out.push_str(&if v.is_empty() {
-                        expand(default, vars, line)?
-                    } else {
-                        v
-                    });
-                } else if let Some((name, alternative)) = inner.split_once(":+") {
-                    if !value(name).is_empty() {
-                        out.push_str(&expand(alternative, vars, line)?);
-                    }
-                } else {
-                    out.push_str(&value(&inner));
-                }
-            }
-            '$' if chars
-                .peek()
-                .is_some_and(|c| c.is_ascii_alphabetic() || *c == '_') =>
-            {
-                let mut name = String::new();
-                while let Some(&ch) = chars.peek() {
-                    if !(ch.is_ascii_alphanumeric() || ch == '_') {
-                        break;
-                    }
-                    name.push(ch);
-                    chars.next();
-                }
-                out.push_str(vars.get(&name).map(String::as_str).unwrap_or(""));
-            }
-            other => out.push(other),
-        }
-    }
-    Ok(out)
+    Lex::new('\\')
+        .process_word(word, vars)
+        .or_else(|e| error(line, e.0))
 }
 
 #[cfg(test)]
@@ -447,109 +568,224 @@ mod tests {
             .collect()
     }
 
-    fn images(df: &Dockerfile) -> Vec<&str> {
-        df.externals.iter().map(|r| r.image.as_str()).collect()
+    fn pulls(src: &str) -> Vec<(usize, String, &'static str)> {
+        pulls_with(src, &[], None)
+    }
+
+    fn pulls_with(
+        src: &str,
+        build_args: &[(&str, &str)],
+        target: Option<&str>,
+    ) -> Vec<(usize, String, &'static str)> {
+        parse_target(src.as_bytes(), &args(build_args), "linux/amd64", target)
+            .unwrap_or_else(|e| panic!("{src}: {e}"))
+            .externals
+            .into_iter()
+            .map(|e| (e.line, e.image.clone(), e.via()))
+            .collect()
+    }
+
+    fn refused(src: &str) -> ParseError {
+        parse(src.as_bytes(), &args(&[]), "linux/amd64").unwrap_err()
+    }
+
+    fn from(line: usize, image: &str) -> (usize, String, &'static str) {
+        (line, image.to_string(), "from")
     }
 
     #[test]
     fn seed_base_and_release_dockerfiles() {
         let base = "FROM ubuntu:22.04\n\nENV DEBIAN_FRONTEND=noninteractive\nRUN apt-get update && apt-get install -y \\\n    python3 \\\n    && rm -rf /var/lib/apt/lists/*\nWORKDIR /workspace\n";
-        let df = parse(base.as_bytes(), &args(&[]), "linux/amd64").unwrap();
-        assert_eq!(images(&df), ["ubuntu:22.04"]);
+        assert_eq!(pulls(base), [from(1, "ubuntu:22.04")]);
         let release = "FROM curvenet:base\nCOPY curvenet /workspace/curvenet\nCMD [\"python3\", \"train.py\"]\n";
-        let df = parse(release.as_bytes(), &args(&[]), "linux/amd64").unwrap();
-        assert_eq!(df.externals[0].image, "curvenet:base");
-        assert_eq!(df.externals[0].line, 1);
+        assert_eq!(pulls(release), [from(1, "curvenet:base")]);
     }
 
     #[test]
-    fn multi_stage_with_aliases_scratch_and_copy_from() {
-        let src = "FROM python:3.11-slim AS Builder\nRUN pip wheel .\nFROM scratch AS empty\nFROM builder AS again\nFROM gcr.io/distroless/python3@sha256:aa\nCOPY --from=builder /w /w\nCOPY --from=0 /x /x\nCOPY --from=busybox:1.36 /bin/busybox /bin/\n";
+    fn every_expansion_form_in_from() {
+        let src = "ARG A=1\nARG B=12.1\nARG E=\nARG V=nvidia/cuda:12.1-devel\n\
+            FROM ${A:+nvidia/cuda:${B}-devel}\nFROM ${E:-ubuntu}:${U-22.04}\nFROM ${V%-devel}\n\
+            FROM ${V/12.1/11.8}\nFROM ${V//1/2}\nFROM ${V#nvidia/}\nFROM ${V##*/}\nFROM ${V%%:*}\n\
+            FROM ${A:?required}-x\nFROM ubuntu${E+:20.04}\nFROM \"debian\":'bookworm'\nFROM deb\\ian\n";
         let df = parse(src.as_bytes(), &args(&[]), "linux/amd64").unwrap();
+        let images: Vec<&str> = df.all_externals.iter().map(|e| e.image.as_str()).collect();
         assert_eq!(
-            images(&df),
+            images,
             [
-                "python:3.11-slim",
-                "gcr.io/distroless/python3@sha256:aa",
-                "busybox:1.36"
+                "nvidia/cuda:12.1-devel",
+                "ubuntu:22.04",
+                "nvidia/cuda:12.1",
+                "nvidia/cuda:11.8-devel",
+                "nvidia/cuda:22.2-devel",
+                "cuda:12.1-devel",
+                "cuda:12.1-devel",
+                "nvidia/cuda",
+                "1-x",
+                "ubuntu:20.04",
+                "debian:bookworm",
+                "debian",
             ]
         );
-        assert_eq!(
-            df.stages,
-            [
-                Some("builder".into()),
-                Some("empty".into()),
-                Some("again".into()),
-                None
-            ]
-        );
-        assert_eq!(df.externals[2].instruction, "COPY --from");
+        assert!(refused("ARG A\nFROM ${A:?required}\n")
+            .message
+            .contains("A: required"));
     }
 
     #[test]
-    fn global_args_defaults_overrides_and_both_forms() {
-        let src = "ARG REGISTRY=docker.io\nARG TAG\nARG IMAGE=${REGISTRY}/library/python\nFROM --platform=$BUILDPLATFORM ${IMAGE}:${TAG:-3.11} AS build\nARG TAG=ignored-inside-stage\nFROM $IMAGE:$TAG\n";
+    fn global_args_in_order_build_args_and_platform_args() {
+        let src = "ARG REGISTRY=docker.io\nARG TAG\nARG IMAGE=${REGISTRY}/library/python\nARG TAG=3.11\nARG TAG\n\
+            FROM --platform=$BUILDPLATFORM ${IMAGE}:${TAG} AS build\nARG TAG=ignored-inside-stage\n\
+            FROM $IMAGE:$TAG-$TARGETARCH\nCOPY --from=build /a /a\n";
         let df = parse(src.as_bytes(), &args(&[]), "linux/arm64/v8").unwrap();
+        let images: Vec<&str> = df.externals.iter().map(|e| e.image.as_str()).collect();
         assert_eq!(
-            images(&df),
-            ["docker.io/library/python:3.11", "docker.io/library/python:"]
+            images,
+            [
+                "docker.io/library/python:3.11",
+                "docker.io/library/python:3.11-arm64"
+            ]
         );
         assert_eq!(df.externals[0].platform.as_deref(), Some("linux/arm64/v8"));
-        assert_eq!(df.externals[0].written, "${IMAGE}:${TAG:-3.11}");
-        let df = parse(
-            src.as_bytes(),
-            &args(&[("TAG", "3.12"), ("REGISTRY", "127.0.0.1:5000")]),
-            "linux/amd64",
+        assert_eq!(df.externals[0].written, "${IMAGE}:${TAG}");
+        let images: Vec<String> = pulls_with(
+            src,
+            &[("TAG", "3.12"), ("REGISTRY", "127.0.0.1:5000")],
+            None,
         )
-        .unwrap();
+        .into_iter()
+        .map(|p| p.1)
+        .collect();
         assert_eq!(
-            images(&df),
+            images,
             [
                 "127.0.0.1:5000/library/python:3.12",
-                "127.0.0.1:5000/library/python:3.12"
+                "127.0.0.1:5000/library/python:3.12-amd64"
             ]
         );
+        // A build arg counts only for a declared ARG.
+        assert_eq!(
+            pulls_with("FROM ${X:-a}\n", &[("X", "b")], None),
+            [from(1, "a")]
+        );
     }
 
     #[test]
-    fn empty_expansion_is_an_error_with_the_fix() {
-        let err = parse(b"ARG BASE\nFROM ${BASE}\n", &args(&[]), "linux/amd64").unwrap_err();
+    fn an_invalid_or_empty_reference_is_an_error_naming_the_line() {
+        let err = refused("ARG BASE\nFROM ${BASE}\n");
         assert_eq!(err.line, 2);
         assert!(err.message.contains("--build-arg"), "{err}");
+        let err = refused("ARG TAG\nFROM scratch\nFROM python:$TAG\n");
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("invalid reference format"), "{err}");
+        assert!(refused("FROM Ubuntu\n").message.contains("lowercase"));
+        assert!(refused("FROM a AS 1x\n").message.contains("invalid name"));
+        assert!(refused("FROM a b c d\n").message.contains("one or three"));
+        assert!(refused("FROM\n").message.contains("one or three"));
+        assert!(refused("RUN true\n").message.contains("no build stage"));
+        assert!(refused("FROM ${X\n")
+            .message
+            .contains("unsupported modifier"));
+        assert!(refused("FROM ${X:-a\n").message.contains("missing '}'"));
+        assert!(refused("FROM a\nFOO bar\n")
+            .message
+            .contains("unknown instruction"));
+        assert!(refused("FROM --pull a\n").message.contains("unknown flag"));
+        assert!(refused("").message.contains("no instructions"));
     }
 
     #[test]
-    fn directives_escape_comments_and_heredocs() {
-        let src = "# syntax=docker/dockerfile:1.7\n# escape=`\nFROM alpine:3.19 `\n  # a comment inside the continuation\n  \n  AS a\nRUN <<EOF\nFROM not-an-image\nEOF\nFROM a\n# FROM commented:out\nfrom debian:bookworm\n";
+    fn heredocs_are_bodies_not_instructions() {
+        let src = "FROM a\nRUN <<EOF\nFROM not-an-image\nEOF\nRUN <<-EOT bash\n\tFROM x\n\tEOT\n\
+            COPY <<\"ONE\" << TWO /dst/\nFROM y\nONE\nFROM z\nTWO\nRUN cat <<'A' <<B\nA\nB\nFROM b\n";
+        assert_eq!(pulls(src), [from(16, "b")]);
+        // A quoted `<<` is no heredoc: the FROM after it is an instruction.
+        let src = "FROM a\nRUN sed -i 's/<<old>>/new/' f && echo \"<<EOF\"\nFROM ubuntu:22.04\n";
+        assert_eq!(pulls(src), [from(3, "ubuntu:22.04")]);
+    }
+
+    #[test]
+    fn lines_bom_escape_backslashes_and_comments() {
+        let src = "\u{feff}# syntax=docker/dockerfile:1.7\n# escape=`\nFROM alpine:3.19 `\n  # a comment inside the continuation\n\n  AS a\nRUN dir c:\\\nFROM a\n# FROM commented:out\nfrom debian:bookworm\n";
         let df = parse(src.as_bytes(), &args(&[]), "linux/amd64").unwrap();
         assert_eq!(df.syntax.as_deref(), Some("docker/dockerfile:1.7"));
-        assert_eq!(images(&df), ["alpine:3.19", "debian:bookworm"]);
-        assert_eq!(df.externals[1].line, 12);
+        let images: Vec<&str> = df.all_externals.iter().map(|e| e.image.as_str()).collect();
+        assert_eq!(images, ["alpine:3.19", "debian:bookworm"]);
+        assert_eq!(df.all_externals[1].line, 10);
+        // An escaped backslash at the end of a line is no continuation.
+        let src = "FROM a\nRUN echo \\\\\nFROM b\n";
+        assert_eq!(pulls(src), [from(3, "b")]);
     }
 
     #[test]
-    fn malformed_from_lines() {
-        assert!(parse(b"FROM\n", &args(&[]), "linux/amd64")
-            .unwrap_err()
-            .message
-            .contains("without an image"));
-        assert!(parse(b"FROM a b c d\n", &args(&[]), "linux/amd64").is_err());
-        assert!(parse(b"RUN true\n", &args(&[]), "linux/amd64")
-            .unwrap_err()
-            .message
-            .contains("no FROM"));
-        assert!(parse(b"FROM ${X\n", &args(&[]), "linux/amd64")
-            .unwrap_err()
-            .message
-            .contains("unterminated"));
-    }
-
-    #[test]
-    fn expansion_forms() {
-        let vars = args(&[("A", "x"), ("E", "")]);
+    fn copy_from_and_run_mount_images_are_pulled() {
+        let src = "FROM python:3.11-slim AS Builder\nRUN pip wheel .\nFROM builder AS again\n\
+            FROM gcr.io/distroless/python3@sha256:0000000000000000000000000000000000000000000000000000000000000000\n\
+            COPY --from=BUILDER /w /w\nCOPY --from=0 /x /x\nCOPY --from=busybox:1.36 /bin/busybox /bin/\n\
+            RUN --mount=type=bind,from=ghcr.io/astral-sh/uv:0.4,source=/uv,target=/uv --mount=from=again,target=/a true\n";
         assert_eq!(
-            expand("$A-${A}-${E:-d}-${A:+alt}-${E:+no}-\\$A-$", &vars, 1).unwrap(),
-            "x-x-d-alt--$A-$"
+            pulls(src),
+            [
+                from(1, "python:3.11-slim"),
+                from(4, "gcr.io/distroless/python3@sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+                (7, "busybox:1.36".into(), "copy-from"),
+                (8, "ghcr.io/astral-sh/uv:0.4".into(), "run-mount"),
+            ]
         );
+        assert!(refused("ARG X=a\nFROM b\nCOPY --from=$X / /\n")
+            .message
+            .contains("variable expansion is not supported"));
+        let err = refused("FROM b AS one\nCOPY --from=two / /\nFROM c AS two\n");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("defined before"), "{err}");
+        assert!(refused("FROM b\nCOPY --from=0 / /\n")
+            .message
+            .contains("defined before"));
+        assert!(refused("FROM b\nCOPY --from=3 / /\n")
+            .message
+            .contains("invalid stage index"));
+        assert!(refused("FROM b\nCOPY --from=Bad / /\n")
+            .message
+            .contains("lowercase"));
+    }
+
+    #[test]
+    fn only_the_stages_the_target_needs() {
+        let src = "FROM internal.example/devtools:1 AS dev\nFROM golang:1.22 AS build\n\
+            FROM alpine:3.19 AS test\nCOPY --from=dev / /\nFROM debian:12\nCOPY --from=build /app /app\n";
+        assert_eq!(pulls(src), [from(2, "golang:1.22"), from(5, "debian:12")]);
+        assert_eq!(
+            pulls_with(src, &[], Some("TEST")),
+            [
+                from(1, "internal.example/devtools:1"),
+                from(3, "alpine:3.19")
+            ]
+        );
+        let df = parse(src.as_bytes(), &args(&[]), "linux/amd64").unwrap();
+        assert_eq!(df.reachable, [1, 3]);
+        assert_eq!(df.all_externals.len(), 4);
+        assert!(
+            parse_target(src.as_bytes(), &args(&[]), "linux/amd64", Some("nope"))
+                .unwrap_err()
+                .message
+                .contains("could not be found")
+        );
+        // A stage's base is a stage only when named before it.
+        assert_eq!(pulls("FROM a AS a\nFROM a\n"), [from(1, "a")]);
+        assert_eq!(pulls("FROM b AS b\nFROM c AS b2\nFROM scratch\n"), []);
+    }
+
+    #[test]
+    fn mount_values_are_read_as_csv() {
+        assert_eq!(
+            csv_record("type=bind,\"from=a,b\",target=/x"),
+            Some(vec![
+                "type=bind".into(),
+                "from=a,b".into(),
+                "target=/x".into()
+            ])
+        );
+        assert_eq!(csv_record("from=a\"b"), None);
+        assert_eq!(atoi("+1"), Some(1));
+        assert_eq!(atoi("1a"), None);
     }
 }
