@@ -299,10 +299,21 @@ fn lint_image(acc: &mut Acc, line: usize, instr: &str, image: &str) {
     let slash = image.rfind('/').map_or(0, |i| i + 1);
     let tag = image[slash..].rsplit_once(':').map(|(_, t)| t);
     let rule = match tag {
-        None | Some("latest") => "from-latest",
+        None => "from-latest",
+        Some(t) if moving_tag(t) => "from-latest",
         Some(_) => "from-unpinned",
     };
     acc.add(line, rule, format!("{instr}\u{1f}{image}"));
+}
+
+/// A tag that names no release but whatever is newest: `latest`, `rolling`, `nightly`,
+/// `latest-gpu`, `3.12-nightly`.
+fn moving_tag(tag: &str) -> bool {
+    let t = tag.to_ascii_lowercase();
+    const MOVING: [&str; 6] = ["latest", "rolling", "nightly", "edge", "main", "master"];
+    MOVING.contains(&t.as_str())
+        || t.split(['-', '_', '.'])
+            .any(|part| matches!(part, "latest" | "nightly" | "rolling"))
 }
 
 /// What a stage knows when a RUN runs.
@@ -934,6 +945,19 @@ fn lint_run(
             }
             let next = cmds.get(ci + 1).filter(|_| cmd.piped);
             lint_command(acc, at, &r, cmd, next, state, &mut facts);
+            // `find … -exec CMD {} \;`: CMD runs once per file found.
+            if r.program == "find" {
+                if let Some(i) = r.args.iter().position(|a| a == "-exec" || a == "-execdir") {
+                    let inner: Vec<String> = r.args[i + 1..]
+                        .iter()
+                        .take_while(|a| !matches!(a.as_str(), ";" | "\\;" | "+"))
+                        .cloned()
+                        .collect();
+                    let mut inner = resolve(&inner);
+                    inner.xargs = true;
+                    lint_command(acc, at, &inner, cmd, None, state, &mut facts);
+                }
+            }
         }
     }
 
@@ -1273,6 +1297,7 @@ fn lint_command(
                     let all: Vec<&str> = args.clone();
                     let no_cache = if uv {
                         all.contains(&"--no-cache")
+                            || all.contains(&"--no-cache-dir")
                             || all.contains(&"-n")
                             || state.uv_no_cache
                             || prefixed("UV_NO_CACHE")
@@ -1300,6 +1325,12 @@ fn lint_command(
                 }
                 Some("install") if uv => {}
                 Some("sync" | "add" | "lock") if uv => {
+                    let no_cache = args.contains(&"--no-cache")
+                        || state.uv_no_cache
+                        || prefixed("UV_NO_CACHE");
+                    if sub != Some("lock") && !no_cache {
+                        facts.pip_installs.push((at, "uv"));
+                    }
                     let locked = args
                         .iter()
                         .any(|a| matches!(*a, "--frozen" | "--locked" | "--check"))
@@ -1347,16 +1378,20 @@ fn lint_command(
                         .iter()
                         .any(|a| a.ends_with("lock.yml") || a.ends_with("lock.yaml"));
                 if !locked {
-                    let shown: Vec<&str> = std::iter::once(r.program.as_str())
-                        .chain(args.iter().copied())
-                        .take(6)
+                    let mut shown: Vec<&str> = std::iter::once(r.program.as_str())
+                        .chain(words.iter().copied())
+                        .take(5)
                         .collect();
+                    if words.len() > 4 {
+                        shown.push("…");
+                    }
                     acc.add(at, "conda-unlocked", shown.join(" "));
                 }
+                // No python-without-sde: conda keeps the packages' file times, so the .pyc it
+                // compiles do not carry the build time.
                 facts
                     .conda_installs
                     .push((at, r.program.replace("conda-env", "conda")));
-                facts.python_installs.push(at);
             }
         }
         "conda-lock" => {}
@@ -1522,7 +1557,23 @@ fn lint_command(
                 }
             }
         }
-        "find" => {
+        "find"
+            if args
+                .iter()
+                .any(|a| *a == "-delete" || *a == "rm" || a.ends_with("/rm")) =>
+        {
+            for a in args.iter().take_while(|a| !a.starts_with('-')) {
+                if a.contains("/var/lib/apt/lists") {
+                    facts.lists_cleaned = true;
+                }
+                if a.contains("/var/log") {
+                    facts.logs_cleaned = true;
+                }
+                if a.contains(".cache") {
+                    facts.pip_cache_cleaned = true;
+                    facts.uv_cache_cleaned = true;
+                }
+            }
             let text = args.join(" ");
             if (text.contains(".pyc") || text.contains("__pycache__"))
                 && (text.contains("-delete") || text.contains("rm"))
@@ -1712,8 +1763,11 @@ fn lint_download(
                 to_file = true;
             }
         }
-        if !a.starts_with('-') && url.is_none() {
-            url = Some(a.to_string());
+        if !a.starts_with('-')
+            && (url.is_none()
+                || a.contains("://") && !url.as_deref().is_some_and(|u: &str| u.contains("://")))
+        {
+            url = Some(a.trim_matches(['"', '\'']).to_string());
         }
         i += 1;
     }
