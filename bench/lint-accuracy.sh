@@ -12,13 +12,14 @@ bin=${REPRO_BIN:-$here/target/release/docker-repro}
 python3 - "$bin" "$here/bench" <<'PY'
 import json, subprocess, sys, collections
 bin, bench = sys.argv[1], sys.argv[2]
-labels, sample = set(), []
+labels, sample, subset = set(), [], {}
 for row in open(f"{bench}/lint-labels.tsv"):
     if row.startswith("#") or not row.strip():
         continue
     cols = row.rstrip("\n").split("\t")
     if cols[1] == "sample":
         sample.append(cols[0])
+        subset[cols[0]] = cols[2]
     else:
         labels.add((cols[0], int(cols[1]), cols[2]))
 out = subprocess.run([bin, "check", "--format", "json"] + [f"{bench}/corpus/{f}" for f in sample],
@@ -39,8 +40,14 @@ for x in sorted(found - labels): print("FALSE ", *x)
 print(f"{'rule':28} {'tp':>4} {'miss':>5} {'false':>6}")
 for rule, (a, b, c) in sorted(per_rule.items()):
     print(f"{rule:28} {a:4} {b:5} {c:6}")
-recall = len(tp) / max(len(labels), 1)
-precision = len(tp) / max(len(found), 1)
-print(f"{len(sample)} files, {len(labels)} labelled hazards: recall {100*recall:.1f} % "
-      f"({len(tp)}/{len(labels)}), precision {100*precision:.1f} % ({len(tp)}/{len(found)})")
+def score(name, keep):
+    l = {x for x in labels if keep(x[0])}
+    f = {x for x in found if keep(x[0])}
+    t = l & f
+    files = sum(1 for s in sample if keep(s))
+    print(f"{name}: {files} files, {len(l)} labelled hazards: recall {100*len(t)/max(len(l),1):.1f} % "
+          f"({len(t)}/{len(l)}), precision {100*len(t)/max(len(f),1):.1f} % ({len(t)}/{len(f)})")
+for s in sorted(set(subset.values())):
+    score(s, lambda name, s=s: subset[name] == s)
+score("all", lambda name: True)
 PY
