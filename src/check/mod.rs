@@ -681,7 +681,10 @@ fn resolve(words: &[String]) -> Resolved {
                     }
                 }
             }
-            "nohup" | "time" | "exec" | "command" | "builtin" | "!" => i += 1,
+            // Shell keywords before a command: `if pip install x; then …`.
+            "if" | "then" | "else" | "elif" | "do" | "while" | "until" | "{" | "!" | "fi"
+            | "done" | "}" => i += 1,
+            "nohup" | "time" | "exec" | "command" | "builtin" => i += 1,
             "nice" | "ionice" | "stdbuf" | "timeout" | "chronic" => {
                 i += 1;
                 while i < words.len() && words[i].starts_with('-') {
@@ -2043,5 +2046,292 @@ mod tests {
     fn sde_is_per_stage() {
         let df = "FROM a:1@sha256:1111111111111111111111111111111111111111111111111111111111111111 AS one\nARG SOURCE_DATE_EPOCH\nFROM a:1@sha256:1111111111111111111111111111111111111111111111111111111111111111\nRUN pip install --no-cache-dir x==1\n";
         assert_eq!(rules(df), [(4, "python-without-sde")]);
+    }
+
+    fn has(dockerfile: &str, line: usize, rule: &str) -> bool {
+        rules(dockerfile).contains(&(line, rule_name(rule)))
+    }
+
+    fn rule_name(rule: &str) -> &'static str {
+        Box::leak(rule.to_string().into_boxed_str())
+    }
+
+    fn only(dockerfile: &str, rule: &str) -> Vec<usize> {
+        rules(dockerfile)
+            .into_iter()
+            .filter(|(_, r)| *r == rule)
+            .map(|(l, _)| l)
+            .collect()
+    }
+
+    const BASE: &str = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\nARG SOURCE_DATE_EPOCH\n";
+
+    #[test]
+    fn commands_behind_run_flags_heredocs_and_operators_are_linted() {
+        for (body, line) in [
+            ("RUN --mount=type=cache,target=/root/.cache/pip --network=none --security=insecure pip install numpy\n", 3),
+            ("RUN <<EOF\nset -e\npip install numpy\nEOF\n", 5),
+            ("RUN bash <<EOF\npip install numpy\nEOF\n", 4),
+            ("RUN if true; then pip install numpy; fi\n", 3),
+            ("RUN true && pip install numpy\n", 3),
+            ("RUN false || pip install numpy\n", 3),
+            ("RUN true; pip install numpy\n", 3),
+            ("RUN sh -c 'pip install numpy'\n", 3),
+            ("RUN sudo -E pip install numpy\n", 3),
+            ("RUN env X=1 pip install numpy\n", 3),
+            ("RUN conda run -n env --no-capture-output pip install numpy\n", 3),
+            ("RUN pip3.11 install numpy\n", 3),
+            ("RUN python3 -m pip install numpy\n", 3),
+            ("ARG PIP=\"python3 -m pip\"\nRUN ${PIP} install numpy\n", 4),
+            ("RUN uv pip install --system numpy\n", 3),
+            ("RUN echo x \\\n && pip install \\\n numpy\n", 3),
+        ] {
+            let df = format!("{BASE}{body}");
+            assert_eq!(only(&df, "pip-unpinned"), [line], "{df}");
+        }
+        // xargs: the packages are unknown, the cache is not.
+        let df = format!("{BASE}RUN cat reqs | xargs -n1 pip install\n");
+        assert_eq!(only(&df, "pip-unpinned"), Vec::<usize>::new());
+        assert_eq!(only(&df, "pip-cache-left"), [3]);
+        // A heredoc that feeds a file is data, not commands.
+        let df = format!("{BASE}RUN cat > /x <<EOF\npip install numpy\nEOF\n");
+        assert!(rules(&df).is_empty(), "{:?}", rules(&df));
+    }
+
+    #[test]
+    fn installers_beyond_pip_and_apt() {
+        let df = format!(
+            "{BASE}RUN uv add requests\nRUN uv sync\nRUN uv sync --frozen --no-cache\nRUN conda install -y numpy && conda clean -afy\n\
+             RUN mamba env create -f environment.yml && mamba clean -afy\nRUN micromamba install -y -n base -f conda-lock.yml && micromamba clean --all --yes\n\
+             RUN apk add --no-cache curl py3-pip=23.1-r0\nRUN dnf install -y gcc python3-devel-3.11.5\nRUN yum install -y make\n\
+             COPY package.json /app/\nRUN npm install\nRUN npm install -g typescript@5.4.5 yarn\nRUN gem install bundler\nRUN gem install rake -v 13.0.6\n"
+        );
+        let r = rules(&df);
+        for want in [
+            (3, "uv-unlocked"),
+            (4, "uv-unlocked"),
+            (6, "conda-unlocked"),
+            (7, "conda-unlocked"),
+            (9, "apk-unpinned"),
+            (10, "dnf-unpinned"),
+            (11, "dnf-unpinned"),
+            (13, "npm-unlocked"),
+            (14, "npm-unlocked"),
+            (15, "gem-unpinned"),
+        ] {
+            assert!(r.contains(&want), "{want:?} in {r:?}");
+        }
+        for not in [
+            (5, "uv-unlocked"),
+            (8, "conda-unlocked"),
+            (16, "gem-unpinned"),
+        ] {
+            assert!(!r.contains(&not), "{not:?} in {r:?}");
+        }
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let apk = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "apk-unpinned")
+            .unwrap();
+        assert_eq!(apk.message, "apk packages without versions: curl");
+        let npm = report.findings.iter().find(|f| f.line == 14).unwrap();
+        assert!(npm.message.ends_with(": yarn"), "{}", npm.message);
+        // The lockfile copied in: npm install follows it.
+        let df = format!("{BASE}COPY package.json package-lock.json /app/\nRUN npm install\n");
+        assert!(only(&df, "npm-unlocked").is_empty());
+    }
+
+    #[test]
+    fn sources_that_float() {
+        let df = format!(
+            "{BASE}RUN pip install --no-cache-dir git+https://github.com/a/b.git@main git+https://github.com/a/c.git \
+             git+https://github.com/a/d.git@0123456789abcdef0123456789abcdef01234567 \"e @ git+https://github.com/a/e@v1.2.3\"\n\
+             RUN git clone https://github.com/a/b /b\n\
+             RUN git clone --depth 1 --branch v2.1.0 https://github.com/a/c /c\n\
+             RUN git clone https://github.com/a/d /d && git -C /d checkout 0123456789abcdef0123456789abcdef01234567\n\
+             RUN curl -fsSLO https://example.org/tool.tar.gz && tar xzf tool.tar.gz\n\
+             RUN curl -fsSLO https://example.org/t2.tar.gz && echo \"abc  t2.tar.gz\" | sha256sum -c - && tar xzf t2.tar.gz\n\
+             RUN wget -qO- https://example.org/t3.tgz | tar xz\n\
+             ADD https://example.org/x.tar.gz /x\n\
+             ADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d https://example.org/y.tar.gz /y\n\
+             RUN curl -fsSL https://get.example.org | sh\n\
+             RUN curl -fsSL https://get.example.org | sudo -E bash -\n\
+             RUN wget -qO- https://get.example.org | python3\n\
+             RUN bash -c \"$(curl -fsSL https://get.example.org)\"\n\
+             RUN curl -fsSL https://example.org/key.gpg | gpg --dearmor -o /usr/share/keyrings/x.gpg\n"
+        );
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let at = |line: usize, rule: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.line == line && f.rule == rule)
+                .cloned()
+        };
+        let pip = at(3, "pip-unpinned").expect("pip-unpinned");
+        assert!(
+            pip.message.contains("b.git@main") && pip.message.contains("c.git"),
+            "{}",
+            pip.message
+        );
+        assert!(
+            !pip.message.contains("d.git") && !pip.message.contains("e@v1.2.3"),
+            "{}",
+            pip.message
+        );
+        assert!(pip.fix.contains("40-hex commit"), "{}", pip.fix);
+        assert!(at(4, "git-clone-unpinned")
+            .unwrap()
+            .fix
+            .contains("git clone https://github.com/a/b DIR"));
+        assert!(at(5, "git-clone-unpinned").is_none());
+        assert!(at(6, "git-clone-unpinned").is_none());
+        assert!(at(7, "download-no-checksum").is_some());
+        assert!(at(8, "download-no-checksum").is_none());
+        assert!(at(9, "download-no-checksum").is_some());
+        assert!(at(10, "add-url-no-checksum")
+            .unwrap()
+            .fix
+            .contains("https://example.org/x.tar.gz"));
+        assert!(at(11, "add-url-no-checksum").is_none());
+        for line in 12..=15 {
+            assert!(at(line, "curl-pipe-shell").is_some(), "line {line}");
+            assert!(at(line, "download-no-checksum").is_none(), "line {line}");
+        }
+        assert!(at(16, "download-no-checksum").is_none());
+        assert!(at(16, "curl-pipe-shell").is_none());
+    }
+
+    #[test]
+    fn images_from_args_copy_from_and_mounts() {
+        let df = "ARG CUDA=12.1.0\nARG BASE=nvidia/cuda:${CUDA}-devel-ubuntu22.04\nFROM ${BASE} AS build\n\
+                  FROM ubuntu\nCOPY --from=busybox:1.36 /bin/busybox /bin/\nCOPY --from=build /a /a\n\
+                  RUN --mount=type=bind,from=ghcr.io/astral-sh/uv:latest,source=/uv,target=/bin/uv true\n\
+                  FROM pytorch/pytorch:latest-gpu\n";
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let f: Vec<(usize, &str, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.line, f.rule, f.fix.as_str()))
+            .collect();
+        assert!(f.contains(&(3, "from-unpinned", "pin the digest: FROM nvidia/cuda:12.1.0-devel-ubuntu22.04@sha256:... (`docker buildx imagetools inspect nvidia/cuda:12.1.0-devel-ubuntu22.04` prints it; docker repro release pins it in the lock, but a plain docker build does not)")), "{f:?}");
+        assert!(f
+            .iter()
+            .any(|x| x.0 == 4 && x.1 == "from-latest" && x.2.contains("FROM ubuntu:TAG@sha256")));
+        assert!(f.iter().any(|x| x.0 == 5
+            && x.1 == "from-unpinned"
+            && x.2.contains("COPY --from=busybox:1.36@sha256")));
+        assert!(f.iter().any(|x| x.0 == 7
+            && x.1 == "from-latest"
+            && x.2
+                .contains("RUN --mount=from=ghcr.io/astral-sh/uv:TAG@sha256")));
+        assert!(f.iter().any(|x| x.0 == 8 && x.1 == "from-latest"));
+        assert!(!f.iter().any(|x| x.0 == 6));
+        let bases: Vec<(usize, &str, &str)> = report
+            .bases
+            .iter()
+            .map(|b| (b.line, b.reference.as_str(), b.via))
+            .collect();
+        assert_eq!(bases, [(8, "pytorch/pytorch:latest-gpu", "from")]);
+    }
+
+    #[test]
+    fn no_false_alarms_for_what_is_fine() {
+        let df = format!(
+            "{BASE}ENV PYTHONDONTWRITEBYTECODE=1\n\
+             RUN pip install --no-cache-dir --trusted-host pypi.example.org --upgrade-strategy eager -i https://pypi.example.org/simple \
+             -c constraints.txt -r requirements.txt torch==2.3.0\n\
+             RUN PKGS='torch==2.3.0 numpy==1.26.4' && pip install --no-cache-dir $PKGS\n\
+             RUN pip install numpy==1.26.4 && pip cache purge\n\
+             RUN pip install numpy==1.26.4 && rm -rf ~/.cache/pip\n\
+             RUN --mount=type=cache,target=/root/.cache/pip pip install numpy==1.26.4\n\
+             RUN uv sync --frozen --no-cache\n\
+             RUN pip install --no-cache-dir numpy==1.26.4 # numpy scipy pandas\n"
+        );
+        assert_eq!(rules(&df), []);
+        // A cache mount keeps apt's archives out, but the lists of `apt-get update` stay.
+        let df = "FROM debian:12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
+                  RUN --mount=type=cache,target=/var/cache/apt apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/log/*\n";
+        assert_eq!(only(df, "apt-cache-left"), [2]);
+        let df = "FROM debian:12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
+                  RUN --mount=type=cache,target=/var/cache/apt --mount=type=cache,target=/var/lib/apt apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/log/*\n";
+        assert_eq!(only(df, "apt-cache-left"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn one_finding_per_line_and_rule_with_every_item() {
+        let df = format!("{BASE}RUN pip install --no-cache-dir a && pip install --no-cache-dir b && apt-get update && apt-get update\n");
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let mut keys: Vec<(usize, &str)> =
+            report.findings.iter().map(|f| (f.line, f.rule)).collect();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(before, keys.len());
+        let pip = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "pip-unpinned")
+            .unwrap();
+        assert_eq!(pip.message, "Python packages without == pins: a, b");
+        assert!(has(&df, 3, "apt-without-snapshot"));
+    }
+
+    #[test]
+    fn a_file_buildkit_refuses_is_an_error_with_its_reason() {
+        let report = check_file(
+            b"FROM a\nCOPY --from=later / /\nFROM b AS later\n",
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        assert!(report.bases.is_empty());
+        assert!(report.error.as_deref().unwrap().contains("line 2"));
+        assert!(report
+            .findings
+            .iter()
+            .any(|f| f.rule == "dockerfile-invalid"
+                && f.line == 2
+                && f.severity == Severity::Error));
+    }
+
+    #[test]
+    fn build_args_and_target_decide_the_bases() {
+        let df =
+            b"ARG TAG=3.11\nFROM python:${TAG} AS app\nFROM internal.example/tools:1 AS tools\n";
+        let opts = Options {
+            build_args: [("TAG".to_string(), "3.12".to_string())].into(),
+            target: Some("app".into()),
+            ..Options::default()
+        };
+        let report = check_file(df, Path::new("/nonexistent"), false, &opts);
+        assert_eq!(
+            report.bases,
+            [Pull {
+                line: 2,
+                reference: "python:3.12".into(),
+                via: "from"
+            }]
+        );
     }
 }
