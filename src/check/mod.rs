@@ -329,11 +329,46 @@ struct StageState {
     /// File names copied in (for lockfiles).
     copied: BTreeSet<String>,
     copied_context: bool,
+    /// The names in `vars` set by ENV (inherited by a stage built on this one).
+    env_names: BTreeSet<String>,
     /// An earlier RUN pointed apt at a snapshot.
     snapshot: bool,
 }
 
+/// A stage built on another inherits at most this many of its variables and copied files: a
+/// chain of thousands of stages, each adding one, must not copy them all at every step.
+const INHERITED_MAX: usize = 32;
+
 impl StageState {
+    /// The state a `FROM <this stage>` starts with: ENV and what it implies carry over, ARG
+    /// SOURCE_DATE_EPOCH does not.
+    fn child(&self) -> StageState {
+        StageState {
+            // ARGs are the stage's own; ENV carries over.
+            vars: if self.env_names.len() <= INHERITED_MAX {
+                self.vars
+                    .iter()
+                    .filter(|(k, _)| self.env_names.contains(*k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
+            env_names: if self.env_names.len() <= INHERITED_MAX {
+                self.env_names.clone()
+            } else {
+                BTreeSet::new()
+            },
+            sde: false,
+            copied: if self.copied.len() <= INHERITED_MAX {
+                self.copied.clone()
+            } else {
+                BTreeSet::new()
+            },
+            ..*self
+        }
+    }
+
     fn set(&mut self, name: &str, value: String) {
         let on = !value.is_empty();
         match name {
@@ -426,11 +461,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                     .unwrap_or_else(|_| written.clone());
                 let base_stage = names.get(&image).copied();
                 let state = match base_stage {
-                    Some(i) => {
-                        let mut s = stages[i].clone();
-                        s.sde = false;
-                        s
-                    }
+                    Some(i) => stages[i].child(),
                     None => StageState::default(),
                 };
                 stages.push(state);
@@ -483,6 +514,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                     let value = expander
                         .process_word(value, &state.vars)
                         .unwrap_or_else(|_| value.clone());
+                    state.env_names.insert(name.clone());
                     state.set(name, value);
                 }
             }
