@@ -434,6 +434,12 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
     }
     let mut stages: Vec<StageState> = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let file_args: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| n.value.eq_ignore_ascii_case("arg"))
+        .flat_map(|n| &n.args)
+        .map(|a| a.split('=').next().unwrap_or(a).to_string())
+        .collect();
     for node in &nodes {
         let line = node.start_line;
         let keyword = node.value.to_ascii_uppercase();
@@ -522,7 +528,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                 lint_copy(&mut acc, node, state, &names, context, &expander);
             }
             "RUN" => {
-                let snapshot = lint_run(&mut acc, node, state, &names, &expander);
+                let snapshot = lint_run(&mut acc, node, state, &names, &expander, &file_args);
                 state.snapshot |= snapshot;
             }
             _ => {}
@@ -847,6 +853,7 @@ fn lint_run(
     state: &StageState,
     names: &BTreeMap<String, usize>,
     expander: &Lex,
+    file_args: &BTreeSet<String>,
 ) -> bool {
     let line = node.start_line;
     let mut cache_targets: Vec<String> = Vec::new();
@@ -932,6 +939,11 @@ fn lint_run(
         ..Default::default()
     };
     let mut vars = state.vars.clone();
+    // An ARG of another stage, not declared in this one, is empty here (BuildKit scopes ARGs
+    // to their stage); other unknown names may come from the base image and stay unknown.
+    for name in file_args {
+        vars.entry(name.clone()).or_default();
+    }
     let mut queue: Vec<(String, usize, usize)> =
         scripts.into_iter().map(|(s, l)| (s, l, 0)).collect();
     let mut qi = 0;
@@ -1556,9 +1568,8 @@ fn lint_command(
                         j += 1;
                     }
                     if !fixed {
-                        if let Some(url) = url {
-                            facts.clones.push((at, url));
-                        }
+                        let url = url.unwrap_or_else(|| "REPOSITORY".into());
+                        facts.clones.push((at, url));
                     }
                 }
                 Some("checkout" | "switch" | "reset" | "fetch" | "pull") => {
