@@ -245,12 +245,17 @@ pub struct RunArgs {
 /// Lint Dockerfiles for what makes rebuilds differ, with a fix for each finding.
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Lint Dockerfiles for what makes rebuilds differ, with a fix for each finding.\n\n\
-Fast and offline: reads the Dockerfile text only. Rules: from-latest, from-unpinned (FROM \
-without a digest), apt-without-snapshot, apt-unpinned, apt-cache-left, apt-logs-left, \
-pip-unpinned, pip-cache-left, conda-unlocked, conda-cache-left, python-without-sde (Python \
-packages installed without ARG SOURCE_DATE_EPOCH in scope), add-url-no-checksum, \
-git-clone-unpinned, curl-pipe-shell, copy-all-without-dockerignore.",
+    long_about = "Lint Dockerfiles for what makes rebuilds differ, with a fix for each finding, and \
+say which images a build pulls.\n\n\
+Fast and offline: reads the Dockerfile text only, with BuildKit's own parsing and variable \
+expansion rules, for the stages the target (--target, else the last stage) needs. Rules: \
+from-latest, from-unpinned (FROM, COPY --from and RUN --mount from= images without a digest), \
+apt-without-snapshot, apt-unpinned, apt-cache-left, apt-logs-left, pip-unpinned (also VCS installs \
+without a commit), pip-cache-left, uv-unlocked, conda-unlocked, conda-cache-left, \
+python-without-sde (Python packages installed without ARG SOURCE_DATE_EPOCH in scope), \
+apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-unpinned, download-no-checksum, \
+add-url-no-checksum, curl-pipe-shell, copy-all-without-dockerignore, dockerfile-invalid (BuildKit \
+refuses the file).",
     after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error, 125 usage.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json"
 )]
 pub struct CheckArgs {
@@ -263,9 +268,18 @@ pub struct CheckArgs {
     /// Exit 2 when a finding is at or above this severity
     #[arg(long, value_enum, default_value_t = crate::check::Severity::Warning)]
     pub severity: crate::check::Severity,
-    /// Output format on stdout; json is a list of {file, findings: [{line, rule, severity, message, fix}]}
+    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}]}
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// A build argument, as for docker build (repeatable); it decides which images a build pulls
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The stage to build; bases lists the images a build of it pulls [default: the last stage]
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The platform of the build (TARGETPLATFORM, TARGETARCH...) [default: linux/amd64]
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
 }
 
 /// Explain what differs between two lockfiles, two images, or an image and a lock.

@@ -48,7 +48,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Verify(args) => commands::verify::run(args, globals),
         Command::Inspect(args) => commands::inspect::run(args, globals),
         Command::Run(args) => commands::run::run(args, globals),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args, globals),
     };
     // An interrupt is never turned into another error, nor into a verdict: whatever a command

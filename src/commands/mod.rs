@@ -1,6 +1,7 @@
 //! One file per subcommand: each reads its arguments, calls the core and the engine
 //! adapters, and prints. No command imports another.
 
+pub mod check;
 pub mod diff;
 pub mod inspect;
 pub mod release;

@@ -334,7 +334,7 @@ impl Cause {
 
     pub fn fix(self) -> &'static str {
         match self {
-            Cause::PycTimestamp => "put `ARG SOURCE_DATE_EPOCH` in the stage before the RUN that installs Python packages (pip then writes hash-based .pyc), or install with PYTHONDONTWRITEBYTECODE=1 / pip --no-compile",
+            Cause::PycTimestamp => "put `ARG SOURCE_DATE_EPOCH` in the stage before the RUN that installs Python packages (pip then writes hash-based .pyc), or install with pip --no-compile (PYTHONDONTWRITEBYTECODE does not stop pip compiling what it installs)",
             Cause::PackageLogs => "remove them in the same RUN: `rm -rf /var/log/dpkg.log /var/log/apt /var/log/alternatives.log /var/cache/ldconfig/aux-cache /var/lib/apt/lists/* /var/cache/apt/*`, or use RUN --mount=type=cache",
             Cause::ToolCaches => "pip install --no-cache-dir, `conda clean -afy` in the same RUN, or RUN --mount=type=cache,target=/root/.cache",
             Cause::FileTimes => "release without --use-cache (the default), or set times from $SOURCE_DATE_EPOCH (touch -d @$SOURCE_DATE_EPOCH)",

@@ -261,7 +261,9 @@ fn read_stage(
         )),
         _ => Error::io(&full, e),
     })?;
-    let parsed = dockerfile::parse(&bytes, &settings.args, &settings.platform)
+    // Only the stages the build's target reaches pull images, so only theirs are pinned.
+    let target = Some(settings.target.as_str()).filter(|t| role == "release" && !t.is_empty());
+    let parsed = dockerfile::parse_target(&bytes, &settings.args, &settings.platform, target)
         .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))?;
     let sha256 = sha256_digest(&bytes)
         .trim_start_matches("sha256:")
