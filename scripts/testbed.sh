@@ -4,7 +4,7 @@
 # with the containerd image store (needed for OCI export with
 # rewrite-timestamp), buildx, a loopback registry on 127.0.0.1:5000, and base images
 # made offline and pushed there so that their digests resolve as they would in real life;
-# and, on the engine's bridge address, a Debian
+# a multi-platform busybox and QEMU for arm64; and, on the engine's bridge address, a Debian
 # repository, a token-protected wheel index and a forward proxy (see start_mirrors).
 # On a machine whose engine already works it installs nothing and only adds what is missing.
 set -euo pipefail
@@ -458,6 +458,69 @@ start_mirrors() {
   start_proxy
 }
 
+# --- Several platforms: an arm64 busybox made offline from Debian's busybox-static:arm64 (fetched
+# with the throwaway apt configuration, so the host's dpkg gets no foreign architecture), pushed
+# with the amd64 one as the multi-platform index busybox-multi:1 (busybox:1 stays as it is), and
+# QEMU registered with binfmt_misc so that arm64 containers and RUN steps run here.
+make_multiplatform() {
+  local multi=$REGISTRY/repro-test/busybox-multi:1 arm=$REGISTRY/repro-test/busybox-arm64:1
+  if docker buildx imagetools inspect "$multi" >/dev/null 2>&1; then return 0; fi
+  if [ ! -s "$CACHE/busybox-arm64.tar" ]; then
+    local tmp; tmp=$(mktemp -d)
+    if [ ! -s "$CACHE/busybox-static_arm64.deb" ]; then
+      log "downloading busybox-static:arm64"
+      throwaway_apt "$tmp/apt" amd64 arm64
+      (cd "$tmp" && apt_download "$tmp/apt" busybox-static:arm64)
+      mv "$tmp"/busybox-static_*_arm64.deb "$CACHE/busybox-static_arm64.deb"
+    fi
+    dpkg-deb -x "$CACHE/busybox-static_arm64.deb" "$tmp/deb"
+    local root=$tmp/root
+    mkdir -p "$root/bin" "$root/tmp" "$root/etc"
+    cp "$tmp/deb/bin/busybox" "$root/bin/busybox"
+    for applet in sh cat echo ls date mkdir cp rm sleep true false head od tr sha256sum uname; do
+      ln -s busybox "$root/bin/$applet"
+    done
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$root" -cf "$CACHE/busybox-arm64.tar.part" .
+    mv "$CACHE/busybox-arm64.tar.part" "$CACHE/busybox-arm64.tar"
+    rm -rf "$tmp"
+  fi
+  if ! docker buildx imagetools inspect "$arm" >/dev/null 2>&1; then
+    log "importing $arm"
+    docker import --platform linux/arm64 --change 'CMD ["/bin/sh"]' "$CACHE/busybox-arm64.tar" "$arm" >/dev/null
+    docker push -q "$arm" >/dev/null
+  fi
+  log "pushing $multi (linux/amd64: $REGISTRY/repro-test/busybox:1, linux/arm64: $arm)"
+  if ! docker buildx imagetools create -t "$multi" "$REGISTRY/repro-test/busybox:1" "$arm" >"$CACHE/busybox-multi.log" 2>&1; then
+    log "imagetools create failed; see $CACHE/busybox-multi.log"; tail -5 "$CACHE/busybox-multi.log" >&2; exit 1
+  fi
+}
+
+# Registers qemu-aarch64 with binfmt_misc, as Debian's binfmt.d file says (flag F: the kernel
+# opens the interpreter now, so containers need no copy of it). Where binfmt_misc cannot be had
+# (a container without the privilege, a kernel without it), it says so and goes on.
+setup_binfmt() {
+  local dir=/proc/sys/fs/binfmt_misc
+  apt_install --no-install-recommends qemu-user-static
+  if ! is_mount "$dir"; then
+    if ! mount -t binfmt_misc binfmt_misc "$dir" 2>/dev/null; then
+      log "WARNING: binfmt_misc cannot be mounted at $dir: no arm64 emulation, the tests that need it will skip"
+      return 0
+    fi
+  fi
+  if [ ! -e "$dir/qemu-aarch64" ]; then
+    log "registering qemu-aarch64 with binfmt_misc"
+    if ! cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$dir/register" 2>/dev/null; then
+      log "WARNING: cannot register qemu-aarch64 in $dir/register: no arm64 emulation, the tests that need it will skip"
+      return 0
+    fi
+  fi
+  [ "$(cat "$dir/status")" = enabled ] || log "WARNING: binfmt_misc is disabled ($dir/status): no arm64 emulation"
+  # The whole chain (registration, engine, image index) in one arm64 container: about a second.
+  if [ "$(docker run --rm --platform linux/arm64 "$REGISTRY/repro-test/busybox-multi:1" uname -m 2>/dev/null)" != aarch64 ]; then
+    log "WARNING: an arm64 container does not run here despite qemu-aarch64 in binfmt_misc"
+  fi
+}
 
 main() {
   if ! engine_ok; then
@@ -466,6 +529,8 @@ main() {
   apt_install git curl
   start_registry
   make_bases
+  make_multiplatform
+  setup_binfmt
   start_mirrors
   install_syft
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"
