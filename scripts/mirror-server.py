@@ -75,6 +75,8 @@ def main():
             parser.error("the token file is empty")
         Handler.token = token
     handler = functools.partial(Handler, directory=args.directory)
+    # apt opens several connections at once; http.server's default backlog is 5.
+    http.server.ThreadingHTTPServer.request_queue_size = 64
     server = http.server.ThreadingHTTPServer((args.bind, args.port), handler)
     server.daemon_threads = True
     sys.stderr.write("serving %s on http://%s:%d/%s\n"
