@@ -141,7 +141,7 @@ impl Docker {
         {
             Ok(raw) => raw,
             Err(ProcessError::Failed { stderr, .. })
-                if registry_answer(&stderr) == RegistryAnswer::Absent =>
+                if registry_answer(&stderr, reference) == RegistryAnswer::Absent =>
             {
                 return Ok(Err(format!("{reference}: {}", last_line(&stderr))))
             }
@@ -286,8 +286,22 @@ pub enum RegistryAnswer {
 /// Classifies the stderr of a failed `docker buildx imagetools inspect`. Anything that is
 /// not plainly the registry's "not found" or "denied" counts as no answer, so that a network
 /// failure can never be reported as a missing image.
-pub fn registry_answer(stderr: &str) -> RegistryAnswer {
-    let text = stderr.to_ascii_lowercase();
+pub fn registry_answer(stderr: &str, reference: &str) -> RegistryAnswer {
+    // The words are looked for in what the registry and buildx said, not in the names they
+    // quote: a repository called `lab/access-denied-study` must not read as "denied". URLs
+    // go, and so does the reference, whole and as its repository.
+    let repository = crate::image::reference::repository(reference);
+    let said: Vec<&str> = stderr
+        .split_whitespace()
+        .filter(|w| !w.contains("://"))
+        .collect();
+    let mut text = said.join(" ");
+    for name in [reference, repository] {
+        if !name.is_empty() {
+            text = text.replace(name, " ");
+        }
+    }
+    let text = text.to_ascii_lowercase();
     let network = [
         "dial tcp",
         "connection refused",
@@ -429,6 +443,33 @@ mod tests {
                 f.engine_platform.as_str()
             ),
             ("28.2.2", "26.1.5+dfsg1", "linux/amd64")
+        );
+    }
+
+    #[test]
+    fn a_registry_failure_is_no_answer_whatever_the_repository_is_called() {
+        let reference = "127.0.0.1:5000/lab/access-denied-study:1";
+        let bad_gateway = "ERROR: failed to do request: Head \"http://127.0.0.1:5000/v2/lab/access-denied-study/manifests/1\": unexpected status 502 Bad Gateway";
+        assert_eq!(
+            registry_answer(bad_gateway, reference),
+            RegistryAnswer::NoAnswer
+        );
+        let named = "ERROR: 127.0.0.1:5000/lab/unauthorized-name_unknown:1: 502 Bad Gateway";
+        assert_eq!(
+            registry_answer(named, "127.0.0.1:5000/lab/unauthorized-name_unknown:1"),
+            RegistryAnswer::NoAnswer
+        );
+        let missing = format!("ERROR: {reference}: not found");
+        assert_eq!(registry_answer(&missing, reference), RegistryAnswer::Absent);
+        let denied = "ERROR: failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized";
+        assert_eq!(
+            registry_answer(denied, "ghcr.io/lab/private:1"),
+            RegistryAnswer::Absent
+        );
+        let refused = "ERROR: dial tcp 127.0.0.1:5000: connect: connection refused";
+        assert_eq!(
+            registry_answer(refused, reference),
+            RegistryAnswer::NoAnswer
         );
     }
 }

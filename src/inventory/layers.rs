@@ -17,8 +17,11 @@ use crate::image::tarstream::{Kind, TarError, TarStream};
 
 /// Interesting files larger than this are refused (a dpkg status of a huge image is ~5 MB).
 pub const MAX_CATALOG_FILE: u64 = 64 << 20;
-/// JSON documents of the outer archive (manifests, configs) larger than this are not kept.
-const MAX_JSON: u64 = 16 << 20;
+/// JSON documents of the outer archive (manifests, configs) larger than this are not kept:
+/// 4 MiB, as registries limit manifests; parsed, a config costs several times its size.
+const MAX_JSON: u64 = 4 << 20;
+/// Overlay filesystems stack about 128 layers; an image listing more is not a real image.
+const MAX_LAYERS: usize = 1000;
 /// A layer may expand to at most this many times its compressed size, plus the floor.
 const BOMB_RATIO: u64 = 1000;
 const BOMB_FLOOR: u64 = 1 << 30;
@@ -604,6 +607,9 @@ pub fn scan_archive<R: Read>(
         let Some(path) = normalise_path(&header.path) else {
             continue;
         };
+        if is_entry_point(&path) {
+            check_entry_point(&path, &header)?;
+        }
         match header.kind {
             Kind::Symlink | Kind::Hardlink => {
                 if let Some(target) = link_target(&path, &header) {
@@ -627,8 +633,14 @@ pub fn scan_archive<R: Read>(
             .read(&mut first)
             .map_err(|e| stopped_or(format!("the image archive is truncated ({e})")))?;
         let chained = (&first[..n]).chain(data);
-        let looks_json = n == 1 && (first[0] == b'{' || first[0] == b'[');
-        if looks_json && header.size <= MAX_JSON && json_total + header.size <= 4 * MAX_JSON {
+        let entry = is_entry_point(&path);
+        if entry {
+            check_entry_point(&path, &header)?;
+        }
+        let looks_json = entry || (n == 1 && (first[0] == b'{' || first[0] == b'['));
+        if entry
+            || looks_json && header.size <= MAX_JSON && json_total + header.size <= 4 * MAX_JSON
+        {
             let mut bytes = Vec::with_capacity(header.size as usize);
             let mut chained = chained;
             chained
@@ -675,7 +687,8 @@ pub fn scan_archive<R: Read>(
         if let Some(failure) = failed.remove(&path) {
             return Err(failure);
         }
-        let scan = scans.remove(&path).ok_or_else(|| {
+        // A layer listed twice is read once and its scan shared.
+        let scan = scans.get(&path).cloned().ok_or_else(|| {
             ScanError::Archive(format!(
                 "layer {name} is listed in the manifest but not in the archive"
             ))
@@ -743,6 +756,9 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
         let Some(member) = normalise_path(&header.path) else {
             continue;
         };
+        if is_entry_point(&member) {
+            check_entry_point(&member, &header)?;
+        }
         match header.kind {
             Kind::Symlink | Kind::Hardlink => {
                 if let Some(target) = link_target(&member, &header) {
@@ -751,12 +767,13 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
             }
             Kind::File => {
                 members.insert(member.clone(), (outer.offset(), header.size));
-                if header.size <= MAX_JSON && json_total + header.size <= 4 * MAX_JSON {
+                let entry = is_entry_point(&member);
+                if entry || header.size <= MAX_JSON && json_total + header.size <= 4 * MAX_JSON {
                     let mut first = [0u8; 1];
                     let n = outer.data().read(&mut first).map_err(|e| {
                         ScanError::Archive(format!("the image archive is truncated ({e})"))
                     })?;
-                    if n == 1 && (first[0] == b'{' || first[0] == b'[') {
+                    if entry || n == 1 && (first[0] == b'{' || first[0] == b'[') {
                         let mut bytes = first.to_vec();
                         outer.data().read_to_end(&mut bytes).map_err(|e| {
                             ScanError::Archive(format!("the image archive is truncated ({e})"))
@@ -828,8 +845,17 @@ pub fn scan_archive_file(
         layer_paths,
     } = index_archive(path)?;
 
-    let jobs: Vec<(String, Option<String>, u64, u64)> = layer_paths
-        .iter()
+    // Each distinct layer is read once, however often the manifest lists it: a manifest
+    // naming one small bomb 100,000 times must not cost 100,000 inflations.
+    let mut unique: Vec<&String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in &layer_paths {
+        if seen.insert(p) {
+            unique.push(p);
+        }
+    }
+    let jobs: Vec<(String, Option<String>, u64, u64)> = unique
+        .into_iter()
         .map(|p| {
             let (offset, size) = *members.get(p).ok_or_else(|| {
                 ScanError::Archive(format!(
@@ -880,14 +906,16 @@ pub fn scan_archive_file(
     if crate::cancel::requested() {
         return Err(ScanError::Interrupted);
     }
-    let mut layers = Vec::new();
+    let mut read: HashMap<&str, LayerScan> = HashMap::new();
     for ((member, digest, _, _), result) in jobs
         .iter()
         .zip(results.into_inner().expect("no worker panics"))
     {
         let name = digest.clone().unwrap_or_else(|| member.clone());
         match result {
-            Some(Ok(scan)) => layers.push((name, scan)),
+            Some(Ok(scan)) => {
+                read.insert(member.as_str(), scan);
+            }
             Some(Err(e)) => return Err(e),
             None => {
                 return Err(ScanError::Archive(format!(
@@ -896,6 +924,13 @@ pub fn scan_archive_file(
             }
         }
     }
+    let layers = layer_paths
+        .iter()
+        .map(|p| {
+            let name = digest_of_blob_path(p).unwrap_or_else(|| p.clone());
+            (name, read[p.as_str()].clone())
+        })
+        .collect();
     Ok(ImageScan {
         manifest_digest,
         config_digest,
@@ -1073,6 +1108,31 @@ struct Entry {
     layer_paths: Vec<String>,
 }
 
+/// `index.json` and `manifest.json` at the top: where a reader starts. Each is read whatever
+/// its first byte, must be a plain file of at most [`MAX_JSON`] bytes, and is never skipped,
+/// so that a reader cannot be steered from one entry point to the other.
+fn is_entry_point(member: &str) -> bool {
+    member == "index.json" || member == "manifest.json"
+}
+
+fn check_entry_point(
+    member: &str,
+    header: &crate::image::tarstream::Header,
+) -> Result<(), ScanError> {
+    if header.kind != Kind::File {
+        return Err(ScanError::Archive(format!(
+            "{member} is not a plain file in the archive; refusing an entry point that points elsewhere"
+        )));
+    }
+    if header.size > MAX_JSON {
+        return Err(ScanError::Archive(format!(
+            "{member} is {} bytes, more than the {MAX_JSON}-byte limit for an image index",
+            header.size
+        )));
+    }
+    Ok(())
+}
+
 /// A JSON member seen twice would let one reader believe one copy and another reader the other.
 fn insert_json(
     json: &mut HashMap<String, Vec<u8>>,
@@ -1135,6 +1195,17 @@ fn manifest_layers(
             .config
             .as_ref()
             .ok_or_else(|| ScanError::Archive(format!("manifest {digest} has no config")))?;
+        if !doc.manifests.is_empty() {
+            return Err(ScanError::Archive(format!(
+                "manifest {digest} is both an index and a manifest (it has manifests and a config); refusing an ambiguous document"
+            )));
+        }
+        if doc.layers.len() > MAX_LAYERS {
+            return Err(ScanError::Archive(format!(
+                "manifest {digest} lists {} layers, more than the {MAX_LAYERS} any engine stacks",
+                doc.layers.len()
+            )));
+        }
         let config_digest = checked_digest(&config.digest)?;
         let config_path = blob_path(&config_digest);
         let layer_paths: Vec<String> = doc
@@ -1903,6 +1974,106 @@ mod tests {
             for err in [streamed.to_string(), seeked.to_string()] {
                 assert!(err.contains("the image archive is truncated"), "{err}");
             }
+        }
+    }
+
+    #[test]
+    fn an_entry_point_is_never_skipped_nor_a_link() {
+        let genuine = image_with("genuine");
+        let evil = image_with("evil");
+        // A newline before the index's JSON used to make it look like no JSON at all, so the
+        // disagreeing manifest.json was read alone.
+        let mut members = genuine.members.clone();
+        members.extend(evil.members.clone());
+        let mut index = b"\n".to_vec();
+        index.extend(index_of(&genuine.manifest_digest));
+        members.push(("index.json".into(), index));
+        members.push(("manifest.json".into(), save_manifest_of(&evil)));
+        let (streamed, seeked) = scan_both_ways(&members);
+        for result in [streamed, seeked] {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("describe different images"), "{err}");
+        }
+        // An index.json that is a link.
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in &genuine.members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, data.as_slice()).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "index.json", "blobs/sha256/x")
+            .unwrap();
+        let bytes = b.into_inner().unwrap();
+        let err = scan_archive(&bytes[..], &HashMap::new(), &mut |_| {}).unwrap_err();
+        assert!(
+            err.to_string().contains("index.json is not a plain file"),
+            "{err}"
+        );
+        // An index.json larger than any index.
+        let mut members = genuine.members.clone();
+        let mut huge = index_of(&genuine.manifest_digest);
+        huge.resize(MAX_JSON as usize + 1, b' ');
+        members.push(("index.json".into(), huge));
+        let (streamed, seeked) = scan_both_ways(&members);
+        for result in [streamed, seeked] {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("more than the"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_layer_listed_many_times_is_read_once_and_an_ambiguous_document_refused() {
+        let site = "usr/lib/python3/dist-packages";
+        let l = gzip(&layer(&[(
+            &format!("{site}/a-1.dist-info/METADATA"),
+            &meta("a", "1"),
+        )]));
+        let config = br#"{"config":{}}"#.to_vec();
+        let (dl, dc) = (digest(&l), digest(&config));
+        let layers = vec![format!(r#"{{"digest":"{dl}","size":{}}}"#, l.len()); 50].join(",");
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{dc}","size":1}},"layers":[{layers}]}}"#
+        )
+        .into_bytes();
+        let dm = digest(&manifest);
+        let path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+        let members = vec![
+            (path(&dl), l.clone()),
+            (path(&dc), config.clone()),
+            (path(&dm), manifest),
+            ("index.json".to_string(), index_of(&dm)),
+        ];
+        let refs: Vec<(&str, Vec<u8>)> = members
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), outer(&refs)).unwrap();
+        let most = std::sync::atomic::AtomicU64::new(0);
+        let scan = scan_archive_file(file.path(), &HashMap::new(), &|n| {
+            most.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        assert_eq!(scan.layers.len(), 50);
+        assert_eq!(most.into_inner(), l.len() as u64, "the layer was read once");
+        let (streamed, _) = scan_both_ways(&members);
+        assert_eq!(streamed.unwrap().layers.len(), 50);
+
+        // A document that is an index and a manifest at once.
+        let ambiguous = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{dm}"}}],"config":{{"digest":"{dc}","size":1}},"layers":[]}}"#).into_bytes();
+        let da = digest(&ambiguous);
+        let mut members = members.clone();
+        members.pop();
+        members.push((path(&da), ambiguous));
+        members.push(("index.json".to_string(), index_of(&da)));
+        let (streamed, seeked) = scan_both_ways(&members);
+        for result in [streamed, seeked] {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("ambiguous"), "{err}");
         }
     }
 }
