@@ -212,20 +212,7 @@ fn check_present(
     platform: &str,
     offline: bool,
 ) -> Result<ImageReport> {
-    let mut report = ImageReport {
-        role: image.role.clone(),
-        name: image.name.clone(),
-        status: Status::Identical,
-        locked: image.manifest_digest.clone(),
-        found: None,
-        source: None,
-        detail: None,
-        config_identical: None,
-        layers: vec![],
-        packages: vec![],
-        files: vec![],
-        causes: vec![],
-    };
+    let mut report = ImageReport::of(image, None);
     // With the containerd image store an image's ID is its manifest digest; with the classic
     // store it is the config digest.
     let by_id = match docker.image_id(&image.manifest_digest)? {
@@ -542,20 +529,7 @@ fn add_package_drift(report: &mut ImageReport, locked: &lock::Image, found: Resu
 }
 
 fn compare(locked: &lock::Image, rebuilt: Option<&OciImage>) -> ImageReport {
-    let mut report = ImageReport {
-        role: locked.role.clone(),
-        name: locked.name.clone(),
-        status: Status::Identical,
-        locked: locked.manifest_digest.clone(),
-        found: None,
-        source: Some(Source::Rebuild),
-        detail: None,
-        config_identical: None,
-        layers: vec![],
-        packages: vec![],
-        files: vec![],
-        causes: vec![],
-    };
+    let mut report = ImageReport::of(locked, Some(Source::Rebuild));
     let Some(rebuilt) = rebuilt else {
         report.status = Status::Missing;
         report.source = None;

@@ -99,6 +99,26 @@ pub struct ImageReport {
     pub causes: Vec<crate::explain::CauseReport>,
 }
 
+impl ImageReport {
+    /// A locked image, not yet compared: identical until a check finds otherwise.
+    pub fn of(locked: &crate::lock::Image, source: Option<Source>) -> ImageReport {
+        ImageReport {
+            role: locked.role.clone(),
+            name: locked.name.clone(),
+            status: Status::Identical,
+            locked: locked.manifest_digest.clone(),
+            found: None,
+            source,
+            detail: None,
+            config_identical: None,
+            layers: vec![],
+            packages: vec![],
+            files: vec![],
+            causes: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct LayerDiff {
     /// 1-based position in the manifest.

@@ -241,6 +241,20 @@ fn run_refuses_mount_paths_that_would_add_mount_options() {
     );
 }
 
+fn verify_and_load(dir: &Path, lock: &Path, archive: &Path) -> common::Run {
+    docker_in(
+        dir,
+        &[
+            "repro",
+            "verify",
+            lock.to_str().unwrap(),
+            "--archive",
+            archive.to_str().unwrap(),
+            "--load",
+        ],
+    )
+}
+
 /// `verify --archive --load` loads only what it verified, named only as the lock says: the
 /// tags the archive names (in index.json and manifest.json) never move.
 #[test]
@@ -258,18 +272,7 @@ fn an_archive_cannot_choose_which_tags_it_moves() {
     members.push(("index.json".into(), index_json(&genuine, victim)));
     members.push(("manifest.json".into(), manifest_json(&genuine, &[victim])));
     let archive = write_archive(dir.path(), members);
-    let verify = docker_in(
-        dir.path(),
-        &[
-            "repro",
-            "verify",
-            lock.to_str().unwrap(),
-            "--archive",
-            archive.to_str().unwrap(),
-            "--load",
-        ],
-    )
-    .expect(0);
+    let verify = verify_and_load(dir.path(), &lock, &archive).expect(0);
     assert!(
         verify.stdout.contains("verdict: identical"),
         "{}",
@@ -312,18 +315,7 @@ fn an_archive_cannot_choose_which_tags_it_moves() {
     members.push(("index.json".into(), index_json(&genuine, name)));
     write_archive(dir.path(), members);
     let lock = lock_for(dir.path(), &genuine, victim);
-    let verify = docker_in(
-        dir.path(),
-        &[
-            "repro",
-            "verify",
-            lock.to_str().unwrap(),
-            "--archive",
-            archive.to_str().unwrap(),
-            "--load",
-        ],
-    )
-    .expect(1);
+    let verify = verify_and_load(dir.path(), &lock, &archive).expect(1);
     assert!(
         verify.stderr.contains("already names another image"),
         "{}",
