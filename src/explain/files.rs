@@ -2,6 +2,7 @@
 //! difference and the fix for that cause.
 
 use std::collections::BTreeMap;
+use crate::inventory::Change;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -187,8 +188,7 @@ fn with_layer<T>(
 pub struct FileDiff {
     /// With a leading `/`.
     pub path: String,
-    /// `added`, `removed` or `changed`.
-    pub change: &'static str,
+    pub change: Change,
     /// What differs: `type`, `content`, `mode`, `owner`, `mtime`, `symlink`, `xattrs`.
     pub aspects: Vec<&'static str>,
     /// The larger of the two sizes, the weight of this difference.
@@ -251,10 +251,10 @@ fn diff_one(path: &str, x: Option<&FileMeta>, y: Option<&FileMeta>) -> Option<Fi
                 if aspects.is_empty() {
                     return None;
                 }
-                ("changed", aspects)
+                (Change::Changed, aspects)
             }
-            (None, Some(_)) => ("added", vec![]),
-            (Some(_), None) => ("removed", vec![]),
+            (None, Some(_)) => (Change::Added, vec![]),
+            (Some(_), None) => (Change::Removed, vec![]),
             (None, None) => return None,
         };
         let bytes = x.map_or(0, |m| m.size).max(y.map_or(0, |m| m.size)).max(1);
@@ -350,7 +350,7 @@ impl Cause {
 
 impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.id())
+        f.pad(self.id())
     }
 }
 
@@ -529,7 +529,7 @@ mod tests {
         let diffs = diff_listings(&a, &b);
         let got: Vec<(&str, &str, &str)> = diffs
             .iter()
-            .map(|d| (d.path.as_str(), d.change, d.cause.id()))
+            .map(|d| (d.path.as_str(), d.change.as_str(), d.cause.id()))
             .collect();
         assert_eq!(
             got,
@@ -620,7 +620,7 @@ mod tests {
         assert_eq!(streamed, diff_listings(&list_a, &list_b));
         let got: Vec<(&str, &str)> = streamed
             .iter()
-            .map(|d| (d.path.as_str(), d.change))
+            .map(|d| (d.path.as_str(), d.change.as_str()))
             .collect();
         assert_eq!(
             got,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::inventory::layers::{self, ArchiveIndex};
 use crate::ui::escape;
+pub use crate::inventory::Change;
 pub use files::Cause;
 use files::FileDiff;
 
@@ -369,7 +370,7 @@ mod tests {
     fn a_drifted_pip_package_claims_its_files() {
         let file = |path: &str| FileDiff {
             path: path.into(),
-            change: "changed",
+            change: Change::Changed,
             aspects: vec!["content"],
             bytes: 10,
             cause: Cause::BuildTimeContent,
@@ -390,7 +391,7 @@ mod tests {
         let drift = [crate::inventory::Drift {
             kind: "pip",
             package: "/usr/lib/python3/dist-packages typing-extensions".into(),
-            change: "changed",
+            change: Change::Changed,
             locked: Some("4.1".into()),
             found: Some("4.2".into()),
         }];

@@ -295,14 +295,38 @@ pub struct LockedInventory {
 }
 
 /// One package that differs between two inventories.
+/// How something differs between the locked side and the found side: a package, or a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Added,
+    Removed,
+    Changed,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Removed => "removed",
+            Change::Changed => "changed",
+        }
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Drift {
     /// `apt`, `pip`, `conda` or `cuda`.
     pub kind: &'static str,
     /// The package, with its environment for pip and conda (`/opt/conda numpy`).
     pub package: String,
-    /// `added`, `removed` or `changed`.
-    pub change: &'static str,
+    pub change: Change,
     pub locked: Option<String>,
     pub found: Option<String>,
 }
@@ -354,9 +378,9 @@ fn diff_maps(
         let (x, y) = (a.get(key), b.get(key));
         let change = match (x, y) {
             (Some(x), Some(y)) if x == y => continue,
-            (Some(_), Some(_)) => "changed",
-            (None, Some(_)) => "added",
-            (Some(_), None) => "removed",
+            (Some(_), Some(_)) => Change::Changed,
+            (None, Some(_)) => Change::Added,
+            (Some(_), None) => Change::Removed,
             (None, None) => continue,
         };
         let package = if prefix.is_empty() {
