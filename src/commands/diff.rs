@@ -85,6 +85,22 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for (k, v) in &lock.build.args {
         m.insert(format!("build.args.{k}"), v.clone());
     }
+    if !lock.build.network.is_empty() {
+        m.insert("build.network".into(), lock.build.network.clone());
+    }
+    for host in &lock.build.add_hosts {
+        let name = crate::lock::host_name(host);
+        m.insert(
+            format!("build.add_hosts.{name}"),
+            host[name.len() + 1..].to_string(),
+        );
+    }
+    for id in &lock.build.secrets {
+        m.insert(format!("build.secrets.{id}"), "given".into());
+    }
+    for id in &lock.build.ssh {
+        m.insert(format!("build.ssh.{id}"), "given".into());
+    }
     let b = &lock.builder;
     for (k, v) in [
         ("docker_client", &b.docker_client),
