@@ -299,3 +299,52 @@ fn network_and_hosts_reach_the_build_are_locked_and_a_host_address_can_be_overri
         other.stderr
     );
 }
+
+#[test]
+fn an_ssh_key_reaches_the_build_by_id_and_a_rebuild_needs_it_again() {
+    let _serial = serial();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The RUN fails unless an agent holding the key is mounted.
+    let p = Project::new(
+        "sshinputs",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN --mount=type=ssh,required=true test -S \"$SSH_AUTH_SOCK\" && echo ok > /ssh-ok\n",
+                busybox()
+            ),
+        )],
+    );
+    let ssh = format!("default={}", key.display());
+    // No agent in this environment: without --ssh the RUN has no socket.
+    let no_ssh = docker_cmd(&p.dir, &["repro", "release", "-q"])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert_eq!(no_ssh.status.code(), Some(1));
+    p.repro(&["release", "-q", "--ssh", &ssh]).expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains("ssh = [\"default\"]"), "{lock}");
+    assert!(!lock.contains("id_ed25519"), "{lock}");
+
+    let (_tmp, review) = p.clone_with_lock();
+    let missing = docker_in(&review, &["repro", "verify", "--rebuild"]).expect(125);
+    assert!(
+        missing.stderr.starts_with(
+            "error: the locked build used ssh default, not given here: add --ssh default[=PATH]"
+        ),
+        "{}",
+        missing.stderr
+    );
+    docker_in(
+        &review,
+        &["repro", "verify", "--rebuild", "-q", "--ssh", &ssh],
+    )
+    .expect(0);
+}
