@@ -452,3 +452,34 @@ fn render_images(r: &ImageDiffReport) -> String {
     });
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_inputs_are_fields_of_a_lock_diff_by_id_and_host_name() {
+        let a = crate::lock::tests::sample();
+        let mut b = a.clone();
+        b.build.network = "none".into();
+        b.build.add_hosts = vec!["pypi.lab:10.0.0.5".into()];
+        b.build.secrets = vec!["pip_index".into()];
+        b.build.ssh = vec!["default".into()];
+        let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
+        let changes: Vec<String> = report
+            .changes
+            .iter()
+            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "build.add_hosts.pypi.lab None Some(\"10.0.0.5\")",
+                "build.network None Some(\"none\")",
+                "build.secrets.pip_index None Some(\"given\")",
+                "build.ssh.default None Some(\"given\")",
+            ]
+        );
+        assert!(!report.identical);
+    }
+}
