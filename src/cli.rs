@@ -33,6 +33,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Release(ReleaseArgs),
@@ -63,8 +65,12 @@ off, OCI output with rewrite-timestamp=true, and are loaded into the engine.\n\n
 Layouts: docker/Dockerfile.base + docker/Dockerfile.release (the base is tagged <image>:base and \
 the release's `FROM <image>:base` is pinned to the base just built), or a single ./Dockerfile. \
 Defaults can be set in repro.toml under [release] (image, file, base_file, context, tags, target, \
-platform, builder, lock, build_args); flags override it.",
-    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64"
+platform, builder, lock, build_args, secrets, ssh, network, add_hosts); flags override it.\n\n\
+Build inputs: --secret and --ssh reach every build (base and release) and the lock records their \
+ids only; --network and --add-host are recorded in the lock. HTTP_PROXY, HTTPS_PROXY, NO_PROXY and \
+ALL_PROXY (and lower case) from the environment reach the builds as BuildKit's predefined build \
+arguments, by name only: their values are never in an argv, an output or the lock.",
+    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc"
 )]
 pub struct ReleaseArgs {
     /// The release Dockerfile [default: docker/Dockerfile.release, else Dockerfile]
@@ -85,6 +91,18 @@ pub struct ReleaseArgs {
     /// A build argument, recorded in the lock (repeatable; KEY alone takes $KEY)
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// A BuildKit secret for every build, as buildx takes it; the lock records its id only (repeatable)
+    #[arg(long = "secret", value_name = "id=ID[,src=PATH|,env=VAR]")]
+    pub secrets: Vec<String>,
+    /// An SSH agent or key for every build (`default`, or ID=PATH); the lock records its id only (repeatable)
+    #[arg(long = "ssh", value_name = "default|ID[=PATH]")]
+    pub ssh: Vec<String>,
+    /// The network of the builds' RUN steps, recorded in the lock [default: default]
+    #[arg(long, value_name = "default|host|none")]
+    pub network: Option<String>,
+    /// An /etc/hosts entry for the builds, recorded in the lock (repeatable)
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_hosts: Vec<String>,
     /// The stage of the release Dockerfile to build
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
@@ -131,7 +149,10 @@ with exactly the locked digest. Reads digests only.\n\n\
 With --rebuild: copies the locked commit out of the lock's git repository into a temporary \
 directory (your working tree is never touched), rebuilds it exactly as the lock says (same base \
 digests, build args, platform, SOURCE_DATE_EPOCH, no build cache), and compares manifest, config and layer \
-digests. A difference names the layer and the Dockerfile instruction that produced it.\n\n\
+digests. A difference names the layer and the Dockerfile instruction that produced it. The secrets and \
+SSH ids the lock names must be given again (--secret, --ssh); every missing one is named before \
+anything is built. --build-arg and --add-host override locked values (a mirror near you), and the \
+report lists what was overridden. Proxies come from the environment, as for release.\n\n\
 With --archive FILE: checks an OCI archive written by `release --archive` (every blob against its \
 digest, the image against the lock, its packages against the lock's inventory) with no registry \
 and no network; --load then loads it into the engine.\n\n\
@@ -142,7 +163,7 @@ The report ends with this host's verdict: its NVIDIA driver and GPUs against the
 When the rebuilt image differs and the locked image is in the engine, the differing layers are \
 compared file by file, each difference given a cause and a fix, causes ranked by differing \
 bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json"
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple"
 )]
 pub struct VerifyArgs {
     /// The lockfile [default: ./repro.lock]
@@ -157,6 +178,18 @@ pub struct VerifyArgs {
     /// Verify an OCI archive written by `release --archive`, with no registry and no network
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// With --rebuild: a secret the lock names by id, given as to release (repeatable; every locked id is needed)
+    #[arg(long = "secret", value_name = "id=ID[,src=PATH|,env=VAR]")]
+    pub secrets: Vec<String>,
+    /// With --rebuild: an SSH agent or key the lock names by id (repeatable; every locked id is needed)
+    #[arg(long = "ssh", value_name = "default|ID[=PATH]")]
+    pub ssh: Vec<String>,
+    /// With --rebuild: override a locked build argument (a mirror near you); reported as overridden (repeatable)
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// With --rebuild: override a locked /etc/hosts entry by its NAME; reported as overridden (repeatable)
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_hosts: Vec<String>,
     /// With --archive: load the verified image into the engine, tagged as in the lock
     #[arg(long)]
     pub load: bool,

@@ -310,6 +310,35 @@ fn malicious_locks_are_rejected_before_any_process_starts() {
                 "sha256:$(id)",
             ),
         ),
+        (
+            "secret id as an option",
+            sample.replace(
+                "[build]\n",
+                "[build]\nsecrets = [\"id=x,src=/etc/shadow\"]\n",
+            ),
+        ),
+        (
+            "ssh id with a path",
+            sample.replace(
+                "[build]\n",
+                "[build]\nssh = [\"default=/root/.ssh/id_rsa\"]\n",
+            ),
+        ),
+        (
+            "network as an option",
+            sample.replace("[build]\n", "[build]\nnetwork = \"host --privileged\"\n"),
+        ),
+        (
+            "add-host as an option",
+            sample.replace("[build]\n", "[build]\nadd_hosts = [\"--privileged\"]\n"),
+        ),
+        (
+            "proxy recorded",
+            sample.replace(
+                "[build.args]\n",
+                "[build.args]\nhttps_proxy = \"http://u:p@proxy\"\n",
+            ),
+        ),
     ];
     for (what, evil) in cases {
         assert_ne!(evil, sample, "{what}: the case must change the lock");
@@ -377,6 +406,109 @@ fn verify_flags_that_do_not_go_together_are_usage_errors() {
             text(&out.stderr)
         );
     }
+}
+
+/// The secrets and SSH ids a lock names must all be given to `verify --rebuild`, every missing
+/// one named in one line, and overrides must name locked inputs: usage errors (125), before
+/// any process starts.
+#[test]
+fn verify_rebuild_inputs_are_checked_against_the_lock_before_any_process_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bin_dir, record) = recording_docker(dir.path());
+    let sample = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sample.lock"),
+    )
+    .unwrap();
+    let locked = sample.replace(
+        "[build]\n",
+        "[build]\nadd_hosts = [\"pypi.lab:10.0.0.5\"]\nsecrets = [\"apt_auth\", \"pip_index\"]\nssh = [\"default\"]\n",
+    );
+    assert_ne!(locked, sample);
+    let lock = dir.path().join("inputs.lock");
+    std::fs::write(&lock, &locked).unwrap();
+    std::fs::write(
+        dir.path().join("pip.netrc"),
+        "machine x login y password z\n",
+    )
+    .unwrap();
+    let lock = lock.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[],
+            "error: the locked build used secret apt_auth, secret pip_index, ssh default, not given here: add --secret id=apt_auth,src=PATH --secret id=pip_index,src=PATH --ssh default[=PATH]",
+        ),
+        (
+            &["--secret", "id=pip_index,src=pip.netrc", "--ssh", "default=pip.netrc"],
+            "error: the locked build used secret apt_auth, not given here: add --secret id=apt_auth,src=PATH",
+        ),
+        (
+            &["--secret", "id=other,src=pip.netrc"],
+            "--secret other: the lock names no such id (it names apt_auth, pip_index)",
+        ),
+        (
+            &["--secret", "id=pip_index,src=absent.netrc"],
+            "--secret \"id=pip_index,src=absent.netrc\" names \"absent.netrc\", which is not a file here",
+        ),
+        (
+            &["--secret", "id=pip_index,env=REPRO_TEST_UNSET_VARIABLE"],
+            "names $REPRO_TEST_UNSET_VARIABLE, which is not set",
+        ),
+        (&["--secret", "id=-x,src=pip.netrc"], "is not a plain id"),
+        (&["--secret", "src=pip.netrc"], "has no id"),
+        (&["--ssh", "a,b=pip.netrc"], "is not a plain id"),
+        (&["--build-arg", "NOT_LOCKED=1"], "the lock has no build argument NOT_LOCKED"),
+        (&["--build-arg", "HTTPS_PROXY=http://u:p@proxy:3128"], "proxies come from the environment, so set HTTPS_PROXY there"),
+        (&["--add-host", "other.lab:10.0.0.6"], "the lock has no host other.lab"),
+        (&["--add-host", "pypi.lab:not-an-ip"], "is not NAME:IP"),
+    ];
+    let given = [
+        "--secret",
+        "id=apt_auth,src=pip.netrc",
+        "--secret",
+        "id=pip_index,src=pip.netrc",
+        "--ssh",
+        "default=pip.netrc",
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["repro", "verify", lock, "--rebuild"];
+        // Past the secrets, the overrides are checked (still before any process starts).
+        if extra
+            .first()
+            .is_some_and(|f| ["--build-arg", "--add-host"].contains(f))
+        {
+            args.extend(given);
+        }
+        args.extend(*extra);
+        let out = run(&args, dir.path(), Some(&bin_dir));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{extra:?}: {stderr}");
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{extra:?}: {stderr}");
+        assert!(!stderr.contains("http://u:p@"), "{stderr}");
+    }
+    for flag in [
+        ["--secret", "id=x"],
+        ["--ssh", "default"],
+        ["--build-arg", "A=1"],
+        ["--add-host", "a:1.2.3.4"],
+    ] {
+        let out = run(
+            &["repro", "verify", lock, flag[0], flag[1]],
+            dir.path(),
+            Some(&bin_dir),
+        );
+        assert_eq!(out.status.code(), Some(125), "{flag:?}");
+        assert!(
+            text(&out.stderr).contains("add --rebuild"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(
+        !record.exists(),
+        "a process was started: {}",
+        std::fs::read_to_string(&record).unwrap_or_default()
+    );
 }
 
 /// The ```dockerfile blocks of the seed documents, as (name, text).

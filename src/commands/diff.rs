@@ -85,6 +85,22 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for (k, v) in &lock.build.args {
         m.insert(format!("build.args.{k}"), v.clone());
     }
+    if !lock.build.network.is_empty() {
+        m.insert("build.network".into(), lock.build.network.clone());
+    }
+    for host in &lock.build.add_hosts {
+        let name = crate::lock::host_name(host);
+        m.insert(
+            format!("build.add_hosts.{name}"),
+            host[name.len() + 1..].to_string(),
+        );
+    }
+    for id in &lock.build.secrets {
+        m.insert(format!("build.secrets.{id}"), "given".into());
+    }
+    for id in &lock.build.ssh {
+        m.insert(format!("build.ssh.{id}"), "given".into());
+    }
     let b = &lock.builder;
     for (k, v) in [
         ("docker_client", &b.docker_client),
@@ -435,4 +451,35 @@ fn render_images(r: &ImageDiffReport) -> String {
         "different\n"
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_inputs_are_fields_of_a_lock_diff_by_id_and_host_name() {
+        let a = crate::lock::tests::sample();
+        let mut b = a.clone();
+        b.build.network = "none".into();
+        b.build.add_hosts = vec!["pypi.lab:10.0.0.5".into()];
+        b.build.secrets = vec!["pip_index".into()];
+        b.build.ssh = vec!["default".into()];
+        let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
+        let changes: Vec<String> = report
+            .changes
+            .iter()
+            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "build.add_hosts.pypi.lab None Some(\"10.0.0.5\")",
+                "build.network None Some(\"none\")",
+                "build.secrets.pip_index None Some(\"given\")",
+                "build.ssh.default None Some(\"given\")",
+            ]
+        );
+        assert!(!report.identical);
+    }
 }

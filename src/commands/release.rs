@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::{Format, ReleaseArgs};
+use crate::engine::docker::BuildInputs;
 use crate::engine::docker::Docker;
 use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::reference::{self, normalise_ref};
 use crate::lock::{self, Base, Lock};
-use crate::ops::build::{Plan, Settings};
+use crate::ops::build::{proxies_from_env, Plan, Settings};
 use crate::ops::read;
 use crate::project::confine::confine;
 use crate::project::{self, Config};
@@ -64,6 +65,13 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         args: inputs.args.clone(),
         context: inputs.context.clone(),
         use_cache: args.use_cache,
+        inputs: BuildInputs {
+            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
+            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
+            network: inputs.network.clone(),
+            add_hosts: inputs.add_hosts.clone(),
+            proxies: proxies_from_env(),
+        },
     };
 
     let work = crate::scratch::work_dir("release")?;
@@ -163,6 +171,11 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             platform: platform.clone(),
             context: inputs.context.clone(),
             target: inputs.target.clone(),
+            network: inputs.network.clone(),
+            add_hosts: inputs.add_hosts.clone(),
+            // Ids only: where a secret or key is read from is the author's business.
+            secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
+            ssh: inputs.ssh.iter().map(|s| s.id.clone()).collect(),
             args: inputs.args.clone(),
         },
         builder,
@@ -388,6 +401,10 @@ mod tests {
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),
+                network: String::new(),
+                add_hosts: vec![],
+                secrets: vec![],
+                ssh: vec![],
                 args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
             },
             Default::default(),

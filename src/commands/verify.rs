@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Format, VerifyArgs};
+use crate::engine::docker::BuildInputs;
 use crate::engine::docker::Docker;
 use crate::engine::git::Git;
 use crate::error::{Error, Result};
@@ -13,10 +14,10 @@ use crate::host;
 use crate::image::oci::OciImage;
 use crate::inventory::Inventory;
 use crate::lock::{self, Lock};
-use crate::ops::build::{Plan, Settings};
+use crate::ops::build::{proxies_from_env, Plan, Settings};
 use crate::ops::read;
 use crate::ops::report::{
-    BaseReport, ImageReport, LayerDiff, Mode, Report, Source, Status, TagState, Verdict,
+    BaseReport, ImageReport, LayerDiff, Mode, Overridden, Report, Source, Status, TagState, Verdict,
 };
 use crate::project::confine::confine;
 use crate::ui::Ui;
@@ -36,6 +37,12 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
             lock_path.display()
         )));
     }
+    // The reviewer's secrets, keys and overrides, checked against the lock before anything runs.
+    let inputs = if args.rebuild {
+        rebuild_inputs(args, &lock)?
+    } else {
+        RebuildInputs::default()
+    };
     let needs_docker = args.archive.is_none() || args.load;
     let docker = if needs_docker {
         Some(Docker::new(globals)?)
@@ -68,6 +75,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                 docker,
                 &ui,
                 args.quiet,
+                &inputs,
             )?,
         ),
         (None, Some(docker)) => {
@@ -119,6 +127,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         bases,
         host: Some(host::judge(&lock, gpus, driver)),
         not_checked,
+        overridden: inputs.overridden.clone(),
     };
     if !report.identical() {
         report.verdict = Verdict::Different;
@@ -172,7 +181,163 @@ fn check_flags(args: &VerifyArgs) -> Result<()> {
             "--source is the checkout to rebuild from: add --rebuild".into(),
         ));
     }
+    for (flag, given) in [
+        ("--secret", !args.secrets.is_empty()),
+        ("--ssh", !args.ssh.is_empty()),
+        ("--build-arg", !args.build_args.is_empty()),
+        ("--add-host", !args.add_hosts.is_empty()),
+    ] {
+        if given && !args.rebuild {
+            return Err(Error::Usage(format!(
+                "{flag} is an input of a rebuild: add --rebuild"
+            )));
+        }
+    }
     Ok(())
+}
+
+/// What the reviewer gives a rebuild besides the lock.
+#[derive(Debug, Default)]
+struct RebuildInputs {
+    secrets: Vec<crate::project::Secret>,
+    ssh: Vec<crate::project::Ssh>,
+    args: std::collections::BTreeMap<String, String>,
+    add_hosts: Vec<String>,
+    overridden: Vec<Overridden>,
+}
+
+/// The secrets and SSH ids the lock names, given again by the reviewer (every missing one named
+/// at once, and none the release did not have: a build gets no more than the author's did),
+/// and the locked build arguments and hosts the reviewer overrides. Usage errors, before any
+/// process starts.
+fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
+    let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let env = |k: &str| std::env::var(k).ok();
+    let shown = |flag: &str, values: &[String]| -> Vec<(String, String)> {
+        values
+            .iter()
+            .map(|v| (format!("{flag} {}", crate::error::quote(v)), v.clone()))
+            .collect()
+    };
+    let secret_values = shown("--secret", &args.secrets);
+    let secrets = crate::project::secrets(
+        secret_values.iter().map(|(s, v)| (s.clone(), v.as_str())),
+        &dir,
+        &env,
+    )?;
+    let ssh_values = shown("--ssh", &args.ssh);
+    let ssh = crate::project::ssh(
+        ssh_values.iter().map(|(s, v)| (s.clone(), v.as_str())),
+        &dir,
+        &env,
+    )?;
+    let mut missing = Vec::new();
+    for (flag, locked, given) in [
+        (
+            "--secret",
+            &lock.build.secrets,
+            secrets.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ),
+        (
+            "--ssh",
+            &lock.build.ssh,
+            ssh.iter().map(|s| s.id.as_str()).collect(),
+        ),
+    ] {
+        if let Some(extra) = given.iter().find(|id| !locked.contains(&id.to_string())) {
+            return Err(Error::Usage(format!(
+                "{flag} {extra}: the lock names no such id ({}); a rebuild gets only what the release had",
+                if locked.is_empty() { "it names none".to_string() } else { format!("it names {}", locked.join(", ")) }
+            )));
+        }
+        for id in locked {
+            if !given.contains(&id.as_str()) {
+                missing.push(match flag {
+                    "--secret" => (format!("secret {id}"), format!("--secret id={id},src=PATH")),
+                    _ => (format!("ssh {id}"), format!("--ssh {id}[=PATH]")),
+                });
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let (names, flags): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
+        return Err(Error::Usage(format!(
+            "the locked build used {}, not given here: add {} (the lock records ids only; ask the author what each one holds); nothing was built",
+            names.join(", "),
+            flags.join(" ")
+        )));
+    }
+
+    let mut overridden = Vec::new();
+    let mut build_args = lock.build.args.clone();
+    for raw in &args.build_args {
+        let (key, value) = match raw.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (
+                raw.clone(),
+                env(raw).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--build-arg {}: no `=` and ${} is not set; write --build-arg {}=VALUE",
+                        crate::error::clip(raw),
+                        crate::error::clip(raw),
+                        crate::error::clip(raw)
+                    ))
+                })?,
+            ),
+        };
+        // Before anything quotes the value: a proxy URL can hold a password.
+        crate::project::refuse_proxy_arg(
+            &format!("--build-arg {}", crate::error::quote(&key)),
+            &key,
+        )?;
+        let flag = format!("--build-arg {}", crate::error::quote(raw));
+        crate::project::check_build_arg(&key, &value)
+            .map_err(|why| Error::Usage(format!("{flag} {why}")))?;
+        let Some(locked) = lock.build.args.get(&key) else {
+            return Err(Error::Usage(format!(
+                "{flag}: the lock has no build argument {key}; a rebuild can only override a locked one"
+            )));
+        };
+        if *locked != value {
+            overridden.push(Overridden {
+                input: "build-arg",
+                name: key.clone(),
+                locked: locked.clone(),
+                used: value.clone(),
+            });
+        }
+        build_args.insert(key, value);
+    }
+    let host_values = shown("--add-host", &args.add_hosts);
+    let given_hosts =
+        crate::project::add_hosts(host_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
+    let mut add_hosts = lock.build.add_hosts.clone();
+    for given in given_hosts {
+        let name = lock::host_name(&given).to_string();
+        let Some(slot) = add_hosts.iter_mut().find(|h| lock::host_name(h) == name) else {
+            return Err(Error::Usage(format!(
+                "--add-host {}: the lock has no host {name}; a rebuild can only override a locked one",
+                crate::error::quote(&given)
+            )));
+        };
+        if *slot != given {
+            overridden.push(Overridden {
+                input: "add-host",
+                name: name.clone(),
+                locked: slot[name.len() + 1..].to_string(),
+                used: given[name.len() + 1..].to_string(),
+            });
+            *slot = given;
+        }
+    }
+    overridden.sort_by(|a, b| (a.input, &a.name).cmp(&(b.input, &b.name)));
+    Ok(RebuildInputs {
+        secrets,
+        ssh,
+        args: build_args,
+        add_hosts,
+        overridden,
+    })
 }
 
 /// An OCI archive written by `release --archive`: every blob against its digest, the image
@@ -305,6 +470,7 @@ fn rebuild(
     docker: &Docker,
     ui: &Ui,
     quiet: bool,
+    inputs: &RebuildInputs,
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
     let work = crate::scratch::work_dir("verify")?;
@@ -338,9 +504,16 @@ fn rebuild(
         source_date_epoch: lock.build.source_date_epoch,
         target: lock.build.target.clone(),
         builder: String::new(),
-        args: lock.build.args.clone(),
+        args: inputs.args.clone(),
         context: lock.build.context.clone(),
         use_cache: false,
+        inputs: BuildInputs {
+            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
+            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
+            network: lock.build.network.clone(),
+            add_hosts: inputs.add_hosts.clone(),
+            proxies: proxies_from_env(),
+        },
     };
     let file = |role: &str| {
         lock.dockerfiles

@@ -32,6 +32,23 @@ pub struct BuildSpec {
     /// only clamps times newer than SOURCE_DATE_EPOCH; a cache older than the commit would
     /// leave older times in the image. So release and rebuild run without the cache.
     pub use_cache: bool,
+    pub inputs: BuildInputs,
+}
+
+/// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildInputs {
+    /// `--secret` values (`id=ID,src=PATH`, `id=ID,env=VAR`), built from checked parts.
+    pub secrets: Vec<String>,
+    /// `--ssh` values (`default`, `ID=PATH`).
+    pub ssh: Vec<String>,
+    /// `host` or `none`; empty for buildx's default (no flag).
+    pub network: String,
+    /// `--add-host` values, `NAME:IP`.
+    pub add_hosts: Vec<String>,
+    /// Proxy variables set in this environment, passed as `--build-arg NAME` without a value:
+    /// buildx takes the value from its environment, so it is in no argv and no error message.
+    pub proxies: Vec<String>,
 }
 
 impl BuildSpec {
@@ -57,6 +74,21 @@ impl BuildSpec {
         ]);
         for (key, value) in &self.args {
             argv.extend(["--build-arg".into(), format!("{key}={value}")]);
+        }
+        for name in &self.inputs.proxies {
+            argv.extend(["--build-arg".into(), name.clone()]);
+        }
+        for secret in &self.inputs.secrets {
+            argv.extend(["--secret".into(), secret.clone()]);
+        }
+        for ssh in &self.inputs.ssh {
+            argv.extend(["--ssh".into(), ssh.clone()]);
+        }
+        if !self.inputs.network.is_empty() {
+            argv.extend(["--network".into(), self.inputs.network.clone()]);
+        }
+        for host in &self.inputs.add_hosts {
+            argv.extend(["--add-host".into(), host.clone()]);
         }
         for (name, target) in &self.pins {
             argv.extend(["--build-context".into(), format!("{name}={target}")]);
@@ -191,7 +223,25 @@ impl Docker {
         if quiet {
             argv.insert(2, "--quiet".into());
         }
-        self.tool.run_with(&argv, &opts)?;
+        // A proxy URL can carry a password, and a failed build's stderr can quote it.
+        let proxies: Vec<String> = spec
+            .inputs
+            .proxies
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .collect();
+        self.tool.run_with(&argv, &opts).map_err(|e| match e {
+            ProcessError::Failed {
+                command,
+                status,
+                stderr,
+            } => ProcessError::Failed {
+                command,
+                status,
+                stderr: redact(&stderr, &proxies),
+            },
+            other => other,
+        })?;
         Ok(())
     }
 
@@ -272,6 +322,30 @@ impl Docker {
         self.tool.run(&["push", "--quiet", "--", reference])?;
         Ok(())
     }
+}
+
+/// `text` with each proxy URL, and the credentials in it, replaced by `[redacted]`.
+pub fn redact(text: &str, proxies: &[String]) -> String {
+    let mut secrets: Vec<&str> = Vec::new();
+    for value in proxies {
+        secrets.push(value.as_str());
+        // The user-info of `scheme://user:password@host`, and its password alone.
+        let rest = value.split_once("://").map_or(value.as_str(), |(_, r)| r);
+        if let Some((userinfo, _)) = rest.split_once('@') {
+            secrets.push(userinfo);
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.push(password);
+            }
+        }
+    }
+    secrets.retain(|s| s.len() >= 3);
+    // Longest first, so a URL goes whole before its password does.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for secret in secrets {
+        out = out.replace(secret, "[redacted]");
+    }
+    out
 }
 
 /// What a failed registry lookup means.
@@ -409,6 +483,7 @@ mod tests {
             output: "/tmp/out/base.tar".into(),
             name: "curvenet:base".into(),
             use_cache: false,
+            inputs: BuildInputs::default(),
         };
         assert_eq!(
             spec.argv().join(" "),
@@ -417,6 +492,57 @@ mod tests {
              --build-context ubuntu:22.04=docker-image://ubuntu:22.04@sha256:ab \
              --output type=oci,dest=/tmp/out/base.tar,rewrite-timestamp=true,name=curvenet:base -- /w"
         );
+    }
+
+    #[test]
+    fn build_inputs_are_flags_with_their_values_after_them_and_proxies_by_name_only() {
+        let spec = BuildSpec {
+            dockerfile: "/w/Dockerfile".into(),
+            context: "/w".into(),
+            platform: "linux/amd64".into(),
+            target: "".into(),
+            builder: "".into(),
+            source_date_epoch: 1,
+            args: BTreeMap::new(),
+            pins: BTreeMap::new(),
+            output: "/o.tar".into(),
+            name: "x:base".into(),
+            use_cache: false,
+            inputs: BuildInputs {
+                secrets: vec![
+                    "id=pip_index,src=/k/pip.netrc".into(),
+                    "id=tok,env=TOK".into(),
+                ],
+                ssh: vec!["default".into()],
+                network: "none".into(),
+                add_hosts: vec!["pypi.lab:10.0.0.5".into()],
+                proxies: vec!["HTTP_PROXY".into(), "no_proxy".into()],
+            },
+        };
+        let argv = spec.argv().join(" ");
+        assert!(
+            argv.contains(
+                "--build-arg SOURCE_DATE_EPOCH=1 --build-arg HTTP_PROXY --build-arg no_proxy \
+                 --secret id=pip_index,src=/k/pip.netrc --secret id=tok,env=TOK --ssh default \
+                 --network none --add-host pypi.lab:10.0.0.5 --output"
+            ),
+            "{argv}"
+        );
+        assert!(argv.ends_with("-- /w"), "{argv}");
+    }
+
+    #[test]
+    fn proxy_credentials_are_redacted() {
+        let proxies = ["http://lab:s3cret@proxy.lab:3128".to_string()];
+        let text =
+            "failed to connect via http://lab:s3cret@proxy.lab:3128; auth lab:s3cret; s3cret";
+        let out = redact(text, &proxies);
+        assert!(!out.contains("s3cret"), "{out}");
+        assert_eq!(
+            out,
+            "failed to connect via [redacted]; auth [redacted]; [redacted]"
+        );
+        assert_eq!(redact("nothing", &[]), "nothing");
     }
 
     #[test]

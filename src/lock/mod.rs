@@ -74,6 +74,18 @@ pub struct Build {
     pub context: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target: String,
+    /// The build's network, `host` or `none`; absent (empty) for buildx's default.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network: String,
+    /// Extra `/etc/hosts` entries of the build, `NAME:IP`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_hosts: Vec<String>,
+    /// The ids of the BuildKit secrets the build was given: never their values or paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// The ids of the SSH agents or keys the build was given (`default`): never their paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh: Vec<String>,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
 }
@@ -135,6 +147,9 @@ impl Lock {
         sorted.dockerfiles.sort();
         sorted.bases.sort();
         sorted.bases.dedup();
+        sorted.build.add_hosts.sort();
+        sorted.build.secrets.sort();
+        sorted.build.ssh.sort();
         format!(
             "{HEADER}\n{}",
             toml::to_string_pretty(&sorted).expect("lock serializes")
@@ -205,6 +220,35 @@ impl Lock {
                     clip(key)
                 ));
             }
+            if is_proxy_arg(key) {
+                return Err(format!(
+                    "build.args.{} is a proxy setting, which a lock never records: proxies come from the environment of the build",
+                    clip(key)
+                ));
+            }
+        }
+        if !self.build.network.is_empty() {
+            check_network("build.network", &self.build.network)?;
+        }
+        for host in &self.build.add_hosts {
+            check_add_host("build.add_hosts", host)?;
+        }
+        for id in &self.build.secrets {
+            check_id("build.secrets", id)?;
+        }
+        for id in &self.build.ssh {
+            check_id("build.ssh", id)?;
+        }
+        for (key, list) in [
+            ("build.secrets", &self.build.secrets),
+            ("build.ssh", &self.build.ssh),
+        ] {
+            if let Some(dup) = duplicate(list.iter().map(String::as_str)) {
+                return Err(format!("{key} names {} twice", quote(dup)));
+            }
+        }
+        if let Some(dup) = duplicate(self.build.add_hosts.iter().map(|h| host_name(h))) {
+            return Err(format!("build.add_hosts names {} twice", quote(dup)));
         }
         for d in &self.dockerfiles {
             check_role(&d.role)?;
@@ -406,6 +450,95 @@ pub fn check_relative(key: &str, value: &str) -> std::result::Result<(), String>
     }
 }
 
+/// BuildKit's predefined proxy arguments that docker repro passes from the environment (as
+/// `--build-arg NAME`, so buildx takes the value from its own environment): never recorded in a
+/// lock, never in an argv, and kept out of the image's history by BuildKit.
+pub const PROXY_ARGS: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Is `key` one of BuildKit's predefined proxy arguments (FTP included, which it also knows)?
+pub fn is_proxy_arg(key: &str) -> bool {
+    PROXY_ARGS.contains(&key) || key.eq_ignore_ascii_case("ftp_proxy")
+}
+
+/// The build networks buildx takes; `default` is what it does without the flag.
+pub const NETWORKS: [&str; 3] = ["default", "host", "none"];
+
+pub fn check_network(key: &str, value: &str) -> std::result::Result<(), String> {
+    if NETWORKS.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {} is not a build network: use default, host or none",
+            quote(value)
+        ))
+    }
+}
+
+/// A secret or SSH id: a plain word (letters, digits, `_ . -`, not starting with `-` or `.`),
+/// so that it can never become another option or another field of buildx's `id=...,src=...`.
+pub fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {} is not a plain id: use letters, digits and _ . - (starting with a letter or digit), at most 128",
+            quote(value)
+        ))
+    }
+}
+
+/// `NAME:IP`, as `--add-host` takes it: a host name, then an IPv4 or IPv6 address.
+pub fn check_add_host(key: &str, value: &str) -> std::result::Result<(), String> {
+    let why = || {
+        format!(
+            "{key} = {} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)",
+            quote(value)
+        )
+    };
+    let (name, ip) = value.split_once(':').ok_or_else(why)?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    let ip_ok = ip.parse::<std::net::IpAddr>().is_ok();
+    if name_ok && ip_ok {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+/// The NAME of a `NAME:IP` entry.
+pub fn host_name(entry: &str) -> &str {
+    entry.split_once(':').map_or(entry, |(name, _)| name)
+}
+
+/// The first value that appears twice.
+pub fn duplicate<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    values.into_iter().find(|v| !seen.insert(*v))
+}
+
 fn check_role(role: &str) -> std::result::Result<(), String> {
     match role {
         "base" | "release" => Ok(()),
@@ -434,6 +567,10 @@ pub(crate) mod tests {
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),
+                network: String::new(),
+                add_hosts: vec![],
+                secrets: vec![],
+                ssh: vec![],
                 args: [
                     ("B".to_string(), "2".to_string()),
                     ("A".to_string(), "1".to_string()),
@@ -556,6 +693,114 @@ pub(crate) mod tests {
             lock.source.remote = remote.into();
             assert_eq!(lock.validate(), Ok(()), "{remote}");
         }
+    }
+
+    #[test]
+    fn build_inputs_are_recorded_by_id_and_checked_when_read() {
+        let mut lock = sample();
+        lock.build.network = "none".into();
+        lock.build.add_hosts = vec!["pypi.lab:10.0.0.5".into(), "deb.lab:::1".into()];
+        lock.build.secrets = vec!["pip_index".into(), "apt-auth".into()];
+        lock.build.ssh = vec!["default".into()];
+        let text = lock.to_toml();
+        assert!(text.contains("network = \"none\""), "{text}");
+        assert!(
+            text.contains("add_hosts = [\n    \"deb.lab:::1\",\n    \"pypi.lab:10.0.0.5\",\n]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secrets = [\n    \"apt-auth\",\n    \"pip_index\",\n]"),
+            "{text}"
+        );
+        assert!(text.contains("ssh = [\"default\"]"), "{text}");
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.to_toml(), text);
+        // A lock without them reads as before, and writes none of them.
+        let plain = sample().to_toml();
+        for key in ["network", "add_hosts", "secrets", "ssh"] {
+            assert!(!plain.contains(key), "{plain}");
+        }
+
+        type Spoil = fn(&mut Build);
+        let bad: &[(&str, Spoil)] = &[
+            ("build.network", |b| b.network = "bridge".into()),
+            ("build.network", |b| b.network = "host --privileged".into()),
+            ("build.add_hosts", |b| {
+                b.add_hosts = vec!["--privileged".into()]
+            }),
+            ("build.add_hosts", |b| {
+                b.add_hosts = vec!["x:not-an-ip".into()]
+            }),
+            ("build.add_hosts", |b| {
+                b.add_hosts = vec!["a b:10.0.0.1".into()]
+            }),
+            ("build.add_hosts", |b| {
+                b.add_hosts = vec!["x:10.0.0.1\n".into()]
+            }),
+            ("twice", |b| {
+                b.add_hosts = vec!["x:10.0.0.1".into(), "x:10.0.0.2".into()]
+            }),
+            ("build.secrets", |b| {
+                b.secrets = vec!["id=x,src=/etc/shadow".into()]
+            }),
+            ("build.secrets", |b| b.secrets = vec!["-x".into()]),
+            ("build.secrets", |b| b.secrets = vec!["".into()]),
+            ("twice", |b| b.secrets = vec!["a".into(), "a".into()]),
+            ("build.ssh", |b| {
+                b.ssh = vec!["default=/root/.ssh/id_rsa".into()]
+            }),
+            ("build.ssh", |b| b.ssh = vec!["a,b".into()]),
+            ("proxy", |b| {
+                b.args
+                    .insert("https_proxy".into(), "http://u:p@proxy:3128".into());
+            }),
+        ];
+        for (needle, spoil) in bad {
+            let mut lock = sample();
+            spoil(&mut lock.build);
+            let err = lock.validate().unwrap_err();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn ids_hosts_and_networks() {
+        for ok in ["pip_index", "default", "a.b-c", "0"] {
+            assert_eq!(check_id("k", ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            ".a",
+            "a b",
+            "a=b",
+            "a,b",
+            "a/b",
+            "ä",
+            &"a".repeat(129),
+        ] {
+            assert!(check_id("k", bad).is_err(), "{bad}");
+        }
+        for ok in ["pypi.lab:10.0.0.5", "h:::1", "h:fe80::1", "my_host:1.2.3.4"] {
+            assert_eq!(check_add_host("k", ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "h",
+            "h:",
+            ":1.2.3.4",
+            "h:1.2.3",
+            "h=1.2.3.4",
+            "-h:1.2.3.4",
+            "h:host-gateway",
+        ] {
+            assert!(check_add_host("k", bad).is_err(), "{bad}");
+        }
+        for ok in NETWORKS {
+            assert_eq!(check_network("k", ok), Ok(()));
+        }
+        assert!(check_network("k", "bridge").is_err());
+        assert!(PROXY_ARGS.iter().all(|a| is_proxy_arg(a)));
+        assert!(is_proxy_arg("FTP_PROXY") && !is_proxy_arg("PIP_INDEX_URL"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
-use crate::engine::docker::{BuildSpec, Docker};
+use crate::engine::docker::{BuildInputs, BuildSpec, Docker};
 use crate::error::{clip, Error, Result};
 use crate::image::oci::{self, sha256_digest, OciImage};
 
@@ -27,6 +27,8 @@ pub struct Settings {
     pub context: String,
     /// Reuse the build cache (faster, but see [`BuildSpec::use_cache`]).
     pub use_cache: bool,
+    /// The build inputs of every build (base and release); see [`BuildSpec`].
+    pub inputs: BuildInputs,
 }
 
 /// One Dockerfile to build.
@@ -163,6 +165,7 @@ impl Plan {
             output: output.to_path_buf(),
             name,
             use_cache: self.settings.use_cache,
+            inputs: self.settings.inputs.clone(),
         }
     }
 
@@ -226,6 +229,16 @@ impl Plan {
         });
         Ok(built)
     }
+}
+
+/// The proxy variables set (not empty) in this environment, by name: BuildKit's predefined
+/// arguments the builds get without their values being recorded or shown.
+pub fn proxies_from_env() -> Vec<String> {
+    crate::lock::PROXY_ARGS
+        .iter()
+        .filter(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        .map(|name| name.to_string())
+        .collect()
 }
 
 fn is_built_base(image: &str, reference: &str) -> bool {

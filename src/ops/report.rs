@@ -72,6 +72,19 @@ pub struct Report {
     pub host: Option<crate::host::HostReport>,
     /// Checks this run could not do, and why.
     pub not_checked: Vec<String>,
+    /// Locked build inputs the rebuild replaced with the verifier's (a mirror near them).
+    pub overridden: Vec<Overridden>,
+}
+
+/// A locked build input a rebuild used another value for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overridden {
+    /// `build-arg` or `add-host`.
+    pub input: &'static str,
+    /// The build argument's key, or the host name.
+    pub name: String,
+    pub locked: String,
+    pub used: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -237,6 +250,15 @@ impl Report {
                 _ => {}
             }
         }
+        for o in &self.overridden {
+            out.push_str(&format!(
+                "overridden: --{} {}: {} (locked: {})\n",
+                o.input,
+                escape(&o.name),
+                escape(&o.used),
+                escape(&o.locked)
+            ));
+        }
         for skipped in &self.not_checked {
             out.push_str(&format!("not checked: {skipped}\n"));
         }
@@ -320,12 +342,22 @@ mod tests {
             bases: vec![],
             host: None,
             not_checked: vec![],
+            overridden: vec![Overridden {
+                input: "build-arg",
+                name: "PIP_INDEX_URL".into(),
+                locked: "https://a.example/simple".into(),
+                used: "https://b.example/simple".into(),
+            }],
         };
         let text = report.render_human();
         assert!(
             text.contains(
                 "layer 2 sha256:cccccccccccc -> sha256:dddddddddddd  RUN /bin/sh -c date > /stamp"
             ),
+            "{text}"
+        );
+        assert!(
+            text.contains("overridden: --build-arg PIP_INDEX_URL: https://b.example/simple (locked: https://a.example/simple)\n"),
             "{text}"
         );
         assert!(text.ends_with("verdict: DIFFERENT: x:0123 differs in 1 layer(s), first layer 2 (RUN /bin/sh -c date > /stamp)\n"), "{text}");

@@ -49,6 +49,16 @@ pub struct ReleaseConfig {
     pub lock: Option<PathBuf>,
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
+    /// `id=ID[,src=PATH|,env=VAR]`, as `--secret` takes them.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// `default|ID[=PATH]`, as `--ssh` takes them.
+    #[serde(default)]
+    pub ssh: Vec<String>,
+    pub network: Option<String>,
+    /// `NAME:IP`, as `--add-host` takes them.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
 }
 
 impl Config {
@@ -83,6 +93,254 @@ pub struct Inputs {
     pub builder: String,
     pub lock: PathBuf,
     pub args: BTreeMap<String, String>,
+    pub secrets: Vec<Secret>,
+    pub ssh: Vec<Ssh>,
+    /// `host` or `none`; empty for buildx's default.
+    pub network: String,
+    /// `NAME:IP`, sorted by name.
+    pub add_hosts: Vec<String>,
+}
+
+/// A BuildKit secret for the build: the lock records its id only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    pub id: String,
+    /// A file buildx reads the value from.
+    pub src: Option<String>,
+    /// An environment variable buildx reads the value from.
+    pub env: Option<String>,
+}
+
+impl Secret {
+    /// The value of buildx's `--secret`, rebuilt from checked parts (never the raw flag).
+    pub fn buildx_value(&self) -> String {
+        match (&self.src, &self.env) {
+            (Some(src), _) => format!("id={},src={src}", self.id),
+            (None, Some(env)) => format!("id={},env={env}", self.id),
+            (None, None) => format!("id={}", self.id),
+        }
+    }
+}
+
+/// An SSH agent socket or key for the build: the lock records its id only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ssh {
+    pub id: String,
+    /// A key or agent socket; none for the agent at `$SSH_AUTH_SOCK`.
+    pub path: Option<String>,
+}
+
+impl Ssh {
+    /// The value of buildx's `--ssh`.
+    pub fn buildx_value(&self) -> String {
+        match &self.path {
+            Some(path) => format!("{}={path}", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// A path or variable name buildx will read: one CSV field, one line.
+fn check_field(what: &str, value: &str) -> std::result::Result<(), String> {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_control() || c == ',' || c == '"')
+    {
+        Err(format!(
+            "has an empty {what} or one with a comma, a quote or a control character"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `id=ID[,src=PATH|,env=VAR]` (also `source=`, and `type=file|env` as buildx takes it).
+pub fn parse_secret(raw: &str) -> std::result::Result<Secret, String> {
+    let mut id = None;
+    let mut src = None;
+    let mut env = None;
+    let mut kind = None;
+    for field in raw.split(',') {
+        let (key, value) = field.split_once('=').ok_or_else(|| {
+            format!(
+                "has the field {} without `=`; write id=ID[,src=PATH|,env=VAR]",
+                quote(field)
+            )
+        })?;
+        let slot = match key {
+            "id" => &mut id,
+            "src" | "source" => &mut src,
+            "env" => &mut env,
+            "type" => &mut kind,
+            other => {
+                return Err(format!(
+                    "has the unknown field {}; write id=ID[,src=PATH|,env=VAR]",
+                    quote(other)
+                ))
+            }
+        };
+        if slot.replace(value.to_string()).is_some() {
+            return Err(format!("gives {} twice", quote(key)));
+        }
+    }
+    let id = id.ok_or("has no id; write id=ID[,src=PATH|,env=VAR]")?;
+    lock::check_id("id", &id)?;
+    match kind.as_deref() {
+        None | Some("file") => {}
+        // buildx reads `type=env,src=VAR` as the variable VAR.
+        Some("env") if env.is_none() => env = src.take().or_else(|| Some(id.clone())),
+        Some("env") => {}
+        Some(other) => return Err(format!("has type={}: use file or env", quote(other))),
+    }
+    if src.is_some() && env.is_some() {
+        return Err("gives both src and env: the value comes from one of them".into());
+    }
+    if let Some(src) = &src {
+        check_field("src", src)?;
+    }
+    if let Some(env) = &env {
+        if env.is_empty()
+            || env.starts_with(|c: char| c.is_ascii_digit())
+            || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!(
+                "has env={}, which is not a variable name",
+                quote(env)
+            ));
+        }
+    }
+    Ok(Secret { id, src, env })
+}
+
+/// `default`, `ID` or `ID=PATH` (one key or agent socket).
+pub fn parse_ssh(raw: &str) -> std::result::Result<Ssh, String> {
+    let (id, path) = match raw.split_once('=') {
+        Some((id, path)) => (id, Some(path)),
+        None => (raw, None),
+    };
+    lock::check_id("id", id)?;
+    if let Some(path) = path {
+        check_field("path", path)?;
+    }
+    Ok(Ssh {
+        id: id.to_string(),
+        path: path.map(str::to_string),
+    })
+}
+
+/// Where buildx will read a secret from must be there now, not after a base build: a file
+/// (relative to `dir`), or a set variable.
+pub fn check_secret_source(
+    secret: &Secret,
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<(), String> {
+    match (&secret.src, &secret.env) {
+        (Some(src), _) if !dir.join(src).is_file() => {
+            Err(format!("names {}, which is not a file here", quote(src)))
+        }
+        (None, Some(var)) if env(var).is_none() => Err(format!("names ${var}, which is not set")),
+        // buildx reads `id=ID` alone from $ID if set, else from the file ID.
+        (None, None) if env(&secret.id).is_none() && !dir.join(&secret.id).is_file() => Err(
+            format!(
+                "has no src or env, and neither ${} nor a file {} is here; write id={},src=PATH or id={},env=VAR",
+                secret.id, secret.id, secret.id, secret.id
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// An SSH key or socket must be there; an agent needs `$SSH_AUTH_SOCK`.
+pub fn check_ssh_source(
+    ssh: &Ssh,
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<(), String> {
+    match &ssh.path {
+        Some(path) if !dir.join(path).exists() => {
+            Err(format!("names {}, which is not here", quote(path)))
+        }
+        None if env("SSH_AUTH_SOCK").is_none() => Err(format!(
+            "needs an SSH agent, and $SSH_AUTH_SOCK is not set; start one, or name a key: --ssh {}=PATH",
+            ssh.id
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Each value comes with how to show it in an error: `--secret "id=x"`, or
+/// `[release] secrets = "id=x" in repro.toml`.
+///
+/// Parses and checks `--secret` values (after `[release] secrets`), one per id, the later
+/// winning: every source checked before anything runs.
+pub fn secrets<'a>(
+    values: impl Iterator<Item = (String, &'a str)>,
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Secret>> {
+    let mut by_id = BTreeMap::new();
+    for (shown, raw) in values {
+        let secret = parse_secret(raw).map_err(|why| Error::Usage(format!("{shown} {why}")))?;
+        by_id.insert(secret.id.clone(), (shown, secret));
+    }
+    // Only the value that wins is read by buildx, so only its source must be there.
+    by_id
+        .into_values()
+        .map(|(shown, secret)| {
+            check_secret_source(&secret, dir, env)
+                .map(|_| secret)
+                .map_err(|why| Error::Usage(format!("{shown} {why}")))
+        })
+        .collect()
+}
+
+/// As [`secrets`], for `--ssh`.
+pub fn ssh<'a>(
+    values: impl Iterator<Item = (String, &'a str)>,
+    dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Ssh>> {
+    let mut by_id = BTreeMap::new();
+    for (shown, raw) in values {
+        let ssh = parse_ssh(raw).map_err(|why| Error::Usage(format!("{shown} {why}")))?;
+        by_id.insert(ssh.id.clone(), (shown, ssh));
+    }
+    by_id
+        .into_values()
+        .map(|(shown, ssh)| {
+            check_ssh_source(&ssh, dir, env)
+                .map(|_| ssh)
+                .map_err(|why| Error::Usage(format!("{shown} {why}")))
+        })
+        .collect()
+}
+
+/// Checks `--add-host` values (after `[release] add_hosts`), one per name, the later winning.
+pub fn add_hosts<'a>(values: impl Iterator<Item = (String, &'a str)>) -> Result<Vec<String>> {
+    let mut by_name = BTreeMap::new();
+    for (shown, raw) in values {
+        lock::check_add_host("add-host", raw).map_err(|_| {
+            Error::Usage(format!(
+                "{shown} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)"
+            ))
+        })?;
+        by_name.insert(lock::host_name(raw).to_string(), raw.to_string());
+    }
+    Ok(by_name.into_values().collect())
+}
+
+/// A `--build-arg`/`[release.build_args]` key that is a proxy: refused, since proxies come
+/// from the environment and are never recorded.
+pub fn refuse_proxy_arg(shown: &str, key: &str) -> Result<()> {
+    if lock::is_proxy_arg(key) {
+        return Err(Error::Usage(format!(
+            "{shown} sets the proxy {key}: proxies come from the environment, so set {key} there (docker repro passes it to the build by name, as BuildKit's predefined argument, and never records it)",
+            key = clip(key)
+        )));
+    }
+    Ok(())
 }
 
 /// Where a value came from, to name it in an error: the flag, or the key in `repro.toml`.
@@ -211,6 +469,10 @@ pub fn inputs(
                 quote(&key)
             ))
         })?;
+        refuse_proxy_arg(
+            &format!("[release.build_args] {} in {CONFIG_FILE}", quote(&key)),
+            &key,
+        )?;
         build_args.insert(key, value);
     }
     for raw in &args.build_args {
@@ -228,6 +490,8 @@ pub fn inputs(
                 })?,
             ),
         };
+        // Before anything quotes the value: a proxy URL can hold a password.
+        refuse_proxy_arg(&format!("--build-arg {}", quote(&key)), &key)?;
         check_build_arg(&key, &value)
             .map_err(|why| Error::Usage(format!("--build-arg {} {why}", quote(raw))))?;
         build_args.insert(key, value);
@@ -273,6 +537,52 @@ pub fn inputs(
     } else {
         project.join(lock)
     };
+    let both = |key: &str, config: &'_ [String], flag: &str, flags: &'_ [String]| {
+        let config: Vec<(String, String)> = config
+            .iter()
+            .map(|v| {
+                (
+                    format!("[release] {key} = {} in {CONFIG_FILE}", quote(v)),
+                    v.clone(),
+                )
+            })
+            .chain(
+                flags
+                    .iter()
+                    .map(|v| (format!("{flag} {}", quote(v)), v.clone())),
+            )
+            .collect();
+        config
+    };
+    let secret_values = both("secrets", &c.secrets, "--secret", &args.secrets);
+    let secrets = secrets(
+        secret_values.iter().map(|(s, v)| (s.clone(), v.as_str())),
+        project,
+        env,
+    )?;
+    let ssh_values = both("ssh", &c.ssh, "--ssh", &args.ssh);
+    let ssh = ssh(
+        ssh_values.iter().map(|(s, v)| (s.clone(), v.as_str())),
+        project,
+        env,
+    )?;
+    let host_values = both("add_hosts", &c.add_hosts, "--add-host", &args.add_hosts);
+    let add_hosts = add_hosts(host_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
+    let network_from = From::of("--network", "[release] network", &args.network);
+    let network = args.network.clone().or(c.network).unwrap_or_default();
+    if !network.is_empty() {
+        lock::check_network("network", &network).map_err(|_| {
+            network_from.usage(
+                &network,
+                "is not a build network: use default, host or none",
+            )
+        })?;
+    }
+    let network = if network == "default" {
+        String::new()
+    } else {
+        network
+    };
     Ok(Inputs {
         image,
         base_file,
@@ -284,11 +594,15 @@ pub fn inputs(
         builder,
         lock,
         args: build_args,
+        secrets,
+        ssh,
+        network,
+        add_hosts,
     })
 }
 
 /// A build argument docker takes and the lock can record.
-fn check_build_arg(key: &str, value: &str) -> std::result::Result<(), String> {
+pub fn check_build_arg(key: &str, value: &str) -> std::result::Result<(), String> {
     if key.is_empty()
         || key.starts_with(|c: char| c.is_ascii_digit())
         || !key
@@ -569,6 +883,136 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("--image \"NO\""), "{err}");
+    }
+
+    #[test]
+    fn build_inputs_from_flags_and_config_are_checked_up_front() {
+        let dir = project(&["Dockerfile"]);
+        std::fs::write(dir.path().join("pip.netrc"), "machine x\n").unwrap();
+        let config: Config = toml::from_str(
+            "[release]\nsecrets = [\"id=pip_index,src=absent\", \"id=tok,env=TOKEN\"]\nssh = [\"deploy=pip.netrc\"]\nnetwork = \"none\"\nadd_hosts = [\"pypi.lab:10.0.0.5\", \"deb.lab:10.0.0.6\"]\n",
+        )
+        .unwrap();
+        let args = release_args(&[
+            "--secret",
+            "id=pip_index,src=pip.netrc",
+            "--ssh",
+            "default",
+            "--network",
+            "host",
+            "--add-host",
+            "pypi.lab:10.1.1.1",
+        ]);
+        let env = |k: &str| matches!(k, "TOKEN" | "SSH_AUTH_SOCK").then(|| "x".to_string());
+        let i = inputs(dir.path(), &args, config, &env).unwrap();
+        // One per id or name, the flag winning; sorted; values rebuilt from checked parts.
+        assert_eq!(
+            i.secrets
+                .iter()
+                .map(Secret::buildx_value)
+                .collect::<Vec<_>>(),
+            ["id=pip_index,src=pip.netrc", "id=tok,env=TOKEN"]
+        );
+        assert_eq!(
+            i.ssh.iter().map(Ssh::buildx_value).collect::<Vec<_>>(),
+            ["default", "deploy=pip.netrc"]
+        );
+        assert_eq!(i.network, "host");
+        assert_eq!(i.add_hosts, ["deb.lab:10.0.0.6", "pypi.lab:10.1.1.1"]);
+        let default = inputs(
+            dir.path(),
+            &release_args(&["--network", "default"]),
+            Config::default(),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(default.network, "");
+
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--secret", "pip_index"],
+                "has the field \"pip_index\" without `=`",
+            ),
+            (&["--secret", "id=a b,src=pip.netrc"], "is not a plain id"),
+            (&["--secret", "id=--x"], "is not a plain id"),
+            (
+                &["--secret", "id=x,src=pip.netrc,env=TOKEN"],
+                "both src and env",
+            ),
+            (
+                &["--secret", "id=x,src=pip.netrc,required=true"],
+                "unknown field",
+            ),
+            (&["--secret", "id=x,id=y,src=pip.netrc"], "twice"),
+            (&["--secret", "id=x,src=absent"], "not a file here"),
+            (&["--secret", "id=x,env=UNSET"], "$UNSET, which is not set"),
+            (&["--secret", "id=x,env=A-B"], "not a variable name"),
+            (&["--secret", "id=x,src=a\u{7}b"], "control character"),
+            (&["--secret", "id=x,type=ssh"], "use file or env"),
+            (&["--ssh", "de fault"], "is not a plain id"),
+            (&["--ssh", "key=absent"], "not here"),
+            (
+                &["--network", "bridge"],
+                "--network \"bridge\" is not a build network",
+            ),
+            (
+                &["--add-host", "pypi.lab"],
+                "--add-host \"pypi.lab\" is not NAME:IP",
+            ),
+            (&["--add-host", "pypi.lab:10.0.0.256"], "is not NAME:IP"),
+            (&["--add-host=-x:10.0.0.1"], "is not NAME:IP"),
+            (
+                &["--build-arg", "http_proxy=http://u:p@proxy:3128"],
+                "proxies come from the environment, so set http_proxy there",
+            ),
+            (
+                &["--build-arg", "NO_PROXY=x"],
+                "--build-arg \"NO_PROXY\" sets the proxy",
+            ),
+        ];
+        for (argv, needle) in cases {
+            let err = inputs(dir.path(), &release_args(argv), Config::default(), &env).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{argv:?}");
+            let err = err.to_string();
+            assert!(err.contains(needle), "{argv:?}: {err}");
+            assert!(
+                !err.contains('\n') && !err.contains("u:p@"),
+                "{argv:?}: {err}"
+            );
+        }
+        let no_agent = inputs(
+            dir.path(),
+            &release_args(&["--ssh", "default"]),
+            Config::default(),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(no_agent.contains("$SSH_AUTH_SOCK is not set"), "{no_agent}");
+        let configs: &[(&str, &str)] = &[
+            (
+                "secrets = [\"id=x,src=absent\"]",
+                "[release] secrets = \"id=x,src=absent\" in repro.toml names",
+            ),
+            ("ssh = [\"a b\"]", "[release] ssh = \"a b\" in repro.toml"),
+            (
+                "network = \"bridge\"",
+                "[release] network = \"bridge\" in repro.toml",
+            ),
+            (
+                "add_hosts = [\"x\"]",
+                "[release] add_hosts = \"x\" in repro.toml is not NAME:IP",
+            ),
+            (
+                "[release.build_args]\nHTTP_PROXY = \"x\"",
+                "[release.build_args] \"HTTP_PROXY\" in repro.toml sets the proxy",
+            ),
+        ];
+        for (toml_text, needle) in configs {
+            let config: Config = toml::from_str(&format!("[release]\n{toml_text}\n")).unwrap();
+            let err = inputs(dir.path(), &release_args(&[]), config, &env).unwrap_err();
+            assert!(err.to_string().contains(needle), "{toml_text}: {err}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod common;
 
 mod diff;
+mod inputs;
 mod inspect;
 mod plugin;
 mod release;

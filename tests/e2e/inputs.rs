@@ -1,0 +1,350 @@
+//! Build inputs on the test bed's mirrors: a BuildKit secret (the wheel index's token), a proxy
+//! from the environment, a locked build argument overridden by the reviewer.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+const MIRROR: &str = "/var/cache/docker-repro-testbed/mirror";
+const PROXY_LOG: &str = "/var/log/docker-repro-proxy.log";
+const PROXY_NAMES: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+];
+
+/// tests/fixtures/mirror-lab as a committed project (its release is `FROM mirror-lab:base`, so
+/// the directory, and the image, is `mirror-lab`).
+fn mirror_lab() -> Project {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
+    let read = |p: &str| std::fs::read_to_string(fixture.join(p)).unwrap();
+    let files: Vec<(&str, String)> = [
+        "docker/Dockerfile.base",
+        "docker/Dockerfile.release",
+        "lab/probe.py",
+        "requirements.txt",
+    ]
+    .into_iter()
+    .map(|p| (p, read(p)))
+    .collect();
+    let mut all: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    all.push((".dockerignore", ".git\n"));
+    Project::new("mirror-lab", &all)
+}
+
+/// The test bed's netrc for the wheel index, and the token inside it.
+fn index_credentials() -> (PathBuf, String) {
+    let netrc = Path::new(MIRROR).join("pip.netrc");
+    let token = std::fs::read_to_string(Path::new(MIRROR).join("pypi-token"))
+        .unwrap_or_else(|e| panic!("{MIRROR}/pypi-token ({e}): run `bash scripts/testbed.sh`"));
+    assert!(
+        netrc.is_file(),
+        "{}: run `bash scripts/testbed.sh`",
+        netrc.display()
+    );
+    (netrc, token.trim().to_string())
+}
+
+/// `docker repro ARGS` in `dir` with no proxy in the environment but `proxy`, if any.
+fn repro_with(dir: &Path, args: &[&str], proxy: Option<&str>) -> Run {
+    let mut full = vec!["repro"];
+    full.extend(args);
+    let mut cmd = docker_cmd(dir, &full);
+    for name in PROXY_NAMES {
+        cmd.env_remove(name);
+    }
+    if let Some(proxy) = proxy {
+        cmd.env("http_proxy", proxy);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Requests for the Debian mirror that went through the proxy so far.
+fn proxied_debian_requests() -> usize {
+    std::fs::read_to_string(PROXY_LOG)
+        .unwrap_or_else(|e| panic!("{PROXY_LOG} ({e}): run `bash scripts/testbed.sh`"))
+        .lines()
+        .filter(|l| l.contains("Request (file descriptor") && l.contains("http://172.17.0.1:8081/"))
+        .count()
+}
+
+#[test]
+fn a_secret_and_a_proxy_reach_the_build_and_only_the_secret_id_reaches_the_lock() {
+    let _serial = serial();
+    let p = mirror_lab();
+    let (netrc, token) = index_credentials();
+    let secret = format!("id=pip_index,src={}", netrc.display());
+    // A password in the proxy URL: it must show up nowhere (tinyproxy ignores it).
+    let password = format!("proxy-pw-{}", std::process::id());
+    let proxy = format!("http://lab:{password}@172.17.0.1:8888");
+    let leaks = |what: &str, text: &str| {
+        for needle in [password.as_str(), token.as_str()] {
+            assert!(!text.contains(needle), "{what} shows a credential:\n{text}");
+        }
+    };
+
+    // A proxy that is not there: the build fails in apt's RUN, which proves the proxy reaches
+    // it; the error (stderr captured with -q) names no credential, and no lock is written.
+    let dead = format!("http://lab:{password}@172.17.0.1:9");
+    let failed = repro_with(&p.dir, &["release", "-q", "--secret", &secret], Some(&dead)).expect(1);
+    leaks(
+        "a failed release",
+        &format!("{}{}", failed.stdout, failed.stderr),
+    );
+    assert_eq!(failed.stderr.lines().count(), 1, "{}", failed.stderr);
+    // By name only, and it is apt's RUN that failed.
+    assert!(
+        failed.stderr.contains("--build-arg http_proxy --secret"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("apt-get update"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!p.dir.join("repro.lock").exists());
+
+    // The release: build progress shown (no -q), proxy from the environment, the index's token
+    // as the secret pip_index, a build argument a reviewer will override.
+    let before = proxied_debian_requests();
+    let release = repro_with(
+        &p.dir,
+        &[
+            "release",
+            "--secret",
+            &secret,
+            "--build-arg",
+            "LAB_MIRROR=http://172.17.0.1:8082/simple/",
+            "--format",
+            "json",
+        ],
+        Some(&proxy),
+    )
+    .expect(0);
+    leaks(
+        "the release",
+        &format!("{}{}", release.stdout, release.stderr),
+    );
+    assert!(
+        proxied_debian_requests() > before,
+        "apt fetched nothing through the proxy"
+    );
+    let lock = p.lock_text();
+    assert!(lock.contains("secrets = [\"pip_index\"]"), "{lock}");
+    leaks("the lock", &lock);
+    for absent in ["pip.netrc", MIRROR, "8888", "proxy", "PROXY"] {
+        assert!(!lock.contains(absent), "the lock records {absent}:\n{lock}");
+    }
+    assert!(
+        lock.contains("LAB_MIRROR = \"http://172.17.0.1:8082/simple/\""),
+        "{lock}"
+    );
+    // numpy came from the token-protected index.
+    let numpy = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "mirror-lab:base",
+        "python3",
+        "-c",
+        "import numpy; print(numpy.__version__)",
+    ]);
+    assert_eq!(numpy.stdout.trim(), "1.26.4");
+    // BuildKit keeps the predefined proxy argument out of the images' history and config.
+    for image in release.json()["images"].as_array().unwrap() {
+        let name = image["name"].as_str().unwrap();
+        let history = docker(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", name]);
+        let config = docker(&["image", "inspect", name]);
+        for text in [&history.stdout, &config.stdout] {
+            leaks(name, text);
+            assert!(
+                !text.contains("8888") && !text.contains("http_proxy"),
+                "{name}:\n{text}"
+            );
+        }
+    }
+
+    // A reviewer, in a fresh clone, with no proxy: without the secret, the missing id is named
+    // in one line and nothing is built.
+    let (_tmp, review) = p.clone_with_lock();
+    let missing = repro_with(&review, &["verify", "--rebuild"], None).expect(125);
+    assert_eq!(
+        missing.stderr,
+        "error: the locked build used secret pip_index, not given here: add --secret id=pip_index,src=PATH (the lock records ids only; ask the author what each one holds); nothing was built\n"
+    );
+    assert!(missing.stdout.is_empty(), "{}", missing.stdout);
+
+    // With the same secret id, and another address for the mirror argument: identical (the
+    // proxy left no trace in the images), and the override is reported.
+    prune_build_cache();
+    let verify = repro_with(
+        &review,
+        &[
+            "verify",
+            "--rebuild",
+            "-q",
+            "--secret",
+            &secret,
+            "--build-arg",
+            "LAB_MIRROR=http://127.0.0.1:8082/simple/",
+            "--format",
+            "json",
+        ],
+        None,
+    )
+    .expect(0);
+    let report = verify.json();
+    assert_eq!(report["verdict"], "identical", "{report:#}");
+    assert_eq!(
+        report["overridden"],
+        serde_json::json!([{
+            "input": "build-arg",
+            "name": "LAB_MIRROR",
+            "locked": "http://172.17.0.1:8082/simple/",
+            "used": "http://127.0.0.1:8082/simple/",
+        }])
+    );
+    leaks(
+        "the verify report",
+        &format!("{}{}", verify.stdout, verify.stderr),
+    );
+}
+
+#[test]
+fn network_and_hosts_reach_the_build_are_locked_and_a_host_address_can_be_overridden() {
+    let _serial = serial();
+    // The RUN fails unless the build has the host entry and no network but loopback.
+    let p = Project::new(
+        "netinputs",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN grep -q 'pypi.lab' /etc/hosts && test \"$(ls /sys/class/net)\" = lo && echo ok > /checked\n",
+                busybox()
+            ),
+        )],
+    );
+    p.repro(&["release", "-q"]).expect(1);
+    p.repro(&[
+        "release",
+        "-q",
+        "--network",
+        "none",
+        "--add-host",
+        "pypi.lab:10.0.0.5",
+    ])
+    .expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains("network = \"none\""), "{lock}");
+    assert!(
+        lock.contains("add_hosts = [\"pypi.lab:10.0.0.5\"]"),
+        "{lock}"
+    );
+
+    // The reviewer's mirror has another address: /etc/hosts is no part of the image, so the
+    // rebuild is identical, and the report says what was overridden.
+    let (_tmp, review) = p.clone_with_lock();
+    let verify = docker_in(
+        &review,
+        &[
+            "repro",
+            "verify",
+            "--rebuild",
+            "-q",
+            "--add-host",
+            "pypi.lab:192.168.1.20",
+        ],
+    )
+    .expect(0);
+    assert!(
+        verify
+            .stdout
+            .contains("overridden: --add-host pypi.lab: 192.168.1.20 (locked: 10.0.0.5)\n"),
+        "{}",
+        verify.stdout
+    );
+    assert!(
+        verify.stdout.contains("verdict: identical"),
+        "{}",
+        verify.stdout
+    );
+    // Only a locked host can be overridden.
+    let other = docker_in(
+        &review,
+        &[
+            "repro",
+            "verify",
+            "--rebuild",
+            "--add-host",
+            "deb.lab:10.0.0.6",
+        ],
+    )
+    .expect(125);
+    assert!(
+        other.stderr.contains("the lock has no host deb.lab"),
+        "{}",
+        other.stderr
+    );
+}
+
+#[test]
+fn an_ssh_key_reaches_the_build_by_id_and_a_rebuild_needs_it_again() {
+    let _serial = serial();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id_ed25519");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The RUN fails unless an agent holding the key is mounted.
+    let p = Project::new(
+        "sshinputs",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN --mount=type=ssh,required=true test -S \"$SSH_AUTH_SOCK\" && echo ok > /ssh-ok\n",
+                busybox()
+            ),
+        )],
+    );
+    let ssh = format!("default={}", key.display());
+    // No agent in this environment: without --ssh the RUN has no socket.
+    let no_ssh = docker_cmd(&p.dir, &["repro", "release", "-q"])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert_eq!(no_ssh.status.code(), Some(1));
+    p.repro(&["release", "-q", "--ssh", &ssh]).expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains("ssh = [\"default\"]"), "{lock}");
+    assert!(!lock.contains("id_ed25519"), "{lock}");
+
+    let (_tmp, review) = p.clone_with_lock();
+    let missing = docker_in(&review, &["repro", "verify", "--rebuild"]).expect(125);
+    assert!(
+        missing.stderr.starts_with(
+            "error: the locked build used ssh default, not given here: add --ssh default[=PATH]"
+        ),
+        "{}",
+        missing.stderr
+    );
+    docker_in(
+        &review,
+        &["repro", "verify", "--rebuild", "-q", "--ssh", &ssh],
+    )
+    .expect(0);
+}
