@@ -2,7 +2,6 @@
 //! difference and the fix for that cause.
 
 use std::collections::BTreeMap;
-use crate::inventory::Change;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -11,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::image::tarstream::{Kind, TarStream};
 use crate::inventory::layers::{self, normalise_path, ArchiveIndex};
+use crate::inventory::Change;
 
 /// What a layer says about one path: about 120 bytes, plus the path, a link target, xattrs,
 /// and the content of a file of at most 256 bytes.

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::inventory::layers::{self, ArchiveIndex};
-use crate::ui::escape;
 pub use crate::inventory::Change;
+use crate::ui::escape;
 pub use files::Cause;
 use files::FileDiff;
 
