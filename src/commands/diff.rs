@@ -14,7 +14,7 @@ use crate::explain::{
 };
 use crate::image::reference::check_user_ref;
 use crate::inventory::Drift;
-use crate::lock::Lock;
+use crate::lock::{Lock, Role};
 
 enum Operand {
     Lock(PathBuf, Box<Lock>),
@@ -37,7 +37,7 @@ struct LockReport {
     identical: bool,
     changes: Vec<FieldChange>,
     /// Per image role.
-    packages: BTreeMap<String, Vec<Drift>>,
+    packages: BTreeMap<Role, Vec<Drift>>,
     /// The two release images compared, when both are in the engine.
     images: Option<ImageDiffReport>,
 }
@@ -145,12 +145,12 @@ fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
     let mut packages = BTreeMap::new();
     for image in &a.1.images {
         let other =
-            b.1.image(&image.role)
+            b.1.image(image.role)
                 .map(|i| i.inventory.clone())
                 .unwrap_or_default();
         let drift = image.inventory.drift(&other);
         if !drift.is_empty() {
-            packages.insert(image.role.clone(), drift);
+            packages.insert(image.role, drift);
         }
     }
     let identical = changes.is_empty() && packages.is_empty();
@@ -217,7 +217,7 @@ fn render_lock(r: &LockReport) -> String {
 /// image), and the registry bases it stands on. A base image that changed only by its own
 /// Dockerfile is not drift: its files are classified one by one.
 fn base_facts(lock: &Lock) -> (Option<usize>, Vec<String>) {
-    let layers = lock.image("base").map(|i| i.layers.len());
+    let layers = lock.image(Role::Base).map(|i| i.layers.len());
     let ids = lock
         .bases
         .iter()
@@ -288,7 +288,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             Operand::Archive(p, label) => Ok((p, label)),
             Operand::Lock(p, lock) => {
                 let digest = lock
-                    .image("release")
+                    .image(Role::Release)
                     .expect("a validated lock has a release image")
                     .manifest_digest
                     .clone();
@@ -303,7 +303,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
         (Operand::Lock(pa, la), Operand::Lock(pb, lb)) => {
             let mut r = lock_report((&pa, &la), (&pb, &lb));
             let digest = |l: &Lock| {
-                l.image("release")
+                l.image(Role::Release)
                     .map(|i| i.manifest_digest.clone())
                     .unwrap_or_default()
             };
@@ -321,7 +321,8 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
                         b_layers: kb,
                         changed: ida != idb,
                     };
-                    let drift: Vec<Drift> = r.packages.get("release").cloned().unwrap_or_default();
+                    let drift: Vec<Drift> =
+                        r.packages.get(&Role::Release).cloned().unwrap_or_default();
                     let mut images = image_report(
                         (&fa, format!("{} (release)", pa.display())),
                         (&fb, format!("{} (release)", pb.display())),

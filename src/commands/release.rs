@@ -12,7 +12,7 @@ use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::reference::{self, normalise_ref};
-use crate::lock::{self, Base, Lock};
+use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{proxies_from_env, Plan, Settings};
 use crate::ops::read;
 use crate::project::confine::confine;
@@ -29,7 +29,7 @@ struct Summary<'a> {
 
 #[derive(Serialize)]
 struct SummaryImage<'a> {
-    role: &'a str,
+    role: Role,
     name: &'a str,
     manifest_digest: &'a str,
 }
@@ -129,7 +129,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ui.progress(&format!("reading the packages inside {}", tags[0]));
         let (_, inventory) = read::inventory_of_file(&b.archive, args.quiet, &mut known_layers)?;
         images.push(lock::Image {
-            role: b.role.into(),
+            role: b.role,
             name: tags[0].clone(),
             manifest_digest: b.image.manifest_digest.clone(),
             config_digest: b.image.config_digest.clone(),
@@ -141,7 +141,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     if let Some(dest) = &args.archive {
         let release = built
             .iter()
-            .find(|b| b.role == "release")
+            .find(|b| b.role == Role::Release)
             .expect("release is always built");
         let mut source =
             std::fs::File::open(&release.archive).map_err(|e| Error::io(&release.archive, e))?;
@@ -269,13 +269,13 @@ fn resolve_base(
 /// The tags a built image gets: the base its `:base` tag; the release its commit tag first
 /// (the name the lock records), then each `--tag`.
 fn image_tags(
-    role: &str,
+    role: Role,
     base_tag: &str,
     release_tag: &str,
     image: &str,
     extra: &[String],
 ) -> Vec<String> {
-    if role == "base" {
+    if role == Role::Base {
         vec![base_tag.to_string()]
     } else {
         std::iter::once(release_tag.to_string())
@@ -331,7 +331,7 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
             .images
             .iter()
             .map(|i| SummaryImage {
-                role: &i.role,
+                role: i.role,
                 name: &i.name,
                 manifest_digest: &i.manifest_digest,
             })
@@ -384,8 +384,8 @@ mod tests {
     }
 
     fn assembled(dirty: &[&str], bases: Vec<Base>) -> Lock {
-        let image = |role: &str| lock::Image {
-            role: role.into(),
+        let image = |role: Role| lock::Image {
+            role,
             name: format!("paper:{role}"),
             manifest_digest: format!("sha256:{}", "6".repeat(64)),
             config_digest: format!("sha256:{}", "7".repeat(64)),
@@ -409,7 +409,7 @@ mod tests {
             },
             Default::default(),
             (vec![], bases),
-            vec![image("release"), image("base")],
+            vec![image(Role::Release), image(Role::Base)],
             vec![],
         )
     }
@@ -436,11 +436,17 @@ mod tests {
     #[test]
     fn the_release_is_named_by_its_commit_tag_first() {
         assert_eq!(
-            image_tags("release", "p:base", "p:0123456789ab", "p", &["v1".into()]),
+            image_tags(
+                Role::Release,
+                "p:base",
+                "p:0123456789ab",
+                "p",
+                &["v1".into()]
+            ),
             ["p:0123456789ab", "p:v1"]
         );
         assert_eq!(
-            image_tags("base", "p:base", "p:0123", "p", &["v1".into()]),
+            image_tags(Role::Base, "p:base", "p:0123", "p", &["v1".into()]),
             ["p:base"]
         );
     }

@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use crate::host::{self, HostReport};
 use crate::image::oci::sha256_digest;
 use crate::image::reference;
-use crate::lock::{self, Lock};
+use crate::lock::{self, Lock, Role};
 use crate::ui::Ui;
 
 pub const RECORD_FILE: &str = "repro-run.json";
@@ -146,7 +146,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         None => None,
     };
     let release = lock
-        .image("release")
+        .image(Role::Release)
         .expect("a validated lock has a release image");
     let docker = Docker::new(globals)?;
 

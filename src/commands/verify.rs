@@ -13,7 +13,7 @@ use crate::explain;
 use crate::host;
 use crate::image::oci::OciImage;
 use crate::inventory::Inventory;
-use crate::lock::{self, Lock};
+use crate::lock::{self, Lock, Role};
 use crate::ops::build::{proxies_from_env, Plan, Settings};
 use crate::ops::read;
 use crate::ops::report::{
@@ -53,12 +53,12 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     let (mode, images) = match (&args.archive, &docker) {
         (Some(archive), _) => {
             let report = verify_archive(&lock, archive, args.quiet)?;
-            if lock.image("base").is_some() {
+            if lock.image(Role::Base).is_some() {
                 not_checked.push("the base image: an archive holds the release only (the base's layers are part of it)".into());
             }
             if let (Some(docker), Status::Identical) = (&docker, report.status) {
                 let name = lock
-                    .image("release")
+                    .image(Role::Release)
                     .map(|i| i.name.clone())
                     .unwrap_or_default();
                 ui.progress(&format!("loading {} as {name}", archive.display()));
@@ -344,7 +344,7 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
 /// against the lock's release, and its packages against the lock's inventory. No network.
 fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageReport> {
     let locked = lock
-        .image("release")
+        .image(Role::Release)
         .expect("a validated lock has a release image");
     let mut known = HashMap::new();
     let (scan, inventory) = read::inventory_of_file(archive, quiet, &mut known)?;
@@ -515,13 +515,13 @@ fn rebuild(
             proxies: proxies_from_env(),
         },
     };
-    let file = |role: &str| {
+    let file = |role: Role| {
         lock.dockerfiles
             .iter()
             .find(|d| d.role == role)
             .map(|d| d.path.as_str())
     };
-    let release_file = file("release").ok_or_else(|| {
+    let release_file = file(Role::Release).ok_or_else(|| {
         Error::Failed(format!(
             "{}: no [[dockerfile]] with role = \"release\"",
             lock_path.display()
@@ -531,7 +531,7 @@ fn rebuild(
         settings,
         &checkout,
         &project,
-        file("base"),
+        file(Role::Base),
         release_file,
         |external, dockerfile| {
             lock.bases
@@ -556,7 +556,7 @@ fn rebuild(
         }
     }
     let release_name = lock
-        .image("release")
+        .image(Role::Release)
         .map(|i| i.name.clone())
         .unwrap_or_default();
     let built = plan.build(docker, work.path(), &release_name, quiet, &|m| {

@@ -6,7 +6,7 @@ pub mod gpu;
 use serde::Serialize;
 
 use crate::inventory::LockedInventory;
-use crate::lock::Lock;
+use crate::lock::{Lock, Role};
 use cuda_compat::Verdict;
 use gpu::Gpu;
 
@@ -54,7 +54,7 @@ pub fn image_cuda(inventory: &LockedInventory) -> Option<String> {
 /// Judges whether this host can run the lock's release image.
 pub fn judge(lock: &Lock, gpus: Vec<Gpu>, driver: Option<String>) -> HostReport {
     let inventory = lock
-        .image("release")
+        .image(Role::Release)
         .map(|i| i.inventory.clone())
         .unwrap_or_default();
     let image_cuda = image_cuda(&inventory);

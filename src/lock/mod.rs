@@ -101,11 +101,34 @@ pub struct Builder {
     pub name: String,
 }
 
+/// Which image of a release: the environment (`base`, in the base/release layout) or the
+/// release itself. Serialised as `base` and `release`; a lock naming another is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Base,
+    Release,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Base => "base",
+            Role::Release => "release",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DockerfileEntry {
-    /// `base` or `release`.
-    pub role: String,
+    pub role: Role,
     /// Relative to the project directory.
     pub path: String,
     pub sha256: String,
@@ -128,8 +151,7 @@ pub struct Base {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Image {
-    /// `base` or `release`.
-    pub role: String,
+    pub role: Role,
     /// `<image>:<tag>` as tagged in the engine.
     pub name: String,
     pub manifest_digest: String,
@@ -251,7 +273,6 @@ impl Lock {
             return Err(format!("build.add_hosts names {} twice", quote(dup)));
         }
         for d in &self.dockerfiles {
-            check_role(&d.role)?;
             check_relative("dockerfile.path", &d.path)?;
             check_hex("dockerfile.sha256", &d.sha256, &[64])?;
         }
@@ -260,11 +281,10 @@ impl Lock {
             check_digest("base.index_digest", &b.index_digest)?;
             check_digest("base.platform_digest", &b.platform_digest)?;
         }
-        if !self.images.iter().any(|i| i.role == "release") {
+        if !self.images.iter().any(|i| i.role == Role::Release) {
             return Err("no [[image]] with role = \"release\"".into());
         }
         for i in &self.images {
-            check_role(&i.role)?;
             check_ref("image.name", &i.name)?;
             check_digest("image.manifest_digest", &i.manifest_digest)?;
             check_digest("image.config_digest", &i.config_digest)?;
@@ -275,7 +295,7 @@ impl Lock {
         Ok(())
     }
 
-    pub fn image(&self, role: &str) -> Option<&Image> {
+    pub fn image(&self, role: Role) -> Option<&Image> {
         self.images.iter().find(|i| i.role == role)
     }
 
@@ -539,13 +559,6 @@ pub fn duplicate<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     values.into_iter().find(|v| !seen.insert(*v))
 }
 
-fn check_role(role: &str) -> std::result::Result<(), String> {
-    match role {
-        "base" | "release" => Ok(()),
-        other => Err(format!("role = {other:?} is not `base` or `release`")),
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -587,12 +600,12 @@ pub(crate) mod tests {
             },
             dockerfiles: vec![
                 DockerfileEntry {
-                    role: "release".into(),
+                    role: Role::Release,
                     path: "docker/Dockerfile.release".into(),
                     sha256: "b".repeat(64),
                 },
                 DockerfileEntry {
-                    role: "base".into(),
+                    role: Role::Base,
                     path: "docker/Dockerfile.base".into(),
                     sha256: "a".repeat(64),
                 },
@@ -606,7 +619,7 @@ pub(crate) mod tests {
             host: Host::default(),
             images: vec![
                 Image {
-                    role: "base".into(),
+                    role: Role::Base,
                     name: "curvenet:base".into(),
                     manifest_digest: d('3'),
                     config_digest: d('4'),
@@ -614,7 +627,7 @@ pub(crate) mod tests {
                     inventory: Default::default(),
                 },
                 Image {
-                    role: "release".into(),
+                    role: Role::Release,
                     name: "curvenet:0123456789ab".into(),
                     manifest_digest: d('6'),
                     config_digest: d('7'),

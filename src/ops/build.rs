@@ -11,7 +11,7 @@ use crate::error::{clip, Error, Result};
 use crate::image::oci::{self, sha256_digest, OciImage};
 
 use crate::image::reference::normalise_ref;
-use crate::lock::{Base, DockerfileEntry};
+use crate::lock::{Base, DockerfileEntry, Role};
 use crate::project::confine::confine;
 
 /// Inputs that are the same for every image of a release.
@@ -34,7 +34,7 @@ pub struct Settings {
 /// One Dockerfile to build.
 #[derive(Debug, Clone)]
 pub struct Stage {
-    pub role: &'static str,
+    pub role: Role,
     pub path: String,
     /// Where the Dockerfile is, every link resolved (inside the committed source); BuildKit is
     /// given this path, so it builds the bytes hashed here.
@@ -56,7 +56,7 @@ pub struct Plan {
 }
 
 pub struct Built {
-    pub role: &'static str,
+    pub role: Role,
     pub archive: PathBuf,
     pub image: OciImage,
 }
@@ -87,13 +87,13 @@ impl Plan {
             "the context's .dockerignore",
         )?;
         let base = base_file
-            .map(|f| read_stage("base", root, project, f, &settings))
+            .map(|f| read_stage(Role::Base, root, project, f, &settings))
             .transpose()?;
-        let release = read_stage("release", root, project, release_file, &settings)?;
+        let release = read_stage(Role::Release, root, project, release_file, &settings)?;
         let mut bases = Vec::new();
         for stage in base.iter().chain(std::iter::once(&release)) {
             for external in &stage.parsed.externals {
-                if stage.role == "release"
+                if stage.role == Role::Release
                     && base.is_some()
                     && is_built_base(&settings.image, &external.image)
                 {
@@ -119,7 +119,7 @@ impl Plan {
             .iter()
             .chain(std::iter::once(&self.release))
             .map(|s| DockerfileEntry {
-                role: s.role.into(),
+                role: s.role,
                 path: s.path.clone(),
                 sha256: s.sha256.clone(),
             })
@@ -153,7 +153,7 @@ impl Plan {
             dockerfile: stage.file.clone(),
             context: self.context.clone(),
             platform: self.settings.platform.clone(),
-            target: if stage.role == "release" {
+            target: if stage.role == Role::Release {
                 self.settings.target.clone()
             } else {
                 String::new()
@@ -202,7 +202,7 @@ impl Plan {
                 }
             }
             built.push(Built {
-                role: "base",
+                role: Role::Base,
                 archive,
                 image,
             });
@@ -223,7 +223,7 @@ impl Plan {
         )?;
         let image = read_image(&archive)?;
         built.push(Built {
-            role: "release",
+            role: Role::Release,
             archive,
             image,
         });
@@ -246,13 +246,13 @@ fn is_built_base(image: &str, reference: &str) -> bool {
 }
 
 fn read_stage(
-    role: &'static str,
+    role: Role,
     root: &Path,
     project: &Path,
     path: &str,
     settings: &Settings,
 ) -> Result<Stage> {
-    let what = if role == "base" {
+    let what = if role == Role::Base {
         "the base Dockerfile"
     } else {
         "the Dockerfile"
@@ -275,7 +275,7 @@ fn read_stage(
         _ => Error::io(&full, e),
     })?;
     // Only the stages the build's target reaches pull images, so only theirs are pinned.
-    let target = Some(settings.target.as_str()).filter(|t| role == "release" && !t.is_empty());
+    let target = Some(settings.target.as_str()).filter(|t| role == Role::Release && !t.is_empty());
     let parsed = dockerfile::parse_target(&bytes, &settings.args, &settings.platform, target)
         .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))?;
     let sha256 = sha256_digest(&bytes)

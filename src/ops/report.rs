@@ -89,7 +89,7 @@ pub struct Overridden {
 
 #[derive(Debug, Serialize)]
 pub struct ImageReport {
-    pub role: String,
+    pub role: crate::lock::Role,
     pub name: String,
     pub status: Status,
     /// The locked manifest digest.
@@ -116,7 +116,7 @@ impl ImageReport {
     /// A locked image, not yet compared: identical until a check finds otherwise.
     pub fn of(locked: &crate::lock::Image, source: Option<Source>) -> ImageReport {
         ImageReport {
-            role: locked.role.clone(),
+            role: locked.role,
             name: locked.name.clone(),
             status: Status::Identical,
             locked: locked.manifest_digest.clone(),
@@ -321,7 +321,7 @@ mod tests {
             commit: "0".repeat(40),
             verdict: Verdict::Different,
             images: vec![ImageReport {
-                role: "release".into(),
+                role: crate::lock::Role::Release,
                 name: "x:0123".into(),
                 status: Status::Different,
                 locked: d('a'),
