@@ -270,30 +270,20 @@ pub fn check_ssh_source(
     }
 }
 
-/// Each value comes with how to show it in an error: `--secret "id=x"`, or
-/// `[release] secrets = "id=x" in repro.toml`.
-///
 /// Parses and checks `--secret` values (after `[release] secrets`), one per id, the later
-/// winning: every source checked before anything runs.
+/// winning: every source checked before anything runs. Each value comes with how to show it
+/// in an error: `--secret "id=x"`, or `[release] secrets = "id=x" in repro.toml`.
 pub fn secrets<'a>(
     values: impl Iterator<Item = (String, &'a str)>,
     dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Secret>> {
-    let mut by_id = BTreeMap::new();
-    for (shown, raw) in values {
-        let secret = parse_secret(raw).map_err(|why| Error::Usage(format!("{shown} {why}")))?;
-        by_id.insert(secret.id.clone(), (shown, secret));
-    }
-    // Only the value that wins is read by buildx, so only its source must be there.
-    by_id
-        .into_values()
-        .map(|(shown, secret)| {
-            check_secret_source(&secret, dir, env)
-                .map(|_| secret)
-                .map_err(|why| Error::Usage(format!("{shown} {why}")))
-        })
-        .collect()
+    last_per_id(
+        values,
+        parse_secret,
+        |s| &s.id,
+        |s| check_secret_source(s, dir, env),
+    )
 }
 
 /// As [`secrets`], for `--ssh`.
@@ -302,16 +292,32 @@ pub fn ssh<'a>(
     dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Ssh>> {
+    last_per_id(
+        values,
+        parse_ssh,
+        |s| &s.id,
+        |s| check_ssh_source(s, dir, env),
+    )
+}
+
+/// Parses every value, keeps the last per id, and checks the source of those kept (only the
+/// value that wins is read by buildx, so only its source must be there).
+fn last_per_id<'a, T>(
+    values: impl Iterator<Item = (String, &'a str)>,
+    parse: fn(&str) -> std::result::Result<T, String>,
+    id: fn(&T) -> &String,
+    check: impl Fn(&T) -> std::result::Result<(), String>,
+) -> Result<Vec<T>> {
     let mut by_id = BTreeMap::new();
     for (shown, raw) in values {
-        let ssh = parse_ssh(raw).map_err(|why| Error::Usage(format!("{shown} {why}")))?;
-        by_id.insert(ssh.id.clone(), (shown, ssh));
+        let value = parse(raw).map_err(|why| Error::Usage(format!("{shown} {why}")))?;
+        by_id.insert(id(&value).clone(), (shown, value));
     }
     by_id
         .into_values()
-        .map(|(shown, ssh)| {
-            check_ssh_source(&ssh, dir, env)
-                .map(|_| ssh)
+        .map(|(shown, value)| {
+            check(&value)
+                .map(|_| value)
                 .map_err(|why| Error::Usage(format!("{shown} {why}")))
         })
         .collect()
