@@ -15,7 +15,8 @@ The workflow (base image for the environment, release image = base + code):
   docker repro diff A B             explain what differs between two locks or images
 
 Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 3 verified but this host
-cannot run it, 125 usage, 130 interrupted; `run` exits with the command's status.
+cannot run it, 4 the base drifted but the release is identical on the locked base, 125 usage,
+130 interrupted; `run` exits with the command's status.
 Docker's global flags (--context, -H, --config, -D, --tls*) given before `repro` are passed on to
 every docker command docker repro runs.";
 
@@ -51,6 +52,15 @@ pub enum Format {
     Human,
     /// The same report as JSON on stdout (keys documented in the README).
     Json,
+}
+
+/// What `verify --rebuild` does with the base image of a base + release layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BaseChoice {
+    /// Rebuild the base from its Dockerfile, then the release on it.
+    Rebuild,
+    /// Take the locked base by digest and rebuild only the release on it.
+    Locked,
 }
 
 /// Cut a release that can be rebuilt byte for byte, and write repro.lock.
@@ -124,7 +134,7 @@ pub struct ReleaseArgs {
     /// Push the release (and base) image to its registry after building; the pushed digest is checked
     #[arg(long)]
     pub push: bool,
-    /// Also write the release image as an OCI archive to FILE, for archiving with a paper
+    /// Also write the images (base and release) as one OCI archive to FILE, for archiving with a paper
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
     /// Reuse the build cache. Faster, but a cached layer built before the commit keeps its older
@@ -153,9 +163,16 @@ digests. A difference names the layer and the Dockerfile instruction that produc
 SSH ids the lock names must be given again (--secret, --ssh); every missing one is named before \
 anything is built. --build-arg and --add-host override locked values (a mirror near you), and the \
 report lists what was overridden. Proxies come from the environment, as for release.\n\n\
-With --archive FILE: checks an OCI archive written by `release --archive` (every blob against its \
-digest, the image against the lock, its packages against the lock's inventory) with no registry \
-and no network; --load then loads it into the engine.\n\n\
+With --archive FILE: checks an OCI archive written by `release --archive` (each locked image it \
+holds, base and release, every blob against its digest, the image against the lock, its packages \
+against the lock's inventory) with no registry and no network; --load then loads them into the \
+engine.\n\n\
+The base image of a base + release layout is built from mirrors that move: years later it may not \
+rebuild. `--rebuild --base locked` takes the locked base by digest (from --archive FILE, else the \
+engine, else its registry), checks it, and rebuilds only the release on it; the report says the \
+base was verified by digest, not rebuilt. A full --rebuild whose base comes out different goes on \
+to rebuild the release on the locked base when it is here, and gives both answers: exit 4 when \
+the base's packages drifted and the release is identical on the locked base.\n\n\
 Unless --offline or --archive, each locked base tag is looked up again: if it now points elsewhere \
 the report says so (old -> new digest); a rebuild still uses the pinned digest.\n\n\
 The report ends with this host's verdict: its NVIDIA driver and GPUs against the image's CUDA \
@@ -163,7 +180,7 @@ The report ends with this host's verdict: its NVIDIA driver and GPUs against the
 When the rebuilt image differs and the locked image is in the engine, the differing layers are \
 compared file by file, each difference given a cause and a fix, causes ranked by differing \
 bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple"
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar"
 )]
 pub struct VerifyArgs {
     /// The lockfile [default: ./repro.lock]
@@ -190,7 +207,12 @@ pub struct VerifyArgs {
     /// With --rebuild: override a locked /etc/hosts entry by its NAME; reported as overridden (repeatable)
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_hosts: Vec<String>,
-    /// With --archive: load the verified image into the engine, tagged as in the lock
+    /// With --rebuild: `rebuild` builds the base image again too; `locked` takes the locked base
+    /// by digest (from --archive FILE, the engine, or its registry) and rebuilds only the
+    /// release on it, for a reviewer whose mirrors have moved [default: rebuild]
+    #[arg(long, value_enum, value_name = "rebuild|locked")]
+    pub base: Option<BaseChoice>,
+    /// With --archive: load the verified images into the engine, tagged as in the lock
     #[arg(long)]
     pub load: bool,
     /// Contact no registry: use only the engine, archives and the lock, and say what was not checked
@@ -214,10 +236,11 @@ site-packages or dist-packages directory, conda-meta of every environment, CUDA 
 NCCL and torch versions, nvidia-*-cu1X wheels, and the CUDA variables of the image config. So it \
 works for FROM scratch, distroless and other-architecture images. Memory stays small whatever \
 the image size, and nothing is written to disk.",
-    after_help = "Examples:\n  docker repro inspect curvenet:base\n  docker repro inspect --archive paper-v1.oci.tar --format json\n  docker save curvenet:base | docker repro inspect - --list"
+    after_help = "Examples:\n  docker repro inspect curvenet:base\n  docker repro inspect --archive paper-v1.oci.tar curvenet:base --format json\n  docker save curvenet:base | docker repro inspect - --list"
 )]
 pub struct InspectArgs {
-    /// A local image (read with `docker save`), or - for a `docker save` stream on stdin
+    /// A local image (read with `docker save`), or - for a `docker save` stream on stdin; with
+    /// --archive, the image of the archive to read (by name or manifest digest) when it holds several
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
     /// Read an OCI or docker-save archive instead (as written by `release --archive`)

@@ -14,6 +14,9 @@ pub enum Exit {
     /// The image verified, but this host cannot run it (driver too old, GPU unsupported, or
     /// no GPU where the release used one); `run` refused for that reason.
     HostCannotRun,
+    /// `verify --rebuild`: the base did not rebuild identical because its packages drifted (its
+    /// mirrors moved), and the release rebuilt on the locked base is identical.
+    BaseDrifted,
     /// The command line or the configuration is wrong.
     Usage,
     /// Interrupted (Ctrl-C): children were stopped and nothing was written.
@@ -27,6 +30,7 @@ impl Exit {
             Exit::Error => 1,
             Exit::Different => 2,
             Exit::HostCannotRun => 3,
+            Exit::BaseDrifted => 4,
             Exit::Usage => 125,
             Exit::Interrupted => 130,
             Exit::Command(code) => u8::try_from(code).unwrap_or(1),

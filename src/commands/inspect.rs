@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::reference::check_user_ref;
 use crate::inventory::layers::ImageScan;
+use crate::inventory::layers::Select;
 use crate::inventory::Inventory;
 use crate::ops::read::{inventory_of_file, inventory_of_image, read_inventory};
 
@@ -25,10 +26,13 @@ struct Output<'a> {
 pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
     let mut known = HashMap::new();
     let (label, (scan, inventory)) = match (&args.image, &args.archive) {
-        (Some(_), Some(_)) => {
-            return Err(Error::Usage(
-                "give an IMAGE or --archive FILE, not both".into(),
-            ))
+        (Some(name), Some(path)) => {
+            // An archive holding several images (base and release): IMAGE names one of them.
+            check_user_ref("IMAGE", name)?;
+            (
+                format!("{} ({name})", path.display()),
+                inventory_of_file(path, &Select::Named(name.clone()), args.quiet, &mut known)?,
+            )
         }
         (None, None) => {
             return Err(Error::Usage(
@@ -37,7 +41,7 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
         }
         (None, Some(path)) => (
             path.display().to_string(),
-            inventory_of_file(path, args.quiet, &mut known)?,
+            inventory_of_file(path, &Select::Only, args.quiet, &mut known)?,
         ),
         (Some(image), None) if image == "-" => {
             if std::io::stdin().is_terminal() {

@@ -12,6 +12,7 @@ use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::reference::{self, normalise_ref};
+use crate::inventory::layers::Select;
 use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{proxies_from_env, Plan, Settings};
 use crate::ops::read;
@@ -127,7 +128,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ));
         docker.load(&b.archive, &tags)?;
         ui.progress(&format!("reading the packages inside {}", tags[0]));
-        let (_, inventory) = read::inventory_of_file(&b.archive, args.quiet, &mut known_layers)?;
+        let (_, inventory) =
+            read::inventory_of_file(&b.archive, &Select::Only, args.quiet, &mut known_layers)?;
         images.push(lock::Image {
             role: b.role,
             name: tags[0].clone(),
@@ -139,13 +141,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     }
 
     if let Some(dest) = &args.archive {
-        let release = built
-            .iter()
-            .find(|b| b.role == Role::Release)
-            .expect("release is always built");
-        let mut source =
-            std::fs::File::open(&release.archive).map_err(|e| Error::io(&release.archive, e))?;
-        lock::copy_atomic(&mut source, dest)?;
+        write_archive(&built, &images, dest, work.path())?;
         ui.progress(&format!("wrote OCI archive {}", dest.display()));
     }
     if args.push {
@@ -193,6 +189,34 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
 
     print_summary(args.format, &inputs.lock, &lock);
     Ok(Exit::Ok)
+}
+
+/// Writes the base (when there is one) and the release into one OCI archive, each blob checked
+/// against its digest and a layer they share stored once, named as the lock names them: what a
+/// reviewer with no network needs for `verify --archive` and `verify --rebuild --base locked`.
+fn write_archive(
+    built: &[crate::ops::build::Built],
+    images: &[lock::Image],
+    dest: &Path,
+    work: &Path,
+) -> Result<()> {
+    use crate::inventory::layers::{self, LayoutImage, Select};
+    let layout: Vec<LayoutImage> = built
+        .iter()
+        .zip(images)
+        .map(|(b, image)| LayoutImage {
+            archive: &b.archive,
+            select: Select::Manifest(b.image.manifest_digest.clone()),
+            name: image.name.clone(),
+        })
+        .collect();
+    let staged = work.join("archive.tar");
+    layers::write_verified_layout(&staged, &layout).map_err(|e| match e {
+        layers::ScanError::Interrupted => Error::Interrupted,
+        other => Error::Failed(format!("writing {}: {other}", dest.display())),
+    })?;
+    let mut source = std::fs::File::open(&staged).map_err(|e| Error::io(&staged, e))?;
+    lock::copy_atomic(&mut source, dest)
 }
 
 /// The commit to release, refused when the tree is dirty (unless allowed) or its remote

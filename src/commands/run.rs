@@ -155,7 +155,11 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     if docker.image_id(digest)?.is_none() {
         if let Some(archive) = &args.archive {
             ui.progress(&format!("checking and loading {}", archive.display()));
-            docker.load_verified(archive, digest, std::slice::from_ref(&release.name))?;
+            docker.load_verified(&[crate::engine::docker::VerifiedLoad {
+                archive: archive.clone(),
+                digest: digest.to_string(),
+                tags: vec![release.name.clone()],
+            }])?;
         } else if reference::repository(&release.name).contains('/') {
             let pinned = reference::pinned(&release.name, digest);
             ui.progress(&format!("pulling {pinned}"));

@@ -3,21 +3,24 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Format, VerifyArgs};
+use crate::cli::{BaseChoice, Format, VerifyArgs};
 use crate::engine::docker::BuildInputs;
 use crate::engine::docker::Docker;
+use crate::engine::docker::VerifiedLoad;
 use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::explain;
 use crate::host;
 use crate::image::oci::OciImage;
+use crate::inventory::layers::{LayoutImage, Select};
 use crate::inventory::Inventory;
 use crate::lock::{self, Lock, Role};
-use crate::ops::build::{proxies_from_env, Plan, Settings};
+use crate::ops::build::{proxies_from_env, BasePin, Built, Plan, Settings};
 use crate::ops::read;
 use crate::ops::report::{
-    BaseReport, ImageReport, LayerDiff, Mode, Overridden, Report, Source, Status, TagState, Verdict,
+    BaseReport, BuiltOn, ImageReport, LayerDiff, Mode, Overridden, Report, Source, Status,
+    TagState, Verdict,
 };
 use crate::project::confine::confine;
 use crate::ui::Ui;
@@ -43,39 +46,52 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     } else {
         RebuildInputs::default()
     };
-    let needs_docker = args.archive.is_none() || args.load;
+    let needs_docker = args.archive.is_none() || args.load || args.rebuild;
     let docker = if needs_docker {
         Some(Docker::new(globals)?)
     } else {
         None
     };
     let mut not_checked = Vec::new();
+    let base_choice = args.base.unwrap_or(BaseChoice::Rebuild);
     let (mode, images) = match (&args.archive, &docker) {
-        (Some(archive), _) => {
-            let report = verify_archive(&lock, archive, args.quiet)?;
-            if lock.image(Role::Base).is_some() {
-                not_checked.push("the base image: an archive holds the release only (the base's layers are part of it)".into());
+        (Some(archive), _) if !args.rebuild => {
+            let reports = verify_archive(&lock, archive, args.quiet, &mut not_checked)?;
+            if let Some(docker) = &docker {
+                if reports.iter().all(|r| r.status == Status::Identical) {
+                    let loads: Vec<VerifiedLoad> = reports
+                        .iter()
+                        .map(|r| VerifiedLoad {
+                            archive: archive.clone(),
+                            digest: r.locked.clone(),
+                            tags: vec![r.name.clone()],
+                        })
+                        .collect();
+                    let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+                    ui.progress(&format!(
+                        "loading {} as {}",
+                        archive.display(),
+                        names.join(", ")
+                    ));
+                    docker.load_verified(&loads)?;
+                }
             }
-            if let (Some(docker), Status::Identical) = (&docker, report.status) {
-                let name = lock
-                    .image(Role::Release)
-                    .map(|i| i.name.clone())
-                    .unwrap_or_default();
-                ui.progress(&format!("loading {} as {name}", archive.display()));
-                docker.load_verified(archive, &report.locked, &[name])?;
-            }
-            (Mode::Archive, vec![report])
+            (Mode::Archive, reports)
         }
-        (None, Some(docker)) if args.rebuild => (
+        (_, Some(docker)) if args.rebuild => (
             Mode::Rebuild,
             rebuild(
                 &lock,
                 &lock_path,
-                args.source.as_deref(),
+                Rebuild {
+                    source: args.source.as_deref(),
+                    base: base_choice,
+                    archive: args.archive.as_deref(),
+                    inputs: &inputs,
+                },
                 docker,
                 &ui,
                 args.quiet,
-                &inputs,
             )?,
         ),
         (None, Some(docker)) => {
@@ -90,7 +106,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                 .collect::<Result<_>>()?;
             (Mode::Digests, images)
         }
-        (None, None) => unreachable!("docker is found whenever no archive is given"),
+        _ => unreachable!("docker is found whenever no archive is given or a rebuild is asked"),
     };
     let bases = match &docker {
         Some(docker) if !args.offline && args.archive.is_none() => lock
@@ -129,9 +145,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         not_checked,
         overridden: inputs.overridden.clone(),
     };
-    if !report.identical() {
-        report.verdict = Verdict::Different;
-    }
+    report.verdict = verdict(&report.images);
     match args.format {
         Format::Json => println!(
             "{}",
@@ -141,14 +155,35 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     }
     Ok(
         match (
-            report.identical(),
+            report.verdict,
             report.host.as_ref().is_some_and(|h| h.cannot_run()),
         ) {
-            (false, _) => Exit::Different,
-            (true, true) => Exit::HostCannotRun,
-            (true, false) => Exit::Ok,
+            (Verdict::Different, _) => Exit::Different,
+            (Verdict::BaseDrifted, _) => Exit::BaseDrifted,
+            (Verdict::Identical, true) => Exit::HostCannotRun,
+            (Verdict::Identical, false) => Exit::Ok,
         },
     )
+}
+
+/// Identical when every image is; base-drifted when the only difference is a base whose
+/// packages drifted and the release rebuilt on the locked base is identical; else different.
+fn verdict(images: &[ImageReport]) -> Verdict {
+    if images.iter().all(|i| i.status == Status::Identical) {
+        return Verdict::Identical;
+    }
+    let base_drifted = images
+        .iter()
+        .any(|i| i.role == Role::Base && i.status == Status::Different && !i.packages.is_empty());
+    let others_identical = images
+        .iter()
+        .filter(|i| i.role != Role::Base)
+        .all(|i| i.status == Status::Identical && i.built_on == Some(BuiltOn::LockedBase));
+    if base_drifted && others_identical {
+        Verdict::BaseDrifted
+    } else {
+        Verdict::Different
+    }
 }
 
 fn check_flags(args: &VerifyArgs) -> Result<()> {
@@ -164,11 +199,23 @@ fn check_flags(args: &VerifyArgs) -> Result<()> {
             "a rebuild fetches the pinned base images",
         );
     }
-    if args.archive.is_some() && args.rebuild {
+    if args.archive.is_some() && args.rebuild && args.base != Some(BaseChoice::Locked) {
         return conflict(
             "--archive",
             "--rebuild",
-            "verify the archive, or rebuild from source, one at a time",
+            "verify the archive, or rebuild from source, one at a time; or add --base locked to rebuild the release on the archive's base",
+        );
+    }
+    if args.base.is_some() && !args.rebuild {
+        return Err(Error::Usage(
+            "--base says what a rebuild does with the base image: add --rebuild".into(),
+        ));
+    }
+    if args.load && args.rebuild {
+        return conflict(
+            "--load",
+            "--rebuild",
+            "--load loads a verified archive; verify it without --rebuild to load it",
         );
     }
     if args.load && args.archive.is_none() {
@@ -340,19 +387,67 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
     })
 }
 
-/// An OCI archive written by `release --archive`: every blob against its digest, the image
-/// against the lock's release, and its packages against the lock's inventory. No network.
-fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageReport> {
-    let locked = lock
-        .image(Role::Release)
-        .expect("a validated lock has a release image");
+/// An OCI archive written by `release --archive`: every blob of each locked image it holds
+/// against its digest, the image against the lock, and its packages against the lock's
+/// inventory. No network. The release must be there; a base the archive does not hold (an
+/// archive of the release alone) is listed as not checked.
+fn verify_archive(
+    lock: &Lock,
+    archive: &Path,
+    quiet: bool,
+    not_checked: &mut Vec<String>,
+) -> Result<Vec<ImageReport>> {
+    let mut reports = Vec::new();
     let mut known = HashMap::new();
-    let (scan, inventory) = read::inventory_of_file(archive, quiet, &mut known)?;
-    let found = scan.manifest_digest.clone().unwrap_or_default();
+    for locked in &lock.images {
+        if holds(archive, locked)? {
+            let select = Select::Manifest(locked.manifest_digest.clone());
+            let (scan, inventory) = read::inventory_of_file(archive, &select, quiet, &mut known)?;
+            reports.push(archive_report(locked, &scan, inventory));
+        } else if locked.role == Role::Base {
+            not_checked.push(format!(
+                "the base image {}: the archive holds the release only (its layers are part of the release; `release --archive` now writes both)",
+                locked.name
+            ));
+        } else {
+            // Another image than the locked one: compared, if it is the archive's only image.
+            match read::inventory_of_file(archive, &Select::Only, quiet, &mut known) {
+                Ok((scan, inventory)) => reports.push(archive_report(locked, &scan, inventory)),
+                Err(Error::Failed(why)) => {
+                    let mut report = ImageReport::of(locked, None);
+                    report.status = Status::Missing;
+                    report.detail = Some(format!(
+                        "the archive does not hold the locked image, nor one other image to compare ({why})"
+                    ));
+                    reports.push(report);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(reports)
+}
+
+/// Does the archive hold the locked image at all (as opposed to holding it corrupt)?
+fn holds(archive: &Path, locked: &lock::Image) -> Result<bool> {
+    let select = Select::Manifest(locked.manifest_digest.clone());
+    match crate::inventory::layers::index_archive(archive, &select) {
+        Err(crate::inventory::layers::ScanError::NotHeld(_)) => Ok(false),
+        Err(crate::inventory::layers::ScanError::Interrupted) => Err(Error::Interrupted),
+        _ => Ok(true),
+    }
+}
+
+/// The report of one locked image read from an archive.
+fn archive_report(
+    locked: &lock::Image,
+    scan: &crate::inventory::layers::ImageScan,
+    inventory: Inventory,
+) -> ImageReport {
     let config = serde_json::to_vec(&scan.config).unwrap_or_default();
     let layers: Vec<String> = scan.layers.iter().map(|(d, _)| d.clone()).collect();
     let image = OciImage {
-        manifest_digest: found,
+        manifest_digest: scan.manifest_digest.clone().unwrap_or_default(),
         config_digest: scan.config_digest.clone().unwrap_or_default(),
         layer_instructions: crate::image::oci::layer_instructions(&config, layers.len()),
         layers,
@@ -365,7 +460,7 @@ fn verify_archive(lock: &Lock, archive: &Path, quiet: bool) -> Result<ImageRepor
     if report.status == Status::Different {
         add_package_drift(&mut report, locked, Ok(inventory));
     }
-    Ok(report)
+    report
 }
 
 /// Is the locked image in the engine (by ID) or in its registry (by digest)? Missing only
@@ -463,18 +558,27 @@ fn check_base_tag(docker: &Docker, base: &lock::Base, platform: &str) -> Result<
     Ok(report)
 }
 
+/// How a rebuild is asked for: where the commit comes from, what is done with the base, and
+/// the reviewer's inputs.
+struct Rebuild<'a> {
+    source: Option<&'a Path>,
+    base: BaseChoice,
+    /// An archive holding the locked base, for `--base locked`.
+    archive: Option<&'a Path>,
+    inputs: &'a RebuildInputs,
+}
+
 fn rebuild(
     lock: &Lock,
     lock_path: &Path,
-    source: Option<&Path>,
+    how: Rebuild,
     docker: &Docker,
     ui: &Ui,
     quiet: bool,
-    inputs: &RebuildInputs,
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
     let work = crate::scratch::work_dir("verify")?;
-    let repo = source_repository(lock, lock_path, source, &git, work.path(), ui)?;
+    let repo = source_repository(lock, lock_path, how.source, &git, work.path(), ui)?;
     ui.progress(&format!(
         "copying commit {} into a clean build directory",
         lock.short_commit()
@@ -504,14 +608,19 @@ fn rebuild(
         source_date_epoch: lock.build.source_date_epoch,
         target: lock.build.target.clone(),
         builder: String::new(),
-        args: inputs.args.clone(),
+        args: how.inputs.args.clone(),
         context: lock.build.context.clone(),
         use_cache: false,
         inputs: BuildInputs {
-            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
-            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
+            secrets: how
+                .inputs
+                .secrets
+                .iter()
+                .map(|s| s.buildx_value())
+                .collect(),
+            ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
             network: lock.build.network.clone(),
-            add_hosts: inputs.add_hosts.clone(),
+            add_hosts: how.inputs.add_hosts.clone(),
             proxies: proxies_from_env(),
         },
     };
@@ -559,37 +668,178 @@ fn rebuild(
         .image(Role::Release)
         .map(|i| i.name.clone())
         .unwrap_or_default();
-    let built = plan.build(docker, work.path(), &release_name, quiet, &|m| {
-        ui.progress(m)
-    })?;
-    let mut known = HashMap::new();
-    Ok(lock
-        .images
-        .iter()
-        .map(|locked| {
-            let rebuilt = built.iter().find(|b| b.role == locked.role);
-            let mut report = compare(locked, rebuilt.map(|b| &b.image));
-            if let (Status::Different, Some(b)) = (report.status, rebuilt) {
-                ui.progress(&format!("comparing the packages inside {}", locked.name));
-                let inventory =
-                    read::inventory_of_file(&b.archive, quiet, &mut known).map(|(_, inv)| inv);
-                add_package_drift(&mut report, locked, inventory);
-                ui.progress(&format!(
-                    "comparing the files of the differing layers of {}",
-                    locked.name
+    let explain = |report: &mut ImageReport, locked: &lock::Image, built: &Built| {
+        if report.status != Status::Different {
+            return;
+        }
+        ui.progress(&format!("comparing the packages inside {}", locked.name));
+        let mut known = HashMap::new();
+        let inventory = read::inventory_of_file(&built.archive, &Select::Only, quiet, &mut known)
+            .map(|(_, inv)| inv);
+        add_package_drift(report, locked, inventory);
+        ui.progress(&format!(
+            "comparing the files of the differing layers of {}",
+            locked.name
+        ));
+        add_file_causes(report, locked, &built.archive, docker, work.path(), &ignore);
+    };
+    let progress = |m: &str| ui.progress(m);
+    let mut reports = Vec::new();
+    let mut base_pin = None;
+    let mut built_on = None;
+    if plan.base.is_some() {
+        let locked = lock.image(Role::Base).ok_or_else(|| {
+            Error::Failed(format!(
+                "{}: the lock names a base Dockerfile but no [[image]] with role = \"base\"",
+                lock_path.display()
+            ))
+        })?;
+        match how.base {
+            BaseChoice::Locked => {
+                let (pin, source) =
+                    locked_base(locked, &lock.build.platform, how.archive, docker, work.path(), ui)?.map_err(|why| {
+                        Error::Failed(format!(
+                            "the locked base {} ({}) {why}; give the paper's archive with --archive FILE, or rebuild the base too (drop --base locked)",
+                            locked.name, locked.manifest_digest
+                        ))
+                    })?;
+                let mut report = ImageReport::of(locked, Some(source));
+                report.found = Some(locked.manifest_digest.clone());
+                report.config_identical = Some(true);
+                report.detail = Some(format!(
+                    "verified by digest ({}), not rebuilt: --base locked",
+                    source.as_str()
                 ));
-                add_file_causes(
-                    &mut report,
-                    locked,
-                    &b.archive,
-                    docker,
-                    work.path(),
-                    &ignore,
-                );
+                reports.push(report);
+                base_pin = Some(pin);
+                built_on = Some(BuiltOn::LockedBase);
             }
-            report
-        })
-        .collect())
+            BaseChoice::Rebuild => {
+                let built = plan.build_base(docker, work.path(), quiet, &progress)?;
+                let mut report = compare(locked, Some(&built.image));
+                explain(&mut report, locked, &built);
+                let identical = report.status == Status::Identical;
+                reports.push(report);
+                let rebuilt_pin = || {
+                    BasePin::archive(
+                        &built.archive,
+                        &built.image.manifest_digest,
+                        &work.path().join("base-layout"),
+                    )
+                };
+                if identical {
+                    base_pin = Some(rebuilt_pin()?);
+                    built_on = Some(BuiltOn::RebuiltBase);
+                } else {
+                    // The base does not rebuild identical (a mirror moved, say): the release can
+                    // still be checked on the base that was locked, if it is here.
+                    ui.progress(&format!(
+                        "the base differs; looking for the locked base {} to rebuild the release on",
+                        locked.manifest_digest
+                    ));
+                    match locked_base(locked, &lock.build.platform, None, docker, work.path(), ui)?
+                    {
+                        Ok((pin, _)) => {
+                            base_pin = Some(pin);
+                            built_on = Some(BuiltOn::LockedBase);
+                        }
+                        Err(why) => {
+                            let note = format!("the release was rebuilt on the rebuilt base, so it differs too: the locked base {why} (load the paper's archive, or pull it, to check the release on it)");
+                            let last = reports.last_mut().expect("the base report was just pushed");
+                            last.detail = Some(match last.detail.take() {
+                                Some(d) => format!("{d}; {note}"),
+                                None => note,
+                            });
+                            base_pin = Some(rebuilt_pin()?);
+                            built_on = Some(BuiltOn::RebuiltBase);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let built = plan.build_release(
+        docker,
+        work.path(),
+        &release_name,
+        quiet,
+        &progress,
+        base_pin.as_ref(),
+    )?;
+    let locked = lock
+        .image(Role::Release)
+        .expect("a validated lock has a release image");
+    let mut report = compare(locked, Some(&built.image));
+    report.built_on = built_on;
+    explain(&mut report, locked, &built);
+    reports.push(report);
+    Ok(reports)
+}
+
+/// The locked base image, by its digest, as a pin for the release build and where it was
+/// found: the archive given, else the engine (saved, then checked blob by blob), else its
+/// registry (BuildKit pulls it by digest). The inner `Err` says why it is not here.
+fn locked_base(
+    locked: &lock::Image,
+    platform: &str,
+    archive: Option<&Path>,
+    docker: &Docker,
+    work: &Path,
+    ui: &Ui,
+) -> Result<std::result::Result<(BasePin, Source), String>> {
+    let digest = &locked.manifest_digest;
+    let layout = work.join("locked-base-layout");
+    let verified = work.join("locked-base.tar");
+    let copy = |from: &Path| -> Result<()> {
+        let image = LayoutImage {
+            archive: from,
+            select: Select::Manifest(digest.clone()),
+            name: locked.name.clone(),
+        };
+        crate::inventory::layers::write_verified_layout(&verified, &[image])
+            .map(|_| ())
+            .map_err(|e| match e {
+                crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
+                other => Error::Failed(format!("{}: {other}", from.display())),
+            })
+    };
+    if let Some(archive) = archive {
+        ui.progress(&format!(
+            "checking the locked base {} in {}",
+            locked.name,
+            archive.display()
+        ));
+        copy(archive)?;
+        return Ok(Ok((
+            BasePin::archive(&verified, digest, &layout)?,
+            Source::Archive,
+        )));
+    }
+    if docker.image_id(digest)?.is_some() {
+        ui.progress(&format!("taking the locked base {digest} from the engine"));
+        let saved = work.join("engine-base.tar");
+        docker.save_to(digest, &saved)?;
+        copy(&saved)?;
+        return Ok(Ok((
+            BasePin::archive(&verified, digest, &layout)?,
+            Source::Engine,
+        )));
+    }
+    if !crate::image::reference::repository(&locked.name).contains('/') {
+        return Ok(Err(
+            "is not in the engine and its name has no registry to pull it from".into(),
+        ));
+    }
+    let pinned = crate::image::reference::pinned(&locked.name, digest);
+    match docker.resolve(&pinned, platform)? {
+        Ok(_) => Ok(Ok((
+            BasePin::registry(&locked.name, digest),
+            Source::Registry,
+        ))),
+        Err(why) => Ok(Err(format!(
+            "is neither in the engine nor in its registry ({why})"
+        ))),
+    }
 }
 
 /// Where the locked commit comes from: `--source DIR`; else the repository holding the lock,

@@ -110,6 +110,15 @@ impl BuildSpec {
     }
 }
 
+/// One image to load from an archive: the manifest `digest` a lock names, and its tags (the
+/// first is the name it is loaded under).
+#[derive(Debug, Clone)]
+pub struct VerifiedLoad {
+    pub archive: PathBuf,
+    pub digest: String,
+    pub tags: Vec<String>,
+}
+
 /// Versions and driver of the engine and builder, recorded in the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BuilderFacts {
@@ -255,35 +264,52 @@ impl Docker {
         Ok(())
     }
 
-    /// Loads the one image a stranger's archive leads to, as `tags[0]` plus the other tags and
-    /// nothing else, after checking its manifest digest is `expected`; see
-    /// [`layers::write_verified_copy`]. The archive's own tags never reach the engine.
+    /// Loads the images of a stranger's archive that a lock names, each by its locked manifest
+    /// digest, as its `tags[0]` plus the other tags and nothing else; see
+    /// [`layers::write_verified_layout`]. The archive's own tags never reach the engine.
     /// A tag that already names another image is never moved: the name comes from a lock a
     /// stranger wrote, and could be one of the reviewer's own tags.
-    pub fn load_verified(&self, archive: &Path, expected: &str, tags: &[String]) -> Result<()> {
-        for tag in tags {
-            if let Some(other) = self.image_id(tag)?.filter(|id| id != expected) {
-                return Err(Error::Failed(format!(
-                    "{} already names another image ({}); loading the locked image under that name would move it, so nothing was loaded. Remove or rename that tag first (docker rmi {})",
-                    crate::ui::escape(tag),
-                    crate::ui::escape(&other),
-                    crate::ui::escape(tag)
-                )));
+    pub fn load_verified(&self, images: &[VerifiedLoad]) -> Result<()> {
+        for image in images {
+            for tag in &image.tags {
+                if let Some(other) = self.image_id(tag)?.filter(|id| *id != image.digest) {
+                    return Err(Error::Failed(format!(
+                        "{} already names another image ({}); loading the locked image under that name would move it, so nothing was loaded. Remove or rename that tag first (docker rmi {})",
+                        crate::ui::escape(tag),
+                        crate::ui::escape(&other),
+                        crate::ui::escape(tag)
+                    )));
+                }
             }
         }
         let dir = crate::scratch::work_dir("load")?;
         let copy = dir.path().join("image.tar");
-        let label = archive.display().to_string();
-        let found = layers::write_verified_copy(archive, &copy, &tags[0]).map_err(|e| match e {
+        let layout: Vec<layers::LayoutImage> = images
+            .iter()
+            .map(|i| layers::LayoutImage {
+                archive: &i.archive,
+                select: layers::Select::Manifest(i.digest.clone()),
+                name: i.tags[0].clone(),
+            })
+            .collect();
+        layers::write_verified_layout(&copy, &layout).map_err(|e| match e {
             layers::ScanError::Interrupted => Error::Interrupted,
-            other => Error::Failed(format!("{label}: {other}; nothing was loaded")),
+            other => Error::Failed(format!(
+                "{}: {other}; nothing was loaded",
+                images
+                    .first()
+                    .map(|i| i.archive.display().to_string())
+                    .unwrap_or_default()
+            )),
         })?;
-        if found != expected {
-            return Err(Error::Failed(format!(
-                "{label} holds image {found}, not the locked {expected}; nothing was loaded. Use the archive that was released with this lock"
-            )));
+        self.tool
+            .run(&["load", "--quiet", "--input", &copy.to_string_lossy()])?;
+        for image in images {
+            for tag in image.tags.iter().skip(1) {
+                self.tool.run(&["tag", "--", &image.tags[0], tag])?;
+            }
         }
-        self.load(&copy, tags)
+        Ok(())
     }
 
     pub fn pull(&self, reference: &str) -> Result<()> {

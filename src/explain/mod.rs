@@ -292,7 +292,8 @@ pub fn config_diff(a: &serde_json::Value, b: &serde_json::Value) -> Vec<ConfigDi
 
 /// Indexes an archive file, with a one-line error.
 pub fn index(path: &Path) -> Result<ArchiveIndex, String> {
-    layers::index_archive(path).map_err(|e| format!("{}: {e}", path.display()))
+    layers::index_archive(path, &layers::Select::Only)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Human lines for differing layers and their causes, indented under an image line.

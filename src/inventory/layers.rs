@@ -22,6 +22,8 @@ pub const MAX_CATALOG_FILE: u64 = 64 << 20;
 const MAX_JSON: u64 = 4 << 20;
 /// Overlay filesystems stack about 128 layers; an image listing more is not a real image.
 const MAX_LAYERS: usize = 1000;
+/// An archive's index lists a few images (base and release, or one per platform).
+const MAX_INDEX_ENTRIES: usize = 64;
 /// A layer may expand to at most this many times its compressed size, plus the floor.
 const BOMB_RATIO: u64 = 1000;
 const BOMB_FLOOR: u64 = 1 << 30;
@@ -133,6 +135,9 @@ pub enum ScanError {
     },
     #[error("{0}")]
     Archive(String),
+    /// The archive is readable but does not lead to the image asked for.
+    #[error("the archive does not hold image {0}: its index.json does not lead to that manifest")]
+    NotHeld(String),
     #[error("interrupted")]
     Interrupted,
 }
@@ -548,6 +553,19 @@ struct OciDoc {
 #[derive(Deserialize)]
 struct OciDescriptor {
     digest: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+impl OciDescriptor {
+    /// The name an index entry gives its image (`io.containerd.image.name`, else the OCI
+    /// `ref.name`), if any: untrusted text, to be matched or escaped, never believed.
+    fn name(&self) -> Option<&str> {
+        self.annotations
+            .get("io.containerd.image.name")
+            .or_else(|| self.annotations.get("org.opencontainers.image.ref.name"))
+            .map(String::as_str)
+    }
 }
 
 fn blob_path(digest: &str) -> String {
@@ -679,7 +697,7 @@ pub fn scan_archive<R: Read>(
     if truncated {
         return Err(ScanError::Archive(TRUNCATED.into()));
     }
-    let entry = manifest_layers(&json, &aliases)?;
+    let entry = manifest_layers(&json, &aliases, &Select::Only)?;
     let mut layers = Vec::new();
     let layer_paths = entry.layer_paths;
     for path in layer_paths {
@@ -724,8 +742,9 @@ impl ArchiveIndex {
     }
 }
 
-/// One pass over an archive file's headers, seeking past data; JSON documents are read.
-pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> {
+/// One pass over an archive file's headers, seeking past data; JSON documents are read. The
+/// image is the one `select` names.
+pub fn index_archive(path: &std::path::Path, select: &Select) -> Result<ArchiveIndex, ScanError> {
     let open = || {
         std::fs::File::open(path)
             .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
@@ -789,7 +808,7 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
     if !outer.reached_end_marker() {
         return Err(ScanError::Archive(TRUNCATED.into()));
     }
-    let entry = manifest_layers(&json, &aliases)?;
+    let entry = manifest_layers(&json, &aliases, select)?;
     Ok(ArchiveIndex {
         members,
         manifest_digest: entry.manifest_digest,
@@ -802,8 +821,11 @@ pub fn index_archive(path: &std::path::Path) -> Result<ArchiveIndex, ScanError> 
 /// The image of an archive file, from its headers and JSON documents alone (layers are not
 /// read): what a build just wrote, to lock and compare. The same reader as the inventory's,
 /// so an archive means one thing everywhere.
-pub fn read_image(path: &std::path::Path) -> Result<crate::image::oci::OciImage, ScanError> {
-    let index = index_archive(path)?;
+pub fn read_image(
+    path: &std::path::Path,
+    select: &Select,
+) -> Result<crate::image::oci::OciImage, ScanError> {
+    let index = index_archive(path, select)?;
     let (Some(manifest_digest), Some(config_digest)) =
         (index.manifest_digest.clone(), index.config_digest.clone())
     else {
@@ -826,6 +848,7 @@ pub fn read_image(path: &std::path::Path) -> Result<crate::image::oci::OciImage,
 /// [`scan_archive`], faster on a file.
 pub fn scan_archive_file(
     path: &std::path::Path,
+    select: &Select,
     known: &HashMap<String, LayerScan>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ImageScan, ScanError> {
@@ -843,7 +866,7 @@ pub fn scan_archive_file(
         config_digest,
         config,
         layer_paths,
-    } = index_archive(path)?;
+    } = index_archive(path, select)?;
 
     // Each distinct layer is read once, however often the manifest lists it: a manifest
     // naming one small bomb 100,000 times must not cost 100,000 inflations.
@@ -939,104 +962,74 @@ pub fn scan_archive_file(
     })
 }
 
-/// Writes to `out` a fresh OCI archive holding exactly one image: the one `archive`'s index
-/// leads to, named `name` and nothing else, with every blob copied from `archive` and checked
-/// against its digest on the way. Loading this copy instead of the original means an archive
-/// cannot choose which tags it moves (its own `manifest.json` tags and index annotations are
-/// dropped), and what is loaded is the verified bytes even if the file changes meanwhile.
-/// Returns the manifest digest.
-pub fn write_verified_copy(
-    archive: &std::path::Path,
+/// One image to copy into a verified layout: the image `select` names in `archive`, to be
+/// loaded under `name`.
+#[derive(Debug, Clone)]
+pub struct LayoutImage<'a> {
+    pub archive: &'a std::path::Path,
+    pub select: Select,
+    pub name: String,
+}
+
+/// Writes to `out` a fresh OCI archive holding exactly the images asked for and nothing else:
+/// each the one its `select` leads to, named as asked, every blob copied from its archive and
+/// checked against its digest on the way, a blob two images share stored once. Loading this
+/// copy instead of the original means an archive cannot choose which tags it moves (its own
+/// `manifest.json` tags and index annotations are dropped), and what is loaded is the verified
+/// bytes even if the file changes meanwhile. Returns the manifest digests, in order.
+pub fn write_verified_layout(
     out: &std::path::Path,
-    name: &str,
-) -> Result<String, ScanError> {
-    use std::io::{Seek, SeekFrom, Write};
-    let ArchiveIndex {
-        members,
-        manifest_digest,
-        config_digest,
-        layer_paths,
-        ..
-    } = index_archive(archive)?;
-    let (Some(manifest_digest), Some(config_digest)) = (manifest_digest, config_digest) else {
-        return Err(ScanError::Archive(
-            "the archive has no OCI index, so its content cannot be tied to a digest; use the archive `docker repro release --archive` wrote".into(),
-        ));
-    };
-    let open = || {
-        std::fs::File::open(archive)
-            .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))
-    };
+    images: &[LayoutImage],
+) -> Result<Vec<String>, ScanError> {
+    use std::io::Write;
     let written = |e: io::Error| ScanError::Archive(format!("{}: {e}", out.display()));
     let file = std::fs::File::create(out).map_err(written)?;
     let mut tar = tar::Builder::new(io::BufWriter::new(file));
-    let append = |tar: &mut tar::Builder<io::BufWriter<std::fs::File>>,
-                  member: &str,
-                  data: &mut dyn Read,
-                  size: u64|
-     -> io::Result<()> {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, member, data)
-    };
-    let mut manifest_bytes = Vec::new();
-    let blobs = std::iter::once(blob_path(&manifest_digest))
-        .chain(std::iter::once(blob_path(&config_digest)))
-        .chain(layer_paths.iter().cloned());
     let mut copied = std::collections::HashSet::new();
-    for member in blobs {
-        if !copied.insert(member.clone()) {
-            continue;
-        }
-        let expected = digest_of_blob_path(&member).ok_or_else(|| {
-            ScanError::Archive(format!("{member} is not named by a sha256 digest"))
-        })?;
-        let &(offset, size) = members.get(&member).ok_or_else(|| {
-            ScanError::Archive(format!("{expected} is listed but not in the archive"))
-        })?;
-        let mut source = open()?;
-        source
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
-        let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
-        let mut reader = Counting {
-            inner: Hashing {
-                inner: source.take(size),
-                state: state.clone(),
-            },
-            count: 0,
-            progress: &mut |_| {},
+    let mut index_entries = Vec::new();
+    let mut saved_entries = Vec::new();
+    let mut digests = Vec::new();
+    for image in images {
+        let ArchiveIndex {
+            members,
+            manifest_digest,
+            config_digest,
+            layer_paths,
+            ..
+        } = index_archive(image.archive, &image.select)?;
+        let (Some(manifest_digest), Some(config_digest)) = (manifest_digest, config_digest) else {
+            return Err(ScanError::Archive(
+                "the archive has no OCI index, so its content cannot be tied to a digest; use the archive `docker repro release --archive` wrote".into(),
+            ));
         };
-        if member == blob_path(&manifest_digest) {
-            reader
-                .read_to_end(&mut manifest_bytes)
-                .map_err(|e| stopped_or(format!("the archive is truncated ({e})")))?;
-            append(&mut tar, &member, &mut manifest_bytes.as_slice(), size)
-        } else {
-            append(&mut tar, &member, &mut reader, size)
+        let mut manifest_bytes = Vec::new();
+        let blobs = [blob_path(&manifest_digest), blob_path(&config_digest)]
+            .into_iter()
+            .chain(layer_paths.iter().cloned());
+        for member in blobs {
+            let is_manifest = member == blob_path(&manifest_digest);
+            if copied.contains(&member) && !is_manifest {
+                continue;
+            }
+            let bytes = copy_blob(
+                image.archive,
+                &members,
+                &member,
+                &mut tar,
+                !copied.contains(&member),
+            )?;
+            if is_manifest {
+                manifest_bytes = bytes;
+            }
+            copied.insert(member);
         }
-        .map_err(|e| stopped_or(format!("copying {expected}: {e}")))?;
-        let (hasher, read) = state.borrow().clone();
-        let actual = format!("sha256:{:x}", hasher.finalize());
-        if read != size || actual != expected {
-            return Err(ScanError::Archive(format!(
-                "blob {expected} hashes to {actual}; the archive is corrupt or changed while it was read"
-            )));
-        }
-    }
-    let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
-        .ok()
-        .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
-        .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
-    let full_name = crate::image::reference::normalise_ref(name);
-    let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
+        let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
+            .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+        let full_name = crate::image::reference::normalise_ref(&image.name);
+        let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
+        index_entries.push(serde_json::json!({
             "mediaType": media_type,
             "digest": manifest_digest,
             "size": manifest_bytes.len(),
@@ -1044,24 +1037,104 @@ pub fn write_verified_copy(
                 "io.containerd.image.name": full_name,
                 "org.opencontainers.image.ref.name": tag,
             },
-        }],
+        }));
+        saved_entries.push(serde_json::json!({
+            "Config": blob_path(&config_digest),
+            "RepoTags": [image.name],
+            "Layers": layer_paths,
+        }));
+        digests.push(manifest_digest);
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": index_entries,
     });
-    let saved = serde_json::json!([{
-        "Config": blob_path(&config_digest),
-        "RepoTags": [name],
-        "Layers": layer_paths,
-    }]);
     for (member, bytes) in [
         ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
         ("index.json", serde_json::to_vec(&index).expect("json")),
-        ("manifest.json", serde_json::to_vec(&saved).expect("json")),
+        (
+            "manifest.json",
+            serde_json::to_vec(&saved_entries).expect("json"),
+        ),
     ] {
-        append(&mut tar, member, &mut bytes.as_slice(), bytes.len() as u64).map_err(written)?;
+        append_member(&mut tar, member, &mut bytes.as_slice(), bytes.len() as u64)
+            .map_err(written)?;
     }
     tar.into_inner()
         .and_then(|mut w| w.flush())
         .map_err(written)?;
-    Ok(manifest_digest)
+    Ok(digests)
+}
+
+fn append_member(
+    tar: &mut tar::Builder<io::BufWriter<std::fs::File>>,
+    member: &str,
+    data: &mut dyn Read,
+    size: u64,
+) -> io::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, member, data)
+}
+
+/// Copies one blob of `archive` into `tar` (unless `write` is false: a manifest seen before is
+/// only read again), checking it against the digest it is stored under. Returns its bytes when
+/// it is small enough to be a manifest, else nothing.
+fn copy_blob(
+    archive: &std::path::Path,
+    members: &HashMap<String, (u64, u64)>,
+    member: &str,
+    tar: &mut tar::Builder<io::BufWriter<std::fs::File>>,
+    write: bool,
+) -> Result<Vec<u8>, ScanError> {
+    use std::io::{Seek, SeekFrom};
+    let expected = digest_of_blob_path(member)
+        .ok_or_else(|| ScanError::Archive(format!("{member} is not named by a sha256 digest")))?;
+    let &(offset, size) = members.get(member).ok_or_else(|| {
+        ScanError::Archive(format!("{expected} is listed but not in the archive"))
+    })?;
+    let mut source = std::fs::File::open(archive)
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+    source
+        .seek(SeekFrom::Start(offset))
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+    let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
+    let mut reader = Counting {
+        inner: Hashing {
+            inner: source.take(size),
+            state: state.clone(),
+        },
+        count: 0,
+        progress: &mut |_| {},
+    };
+    let mut kept = Vec::new();
+    if size <= MAX_JSON {
+        reader
+            .read_to_end(&mut kept)
+            .map_err(|e| stopped_or(format!("the archive is truncated ({e})")))?;
+        if write {
+            append_member(tar, member, &mut kept.as_slice(), size)
+        } else {
+            Ok(())
+        }
+    } else if write {
+        append_member(tar, member, &mut reader, size)
+    } else {
+        io::copy(&mut reader, &mut io::sink()).map(|_| ())
+    }
+    .map_err(|e| stopped_or(format!("copying {expected}: {e}")))?;
+    let (hasher, read) = state.borrow().clone();
+    let actual = format!("sha256:{:x}", hasher.finalize());
+    if read != size || actual != expected {
+        return Err(ScanError::Archive(format!(
+            "blob {expected} hashes to {actual}; the archive is corrupt or changed while it was read"
+        )));
+    }
+    Ok(kept)
 }
 
 /// Adds the bytes read to a shared counter for the progress bar, and stops on Ctrl-C.
@@ -1148,81 +1221,84 @@ fn insert_json(
     Ok(())
 }
 
+/// Which image of an archive to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Select {
+    /// The archive's one image: its `index.json` lists one manifest (or one image index with
+    /// one platform), or its legacy `manifest.json` lists one image.
+    Only,
+    /// The image whose manifest has this digest, reached from `index.json`: listed there, or
+    /// listed by an image index listed there (one platform of several). A verifier asks for
+    /// the digest its lock names, so an archive may hold several images (base and release).
+    Manifest(String),
+    /// The image `index.json` names so (as `docker load` would tag it), or whose entry has
+    /// this digest: what a user asks for by name. Never used for a verdict.
+    Named(String),
+}
+
 /// Which image the archive holds. With an OCI `index.json`, every byte is reached from the
 /// manifest digest: index → manifest → config and layers, each named by its digest (and checked
-/// against it when read). A `manifest.json` beside it (`docker save` writes both) must name the
-/// same config and layers, or the archive is refused: two entry points that disagree are how
-/// one image's digest is shown while another image's content is read. Only a legacy archive
-/// with `manifest.json` alone is read through it, and then no manifest digest is known.
+/// against it when read). A `manifest.json` beside it (`docker save` writes both) must describe
+/// only images `index.json` leads to, or the archive is refused: two entry points that disagree
+/// are how one image's digest is shown while another image's content is read. Only a legacy
+/// archive with `manifest.json` alone is read through it, and then no manifest digest is known.
 fn manifest_layers(
     json: &HashMap<String, Vec<u8>>,
     aliases: &HashMap<String, String>,
+    select: &Select,
 ) -> Result<Entry, ScanError> {
     let resolve = |p: &str| aliases.get(p).cloned().unwrap_or_else(|| p.to_string());
-    let saved = json
+    let saved: Option<Vec<SaveManifest>> = json
         .get("manifest.json")
-        .map(|bytes| -> Result<SaveManifest, ScanError> {
-            let mut manifests: Vec<SaveManifest> = serde_json::from_slice(bytes).map_err(|e| {
+        .map(|bytes| -> Result<Vec<SaveManifest>, ScanError> {
+            let manifests: Vec<SaveManifest> = serde_json::from_slice(bytes).map_err(|e| {
                 ScanError::Archive(format!("manifest.json is not a docker save manifest: {e}"))
             })?;
-            match manifests.len() {
-                1 => Ok(manifests.remove(0)),
-                0 => Err(ScanError::Archive("manifest.json lists no image".into())),
-                n => Err(ScanError::Archive(format!(
-                    "the archive holds {n} images; save one image at a time"
-                ))),
+            if manifests.is_empty() {
+                return Err(ScanError::Archive("manifest.json lists no image".into()));
             }
+            Ok(manifests)
         })
         .transpose()?;
     let (manifest_digest, config_digest, config_path, layer_paths) = if let Some(index) =
         json.get("index.json")
     {
-        let mut digest = checked_digest(&single_manifest(index)?)?;
-        let mut doc = oci_doc(json, &digest)?;
-        if !doc.manifests.is_empty() && doc.config.is_none() {
-            digest = match doc.manifests.as_slice() {
-                [one] => checked_digest(&one.digest)?,
-                many => {
-                    return Err(ScanError::Archive(format!(
-                        "the archive's index lists {} platforms; export one platform",
-                        many.len()
-                    )))
-                }
-            };
-            doc = oci_doc(json, &digest)?;
-        }
-        let config = doc
-            .config
-            .as_ref()
-            .ok_or_else(|| ScanError::Archive(format!("manifest {digest} has no config")))?;
-        if !doc.manifests.is_empty() {
-            return Err(ScanError::Archive(format!(
-                "manifest {digest} is both an index and a manifest (it has manifests and a config); refusing an ambiguous document"
-            )));
-        }
-        if doc.layers.len() > MAX_LAYERS {
-            return Err(ScanError::Archive(format!(
-                "manifest {digest} lists {} layers, more than the {MAX_LAYERS} any engine stacks",
-                doc.layers.len()
-            )));
-        }
-        let config_digest = checked_digest(&config.digest)?;
+        let digest = match select {
+            Select::Only => only_manifest(json, index)?,
+            Select::Manifest(wanted) => reachable_manifest(json, index, wanted)?,
+            Select::Named(name) => {
+                let digest = named_manifest(index, name)?;
+                only_platform(json, digest)?
+            }
+        };
+        let (config_digest, layer_paths) = image_manifest(json, &digest)?;
         let config_path = blob_path(&config_digest);
-        let layer_paths: Vec<String> = doc
-            .layers
-            .iter()
-            .map(|l| checked_digest(&l.digest).map(|d| blob_path(&d)))
-            .collect::<Result<_, _>>()?;
         if let Some(saved) = &saved {
-            let saved_layers: Vec<String> = saved.layers.iter().map(|l| resolve(l)).collect();
-            if resolve(&saved.config) != config_path || saved_layers != layer_paths {
-                return Err(ScanError::Archive(format!(
+            let images = reachable_images(json, index)?;
+            for entry in saved {
+                let described = (
+                    resolve(&entry.config),
+                    entry.layers.iter().map(|l| resolve(l)).collect::<Vec<_>>(),
+                );
+                if !images
+                    .iter()
+                    .any(|(c, l)| *c == described.0 && *l == described.1)
+                {
+                    return Err(ScanError::Archive(format!(
                         "manifest.json and index.json describe different images (index.json: manifest {digest}); refusing an archive with two entry points that disagree"
                     )));
+                }
             }
         }
         (Some(digest), Some(config_digest), config_path, layer_paths)
-    } else if let Some(saved) = &saved {
+    } else if let Some(mut saved) = saved {
+        if saved.len() > 1 {
+            return Err(ScanError::Archive(format!(
+                "the archive holds {} images and no OCI index to tell them apart; save one image at a time",
+                saved.len()
+            )));
+        }
+        let saved = saved.remove(0);
         let config_path = resolve(&saved.config);
         let config_digest = digest_of_blob_path(&config_path).or_else(|| {
             let stem = config_path.rsplit('/').next()?.strip_suffix(".json")?;
@@ -1260,6 +1336,133 @@ fn manifest_layers(
     })
 }
 
+/// The one image of an index: it lists one manifest, or one image index of one platform.
+fn only_manifest(json: &HashMap<String, Vec<u8>>, index: &[u8]) -> Result<String, ScanError> {
+    only_platform(json, checked_digest(&single_manifest(index)?)?)
+}
+
+/// `digest`, or the one manifest of the image index `digest`.
+fn only_platform(json: &HashMap<String, Vec<u8>>, digest: String) -> Result<String, ScanError> {
+    let doc = oci_doc(json, &digest)?;
+    if doc.manifests.is_empty() || doc.config.is_some() {
+        return Ok(digest);
+    }
+    match doc.manifests.as_slice() {
+        [one] => checked_digest(&one.digest),
+        many => Err(ScanError::Archive(format!(
+            "the archive's index lists {} platforms; export one platform",
+            many.len()
+        ))),
+    }
+}
+
+/// `wanted`, if `index.json` leads to it: listed there, or by an image index listed there.
+fn reachable_manifest(
+    json: &HashMap<String, Vec<u8>>,
+    index: &[u8],
+    wanted: &str,
+) -> Result<String, ScanError> {
+    let wanted = checked_digest(wanted)?;
+    for listed in index_entries(index)? {
+        if listed == wanted {
+            return Ok(wanted);
+        }
+        // A listed document that is not in the archive (a platform `docker save` left out)
+        // leads nowhere; the wanted one must still be found, or the archive lacks it.
+        if let Ok(doc) = oci_doc(json, &listed) {
+            if doc.config.is_none() && doc.manifests.len() <= MAX_INDEX_ENTRIES {
+                for inner in &doc.manifests {
+                    if checked_digest(&inner.digest)? == wanted {
+                        return Ok(wanted);
+                    }
+                }
+            }
+        }
+    }
+    Err(ScanError::NotHeld(wanted))
+}
+
+/// The config digest and layer members of the image manifest `digest`.
+fn image_manifest(
+    json: &HashMap<String, Vec<u8>>,
+    digest: &str,
+) -> Result<(String, Vec<String>), ScanError> {
+    let doc = oci_doc(json, digest)?;
+    if !doc.manifests.is_empty() {
+        return Err(ScanError::Archive(format!(
+            "manifest {digest} is {} (it has manifests); refusing an ambiguous document",
+            if doc.config.is_some() {
+                "both an index and a manifest"
+            } else {
+                "an image index, not an image manifest"
+            }
+        )));
+    }
+    let config = doc
+        .config
+        .as_ref()
+        .ok_or_else(|| ScanError::Archive(format!("manifest {digest} has no config")))?;
+    if doc.layers.len() > MAX_LAYERS {
+        return Err(ScanError::Archive(format!(
+            "manifest {digest} lists {} layers, more than the {MAX_LAYERS} any engine stacks",
+            doc.layers.len()
+        )));
+    }
+    let layers = doc
+        .layers
+        .iter()
+        .map(|l| checked_digest(&l.digest).map(|d| blob_path(&d)))
+        .collect::<Result<_, _>>()?;
+    Ok((checked_digest(&config.digest)?, layers))
+}
+
+/// Every image (config member, layer members) `index.json` leads to and the archive holds.
+fn reachable_images(
+    json: &HashMap<String, Vec<u8>>,
+    index: &[u8],
+) -> Result<Vec<(String, Vec<String>)>, ScanError> {
+    let mut images = Vec::new();
+    for listed in index_entries(index)? {
+        let Ok(doc) = oci_doc(json, &listed) else {
+            continue;
+        };
+        let digests: Vec<String> = if doc.config.is_none() && !doc.manifests.is_empty() {
+            doc.manifests
+                .iter()
+                .take(MAX_INDEX_ENTRIES)
+                .map(|m| checked_digest(&m.digest))
+                .collect::<Result<_, _>>()?
+        } else {
+            vec![listed]
+        };
+        for digest in digests {
+            if let Ok((config, layers)) = image_manifest(json, &digest) {
+                images.push((blob_path(&config), layers));
+            }
+        }
+    }
+    Ok(images)
+}
+
+/// The digests `index.json` lists.
+fn index_entries(index: &[u8]) -> Result<Vec<String>, ScanError> {
+    let doc: OciDoc = serde_json::from_slice(index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
+    if doc.manifests.is_empty() {
+        return Err(ScanError::Archive("index.json lists no image".into()));
+    }
+    if doc.manifests.len() > MAX_INDEX_ENTRIES {
+        return Err(ScanError::Archive(format!(
+            "index.json lists {} images, more than the {MAX_INDEX_ENTRIES} an archive of a release holds",
+            doc.manifests.len()
+        )));
+    }
+    doc.manifests
+        .iter()
+        .map(|m| checked_digest(&m.digest))
+        .collect()
+}
+
 /// A blob stored under its digest (or named by one) must hash to it.
 fn check_json_digest(bytes: &[u8], path: &str, named: Option<&str>) -> Result<(), ScanError> {
     for expected in digest_of_blob_path(path)
@@ -1282,9 +1485,50 @@ fn single_manifest(index: &[u8]) -> Result<String, ScanError> {
     match doc.manifests.as_slice() {
         [one] => Ok(one.digest.clone()),
         [] => Err(ScanError::Archive("index.json lists no image".into())),
-        many => Err(ScanError::Archive(format!(
-            "index.json lists {} images; export one image",
-            many.len()
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .take(8)
+                .map(|m| {
+                    crate::ui::escape(&crate::error::clip(m.name().unwrap_or(&m.digest)))
+                        .into_owned()
+                })
+                .collect();
+            Err(ScanError::Archive(format!(
+                "index.json lists {} images ({}{}); name the one to read by its name or manifest digest",
+                many.len(),
+                names.join(", "),
+                if many.len() > 8 { ", ..." } else { "" }
+            )))
+        }
+    }
+}
+
+/// The manifest digest of the image `index.json` names `name` (as `docker load` would tag it,
+/// or by its own digest).
+fn named_manifest(index: &[u8], name: &str) -> Result<String, ScanError> {
+    let doc: OciDoc = serde_json::from_slice(index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
+    let full = crate::image::reference::normalise_ref(name);
+    let matching: Vec<&OciDescriptor> = doc
+        .manifests
+        .iter()
+        .filter(|m| {
+            m.digest == name
+                || m.name()
+                    .is_some_and(|n| n == name || crate::image::reference::normalise_ref(n) == full)
+        })
+        .collect();
+    match matching.as_slice() {
+        [one] => checked_digest(&one.digest),
+        [] => Err(ScanError::Archive(format!(
+            "the archive has no image named {}",
+            crate::ui::escape(&crate::error::clip(name))
+        ))),
+        _ => Err(ScanError::Archive(format!(
+            "the archive names {} images {}; name one by its manifest digest",
+            matching.len(),
+            crate::ui::escape(&crate::error::clip(name))
         ))),
     }
 }
@@ -1834,7 +2078,7 @@ mod tests {
         let streamed = scan_archive(&bytes[..], &HashMap::new(), &mut |_| {});
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &bytes).unwrap();
-        let seeked = scan_archive_file(file.path(), &HashMap::new(), &|_| {});
+        let seeked = scan_archive_file(file.path(), &Select::Only, &HashMap::new(), &|_| {});
         (streamed, seeked)
     }
 
@@ -1895,6 +2139,267 @@ mod tests {
         assert!(err.contains("unsupported digest"), "{err}");
     }
 
+    fn write_verified_copy(
+        from: &std::path::Path,
+        to: &std::path::Path,
+        digest: &str,
+    ) -> Result<String, ScanError> {
+        let image = LayoutImage {
+            archive: from,
+            select: Select::Manifest(digest.to_string()),
+            name: "paper:abc".into(),
+        };
+        write_verified_layout(to, &[image]).map(|mut d| d.remove(0))
+    }
+
+    /// An image of `layers` (each a gzip blob) with `x` in its config.
+    fn image_of(layers: &[Vec<u8>], x: &str) -> Built {
+        let config =
+            format!(r#"{{"config":{{}},"rootfs":{{"diff_ids":[]}},"x":"{x}"}}"#).into_bytes();
+        let dc = digest(&config);
+        let path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+        let descriptors: Vec<String> = layers
+            .iter()
+            .map(|l| format!(r#"{{"digest":"{}","size":{}}}"#, digest(l), l.len()))
+            .collect();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{dc}","size":{}}},"layers":[{}]}}"#,
+            config.len(),
+            descriptors.join(",")
+        )
+        .into_bytes();
+        let dm = digest(&manifest);
+        let mut members: Vec<(String, Vec<u8>)> = layers
+            .iter()
+            .map(|l| (path(&digest(l)), l.clone()))
+            .collect();
+        members.push((path(&dc), config));
+        members.push((path(&dm), manifest));
+        Built {
+            members,
+            manifest_digest: dm,
+            config: path(&dc),
+            layer: path(&digest(&layers[0])),
+        }
+    }
+
+    fn index_listing(digests: &[&str]) -> Vec<u8> {
+        let entries: Vec<String> = digests
+            .iter()
+            .map(|d| format!(r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":1}}"#))
+            .collect();
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            entries.join(",")
+        )
+        .into_bytes()
+    }
+
+    fn archive_file(members: &[(String, Vec<u8>)]) -> tempfile::NamedTempFile {
+        let refs: Vec<(&str, Vec<u8>)> = members
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), outer(&refs)).unwrap();
+        file
+    }
+
+    #[test]
+    fn an_archive_of_base_and_release_is_read_by_the_digest_asked_for() {
+        let site = "usr/lib/python3/dist-packages";
+        let shared = gzip(&layer(&[(
+            &format!("{site}/env-1.dist-info/METADATA"),
+            &meta("env", "1"),
+        )]));
+        let code = gzip(&layer(&[("app/main.py", b"print(1)\n".as_slice())]));
+        let base = image_of(std::slice::from_ref(&shared), "base");
+        let release = image_of(&[shared, code], "release");
+        let mut members = base.members.clone();
+        members.extend(release.members.iter().skip(1).cloned());
+        members.push((
+            "index.json".into(),
+            index_listing(&[&base.manifest_digest, &release.manifest_digest]),
+        ));
+        let file = archive_file(&members);
+        let read =
+            |select: Select| scan_archive_file(file.path(), &select, &HashMap::new(), &|_| {});
+        let err = read(Select::Only).unwrap_err().to_string();
+        assert!(err.contains("index.json lists 2 images"), "{err}");
+        let r = read(Select::Manifest(release.manifest_digest.clone())).unwrap();
+        assert_eq!(r.config["x"], "release");
+        assert_eq!(r.layers.len(), 2);
+        let b = read(Select::Manifest(base.manifest_digest.clone())).unwrap();
+        assert_eq!(b.config["x"], "base");
+        assert_eq!(
+            b.manifest_digest.as_deref(),
+            Some(base.manifest_digest.as_str())
+        );
+        let other = image_with("other");
+        match read(Select::Manifest(other.manifest_digest.clone())) {
+            Err(ScanError::NotHeld(d)) => assert_eq!(d, other.manifest_digest),
+            other => panic!("{other:?}"),
+        }
+
+        // One verified layout holds both, the shared layer once, named as asked.
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let images = [
+            LayoutImage {
+                archive: file.path(),
+                select: Select::Manifest(base.manifest_digest.clone()),
+                name: "paper:base".into(),
+            },
+            LayoutImage {
+                archive: file.path(),
+                select: Select::Manifest(release.manifest_digest.clone()),
+                name: "paper:0123".into(),
+            },
+        ];
+        let digests = write_verified_layout(out.path(), &images).unwrap();
+        assert_eq!(
+            digests,
+            [
+                base.manifest_digest.clone(),
+                release.manifest_digest.clone()
+            ]
+        );
+        let names: Vec<String> = tar::Archive::new(std::fs::File::open(out.path()).unwrap())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names.len(), 6 + 3, "2 manifests, 2 configs, 2 distinct layers and index.json, manifest.json, oci-layout: {names:?}");
+        let unique: std::collections::HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "no blob twice: {names:?}");
+        for (wanted, x) in [
+            (&base.manifest_digest, "base"),
+            (&release.manifest_digest, "release"),
+        ] {
+            let scan = scan_archive_file(
+                out.path(),
+                &Select::Manifest(wanted.clone()),
+                &HashMap::new(),
+                &|_| {},
+            )
+            .unwrap();
+            assert_eq!(scan.config["x"], x);
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(out.path()).unwrap()).into_owned();
+        assert!(text.contains(r#""io.containerd.image.name":"docker.io/library/paper:base""#));
+        assert!(
+            text.contains(r#""RepoTags":["paper:0123"]"#),
+            "manifest.json names both"
+        );
+        // A user names one image of such an archive; unnamed, the error lists the names.
+        let by_name = |name: &str| {
+            scan_archive_file(
+                out.path(),
+                &Select::Named(name.into()),
+                &HashMap::new(),
+                &|_| {},
+            )
+        };
+        assert_eq!(by_name("paper:base").unwrap().config["x"], "base");
+        assert_eq!(
+            by_name("docker.io/library/paper:0123").unwrap().config["x"],
+            "release"
+        );
+        assert_eq!(
+            by_name(&release.manifest_digest).unwrap().config["x"],
+            "release"
+        );
+        let err = by_name("paper:nope").unwrap_err().to_string();
+        assert!(err.contains("no image named paper:nope"), "{err}");
+        let err = scan_archive_file(out.path(), &Select::Only, &HashMap::new(), &|_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lists 2 images (docker.io/library/paper:base, docker.io/library/paper:0123); name the one"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_platform_of_an_image_index_is_reached_through_it() {
+        let amd = image_with("amd");
+        let arm = image_with("arm");
+        let nested = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"digest":"{}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},{{"digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#,
+            amd.manifest_digest, arm.manifest_digest
+        )
+        .into_bytes();
+        let dn = digest(&nested);
+        let mut members = amd.members.clone();
+        members.extend(arm.members.clone());
+        members.push((format!("blobs/sha256/{}", &dn[7..]), nested));
+        members.push(("index.json".into(), index_listing(&[&dn])));
+        let file = archive_file(&members);
+        let read =
+            |select: Select| scan_archive_file(file.path(), &select, &HashMap::new(), &|_| {});
+        let err = read(Select::Only).unwrap_err().to_string();
+        assert!(err.contains("lists 2 platforms"), "{err}");
+        assert_eq!(
+            read(Select::Manifest(arm.manifest_digest.clone()))
+                .unwrap()
+                .config["x"],
+            "arm"
+        );
+        // The index itself is not an image.
+        let err = read(Select::Manifest(dn.clone())).unwrap_err().to_string();
+        assert!(
+            err.contains("an image index, not an image manifest"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_json_naming_an_image_the_index_does_not_lead_to_is_refused() {
+        let base = image_with("base");
+        let release = image_with("release");
+        let evil = image_with("evil");
+        let save = |images: &[&Built]| {
+            let entries: Vec<String> = images
+                .iter()
+                .map(|b| {
+                    format!(
+                        r#"{{"Config":"{}","RepoTags":["x:1"],"Layers":["{}"]}}"#,
+                        b.config, b.layer
+                    )
+                })
+                .collect();
+            format!("[{}]", entries.join(",")).into_bytes()
+        };
+        let mut members = base.members.clone();
+        members.extend(release.members.clone());
+        members.extend(evil.members.clone());
+        members.push((
+            "index.json".into(),
+            index_listing(&[&base.manifest_digest, &release.manifest_digest]),
+        ));
+        let mut agreeing = members.clone();
+        agreeing.push(("manifest.json".into(), save(&[&base, &release])));
+        let file = archive_file(&agreeing);
+        let scan = scan_archive_file(
+            file.path(),
+            &Select::Manifest(release.manifest_digest.clone()),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(scan.config["x"], "release");
+        members.push(("manifest.json".into(), save(&[&base, &evil])));
+        let file = archive_file(&members);
+        let err = scan_archive_file(
+            file.path(),
+            &Select::Manifest(release.manifest_digest.clone()),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("two entry points that disagree"), "{err}");
+    }
+
     #[test]
     fn a_verified_copy_holds_one_image_named_as_asked() {
         let genuine = image_with("genuine");
@@ -1910,9 +2415,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (from, to) = (dir.path().join("in.tar"), dir.path().join("out.tar"));
         std::fs::write(&from, outer(&refs)).unwrap();
-        let digest = write_verified_copy(&from, &to, "paper:abc").unwrap();
+        let digest = write_verified_copy(&from, &to, &genuine.manifest_digest).unwrap();
         assert_eq!(digest, genuine.manifest_digest);
-        let copy = scan_archive_file(&to, &HashMap::new(), &|_| {}).unwrap();
+        let copy = scan_archive_file(&to, &Select::Only, &HashMap::new(), &|_| {}).unwrap();
         assert_eq!(copy.manifest_digest.as_deref(), Some(digest.as_str()));
         let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&to).unwrap())
             .entries()
@@ -1948,7 +2453,7 @@ mod tests {
             .map(|(p, d)| (p.as_str(), d.clone()))
             .collect();
         std::fs::write(&from, outer(&refs)).unwrap();
-        let err = write_verified_copy(&from, &to, "paper:abc")
+        let err = write_verified_copy(&from, &to, &genuine.manifest_digest)
             .unwrap_err()
             .to_string();
         assert!(err.contains("corrupt or changed"), "{err}");
@@ -1970,7 +2475,8 @@ mod tests {
             let streamed = scan_archive(bytes, &HashMap::new(), &mut |_| {}).unwrap_err();
             let file = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(file.path(), bytes).unwrap();
-            let seeked = scan_archive_file(file.path(), &HashMap::new(), &|_| {}).unwrap_err();
+            let seeked = scan_archive_file(file.path(), &Select::Only, &HashMap::new(), &|_| {})
+                .unwrap_err();
             for err in [streamed.to_string(), seeked.to_string()] {
                 assert!(err.contains("the image archive is truncated"), "{err}");
             }
@@ -2054,7 +2560,7 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), outer(&refs)).unwrap();
         let most = std::sync::atomic::AtomicU64::new(0);
-        let scan = scan_archive_file(file.path(), &HashMap::new(), &|n| {
+        let scan = scan_archive_file(file.path(), &Select::Only, &HashMap::new(), &|n| {
             most.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
         })
         .unwrap();

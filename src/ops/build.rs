@@ -180,32 +180,71 @@ impl Plan {
         progress: &dyn Fn(&str),
     ) -> Result<Vec<Built>> {
         let mut built = Vec::new();
-        let mut release_pins = BTreeMap::new();
-        if let Some(base) = &self.base {
-            progress(&format!("building {} from {}", self.base_tag(), base.path));
-            let archive = work.join("base.tar");
-            docker.build(
-                &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
-                quiet,
-            )?;
-            let image = read_image(&archive)?;
-            let layout = work.join("base-layout");
-            oci::unpack(&archive, &layout)?;
+        let mut base_pin = None;
+        if self.base.is_some() {
+            let base = self.build_base(docker, work, quiet, progress)?;
+            base_pin = Some(BasePin::archive(
+                &base.archive,
+                &base.image.manifest_digest,
+                &work.join("base-layout"),
+            )?);
+            built.push(base);
+        }
+        built.push(self.build_release(
+            docker,
+            work,
+            release_name,
+            quiet,
+            progress,
+            base_pin.as_ref(),
+        )?);
+        Ok(built)
+    }
+
+    /// Builds the base Dockerfile into `work/base.tar`.
+    pub fn build_base(
+        &self,
+        docker: &Docker,
+        work: &Path,
+        quiet: bool,
+        progress: &dyn Fn(&str),
+    ) -> Result<Built> {
+        let base = self
+            .base
+            .as_ref()
+            .ok_or_else(|| Error::Failed("internal error: this release has no base".into()))?;
+        progress(&format!("building {} from {}", self.base_tag(), base.path));
+        let archive = work.join("base.tar");
+        docker.build(
+            &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
+            quiet,
+        )?;
+        let image = read_image(&archive)?;
+        Ok(Built {
+            role: Role::Base,
+            archive,
+            image,
+        })
+    }
+
+    /// Builds the release Dockerfile into `work/release.tar`, its `FROM <image>:base` pinned to
+    /// `base` (the base just built, or the locked one).
+    pub fn build_release(
+        &self,
+        docker: &Docker,
+        work: &Path,
+        release_name: &str,
+        quiet: bool,
+        progress: &dyn Fn(&str),
+        base: Option<&BasePin>,
+    ) -> Result<Built> {
+        let mut pins = BTreeMap::new();
+        if let Some(base) = base {
             for external in &self.release.parsed.externals {
                 if is_built_base(&self.settings.image, &external.image) {
-                    let target = format!(
-                        "oci-layout://{}@{}",
-                        layout.display(),
-                        image.manifest_digest
-                    );
-                    release_pins.insert(external.image.clone(), target);
+                    pins.insert(external.image.clone(), base.target.clone());
                 }
             }
-            built.push(Built {
-                role: Role::Base,
-                archive,
-                image,
-            });
         }
         progress(&format!(
             "building {release_name} from {}",
@@ -213,21 +252,43 @@ impl Plan {
         ));
         let archive = work.join("release.tar");
         docker.build(
-            &self.spec(
-                &self.release,
-                &archive,
-                release_name.to_string(),
-                release_pins,
-            ),
+            &self.spec(&self.release, &archive, release_name.to_string(), pins),
             quiet,
         )?;
         let image = read_image(&archive)?;
-        built.push(Built {
+        Ok(Built {
             role: Role::Release,
             archive,
             image,
-        });
-        Ok(built)
+        })
+    }
+}
+
+/// What the release's `FROM <image>:base` is pinned to: a named context buildx takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasePin {
+    /// `oci-layout://DIR@DIGEST` or `docker-image://REPO@DIGEST`.
+    pub target: String,
+}
+
+impl BasePin {
+    /// The image `digest` of an OCI archive, unpacked into `layout` for BuildKit to read.
+    pub fn archive(archive: &Path, digest: &str, layout: &Path) -> Result<BasePin> {
+        oci::unpack(archive, layout)?;
+        Ok(BasePin {
+            target: format!("oci-layout://{}@{digest}", layout.display()),
+        })
+    }
+
+    /// The image `digest` in the registry of `name`: BuildKit pulls it by digest, and so
+    /// checks every byte against it.
+    pub fn registry(name: &str, digest: &str) -> BasePin {
+        BasePin {
+            target: format!(
+                "docker-image://{}",
+                crate::image::reference::pinned(name, digest)
+            ),
+        }
     }
 }
 
@@ -292,8 +353,10 @@ fn read_stage(
 
 /// The one archive reader, with its errors in this module's terms.
 fn read_image(archive: &Path) -> Result<OciImage> {
-    crate::inventory::layers::read_image(archive).map_err(|e| match e {
-        crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
-        other => Error::Failed(format!("{}: {other}", archive.display())),
-    })
+    crate::inventory::layers::read_image(archive, &crate::inventory::layers::Select::Only).map_err(
+        |e| match e {
+            crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
+            other => Error::Failed(format!("{}: {other}", archive.display())),
+        },
+    )
 }

@@ -64,6 +64,7 @@ pub fn inventory_of_image(
 /// Catalogues an archive file, reading its layers in parallel.
 pub fn inventory_of_file(
     path: &Path,
+    select: &layers::Select,
     quiet: bool,
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
@@ -72,7 +73,7 @@ pub fn inventory_of_file(
         .len();
     let label = path.display().to_string();
     let bar = progress_bar(Some(len), &label, quiet);
-    let result = layers::scan_archive_file(path, known, &|n| bar.set_position(n));
+    let result = layers::scan_archive_file(path, select, known, &|n| bar.set_position(n));
     bar.finish_and_clear();
     let scan = result.map_err(|e| scan_error(&label, e))?;
     for (digest, layer) in &scan.layers {

@@ -22,10 +22,23 @@ pub enum Mode {
 
 /// The verdict of a completed comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Identical,
     Different,
+    /// A full rebuild: the base came out different with packages that drifted (its mirrors
+    /// moved), and the release rebuilt on the locked base is identical.
+    BaseDrifted,
+}
+
+/// What a rebuilt release was built on, in the base + release layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuiltOn {
+    /// The base rebuilt from its Dockerfile in the same run.
+    RebuiltBase,
+    /// The locked base image, taken by digest (from an archive, the engine or its registry).
+    LockedBase,
 }
 
 /// Where an image was found.
@@ -110,6 +123,9 @@ pub struct ImageReport {
     pub files: Vec<crate::explain::LayerFiles>,
     /// The causes of the file differences, ranked by differing bytes, with fixes.
     pub causes: Vec<crate::explain::CauseReport>,
+    /// A rebuilt release of the base + release layout: which base it was built on; null
+    /// otherwise.
+    pub built_on: Option<BuiltOn>,
 }
 
 impl ImageReport {
@@ -128,6 +144,7 @@ impl ImageReport {
             packages: vec![],
             files: vec![],
             causes: vec![],
+            built_on: None,
         }
     }
 }
@@ -179,14 +196,22 @@ impl Report {
         ));
         for i in &self.images {
             let found = i.found.as_deref().map(short).unwrap_or_else(|| "-".into());
-            let result = match (i.status, i.source) {
+            let mut result = match (i.status, i.source) {
                 (Status::Identical, Some(src)) if self.mode == Mode::Digests => {
                     format!("identical ({})", src.as_str())
+                }
+                (Status::Identical, Some(src))
+                    if self.mode == Mode::Rebuild && src != Source::Rebuild =>
+                {
+                    format!("identical (by digest, {}; not rebuilt)", src.as_str())
                 }
                 (Status::Identical, _) => "identical".into(),
                 (Status::Different, _) => "DIFFERENT".into(),
                 (Status::Missing, _) => "MISSING".into(),
             };
+            if i.built_on == Some(BuiltOn::LockedBase) {
+                result.push_str(" on the locked base");
+            }
             out.push_str(&format!(
                 "{:<8} {:<width$}  {:<19}  {:<19}  {result}\n",
                 i.role,
@@ -272,6 +297,52 @@ impl Report {
     }
 
     fn verdict_line(&self) -> String {
+        let release_on_locked_base = self
+            .images
+            .iter()
+            .find(|i| i.built_on == Some(BuiltOn::LockedBase) && i.status == Status::Identical);
+        if self.verdict == Verdict::BaseDrifted {
+            let drifted: Vec<String> = self
+                .images
+                .iter()
+                .filter(|i| i.role == crate::lock::Role::Base)
+                .flat_map(|i| &i.packages)
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        escape(&p.package),
+                        match (&p.locked, &p.found) {
+                            (Some(a), Some(b)) => format!("{} -> {}", escape(a), escape(b)),
+                            (Some(a), None) => format!("{} removed", escape(a)),
+                            (None, Some(b)) => format!("{} added", escape(b)),
+                            (None, None) => p.change.to_string(),
+                        }
+                    )
+                })
+                .collect();
+            let shown = drifted
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = if drifted.len() > 3 { ", ..." } else { "" };
+            return format!(
+                "base: not reproducible today: {} package(s) drifted ({shown}{more}); release: identical on the locked base",
+                drifted.len()
+            );
+        }
+        if self.identical() && self.mode == Mode::Rebuild {
+            if let Some(base) = self.images.iter().find(|i| {
+                i.role == crate::lock::Role::Base && i.source.is_some_and(|s| s != Source::Rebuild)
+            }) {
+                return format!(
+                    "identical: the release rebuilt on the locked base {}; the base was verified by digest ({}), not rebuilt",
+                    base.name,
+                    base.source.map_or("", Source::as_str)
+                );
+            }
+        }
         let what = match self.mode {
             Mode::Rebuild => "rebuilt",
             Mode::Archive => "in the archive",
@@ -304,7 +375,11 @@ impl Report {
                 None => format!("{} differs", i.name),
             })
             .collect();
-        format!("DIFFERENT: {}", bad.join("; "))
+        let also = match release_on_locked_base {
+            Some(r) => format!("; {} is identical on the locked base", r.name),
+            None => String::new(),
+        };
+        format!("DIFFERENT: {}{also}", bad.join("; "))
     }
 }
 
@@ -332,6 +407,7 @@ mod tests {
                 packages: vec![],
                 files: vec![],
                 causes: vec![],
+                built_on: None,
                 layers: vec![LayerDiff {
                     index: 2,
                     locked: Some(d('c')),

@@ -10,6 +10,7 @@ mod inputs;
 mod inspect;
 mod plugin;
 mod release;
+mod reviewer;
 mod run;
 mod verify;
 
