@@ -58,23 +58,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         (Some(archive), _) if !args.rebuild => {
             let reports = verify_archive(&lock, archive, args.quiet, &mut not_checked)?;
             if let Some(docker) = &docker {
-                if reports.iter().all(|r| r.status == Status::Identical) {
-                    let loads: Vec<VerifiedLoad> = reports
-                        .iter()
-                        .map(|r| VerifiedLoad {
-                            archive: archive.clone(),
-                            digest: r.locked.clone(),
-                            tags: vec![r.name.clone()],
-                        })
-                        .collect();
-                    let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
-                    ui.progress(&format!(
-                        "loading {} as {}",
-                        archive.display(),
-                        names.join(", ")
-                    ));
-                    docker.load_verified(&loads)?;
-                }
+                load_archive(docker, archive, &reports, &ui)?;
             }
             (Mode::Archive, reports)
         }
@@ -108,26 +92,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         }
         _ => unreachable!("docker is found whenever no archive is given or a rebuild is asked"),
     };
-    let bases = match &docker {
-        Some(docker) if !args.offline && args.archive.is_none() => lock
-            .bases
-            .iter()
-            .map(|b| check_base_tag(docker, b, &lock.build.platform))
-            .collect::<Result<_>>()?,
-        _ => {
-            if !lock.bases.is_empty() {
-                not_checked.push(format!(
-                    "whether the base tags moved ({})",
-                    if args.offline {
-                        "--offline"
-                    } else {
-                        "an archive is checked without the network"
-                    }
-                ));
-            }
-            Vec::new()
-        }
-    };
+    let bases = base_tags(docker.as_ref(), args, &lock, &mut not_checked)?;
     // A lookup that Ctrl-C cut short may have been taken for an answer above: stop here,
     // before anything is printed as a verdict.
     if crate::engine::process::interrupted() {
@@ -153,17 +118,73 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         ),
         Format::Human => crate::ui::print_human(&report.render_human()),
     }
-    Ok(
-        match (
-            report.verdict,
-            report.host.as_ref().is_some_and(|h| h.cannot_run()),
-        ) {
-            (Verdict::Different, _) => Exit::Different,
-            (Verdict::BaseDrifted, _) => Exit::BaseDrifted,
-            (Verdict::Identical, true) => Exit::HostCannotRun,
-            (Verdict::Identical, false) => Exit::Ok,
-        },
-    )
+    Ok(exit_of(&report))
+}
+
+/// The exit status of a printed report: a difference first, then a drifted base, then a host
+/// that cannot run the image.
+fn exit_of(report: &Report) -> Exit {
+    match (
+        report.verdict,
+        report.host.as_ref().is_some_and(|h| h.cannot_run()),
+    ) {
+        (Verdict::Different, _) => Exit::Different,
+        (Verdict::BaseDrifted, _) => Exit::BaseDrifted,
+        (Verdict::Identical, true) => Exit::HostCannotRun,
+        (Verdict::Identical, false) => Exit::Ok,
+    }
+}
+
+/// Loads the verified images of an archive (only when every one is identical), tagged only as
+/// the lock names them.
+fn load_archive(docker: &Docker, archive: &Path, reports: &[ImageReport], ui: &Ui) -> Result<()> {
+    if !reports.iter().all(|r| r.status == Status::Identical) {
+        return Ok(());
+    }
+    let loads: Vec<VerifiedLoad> = reports
+        .iter()
+        .map(|r| VerifiedLoad {
+            archive: archive.to_path_buf(),
+            digest: r.locked.clone(),
+            tags: vec![r.name.clone()],
+        })
+        .collect();
+    let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    ui.progress(&format!(
+        "loading {} as {}",
+        archive.display(),
+        names.join(", ")
+    ));
+    docker.load_verified(&loads)
+}
+
+/// Whether each locked base tag moved, unless offline or checking an archive (then said so).
+fn base_tags(
+    docker: Option<&Docker>,
+    args: &VerifyArgs,
+    lock: &Lock,
+    not_checked: &mut Vec<String>,
+) -> Result<Vec<BaseReport>> {
+    match docker {
+        Some(docker) if !args.offline && args.archive.is_none() => lock
+            .bases
+            .iter()
+            .map(|b| check_base_tag(docker, b, &lock.build.platform))
+            .collect(),
+        _ => {
+            if !lock.bases.is_empty() {
+                not_checked.push(format!(
+                    "whether the base tags moved ({})",
+                    if args.offline {
+                        "--offline"
+                    } else {
+                        "an archive is checked without the network"
+                    }
+                ));
+            }
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// Identical when every image is; base-drifted when the only difference is a base whose
@@ -578,12 +599,57 @@ fn rebuild(
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
     let work = crate::scratch::work_dir("verify")?;
-    let repo = source_repository(lock, lock_path, how.source, &git, work.path(), ui)?;
+    let (plan, ignore) = locked_plan(lock, lock_path, &how, &git, work.path(), ui)?;
+    let explainer = Explainer {
+        docker,
+        work: work.path(),
+        ignore: &ignore,
+        ui,
+        quiet,
+    };
+    let (mut reports, base_pin, built_on) = if plan.base.is_some() {
+        base_for_release(lock, lock_path, &plan, &how, &explainer)?
+    } else {
+        (Vec::new(), None, None)
+    };
+    let release_name = lock
+        .image(Role::Release)
+        .map(|i| i.name.clone())
+        .unwrap_or_default();
+    let built = plan.build_release(
+        docker,
+        work.path(),
+        &release_name,
+        quiet,
+        &|m| ui.progress(m),
+        base_pin.as_ref(),
+    )?;
+    let locked = lock
+        .image(Role::Release)
+        .expect("a validated lock has a release image");
+    let mut report = compare(locked, Some(&built.image));
+    report.built_on = built_on;
+    explainer.explain(&mut report, locked, &built);
+    reports.push(report);
+    Ok(reports)
+}
+
+/// The locked commit, materialised under `work`, and the build plan the lock describes (every
+/// Dockerfile checked against its locked sha256); with the accepted noise of its repro.toml.
+fn locked_plan(
+    lock: &Lock,
+    lock_path: &Path,
+    how: &Rebuild,
+    git: &Git,
+    work: &Path,
+    ui: &Ui,
+) -> Result<(Plan, Vec<String>)> {
+    let repo = source_repository(lock, lock_path, how.source, git, work, ui)?;
     ui.progress(&format!(
         "copying commit {} into a clean build directory",
         lock.short_commit()
     ));
-    let checkout = work.path().join("src");
+    let checkout = work.join("src");
     for warning in git
         .materialise(&repo, &lock.source.commit, &checkout)?
         .warnings()
@@ -664,116 +730,111 @@ fn rebuild(
             )));
         }
     }
-    let release_name = lock
-        .image(Role::Release)
-        .map(|i| i.name.clone())
-        .unwrap_or_default();
-    let explain = |report: &mut ImageReport, locked: &lock::Image, built: &Built| {
+    Ok((plan, ignore))
+}
+
+/// What a differing image is explained with: the packages, then the files of the differing
+/// layers when the locked image can be read from the engine.
+struct Explainer<'a> {
+    docker: &'a Docker,
+    work: &'a Path,
+    ignore: &'a [String],
+    ui: &'a Ui,
+    quiet: bool,
+}
+
+impl Explainer<'_> {
+    fn explain(&self, report: &mut ImageReport, locked: &lock::Image, built: &Built) {
         if report.status != Status::Different {
             return;
         }
-        ui.progress(&format!("comparing the packages inside {}", locked.name));
+        self.ui
+            .progress(&format!("comparing the packages inside {}", locked.name));
         let mut known = HashMap::new();
-        let inventory = read::inventory_of_file(&built.archive, &Select::Only, quiet, &mut known)
-            .map(|(_, inv)| inv);
+        let inventory =
+            read::inventory_of_file(&built.archive, &Select::Only, self.quiet, &mut known)
+                .map(|(_, inv)| inv);
         add_package_drift(report, locked, inventory);
-        ui.progress(&format!(
+        self.ui.progress(&format!(
             "comparing the files of the differing layers of {}",
             locked.name
         ));
-        add_file_causes(report, locked, &built.archive, docker, work.path(), &ignore);
+        add_file_causes(
+            report,
+            locked,
+            &built.archive,
+            self.docker,
+            self.work,
+            self.ignore,
+        );
+    }
+}
+
+/// The base the release is rebuilt on, how it came, and the base's report: the locked base
+/// by digest (`--base locked`); else the base rebuilt, and when that differs, the locked base
+/// if it is here.
+fn base_for_release(
+    lock: &Lock,
+    lock_path: &Path,
+    plan: &Plan,
+    how: &Rebuild,
+    explainer: &Explainer,
+) -> Result<(Vec<ImageReport>, Option<BasePin>, Option<BuiltOn>)> {
+    let (docker, work, ui) = (explainer.docker, explainer.work, explainer.ui);
+    let platform = &lock.build.platform;
+    let locked = lock.image(Role::Base).ok_or_else(|| {
+        Error::Failed(format!(
+            "{}: the lock names a base Dockerfile but no [[image]] with role = \"base\"",
+            lock_path.display()
+        ))
+    })?;
+    if how.base == BaseChoice::Locked {
+        let (pin, source) = locked_base(locked, platform, how.archive, docker, work, ui)?
+            .map_err(|why| {
+                Error::Failed(format!(
+                    "the locked base {} ({}) {why}; give the paper's archive with --archive FILE, or rebuild the base too (drop --base locked)",
+                    locked.name, locked.manifest_digest
+                ))
+            })?;
+        let mut report = ImageReport::of(locked, Some(source));
+        report.found = Some(locked.manifest_digest.clone());
+        report.config_identical = Some(true);
+        report.detail = Some(format!(
+            "verified by digest ({}), not rebuilt: --base locked",
+            source.as_str()
+        ));
+        return Ok((vec![report], Some(pin), Some(BuiltOn::LockedBase)));
+    }
+    let built = plan.build_base(docker, work, explainer.quiet, &|m| ui.progress(m))?;
+    let mut report = compare(locked, Some(&built.image));
+    explainer.explain(&mut report, locked, &built);
+    let rebuilt = || {
+        BasePin::archive(
+            &built.archive,
+            &built.image.manifest_digest,
+            &work.join("base-layout"),
+        )
     };
-    let progress = |m: &str| ui.progress(m);
-    let mut reports = Vec::new();
-    let mut base_pin = None;
-    let mut built_on = None;
-    if plan.base.is_some() {
-        let locked = lock.image(Role::Base).ok_or_else(|| {
-            Error::Failed(format!(
-                "{}: the lock names a base Dockerfile but no [[image]] with role = \"base\"",
-                lock_path.display()
-            ))
-        })?;
-        match how.base {
-            BaseChoice::Locked => {
-                let (pin, source) =
-                    locked_base(locked, &lock.build.platform, how.archive, docker, work.path(), ui)?.map_err(|why| {
-                        Error::Failed(format!(
-                            "the locked base {} ({}) {why}; give the paper's archive with --archive FILE, or rebuild the base too (drop --base locked)",
-                            locked.name, locked.manifest_digest
-                        ))
-                    })?;
-                let mut report = ImageReport::of(locked, Some(source));
-                report.found = Some(locked.manifest_digest.clone());
-                report.config_identical = Some(true);
-                report.detail = Some(format!(
-                    "verified by digest ({}), not rebuilt: --base locked",
-                    source.as_str()
-                ));
-                reports.push(report);
-                base_pin = Some(pin);
-                built_on = Some(BuiltOn::LockedBase);
-            }
-            BaseChoice::Rebuild => {
-                let built = plan.build_base(docker, work.path(), quiet, &progress)?;
-                let mut report = compare(locked, Some(&built.image));
-                explain(&mut report, locked, &built);
-                let identical = report.status == Status::Identical;
-                reports.push(report);
-                let rebuilt_pin = || {
-                    BasePin::archive(
-                        &built.archive,
-                        &built.image.manifest_digest,
-                        &work.path().join("base-layout"),
-                    )
-                };
-                if identical {
-                    base_pin = Some(rebuilt_pin()?);
-                    built_on = Some(BuiltOn::RebuiltBase);
-                } else {
-                    // The base does not rebuild identical (a mirror moved, say): the release can
-                    // still be checked on the base that was locked, if it is here.
-                    ui.progress(&format!(
-                        "the base differs; looking for the locked base {} to rebuild the release on",
-                        locked.manifest_digest
-                    ));
-                    match locked_base(locked, &lock.build.platform, None, docker, work.path(), ui)?
-                    {
-                        Ok((pin, _)) => {
-                            base_pin = Some(pin);
-                            built_on = Some(BuiltOn::LockedBase);
-                        }
-                        Err(why) => {
-                            let note = format!("the release was rebuilt on the rebuilt base, so it differs too: the locked base {why} (load the paper's archive, or pull it, to check the release on it)");
-                            let last = reports.last_mut().expect("the base report was just pushed");
-                            last.detail = Some(match last.detail.take() {
-                                Some(d) => format!("{d}; {note}"),
-                                None => note,
-                            });
-                            base_pin = Some(rebuilt_pin()?);
-                            built_on = Some(BuiltOn::RebuiltBase);
-                        }
-                    }
-                }
-            }
+    if report.status == Status::Identical {
+        return Ok((vec![report], Some(rebuilt()?), Some(BuiltOn::RebuiltBase)));
+    }
+    // The base does not rebuild identical (a mirror moved, say): the release can still be
+    // checked on the base that was locked, if it is here.
+    ui.progress(&format!(
+        "the base differs; looking for the locked base {} to rebuild the release on",
+        locked.manifest_digest
+    ));
+    match locked_base(locked, platform, None, docker, work, ui)? {
+        Ok((pin, _)) => Ok((vec![report], Some(pin), Some(BuiltOn::LockedBase))),
+        Err(why) => {
+            let note = format!("the release was rebuilt on the rebuilt base, so it differs too: the locked base {why} (load the paper's archive, or pull it, to check the release on it)");
+            report.detail = Some(match report.detail.take() {
+                Some(d) => format!("{d}; {note}"),
+                None => note,
+            });
+            Ok((vec![report], Some(rebuilt()?), Some(BuiltOn::RebuiltBase)))
         }
     }
-    let built = plan.build_release(
-        docker,
-        work.path(),
-        &release_name,
-        quiet,
-        &progress,
-        base_pin.as_ref(),
-    )?;
-    let locked = lock
-        .image(Role::Release)
-        .expect("a validated lock has a release image");
-    let mut report = compare(locked, Some(&built.image));
-    report.built_on = built_on;
-    explain(&mut report, locked, &built);
-    reports.push(report);
-    Ok(reports)
 }
 
 /// The locked base image, by its digest, as a pin for the release build and where it was
