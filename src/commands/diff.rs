@@ -13,6 +13,7 @@ use crate::explain::{
     compare_layers, config_diff, rank_causes, Bases, CauseReport, ConfigDiff, LayerFiles,
 };
 use crate::image::reference::check_user_ref;
+use crate::inventory::layers::Select;
 use crate::inventory::Drift;
 use crate::lock::{Lock, Role};
 
@@ -324,8 +325,8 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
                     let drift: Vec<Drift> =
                         r.packages.get(&Role::Release).cloned().unwrap_or_default();
                     let mut images = image_report(
-                        (&fa, format!("{} (release)", pa.display())),
-                        (&fb, format!("{} (release)", pb.display())),
+                        (&fa, format!("{} (release)", pa.display()), Select::Only),
+                        (&fb, format!("{} (release)", pb.display()), Select::Only),
                         &args.ignore,
                         bases,
                     )?;
@@ -338,9 +339,22 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             r.identical
         }
         (a, b) => {
+            // An archive of base and release, against a lock: the image the lock releases.
+            let release_of = |op: &Operand| match op {
+                Operand::Lock(_, lock) => lock
+                    .image(Role::Release)
+                    .map(|i| Select::Manifest(i.manifest_digest.clone())),
+                Operand::Archive(..) => None,
+            };
+            let (sa, sb) = (release_of(&b), release_of(&a));
             let (pa, la) = to_archive(a, &mut docker, 3)?;
             let (pb, lb) = to_archive(b, &mut docker, 4)?;
-            let r = image_report((&pa, la), (&pb, lb), &args.ignore, Bases::default())?;
+            let r = image_report(
+                (&pa, la, held_or_only(&pa, sa)),
+                (&pb, lb, held_or_only(&pb, sb)),
+                &args.ignore,
+                Bases::default(),
+            )?;
             emit(args.format, &r, render_images)?;
             r.identical
         }
@@ -369,9 +383,24 @@ fn emit<T: Serialize>(format: Format, report: &T, human: fn(&T) -> String) -> Re
         .map_err(|e| Error::Failed(format!("could not write the report to stdout: {e}")))
 }
 
+/// `wanted` when the archive holds it, else its only image.
+fn held_or_only(archive: &Path, wanted: Option<Select>) -> Select {
+    match wanted {
+        Some(select)
+            if !matches!(
+                crate::inventory::layers::index_archive(archive, &select),
+                Err(crate::inventory::layers::ScanError::NotHeld(_))
+            ) =>
+        {
+            select
+        }
+        _ => Select::Only,
+    }
+}
+
 fn image_report(
-    a: (&Path, String),
-    b: (&Path, String),
+    a: (&Path, String, Select),
+    b: (&Path, String, Select),
     ignore: &[String],
     bases: Bases,
 ) -> Result<ImageDiffReport> {
@@ -383,8 +412,8 @@ fn image_report(
             Error::Failed(e)
         }
     };
-    let ia = crate::explain::index(a.0).map_err(failed)?;
-    let ib = crate::explain::index(b.0).map_err(failed)?;
+    let ia = crate::explain::index(a.0, &a.2).map_err(failed)?;
+    let ib = crate::explain::index(b.0, &b.2).map_err(failed)?;
     let config = config_diff(&ia.config, &ib.config);
     let (na, nb) = (ia.layer_names(), ib.layer_names());
     let instr = {

@@ -979,7 +979,12 @@ fn add_file_causes(
     let result = docker
         .save_to(&locked.manifest_digest, &saved)
         .map_err(|e| e.to_string())
-        .and_then(|_| Ok((explain::index(&saved)?, explain::index(rebuilt)?)))
+        .and_then(|_| {
+            Ok((
+                explain::index(&saved, &Select::Only)?,
+                explain::index(rebuilt, &Select::Only)?,
+            ))
+        })
         .and_then(|(a, b)| {
             explain::compare_layers(
                 (&saved, &a),

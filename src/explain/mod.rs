@@ -290,10 +290,9 @@ pub fn config_diff(a: &serde_json::Value, b: &serde_json::Value) -> Vec<ConfigDi
     out
 }
 
-/// Indexes an archive file, with a one-line error.
-pub fn index(path: &Path) -> Result<ArchiveIndex, String> {
-    layers::index_archive(path, &layers::Select::Only)
-        .map_err(|e| format!("{}: {e}", path.display()))
+/// Indexes the image `select` names in an archive file, with a one-line error.
+pub fn index(path: &Path, select: &layers::Select) -> Result<ArchiveIndex, String> {
+    layers::index_archive(path, select).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Human lines for differing layers and their causes, indented under an image line.

@@ -113,6 +113,22 @@ fn an_archive_of_base_and_release_verifies_both_offline_and_rebuilds_the_release
         assert_eq!(id.trim(), digest.as_str(), "{name} loaded as locked");
     }
 
+    // The archive against the lock: its release is what the lock names.
+    let lock_file = reviewer.path().join("repro.lock");
+    let diff = docker_in(
+        reviewer.path(),
+        &[
+            "repro",
+            "diff",
+            archive.to_str().unwrap(),
+            lock_file.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    )
+    .expect(0);
+    assert_eq!(diff.json()["manifest"][0], release_digest.as_str());
+
     // The same reviewer rebuilds the release on the archive's base: no registry, and the base
     // is not in the engine either, so it can only come from the archive.
     remove_image(&base_name, &base_digest);
