@@ -80,7 +80,7 @@ Build inputs: --secret and --ssh reach every build (base and release) and the lo
 ids only; --network and --add-host are recorded in the lock. HTTP_PROXY, HTTPS_PROXY, NO_PROXY and \
 ALL_PROXY (and lower case) from the environment reach the builds as BuildKit's predefined build \
 arguments, by name only: their values are never in an argv, an output or the lock.",
-    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc"
+    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  docker repro release --platform linux/amd64,linux/arm64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc"
 )]
 pub struct ReleaseArgs {
     /// The release Dockerfile [default: docker/Dockerfile.release, else Dockerfile]
@@ -116,8 +116,8 @@ pub struct ReleaseArgs {
     /// The stage of the release Dockerfile to build
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
-    /// The platform to build for, os/arch [default: the engine's]
-    #[arg(long, value_name = "OS/ARCH")]
+    /// The platform to build for, os/arch; several, comma-separated, build one image index (RUN steps of another architecture need QEMU in binfmt_misc) [default: the engine's]
+    #[arg(long, value_name = "OS/ARCH[,OS/ARCH...]")]
     pub platform: Option<String>,
     /// The buildx builder to use [default: the current one]
     #[arg(long, value_name = "NAME")]
@@ -173,6 +173,8 @@ engine, else its registry), checks it, and rebuilds only the release on it; the 
 base was verified by digest, not rebuilt. A full --rebuild whose base comes out different goes on \
 to rebuild the release on the locked base when it is here, and gives both answers: exit 4 when \
 the base's packages drifted and the release is identical on the locked base.\n\n\
+A multi-platform lock (release --platform linux/amd64,linux/arm64) is checked platform by \
+platform, every locked one or those of --platform: one report line per image and platform.\n\n\
 Unless --offline or --archive, each locked base tag is looked up again: if it now points elsewhere \
 the report says so (old -> new digest); a rebuild still uses the pinned digest.\n\n\
 The report ends with this host's verdict: its NVIDIA driver and GPUs against the image's CUDA \
@@ -180,7 +182,7 @@ The report ends with this host's verdict: its NVIDIA driver and GPUs against the
 When the rebuilt image differs and the locked image is in the engine, the differing layers are \
 compared file by file, each difference given a cause and a fix, causes ranked by differing \
 bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar"
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64"
 )]
 pub struct VerifyArgs {
     /// The lockfile [default: ./repro.lock]
@@ -215,6 +217,9 @@ pub struct VerifyArgs {
     /// With --archive: load the verified images into the engine, tagged as in the lock
     #[arg(long)]
     pub load: bool,
+    /// Of a multi-platform lock, check only these platforms (comma-separated) [default: every locked platform]
+    #[arg(long, value_name = "OS/ARCH[,OS/ARCH...]")]
+    pub platform: Option<String>,
     /// Contact no registry: use only the engine, archives and the lock, and say what was not checked
     #[arg(long)]
     pub offline: bool,

@@ -119,14 +119,32 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
             d.sha256.clone(),
         );
     }
+    let on = |platform: &str| {
+        if platform.is_empty() {
+            String::new()
+        } else {
+            format!(" {platform}")
+        }
+    };
     for base in &lock.bases {
         m.insert(
-            format!("base {} ({})", base.reference, base.dockerfile),
+            format!(
+                "base {} ({}){}",
+                base.reference,
+                base.dockerfile,
+                on(&base.platform)
+            ),
             base.index_digest.clone(),
         );
     }
     for i in &lock.images {
-        m.insert(format!("image {}", i.role), i.manifest_digest.clone());
+        m.insert(
+            format!("image {}{}", i.role, on(&i.platform)),
+            i.manifest_digest.clone(),
+        );
+        if !i.index_digest.is_empty() {
+            m.insert(format!("image {} index", i.role), i.index_digest.clone());
+        }
     }
     m
 }
@@ -146,7 +164,7 @@ fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
     let mut packages = BTreeMap::new();
     for image in &a.1.images {
         let other =
-            b.1.image(image.role)
+            b.1.image_for(image.role, &image.platform)
                 .map(|i| i.inventory.clone())
                 .unwrap_or_default();
         let drift = image.inventory.drift(&other);

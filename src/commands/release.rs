@@ -32,6 +32,11 @@ struct Summary<'a> {
 struct SummaryImage<'a> {
     role: Role,
     name: &'a str,
+    /// Of a multi-platform release only.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    platform: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    index_digest: &'a str,
     manifest_digest: &'a str,
 }
 
@@ -102,8 +107,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &source,
         inputs.base_file.as_deref(),
         &inputs.release_file,
-        |external, dockerfile| {
-            let platform = external.platform.as_deref().unwrap_or(&platform);
+        |external, dockerfile, build_platform| {
+            let platform = external.platform.as_deref().unwrap_or(build_platform);
             resolve_base(&docker, external, dockerfile, platform, &base_tag, &ui)
         },
     )?;
@@ -121,23 +126,29 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let mut known_layers = std::collections::HashMap::new();
     for b in &built {
         let tags = image_tags(b.role, &base_tag, &release_tag, &inputs.image, &inputs.tags);
-        ui.progress(&format!(
-            "loading {} ({})",
-            tags.join(", "),
-            b.image.manifest_digest
-        ));
+        ui.progress(&format!("loading {} ({})", tags.join(", "), b.digest()));
         docker.load(&b.archive, &tags)?;
-        ui.progress(&format!("reading the packages inside {}", tags[0]));
-        let (_, inventory) =
-            read::inventory_of_file(&b.archive, &Select::Only, args.quiet, &mut known_layers)?;
-        images.push(lock::Image {
-            role: b.role,
-            name: tags[0].clone(),
-            manifest_digest: b.image.manifest_digest.clone(),
-            config_digest: b.image.config_digest.clone(),
-            layers: b.image.layers.clone(),
-            inventory: inventory.to_lock(),
-        });
+        for one in &b.images {
+            let on = if one.platform.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", one.platform)
+            };
+            ui.progress(&format!("reading the packages inside {}{on}", tags[0]));
+            let select = Select::Manifest(one.image.manifest_digest.clone());
+            let (_, inventory) =
+                read::inventory_of_file(&b.archive, &select, args.quiet, &mut known_layers)?;
+            images.push(lock::Image {
+                role: b.role,
+                name: tags[0].clone(),
+                platform: one.platform.clone(),
+                index_digest: b.index.clone().unwrap_or_default(),
+                manifest_digest: one.image.manifest_digest.clone(),
+                config_digest: one.image.config_digest.clone(),
+                layers: one.image.layers.clone(),
+                inventory: inventory.to_lock(),
+            });
+        }
     }
 
     if let Some(dest) = &args.archive {
@@ -145,16 +156,36 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ui.progress(&format!("wrote OCI archive {}", dest.display()));
     }
     if args.push {
+        let mut pushed_names = std::collections::HashSet::new();
         for image in &images {
-            ui.progress(&format!("pushing {}", image.name));
-            docker.push(&image.name)?;
-            let pushed = reference::pinned(&image.name, &image.manifest_digest);
-            docker.resolve(&pushed, &platform)?.map_err(|why| {
+            // An image index is pushed once, with all its platforms.
+            if pushed_names.insert(image.name.clone()) {
+                ui.progress(&format!("pushing {}", image.name));
+                docker.push(&image.name)?;
+            }
+            let (pushed, on) = if image.platform.is_empty() {
+                (
+                    reference::pinned(&image.name, &image.manifest_digest),
+                    platform.as_str(),
+                )
+            } else {
+                (
+                    reference::pinned(&image.name, &image.index_digest),
+                    image.platform.as_str(),
+                )
+            };
+            let served = docker.resolve(&pushed, on)?.map_err(|why| {
                 Error::Failed(format!(
                     "pushed {} but the registry does not serve {pushed}: {why}",
                     image.name
                 ))
             })?;
+            if !image.platform.is_empty() && served.platform_digest != image.manifest_digest {
+                return Err(Error::Failed(format!(
+                    "pushed {} but the registry's {pushed} lists {} for {on}, not the built {}; nothing was written",
+                    image.name, served.platform_digest, image.manifest_digest
+                )));
+            }
         }
     }
 
@@ -201,13 +232,16 @@ fn write_archive(
     work: &Path,
 ) -> Result<()> {
     use crate::inventory::layers::{self, LayoutImage, Select};
-    let layout: Vec<LayoutImage> = built
+    let layout: Vec<LayoutImage> = images
         .iter()
-        .zip(images)
-        .map(|(b, image)| LayoutImage {
-            archive: &b.archive,
-            select: Select::Manifest(b.image.manifest_digest.clone()),
-            name: image.name.clone(),
+        .filter_map(|image| {
+            let b = built.iter().find(|b| b.role == image.role)?;
+            Some(LayoutImage {
+                archive: &b.archive,
+                select: Select::Manifest(image.manifest_digest.clone()),
+                name: image.name.clone(),
+                index: b.index.clone(),
+            })
         })
         .collect();
     let staged = work.join("archive.tar");
@@ -274,6 +308,7 @@ fn resolve_base(
         Ok(resolved) => Ok(Base {
             reference: external.image.clone(),
             dockerfile: dockerfile.to_string(),
+            platform: String::new(),
             index_digest: resolved.index_digest,
             platform_digest: resolved.platform_digest,
         }),
@@ -357,6 +392,8 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
             .map(|i| SummaryImage {
                 role: i.role,
                 name: &i.name,
+                platform: &i.platform,
+                index_digest: &i.index_digest,
                 manifest_digest: &i.manifest_digest,
             })
             .collect(),
@@ -368,10 +405,24 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
         ),
         Format::Human => {
             for i in &summary.images {
-                crate::ui::print_human(&format!(
-                    "{:<8} {}@{}\n",
-                    i.role, i.name, i.manifest_digest
-                ));
+                // An image index is one line, naming its platforms.
+                if i.platform.is_empty() {
+                    crate::ui::print_human(&format!(
+                        "{:<8} {}@{}\n",
+                        i.role, i.name, i.manifest_digest
+                    ));
+                } else if summary
+                    .images
+                    .iter()
+                    .find(|o| o.role == i.role)
+                    .map(|o| o.platform)
+                    == Some(i.platform)
+                {
+                    crate::ui::print_human(&format!(
+                        "{:<8} {}@{} ({})\n",
+                        i.role, i.name, i.index_digest, lock.build.platform
+                    ));
+                }
             }
         }
     }
@@ -411,6 +462,8 @@ mod tests {
         let image = |role: Role| lock::Image {
             role,
             name: format!("paper:{role}"),
+            platform: String::new(),
+            index_digest: String::new(),
             manifest_digest: format!("sha256:{}", "6".repeat(64)),
             config_digest: format!("sha256:{}", "7".repeat(64)),
             layers: vec![format!("sha256:{}", "8".repeat(64))],
@@ -442,6 +495,7 @@ mod tests {
         Base {
             reference: reference.into(),
             dockerfile: "Dockerfile".into(),
+            platform: String::new(),
             index_digest: format!("sha256:{}", "1".repeat(64)),
             platform_digest: format!("sha256:{}", "2".repeat(64)),
         }

@@ -23,6 +23,12 @@ pub const RECORD_FILE: &str = "repro-run.json";
 struct RunRecord<'a> {
     image: &'a str,
     image_digest: &'a str,
+    /// The platform run, of a multi-platform lock (absent for one platform).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    platform: &'a str,
+    /// The image index run by digest with `--platform`, of a multi-platform lock.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    index_digest: &'a str,
     lock: String,
     lock_sha256: String,
     commit: &'a str,
@@ -86,10 +92,13 @@ pub fn run_argv(
     use_gpus: bool,
     data: &[(PathBuf, String)],
     out: Option<&Path>,
-    image: &str,
+    (image, platform): (&str, Option<&str>),
     command: &[String],
 ) -> Vec<String> {
     let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), name.into()];
+    if let Some(platform) = platform {
+        argv.extend(["--platform".into(), platform.into()]);
+    }
     if use_gpus {
         argv.extend(["--gpus".into(), "all".into()]);
     }
@@ -145,21 +154,42 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         }
         None => None,
     };
-    let release = lock
-        .image(Role::Release)
-        .expect("a validated lock has a release image");
     let docker = Docker::new(globals)?;
+    let release = if lock.is_multi_platform() {
+        // The host's platform, as the engine runs it, picks the manifest of the locked index.
+        let host = docker.engine_platform()?;
+        lock.images
+            .iter()
+            .find(|i| i.role == Role::Release && same_platform(&host, &i.platform))
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "this engine runs {host}, and the lock has the release for {} only; run it on a host of one of those platforms",
+                    lock.build.platform
+                ))
+            })?
+    } else {
+        lock.image(Role::Release)
+            .expect("a validated lock has a release image")
+    };
 
-    // The image by digest: the engine's ID for it is the locked manifest digest.
-    let digest = release.manifest_digest.as_str();
+    // The image by digest: the engine's ID for it is the locked manifest digest, or the index
+    // digest of a multi-platform lock (run with --platform for this host's manifest).
+    let digest = release.engine_digest();
     if docker.image_id(digest)?.is_none() {
         if let Some(archive) = &args.archive {
             ui.progress(&format!("checking and loading {}", archive.display()));
-            docker.load_verified(&[crate::engine::docker::VerifiedLoad {
-                archive: archive.clone(),
-                digest: digest.to_string(),
-                tags: vec![release.name.clone()],
-            }])?;
+            let loads: Vec<crate::engine::docker::VerifiedLoad> = lock
+                .images
+                .iter()
+                .filter(|i| i.role == Role::Release)
+                .map(|i| crate::engine::docker::VerifiedLoad {
+                    archive: archive.clone(),
+                    digest: i.manifest_digest.clone(),
+                    index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
+                    tags: vec![i.name.clone()],
+                })
+                .collect();
+            docker.load_verified(&loads)?;
         } else if reference::repository(&release.name).contains('/') {
             let pinned = reference::pinned(&release.name, digest);
             ui.progress(&format!("pulling {pinned}"));
@@ -197,7 +227,10 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         use_gpus,
         &mounts,
         out.as_deref(),
-        &image,
+        (
+            &image,
+            Some(release.platform.as_str()).filter(|p| verified && !p.is_empty()),
+        ),
         &args.command,
     );
 
@@ -230,7 +263,9 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     };
     let record = RunRecord {
         image: &release.name,
-        image_digest: digest,
+        image_digest: &release.manifest_digest,
+        platform: &release.platform,
+        index_digest: &release.index_digest,
         lock: lock_path.display().to_string(),
         lock_sha256: sha256_digest(&lock_bytes),
         commit: &lock.source.commit,
@@ -253,6 +288,19 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     }
 }
 
+/// Whether the engine's `os/arch` runs a locked `os/arch[/variant]`: the engine names no
+/// variant, so os and architecture decide.
+fn same_platform(host: &str, locked: &str) -> bool {
+    let two = |p: &str| {
+        let mut parts = p.split('/');
+        (
+            parts.next().map(str::to_string),
+            parts.next().map(str::to_string),
+        )
+    };
+    two(host) == two(locked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,7 +312,7 @@ mod tests {
             true,
             &[(PathBuf::from("/d/in"), "/data/in".into())],
             Some(Path::new("/d/out")),
-            "sha256:abc",
+            ("sha256:abc", None),
             &["python".into(), "train.py".into()],
         );
         assert_eq!(
@@ -286,7 +334,36 @@ mod tests {
                 "train.py"
             ]
         );
-        let plain = run_argv("n", false, &[], None, "sha256:abc", &[]);
+        let plain = run_argv("n", false, &[], None, ("sha256:abc", None), &[]);
         assert_eq!(plain, ["run", "--rm", "--name", "n", "--", "sha256:abc"]);
+        let arm = run_argv(
+            "n",
+            false,
+            &[],
+            None,
+            ("sha256:abc", Some("linux/arm64")),
+            &[],
+        );
+        assert_eq!(
+            arm,
+            [
+                "run",
+                "--rm",
+                "--name",
+                "n",
+                "--platform",
+                "linux/arm64",
+                "--",
+                "sha256:abc"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_host_platform_matches_by_os_and_architecture() {
+        assert!(same_platform("linux/amd64", "linux/amd64"));
+        assert!(same_platform("linux/arm64", "linux/arm64/v8"));
+        assert!(!same_platform("linux/amd64", "linux/arm64"));
+        assert!(!same_platform("linux/arm", "linux/arm64"));
     }
 }

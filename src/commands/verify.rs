@@ -34,6 +34,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     check_flags(args)?;
     // Read and validate the whole lock before any process starts.
     let lock = Lock::read(&lock_path)?;
+    let platforms = chosen_platforms(&lock, args.platform.as_deref(), args.load)?;
     if args.rebuild && lock.source.dirty {
         return Err(Error::Failed(format!(
             "{}: released with uncommitted changes (dirty = true); that source is in no commit, so it can never be verified by rebuild. Verify the image by digest (drop --rebuild), or cut a release from a clean commit",
@@ -56,9 +57,9 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     let base_choice = args.base.unwrap_or(BaseChoice::Rebuild);
     let (mode, images) = match (&args.archive, &docker) {
         (Some(archive), _) if !args.rebuild => {
-            let reports = verify_archive(&lock, archive, args.quiet, &mut not_checked)?;
+            let reports = verify_archive(&lock, &platforms, archive, args.quiet, &mut not_checked)?;
             if let Some(docker) = &docker {
-                load_archive(docker, archive, &reports, &ui)?;
+                load_archive(docker, &lock, archive, &reports, &ui)?;
             }
             (Mode::Archive, reports)
         }
@@ -72,6 +73,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                     base: base_choice,
                     archive: args.archive.as_deref(),
                     inputs: &inputs,
+                    platforms: &platforms,
                 },
                 docker,
                 &ui,
@@ -86,6 +88,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
             let images = lock
                 .images
                 .iter()
+                .filter(|image| checked(image, &platforms))
                 .map(|image| check_present(docker, image, &lock.build.platform, args.offline))
                 .collect::<Result<_>>()?;
             (Mode::Digests, images)
@@ -121,6 +124,41 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     Ok(exit_of(&report))
 }
 
+/// The platforms to check: every locked one, or those `--platform` names (each must be
+/// locked). `--load` loads whole image indexes, so it checks every platform.
+fn chosen_platforms(lock: &Lock, asked: Option<&str>, load: bool) -> Result<Vec<String>> {
+    let locked = lock.build.platforms();
+    let Some(asked) = asked else {
+        return Ok(locked.iter().map(|p| p.to_string()).collect());
+    };
+    lock::check_platforms("--platform", asked)
+        .map_err(|why| Error::Usage(why.replace(" = ", " ")))?;
+    let asked = lock::split_platforms(asked);
+    if let Some(other) = asked.iter().find(|p| !locked.contains(p)) {
+        return Err(Error::Usage(format!(
+            "--platform {other}: the lock has no image for it (it was released for {}); name locked platforms only",
+            locked.join(",")
+        )));
+    }
+    if load && asked.len() < locked.len() {
+        return Err(Error::Usage(format!(
+            "--load loads each image whole, every platform ({}): drop --platform to load",
+            locked.join(",")
+        )));
+    }
+    // In the lock's order, so that a rebuild of them all is the locked index.
+    Ok(locked
+        .iter()
+        .filter(|p| asked.contains(p))
+        .map(|p| p.to_string())
+        .collect())
+}
+
+/// Whether a locked image is one of the platforms checked (always, in a single-platform lock).
+fn checked(image: &lock::Image, platforms: &[String]) -> bool {
+    image.platform.is_empty() || platforms.contains(&image.platform)
+}
+
 /// The exit status of a printed report: a difference first, then a drifted base, then a host
 /// that cannot run the image.
 fn exit_of(report: &Report) -> Exit {
@@ -137,7 +175,13 @@ fn exit_of(report: &Report) -> Exit {
 
 /// Loads the verified images of an archive (only when every one is identical), tagged only as
 /// the lock names them.
-fn load_archive(docker: &Docker, archive: &Path, reports: &[ImageReport], ui: &Ui) -> Result<()> {
+fn load_archive(
+    docker: &Docker,
+    lock: &Lock,
+    archive: &Path,
+    reports: &[ImageReport],
+    ui: &Ui,
+) -> Result<()> {
     if !reports.iter().all(|r| r.status == Status::Identical) {
         return Ok(());
     }
@@ -146,10 +190,17 @@ fn load_archive(docker: &Docker, archive: &Path, reports: &[ImageReport], ui: &U
         .map(|r| VerifiedLoad {
             archive: archive.to_path_buf(),
             digest: r.locked.clone(),
+            index: lock
+                .images
+                .iter()
+                .find(|i| i.role == r.role && i.manifest_digest == r.locked)
+                .map(|i| i.index_digest.clone())
+                .filter(|i| !i.is_empty()),
             tags: vec![r.name.clone()],
         })
         .collect();
-    let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    let mut names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    names.dedup();
     ui.progress(&format!(
         "loading {} as {}",
         archive.display(),
@@ -166,11 +217,23 @@ fn base_tags(
     not_checked: &mut Vec<String>,
 ) -> Result<Vec<BaseReport>> {
     match docker {
-        Some(docker) if !args.offline && args.archive.is_none() => lock
-            .bases
-            .iter()
-            .map(|b| check_base_tag(docker, b, &lock.build.platform))
-            .collect(),
+        Some(docker) if !args.offline && args.archive.is_none() => {
+            // A multi-platform lock has one [[base]] per platform, all of one index: its tag
+            // is looked up once, for the first platform.
+            let mut seen = std::collections::BTreeSet::new();
+            lock.bases
+                .iter()
+                .filter(|b| seen.insert((&b.reference, &b.dockerfile, &b.index_digest)))
+                .map(|b| {
+                    let platform = if b.platform.is_empty() {
+                        &lock.build.platform
+                    } else {
+                        &b.platform
+                    };
+                    check_base_tag(docker, b, platform)
+                })
+                .collect()
+        }
         _ => {
             if !lock.bases.is_empty() {
                 not_checked.push(format!(
@@ -414,17 +477,22 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
 /// archive of the release alone) is listed as not checked.
 fn verify_archive(
     lock: &Lock,
+    platforms: &[String],
     archive: &Path,
     quiet: bool,
     not_checked: &mut Vec<String>,
 ) -> Result<Vec<ImageReport>> {
     let mut reports = Vec::new();
     let mut known = HashMap::new();
-    for locked in &lock.images {
+    for locked in lock.images.iter().filter(|i| checked(i, platforms)) {
         if holds(archive, locked)? {
             let select = Select::Manifest(locked.manifest_digest.clone());
             let (scan, inventory) = read::inventory_of_file(archive, &select, quiet, &mut known)?;
-            reports.push(archive_report(locked, &scan, inventory));
+            let mut report = archive_report(locked, &scan, inventory);
+            if report.status == Status::Identical && !locked.index_digest.is_empty() {
+                check_archive_index(archive, locked, &mut report)?;
+            }
+            reports.push(report);
         } else if locked.role == Role::Base {
             not_checked.push(format!(
                 "the base image {}: the archive holds the release only (its layers are part of the release; `release --archive` now writes both)",
@@ -447,6 +515,41 @@ fn verify_archive(
         }
     }
     Ok(reports)
+}
+
+/// In a multi-platform lock, the archive must also hold the locked image index, listing this
+/// manifest for this platform: the index is what the engine loads and names.
+fn check_archive_index(
+    archive: &Path,
+    locked: &lock::Image,
+    report: &mut ImageReport,
+) -> Result<()> {
+    use crate::inventory::layers::{image_index, ScanError};
+    let why = match image_index(archive, Some(&locked.index_digest)) {
+        Ok(Some(index)) => {
+            if index
+                .platforms
+                .iter()
+                .any(|(p, m)| *p == locked.platform && *m == locked.manifest_digest)
+            {
+                return Ok(());
+            }
+            format!(
+                "the archive's image index {} does not list {} for {}",
+                locked.index_digest, locked.manifest_digest, locked.platform
+            )
+        }
+        Ok(None) => format!("{} is not an image index", locked.index_digest),
+        Err(ScanError::Interrupted) => return Err(Error::Interrupted),
+        Err(ScanError::NotHeld(_)) => format!(
+            "the archive holds the manifest but not the locked image index {}",
+            locked.index_digest
+        ),
+        Err(other) => other.to_string(),
+    };
+    report.status = Status::Different;
+    report.detail = Some(why);
+    Ok(())
 }
 
 /// Does the archive hold the locked image at all (as opposed to holding it corrupt)?
@@ -494,32 +597,54 @@ fn check_present(
     offline: bool,
 ) -> Result<ImageReport> {
     let mut report = ImageReport::of(image, None);
-    // With the containerd image store an image's ID is its manifest digest; with the classic
-    // store it is the config digest.
-    let by_id = match docker.image_id(&image.manifest_digest)? {
+    // With the containerd image store an image's ID is its manifest digest (its index digest
+    // for several platforms); with the classic store it is the config digest.
+    let by_id = match docker.image_id(image.engine_digest())? {
         Some(id) => Some(id),
-        None => docker.image_id(&image.config_digest)?,
+        None if image.index_digest.is_empty() => docker.image_id(&image.config_digest)?,
+        None => None,
     };
     if by_id.is_some() {
         report.found = Some(image.manifest_digest.clone());
         report.source = Some(Source::Engine);
         return Ok(report);
     }
-    let pinned = crate::image::reference::pinned(&image.name, &image.manifest_digest);
+    // Of several platforms, the index is asked for this platform's manifest: the registry then
+    // says which manifest the locked index lists for it.
+    let (pinned, platform) = if image.index_digest.is_empty() {
+        (
+            crate::image::reference::pinned(&image.name, &image.manifest_digest),
+            platform,
+        )
+    } else {
+        (
+            crate::image::reference::pinned(&image.name, &image.index_digest),
+            image.platform.as_str(),
+        )
+    };
     let registry = if offline {
         None
     } else {
         Some(docker.resolve(&pinned, platform).map_err(|e| match e {
             Error::Failed(why) => Error::Failed(format!(
-                "could not check {}: it is not in the engine, and {why}",
-                image.name
+                "could not check {}{}: it is not in the engine, and {why}",
+                image.name,
+                image.on_platform()
             )),
             other => other,
         })?)
     };
-    if let Some(Ok(_)) = registry {
+    if let Some(Ok(resolved)) = &registry {
         report.found = Some(image.manifest_digest.clone());
         report.source = Some(Source::Registry);
+        if !image.index_digest.is_empty() && resolved.platform_digest != image.manifest_digest {
+            report.found = Some(resolved.platform_digest.clone());
+            report.status = Status::Different;
+            report.detail = Some(format!(
+                "the registry's {pinned} lists {} for {platform}, not the locked manifest",
+                resolved.platform_digest
+            ));
+        }
         return Ok(report);
     }
     match docker.image_id(&image.name)? {
@@ -587,6 +712,8 @@ struct Rebuild<'a> {
     /// An archive holding the locked base, for `--base locked`.
     archive: Option<&'a Path>,
     inputs: &'a RebuildInputs,
+    /// The platforms to rebuild and compare (of a multi-platform lock, maybe some only).
+    platforms: &'a [String],
 }
 
 fn rebuild(
@@ -624,13 +751,16 @@ fn rebuild(
         &|m| ui.progress(m),
         base_pin.as_ref(),
     )?;
-    let locked = lock
-        .image(Role::Release)
-        .expect("a validated lock has a release image");
-    let mut report = compare(locked, Some(&built.image));
-    report.built_on = built_on;
-    explainer.explain(&mut report, locked, &built);
-    reports.push(report);
+    for locked in lock
+        .images
+        .iter()
+        .filter(|i| i.role == Role::Release && checked(i, how.platforms))
+    {
+        let mut report = compare(locked, built.image_for(&locked.platform));
+        report.built_on = built_on;
+        explainer.explain(&mut report, locked, &built);
+        reports.push(report);
+    }
     Ok(reports)
 }
 
@@ -670,7 +800,7 @@ fn locked_plan(
 
     let settings = Settings {
         image: lock.build.image.clone(),
-        platform: lock.build.platform.clone(),
+        platform: how.platforms.join(","),
         source_date_epoch: lock.build.source_date_epoch,
         target: lock.build.target.clone(),
         builder: String::new(),
@@ -708,10 +838,14 @@ fn locked_plan(
         &project,
         file(Role::Base),
         release_file,
-        |external, dockerfile| {
+        |external, dockerfile, platform| {
             lock.bases
                 .iter()
-                .find(|b| b.reference == external.image && b.dockerfile == dockerfile)
+                .find(|b| {
+                    b.reference == external.image
+                        && b.dockerfile == dockerfile
+                        && (b.platform.is_empty() || b.platform == platform)
+                })
                 .cloned()
                 .ok_or_else(|| {
                     Error::Failed(format!(
@@ -748,21 +882,32 @@ impl Explainer<'_> {
         if report.status != Status::Different {
             return;
         }
-        self.ui
-            .progress(&format!("comparing the packages inside {}", locked.name));
+        let Some(found) = report.found.clone() else {
+            return;
+        };
+        let rebuilt = if built.index.is_some() {
+            Select::Manifest(found)
+        } else {
+            Select::Only
+        };
+        self.ui.progress(&format!(
+            "comparing the packages inside {}{}",
+            locked.name,
+            locked.on_platform()
+        ));
         let mut known = HashMap::new();
-        let inventory =
-            read::inventory_of_file(&built.archive, &Select::Only, self.quiet, &mut known)
-                .map(|(_, inv)| inv);
+        let inventory = read::inventory_of_file(&built.archive, &rebuilt, self.quiet, &mut known)
+            .map(|(_, inv)| inv);
         add_package_drift(report, locked, inventory);
         self.ui.progress(&format!(
-            "comparing the files of the differing layers of {}",
-            locked.name
+            "comparing the files of the differing layers of {}{}",
+            locked.name,
+            locked.on_platform()
         ));
         add_file_causes(
             report,
             locked,
-            &built.archive,
+            (&built.archive, &rebuilt),
             self.docker,
             self.work,
             self.ignore,
@@ -782,57 +927,74 @@ fn base_for_release(
 ) -> Result<(Vec<ImageReport>, Option<BasePin>, Option<BuiltOn>)> {
     let (docker, work, ui) = (explainer.docker, explainer.work, explainer.ui);
     let platform = &lock.build.platform;
-    let locked = lock.image(Role::Base).ok_or_else(|| {
-        Error::Failed(format!(
+    // Every platform of the locked base (the pin names its whole index), and those checked.
+    let all: Vec<&lock::Image> = lock
+        .images
+        .iter()
+        .filter(|i| i.role == Role::Base)
+        .collect();
+    let checked_bases: Vec<&lock::Image> = all
+        .iter()
+        .copied()
+        .filter(|i| checked(i, how.platforms))
+        .collect();
+    let Some(first) = checked_bases.first().copied() else {
+        return Err(Error::Failed(format!(
             "{}: the lock names a base Dockerfile but no [[image]] with role = \"base\"",
             lock_path.display()
-        ))
-    })?;
+        )));
+    };
     if how.base == BaseChoice::Locked {
-        let (pin, source) = locked_base(locked, platform, how.archive, docker, work, ui)?
+        let (pin, source) = locked_base(&all, platform, how.archive, docker, work, ui)?
             .map_err(|why| {
                 Error::Failed(format!(
                     "the locked base {} ({}) {why}; give the paper's archive with --archive FILE, or rebuild the base too (drop --base locked)",
-                    locked.name, locked.manifest_digest
+                    first.name, first.engine_digest()
                 ))
             })?;
-        let mut report = ImageReport::of(locked, Some(source));
-        report.found = Some(locked.manifest_digest.clone());
-        report.config_identical = Some(true);
-        report.detail = Some(format!(
-            "verified by digest ({}), not rebuilt: --base locked",
-            source.as_str()
-        ));
-        return Ok((vec![report], Some(pin), Some(BuiltOn::LockedBase)));
+        let reports = checked_bases
+            .iter()
+            .map(|locked| {
+                let mut report = ImageReport::of(locked, Some(source));
+                report.found = Some(locked.manifest_digest.clone());
+                report.config_identical = Some(true);
+                report.detail = Some(format!(
+                    "verified by digest ({}), not rebuilt: --base locked",
+                    source.as_str()
+                ));
+                report
+            })
+            .collect();
+        return Ok((reports, Some(pin), Some(BuiltOn::LockedBase)));
     }
     let built = plan.build_base(docker, work, explainer.quiet, &|m| ui.progress(m))?;
-    let mut report = compare(locked, Some(&built.image));
-    explainer.explain(&mut report, locked, &built);
-    let rebuilt = || {
-        BasePin::archive(
-            &built.archive,
-            &built.image.manifest_digest,
-            &work.join("base-layout"),
-        )
-    };
-    if report.status == Status::Identical {
-        return Ok((vec![report], Some(rebuilt()?), Some(BuiltOn::RebuiltBase)));
+    let mut reports = Vec::new();
+    for locked in &checked_bases {
+        let mut report = compare(locked, built.image_for(&locked.platform));
+        explainer.explain(&mut report, locked, &built);
+        reports.push(report);
+    }
+    let rebuilt = || BasePin::archive(&built.archive, built.digest(), &work.join("base-layout"));
+    if reports.iter().all(|r| r.status == Status::Identical) {
+        return Ok((reports, Some(rebuilt()?), Some(BuiltOn::RebuiltBase)));
     }
     // The base does not rebuild identical (a mirror moved, say): the release can still be
     // checked on the base that was locked, if it is here.
     ui.progress(&format!(
         "the base differs; looking for the locked base {} to rebuild the release on",
-        locked.manifest_digest
+        first.engine_digest()
     ));
-    match locked_base(locked, platform, None, docker, work, ui)? {
-        Ok((pin, _)) => Ok((vec![report], Some(pin), Some(BuiltOn::LockedBase))),
+    match locked_base(&all, platform, None, docker, work, ui)? {
+        Ok((pin, _)) => Ok((reports, Some(pin), Some(BuiltOn::LockedBase))),
         Err(why) => {
             let note = format!("the release was rebuilt on the rebuilt base, so it differs too: the locked base {why} (load the paper's archive, or pull it, to check the release on it)");
-            report.detail = Some(match report.detail.take() {
-                Some(d) => format!("{d}; {note}"),
-                None => note,
-            });
-            Ok((vec![report], Some(rebuilt()?), Some(BuiltOn::RebuiltBase)))
+            for report in reports.iter_mut().filter(|r| r.status != Status::Identical) {
+                report.detail = Some(match report.detail.take() {
+                    Some(d) => format!("{d}; {note}"),
+                    None => note.clone(),
+                });
+            }
+            Ok((reports, Some(rebuilt()?), Some(BuiltOn::RebuiltBase)))
         }
     }
 }
@@ -841,23 +1003,35 @@ fn base_for_release(
 /// found: the archive given, else the engine (saved, then checked blob by blob), else its
 /// registry (BuildKit pulls it by digest). The inner `Err` says why it is not here.
 fn locked_base(
-    locked: &lock::Image,
+    all: &[&lock::Image],
     platform: &str,
     archive: Option<&Path>,
     docker: &Docker,
     work: &Path,
     ui: &Ui,
 ) -> Result<std::result::Result<(BasePin, Source), String>> {
-    let digest = &locked.manifest_digest;
+    let locked = all[0];
+    // The image index of several platforms (each platform's manifest copied and checked),
+    // else the one manifest.
+    let digest = &locked.engine_digest().to_string();
+    let platform = if locked.platform.is_empty() {
+        platform
+    } else {
+        &locked.platform
+    };
     let layout = work.join("locked-base-layout");
     let verified = work.join("locked-base.tar");
     let copy = |from: &Path| -> Result<()> {
-        let image = LayoutImage {
-            archive: from,
-            select: Select::Manifest(digest.clone()),
-            name: locked.name.clone(),
-        };
-        crate::inventory::layers::write_verified_layout(&verified, &[image])
+        let images: Vec<LayoutImage> = all
+            .iter()
+            .map(|i| LayoutImage {
+                archive: from,
+                select: Select::Manifest(i.manifest_digest.clone()),
+                name: i.name.clone(),
+                index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
+            })
+            .collect();
+        crate::inventory::layers::write_verified_layout(&verified, &images)
             .map(|_| ())
             .map_err(|e| match e {
                 crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
@@ -960,7 +1134,7 @@ fn source_repository(
 fn add_file_causes(
     report: &mut ImageReport,
     locked: &lock::Image,
-    rebuilt: &Path,
+    (rebuilt, rebuilt_select): (&Path, &Select),
     docker: &Docker,
     work: &Path,
     ignore: &[String],
@@ -971,18 +1145,25 @@ fn add_file_causes(
             None => note,
         });
     };
-    if !matches!(docker.image_id(&locked.manifest_digest), Ok(Some(_))) {
-        note(report, format!("files not compared: the locked image {} is not in the engine (pull or load it to see which files differ)", locked.manifest_digest));
+    let engine_digest = locked.engine_digest();
+    if !matches!(docker.image_id(engine_digest), Ok(Some(_))) {
+        note(report, format!("files not compared: the locked image {engine_digest} is not in the engine (pull or load it to see which files differ)"));
         return;
     }
+    // One platform of a saved image index is read by its locked manifest digest.
+    let locked_select = if locked.index_digest.is_empty() {
+        Select::Only
+    } else {
+        Select::Manifest(locked.manifest_digest.clone())
+    };
     let saved = work.join(format!("locked-{}.tar", locked.role));
     let result = docker
-        .save_to(&locked.manifest_digest, &saved)
+        .save_to(engine_digest, &saved)
         .map_err(|e| e.to_string())
         .and_then(|_| {
             Ok((
-                explain::index(&saved, &Select::Only)?,
-                explain::index(rebuilt, &Select::Only)?,
+                explain::index(&saved, &locked_select)?,
+                explain::index(rebuilt, rebuilt_select)?,
             ))
         })
         .and_then(|(a, b)| {

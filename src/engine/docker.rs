@@ -7,6 +7,7 @@ use crate::engine::process::{Options, ProcessError, Tool};
 use crate::error::{Error, Result};
 use crate::image::oci::{self, Resolved};
 use crate::inventory::layers;
+use crate::lock::check_platform;
 
 pub struct Docker {
     tool: Tool,
@@ -116,6 +117,9 @@ impl BuildSpec {
 pub struct VerifiedLoad {
     pub archive: PathBuf,
     pub digest: String,
+    /// The image index this manifest is one platform of (a multi-platform lock): the index is
+    /// loaded, under the tags, and becomes the image ID.
+    pub index: Option<String>,
     pub tags: Vec<String>,
 }
 
@@ -197,6 +201,22 @@ impl Docker {
         Ok(oci::resolve_raw(&raw.stdout, platform).map_err(|e| format!("{reference} {e}")))
     }
 
+    /// The engine's `os/arch` (what it runs without `--platform`).
+    pub fn engine_platform(&self) -> Result<String> {
+        let out = self
+            .tool
+            .run(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])?;
+        let platform = out.stdout_text();
+        check_platform("platform", &platform)
+            .map(|_| platform.clone())
+            .map_err(|_| {
+                Error::Failed(format!(
+                    "the Docker engine named its platform {}, not os/arch; check `docker version`",
+                    crate::error::quote(&platform)
+                ))
+            })
+    }
+
     /// The ID of a local image. `Ok(None)` only when the engine answered that it has no such
     /// image: an engine that cannot be reached is an error, never a missing image.
     pub fn image_id(&self, reference: &str) -> Result<Option<String>> {
@@ -271,8 +291,9 @@ impl Docker {
     /// stranger wrote, and could be one of the reviewer's own tags.
     pub fn load_verified(&self, images: &[VerifiedLoad]) -> Result<()> {
         for image in images {
+            let id = image.index.as_ref().unwrap_or(&image.digest);
             for tag in &image.tags {
-                if let Some(other) = self.image_id(tag)?.filter(|id| *id != image.digest) {
+                if let Some(other) = self.image_id(tag)?.filter(|found| found != id) {
                     return Err(Error::Failed(format!(
                         "{} already names another image ({}); loading the locked image under that name would move it, so nothing was loaded. Remove or rename that tag first (docker rmi {})",
                         crate::ui::escape(tag),
@@ -290,6 +311,7 @@ impl Docker {
                 archive: &i.archive,
                 select: layers::Select::Manifest(i.digest.clone()),
                 name: i.tags[0].clone(),
+                index: i.index.clone(),
             })
             .collect();
         layers::write_verified_layout(&copy, &layout).map_err(|e| match e {

@@ -555,6 +555,28 @@ struct OciDescriptor {
     digest: String,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    platform: Option<OciPlatform>,
+}
+
+#[derive(Deserialize)]
+struct OciPlatform {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+impl OciPlatform {
+    /// `os/arch[/variant]`, as buildx's `--platform` names it.
+    fn name(&self) -> String {
+        match &self.variant {
+            Some(v) if !v.is_empty() => format!("{}/{}/{v}", self.os, self.architecture),
+            _ => format!("{}/{}", self.os, self.architecture),
+        }
+    }
 }
 
 impl OciDescriptor {
@@ -745,6 +767,92 @@ impl ArchiveIndex {
 /// One pass over an archive file's headers, seeking past data; JSON documents are read. The
 /// image is the one `select` names.
 pub fn index_archive(path: &std::path::Path, select: &Select) -> Result<ArchiveIndex, ScanError> {
+    let (members, json, aliases) = archive_documents(path)?;
+    let entry = manifest_layers(&json, &aliases, select)?;
+    Ok(ArchiveIndex {
+        members,
+        manifest_digest: entry.manifest_digest,
+        config_digest: entry.config_digest,
+        config: entry.config,
+        layer_paths: entry.layer_paths,
+    })
+}
+
+/// An image index of several platforms in an archive: its digest, and each platform's
+/// manifest digest, in the index's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformIndex {
+    pub digest: String,
+    /// (`os/arch[/variant]`, manifest digest).
+    pub platforms: Vec<(String, String)>,
+}
+
+/// The image index of an archive: `wanted` (an index `index.json` lists), else the archive's
+/// one image when it is an image index (what buildx writes for several platforms). `None` when
+/// the one image is a plain manifest (a single-platform build). Every document is checked
+/// against its digest; a platform named twice is refused.
+pub fn image_index(
+    path: &std::path::Path,
+    wanted: Option<&str>,
+) -> Result<Option<PlatformIndex>, ScanError> {
+    let (_, json, _) = archive_documents(path)?;
+    let index = json
+        .get("index.json")
+        .ok_or_else(|| ScanError::Archive("no OCI index.json: not an OCI image layout".into()))?;
+    let digest = match wanted {
+        Some(wanted) => {
+            let wanted = checked_digest(wanted)?;
+            if !index_entries(index)?.contains(&wanted) {
+                return Err(ScanError::NotHeld(wanted));
+            }
+            wanted
+        }
+        None => checked_digest(&single_manifest(index)?)?,
+    };
+    let doc = oci_doc(&json, &digest)?;
+    if doc.config.is_some() || doc.manifests.is_empty() {
+        return match wanted {
+            Some(_) => Err(ScanError::Archive(format!(
+                "{digest} is an image manifest, not an image index of several platforms"
+            ))),
+            None => Ok(None),
+        };
+    }
+    if doc.manifests.len() > MAX_INDEX_ENTRIES {
+        return Err(ScanError::Archive(format!(
+            "image index {digest} lists {} manifests, more than {MAX_INDEX_ENTRIES}",
+            doc.manifests.len()
+        )));
+    }
+    let mut platforms: Vec<(String, String)> = Vec::new();
+    for m in &doc.manifests {
+        let Some(platform) = &m.platform else {
+            return Err(ScanError::Archive(format!(
+                "image index {digest} lists manifest {} without a platform",
+                crate::ui::escape(&crate::error::clip(&m.digest))
+            )));
+        };
+        let name = platform.name();
+        if platforms.iter().any(|(p, _)| *p == name) {
+            return Err(ScanError::Archive(format!(
+                "image index {digest} lists platform {} twice; refusing an index whose platforms are ambiguous",
+                crate::ui::escape(&crate::error::clip(&name))
+            )));
+        }
+        platforms.push((name, checked_digest(&m.digest)?));
+    }
+    Ok(Some(PlatformIndex { digest, platforms }))
+}
+
+type ArchiveDocuments = (
+    HashMap<String, (u64, u64)>,
+    HashMap<String, Vec<u8>>,
+    HashMap<String, String>,
+);
+
+/// One pass over an archive file's headers, seeking past data: each member's data offset and
+/// size, the JSON documents (read whole), and the links.
+fn archive_documents(path: &std::path::Path) -> Result<ArchiveDocuments, ScanError> {
     let open = || {
         std::fs::File::open(path)
             .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
@@ -808,14 +916,7 @@ pub fn index_archive(path: &std::path::Path, select: &Select) -> Result<ArchiveI
     if !outer.reached_end_marker() {
         return Err(ScanError::Archive(TRUNCATED.into()));
     }
-    let entry = manifest_layers(&json, &aliases, select)?;
-    Ok(ArchiveIndex {
-        members,
-        manifest_digest: entry.manifest_digest,
-        config_digest: entry.config_digest,
-        config: entry.config,
-        layer_paths: entry.layer_paths,
-    })
+    Ok((members, json, aliases))
 }
 
 /// The image of an archive file, from its headers and JSON documents alone (layers are not
@@ -969,6 +1070,9 @@ pub struct LayoutImage<'a> {
     pub archive: &'a std::path::Path,
     pub select: Select,
     pub name: String,
+    /// The image index (listed in the archive's `index.json`) this manifest is one platform
+    /// of: the layout then names the index, once for all its platforms, as the image.
+    pub index: Option<String>,
 }
 
 /// Writes to `out` a fresh OCI archive holding exactly the images asked for and nothing else:
@@ -989,6 +1093,7 @@ pub fn write_verified_layout(
     let mut index_entries = Vec::new();
     let mut saved_entries = Vec::new();
     let mut digests = Vec::new();
+    let mut indexes_named = std::collections::HashSet::new();
     for image in images {
         let ArchiveIndex {
             members,
@@ -997,6 +1102,42 @@ pub fn write_verified_layout(
             layer_paths,
             ..
         } = index_archive(image.archive, &image.select)?;
+        if let (Some(index), Some(manifest)) = (&image.index, &manifest_digest) {
+            let held = image_index(image.archive, Some(index))?
+                .ok_or_else(|| ScanError::Archive(format!("{index} is not an image index")))?;
+            if !held.platforms.iter().any(|(_, m)| m == manifest) {
+                return Err(ScanError::Archive(format!(
+                    "image index {index} does not list manifest {manifest}"
+                )));
+            }
+            let member = blob_path(index);
+            let bytes = copy_blob(
+                image.archive,
+                &members,
+                &member,
+                &mut tar,
+                !copied.contains(&member),
+            )?;
+            copied.insert(member);
+            if indexes_named.insert(index.clone()) {
+                let full_name = crate::image::reference::normalise_ref(&image.name);
+                let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
+                index_entries.push(serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "digest": index,
+                    "size": bytes.len(),
+                    "annotations": {
+                        "io.containerd.image.name": full_name,
+                        "org.opencontainers.image.ref.name": tag,
+                    },
+                }));
+                saved_entries.push(serde_json::json!({
+                    "Config": blob_path(config_digest.as_deref().unwrap_or_default()),
+                    "RepoTags": [image.name],
+                    "Layers": layer_paths,
+                }));
+            }
+        }
         let (Some(manifest_digest), Some(config_digest)) = (manifest_digest, config_digest) else {
             return Err(ScanError::Archive(
                 "the archive has no OCI index, so its content cannot be tied to a digest; use the archive `docker repro release --archive` wrote".into(),
@@ -1022,6 +1163,10 @@ pub fn write_verified_layout(
                 manifest_bytes = bytes;
             }
             copied.insert(member);
+        }
+        if image.index.is_some() {
+            digests.push(manifest_digest);
+            continue;
         }
         let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
             .ok()
@@ -2148,6 +2293,7 @@ mod tests {
             archive: from,
             select: Select::Manifest(digest.to_string()),
             name: "paper:abc".into(),
+            index: None,
         };
         write_verified_layout(to, &[image]).map(|mut d| d.remove(0))
     }
@@ -2248,11 +2394,13 @@ mod tests {
                 archive: file.path(),
                 select: Select::Manifest(base.manifest_digest.clone()),
                 name: "paper:base".into(),
+                index: None,
             },
             LayoutImage {
                 archive: file.path(),
                 select: Select::Manifest(release.manifest_digest.clone()),
                 name: "paper:0123".into(),
+                index: None,
             },
         ];
         let digests = write_verified_layout(out.path(), &images).unwrap();
@@ -2350,6 +2498,80 @@ mod tests {
             err.contains("an image index, not an image manifest"),
             "{err}"
         );
+
+        // The index of platforms, read as such: its digest and each platform's manifest.
+        let index = image_index(file.path(), None).unwrap().unwrap();
+        assert_eq!(index.digest, dn);
+        assert_eq!(
+            index.platforms,
+            [
+                ("linux/amd64".to_string(), amd.manifest_digest.clone()),
+                ("linux/arm64".to_string(), arm.manifest_digest.clone())
+            ]
+        );
+        assert_eq!(image_index(file.path(), Some(&dn)).unwrap(), Some(index));
+        assert!(matches!(
+            image_index(file.path(), Some(&amd.manifest_digest)),
+            Err(ScanError::NotHeld(_))
+        ));
+
+        // A verified layout of both platforms names the index once, as the image.
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let layout: Vec<LayoutImage> = [&amd, &arm]
+            .iter()
+            .map(|b| LayoutImage {
+                archive: file.path(),
+                select: Select::Manifest(b.manifest_digest.clone()),
+                name: "paper:0123".into(),
+                index: Some(dn.clone()),
+            })
+            .collect();
+        write_verified_layout(out.path(), &layout).unwrap();
+        let copied = image_index(out.path(), None).unwrap().unwrap();
+        assert_eq!(copied.digest, dn);
+        let arm_read = scan_archive_file(
+            out.path(),
+            &Select::Manifest(arm.manifest_digest.clone()),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(arm_read.config["x"], "arm");
+        // An index that does not list the manifest is refused.
+        let other = image_with("other");
+        let mut members2 = members.clone();
+        members2.retain(|(m, _)| m != "index.json");
+        members2.extend(other.members.clone());
+        members2.push((
+            "index.json".into(),
+            index_listing(&[&dn, &other.manifest_digest]),
+        ));
+        let file2 = archive_file(&members2);
+        let bad = LayoutImage {
+            archive: file2.path(),
+            select: Select::Manifest(other.manifest_digest.clone()),
+            name: "paper:0123".into(),
+            index: Some(dn.clone()),
+        };
+        let err = write_verified_layout(out.path(), &[bad])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not list manifest"), "{err}");
+
+        // A platform listed twice makes the index ambiguous.
+        let twice = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}},{{"digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#,
+            amd.manifest_digest, arm.manifest_digest
+        )
+        .into_bytes();
+        let dt = digest(&twice);
+        let mut members3 = amd.members.clone();
+        members3.extend(arm.members.clone());
+        members3.push((format!("blobs/sha256/{}", &dt[7..]), twice));
+        members3.push(("index.json".into(), index_listing(&[&dt])));
+        let file3 = archive_file(&members3);
+        let err = image_index(file3.path(), None).unwrap_err().to_string();
+        assert!(err.contains("twice"), "{err}");
     }
 
     #[test]

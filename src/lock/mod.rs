@@ -69,6 +69,8 @@ pub struct Build {
     /// The image name; images are tagged `<image>:<short commit>` (and `<image>:base`).
     pub image: String,
     pub source_date_epoch: i64,
+    /// `os/arch[/variant]`, or several joined by `,` for a multi-platform release (one OCI
+    /// image index); see [`Build::platforms`].
     pub platform: String,
     /// The build context, relative to the project directory.
     pub context: String,
@@ -88,6 +90,18 @@ pub struct Build {
     pub ssh: Vec<String>,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+}
+
+impl Build {
+    /// The platforms of the build, in the order given (one for a single-platform release).
+    pub fn platforms(&self) -> Vec<&str> {
+        split_platforms(&self.platform)
+    }
+}
+
+/// `linux/amd64,linux/arm64` → its platforms, in order.
+pub fn split_platforms(list: &str) -> Vec<&str> {
+    list.split(',').map(str::trim).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +156,10 @@ pub struct Base {
     pub reference: String,
     /// The Dockerfile (path) that uses it.
     pub dockerfile: String,
+    /// The platform this entry's `platform_digest` is for: only in a multi-platform lock, which
+    /// has one `[[base]]` per platform.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub platform: String,
     /// Digest of what the reference resolved to: an image index, or a single manifest.
     pub index_digest: String,
     /// Digest of the manifest for the build platform.
@@ -154,12 +172,41 @@ pub struct Image {
     pub role: Role,
     /// `<image>:<tag>` as tagged in the engine.
     pub name: String,
+    /// The platform of this manifest: only in a multi-platform lock, which has one `[[image]]`
+    /// per role and platform.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub platform: String,
+    /// The image index holding this platform's manifest (the engine's image ID): only in a
+    /// multi-platform lock, the same for every platform of a role.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub index_digest: String,
     pub manifest_digest: String,
     pub config_digest: String,
     pub layers: Vec<String>,
     /// What is installed in the image, one line per package.
     #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
     pub inventory: LockedInventory,
+}
+
+impl Image {
+    /// What the engine knows this image by once loaded (its image ID with the containerd
+    /// store): the image index of a multi-platform lock, else the manifest.
+    pub fn engine_digest(&self) -> &str {
+        if self.index_digest.is_empty() {
+            &self.manifest_digest
+        } else {
+            &self.index_digest
+        }
+    }
+
+    /// ` (linux/arm64)` for an image of a multi-platform lock, else nothing: for messages.
+    pub fn on_platform(&self) -> String {
+        if self.platform.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.platform)
+        }
+    }
 }
 
 impl Lock {
@@ -228,7 +275,7 @@ impl Lock {
         check_hex("source.commit", &self.source.commit, &[40, 64])?;
         check_ref("build.image", &self.build.image)?;
         check_remote(&self.source.remote)?;
-        check_platform("build.platform", &self.build.platform)?;
+        check_platforms("build.platform", &self.build.platform)?;
         check_relative("source.path", &self.source.path)?;
         check_relative("build.context", &self.build.context)?;
         if !self.build.target.is_empty() {
@@ -292,11 +339,121 @@ impl Lock {
                 check_digest("image.layers", l)?;
             }
         }
+        self.check_platforms()
+    }
+
+    /// One `[[image]]` per role (and one `[[base]]` per reference) in a single-platform lock,
+    /// none with a `platform`; in a multi-platform lock, one per role and platform of the
+    /// build's list, each with its platform, and one index digest per role.
+    fn check_platforms(&self) -> std::result::Result<(), String> {
+        let platforms = self.build.platforms();
+        if platforms.len() == 1 {
+            for i in &self.images {
+                if !i.platform.is_empty() || !i.index_digest.is_empty() {
+                    return Err(format!(
+                        "[[image]] {} has a platform or index_digest, but build.platform names one platform; only a multi-platform lock has them",
+                        quote(&i.name)
+                    ));
+                }
+            }
+            if let Some(dup) = duplicate(self.images.iter().map(|i| i.role.as_str())) {
+                return Err(format!("two [[image]] entries with role = \"{dup}\""));
+            }
+            if let Some(b) = self.bases.iter().find(|b| !b.platform.is_empty()) {
+                return Err(format!(
+                    "[[base]] {} has a platform, but build.platform names one platform",
+                    quote(&b.reference)
+                ));
+            }
+            return Ok(());
+        }
+        for i in &self.images {
+            if !platforms.contains(&i.platform.as_str()) {
+                return Err(format!(
+                    "[[image]] {} has platform = {}, which is not in build.platform = {}",
+                    quote(&i.name),
+                    quote(&i.platform),
+                    quote(&self.build.platform)
+                ));
+            }
+            check_digest("image.index_digest", &i.index_digest)?;
+        }
+        for role in [Role::Base, Role::Release] {
+            let of_role: Vec<&Image> = self.images.iter().filter(|i| i.role == role).collect();
+            let Some(first) = of_role.first() else {
+                continue;
+            };
+            if let Some(dup) = duplicate(of_role.iter().map(|i| i.platform.as_str())) {
+                return Err(format!(
+                    "two [[image]] entries with role = \"{role}\" and platform = {}",
+                    quote(dup)
+                ));
+            }
+            if let Some(other) = of_role
+                .iter()
+                .find(|i| i.index_digest != first.index_digest)
+            {
+                return Err(format!(
+                    "the {role} images name two index digests ({} and {}); one role is one image index",
+                    quote(&first.index_digest),
+                    quote(&other.index_digest)
+                ));
+            }
+            if let Some(other) = of_role.iter().find(|i| i.name != first.name) {
+                return Err(format!(
+                    "the {role} images have two names ({} and {}); one role is one image index",
+                    quote(&first.name),
+                    quote(&other.name)
+                ));
+            }
+            if let Some(missing) = platforms
+                .iter()
+                .find(|p| !of_role.iter().any(|i| i.platform == **p))
+            {
+                return Err(format!(
+                    "no [[image]] with role = \"{role}\" for platform {}, which build.platform names",
+                    quote(missing)
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for b in &self.bases {
+            if !platforms.contains(&b.platform.as_str()) {
+                return Err(format!(
+                    "[[base]] {} has platform = {}, which is not in build.platform = {}",
+                    quote(&b.reference),
+                    quote(&b.platform),
+                    quote(&self.build.platform)
+                ));
+            }
+            if !seen.insert((&b.reference, &b.dockerfile, &b.platform)) {
+                return Err(format!(
+                    "two [[base]] entries for {} in {} on platform {}",
+                    quote(&b.reference),
+                    quote(&b.dockerfile),
+                    quote(&b.platform)
+                ));
+            }
+        }
         Ok(())
     }
 
+    /// The image of `role`: in a multi-platform lock, its first platform's.
     pub fn image(&self, role: Role) -> Option<&Image> {
         self.images.iter().find(|i| i.role == role)
+    }
+
+    /// The image of `role` for `platform` (the only one of a single-platform lock, whatever
+    /// `platform` is).
+    pub fn image_for(&self, role: Role, platform: &str) -> Option<&Image> {
+        self.images
+            .iter()
+            .find(|i| i.role == role && (i.platform.is_empty() || i.platform == platform))
+    }
+
+    /// Whether the release is an image index of several platforms.
+    pub fn is_multi_platform(&self) -> bool {
+        self.build.platforms().len() > 1
     }
 
     pub fn short_commit(&self) -> &str {
@@ -449,6 +606,29 @@ pub fn check_platform(key: &str, value: &str) -> std::result::Result<(), String>
             quote(value)
         ))
     }
+}
+
+/// One platform, or several joined by `,` (no spaces), none twice, at most 16.
+pub fn check_platforms(key: &str, value: &str) -> std::result::Result<(), String> {
+    let list: Vec<&str> = value.split(',').collect();
+    if list.len() > 16 {
+        return Err(format!(
+            "{key} = {} names more than 16 platforms",
+            quote(value)
+        ));
+    }
+    for p in &list {
+        check_platform(key, p).map_err(|_| {
+            format!(
+                "{key} = {} is not a platform, or a comma-separated list of platforms, such as linux/amd64,linux/arm64",
+                quote(value)
+            )
+        })?;
+    }
+    if let Some(dup) = duplicate(list.iter().copied()) {
+        return Err(format!("{key} = {} names {dup} twice", quote(value)));
+    }
+    Ok(())
 }
 
 pub fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
@@ -613,6 +793,7 @@ pub(crate) mod tests {
             bases: vec![Base {
                 reference: "ubuntu:22.04".into(),
                 dockerfile: "docker/Dockerfile.base".into(),
+                platform: String::new(),
                 index_digest: d('1'),
                 platform_digest: d('2'),
             }],
@@ -621,6 +802,8 @@ pub(crate) mod tests {
                 Image {
                     role: Role::Base,
                     name: "curvenet:base".into(),
+                    platform: String::new(),
+                    index_digest: String::new(),
                     manifest_digest: d('3'),
                     config_digest: d('4'),
                     layers: vec![d('5')],
@@ -629,6 +812,8 @@ pub(crate) mod tests {
                 Image {
                     role: Role::Release,
                     name: "curvenet:0123456789ab".into(),
+                    platform: String::new(),
+                    index_digest: String::new(),
                     manifest_digest: d('6'),
                     config_digest: d('7'),
                     layers: vec![d('5'), d('8')],
@@ -636,6 +821,144 @@ pub(crate) mod tests {
                 },
             ],
         }
+    }
+
+    /// [`sample`] built for linux/amd64 and linux/arm64: one base and one image per role and
+    /// platform.
+    pub fn sample_multi() -> Lock {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let mut lock = sample();
+        lock.build.platform = "linux/amd64,linux/arm64".into();
+        let mut bases = Vec::new();
+        let mut images = Vec::new();
+        for (n, platform) in ["linux/amd64", "linux/arm64"].into_iter().enumerate() {
+            for b in &lock.bases {
+                bases.push(Base {
+                    platform: platform.into(),
+                    platform_digest: d(['2', 'c'][n]),
+                    ..b.clone()
+                });
+            }
+            for i in &lock.images {
+                let mut i = i.clone();
+                i.platform = platform.into();
+                i.index_digest = d(if i.role == Role::Base { 'a' } else { 'b' });
+                if n == 1 {
+                    i.manifest_digest = d(if i.role == Role::Base { 'd' } else { 'e' });
+                }
+                images.push(i);
+            }
+        }
+        lock.bases = bases;
+        lock.images = images;
+        lock
+    }
+
+    #[test]
+    fn a_multi_platform_lock_round_trips_and_a_single_platform_one_has_no_new_keys() {
+        let lock = sample_multi();
+        assert_eq!(lock.validate(), Ok(()));
+        let text = lock.to_toml();
+        assert!(
+            text.contains("platform = \"linux/amd64,linux/arm64\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("platform = \"linux/arm64\"\nindex_digest = "),
+            "{text}"
+        );
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.images, lock.images);
+        assert_eq!(back.to_toml(), text);
+        assert!(back.is_multi_platform());
+        assert_eq!(
+            back.image_for(Role::Release, "linux/arm64")
+                .unwrap()
+                .manifest_digest,
+            format!("sha256:{}", "e".repeat(64))
+        );
+        assert!(back.image_for(Role::Release, "linux/s390x").is_none());
+        // A single-platform lock writes neither key, and any platform finds its one image.
+        let single = sample();
+        let text = single.to_toml();
+        assert!(!text.contains("index_digest = \"sha256:aaaa"), "{text}");
+        assert_eq!(text.matches("platform = ").count(), 1, "{text}");
+        assert!(single.image_for(Role::Release, "linux/arm64").is_some());
+        assert!(!single.is_multi_platform());
+    }
+
+    #[test]
+    fn inconsistent_multi_platform_locks_are_refused() {
+        type Spoil = fn(&mut Lock);
+        let bad: &[(&str, Spoil)] = &[
+            ("not in build.platform", |l| {
+                l.images[1].platform = "linux/s390x".into()
+            }),
+            ("not in build.platform", |l| {
+                l.bases[0].platform = "linux/s390x".into()
+            }),
+            ("platform = \"linux/amd64\"", |l| {
+                l.images[2].platform = "linux/amd64".into()
+            }),
+            ("two index digests", |l| {
+                l.images[3].index_digest = format!("sha256:{}", "f".repeat(64))
+            }),
+            ("image.index_digest", |l| l.images[0].index_digest.clear()),
+            ("image.index_digest", |l| {
+                l.images[0].index_digest = "--privileged".into()
+            }),
+            ("two names", |l| l.images[3].name = "other:1".into()),
+            ("for platform \"linux/arm64\"", |l| {
+                l.images
+                    .retain(|i| !(i.role == Role::Base && i.platform == "linux/arm64"))
+            }),
+            ("two [[base]] entries", |l| {
+                let b = l.bases[0].clone();
+                l.bases.push(b)
+            }),
+            ("names linux/amd64 twice", |l| {
+                l.build.platform = "linux/amd64,linux/amd64".into()
+            }),
+            ("comma-separated list", |l| {
+                l.build.platform = "linux/amd64, linux/arm64".into()
+            }),
+            ("comma-separated list", |l| {
+                l.build.platform = "linux/amd64,".into()
+            }),
+            ("comma-separated list", |l| {
+                l.build.platform = "linux/amd64,--privileged".into()
+            }),
+        ];
+        for (needle, spoil) in bad {
+            let mut lock = sample_multi();
+            spoil(&mut lock);
+            let err = lock.validate().unwrap_err();
+            assert!(err.contains(needle), "{needle}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        // A single-platform lock carries no platform keys, and one image per role.
+        let mut lock = sample();
+        lock.images[0].platform = "linux/amd64".into();
+        assert!(lock
+            .validate()
+            .unwrap_err()
+            .contains("only a multi-platform lock"));
+        let mut lock = sample();
+        lock.images[1].index_digest = format!("sha256:{}", "f".repeat(64));
+        assert!(lock
+            .validate()
+            .unwrap_err()
+            .contains("only a multi-platform lock"));
+        let mut lock = sample();
+        lock.bases[0].platform = "linux/amd64".into();
+        assert!(lock.validate().unwrap_err().contains("names one platform"));
+        let mut lock = sample();
+        let again = lock.images[1].clone();
+        lock.images.push(again);
+        assert!(lock
+            .validate()
+            .unwrap_err()
+            .contains("two [[image]] entries"));
     }
 
     #[test]

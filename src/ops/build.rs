@@ -11,7 +11,8 @@ use crate::error::{clip, Error, Result};
 use crate::image::oci::{self, sha256_digest, OciImage};
 
 use crate::image::reference::normalise_ref;
-use crate::lock::{Base, DockerfileEntry, Role};
+use crate::inventory::layers::Select;
+use crate::lock::{split_platforms, Base, DockerfileEntry, Role};
 use crate::project::confine::confine;
 
 /// Inputs that are the same for every image of a release.
@@ -58,7 +59,38 @@ pub struct Plan {
 pub struct Built {
     pub role: Role,
     pub archive: PathBuf,
+    /// The image index of a multi-platform build (the engine's image ID once loaded); `None`
+    /// for one platform, whose manifest is the image.
+    pub index: Option<String>,
+    /// Each platform's image, in the order of the build's platforms; one, with an empty
+    /// platform, for a single-platform build.
+    pub images: Vec<PlatformImage>,
+}
+
+/// One platform's image of a build.
+pub struct PlatformImage {
+    /// `os/arch[/variant]`; empty for a single-platform build.
+    pub platform: String,
     pub image: OciImage,
+}
+
+impl Built {
+    /// The image of `platform` (the only one of a single-platform build, whatever it is).
+    pub fn image_for(&self, platform: &str) -> Option<&OciImage> {
+        self.images
+            .iter()
+            .find(|i| i.platform.is_empty() || i.platform == platform)
+            .map(|i| &i.image)
+    }
+
+    /// What the engine's image ID will be once loaded, and what a build pinned to this one
+    /// names: the index of several platforms, else the one manifest.
+    pub fn digest(&self) -> &str {
+        match &self.index {
+            Some(index) => index,
+            None => &self.images[0].image.manifest_digest,
+        }
+    }
 }
 
 impl Plan {
@@ -72,7 +104,7 @@ impl Plan {
         project: &Path,
         base_file: Option<&str>,
         release_file: &str,
-        mut pin: impl FnMut(&ExternalRef, &str) -> Result<Base>,
+        mut pin: impl FnMut(&ExternalRef, &str, &str) -> Result<Base>,
     ) -> Result<Plan> {
         let context = confine(
             root,
@@ -86,20 +118,44 @@ impl Plan {
             Path::new(".dockerignore"),
             "the context's .dockerignore",
         )?;
+        let platforms = split_platforms(&settings.platform);
+        let multi = platforms.len() > 1;
         let base = base_file
-            .map(|f| read_stage(Role::Base, root, project, f, &settings))
+            .map(|f| read_stage(Role::Base, root, project, f, &settings, platforms[0]))
             .transpose()?;
-        let release = read_stage(Role::Release, root, project, release_file, &settings)?;
+        let release = read_stage(
+            Role::Release,
+            root,
+            project,
+            release_file,
+            &settings,
+            platforms[0],
+        )?;
         let mut bases = Vec::new();
-        for stage in base.iter().chain(std::iter::once(&release)) {
-            for external in &stage.parsed.externals {
-                if stage.role == Role::Release
-                    && base.is_some()
-                    && is_built_base(&settings.image, &external.image)
-                {
-                    continue;
+        // Each platform's build may pull other images (`FROM base-$TARGETARCH`), and a base
+        // is pinned to its index digest but locked with each platform's manifest.
+        for platform in &platforms {
+            for stage in base.iter().chain(std::iter::once(&release)) {
+                let parsed;
+                let externals = if *platform == platforms[0] {
+                    &stage.parsed.externals
+                } else {
+                    parsed = parse_stage(stage, &settings, platform)?;
+                    &parsed.externals
+                };
+                for external in externals {
+                    if stage.role == Role::Release
+                        && base.is_some()
+                        && is_built_base(&settings.image, &external.image)
+                    {
+                        continue;
+                    }
+                    let mut pinned = pin(external, &stage.path, platform)?;
+                    if multi {
+                        pinned.platform = platform.to_string();
+                    }
+                    bases.push(pinned);
                 }
-                bases.push(pin(external, &stage.path)?);
             }
         }
         bases.sort();
@@ -185,7 +241,7 @@ impl Plan {
             let base = self.build_base(docker, work, quiet, progress)?;
             base_pin = Some(BasePin::archive(
                 &base.archive,
-                &base.image.manifest_digest,
+                base.digest(),
                 &work.join("base-layout"),
             )?);
             built.push(base);
@@ -219,12 +275,7 @@ impl Plan {
             &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
             quiet,
         )?;
-        let image = read_image(&archive)?;
-        Ok(Built {
-            role: Role::Base,
-            archive,
-            image,
-        })
+        read_built(Role::Base, archive, &self.settings.platform)
     }
 
     /// Builds the release Dockerfile into `work/release.tar`, its `FROM <image>:base` pinned to
@@ -255,12 +306,7 @@ impl Plan {
             &self.spec(&self.release, &archive, release_name.to_string(), pins),
             quiet,
         )?;
-        let image = read_image(&archive)?;
-        Ok(Built {
-            role: Role::Release,
-            archive,
-            image,
-        })
+        read_built(Role::Release, archive, &self.settings.platform)
     }
 }
 
@@ -312,6 +358,7 @@ fn read_stage(
     project: &Path,
     path: &str,
     settings: &Settings,
+    platform: &str,
 ) -> Result<Stage> {
     let what = if role == Role::Base {
         "the base Dockerfile"
@@ -335,10 +382,7 @@ fn read_stage(
         )),
         _ => Error::io(&full, e),
     })?;
-    // Only the stages the build's target reaches pull images, so only theirs are pinned.
-    let target = Some(settings.target.as_str()).filter(|t| role == Role::Release && !t.is_empty());
-    let parsed = dockerfile::parse_target(&bytes, &settings.args, &settings.platform, target)
-        .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))?;
+    let parsed = parse_bytes(role, path, &bytes, settings, platform)?;
     let sha256 = sha256_digest(&bytes)
         .trim_start_matches("sha256:")
         .to_string();
@@ -351,12 +395,85 @@ fn read_stage(
     })
 }
 
+/// The stage's Dockerfile parsed for another platform of the build.
+fn parse_stage(stage: &Stage, settings: &Settings, platform: &str) -> Result<Dockerfile> {
+    let bytes = std::fs::read(&stage.file).map_err(|e| Error::io(&stage.file, e))?;
+    parse_bytes(stage.role, &stage.path, &bytes, settings, platform)
+}
+
+fn parse_bytes(
+    role: Role,
+    path: &str,
+    bytes: &[u8],
+    settings: &Settings,
+    platform: &str,
+) -> Result<Dockerfile> {
+    // Only the stages the build's target reaches pull images, so only theirs are pinned.
+    let target = Some(settings.target.as_str()).filter(|t| role == Role::Release && !t.is_empty());
+    dockerfile::parse_target(bytes, &settings.args, platform, target)
+        .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))
+}
+
+/// What a build of `platforms` (one, or several joined by `,`) wrote: one manifest, or an
+/// image index listing exactly those platforms, in that order.
+fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built> {
+    let wanted = split_platforms(platforms);
+    let index = crate::inventory::layers::image_index(&archive, None)
+        .map_err(|e| scan_error(&archive, e))?;
+    let Some(index) = index else {
+        if wanted.len() > 1 {
+            return Err(Error::Failed(format!(
+                "{}: the build of {platforms} wrote one image, not an image index of those platforms",
+                archive.display()
+            )));
+        }
+        let image = read_image(&archive, &Select::Only)?;
+        return Ok(Built {
+            role,
+            archive,
+            index: None,
+            images: vec![PlatformImage {
+                platform: String::new(),
+                image,
+            }],
+        });
+    };
+    let listed: Vec<&str> = index.platforms.iter().map(|(p, _)| p.as_str()).collect();
+    if listed != wanted {
+        return Err(Error::Failed(format!(
+            "{}: the build of {platforms} wrote an image index of {}; expected exactly the platforms asked for",
+            archive.display(),
+            listed.join(",")
+        )));
+    }
+    let mut images = Vec::new();
+    for (platform, manifest) in &index.platforms {
+        let image = read_image(&archive, &Select::Manifest(manifest.clone()))?;
+        images.push(PlatformImage {
+            platform: if wanted.len() > 1 {
+                platform.clone()
+            } else {
+                String::new()
+            },
+            image,
+        });
+    }
+    Ok(Built {
+        role,
+        archive,
+        index: (wanted.len() > 1).then_some(index.digest),
+        images,
+    })
+}
+
 /// The one archive reader, with its errors in this module's terms.
-fn read_image(archive: &Path) -> Result<OciImage> {
-    crate::inventory::layers::read_image(archive, &crate::inventory::layers::Select::Only).map_err(
-        |e| match e {
-            crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
-            other => Error::Failed(format!("{}: {other}", archive.display())),
-        },
-    )
+fn read_image(archive: &Path, select: &Select) -> Result<OciImage> {
+    crate::inventory::layers::read_image(archive, select).map_err(|e| scan_error(archive, e))
+}
+
+fn scan_error(archive: &Path, e: crate::inventory::layers::ScanError) -> Error {
+    match e {
+        crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
+        other => Error::Failed(format!("{}: {other}", archive.display())),
+    }
 }

@@ -104,6 +104,8 @@ pub struct Overridden {
 pub struct ImageReport {
     pub role: crate::lock::Role,
     pub name: String,
+    /// The platform of a multi-platform lock's image; null for a single-platform lock.
+    pub platform: Option<String>,
     pub status: Status,
     /// The locked manifest digest.
     pub locked: String,
@@ -134,6 +136,7 @@ impl ImageReport {
         ImageReport {
             role: locked.role,
             name: locked.name.clone(),
+            platform: Some(locked.platform.clone()).filter(|p| !p.is_empty()),
             status: Status::Identical,
             locked: locked.manifest_digest.clone(),
             found: None,
@@ -190,9 +193,24 @@ impl Report {
             .max()
             .unwrap_or(5)
             .max(5);
+        // A PLATFORM column only for a multi-platform lock: a single-platform report is as before.
+        let platform_width = self
+            .images
+            .iter()
+            .filter_map(|i| i.platform.as_deref().map(str::len))
+            .max()
+            .map(|w| w.max(8));
+        let platform_cell = |p: &str| match platform_width {
+            Some(w) => format!("{:<w$}  ", escape(p)),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "{:<8} {:<width$}  {:<19}  {:<19}  RESULT\n",
-            "ROLE", "IMAGE", "LOCKED", "FOUND"
+            "{:<8} {:<width$}  {}{:<19}  {:<19}  RESULT\n",
+            "ROLE",
+            "IMAGE",
+            platform_cell("PLATFORM"),
+            "LOCKED",
+            "FOUND"
         ));
         for i in &self.images {
             let found = i.found.as_deref().map(short).unwrap_or_else(|| "-".into());
@@ -213,9 +231,10 @@ impl Report {
                 result.push_str(" on the locked base");
             }
             out.push_str(&format!(
-                "{:<8} {:<width$}  {:<19}  {:<19}  {result}\n",
+                "{:<8} {:<width$}  {}{:<19}  {:<19}  {result}\n",
                 i.role,
                 i.name,
+                platform_cell(i.platform.as_deref().unwrap_or("")),
                 short(&i.locked),
                 found
             ));
@@ -398,6 +417,7 @@ mod tests {
             images: vec![ImageReport {
                 role: crate::lock::Role::Release,
                 name: "x:0123".into(),
+                platform: None,
                 status: Status::Different,
                 locked: d('a'),
                 found: Some(d('b')),

@@ -521,10 +521,10 @@ pub fn inputs(
         }
     }
     if let Some(platform) = &platform {
-        lock::check_platform("platform", platform).map_err(|_| {
+        lock::check_platforms("platform", platform).map_err(|_| {
             platform_from.usage(
                 platform,
-                "is not one os/arch[/variant] platform: a release is built for one platform, such as linux/amd64",
+                "is not a platform (os/arch[/variant], such as linux/amd64) or a comma-separated list of different ones (linux/amd64,linux/arm64)",
             )
         })?;
     }
@@ -813,8 +813,8 @@ mod tests {
             ),
             (&["--image", "ghcr.io/Lab/x"], "the part \"Lab\""),
             (
-                &["--platform", "linux/amd64,linux/arm64"],
-                "--platform \"linux/amd64,linux/arm64\" is not one os/arch",
+                &["--platform", "linux/amd64,linux/amd64"],
+                "--platform \"linux/amd64,linux/amd64\" is not a platform",
             ),
             (&["--build-arg", "A B=1"], "not a valid ARG name"),
             (&["--build-arg", "=1"], "not a valid ARG name"),
@@ -838,7 +838,7 @@ mod tests {
             ),
             (
                 "platform = \"a,b\"",
-                "[release] platform = \"a,b\" in repro.toml is not one os/arch",
+                "[release] platform = \"a,b\" in repro.toml is not a platform",
             ),
             (
                 "context = \"../x\"",

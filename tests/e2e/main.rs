@@ -8,6 +8,7 @@ mod common;
 mod diff;
 mod inputs;
 mod inspect;
+mod platforms;
 mod plugin;
 mod release;
 mod reviewer;
