@@ -129,85 +129,16 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         .lock
         .clone()
         .unwrap_or_else(|| PathBuf::from(lock::DEFAULT_PATH));
-    let lock_bytes = std::fs::read(&lock_path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Failed(format!(
-            "{}: no such lockfile; pass the paper's repro.lock",
-            lock_path.display()
-        )),
-        _ => Error::io(&lock_path, e),
-    })?;
-    let lock = Lock::from_toml(&String::from_utf8_lossy(&lock_bytes), &lock_path)?;
+    let (lock, lock_bytes) = read_lock(&lock_path)?;
     let mounts = args
         .data
         .iter()
         .map(|d| parse_data(d))
         .collect::<Result<Vec<_>>>()?;
-    let out = match &args.out {
-        Some(dir) => {
-            let spec = dir.to_string_lossy();
-            // Checked before anything is created: `res,source=/x` must not even make a folder.
-            check_mount_path("--out", &spec, &spec)?;
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
-            check_mount_path("--out", &spec, &dir.to_string_lossy())?;
-            Some(dir)
-        }
-        None => None,
-    };
+    let out = out_dir(args.out.as_deref())?;
     let docker = Docker::new(globals)?;
-    let release = if lock.is_multi_platform() {
-        // The host's platform, as the engine runs it, picks the manifest of the locked index.
-        let host = docker.engine_platform()?;
-        lock.images
-            .iter()
-            .find(|i| i.role == Role::Release && same_platform(&host, &i.platform))
-            .ok_or_else(|| {
-                Error::Failed(format!(
-                    "this engine runs {host}, and the lock has the release for {} only; run it on a host of one of those platforms",
-                    lock.build.platform
-                ))
-            })?
-    } else {
-        lock.image(Role::Release)
-            .expect("a validated lock has a release image")
-    };
-
-    // The image by digest: the engine's ID for it is the locked manifest digest, or the index
-    // digest of a multi-platform lock (run with --platform for this host's manifest).
-    let digest = release.engine_digest();
-    if docker.image_id(digest)?.is_none() {
-        if let Some(archive) = &args.archive {
-            ui.progress(&format!("checking and loading {}", archive.display()));
-            let loads: Vec<crate::engine::docker::VerifiedLoad> = lock
-                .images
-                .iter()
-                .filter(|i| i.role == Role::Release)
-                .map(|i| crate::engine::docker::VerifiedLoad {
-                    archive: archive.clone(),
-                    digest: i.manifest_digest.clone(),
-                    index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
-                    tags: vec![i.name.clone()],
-                })
-                .collect();
-            docker.load_verified(&loads)?;
-        } else if reference::repository(&release.name).contains('/') {
-            let pinned = reference::pinned(&release.name, digest);
-            ui.progress(&format!("pulling {pinned}"));
-            docker.pull(&pinned)?;
-        }
-    }
-    let verified = docker.image_id(digest)?.is_some();
-    if !verified && !args.no_verify {
-        return Err(Error::Failed(format!(
-            "the locked image {} ({digest}) is not in the engine and could not be pulled; load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",
-            release.name, release.name
-        )));
-    }
-    let image = if verified {
-        digest.to_string()
-    } else {
-        release.name.clone()
-    };
+    let release = release_for_host(&lock, &docker)?;
+    let (image, verified) = locked_image(&docker, &lock, release, args, &ui)?;
 
     let (gpus_here, driver) = crate::engine::gpu::read_host();
     let host = host::judge(&lock, gpus_here, driver);
@@ -243,24 +174,8 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
             "without GPUs"
         }
     ));
-    let started = SystemTime::now();
-    let status = docker.run_attached(&argv);
-    let finished = SystemTime::now();
-    let exit_status = match &status {
-        Ok(code) => Some(*code),
-        Err(ProcessError::Interrupted { .. }) => {
-            // The container outlives a killed client: stop and remove it, and write no record
-            // of a run that did not finish, so that "nothing was written" is true.
-            ui.progress(&format!("stopping container {name}"));
-            if let Err(e) = docker.remove_container(&name) {
-                ui.warn(&format!(
-                    "could not remove container {name} ({e}); remove it with `docker rm --force {name}`"
-                ));
-            }
-            return Err(Error::Interrupted);
-        }
-        Err(_) => None,
-    };
+    let (status, started, finished) = run_container(&docker, &name, &argv, &ui)?;
+    let exit_status = status.as_ref().ok().copied();
     let record = RunRecord {
         image: &release.name,
         image_digest: &release.manifest_digest,
@@ -286,6 +201,126 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         Ok(code) => Ok(Exit::Command(code)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Runs the container attached, and when and how it ended. Ctrl-C stops and removes it (the
+/// container outlives a killed client) and is an interruption, so that no record is written of
+/// a run that did not finish and "nothing was written" is true.
+#[allow(clippy::type_complexity)]
+fn run_container(
+    docker: &Docker,
+    name: &str,
+    argv: &[String],
+    ui: &Ui,
+) -> Result<(
+    std::result::Result<i32, ProcessError>,
+    SystemTime,
+    SystemTime,
+)> {
+    let started = SystemTime::now();
+    let status = docker.run_attached(argv);
+    let finished = SystemTime::now();
+    if let Err(ProcessError::Interrupted { .. }) = &status {
+        ui.progress(&format!("stopping container {name}"));
+        if let Err(e) = docker.remove_container(name) {
+            ui.warn(&format!(
+                "could not remove container {name} ({e}); remove it with `docker rm --force {name}`"
+            ));
+        }
+        return Err(Error::Interrupted);
+    }
+    Ok((status, started, finished))
+}
+
+/// The lock, validated, and its bytes (the run record holds their sha256).
+fn read_lock(lock_path: &Path) -> Result<(Lock, Vec<u8>)> {
+    let lock_bytes = std::fs::read(lock_path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Failed(format!(
+            "{}: no such lockfile; pass the paper's repro.lock",
+            lock_path.display()
+        )),
+        _ => Error::io(lock_path, e),
+    })?;
+    let lock = Lock::from_toml(&String::from_utf8_lossy(&lock_bytes), lock_path)?;
+    Ok((lock, lock_bytes))
+}
+
+/// The `--out` directory, created and resolved, its path checked before anything is created:
+/// `res,source=/x` must not even make a folder.
+fn out_dir(dir: Option<&Path>) -> Result<Option<PathBuf>> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let spec = dir.to_string_lossy();
+    check_mount_path("--out", &spec, &spec)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let resolved = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    check_mount_path("--out", &spec, &resolved.to_string_lossy())?;
+    Ok(Some(resolved))
+}
+
+/// The release image this host runs: of a multi-platform lock, the manifest of the engine's
+/// platform.
+fn release_for_host<'a>(lock: &'a Lock, docker: &Docker) -> Result<&'a lock::Image> {
+    if !lock.is_multi_platform() {
+        return Ok(lock
+            .image(Role::Release)
+            .expect("a validated lock has a release image"));
+    }
+    let host = docker.engine_platform()?;
+    lock.images
+        .iter()
+        .find(|i| i.role == Role::Release && same_platform(&host, &i.platform))
+        .ok_or_else(|| {
+            Error::Failed(format!(
+                "this engine runs {host}, and the lock has the release for {} only; run it on a host of one of those platforms",
+                lock.build.platform
+            ))
+        })
+}
+
+/// The image to run, and whether it is the locked one: by digest (the engine's ID for it is
+/// the locked manifest digest, or the index digest of a multi-platform lock), loaded from
+/// `--archive` or pulled when the engine lacks it; else, with `--no-verify`, the lock's tag.
+fn locked_image(
+    docker: &Docker,
+    lock: &Lock,
+    release: &lock::Image,
+    args: &RunArgs,
+    ui: &Ui,
+) -> Result<(String, bool)> {
+    let digest = release.engine_digest();
+    if docker.image_id(digest)?.is_none() {
+        if let Some(archive) = &args.archive {
+            ui.progress(&format!("checking and loading {}", archive.display()));
+            let loads: Vec<crate::engine::docker::VerifiedLoad> = lock
+                .images
+                .iter()
+                .filter(|i| i.role == Role::Release)
+                .map(|i| crate::engine::docker::VerifiedLoad {
+                    archive: archive.clone(),
+                    digest: i.manifest_digest.clone(),
+                    index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
+                    tags: vec![i.name.clone()],
+                })
+                .collect();
+            docker.load_verified(&loads)?;
+        } else if reference::repository(&release.name).contains('/') {
+            let pinned = reference::pinned(&release.name, digest);
+            ui.progress(&format!("pulling {pinned}"));
+            docker.pull(&pinned)?;
+        }
+    }
+    if docker.image_id(digest)?.is_some() {
+        return Ok((digest.to_string(), true));
+    }
+    if !args.no_verify {
+        return Err(Error::Failed(format!(
+            "the locked image {} ({digest}) is not in the engine and could not be pulled; load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",
+            release.name, release.name
+        )));
+    }
+    Ok((release.name.clone(), false))
 }
 
 /// Whether the engine's `os/arch` runs a locked `os/arch[/variant]`: the engine names no
