@@ -190,6 +190,14 @@ impl Docker {
             {
                 return Ok(Err(format!("{reference}: {}", last_line(&stderr))))
             }
+            Err(ProcessError::Failed { stderr, .. })
+                if registry_answer(&stderr, reference) == RegistryAnswer::Denied =>
+            {
+                return Err(Error::Failed(format!(
+                    "the registry would not say whether it has {reference} ({}); `docker login` to that registry with an account that may read it (or pass --offline where the command has it)",
+                    last_line(&stderr)
+                )))
+            }
             Err(ProcessError::Failed { stderr, .. }) => {
                 return Err(Error::Failed(format!(
                     "could not ask the registry about {reference}: {}; check the network and the registry (or pass --offline where the command has it)",
@@ -399,14 +407,17 @@ pub fn redact(text: &str, proxies: &[String]) -> String {
 /// What a failed registry lookup means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistryAnswer {
-    /// The registry answered: no such image, or not for you.
+    /// The registry answered: no such image.
     Absent,
+    /// The registry refused to answer without credentials (or with these): the image may well
+    /// be there, so this is no answer about it either.
+    Denied,
     /// The registry was not reached, or said something else: nothing is known of the image.
     NoAnswer,
 }
 
 /// Classifies the stderr of a failed `docker buildx imagetools inspect`. Anything that is
-/// not plainly the registry's "not found" or "denied" counts as no answer, so that a network
+/// not plainly the registry's "not found" counts as no answer (a refusal to say, too), so that a network
 /// failure can never be reported as a missing image.
 pub fn registry_answer(stderr: &str, reference: &str) -> RegistryAnswer {
     // The words are looked for in what the registry and buildx said, not in the names they
@@ -439,15 +450,16 @@ pub fn registry_answer(stderr: &str, reference: &str) -> RegistryAnswer {
     if network.iter().any(|n| text.contains(n)) {
         return RegistryAnswer::NoAnswer;
     }
+    let denied = ["unauthorized", "denied", "insufficient_scope", "forbidden"];
+    if denied.iter().any(|d| text.contains(d)) {
+        return RegistryAnswer::Denied;
+    }
     let absent = [
         ": not found",
         "manifest unknown",
         "name unknown",
         "manifest_unknown",
         "name_unknown",
-        "unauthorized",
-        "denied",
-        "insufficient_scope",
     ];
     if absent.iter().any(|a| text.contains(a)) {
         RegistryAnswer::Absent
@@ -636,9 +648,10 @@ mod tests {
         let missing = format!("ERROR: {reference}: not found");
         assert_eq!(registry_answer(&missing, reference), RegistryAnswer::Absent);
         let denied = "ERROR: failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized";
+        // A registry that wants credentials says nothing about the image: never "missing".
         assert_eq!(
             registry_answer(denied, "ghcr.io/lab/private:1"),
-            RegistryAnswer::Absent
+            RegistryAnswer::Denied
         );
         let refused = "ERROR: dial tcp 127.0.0.1:5000: connect: connection refused";
         assert_eq!(
