@@ -208,6 +208,47 @@ fn terminal_escapes_in_an_image_are_shown_not_obeyed() {
         !out.lines().any(|l| l.trim_start().starts_with("verdict:")),
         "{out}"
     );
+
+    // Its history instruction reaches the human reports of diff and verify: escaped there too.
+    let plain = image("plain");
+    let mut members = plain.blobs.clone();
+    members.push(("index.json".into(), index_json(&plain, "plain:1")));
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = write_archive(other_dir.path(), members);
+    let diff = repro(
+        dir.path(),
+        &["diff", other.to_str().unwrap(), archive.to_str().unwrap()],
+    );
+    assert_eq!(diff.status.code(), Some(2), "{}", text(&diff.stderr));
+    let lock = lock_for(other_dir.path(), &plain, "plain:1");
+    let verify = repro(
+        dir.path(),
+        &[
+            "verify",
+            lock.to_str().unwrap(),
+            "--archive",
+            archive.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(verify.status.code(), Some(2), "{}", text(&verify.stderr));
+    for (what, out) in [
+        ("diff", text(&diff.stdout)),
+        ("verify", text(&verify.stdout)),
+    ] {
+        assert!(out.contains("COPY x\\x1b[2J"), "{what}: {out}");
+        assert!(
+            !out.contains('\x1b') && !out.contains('\x07'),
+            "{what}: {out:?}"
+        );
+        assert_eq!(
+            out.lines()
+                .filter(|l| l.trim_start().starts_with("verdict:"))
+                .count(),
+            usize::from(what == "verify"),
+            "{what}: {out}"
+        );
+        assert!(out.contains("DIFFERENT") || what == "diff", "{what}: {out}");
+    }
 }
 
 #[test]

@@ -587,8 +587,12 @@ fn a_release_killed_with_sigkill_is_cleaned_up_by_the_next_and_files_are_not_pri
 fn bad_repro_toml_values_are_usage_errors_before_any_build() {
     let cases = [
         (
-            "platform = \"linux/amd64,linux/arm64\"",
-            "[release] platform = \"linux/amd64,linux/arm64\" in repro.toml is not one os/arch[/variant] platform",
+            "platform = \"linux/amd64,linux/amd64\"",
+            "[release] platform = \"linux/amd64,linux/amd64\" in repro.toml is not a platform (os/arch[/variant], such as linux/amd64) or a comma-separated list of different ones",
+        ),
+        (
+            "platform = \"a,b\"",
+            "[release] platform = \"a,b\" in repro.toml is not a platform",
         ),
         (
             "image = \"UPPER\"",
@@ -633,7 +637,7 @@ fn bad_repro_toml_values_are_usage_errors_before_any_build() {
     for (args, needle) in [
         (
             &["--platform", "a,b"][..],
-            "--platform \"a,b\" is not one os/arch",
+            "--platform \"a,b\" is not a platform (os/arch[/variant]",
         ),
         (
             &["--image", "UPPER"],
