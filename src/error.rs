@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use crate::engine::process::ProcessError;
 use crate::exit::Exit;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,8 +15,10 @@ pub enum Error {
     /// The host cannot run the image (`run` refuses); exit 3.
     #[error("{0}")]
     HostCannotRun(String),
+    /// A child process failed: the engine adapter's error (argv, status, stderr tail), boxed
+    /// so that the core's errors do not depend on the adapter; see `engine::process`.
     #[error(transparent)]
-    Process(ProcessError),
+    Process(Box<dyn std::error::Error + Send + Sync>),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -42,17 +43,7 @@ impl Error {
             Error::Usage(_) => Exit::Usage,
             Error::Interrupted => Exit::Interrupted,
             Error::HostCannotRun(_) => Exit::HostCannotRun,
-            Error::Process(ProcessError::Interrupted { .. }) => Exit::Interrupted,
             _ => Exit::Error,
-        }
-    }
-}
-
-impl From<ProcessError> for Error {
-    fn from(e: ProcessError) -> Self {
-        match e {
-            ProcessError::Interrupted { .. } => Error::Interrupted,
-            other => Error::Process(other),
         }
     }
 }

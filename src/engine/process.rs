@@ -326,6 +326,17 @@ fn quote(arg: &str) -> String {
     }
 }
 
+/// A child killed by Ctrl-C is an interruption, whatever else it printed; any other failure
+/// keeps its argv, status and stderr tail.
+impl From<ProcessError> for crate::error::Error {
+    fn from(e: ProcessError) -> Self {
+        match e {
+            ProcessError::Interrupted { .. } => crate::error::Error::Interrupted,
+            other => crate::error::Error::Process(Box::new(other)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
