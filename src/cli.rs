@@ -54,6 +54,24 @@ pub enum Format {
     Json,
 }
 
+/// The layers' compression (see [`crate::lock::Compression`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// What every engine and registry takes.
+    Gzip,
+    /// Several times faster; Docker Engine 23+, containerd 1.5+ and podman 4+ pull it.
+    Zstd,
+}
+
+impl From<CompressionArg> for crate::lock::Compression {
+    fn from(c: CompressionArg) -> Self {
+        match c {
+            CompressionArg::Gzip => crate::lock::Compression::Gzip,
+            CompressionArg::Zstd => crate::lock::Compression::Zstd,
+        }
+    }
+}
+
 /// What `verify --rebuild` does with the base image of a base + release layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BaseChoice {
@@ -137,6 +155,10 @@ pub struct ReleaseArgs {
     /// Also write the images (base and release) as one OCI archive to FILE, for archiving with a paper
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// The layers' compression, recorded in the lock: zstd is several times faster to write and
+    /// read, and is pulled by Docker Engine 23+, containerd 1.5+ and podman 4+ [default: gzip]
+    #[arg(long, value_enum, value_name = "gzip|zstd")]
+    pub compression: Option<CompressionArg>,
     /// Reuse the build cache. Faster, but a cached layer built before the commit keeps its older
     /// file times (rewrite-timestamp only clamps newer ones), and then the release does not
     /// rebuild identically. Without it every layer is built fresh.

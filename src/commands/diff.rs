@@ -86,6 +86,12 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for (k, v) in &lock.build.args {
         m.insert(format!("build.args.{k}"), v.clone());
     }
+    if !lock.build.compression.is_gzip() {
+        m.insert(
+            "build.compression".into(),
+            lock.build.compression.as_str().into(),
+        );
+    }
     if !lock.build.network.is_empty() {
         m.insert("build.network".into(), lock.build.network.clone());
     }

@@ -71,6 +71,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         args: inputs.args.clone(),
         context: inputs.context.clone(),
         use_cache: args.use_cache,
+        compression: inputs.compression,
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
@@ -204,6 +205,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.id.clone()).collect(),
             args: inputs.args.clone(),
+            compression: inputs.compression,
         },
         builder,
         (plan.dockerfile_entries(), plan.bases.clone()),
@@ -483,6 +485,7 @@ mod tests {
                 secrets: vec![],
                 ssh: vec![],
                 args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
+                compression: Default::default(),
             },
             Default::default(),
             (vec![], bases),

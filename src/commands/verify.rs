@@ -807,6 +807,7 @@ fn locked_plan(
         args: how.inputs.args.clone(),
         context: lock.build.context.clone(),
         use_cache: false,
+        compression: lock.build.compression,
         inputs: BuildInputs {
             secrets: how
                 .inputs

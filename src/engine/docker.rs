@@ -34,6 +34,9 @@ pub struct BuildSpec {
     /// leave older times in the image. So release and rebuild run without the cache.
     pub use_cache: bool,
     pub inputs: BuildInputs,
+    /// The layers' compression; zstd is forced on every layer, the base's included, so that
+    /// the image does not depend on how BuildKit had cached them.
+    pub compression: crate::lock::Compression,
 }
 
 /// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
@@ -97,10 +100,14 @@ impl BuildSpec {
         if !self.target.is_empty() {
             argv.extend(["--target".into(), self.target.clone()]);
         }
+        let compression = match self.compression {
+            crate::lock::Compression::Gzip => "",
+            crate::lock::Compression::Zstd => ",compression=zstd,force-compression=true",
+        };
         argv.extend([
             "--output".into(),
             format!(
-                "type=oci,dest={},rewrite-timestamp=true,name={}",
+                "type=oci,dest={},rewrite-timestamp=true,name={}{compression}",
                 self.output.to_string_lossy(),
                 self.name
             ),
@@ -543,6 +550,7 @@ mod tests {
             output: "/tmp/out/base.tar".into(),
             name: "curvenet:base".into(),
             use_cache: false,
+            compression: Default::default(),
             inputs: BuildInputs::default(),
         };
         assert_eq!(
@@ -552,6 +560,13 @@ mod tests {
              --build-context ubuntu:22.04=docker-image://ubuntu:22.04@sha256:ab \
              --output type=oci,dest=/tmp/out/base.tar,rewrite-timestamp=true,name=curvenet:base -- /w"
         );
+        let zstd = BuildSpec {
+            compression: crate::lock::Compression::Zstd,
+            ..spec
+        };
+        assert!(zstd.argv().join(" ").contains(
+            "--output type=oci,dest=/tmp/out/base.tar,rewrite-timestamp=true,name=curvenet:base,compression=zstd,force-compression=true -- /w"
+        ));
     }
 
     #[test]
@@ -568,6 +583,7 @@ mod tests {
             output: "/o.tar".into(),
             name: "x:base".into(),
             use_cache: false,
+            compression: Default::default(),
             inputs: BuildInputs {
                 secrets: vec![
                     "id=pip_index,src=/k/pip.netrc".into(),

@@ -30,6 +30,7 @@ pub struct Settings {
     pub use_cache: bool,
     /// The build inputs of every build (base and release); see [`BuildSpec`].
     pub inputs: BuildInputs,
+    pub compression: crate::lock::Compression,
 }
 
 /// One Dockerfile to build.
@@ -221,6 +222,7 @@ impl Plan {
             output: output.to_path_buf(),
             name,
             use_cache: self.settings.use_cache,
+            compression: self.settings.compression,
             inputs: self.settings.inputs.clone(),
         }
     }

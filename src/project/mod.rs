@@ -56,6 +56,8 @@ pub struct ReleaseConfig {
     #[serde(default)]
     pub ssh: Vec<String>,
     pub network: Option<String>,
+    /// `gzip` (the default) or `zstd`.
+    pub compression: Option<crate::lock::Compression>,
     /// `NAME:IP`, as `--add-host` takes them.
     #[serde(default)]
     pub add_hosts: Vec<String>,
@@ -97,6 +99,7 @@ pub struct Inputs {
     pub ssh: Vec<Ssh>,
     /// `host` or `none`; empty for buildx's default.
     pub network: String,
+    pub compression: crate::lock::Compression,
     /// `NAME:IP`, sorted by name.
     pub add_hosts: Vec<String>,
 }
@@ -604,6 +607,11 @@ pub fn inputs(
         ssh,
         network,
         add_hosts,
+        compression: args
+            .compression
+            .map(Into::into)
+            .or(c.compression)
+            .unwrap_or_default(),
     })
 }
 
