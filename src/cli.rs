@@ -93,12 +93,17 @@ off, OCI output with rewrite-timestamp=true, and are loaded into the engine.\n\n
 Layouts: docker/Dockerfile.base + docker/Dockerfile.release (the base is tagged <image>:base and \
 the release's `FROM <image>:base` is pinned to the base just built), or a single ./Dockerfile. \
 Defaults can be set in repro.toml under [release] (image, file, base_file, context, tags, target, \
-platform, builder, lock, build_args, secrets, ssh, network, add_hosts); flags override it.\n\n\
+platform, builder, lock, build_args, secrets, ssh, network, add_hosts, shm_size, ulimits, \
+build_contexts); flags override it.\n\n\
 Build inputs: --secret and --ssh reach every build (base and release) and the lock records their \
-ids only; --network and --add-host are recorded in the lock. HTTP_PROXY, HTTPS_PROXY, NO_PROXY and \
+ids only; --network, --add-host, --shm-size and --ulimit are recorded in the lock. \
+--build-context NAME=docker-image://REF is resolved in its registry and locked by digest (a \
+Dockerfile's FROM NAME is then that image, not a registry base); NAME=DIR must be a directory \
+inside the committed project, locked by its relative path; other kinds (oci-layout://, URLs, \
+git, target:) cannot be rebuilt from the lock and are refused. HTTP_PROXY, HTTPS_PROXY, NO_PROXY and \
 ALL_PROXY (and lower case) from the environment reach the builds as BuildKit's predefined build \
 arguments, by name only: their values are never in an argv, an output or the lock.",
-    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  docker repro release --platform linux/amd64,linux/arm64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc"
+    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  docker repro release --platform linux/amd64,linux/arm64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc\n  docker repro release --shm-size 2g --ulimit nofile=65536:65536 --ulimit memlock=-1\n  docker repro release --build-context deps=docker-image://ghcr.io/lab/deps:1\n  docker repro release --build-context data=vendor/data"
 )]
 pub struct ReleaseArgs {
     /// The release Dockerfile [default: docker/Dockerfile.release, else Dockerfile]
@@ -131,6 +136,15 @@ pub struct ReleaseArgs {
     /// An /etc/hosts entry for the builds, recorded in the lock (repeatable)
     #[arg(long = "add-host", value_name = "NAME:IP")]
     pub add_hosts: Vec<String>,
+    /// The size of /dev/shm in the builds' RUN steps (2g, 512m, bytes), recorded in the lock
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit of the builds' RUN steps (nofile, nproc, memlock, stack, core...; -1 for unlimited), recorded in the lock (repeatable)
+    #[arg(long = "ulimit", value_name = "TYPE=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
+    /// A named context for FROM NAME or COPY --from=NAME: docker-image://REF (resolved and pinned by digest in the lock) or a directory of the committed project (repeatable)
+    #[arg(long = "build-context", value_name = "NAME=docker-image://REF|DIR")]
+    pub build_contexts: Vec<String>,
     /// The stage of the release Dockerfile to build
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
@@ -184,7 +198,8 @@ digests, build args, platform, SOURCE_DATE_EPOCH, no build cache), and compares 
 digests. A difference names the layer and the Dockerfile instruction that produced it. The secrets and \
 SSH ids the lock names must be given again (--secret, --ssh); every missing one is named before \
 anything is built. --build-arg and --add-host override locked values (a mirror near you), and the \
-report lists what was overridden. Proxies come from the environment, as for release.\n\n\
+report lists what was overridden. The locked network, shm size, ulimits and named contexts are used \
+as locked: an image context by its digest, a directory context inside the locked commit. Proxies come from the environment, as for release.\n\n\
 With --archive FILE: checks an OCI archive written by `release --archive` (each locked image it \
 holds, base and release, every blob against its digest, the image against the lock, its packages \
 against the lock's inventory) with no registry and no network; --load then loads them into the \

@@ -333,6 +333,46 @@ fn malicious_locks_are_rejected_before_any_process_starts() {
             sample.replace("[build]\n", "[build]\nadd_hosts = [\"--privileged\"]\n"),
         ),
         (
+            "shm size as an option",
+            sample.replace("[build]\n", "[build]\nshm_size = \"--privileged\"\n"),
+        ),
+        (
+            "ulimit as an option",
+            sample.replace(
+                "[build]\n",
+                "[build]\nulimits = [\"nofile=1 --privileged\"]\n",
+            ),
+        ),
+        (
+            "context directory outside the commit",
+            sample.replace("[build]\n", "[build]\ncontexts = { data = \"/home\" }\n"),
+        ),
+        (
+            "context directory up and out",
+            sample.replace(
+                "[build]\n",
+                "[build]\ncontexts = { data = \"../../../root\" }\n",
+            ),
+        ),
+        (
+            "context image not pinned",
+            sample.replace(
+                "[build]\n",
+                "[build]\ncontexts = { deps = \"docker-image://busybox:1\" }\n",
+            ),
+        ),
+        (
+            "context of another kind",
+            sample.replace(
+                "[build]\n",
+                "[build]\ncontexts = { src = \"oci-layout:///home/x\" }\n",
+            ),
+        ),
+        (
+            "context name as an option",
+            sample.replace("[build]\n", "[build]\ncontexts = { \"--x\" = \"data\" }\n"),
+        ),
+        (
             "proxy recorded",
             sample.replace(
                 "[build.args]\n",

@@ -108,6 +108,19 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for id in &lock.build.ssh {
         m.insert(format!("build.ssh.{id}"), "given".into());
     }
+    if !lock.build.shm_size.is_empty() {
+        m.insert("build.shm_size".into(), lock.build.shm_size.clone());
+    }
+    for limit in &lock.build.ulimits {
+        let kind = crate::lock::ulimit_type(limit);
+        m.insert(
+            format!("build.ulimits.{kind}"),
+            limit[kind.len() + 1..].to_string(),
+        );
+    }
+    for (name, value) in &lock.build.contexts {
+        m.insert(format!("build.contexts.{name}"), value.clone());
+    }
     let b = &lock.builder;
     for (k, v) in [
         ("docker_client", &b.docker_client),
@@ -535,5 +548,59 @@ mod tests {
             ]
         );
         assert!(!report.identical);
+    }
+
+    #[test]
+    fn shm_size_ulimits_and_named_contexts_are_fields_of_a_lock_diff() {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let mut a = crate::lock::tests::sample();
+        a.build.ulimits = vec!["nofile=1024:4096".into(), "stack=8192".into()];
+        a.build.contexts = [
+            (
+                "deps".to_string(),
+                format!("docker-image://r.lab/deps:1@{}", digest('a')),
+            ),
+            ("data".to_string(), "vendor/data".to_string()),
+        ]
+        .into();
+        let mut b = a.clone();
+        b.build.shm_size = "2g".into();
+        b.build.ulimits = vec![
+            "memlock=-1".into(),
+            "nofile=65536".into(),
+            "stack=8192".into(),
+        ];
+        b.build.contexts.insert(
+            "deps".into(),
+            format!("docker-image://r.lab/deps:1@{}", digest('b')),
+        );
+        b.build.contexts.remove("data");
+        let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
+        let changes: Vec<String> = report
+            .changes
+            .iter()
+            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "build.contexts.data Some(\"vendor/data\") None".to_string(),
+                format!(
+                    "build.contexts.deps Some(\"docker-image://r.lab/deps:1@{}\") Some(\"docker-image://r.lab/deps:1@{}\")",
+                    digest('a'),
+                    digest('b')
+                ),
+                "build.shm_size None Some(\"2g\")".to_string(),
+                "build.ulimits.memlock None Some(\"-1\")".to_string(),
+                "build.ulimits.nofile Some(\"1024:4096\") Some(\"65536\")".to_string(),
+            ]
+        );
+        let text = render_lock(&report);
+        assert!(
+            text.contains("build.shm_size                           (none) -> 2g\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("different\n"), "{text}");
+        assert!(lock_report((Path::new("a"), &a), (Path::new("b"), &a)).identical);
     }
 }

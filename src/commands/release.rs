@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use crate::image::reference::{self, normalise_ref};
 use crate::inventory::layers::Select;
 use crate::lock::{self, Base, Lock, Role};
-use crate::ops::build::{proxies_from_env, Plan, Settings};
+use crate::ops::build::{pin_contexts, proxies_from_env, Plan, Settings};
 use crate::ops::read;
 use crate::project::confine::confine;
 use crate::project::{self, Config};
@@ -62,6 +62,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| builder.engine_platform.clone());
     let source_date_epoch = args.source_date_epoch.unwrap_or(facts.commit_time);
+    let contexts = pin_contexts(&docker, &inputs.contexts, &platform, &|m| ui.progress(m))?;
     let settings = Settings {
         image: inputs.image.clone(),
         platform: platform.clone(),
@@ -77,8 +78,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
             network: inputs.network.clone(),
             add_hosts: inputs.add_hosts.clone(),
+            shm_size: inputs.shm_size.clone(),
+            ulimits: inputs.ulimits.clone(),
+            contexts: Default::default(),
             proxies: proxies_from_env(),
         },
+        contexts: contexts.clone(),
     };
 
     let work = crate::scratch::work_dir("release")?;
@@ -204,7 +209,10 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             // Ids only: where a secret or key is read from is the author's business.
             secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.id.clone()).collect(),
+            shm_size: inputs.shm_size.clone(),
+            ulimits: inputs.ulimits.clone(),
             args: inputs.args.clone(),
+            contexts,
             compression: inputs.compression,
         },
         builder,
@@ -484,7 +492,10 @@ mod tests {
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
+                shm_size: String::new(),
+                ulimits: vec![],
                 args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
+                contexts: Default::default(),
                 compression: Default::default(),
             },
             Default::default(),

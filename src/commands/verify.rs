@@ -818,8 +818,13 @@ fn locked_plan(
             ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
             network: lock.build.network.clone(),
             add_hosts: how.inputs.add_hosts.clone(),
+            shm_size: lock.build.shm_size.clone(),
+            ulimits: lock.build.ulimits.clone(),
+            contexts: Default::default(),
             proxies: proxies_from_env(),
         },
+        // Used as locked: images by digest, directories inside the materialised commit.
+        contexts: lock.build.contexts.clone(),
     };
     let file = |role: Role| {
         lock.dockerfiles

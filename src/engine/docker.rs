@@ -50,6 +50,13 @@ pub struct BuildInputs {
     pub network: String,
     /// `--add-host` values, `NAME:IP`.
     pub add_hosts: Vec<String>,
+    /// The size of `/dev/shm` (`2g`); empty for buildx's default (no flag).
+    pub shm_size: String,
+    /// `--ulimit` values, `TYPE=SOFT[:HARD]`.
+    pub ulimits: Vec<String>,
+    /// Named contexts the user gave: NAME and what buildx reads, `docker-image://REF@DIGEST`
+    /// or a directory's path. Never one of the same name as a pin.
+    pub contexts: BTreeMap<String, String>,
     /// Proxy variables set in this environment, passed as `--build-arg NAME` without a value:
     /// buildx takes the value from its environment, so it is in no argv and no error message.
     pub proxies: Vec<String>,
@@ -94,7 +101,13 @@ impl BuildSpec {
         for host in &self.inputs.add_hosts {
             argv.extend(["--add-host".into(), host.clone()]);
         }
-        for (name, target) in &self.pins {
+        if !self.inputs.shm_size.is_empty() {
+            argv.extend(["--shm-size".into(), self.inputs.shm_size.clone()]);
+        }
+        for limit in &self.inputs.ulimits {
+            argv.extend(["--ulimit".into(), limit.clone()]);
+        }
+        for (name, target) in self.inputs.contexts.iter().chain(&self.pins) {
             argv.extend(["--build-context".into(), format!("{name}={target}")]);
         }
         if !self.target.is_empty() {
@@ -592,6 +605,16 @@ mod tests {
                 ssh: vec!["default".into()],
                 network: "none".into(),
                 add_hosts: vec!["pypi.lab:10.0.0.5".into()],
+                shm_size: "2g".into(),
+                ulimits: vec!["memlock=-1".into(), "nofile=1024:4096".into()],
+                contexts: [
+                    (
+                        "deps".to_string(),
+                        "docker-image://r.lab/deps:1@sha256:ab".to_string(),
+                    ),
+                    ("data".to_string(), "/w/src/data".to_string()),
+                ]
+                .into(),
                 proxies: vec!["HTTP_PROXY".into(), "no_proxy".into()],
             },
         };
@@ -600,11 +623,24 @@ mod tests {
             argv.contains(
                 "--build-arg SOURCE_DATE_EPOCH=1 --build-arg HTTP_PROXY --build-arg no_proxy \
                  --secret id=pip_index,src=/k/pip.netrc --secret id=tok,env=TOK --ssh default \
-                 --network none --add-host pypi.lab:10.0.0.5 --output"
+                 --network none --add-host pypi.lab:10.0.0.5 --shm-size 2g \
+                 --ulimit memlock=-1 --ulimit nofile=1024:4096 \
+                 --build-context data=/w/src/data \
+                 --build-context deps=docker-image://r.lab/deps:1@sha256:ab --output"
             ),
             "{argv}"
         );
         assert!(argv.ends_with("-- /w"), "{argv}");
+        // Each value is one argv item after its own flag, whatever it holds.
+        let argv = spec.argv();
+        for (flag, value) in [
+            ("--shm-size", "2g"),
+            ("--ulimit", "memlock=-1"),
+            ("--build-context", "data=/w/src/data"),
+        ] {
+            let at = argv.iter().position(|a| a == value).unwrap();
+            assert_eq!(argv[at - 1], flag);
+        }
     }
 
     #[test]

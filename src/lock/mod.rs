@@ -88,12 +88,23 @@ pub struct Build {
     /// The ids of the SSH agents or keys the build was given (`default`): never their paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ssh: Vec<String>,
-    #[serde(default)]
-    pub args: BTreeMap<String, String>,
+    /// The size of `/dev/shm` in the builds' RUN steps (`2g`); absent (empty) for buildx's
+    /// default.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shm_size: String,
+    /// The resource limits of the builds' RUN steps, `TYPE=SOFT[:HARD]`, one per type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<String>,
     /// How the layers are compressed; absent for gzip, the default, so that locks written
     /// before the key existed read as they were built.
     #[serde(default, skip_serializing_if = "Compression::is_gzip")]
     pub compression: Compression,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    /// Named build contexts: `NAME = "docker-image://REF@sha256:..."` (an image pinned by
+    /// digest) or `NAME = "DIR"` (a directory of the committed project, relative to it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contexts: BTreeMap<String, String>,
 }
 
 /// The compression of the images' layers. gzip is what every engine and registry takes; zstd
@@ -247,6 +258,7 @@ impl Lock {
         sorted.build.add_hosts.sort();
         sorted.build.secrets.sort();
         sorted.build.ssh.sort();
+        sorted.build.ulimits.sort();
         format!(
             "{HEADER}\n{}",
             toml::to_string_pretty(&sorted).expect("lock serializes")
@@ -346,6 +358,19 @@ impl Lock {
         }
         if let Some(dup) = duplicate(self.build.add_hosts.iter().map(|h| host_name(h))) {
             return Err(format!("build.add_hosts names {} twice", quote(dup)));
+        }
+        if !self.build.shm_size.is_empty() {
+            check_shm_size("build.shm_size", &self.build.shm_size)?;
+        }
+        for limit in &self.build.ulimits {
+            check_ulimit("build.ulimits", limit)?;
+        }
+        if let Some(dup) = duplicate(self.build.ulimits.iter().map(|u| ulimit_type(u))) {
+            return Err(format!("build.ulimits names {} twice", quote(dup)));
+        }
+        for (name, value) in &self.build.contexts {
+            check_context_name("build.contexts key", name)?;
+            check_locked_context(&format!("build.contexts.{}", clip(name)), value)?;
         }
         for d in &self.dockerfiles {
             check_relative("dockerfile.path", &d.path)?;
@@ -761,6 +786,199 @@ pub fn host_name(entry: &str) -> &str {
     entry.split_once(':').map_or(entry, |(name, _)| name)
 }
 
+/// The resource limits `--ulimit` takes, as docker names them.
+pub const ULIMITS: [&str; 15] = [
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// A resource limit of the builds: its type, its soft limit and its hard one (`-1` is
+/// unlimited; without a hard limit docker uses the soft one for both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ulimit<'a> {
+    pub kind: &'a str,
+    pub soft: i64,
+    pub hard: Option<i64>,
+}
+
+impl std::fmt::Display for Ulimit<'_> {
+    /// `nofile=1024:4096`, or `nofile=1024` without a hard limit: what buildx takes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.hard {
+            Some(hard) => write!(f, "{}={}:{hard}", self.kind, self.soft),
+            None => write!(f, "{}={}", self.kind, self.soft),
+        }
+    }
+}
+
+/// `TYPE=SOFT[:HARD]` as docker takes it; the error is what is wrong with it, to follow the
+/// value it is about.
+pub fn parse_ulimit(value: &str) -> std::result::Result<Ulimit<'_>, String> {
+    const FORM: &str = "write TYPE=SOFT[:HARD], e.g. nofile=1024:4096";
+    let (kind, limits) = value
+        .split_once('=')
+        .ok_or_else(|| format!("is not TYPE=SOFT[:HARD]; {FORM}"))?;
+    if !ULIMITS.contains(&kind) {
+        return Err(format!(
+            "names the limit {}, which docker does not know: use one of {}",
+            quote(kind),
+            ULIMITS.join(", ")
+        ));
+    }
+    let number = |n: &str| -> Option<i64> {
+        let digits = n.strip_prefix('-').unwrap_or(n);
+        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n.parse().ok().filter(|v| *v >= -1)
+    };
+    let bad = || format!("has a limit that is not a whole number (or -1, unlimited); {FORM}");
+    let (soft, hard) = match limits.split_once(':') {
+        Some((soft, hard)) => (
+            number(soft).ok_or_else(bad)?,
+            Some(number(hard).ok_or_else(bad)?),
+        ),
+        None => (number(limits).ok_or_else(bad)?, None),
+    };
+    if let Some(hard) = hard.filter(|h| *h != -1) {
+        if soft == -1 || soft > hard {
+            return Err(format!(
+                "has a soft limit above its hard limit ({soft} > {hard}): the soft limit must be at most the hard one"
+            ));
+        }
+    }
+    Ok(Ulimit { kind, soft, hard })
+}
+
+pub fn check_ulimit(key: &str, value: &str) -> std::result::Result<(), String> {
+    parse_ulimit(value)
+        .map(|_| ())
+        .map_err(|why| format!("{key} = {} {why}", quote(value)))
+}
+
+/// The TYPE of a `TYPE=SOFT[:HARD]` entry.
+pub fn ulimit_type(entry: &str) -> &str {
+    entry.split_once('=').map_or(entry, |(kind, _)| kind)
+}
+
+/// A size as `--shm-size` takes it: a whole number of bytes, or of k, m, g or t (binary
+/// multiples, as docker reads them), with an optional `b`; more than 0. Returns the bytes.
+pub fn parse_size(value: &str) -> std::result::Result<u64, String> {
+    let lower = value.to_ascii_lowercase();
+    let number = lower.strip_suffix('b').unwrap_or(&lower);
+    let (digits, unit) = match number.char_indices().last() {
+        Some((i, c)) if "kmgt".contains(c) => (
+            &number[..i],
+            1u64 << (10 * ("kmgt".find(c).unwrap_or(0) + 1)),
+        ),
+        _ => (number, 1),
+    };
+    let bytes =
+        (!digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse::<u64>().ok())
+            .flatten()
+            .and_then(|n| n.checked_mul(unit))
+            .filter(|n| *n <= i64::MAX as u64);
+    match bytes {
+        Some(0) => Err("is no size: give more than 0 (e.g. 2g)".into()),
+        Some(n) => Ok(n),
+        None => Err(
+            "is not a size: write a whole number of bytes, or of k, m or g (2g, 512m, 1073741824)"
+                .into(),
+        ),
+    }
+}
+
+pub fn check_shm_size(key: &str, value: &str) -> std::result::Result<(), String> {
+    parse_size(value)
+        .map(|_| ())
+        .map_err(|why| format!("{key} = {} {why}", quote(value)))
+}
+
+/// How a named context names an image: `docker-image://REF`.
+pub const IMAGE_CONTEXT: &str = "docker-image://";
+
+/// The name of a named context, as a Dockerfile's `FROM NAME` or `COPY --from=NAME` uses it: a
+/// plain word of docker's reference grammar (lowercase letters and digits, joined by `.`, `_`,
+/// `__` or dashes), so that BuildKit matches it as written and it can be no option.
+pub fn check_context_name(key: &str, name: &str) -> std::result::Result<(), String> {
+    if name.len() <= 128 && reference_word(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {} is not a context name: use lowercase letters and digits, joined by . _ or - (as a Dockerfile names it in FROM NAME), at most 128",
+            quote(name)
+        ))
+    }
+}
+
+/// `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`: one path component of docker's reference grammar.
+fn reference_word(word: &str) -> bool {
+    let mut separator = String::new();
+    let mut seen_alnum = false;
+    for c in word.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            let ok = matches!(separator.as_str(), "" | "." | "_" | "__")
+                || separator.bytes().all(|b| b == b'-');
+            if !ok {
+                return false;
+            }
+            separator.clear();
+            seen_alnum = true;
+        } else if "._-".contains(c) && seen_alnum {
+            separator.push(c);
+        } else {
+            return false;
+        }
+    }
+    seen_alnum && separator.is_empty()
+}
+
+/// A directory a named context reads: relative to the project, without `..`, and nothing
+/// buildx would read as something else (a URL, an image, a git remote: no `:` or `@`).
+pub fn check_context_dir(key: &str, value: &str) -> std::result::Result<(), String> {
+    check_relative(key, value)?;
+    if value.contains([':', '@']) || value.starts_with("github.com/") {
+        return Err(format!(
+            "{key} = {} is not a directory docker repro can name: no `:` or `@`, which buildx reads as a URL, an image or a git remote",
+            quote(value)
+        ));
+    }
+    Ok(())
+}
+
+/// A locked named context: `docker-image://REF@sha256:<64 hex>`, or a directory.
+pub fn check_locked_context(key: &str, value: &str) -> std::result::Result<(), String> {
+    let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
+        return check_context_dir(key, value);
+    };
+    let pinned = image.rsplit_once('@').filter(|(reference, digest)| {
+        !reference.contains('@')
+            && check_digest(key, digest).is_ok()
+            && check_ref(key, reference).is_ok()
+    });
+    if pinned.is_none() {
+        return Err(format!(
+            "{key} = {} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
+            quote(value)
+        ));
+    }
+    Ok(())
+}
+
 /// The first value that appears twice.
 pub fn duplicate<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let mut seen = std::collections::BTreeSet::new();
@@ -792,11 +1010,14 @@ pub(crate) mod tests {
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
+                shm_size: String::new(),
+                ulimits: vec![],
                 args: [
                     ("B".to_string(), "2".to_string()),
                     ("A".to_string(), "1".to_string()),
                 ]
                 .into(),
+                contexts: BTreeMap::new(),
                 compression: Default::default(),
             },
             builder: Builder {
@@ -1141,6 +1362,234 @@ pub(crate) mod tests {
             spoil(&mut lock.build);
             let err = lock.validate().unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn shm_size_ulimits_and_contexts_are_recorded_and_checked_when_read() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let mut lock = sample();
+        lock.build.shm_size = "2g".into();
+        lock.build.ulimits = vec!["nofile=1024:4096".into(), "memlock=-1".into()];
+        lock.build.contexts = [
+            (
+                "deps".to_string(),
+                format!("docker-image://127.0.0.1:5000/lab/deps:1@{digest}"),
+            ),
+            ("data".to_string(), "vendor/data".to_string()),
+        ]
+        .into();
+        assert_eq!(lock.validate(), Ok(()));
+        let text = lock.to_toml();
+        assert!(text.contains("shm_size = \"2g\"\n"), "{text}");
+        assert!(
+            text.contains("ulimits = [\n    \"memlock=-1\",\n    \"nofile=1024:4096\",\n]"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "[build.contexts]\ndata = \"vendor/data\"\ndeps = \"docker-image://127.0.0.1:5000/lab/deps:1@{digest}\"\n"
+            )),
+            "{text}"
+        );
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.to_toml(), text);
+        // A lock without them reads as before, and writes none of them.
+        let plain = sample().to_toml();
+        for key in ["shm_size", "ulimits", "contexts"] {
+            assert!(!plain.contains(key), "{plain}");
+        }
+
+        type Spoil = fn(&mut Build);
+        let bad: &[(&str, Spoil)] = &[
+            ("build.shm_size", |b| b.shm_size = "2g --privileged".into()),
+            ("build.shm_size", |b| b.shm_size = "-1".into()),
+            ("build.shm_size", |b| b.shm_size = "0".into()),
+            ("build.shm_size", |b| {
+                b.shm_size = "99999999999999999999g".into()
+            }),
+            ("build.ulimits", |b| b.ulimits = vec!["--privileged".into()]),
+            ("build.ulimits", |b| b.ulimits = vec!["nofile".into()]),
+            ("build.ulimits", |b| b.ulimits = vec!["files=1".into()]),
+            ("build.ulimits", |b| b.ulimits = vec!["nofile=1 --x".into()]),
+            ("build.ulimits", |b| {
+                b.ulimits = vec!["nofile=4096:1024".into()]
+            }),
+            ("build.ulimits", |b| b.ulimits = vec!["nofile=-2".into()]),
+            ("twice", |b| {
+                b.ulimits = vec!["nofile=1".into(), "nofile=2".into()]
+            }),
+            ("build.contexts key", |b| {
+                b.contexts.insert("--x".into(), "data".into());
+            }),
+            ("build.contexts key", |b| {
+                b.contexts.insert("Deps".into(), "data".into());
+            }),
+            ("build.contexts key", |b| {
+                b.contexts.insert("a=b".into(), "data".into());
+            }),
+            ("build.contexts.data", |b| {
+                b.contexts.insert("data".into(), "/home/reviewer".into());
+            }),
+            ("build.contexts.data", |b| {
+                b.contexts.insert("data".into(), "../outside".into());
+            }),
+            ("build.contexts.data", |b| {
+                b.contexts.insert("data".into(), "--privileged".into());
+            }),
+            ("build.contexts.data", |b| {
+                b.contexts
+                    .insert("data".into(), "oci-layout:///home/x".into());
+            }),
+            ("build.contexts.data", |b| {
+                b.contexts
+                    .insert("data".into(), "https://example.org/x.git".into());
+            }),
+            ("build.contexts.data", |b| {
+                b.contexts.insert("data".into(), "target:other".into());
+            }),
+            ("build.contexts.data", |b| {
+                b.contexts.insert("data".into(), "git@host:x".into());
+            }),
+            ("build.contexts.deps", |b| {
+                b.contexts
+                    .insert("deps".into(), "docker-image://lab/deps:1".into());
+            }),
+            ("build.contexts.deps", |b| {
+                b.contexts
+                    .insert("deps".into(), "docker-image://lab/deps@sha256:abc".into());
+            }),
+            ("build.contexts.deps", |b| {
+                b.contexts.insert(
+                    "deps".into(),
+                    format!("docker-image://-x@sha256:{}", "a".repeat(64)),
+                );
+            }),
+            ("build.contexts.deps", |b| {
+                b.contexts.insert(
+                    "deps".into(),
+                    format!("docker-image://a b@sha256:{}", "a".repeat(64)),
+                );
+            }),
+            ("build.contexts.deps", |b| {
+                b.contexts.insert(
+                    "deps".into(),
+                    format!("docker-image://a@sha256:{0}@sha256:{0}", "a".repeat(64)),
+                );
+            }),
+        ];
+        for (needle, spoil) in bad {
+            let mut lock = sample();
+            spoil(&mut lock.build);
+            let err = lock.validate().unwrap_err();
+            assert!(err.contains(needle), "{needle}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_limits_as_docker_reads_them() {
+        for (ok, bytes) in [
+            ("2g", 2 << 30),
+            ("2G", 2 << 30),
+            ("2gb", 2 << 30),
+            ("512m", 512 << 20),
+            ("64k", 64 << 10),
+            ("1t", 1 << 40),
+            ("1073741824", 1 << 30),
+            ("100b", 100),
+        ] {
+            assert_eq!(parse_size(ok), Ok(bytes), "{ok}");
+        }
+        for bad in [
+            "",
+            "g",
+            "2x",
+            "1.5g",
+            "2 g",
+            "-2g",
+            "2gib",
+            "0",
+            "0m",
+            "9223372036854775808",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        let limit = parse_ulimit("nofile=1024:4096").unwrap();
+        assert_eq!(
+            (limit.kind, limit.soft, limit.hard),
+            ("nofile", 1024, Some(4096))
+        );
+        assert_eq!(limit.to_string(), "nofile=1024:4096");
+        assert_eq!(
+            parse_ulimit("nofile=01024").unwrap().to_string(),
+            "nofile=1024"
+        );
+        for ok in [
+            "memlock=-1",
+            "memlock=-1:-1",
+            "core=0",
+            "stack=8192:-1",
+            "nproc=10:10",
+        ] {
+            assert!(parse_ulimit(ok).is_ok(), "{ok}");
+        }
+        for kind in ULIMITS {
+            assert!(parse_ulimit(&format!("{kind}=1")).is_ok(), "{kind}");
+        }
+        for (bad, why) in [
+            ("nofile", "is not TYPE=SOFT[:HARD]"),
+            ("files=1", "which docker does not know"),
+            ("NOFILE=1", "which docker does not know"),
+            ("nofile=", "not a whole number"),
+            ("nofile=1:", "not a whole number"),
+            ("nofile=a", "not a whole number"),
+            ("nofile=-2", "not a whole number"),
+            ("nofile=+1", "not a whole number"),
+            ("nofile=1:2:3", "not a whole number"),
+            ("nofile=99999999999999999999", "not a whole number"),
+            ("nofile=2:1", "soft limit above its hard limit"),
+            ("nofile=-1:10", "soft limit above its hard limit"),
+        ] {
+            let err = parse_ulimit(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert_eq!(ulimit_type("nofile=1:2"), "nofile");
+    }
+
+    #[test]
+    fn context_names_and_values() {
+        for ok in ["deps", "a.b", "a_b", "a__b", "a--b", "0", "base-cuda12.1"] {
+            assert_eq!(check_context_name("k", ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "", "-a", "a-", ".a", "a..b", "a___b", "A", "a/b", "a:b", "a=b", "a b", "ä",
+        ] {
+            assert!(check_context_name("k", bad).is_err(), "{bad}");
+        }
+        assert!(check_context_name("k", &"a".repeat(129)).is_err());
+        let digest = format!("sha256:{}", "0".repeat(64));
+        for ok in [
+            "data".to_string(),
+            "vendor/data".to_string(),
+            ".".to_string(),
+            format!("docker-image://busybox@{digest}"),
+            format!("docker-image://127.0.0.1:5000/a/b:1@{digest}"),
+        ] {
+            assert_eq!(check_locked_context("k", &ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "".to_string(),
+            "/abs".to_string(),
+            "a/../../b".to_string(),
+            "c:d".to_string(),
+            "x@y".to_string(),
+            "github.com/lab/x".to_string(),
+            "docker-image://busybox:1".to_string(),
+            format!("oci-layout://dir@{digest}"),
+            format!("docker-image://busybox\n@{digest}"),
+        ] {
+            assert!(check_locked_context("k", &bad).is_err(), "{bad}");
         }
     }
 

@@ -28,8 +28,12 @@ pub struct Settings {
     pub context: String,
     /// Reuse the build cache (faster, but see [`BuildSpec::use_cache`]).
     pub use_cache: bool,
-    /// The build inputs of every build (base and release); see [`BuildSpec`].
+    /// The build inputs of every build (base and release); see [`BuildSpec`]. Their named
+    /// contexts are filled in by [`Plan::new`], from `contexts`.
     pub inputs: BuildInputs,
+    /// Named contexts as the lock records them: `docker-image://REF@DIGEST`, or a directory
+    /// relative to the project.
+    pub contexts: BTreeMap<String, String>,
     pub compression: crate::lock::Compression,
 }
 
@@ -99,8 +103,10 @@ impl Plan {
     /// `pin` (the registry at release time, the lock at rebuild time). `root` is the committed
     /// source holding `project`: the context and the Dockerfiles (and their `.dockerignore`
     /// files) must resolve inside it, links included, before anything is read or built.
+    /// An image the Dockerfiles name that is a named context (`FROM deps` with
+    /// `--build-context deps=...`) is the context's, and not pinned.
     pub fn new(
-        settings: Settings,
+        mut settings: Settings,
         root: &Path,
         project: &Path,
         base_file: Option<&str>,
@@ -119,6 +125,7 @@ impl Plan {
             Path::new(".dockerignore"),
             "the context's .dockerignore",
         )?;
+        settings.inputs.contexts = named_contexts(&settings.contexts, root, project)?;
         let platforms = split_platforms(&settings.platform);
         let multi = platforms.len() > 1;
         let base = base_file
@@ -149,6 +156,9 @@ impl Plan {
                         && base.is_some()
                         && is_built_base(&settings.image, &external.image)
                     {
+                        continue;
+                    }
+                    if is_named_context(&settings.contexts, &external.image) {
                         continue;
                     }
                     let mut pinned = pin(external, &stage.path, platform)?;
@@ -206,6 +216,9 @@ impl Plan {
             })
             .collect();
         pins.extend(extra_pins);
+        // A named context of the user's wins over a pin BuildKit would match to the same name:
+        // buildx keeps only one of two contexts of a name.
+        pins.retain(|reference, _| !is_named_context(&self.settings.contexts, reference));
         BuildSpec {
             dockerfile: stage.file.clone(),
             context: self.context.clone(),
@@ -354,6 +367,106 @@ fn is_built_base(image: &str, reference: &str) -> bool {
     normalise_ref(reference) == normalise_ref(&format!("{image}:base"))
 }
 
+/// Whether BuildKit takes `reference` from one of the named `contexts`: it looks a `FROM` or
+/// `COPY --from` image up by its familiar name without `:latest` (`deps`,
+/// `docker.io/library/deps:latest`), which is a context's name.
+fn is_named_context(contexts: &BTreeMap<String, String>, reference: &str) -> bool {
+    let reference = normalise_ref(reference);
+    contexts.keys().any(|name| normalise_ref(name) == reference)
+}
+
+/// The named contexts as buildx takes them: an image as locked, a directory by its path, every
+/// link resolved, which must be a directory inside `root`: a directory from elsewhere cannot be
+/// rebuilt from the commit.
+fn named_contexts(
+    contexts: &BTreeMap<String, String>,
+    root: &Path,
+    project: &Path,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (name, value) in contexts {
+        if value.starts_with(crate::lock::IMAGE_CONTEXT) {
+            out.insert(name.clone(), value.clone());
+            continue;
+        }
+        let outside = |e: Error| match e {
+            Error::Failed(why) => {
+                Error::Failed(format!("the named context {name} cannot be rebuilt: {why}"))
+            }
+            other => other,
+        };
+        let dir = confine(root, project, Path::new(value), "its directory").map_err(outside)?;
+        if !dir.is_dir() {
+            return Err(Error::Failed(format!(
+                "the named context {name}: {} is not a directory in the committed source; commit it (git keeps no empty directory: add a file to it), or name another",
+                clip(value)
+            )));
+        }
+        confine(root, &dir, Path::new(".dockerignore"), "its .dockerignore").map_err(outside)?;
+        out.insert(name.clone(), dir.to_string_lossy().into_owned());
+    }
+    Ok(out)
+}
+
+/// The named contexts of a release as the lock records them: each `docker-image://REF`
+/// resolved in its registry for every platform of the build and pinned by its digest (an image
+/// only this engine has cannot be pulled by a reviewer); directories as given.
+pub fn pin_contexts(
+    docker: &Docker,
+    contexts: &BTreeMap<String, crate::project::ContextSource>,
+    platforms: &str,
+    progress: &dyn Fn(&str),
+) -> Result<BTreeMap<String, String>> {
+    use crate::project::ContextSource;
+    let mut out = BTreeMap::new();
+    for (name, source) in contexts {
+        let reference = match source {
+            ContextSource::Dir(dir) => {
+                out.insert(name.clone(), dir.clone());
+                continue;
+            }
+            ContextSource::Image(reference) => reference,
+        };
+        progress(&format!("resolving the named context {name} ({reference})"));
+        let mut digest = None;
+        for platform in split_platforms(platforms) {
+            let resolved = match docker.resolve(reference, platform) {
+                Ok(Ok(resolved)) => resolved,
+                Ok(Err(why)) | Err(Error::Failed(why)) => {
+                    return Err(Error::Failed(format!(
+                        "--build-context {name}=docker-image://{reference}: cannot resolve it in its registry ({why}); check the name, push the image to a registry a reviewer can pull from, and check that it is reachable (`docker login` if it is private)"
+                    )))
+                }
+                Err(other) => return Err(other),
+            };
+            match &digest {
+                Some(first) if *first != resolved.index_digest => {
+                    return Err(Error::Failed(format!(
+                        "--build-context {name}=docker-image://{reference}: the tag moved while it was resolved ({first}, then {}); release again once it stays put",
+                        resolved.index_digest
+                    )))
+                }
+                _ => digest = Some(resolved.index_digest),
+            }
+        }
+        let digest = digest.unwrap_or_default();
+        let pinned = match reference.split_once('@') {
+            Some((_, given)) if given != digest => {
+                return Err(Error::Failed(format!(
+                    "--build-context {name}=docker-image://{reference}: the registry serves it as {digest}, not {given}"
+                )))
+            }
+            Some(_) => reference.clone(),
+            None => format!("{reference}@{digest}"),
+        };
+        out.insert(
+            name.clone(),
+            format!("{}{pinned}", crate::lock::IMAGE_CONTEXT),
+        );
+    }
+    Ok(out)
+}
+
 fn read_stage(
     role: Role,
     root: &Path,
@@ -477,5 +590,182 @@ fn scan_error(archive: &Path, e: crate::inventory::layers::ScanError) -> Error {
     match e {
         crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
         other => Error::Failed(format!("{}: {other}", archive.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn settings(contexts: &[(&str, &str)]) -> Settings {
+        Settings {
+            image: "paper".into(),
+            platform: "linux/amd64".into(),
+            source_date_epoch: 1,
+            target: String::new(),
+            builder: String::new(),
+            args: BTreeMap::new(),
+            context: ".".into(),
+            use_cache: false,
+            inputs: BuildInputs::default(),
+            compression: Default::default(),
+            contexts: contexts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// A committed source with a Dockerfile that names `deps` (twice, as BuildKit would
+    /// match it), the directory context `data` and one registry base.
+    fn source() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("src");
+        std::fs::create_dir_all(root.join("vendor/data")).unwrap();
+        std::fs::write(root.join("vendor/data/x"), "x\n").unwrap();
+        std::fs::write(
+            root.join("Dockerfile"),
+            "FROM deps AS one\nFROM docker.io/library/deps:latest AS two\nFROM busybox:1\n\
+             COPY --from=data /x /x\nCOPY --from=one / /one\nCOPY --from=two / /two\n",
+        )
+        .unwrap();
+        (tmp, root)
+    }
+
+    fn plan_of(root: &Path, contexts: &[(&str, &str)]) -> (Result<Plan>, Vec<String>) {
+        let mut asked = Vec::new();
+        let plan = Plan::new(
+            settings(contexts),
+            root,
+            root,
+            None,
+            "Dockerfile",
+            |external, dockerfile, _| {
+                asked.push(external.image.clone());
+                Ok(Base {
+                    reference: external.image.clone(),
+                    dockerfile: dockerfile.to_string(),
+                    platform: String::new(),
+                    index_digest: DIGEST.into(),
+                    platform_digest: DIGEST.into(),
+                })
+            },
+        );
+        (plan, asked)
+    }
+
+    #[test]
+    fn an_image_a_context_names_is_the_contexts_and_not_a_pinned_base() {
+        let (_tmp, root) = source();
+        let deps = format!("docker-image://127.0.0.1:5000/lab/deps:1@{DIGEST}");
+        let (plan, asked) = plan_of(&root, &[("deps", &deps), ("data", "vendor/data")]);
+        let plan = plan.unwrap();
+        assert_eq!(asked, ["busybox:1"]);
+        let real = root.canonicalize().unwrap();
+        assert_eq!(
+            plan.settings.inputs.contexts,
+            [
+                (
+                    "data".to_string(),
+                    real.join("vendor/data").to_string_lossy().into_owned()
+                ),
+                ("deps".to_string(), deps.clone()),
+            ]
+            .into()
+        );
+        let argv = plan
+            .spec(
+                &plan.release,
+                Path::new("/o.tar"),
+                "paper:1".into(),
+                BTreeMap::new(),
+            )
+            .argv();
+        let contexts: Vec<&String> = argv
+            .iter()
+            .zip(argv.iter().skip(1))
+            .filter(|(flag, _)| *flag == "--build-context")
+            .map(|(_, value)| value)
+            .collect();
+        assert_eq!(
+            contexts,
+            [
+                &format!("data={}", real.join("vendor/data").display()),
+                &format!("deps={deps}"),
+                &format!("busybox:1=docker-image://busybox:1@{DIGEST}"),
+            ]
+        );
+        // Without the contexts, the same Dockerfile pins `deps` and `data` as registry images.
+        let (_, asked) = plan_of(&root, &[]);
+        assert_eq!(
+            asked,
+            ["deps", "docker.io/library/deps:latest", "busybox:1", "data"]
+        );
+    }
+
+    #[test]
+    fn a_pin_is_never_passed_beside_a_context_of_the_same_name() {
+        let (_tmp, root) = source();
+        let deps = format!("docker-image://127.0.0.1:5000/lab/deps:1@{DIGEST}");
+        let plan = plan_of(&root, &[("deps", &deps), ("data", "vendor/data")])
+            .0
+            .unwrap();
+        let pins: BTreeMap<String, String> = [
+            ("deps".to_string(), "oci-layout:///x@sha256:1".to_string()),
+            (
+                "deps:latest".to_string(),
+                "oci-layout:///y@sha256:2".to_string(),
+            ),
+        ]
+        .into();
+        let argv = plan
+            .spec(&plan.release, Path::new("/o.tar"), "paper:1".into(), pins)
+            .argv();
+        assert!(!argv.iter().any(|a| a.contains("oci-layout")), "{argv:?}");
+        assert_eq!(
+            argv.iter().filter(|a| a.starts_with("deps=")).count(),
+            1,
+            "{argv:?}"
+        );
+    }
+
+    #[test]
+    fn a_context_directory_must_be_a_directory_inside_the_commit() {
+        let (tmp, root) = source();
+        let outside = tmp.path().join("home");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("linked")).unwrap();
+        let err = plan_of(&root, &[("data", "linked")])
+            .0
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "the named context data cannot be rebuilt: its directory \"linked\" resolves to "
+            ) && err.contains("outside the committed source (through the link linked -> "),
+            "{err}"
+        );
+        std::os::unix::fs::symlink(outside.join("x"), root.join("vendor/data/.dockerignore"))
+            .unwrap();
+        let err = plan_of(&root, &[("data", "vendor/data")])
+            .0
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("the named context data cannot be rebuilt: its .dockerignore"),
+            "{err}"
+        );
+        for (missing, what) in [("absent", "absent"), ("Dockerfile", "Dockerfile")] {
+            let err = plan_of(&root, &[("data", missing)])
+                .0
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!("the named context data: {what} is not a directory in the committed source; commit it (git keeps no empty directory: add a file to it), or name another")
+            );
+        }
     }
 }

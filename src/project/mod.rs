@@ -61,6 +61,14 @@ pub struct ReleaseConfig {
     /// `NAME:IP`, as `--add-host` takes them.
     #[serde(default)]
     pub add_hosts: Vec<String>,
+    /// As `--shm-size` takes it: `2g`, `512m`, bytes.
+    pub shm_size: Option<String>,
+    /// `TYPE=SOFT[:HARD]`, as `--ulimit` takes them.
+    #[serde(default)]
+    pub ulimits: Vec<String>,
+    /// `NAME = "docker-image://REF"` or `NAME = "DIR"`, as `--build-context` takes them.
+    #[serde(default)]
+    pub build_contexts: BTreeMap<String, String>,
 }
 
 impl Config {
@@ -102,6 +110,22 @@ pub struct Inputs {
     pub compression: crate::lock::Compression,
     /// `NAME:IP`, sorted by name.
     pub add_hosts: Vec<String>,
+    /// The size of `/dev/shm` in the builds (`2g`); empty for buildx's default.
+    pub shm_size: String,
+    /// `TYPE=SOFT[:HARD]`, one per type, sorted by type.
+    pub ulimits: Vec<String>,
+    /// Named contexts, by name.
+    pub contexts: BTreeMap<String, ContextSource>,
+}
+
+/// What a named build context (`--build-context NAME=VALUE`) reads: only what a rebuild can
+/// read again from the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextSource {
+    /// `docker-image://REF`: resolved in its registry and pinned by digest at release.
+    Image(String),
+    /// A directory of the committed project, relative to it.
+    Dir(String),
 }
 
 /// A BuildKit secret for the build: the lock records its id only.
@@ -338,6 +362,105 @@ pub fn add_hosts<'a>(values: impl Iterator<Item = (String, &'a str)>) -> Result<
         by_name.insert(lock::host_name(raw).to_string(), raw.to_string());
     }
     Ok(by_name.into_values().collect())
+}
+
+/// Checks `--ulimit` values (after `[release] ulimits`), one per type, the later winning;
+/// each written as buildx takes it (`nofile=1024:4096`), sorted by type.
+pub fn ulimits<'a>(values: impl Iterator<Item = (String, &'a str)>) -> Result<Vec<String>> {
+    let mut by_type = BTreeMap::new();
+    for (shown, raw) in values {
+        let limit =
+            lock::parse_ulimit(raw).map_err(|why| Error::Usage(format!("{shown} {why}")))?;
+        by_type.insert(limit.kind.to_string(), limit.to_string());
+    }
+    Ok(by_type.into_values().collect())
+}
+
+/// `NAME=docker-image://REF` or `NAME=DIR`; every other form buildx takes is refused, since a
+/// rebuild could not read it again from the lock.
+pub fn parse_build_context(raw: &str) -> std::result::Result<(String, ContextSource), String> {
+    let (name, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("is not NAME=VALUE; {CONTEXT_FORMS}"))?;
+    check_build_context(name, value).map(|source| (name.to_string(), source))
+}
+
+const CONTEXT_FORMS: &str = "use NAME=docker-image://REF (an image, pinned by digest) or NAME=DIR (a directory of the committed project)";
+
+/// One named context: its name, and what it reads.
+pub fn check_build_context(name: &str, value: &str) -> std::result::Result<ContextSource, String> {
+    lock::check_context_name("name", name).map_err(|_| {
+        format!(
+            "has the name {}, which is not a context name: use lowercase letters and digits, joined by . _ or - (the name a Dockerfile uses in FROM NAME or COPY --from=NAME)",
+            quote(name)
+        )
+    })?;
+    if value.is_empty() {
+        return Err(format!("has no VALUE; {CONTEXT_FORMS}"));
+    }
+    if let Some(reference) = value.strip_prefix(lock::IMAGE_CONTEXT) {
+        let digest_ok = reference
+            .split_once('@')
+            .map_or(true, |(_, digest)| lock::check_digest("", digest).is_ok());
+        if lock::check_ref("", reference).is_err() || !digest_ok || reference.contains("://") {
+            return Err(format!(
+                "names the image {}, which is not an image reference (such as ghcr.io/lab/deps:1)",
+                quote(reference)
+            ));
+        }
+        return Ok(ContextSource::Image(reference.to_string()));
+    }
+    let other_form = value.contains("://")
+        || value.starts_with("target:")
+        || value.starts_with("git@")
+        || value.starts_with("github.com/");
+    if other_form {
+        return Err(format!(
+            "is a kind of context docker repro cannot lock (oci-layout://, a URL, a git repository or target:); {CONTEXT_FORMS}"
+        ));
+    }
+    if Path::new(value).is_absolute()
+        || Path::new(value)
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(format!(
+            "names {}, outside the project: a directory outside the committed source cannot be rebuilt; commit it inside the project and name it by its relative path",
+            quote(value)
+        ));
+    }
+    lock::check_context_dir("dir", value).map_err(|_| {
+        format!(
+            "names the directory {}, which is not one docker repro can lock: no leading `-`, control characters, `:` or `@` (buildx reads those as a URL, an image or a git remote); {CONTEXT_FORMS}",
+            quote(value)
+        )
+    })?;
+    Ok(ContextSource::Dir(value.to_string()))
+}
+
+/// Checks `--build-context` values (after `[release] build_contexts`), one per name, the later
+/// winning.
+pub fn build_contexts(
+    config: &BTreeMap<String, String>,
+    flags: &[String],
+) -> Result<BTreeMap<String, ContextSource>> {
+    let mut by_name = BTreeMap::new();
+    for (name, value) in config {
+        let source = check_build_context(name, value).map_err(|why| {
+            Error::Usage(format!(
+                "[release.build_contexts] {} = {} in {CONFIG_FILE} {why}",
+                quote(name),
+                quote(value)
+            ))
+        })?;
+        by_name.insert(name.clone(), source);
+    }
+    for raw in flags {
+        let (name, source) = parse_build_context(raw)
+            .map_err(|why| Error::Usage(format!("--build-context {} {why}", quote(raw))))?;
+        by_name.insert(name, source);
+    }
+    Ok(by_name)
 }
 
 /// A `--build-arg`/`[release.build_args]` key that is a proxy: refused, since proxies come
@@ -592,6 +715,15 @@ pub fn inputs(
     } else {
         network
     };
+    let shm_from = From::of("--shm-size", "[release] shm_size", &args.shm_size);
+    let shm_size = args.shm_size.clone().or(c.shm_size).unwrap_or_default();
+    if !shm_size.is_empty() {
+        lock::parse_size(&shm_size).map_err(|why| shm_from.usage(&shm_size, &why))?;
+    }
+    let shm_size = shm_size.to_ascii_lowercase();
+    let ulimit_values = both("ulimits", &c.ulimits, "--ulimit", &args.ulimits);
+    let ulimits = ulimits(ulimit_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
+    let contexts = build_contexts(&c.build_contexts, &args.build_contexts)?;
     Ok(Inputs {
         image,
         base_file,
@@ -607,6 +739,9 @@ pub fn inputs(
         ssh,
         network,
         add_hosts,
+        shm_size,
+        ulimits,
+        contexts,
         compression: args
             .compression
             .map(Into::into)
@@ -1025,6 +1160,148 @@ mod tests {
         for (toml_text, needle) in configs {
             let config: Config = toml::from_str(&format!("[release]\n{toml_text}\n")).unwrap();
             let err = inputs(dir.path(), &release_args(&[]), config, &env).unwrap_err();
+            assert!(err.to_string().contains(needle), "{toml_text}: {err}");
+        }
+    }
+
+    #[test]
+    fn shm_size_ulimits_and_named_contexts_are_checked_up_front() {
+        let dir = project(&["Dockerfile"]);
+        let config: Config = toml::from_str(
+            "[release]\nshm_size = \"1g\"\nulimits = [\"nofile=1024\", \"stack=8192\"]\nbuild_contexts = { deps = \"docker-image://127.0.0.1:5000/lab/deps:1\", data = \"vendor/data\" }\n",
+        )
+        .unwrap();
+        let from_config = inputs(dir.path(), &release_args(&[]), config, &|_| None).unwrap();
+        assert_eq!(from_config.shm_size, "1g");
+        assert_eq!(from_config.ulimits, ["nofile=1024", "stack=8192"]);
+        assert_eq!(
+            from_config.contexts,
+            [
+                ("data".to_string(), ContextSource::Dir("vendor/data".into())),
+                (
+                    "deps".to_string(),
+                    ContextSource::Image("127.0.0.1:5000/lab/deps:1".into())
+                ),
+            ]
+            .into()
+        );
+        // Flags win, one per type or name; limits written as buildx takes them, sorted.
+        let config: Config = toml::from_str(
+            "[release]\nshm_size = \"1g\"\nulimits = [\"nofile=1024\", \"stack=8192\"]\nbuild_contexts = { deps = \"docker-image://127.0.0.1:5000/lab/deps:1\" }\n",
+        )
+        .unwrap();
+        let args = release_args(&[
+            "--shm-size",
+            "2G",
+            "--ulimit",
+            "nofile=065536:65536",
+            "--ulimit",
+            "memlock=-1",
+            "--build-context",
+            "deps=docker-image://busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "--build-context",
+            "src=.",
+        ]);
+        let i = inputs(dir.path(), &args, config, &|_| None).unwrap();
+        assert_eq!(i.shm_size, "2g");
+        assert_eq!(
+            i.ulimits,
+            ["memlock=-1", "nofile=65536:65536", "stack=8192"]
+        );
+        assert_eq!(
+            i.contexts.get("deps"),
+            Some(&ContextSource::Image(
+                "busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+                    .into()
+            ))
+        );
+        assert_eq!(i.contexts.get("src"), Some(&ContextSource::Dir(".".into())));
+        let none = inputs(dir.path(), &release_args(&[]), Config::default(), &|_| None).unwrap();
+        assert!(none.shm_size.is_empty() && none.ulimits.is_empty() && none.contexts.is_empty());
+
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--shm-size", "2x"],
+                "--shm-size \"2x\" is not a size: write a whole number of bytes, or of k, m or g (2g, 512m, 1073741824)",
+            ),
+            (&["--shm-size", "0"], "--shm-size \"0\" is no size"),
+            (&["--shm-size=-1g"], "is not a size"),
+            (&["--shm-size", "1.5g"], "is not a size"),
+            (
+                &["--ulimit", "nofile"],
+                "--ulimit \"nofile\" is not TYPE=SOFT[:HARD]; write TYPE=SOFT[:HARD], e.g. nofile=1024:4096",
+            ),
+            (
+                &["--ulimit", "files=1"],
+                "--ulimit \"files=1\" names the limit \"files\", which docker does not know: use one of core, cpu,",
+            ),
+            (&["--ulimit", "nofile=lots"], "not a whole number"),
+            (&["--ulimit", "nofile=2048:1024"], "soft limit above its hard limit"),
+            (
+                &["--build-context", "deps"],
+                "--build-context \"deps\" is not NAME=VALUE; use NAME=docker-image://REF",
+            ),
+            (
+                &["--build-context", "Deps=data"],
+                "--build-context \"Deps=data\" has the name \"Deps\", which is not a context name",
+            ),
+            (&["--build-context=--x=data"], "is not a context name"),
+            (
+                &["--build-context", "data=/srv/data"],
+                "--build-context \"data=/srv/data\" names \"/srv/data\", outside the project: a directory outside the committed source cannot be rebuilt",
+            ),
+            (&["--build-context", "data=../data"], "cannot be rebuilt"),
+            (&["--build-context", "data="], "has no VALUE; use NAME=docker-image://REF"),
+            (
+                &["--build-context", "data=oci-layout:///srv/layout@sha256:00"],
+                "is a kind of context docker repro cannot lock (oci-layout://, a URL, a git repository or target:); use NAME=docker-image://REF",
+            ),
+            (&["--build-context", "src=https://github.com/lab/x.git"], "cannot lock"),
+            (&["--build-context", "src=git@github.com:lab/x.git"], "cannot lock"),
+            (&["--build-context", "src=github.com/lab/x"], "cannot lock"),
+            (&["--build-context", "base=target:builder"], "cannot lock"),
+            (&["--build-context", "data=a:b"], "no leading `-`, control characters, `:` or `@`"),
+            (&["--build-context=data=-rf"], "no leading `-`"),
+            (
+                &["--build-context", "deps=docker-image://a b"],
+                "names the image \"a b\", which is not an image reference",
+            ),
+            (&["--build-context", "deps=docker-image://"], "not an image reference"),
+            (&["--build-context", "deps=docker-image://x@sha256:1"], "not an image reference"),
+            (&["--build-context=deps=docker-image://--privileged"], "not an image reference"),
+        ];
+        for (argv, needle) in cases {
+            let err = inputs(dir.path(), &release_args(argv), Config::default(), &|_| {
+                None
+            })
+            .unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{argv:?}");
+            let err = err.to_string();
+            assert!(err.contains(needle), "{argv:?}: {err}");
+            assert!(!err.contains('\n'), "{argv:?}: {err}");
+        }
+        let configs: &[(&str, &str)] = &[
+            (
+                "shm_size = \"big\"",
+                "[release] shm_size = \"big\" in repro.toml is not a size",
+            ),
+            (
+                "ulimits = [\"nofile=x\"]",
+                "[release] ulimits = \"nofile=x\" in repro.toml has a limit that is not a whole number",
+            ),
+            (
+                "build_contexts = { data = \"/srv/data\" }",
+                "[release.build_contexts] \"data\" = \"/srv/data\" in repro.toml names \"/srv/data\", outside the project",
+            ),
+            (
+                "build_contexts = { \"a=b\" = \"data\" }",
+                "[release.build_contexts] \"a=b\" = \"data\" in repro.toml has the name \"a=b\"",
+            ),
+        ];
+        for (toml_text, needle) in configs {
+            let config: Config = toml::from_str(&format!("[release]\n{toml_text}\n")).unwrap();
+            let err = inputs(dir.path(), &release_args(&[]), config, &|_| None).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{toml_text}");
             assert!(err.to_string().contains(needle), "{toml_text}: {err}");
         }
     }

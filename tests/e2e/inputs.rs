@@ -348,3 +348,205 @@ fn an_ssh_key_reaches_the_build_by_id_and_a_rebuild_needs_it_again() {
     )
     .expect(0);
 }
+
+#[test]
+fn shm_size_and_ulimits_reach_the_build_are_locked_and_rebuilt_as_locked() {
+    let _serial = serial();
+    // The RUN fails unless /dev/shm is 256 MiB and the open-files limits are 1024 and 2048;
+    // what it saw is written into the image.
+    let p = Project::new(
+        "limitinputs",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN set -- $(df -k /dev/shm | tail -n 1) && test \"$2\" = 262144 \\\n && test \"$(ulimit -n)\" = 1024 && test \"$(ulimit -Hn)\" = 2048 \\\n && printf '%s\\n' \"$2\" \"$(ulimit -n)\" \"$(ulimit -Hn)\" > /limits\n",
+                busybox()
+            ),
+        )],
+    );
+    p.repro(&["release", "-q"]).expect(1);
+    let release = p
+        .repro(&[
+            "release",
+            "-q",
+            "--shm-size",
+            "256m",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains("shm_size = \"256m\"\n"), "{lock}");
+    assert!(
+        lock.contains("ulimits = [\"nofile=1024:2048\"]\n"),
+        "{lock}"
+    );
+    let name = release.json()["images"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = docker(&["run", "--rm", "--network", "none", &name, "cat", "/limits"]);
+    assert_eq!(seen.stdout, "262144\n1024\n2048\n");
+
+    // A bad value is one line naming the flag and the fix, exit 125, the lock untouched.
+    for (flag, value, says) in [
+        ("--shm-size", "2x", "--shm-size \"2x\" is not a size: write a whole number of bytes, or of k, m or g (2g, 512m, 1073741824)"),
+        ("--ulimit", "nofile=4096:1024", "--ulimit \"nofile=4096:1024\" has a soft limit above its hard limit"),
+        ("--ulimit", "openfiles=1", "names the limit \"openfiles\", which docker does not know: use one of core, cpu,"),
+    ] {
+        let bad = p.repro(&["release", "-q", flag, value]).expect(125);
+        assert!(bad.stderr.contains(says), "{}", bad.stderr);
+        assert_eq!(bad.stderr.lines().count(), 1, "{}", bad.stderr);
+        assert_eq!(p.lock_text(), lock);
+    }
+
+    // The reviewer gives nothing: the rebuild uses the locked size and limits, and is identical.
+    let (_tmp, review) = p.clone_with_lock();
+    prune_build_cache();
+    let verify = docker_in(&review, &["repro", "verify", "--rebuild", "-q"]).expect(0);
+    assert!(
+        verify.stdout.contains("verdict: identical"),
+        "{}",
+        verify.stdout
+    );
+}
+
+/// The digest `docker buildx imagetools inspect` gives for a reference in the registry.
+fn registry_digest(reference: &str) -> String {
+    docker(&["buildx", "imagetools", "inspect", reference])
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest:"))
+        .unwrap_or_else(|| panic!("no digest for {reference}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn named_contexts_an_image_pinned_by_digest_and_a_committed_directory_rebuild_identical() {
+    let _serial = serial();
+    let tools = format!("{REGISTRY}/repro-test/ctx-tools-{}:1", std::process::id());
+    publish(&busybox(), &tools);
+    let digest = registry_digest(&tools);
+    // `FROM tools` and `COPY --from=vendor` name contexts, not registry images.
+    let p = Project::new(
+        "ctxinputs",
+        &[
+            (
+                "Dockerfile",
+                "FROM tools\nCOPY --from=vendor notes.txt /vendor/notes.txt\nRUN cat /vendor/notes.txt > /checked\n",
+            ),
+            ("vendor/notes.txt", "a committed directory context\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    let image_context = format!("tools=docker-image://{tools}");
+    // Without the contexts, `tools` is a registry image that does not exist.
+    let without = p.repro(&["release", "-q"]).expect(1);
+    assert!(
+        without.stderr.contains("cannot resolve base image tools"),
+        "{}",
+        without.stderr
+    );
+    let release = p
+        .repro(&[
+            "release",
+            "-q",
+            "--build-context",
+            &image_context,
+            "--build-context",
+            "vendor=vendor",
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    let lock = p.lock_text();
+    assert!(
+        lock.contains(&format!(
+            "[build.contexts]\ntools = \"docker-image://{tools}@{digest}\"\nvendor = \"vendor\"\n"
+        )),
+        "{lock}"
+    );
+    // The context is no registry base of the lock.
+    assert!(!lock.contains("[[base]]"), "{lock}");
+    let name = release.json()["images"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = docker(&["run", "--rm", "--network", "none", &name, "cat", "/checked"]);
+    assert_eq!(seen.stdout, "a committed directory context\n");
+
+    // Someone pushes another image under the context's tag: the rebuild uses the locked digest
+    // and the locked commit's directory, and is identical.
+    move_tag(&tools, &busybox(), "/moved");
+    let (_tmp, review) = p.clone_with_lock();
+    prune_build_cache();
+    let verify = docker_in(&review, &["repro", "verify", "--rebuild", "-q"]).expect(0);
+    assert!(
+        verify.stdout.contains("verdict: identical"),
+        "{}",
+        verify.stdout
+    );
+
+    // Refused, each in one line, the lock untouched: a directory reached through a committed
+    // link out of the repository, a path outside the project, a form that cannot be locked, an
+    // image the registry does not have.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("notes.txt"), "not committed\n").unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), p.dir.join("linked")).unwrap();
+    p.commit("a link out of the repository");
+    let linked = p
+        .repro(&[
+            "release",
+            "-q",
+            "--build-context",
+            &image_context,
+            "--build-context",
+            "vendor=linked",
+        ])
+        .expect(1);
+    assert!(
+        linked.stderr.starts_with(
+            "error: the named context vendor cannot be rebuilt: its directory \"linked\" resolves to "
+        ) && linked.stderr.contains("outside the committed source (through the link linked -> "),
+        "{}",
+        linked.stderr
+    );
+    let outside = elsewhere.path().display().to_string();
+    let missing = format!("tools=docker-image://{REGISTRY}/repro-test/no-such-context:1");
+    for (tools, vendor, code, says) in [
+        (
+            image_context.clone(),
+            format!("vendor={outside}"),
+            125,
+            "outside the project: a directory outside the committed source cannot be rebuilt",
+        ),
+        (
+            image_context.clone(),
+            "vendor=../vendor".to_string(),
+            125,
+            "outside the project: a directory outside the committed source cannot be rebuilt",
+        ),
+        (
+            image_context.clone(),
+            format!("vendor=oci-layout://{outside}"),
+            125,
+            "is a kind of context docker repro cannot lock (oci-layout://, a URL, a git repository or target:); use NAME=docker-image://REF (an image, pinned by digest) or NAME=DIR (a directory of the committed project)",
+        ),
+        (
+            missing.clone(),
+            "vendor=vendor".to_string(),
+            1,
+            "cannot resolve it in its registry",
+        ),
+    ] {
+        let refused = p
+            .repro(&["release", "-q", "--build-context", &tools, "--build-context", &vendor])
+            .expect(code);
+        assert!(refused.stderr.contains(says), "{vendor}: {}", refused.stderr);
+        assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
+        assert_eq!(p.lock_text(), lock);
+    }
+}
