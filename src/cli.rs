@@ -72,6 +72,31 @@ impl From<CompressionArg> for crate::lock::Compression {
     }
 }
 
+impl From<&ReleaseArgs> for crate::project::ReleaseFlags {
+    fn from(a: &ReleaseArgs) -> Self {
+        crate::project::ReleaseFlags {
+            image: a.image.clone(),
+            file: a.file.clone(),
+            base_file: a.base_file.clone(),
+            context: a.context.clone(),
+            tags: a.tags.clone(),
+            build_args: a.build_args.clone(),
+            secrets: a.secrets.clone(),
+            ssh: a.ssh.clone(),
+            network: a.network.clone(),
+            add_hosts: a.add_hosts.clone(),
+            shm_size: a.shm_size.clone(),
+            ulimits: a.ulimits.clone(),
+            build_contexts: a.build_contexts.clone(),
+            target: a.target.clone(),
+            platform: a.platform.clone(),
+            builder: a.builder.clone(),
+            lock: a.lock.clone(),
+            compression: a.compression.map(Into::into),
+        }
+    }
+}
+
 /// What `verify --rebuild` does with the base image of a base + release layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BaseChoice {

@@ -46,7 +46,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let git = Git::new()?;
     let toplevel = git.toplevel(&project)?;
     let config = Config::load(&toplevel, &project)?;
-    let inputs = project::inputs(&project, args, config, &|k| std::env::var(k).ok())?;
+    let inputs = project::inputs(&project, &args.into(), config, &|k| std::env::var(k).ok())?;
 
     let facts = source_facts(&git, &project, &inputs.lock, args.allow_dirty)?;
     let dirty = !facts.dirty_files.is_empty();

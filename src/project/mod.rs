@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::ReleaseArgs;
 use crate::error::{clip, quote, Error, Result};
 use crate::image::reference::image_name_from_dir;
 use crate::lock;
@@ -88,6 +87,31 @@ impl Config {
             Err(e) => Err(Error::io(path, e)),
         }
     }
+}
+
+/// What the command line says about a release: each value not given is taken from repro.toml,
+/// then from the defaults. The entry layer fills it from `release`'s flags, so that the core
+/// does not depend on how the command line is parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseFlags {
+    pub image: Option<String>,
+    pub file: Option<String>,
+    pub base_file: Option<String>,
+    pub context: Option<String>,
+    pub tags: Vec<String>,
+    pub build_args: Vec<String>,
+    pub secrets: Vec<String>,
+    pub ssh: Vec<String>,
+    pub network: Option<String>,
+    pub add_hosts: Vec<String>,
+    pub shm_size: Option<String>,
+    pub ulimits: Vec<String>,
+    pub build_contexts: Vec<String>,
+    pub target: Option<String>,
+    pub platform: Option<String>,
+    pub builder: Option<String>,
+    pub lock: Option<PathBuf>,
+    pub compression: Option<lock::Compression>,
 }
 
 /// Everything `release` needs to know before it looks at git or docker.
@@ -511,7 +535,7 @@ impl From<'_> {
 /// failure after a full build.
 pub fn inputs(
     project: &Path,
-    args: &ReleaseArgs,
+    args: &ReleaseFlags,
     config: Config,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Inputs> {
@@ -742,11 +766,7 @@ pub fn inputs(
         shm_size,
         ulimits,
         contexts,
-        compression: args
-            .compression
-            .map(Into::into)
-            .or(c.compression)
-            .unwrap_or_default(),
+        compression: args.compression.or(c.compression).unwrap_or_default(),
     })
 }
 
@@ -852,11 +872,11 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn release_args(argv: &[&str]) -> ReleaseArgs {
+    fn release_args(argv: &[&str]) -> ReleaseFlags {
         let mut full = vec!["docker repro", "release"];
         full.extend(argv);
         match crate::cli::Cli::try_parse_from(full).unwrap().command {
-            crate::cli::Command::Release(a) => a,
+            crate::cli::Command::Release(a) => ReleaseFlags::from(&a),
             _ => unreachable!(),
         }
     }
