@@ -16,10 +16,10 @@
 
 pub mod lex;
 pub mod parser;
-pub mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::image::reference::grammar as reference;
 use lex::{Env, Lex, NoEnv};
 pub use parser::{Heredoc, Node};
 

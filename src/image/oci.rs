@@ -6,7 +6,6 @@ use std::fs::File;
 use std::path::Path;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -15,8 +14,9 @@ pub const INDEX_TYPES: &[&str] = &[
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
+/// The digest of `bytes`, as text: [`crate::image::digest::Digest::of`].
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
+    crate::image::digest::Digest::of(bytes).into()
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,47 +6,88 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::lock;
 
-/// The repository of a reference: without its tag and digest (`127.0.0.1:5000/a/b:1` →
-/// `127.0.0.1:5000/a/b`; a registry's port is not a tag).
-pub fn repository(reference: &str) -> &str {
-    let name = reference.split_once('@').map_or(reference, |(n, _)| n);
-    match name.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => repo,
-        _ => name,
+pub mod grammar;
+
+/// An image reference, `[registry/]repository[:tag][@digest]`, split once: every question
+/// about a reference (its repository, its normalised form, its pinned form, whether it names
+/// a registry someone else can pull from) is a method of this one type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference<'a> {
+    /// The name as written, without tag and digest (`127.0.0.1:5000/a/b`, `ubuntu`).
+    name: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+impl<'a> Reference<'a> {
+    /// Splits a reference without judging it (a registry's port is not a tag). For names from
+    /// a Dockerfile or a user, [`Reference::parse`] checks them as BuildKit does first.
+    pub fn split(reference: &'a str) -> Reference<'a> {
+        let (name, digest) = reference
+            .split_once('@')
+            .map_or((reference, None), |(n, d)| (n, Some(d)));
+        let (name, tag) = match name.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
+            _ => (name, None),
+        };
+        Reference { name, tag, digest }
+    }
+
+    /// A reference BuildKit accepts (distribution/reference's grammar), split.
+    pub fn parse(reference: &'a str) -> std::result::Result<Reference<'a>, String> {
+        grammar::check(reference)?;
+        Ok(Reference::split(reference))
+    }
+
+    /// The repository as written: without tag and digest.
+    pub fn repository(&self) -> &'a str {
+        self.name
+    }
+
+    /// Whether the name starts with a registry host (`ghcr.io/…`, `127.0.0.1:5000/…`,
+    /// `localhost/…`), rather than meaning Docker Hub implicitly.
+    pub fn has_registry(&self) -> bool {
+        let first = self.name.split('/').next().unwrap_or("");
+        self.name.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost")
+    }
+
+    /// `repository@digest`: the reference that names exactly one image.
+    pub fn pinned(&self, digest: &str) -> String {
+        format!("{}@{digest}", self.name)
+    }
+
+    /// With Docker Hub's implicit parts, so that `ubuntu` and
+    /// `docker.io/library/ubuntu:latest` compare equal. Digests are kept.
+    pub fn normalised(&self) -> String {
+        let name = match (self.has_registry(), self.name.contains('/')) {
+            (true, _) => self.name.to_string(),
+            (false, true) => format!("docker.io/{}", self.name),
+            (false, false) => format!("docker.io/library/{}", self.name),
+        };
+        let tag = match (self.tag, self.digest) {
+            (Some(t), _) => format!(":{t}"),
+            (None, Some(_)) => String::new(),
+            (None, None) => ":latest".into(),
+        };
+        let digest = self.digest.map(|d| format!("@{d}")).unwrap_or_default();
+        format!("{name}{tag}{digest}")
     }
 }
 
-/// `repository@digest`: the reference that names exactly one image.
-pub fn pinned(reference: &str, digest: &str) -> String {
-    format!("{}@{digest}", repository(reference))
+/// The repository of a reference: [`Reference::repository`].
+pub fn repository(reference: &str) -> &str {
+    Reference::split(reference).repository()
 }
 
-/// Adds Docker Hub's implicit parts so that `ubuntu` and `docker.io/library/ubuntu:latest`
-/// compare equal. Digests are kept.
+/// `repository@digest`: [`Reference::pinned`].
+pub fn pinned(reference: &str, digest: &str) -> String {
+    Reference::split(reference).pinned(digest)
+}
+
+/// [`Reference::normalised`].
 pub fn normalise_ref(reference: &str) -> String {
-    let (name, digest) = reference
-        .split_once('@')
-        .map_or((reference, None), |(n, d)| (n, Some(d)));
-    let last = name.rsplit('/').next().unwrap_or(name);
-    let (name, tag) = match last.rsplit_once(':') {
-        Some((_, tag)) => (&name[..name.len() - tag.len() - 1], Some(tag)),
-        None => (name, None),
-    };
-    let first = name.split('/').next().unwrap_or("");
-    let has_registry =
-        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
-    let name = match (has_registry, name.contains('/')) {
-        (true, _) => name.to_string(),
-        (false, true) => format!("docker.io/{name}"),
-        (false, false) => format!("docker.io/library/{name}"),
-    };
-    let tag = match (tag, digest) {
-        (Some(t), _) => format!(":{t}"),
-        (None, Some(_)) => String::new(),
-        (None, None) => ":latest".into(),
-    };
-    let digest = digest.map(|d| format!("@{d}")).unwrap_or_default();
-    format!("{name}{tag}{digest}")
+    Reference::split(reference).normalised()
 }
 
 /// A repository name docker accepts, from a directory name.
@@ -109,6 +150,28 @@ mod tests {
             normalise_ref("ghcr.io/a/b@sha256:00"),
             "ghcr.io/a/b@sha256:00"
         );
+    }
+
+    #[test]
+    fn a_reference_is_split_once_and_answers_every_question() {
+        let r = Reference::parse("127.0.0.1:5000/lab/paper:v1@sha256:0000000000000000000000000000000000000000000000000000000000000000").unwrap();
+        assert_eq!(r.repository(), "127.0.0.1:5000/lab/paper");
+        assert_eq!(r.tag, Some("v1"));
+        assert!(r.digest.is_some_and(|d| d.starts_with("sha256:0000")));
+        assert!(r.has_registry());
+        assert_eq!(r.pinned("sha256:ab"), "127.0.0.1:5000/lab/paper@sha256:ab");
+        let hub = Reference::parse("nvidia/cuda:12.1.0-devel-ubuntu22.04").unwrap();
+        assert!(!hub.has_registry());
+        assert_eq!(
+            hub.normalised(),
+            "docker.io/nvidia/cuda:12.1.0-devel-ubuntu22.04"
+        );
+        assert!(Reference::split("localhost/a").has_registry());
+        // What BuildKit refuses, parse refuses with its reason; split never judges.
+        assert!(Reference::parse("Ubuntu:22.04")
+            .unwrap_err()
+            .contains("must be lowercase"));
+        assert_eq!(Reference::split("Ubuntu:22.04").repository(), "Ubuntu");
     }
 
     #[test]

@@ -10,9 +10,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use super::catalog::{self, AptPackage, CondaRecord};
+use crate::image::digest::Digest;
 use crate::image::tarstream::{Kind, TarError, TarStream};
 
 /// Interesting files larger than this are refused (a dpkg status of a huge image is ~5 MB).
@@ -478,8 +479,8 @@ impl OpenLayer<'_> {
             let (hasher, read) = Rc::try_unwrap(hash)
                 .map(RefCell::into_inner)
                 .unwrap_or_else(|rc| rc.borrow().clone());
-            let actual = format!("sha256:{:x}", hasher.finalize());
-            if actual != expected {
+            let actual = Digest::from_hasher(hasher);
+            if actual.as_str() != expected {
                 return Err(format!(
                     "its {read} bytes hash to {actual}; the blob is corrupt or truncated"
                 ));
@@ -590,29 +591,29 @@ impl OciDescriptor {
     }
 }
 
+/// Where an OCI layout stores the blob `digest` (a checked digest; see [`checked_digest`]).
 fn blob_path(digest: &str) -> String {
-    format!("blobs/{}", digest.replacen(':', "/", 1))
+    match Digest::parse(digest) {
+        Ok(d) => d.blob_path(),
+        // Never a member of any archive: a path with the digest's text would be one.
+        Err(_) => String::new(),
+    }
 }
 
 /// A digest named by a manifest or index: only `sha256:` and 64 hex digits are believed, so
 /// that every blob path built from one is a plain member name that is checked when read.
 fn checked_digest(digest: &str) -> Result<String, ScanError> {
-    digest_of_blob_path(&blob_path(digest))
-        .filter(|d| d == digest)
-        .ok_or_else(|| {
-            ScanError::Archive(format!(
-                "unsupported digest {:?} in the archive (only sha256 digests are read)",
-                crate::ui::escape(&crate::error::clip(digest))
-            ))
-        })
+    Digest::parse(digest).map(String::from).map_err(|_| {
+        ScanError::Archive(format!(
+            "unsupported digest {:?} in the archive (only sha256 digests are read)",
+            crate::ui::escape(&crate::error::clip(digest))
+        ))
+    })
 }
 
 /// The digest an archive member is stored under (`blobs/sha256/HEX`), if it is a blob.
 pub fn digest_of_blob_path(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("blobs/")?;
-    let (alg, hex) = rest.split_once('/')?;
-    (alg == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| format!("sha256:{hex}"))
+    Digest::of_blob_path(path).map(String::from)
 }
 
 /// Reads a whole image archive in one pass. Layers whose digest is in `known` are skipped
@@ -1273,8 +1274,8 @@ fn copy_blob(
     }
     .map_err(|e| stopped_or(format!("copying {expected}: {e}")))?;
     let (hasher, read) = state.borrow().clone();
-    let actual = format!("sha256:{:x}", hasher.finalize());
-    if read != size || actual != expected {
+    let actual = Digest::from_hasher(hasher);
+    if read != size || actual.as_str() != expected {
         return Err(ScanError::Archive(format!(
             "blob {expected} hashes to {actual}; the archive is corrupt or changed while it was read"
         )));
@@ -1614,8 +1615,8 @@ fn check_json_digest(bytes: &[u8], path: &str, named: Option<&str>) -> Result<()
         .into_iter()
         .chain(named.map(String::from))
     {
-        let actual = format!("sha256:{:x}", Sha256::digest(bytes));
-        if actual != expected {
+        let actual = Digest::of(bytes);
+        if actual.as_str() != expected {
             return Err(ScanError::Archive(format!(
                 "{path} hashes to {actual}; the archive is corrupt"
             )));

@@ -598,13 +598,9 @@ fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(
 }
 
 pub fn check_digest(key: &str, value: &str) -> std::result::Result<(), String> {
-    match value.strip_prefix("sha256:") {
-        Some(hex) => check_hex(key, hex, &[64]),
-        None => Err(format!(
-            "{key} = {} is not a sha256:<64 hex> digest",
-            quote(value)
-        )),
-    }
+    crate::image::digest::Digest::parse(value)
+        .map(|_| ())
+        .map_err(|why| format!("{key} = {} {why}", quote(value)))
 }
 
 /// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.

@@ -174,9 +174,12 @@ pub struct BaseReport {
     pub detail: Option<String>,
 }
 
+/// A digest as tables show it ([`Digest::short`]); anything else, escaped and clipped.
 fn short(digest: &str) -> String {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    format!("sha256:{}", &hex[..12.min(hex.len())])
+    match crate::image::digest::Digest::parse(digest) {
+        Ok(d) => d.short(),
+        Err(_) => escape(&digest.chars().take(19).collect::<String>()).into_owned(),
+    }
 }
 
 impl Report {
