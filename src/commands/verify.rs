@@ -19,8 +19,7 @@ use crate::lock::{self, Lock, Role};
 use crate::ops::build::{proxies_from_env, BasePin, Built, Plan, Settings};
 use crate::ops::read;
 use crate::ops::report::{
-    BaseReport, BuiltOn, ImageReport, LayerDiff, Mode, Overridden, Report, Source, Status,
-    TagState, Verdict,
+    BaseReport, BuiltOn, ImageReport, Mode, Overridden, Report, Source, Status, TagState, Verdict,
 };
 use crate::project::confine::confine;
 use crate::ui::Ui;
@@ -113,7 +112,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         not_checked,
         overridden: inputs.overridden.clone(),
     };
-    report.verdict = verdict(&report.images);
+    report.verdict = Verdict::of(&report.images);
     match args.format {
         Format::Json => println!(
             "{}",
@@ -247,26 +246,6 @@ fn base_tags(
             }
             Ok(Vec::new())
         }
-    }
-}
-
-/// Identical when every image is; base-drifted when the only difference is a base whose
-/// packages drifted and the release rebuilt on the locked base is identical; else different.
-fn verdict(images: &[ImageReport]) -> Verdict {
-    if images.iter().all(|i| i.status == Status::Identical) {
-        return Verdict::Identical;
-    }
-    let base_drifted = images
-        .iter()
-        .any(|i| i.role == Role::Base && i.status == Status::Different && !i.packages.is_empty());
-    let others_identical = images
-        .iter()
-        .filter(|i| i.role != Role::Base)
-        .all(|i| i.status == Status::Identical && i.built_on == Some(BuiltOn::LockedBase));
-    if base_drifted && others_identical {
-        Verdict::BaseDrifted
-    } else {
-        Verdict::Different
     }
 }
 
@@ -576,7 +555,7 @@ fn archive_report(
         layer_instructions: crate::image::oci::layer_instructions(&config, layers.len()),
         layers,
     };
-    let mut report = compare(locked, Some(&image));
+    let mut report = ImageReport::compare(locked, Some(&image));
     report.source = Some(Source::Archive);
     if scan.manifest_digest.is_none() {
         report.detail = Some("the archive has no OCI index, so no manifest digest ties its content to the lock; keep the archive `release --archive` wrote, or `docker save` with the containerd image store".into());
@@ -756,7 +735,7 @@ fn rebuild(
         .iter()
         .filter(|i| i.role == Role::Release && checked(i, how.platforms))
     {
-        let mut report = compare(locked, built.image_for(&locked.platform));
+        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));
         report.built_on = built_on;
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
@@ -976,7 +955,7 @@ fn base_for_release(
     let built = plan.build_base(docker, work, explainer.quiet, &|m| ui.progress(m))?;
     let mut reports = Vec::new();
     for locked in &checked_bases {
-        let mut report = compare(locked, built.image_for(&locked.platform));
+        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
     }
@@ -1202,45 +1181,4 @@ fn add_package_drift(report: &mut ImageReport, locked: &lock::Image, found: Resu
             });
         }
     }
-}
-
-fn compare(locked: &lock::Image, rebuilt: Option<&OciImage>) -> ImageReport {
-    let mut report = ImageReport::of(locked, Some(Source::Rebuild));
-    let Some(rebuilt) = rebuilt else {
-        report.status = Status::Missing;
-        report.source = None;
-        report.detail = Some("the rebuild produced no such image".into());
-        return report;
-    };
-    report.found = Some(rebuilt.manifest_digest.clone());
-    report.config_identical = Some(rebuilt.config_digest == locked.config_digest);
-    if rebuilt.manifest_digest == locked.manifest_digest {
-        return report;
-    }
-    report.status = Status::Different;
-    let count = locked.layers.len().max(rebuilt.layers.len());
-    for i in 0..count {
-        let (a, b) = (locked.layers.get(i), rebuilt.layers.get(i));
-        if a != b {
-            report.layers.push(LayerDiff {
-                index: i + 1,
-                locked: a.cloned(),
-                found: b.cloned(),
-                instruction: rebuilt
-                    .layer_instructions
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| "(no layer in the rebuild)".into()),
-            });
-        }
-    }
-    if report.layers.is_empty() {
-        report.detail = Some(if report.config_identical == Some(false) {
-            "all layers are identical; the image config differs (env, labels, history or created time)".into()
-        } else {
-            "layers and config are identical; the manifest differs (annotations or media types)"
-                .into()
-        });
-    }
-    report
 }

@@ -1,5 +1,7 @@
 //! The verify report: one data structure, printed as a short table or as JSON.
 
+use crate::image::oci::OciImage;
+use crate::lock::{self, Role};
 use crate::ui::escape;
 use serde::Serialize;
 
@@ -29,6 +31,28 @@ pub enum Verdict {
     /// A full rebuild: the base came out different with packages that drifted (its mirrors
     /// moved), and the release rebuilt on the locked base is identical.
     BaseDrifted,
+}
+
+impl Verdict {
+    /// Identical when every image is; base-drifted when the only difference is a base whose
+    /// packages drifted and the release rebuilt on the locked base is identical; else different.
+    pub fn of(images: &[ImageReport]) -> Verdict {
+        if images.iter().all(|i| i.status == Status::Identical) {
+            return Verdict::Identical;
+        }
+        let base_drifted = images.iter().any(|i| {
+            i.role == Role::Base && i.status == Status::Different && !i.packages.is_empty()
+        });
+        let others_identical = images
+            .iter()
+            .filter(|i| i.role != Role::Base)
+            .all(|i| i.status == Status::Identical && i.built_on == Some(BuiltOn::LockedBase));
+        if base_drifted && others_identical {
+            Verdict::BaseDrifted
+        } else {
+            Verdict::Different
+        }
+    }
 }
 
 /// What a rebuilt release was built on, in the base + release layout.
@@ -149,6 +173,49 @@ impl ImageReport {
             causes: vec![],
             built_on: None,
         }
+    }
+
+    /// A locked image against a rebuilt one (or none): identical when the manifests are; else
+    /// each layer that differs, with the instruction that made it, or why nothing does.
+    pub fn compare(locked: &lock::Image, rebuilt: Option<&OciImage>) -> ImageReport {
+        let mut report = ImageReport::of(locked, Some(Source::Rebuild));
+        let Some(rebuilt) = rebuilt else {
+            report.status = Status::Missing;
+            report.source = None;
+            report.detail = Some("the rebuild produced no such image".into());
+            return report;
+        };
+        report.found = Some(rebuilt.manifest_digest.clone());
+        report.config_identical = Some(rebuilt.config_digest == locked.config_digest);
+        if rebuilt.manifest_digest == locked.manifest_digest {
+            return report;
+        }
+        report.status = Status::Different;
+        let count = locked.layers.len().max(rebuilt.layers.len());
+        for i in 0..count {
+            let (a, b) = (locked.layers.get(i), rebuilt.layers.get(i));
+            if a != b {
+                report.layers.push(LayerDiff {
+                    index: i + 1,
+                    locked: a.cloned(),
+                    found: b.cloned(),
+                    instruction: rebuilt
+                        .layer_instructions
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| "(no layer in the rebuild)".into()),
+                });
+            }
+        }
+        if report.layers.is_empty() {
+            report.detail = Some(if report.config_identical == Some(false) {
+                "all layers are identical; the image config differs (env, labels, history or created time)".into()
+            } else {
+                "layers and config are identical; the manifest differs (annotations or media types)"
+                    .into()
+            });
+        }
+        report
     }
 }
 
@@ -408,6 +475,114 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn locked(role: Role, layers: &[char]) -> lock::Image {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        lock::Image {
+            role,
+            name: format!("p:{role}"),
+            platform: String::new(),
+            index_digest: String::new(),
+            manifest_digest: d('f'),
+            config_digest: d('c'),
+            layers: layers.iter().map(|c| d(*c)).collect(),
+            inventory: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_image_is_compared_layer_by_layer_with_the_lock() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let lock = locked(Role::Release, &['1', '2']);
+        let same = OciImage {
+            manifest_digest: lock.manifest_digest.clone(),
+            config_digest: lock.config_digest.clone(),
+            layers: lock.layers.clone(),
+            layer_instructions: vec!["FROM".into(), "COPY app /app".into()],
+        };
+        let r = ImageReport::compare(&lock, Some(&same));
+        assert_eq!(
+            (r.status, r.config_identical),
+            (Status::Identical, Some(true))
+        );
+        let other = OciImage {
+            manifest_digest: d('9'),
+            config_digest: d('8'),
+            layers: vec![d('1'), d('3'), d('4')],
+            ..same.clone()
+        };
+        let r = ImageReport::compare(&lock, Some(&other));
+        assert_eq!(r.status, Status::Different);
+        let changed: Vec<(usize, &str)> = r
+            .layers
+            .iter()
+            .map(|l| (l.index, l.instruction.as_str()))
+            .collect();
+        assert_eq!(
+            changed,
+            [(2, "COPY app /app"), (3, "(no layer in the rebuild)")]
+        );
+        let config_only = OciImage {
+            manifest_digest: d('9'),
+            config_digest: d('8'),
+            ..same.clone()
+        };
+        let r = ImageReport::compare(&lock, Some(&config_only));
+        assert!(r.detail.unwrap().contains("the image config differs"));
+        let r = ImageReport::compare(&lock, None);
+        assert_eq!((r.status, r.source), (Status::Missing, None));
+    }
+
+    #[test]
+    fn a_drifted_base_under_an_identical_release_is_its_own_verdict() {
+        let drift = crate::inventory::Drift {
+            kind: "pip",
+            package: "numpy".into(),
+            change: crate::inventory::Change::Changed,
+            locked: Some("1.26.4".into()),
+            found: Some("2.0.0".into()),
+        };
+        let report = |role, status, built_on, packages: Vec<crate::inventory::Drift>| {
+            let mut r = ImageReport::of(&locked(role, &['1']), Some(Source::Rebuild));
+            r.status = status;
+            r.built_on = built_on;
+            r.packages = packages;
+            r
+        };
+        let identical = report(
+            Role::Release,
+            Status::Identical,
+            Some(BuiltOn::LockedBase),
+            vec![],
+        );
+        let drifted = report(Role::Base, Status::Different, None, vec![drift.clone()]);
+        assert_eq!(Verdict::of(&[identical]), Verdict::Identical);
+        let identical = report(
+            Role::Release,
+            Status::Identical,
+            Some(BuiltOn::LockedBase),
+            vec![],
+        );
+        assert_eq!(Verdict::of(&[drifted, identical]), Verdict::BaseDrifted);
+        // A base that differs with no package drift is a reproducibility failure, not drift.
+        let differs = report(Role::Base, Status::Different, None, vec![]);
+        let identical = report(
+            Role::Release,
+            Status::Identical,
+            Some(BuiltOn::LockedBase),
+            vec![],
+        );
+        assert_eq!(Verdict::of(&[differs, identical]), Verdict::Different);
+        // A release built on the rebuilt base proves nothing about the locked one.
+        let drifted = report(Role::Base, Status::Different, None, vec![drift]);
+        let on_rebuilt = report(
+            Role::Release,
+            Status::Identical,
+            Some(BuiltOn::RebuiltBase),
+            vec![],
+        );
+        assert_eq!(Verdict::of(&[drifted, on_rebuilt]), Verdict::Different);
+    }
 
     #[test]
     fn verdict_names_the_first_differing_layer() {
