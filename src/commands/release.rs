@@ -63,48 +63,16 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         .unwrap_or_else(|| builder.engine_platform.clone());
     let source_date_epoch = args.source_date_epoch.unwrap_or(facts.commit_time);
     let contexts = pin_contexts(&docker, &inputs.contexts, &platform, &|m| ui.progress(m))?;
-    let settings = Settings {
-        image: inputs.image.clone(),
-        platform: platform.clone(),
+    let settings = build_settings(
+        &inputs,
+        &platform,
         source_date_epoch,
-        target: inputs.target.clone(),
-        builder: inputs.builder.clone(),
-        args: inputs.args.clone(),
-        context: inputs.context.clone(),
-        use_cache: args.use_cache,
-        compression: inputs.compression,
-        inputs: BuildInputs {
-            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
-            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: inputs.network.clone(),
-            add_hosts: inputs.add_hosts.clone(),
-            shm_size: inputs.shm_size.clone(),
-            ulimits: inputs.ulimits.clone(),
-            contexts: Default::default(),
-            proxies: proxies_from_env(),
-        },
-        contexts: contexts.clone(),
-    };
+        args.use_cache,
+        &contexts,
+    );
 
     let work = crate::scratch::work_dir("release")?;
-    // What the build may read: the working tree of a dirty release, else the clean copy.
-    let (root, source) = if dirty {
-        (facts.toplevel.clone(), project.clone())
-    } else {
-        ui.progress(&format!(
-            "copying commit {} into a clean build directory",
-            &facts.commit[..12]
-        ));
-        let checkout = work.path().join("src");
-        for warning in git
-            .materialise(&facts.toplevel, &facts.commit, &checkout)?
-            .warnings()
-        {
-            ui.warn(&warning);
-        }
-        let source = confine(&checkout, &checkout, &rel_path, "the project directory")?;
-        (checkout, source)
-    };
+    let (root, source) = build_source(&git, &facts, &project, &rel_path, work.path(), &ui)?;
 
     let base_tag = format!("{}:base", inputs.image);
     let plan = Plan::new(
@@ -118,20 +86,110 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             resolve_base(&docker, external, dockerfile, platform, &base_tag, &ui)
         },
     )?;
-    for stage in plan.base.iter().chain(std::iter::once(&plan.release)) {
-        if let Some(syntax) = stage.parsed.syntax.as_deref().filter(|s| !s.contains('@')) {
-            ui.warn(&format!("{}: `# syntax={syntax}` names a frontend image by tag; pin it with @sha256:... so rebuilds use the same frontend", stage.path));
-        }
-    }
+    warn_unpinned_frontends(&plan, &ui);
 
     let release_tag = format!("{}:{}", inputs.image, &facts.commit[..12]);
     let built = plan.build(&docker, work.path(), &release_tag, args.quiet, &|m| {
         ui.progress(m)
     })?;
+    let tags = |role: Role| image_tags(role, &base_tag, &release_tag, &inputs.image, &inputs.tags);
+    let images = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
+
+    if let Some(dest) = &args.archive {
+        write_archive(&built, &images, dest, work.path())?;
+        ui.progress(&format!("wrote OCI archive {}", dest.display()));
+    }
+    if args.push {
+        push_and_check(&docker, &images, &platform, &ui)?;
+    }
+
+    let lock = assemble_lock(
+        &facts,
+        &rel_path,
+        locked_build(&inputs, &platform, source_date_epoch, contexts),
+        builder,
+        (plan.dockerfile_entries(), plan.bases.clone()),
+        images,
+        crate::engine::gpu::host_gpus(),
+    );
+    write_lock(&lock, &inputs.lock, &ui)?;
+    print_summary(args.format, &inputs.lock, &lock);
+    Ok(Exit::Ok)
+}
+
+/// The settings every build of this release shares, from the checked inputs.
+fn build_settings(
+    inputs: &project::Inputs,
+    platform: &str,
+    source_date_epoch: i64,
+    use_cache: bool,
+    contexts: &std::collections::BTreeMap<String, String>,
+) -> Settings {
+    Settings {
+        image: inputs.image.clone(),
+        platform: platform.to_string(),
+        source_date_epoch,
+        target: inputs.target.clone(),
+        builder: inputs.builder.clone(),
+        args: inputs.args.clone(),
+        context: inputs.context.clone(),
+        use_cache,
+        compression: inputs.compression,
+        inputs: BuildInputs {
+            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
+            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
+            network: inputs.network.clone(),
+            add_hosts: inputs.add_hosts.clone(),
+            shm_size: inputs.shm_size.clone(),
+            ulimits: inputs.ulimits.clone(),
+            contexts: Default::default(),
+            proxies: proxies_from_env(),
+        },
+        contexts: contexts.clone(),
+    }
+}
+
+/// What the build may read, and the project directory in it: the working tree of a dirty
+/// release, else a clean copy of the commit under `work`.
+fn build_source(
+    git: &Git,
+    facts: &crate::engine::git::Facts,
+    project: &Path,
+    rel_path: &Path,
+    work: &Path,
+    ui: &Ui,
+) -> Result<(PathBuf, PathBuf)> {
+    if !facts.dirty_files.is_empty() {
+        return Ok((facts.toplevel.clone(), project.to_path_buf()));
+    }
+    ui.progress(&format!(
+        "copying commit {} into a clean build directory",
+        &facts.commit[..12]
+    ));
+    let checkout = work.join("src");
+    for warning in git
+        .materialise(&facts.toplevel, &facts.commit, &checkout)?
+        .warnings()
+    {
+        ui.warn(&warning);
+    }
+    let source = confine(&checkout, &checkout, rel_path, "the project directory")?;
+    Ok((checkout, source))
+}
+
+/// Loads each built image into the engine under its tags, and reads the packages inside each
+/// of its platforms: the lock's images.
+fn load_and_read(
+    docker: &Docker,
+    built: &[crate::ops::build::Built],
+    tags: &dyn Fn(Role) -> Vec<String>,
+    quiet: bool,
+    ui: &Ui,
+) -> Result<Vec<lock::Image>> {
     let mut images = Vec::new();
     let mut known_layers = std::collections::HashMap::new();
-    for b in &built {
-        let tags = image_tags(b.role, &base_tag, &release_tag, &inputs.image, &inputs.tags);
+    for b in built {
+        let tags = tags(b.role);
         ui.progress(&format!("loading {} ({})", tags.join(", "), b.digest()));
         docker.load(&b.archive, &tags)?;
         for one in &b.images {
@@ -143,7 +201,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             ui.progress(&format!("reading the packages inside {}{on}", tags[0]));
             let select = Select::Manifest(one.image.manifest_digest.clone());
             let (_, inventory) =
-                read::inventory_of_file(&b.archive, &select, args.quiet, &mut known_layers)?;
+                read::inventory_of_file(&b.archive, &select, quiet, &mut known_layers)?;
             images.push(lock::Image {
                 role: b.role,
                 name: tags[0].clone(),
@@ -156,80 +214,90 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             });
         }
     }
+    Ok(images)
+}
 
-    if let Some(dest) = &args.archive {
-        write_archive(&built, &images, dest, work.path())?;
-        ui.progress(&format!("wrote OCI archive {}", dest.display()));
-    }
-    if args.push {
-        let mut pushed_names = std::collections::HashSet::new();
-        for image in &images {
-            // An image index is pushed once, with all its platforms.
-            if pushed_names.insert(image.name.clone()) {
-                ui.progress(&format!("pushing {}", image.name));
-                docker.push(&image.name)?;
-            }
-            let (pushed, on) = if image.platform.is_empty() {
-                (
-                    reference::pinned(&image.name, &image.manifest_digest),
-                    platform.as_str(),
-                )
-            } else {
-                (
-                    reference::pinned(&image.name, &image.index_digest),
-                    image.platform.as_str(),
-                )
-            };
-            let served = docker.resolve(&pushed, on)?.map_err(|why| {
-                Error::Failed(format!(
-                    "pushed {} but the registry does not serve {pushed}: {why}",
-                    image.name
-                ))
-            })?;
-            if !image.platform.is_empty() && served.platform_digest != image.manifest_digest {
-                return Err(Error::Failed(format!(
-                    "pushed {} but the registry's {pushed} lists {} for {on}, not the built {}; nothing was written",
-                    image.name, served.platform_digest, image.manifest_digest
-                )));
-            }
+/// Pushes each image (an index once, with all its platforms) and checks that the registry
+/// serves exactly the locked digests.
+fn push_and_check(docker: &Docker, images: &[lock::Image], platform: &str, ui: &Ui) -> Result<()> {
+    let mut pushed_names = std::collections::HashSet::new();
+    for image in images {
+        if pushed_names.insert(image.name.clone()) {
+            ui.progress(&format!("pushing {}", image.name));
+            docker.push(&image.name)?;
+        }
+        let (pushed, on) = if image.platform.is_empty() {
+            (
+                reference::pinned(&image.name, &image.manifest_digest),
+                platform,
+            )
+        } else {
+            (
+                reference::pinned(&image.name, &image.index_digest),
+                image.platform.as_str(),
+            )
+        };
+        let served = docker.resolve(&pushed, on)?.map_err(|why| {
+            Error::Failed(format!(
+                "pushed {} but the registry does not serve {pushed}: {why}",
+                image.name
+            ))
+        })?;
+        if !image.platform.is_empty() && served.platform_digest != image.manifest_digest {
+            return Err(Error::Failed(format!(
+                "pushed {} but the registry's {pushed} lists {} for {on}, not the built {}; nothing was written",
+                image.name, served.platform_digest, image.manifest_digest
+            )));
         }
     }
+    Ok(())
+}
 
-    let lock = assemble_lock(
-        &facts,
-        &rel_path,
-        lock::Build {
-            image: inputs.image.clone(),
-            source_date_epoch,
-            platform: platform.clone(),
-            context: inputs.context.clone(),
-            target: inputs.target.clone(),
-            network: inputs.network.clone(),
-            add_hosts: inputs.add_hosts.clone(),
-            // Ids only: where a secret or key is read from is the author's business.
-            secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
-            ssh: inputs.ssh.iter().map(|s| s.id.clone()).collect(),
-            shm_size: inputs.shm_size.clone(),
-            ulimits: inputs.ulimits.clone(),
-            args: inputs.args.clone(),
-            contexts,
-            compression: inputs.compression,
-        },
-        builder,
-        (plan.dockerfile_entries(), plan.bases.clone()),
-        images,
-        crate::engine::gpu::host_gpus(),
-    );
+/// What the lock records of the build: ids, never secrets' paths or values; no proxy.
+fn locked_build(
+    inputs: &project::Inputs,
+    platform: &str,
+    source_date_epoch: i64,
+    contexts: std::collections::BTreeMap<String, String>,
+) -> lock::Build {
+    lock::Build {
+        image: inputs.image.clone(),
+        source_date_epoch,
+        platform: platform.to_string(),
+        context: inputs.context.clone(),
+        target: inputs.target.clone(),
+        network: inputs.network.clone(),
+        add_hosts: inputs.add_hosts.clone(),
+        // Ids only: where a secret or key is read from is the author's business.
+        secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
+        ssh: inputs.ssh.iter().map(|s| s.id.clone()).collect(),
+        shm_size: inputs.shm_size.clone(),
+        ulimits: inputs.ulimits.clone(),
+        args: inputs.args.clone(),
+        contexts,
+        compression: inputs.compression,
+    }
+}
+
+/// The lock, checked as a reviewer's verify will check it, written last and atomically.
+fn write_lock(lock: &Lock, path: &Path, ui: &Ui) -> Result<()> {
     lock.validate().map_err(|m| {
         Error::Failed(format!(
             "internal error: the new lock is invalid ({m}); nothing was written"
         ))
     })?;
-    lock.write_atomic(&inputs.lock)?;
-    ui.progress(&format!("wrote {}", inputs.lock.display()));
+    lock.write_atomic(path)?;
+    ui.progress(&format!("wrote {}", path.display()));
+    Ok(())
+}
 
-    print_summary(args.format, &inputs.lock, &lock);
-    Ok(Exit::Ok)
+/// A `# syntax=` frontend named by tag can change under a rebuild; the lock cannot pin it.
+fn warn_unpinned_frontends(plan: &Plan, ui: &Ui) {
+    for stage in plan.base.iter().chain(std::iter::once(&plan.release)) {
+        if let Some(syntax) = stage.parsed.syntax.as_deref().filter(|s| !s.contains('@')) {
+            ui.warn(&format!("{}: `# syntax={syntax}` names a frontend image by tag; pin it with @sha256:... so rebuilds use the same frontend", stage.path));
+        }
+    }
 }
 
 /// Writes the base (when there is one) and the release into one OCI archive, each blob checked
