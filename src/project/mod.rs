@@ -540,11 +540,90 @@ pub fn inputs(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Inputs> {
     let c = config.release;
+    let image = image_name(project, args, &c)?;
+    let (release_file, base_file) = dockerfiles(project, args, &c)?;
+    let context_from = From::of("--context", "[release] context", &args.context);
+    let context = args
+        .context
+        .clone()
+        .or(c.context.clone())
+        .unwrap_or_else(|| ".".into());
+    check_relative(context_from, &context)?;
+    let (target, platform, builder) = names(args, &c)?;
+    let both = |key: &str, config: &'_ [String], flag: &str, flags: &'_ [String]| {
+        config
+            .iter()
+            .map(|v| {
+                (
+                    format!("[release] {key} = {} in {CONFIG_FILE}", quote(v)),
+                    v.clone(),
+                )
+            })
+            .chain(
+                flags
+                    .iter()
+                    .map(|v| (format!("{flag} {}", quote(v)), v.clone())),
+            )
+            .collect::<Vec<(String, String)>>()
+    };
+    let secrets = secrets(
+        pairs(&both("secrets", &c.secrets, "--secret", &args.secrets)).into_iter(),
+        project,
+        env,
+    )?;
+    let ssh = ssh(
+        pairs(&both("ssh", &c.ssh, "--ssh", &args.ssh)).into_iter(),
+        project,
+        env,
+    )?;
+    let add_hosts = add_hosts(
+        pairs(&both(
+            "add_hosts",
+            &c.add_hosts,
+            "--add-host",
+            &args.add_hosts,
+        ))
+        .into_iter(),
+    )?;
+    let ulimits =
+        ulimits(pairs(&both("ulimits", &c.ulimits, "--ulimit", &args.ulimits)).into_iter())?;
+    Ok(Inputs {
+        image,
+        base_file,
+        release_file,
+        context,
+        tags: tags(args, &c)?,
+        target,
+        platform,
+        builder,
+        lock: lock_path(project, args, &c)?,
+        args: build_args(args, &c, env)?,
+        secrets,
+        ssh,
+        network: network(args, &c)?,
+        add_hosts,
+        shm_size: shm_size(args, &c)?,
+        ulimits,
+        contexts: build_contexts(&c.build_contexts, &args.build_contexts)?,
+        compression: args.compression.or(c.compression).unwrap_or_default(),
+    })
+}
+
+/// (what to name in an error, value) pairs, borrowed.
+fn pairs(values: &[(String, String)]) -> Vec<(String, &str)> {
+    values
+        .iter()
+        .map(|(s, v)| (s.clone(), v.as_str()))
+        .collect()
+}
+
+/// The image name: a repository, without tag or digest, that docker accepts.
+fn image_name(project: &Path, args: &ReleaseFlags, c: &ReleaseConfig) -> Result<String> {
     let from = From::of("--image", "[release] image", &args.image);
     let image = args
         .image
         .clone()
-        .or(c.image)
+        .or(c.image.clone())
         .unwrap_or_else(|| image_name_from_dir(project));
     if image.contains('@')
         || image
@@ -558,10 +637,19 @@ pub fn inputs(
         ));
     }
     check_image_name(&image).map_err(|why| from.usage(&image, &why))?;
+    Ok(image)
+}
+
+/// The release Dockerfile and the base one, named or found in the seed layout.
+fn dockerfiles(
+    project: &Path,
+    args: &ReleaseFlags,
+    c: &ReleaseConfig,
+) -> Result<(String, Option<String>)> {
     let file_from = From::of("--file", "[release] file", &args.file);
     let base_from = From::of("--base-file", "[release] base_file", &args.base_file);
-    let file = args.file.clone().or(c.file);
-    let base_file = args.base_file.clone().or(c.base_file);
+    let file = args.file.clone().or(c.file.clone());
+    let base_file = args.base_file.clone().or(c.base_file.clone());
     let (release_file, base_file) = match (file, base_file) {
         (Some(f), b) => {
             let b = b.or_else(|| (f == SEED_RELEASE && project.join(SEED_BASE).is_file()).then(|| SEED_BASE.to_string()));
@@ -580,27 +668,22 @@ pub fn inputs(
     if let Some(path) = &base_file {
         check_relative(base_from, path)?;
     }
-    let context_from = From::of("--context", "[release] context", &args.context);
-    let context = args
-        .context
-        .clone()
-        .or(c.context)
-        .unwrap_or_else(|| ".".into());
-    check_relative(context_from, &context)?;
-    let tags: Vec<(From, String)> = c
+    Ok((release_file, base_file))
+}
+
+/// The extra tags of the release, from repro.toml then the flags.
+fn tags(args: &ReleaseFlags, c: &ReleaseConfig) -> Result<Vec<String>> {
+    let config = From::of("--tag", "[release] tags", &None::<()>);
+    let flag = From {
+        flag: "--tag",
+        key: "",
+        config: false,
+    };
+    let tags: Vec<(From, &String)> = c
         .tags
-        .into_iter()
-        .map(|t| (From::of("--tag", "[release] tags", &None::<()>), t))
-        .chain(args.tags.iter().map(|t| {
-            (
-                From {
-                    flag: "--tag",
-                    key: "",
-                    config: false,
-                },
-                t.clone(),
-            )
-        }))
+        .iter()
+        .map(|t| (config, t))
+        .chain(args.tags.iter().map(|t| (flag, t)))
         .collect();
     for (from, tag) in &tags {
         let valid = !tag.is_empty()
@@ -616,20 +699,29 @@ pub fn inputs(
             ));
         }
     }
-    let tags = tags.into_iter().map(|(_, t)| t).collect();
+    Ok(tags.into_iter().map(|(_, t)| t.clone()).collect())
+}
+
+/// The build arguments: repro.toml's, then the flags' over them (`KEY` alone takes `$KEY`).
+/// Never a proxy, and refused before anything quotes a value that could hold a password.
+fn build_args(
+    args: &ReleaseFlags,
+    c: &ReleaseConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>> {
     let mut build_args = BTreeMap::new();
-    for (key, value) in c.build_args {
-        check_build_arg(&key, &value).map_err(|why| {
+    for (key, value) in &c.build_args {
+        check_build_arg(key, value).map_err(|why| {
             Error::Usage(format!(
                 "[release.build_args] {} in {CONFIG_FILE} {why}",
-                quote(&key)
+                quote(key)
             ))
         })?;
         refuse_proxy_arg(
-            &format!("[release.build_args] {} in {CONFIG_FILE}", quote(&key)),
-            &key,
+            &format!("[release.build_args] {} in {CONFIG_FILE}", quote(key)),
+            key,
         )?;
-        build_args.insert(key, value);
+        build_args.insert(key.clone(), value.clone());
     }
     for raw in &args.build_args {
         let (key, value) = match raw.split_once('=') {
@@ -646,18 +738,26 @@ pub fn inputs(
                 })?,
             ),
         };
-        // Before anything quotes the value: a proxy URL can hold a password.
         refuse_proxy_arg(&format!("--build-arg {}", quote(&key)), &key)?;
         check_build_arg(&key, &value)
             .map_err(|why| Error::Usage(format!("--build-arg {} {why}", quote(raw))))?;
         build_args.insert(key, value);
     }
+    Ok(build_args)
+}
+
+/// The target stage, the platforms and the builder: words docker will take as they are.
+fn names(args: &ReleaseFlags, c: &ReleaseConfig) -> Result<(String, Option<String>, String)> {
     let target_from = From::of("--target", "[release] target", &args.target);
     let builder_from = From::of("--builder", "[release] builder", &args.builder);
     let platform_from = From::of("--platform", "[release] platform", &args.platform);
-    let target = args.target.clone().or(c.target).unwrap_or_default();
-    let platform = args.platform.clone().or(c.platform);
-    let builder = args.builder.clone().or(c.builder).unwrap_or_default();
+    let target = args.target.clone().or(c.target.clone()).unwrap_or_default();
+    let platform = args.platform.clone().or(c.platform.clone());
+    let builder = args
+        .builder
+        .clone()
+        .or(c.builder.clone())
+        .unwrap_or_default();
     for (from, value) in [(target_from, &target), (builder_from, &builder)] {
         if value.starts_with('-')
             || value
@@ -678,54 +778,36 @@ pub fn inputs(
             )
         })?;
     }
+    Ok((target, platform, builder))
+}
+
+/// Where the lock is written: a flag may name any path; repro.toml, part of the repository,
+/// only one inside the project.
+fn lock_path(project: &Path, args: &ReleaseFlags, c: &ReleaseConfig) -> Result<PathBuf> {
     let lock_from = From::of("--lock", "[release] lock", &args.lock);
-    let lock = match (&args.lock, c.lock) {
+    let lock = match (&args.lock, &c.lock) {
         (Some(flag), _) => flag.clone(),
-        // repro.toml is part of the repository: its lock path stays inside the project.
         (None, Some(from_config)) => {
             check_relative(lock_from, &from_config.to_string_lossy())?;
-            from_config
+            from_config.clone()
         }
         (None, None) => PathBuf::from(crate::lock::DEFAULT_PATH),
     };
-    let lock = if lock.is_absolute() {
+    Ok(if lock.is_absolute() {
         lock
     } else {
         project.join(lock)
-    };
-    let both = |key: &str, config: &'_ [String], flag: &str, flags: &'_ [String]| {
-        let config: Vec<(String, String)> = config
-            .iter()
-            .map(|v| {
-                (
-                    format!("[release] {key} = {} in {CONFIG_FILE}", quote(v)),
-                    v.clone(),
-                )
-            })
-            .chain(
-                flags
-                    .iter()
-                    .map(|v| (format!("{flag} {}", quote(v)), v.clone())),
-            )
-            .collect();
-        config
-    };
-    let secret_values = both("secrets", &c.secrets, "--secret", &args.secrets);
-    let secrets = secrets(
-        secret_values.iter().map(|(s, v)| (s.clone(), v.as_str())),
-        project,
-        env,
-    )?;
-    let ssh_values = both("ssh", &c.ssh, "--ssh", &args.ssh);
-    let ssh = ssh(
-        ssh_values.iter().map(|(s, v)| (s.clone(), v.as_str())),
-        project,
-        env,
-    )?;
-    let host_values = both("add_hosts", &c.add_hosts, "--add-host", &args.add_hosts);
-    let add_hosts = add_hosts(host_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
+    })
+}
+
+/// The builds' network: `host` or `none`, empty for buildx's default.
+fn network(args: &ReleaseFlags, c: &ReleaseConfig) -> Result<String> {
     let network_from = From::of("--network", "[release] network", &args.network);
-    let network = args.network.clone().or(c.network).unwrap_or_default();
+    let network = args
+        .network
+        .clone()
+        .or(c.network.clone())
+        .unwrap_or_default();
     if !network.is_empty() {
         lock::check_network("network", &network).map_err(|_| {
             network_from.usage(
@@ -734,40 +816,25 @@ pub fn inputs(
             )
         })?;
     }
-    let network = if network == "default" {
+    Ok(if network == "default" {
         String::new()
     } else {
         network
-    };
+    })
+}
+
+/// The size of the builds' /dev/shm, in lower case; empty for buildx's default.
+fn shm_size(args: &ReleaseFlags, c: &ReleaseConfig) -> Result<String> {
     let shm_from = From::of("--shm-size", "[release] shm_size", &args.shm_size);
-    let shm_size = args.shm_size.clone().or(c.shm_size).unwrap_or_default();
+    let shm_size = args
+        .shm_size
+        .clone()
+        .or(c.shm_size.clone())
+        .unwrap_or_default();
     if !shm_size.is_empty() {
         lock::parse_size(&shm_size).map_err(|why| shm_from.usage(&shm_size, &why))?;
     }
-    let shm_size = shm_size.to_ascii_lowercase();
-    let ulimit_values = both("ulimits", &c.ulimits, "--ulimit", &args.ulimits);
-    let ulimits = ulimits(ulimit_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
-    let contexts = build_contexts(&c.build_contexts, &args.build_contexts)?;
-    Ok(Inputs {
-        image,
-        base_file,
-        release_file,
-        context,
-        tags,
-        target,
-        platform,
-        builder,
-        lock,
-        args: build_args,
-        secrets,
-        ssh,
-        network,
-        add_hosts,
-        shm_size,
-        ulimits,
-        contexts,
-        compression: args.compression.or(c.compression).unwrap_or_default(),
-    })
+    Ok(shm_size.to_ascii_lowercase())
 }
 
 /// A build argument docker takes and the lock can record.
