@@ -12,8 +12,8 @@ use crate::exit::Exit;
 use crate::explain::{
     compare_layers, config_diff, rank_causes, Bases, CauseReport, ConfigDiff, LayerFiles,
 };
+use crate::image::archive::Select;
 use crate::image::reference::check_user_ref;
-use crate::inventory::layers::Select;
 use crate::inventory::Drift;
 use crate::lock::{Lock, Role};
 
@@ -425,8 +425,8 @@ fn held_or_only(archive: &Path, wanted: Option<Select>) -> Select {
     match wanted {
         Some(select)
             if !matches!(
-                crate::inventory::layers::index_archive(archive, &select),
-                Err(crate::inventory::layers::ScanError::NotHeld(_))
+                crate::image::archive::index_archive(archive, &select),
+                Err(crate::image::archive::ScanError::NotHeld(_))
             ) =>
         {
             select

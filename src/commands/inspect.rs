@@ -9,9 +9,9 @@ use crate::cli::{Format, InspectArgs};
 use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::image::archive::Select;
 use crate::image::reference::check_user_ref;
 use crate::inventory::layers::ImageScan;
-use crate::inventory::layers::Select;
 use crate::inventory::Inventory;
 use crate::ops::read::{inventory_of_file, inventory_of_image, read_inventory};
 

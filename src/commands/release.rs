@@ -11,8 +11,8 @@ use crate::engine::docker::Docker;
 use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::image::archive::Select;
 use crate::image::reference::{self, normalise_ref};
-use crate::inventory::layers::Select;
 use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{pin_contexts, proxies_from_env, Plan, Settings};
 use crate::ops::read;
@@ -309,7 +309,7 @@ fn write_archive(
     dest: &Path,
     work: &Path,
 ) -> Result<()> {
-    use crate::inventory::layers::{self, LayoutImage, Select};
+    use crate::image::archive::{self as layers, LayoutImage, Select};
     let layout: Vec<LayoutImage> = images
         .iter()
         .filter_map(|image| {

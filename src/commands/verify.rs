@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::explain;
 use crate::host;
+use crate::image::archive::{LayoutImage, Select};
 use crate::image::oci::OciImage;
-use crate::inventory::layers::{LayoutImage, Select};
 use crate::inventory::Inventory;
 use crate::lock::{self, Lock, Role};
 use crate::ops::build::{proxies_from_env, BasePin, Built, Plan, Settings};
@@ -503,7 +503,7 @@ fn check_archive_index(
     locked: &lock::Image,
     report: &mut ImageReport,
 ) -> Result<()> {
-    use crate::inventory::layers::{image_index, ScanError};
+    use crate::image::archive::{image_index, ScanError};
     let why = match image_index(archive, Some(&locked.index_digest)) {
         Ok(Some(index)) => {
             if index
@@ -534,9 +534,9 @@ fn check_archive_index(
 /// Does the archive hold the locked image at all (as opposed to holding it corrupt)?
 fn holds(archive: &Path, locked: &lock::Image) -> Result<bool> {
     let select = Select::Manifest(locked.manifest_digest.clone());
-    match crate::inventory::layers::index_archive(archive, &select) {
-        Err(crate::inventory::layers::ScanError::NotHeld(_)) => Ok(false),
-        Err(crate::inventory::layers::ScanError::Interrupted) => Err(Error::Interrupted),
+    match crate::image::archive::index_archive(archive, &select) {
+        Err(crate::image::archive::ScanError::NotHeld(_)) => Ok(false),
+        Err(crate::image::archive::ScanError::Interrupted) => Err(Error::Interrupted),
         _ => Ok(true),
     }
 }
@@ -1016,10 +1016,10 @@ fn locked_base(
                 index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
             })
             .collect();
-        crate::inventory::layers::write_verified_layout(&verified, &images)
+        crate::image::archive::write_verified_layout(&verified, &images)
             .map(|_| ())
             .map_err(|e| match e {
-                crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
+                crate::image::archive::ScanError::Interrupted => Error::Interrupted,
                 other => Error::Failed(format!("{}: {other}", from.display())),
             })
     };

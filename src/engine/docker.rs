@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::process::{Options, ProcessError, Tool};
 use crate::error::{Error, Result};
+use crate::image::archive as layers;
 use crate::image::oci::{self, Resolved};
-use crate::inventory::layers;
 use crate::lock::check_platform;
 
 pub struct Docker {

@@ -8,8 +8,10 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::image::archive::{digest_of_blob_path, normalise_path, ArchiveIndex};
+use crate::image::layer::open_layer;
 use crate::image::tarstream::{Kind, TarStream};
-use crate::inventory::layers::{self, normalise_path, ArchiveIndex};
+use crate::inventory::layers::PathSet;
 use crate::inventory::Change;
 
 /// What a layer says about one path: about 120 bytes, plus the path, a link target, xattrs,
@@ -46,7 +48,7 @@ fn walk_blob<R: Read>(
     digest: Option<&str>,
     visit: &mut dyn FnMut(String, FileMeta),
 ) -> Result<(), String> {
-    let mut layer = layers::open_layer(blob, size)?;
+    let mut layer = open_layer(blob, size)?;
     let mut stream = TarStream::new(&mut layer);
     let mut buf = vec![0u8; 1 << 16];
     while let Some(h) = stream.next_header().map_err(|e| e.to_string())? {
@@ -118,7 +120,7 @@ pub fn diff_blob<R: Read>(
     let mut seen: HashMap<u128, Option<usize>> = HashMap::new();
     walk_blob(b, size, digest, &mut |path, meta| {
         let diff = diff_one(&path, a.get(&path), Some(&meta));
-        let slot = match seen.entry(layers::PathSet::key(&path)) {
+        let slot = match seen.entry(PathSet::key(&path)) {
             Entry::Vacant(e) => e.insert(None),
             // A later entry for the same path replaces the earlier one, as in a listing.
             Entry::Occupied(e) => {
@@ -136,7 +138,7 @@ pub fn diff_blob<R: Read>(
     })?;
     out.retain(|d| !d.path.is_empty());
     for (path, x) in a {
-        if !seen.contains_key(&layers::PathSet::key(path)) {
+        if !seen.contains_key(&PathSet::key(path)) {
             out.extend(diff_one(path, Some(x), None));
         }
     }
@@ -177,7 +179,7 @@ fn with_layer<T>(
         std::fs::File::open(archive).map_err(|e| format!("{}: {e}", archive.display()))?;
     file.seek(SeekFrom::Start(offset))
         .map_err(|e| format!("{}: {e}", archive.display()))?;
-    let digest = layers::digest_of_blob_path(member);
+    let digest = digest_of_blob_path(member);
     read(file.take(size), size, digest.as_deref()).map_err(|e| {
         let name = digest.as_deref().unwrap_or(member);
         format!("{}: layer {name}: {e}", archive.display())

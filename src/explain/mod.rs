@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::inventory::layers::{self, ArchiveIndex};
+use crate::image::archive::{self as layers, ArchiveIndex};
 pub use crate::inventory::Change;
 use crate::ui::escape;
 pub use files::Cause;

@@ -2,7 +2,9 @@
 //! image configs and their history, and the bounded tar header reader that every archive and
 //! layer is read with.
 
+pub mod archive;
 pub mod digest;
+pub mod layer;
 pub mod oci;
 pub mod reference;
 pub mod tarstream;

@@ -10,8 +10,8 @@ use crate::engine::docker::{BuildInputs, BuildSpec, Docker};
 use crate::error::{clip, Error, Result};
 use crate::image::oci::{self, sha256_digest, OciImage};
 
+use crate::image::archive::Select;
 use crate::image::reference::normalise_ref;
-use crate::inventory::layers::Select;
 use crate::lock::{split_platforms, Base, DockerfileEntry, Role};
 use crate::project::confine::confine;
 
@@ -533,8 +533,8 @@ fn parse_bytes(
 /// image index listing exactly those platforms, in that order.
 fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built> {
     let wanted = split_platforms(platforms);
-    let index = crate::inventory::layers::image_index(&archive, None)
-        .map_err(|e| scan_error(&archive, e))?;
+    let index =
+        crate::image::archive::image_index(&archive, None).map_err(|e| scan_error(&archive, e))?;
     let Some(index) = index else {
         if wanted.len() > 1 {
             return Err(Error::Failed(format!(
@@ -583,12 +583,12 @@ fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built> {
 
 /// The one archive reader, with its errors in this module's terms.
 fn read_image(archive: &Path, select: &Select) -> Result<OciImage> {
-    crate::inventory::layers::read_image(archive, select).map_err(|e| scan_error(archive, e))
+    crate::image::archive::read_image(archive, select).map_err(|e| scan_error(archive, e))
 }
 
-fn scan_error(archive: &Path, e: crate::inventory::layers::ScanError) -> Error {
+fn scan_error(archive: &Path, e: crate::image::archive::ScanError) -> Error {
     match e {
-        crate::inventory::layers::ScanError::Interrupted => Error::Interrupted,
+        crate::image::archive::ScanError::Interrupted => Error::Interrupted,
         other => Error::Failed(format!("{}: {other}", archive.display())),
     }
 }

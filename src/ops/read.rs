@@ -7,7 +7,8 @@ use std::path::Path;
 
 use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
-use crate::inventory::layers::{self, ImageScan, LayerScan, ScanError};
+use crate::image::archive::ScanError;
+use crate::inventory::layers::{self, ImageScan, LayerScan};
 use crate::inventory::{self, Inventory};
 
 /// Reads an image archive with a progress bar on stderr (drawn only on a terminal).

@@ -295,9 +295,9 @@ fn push_by_digest_and_archive_then_verify_from_the_registry() {
         .to_string();
 
     // The archive holds exactly the locked image.
-    let image = docker_repro::inventory::layers::read_image(
+    let image = docker_repro::image::archive::read_image(
         &archive,
-        &docker_repro::inventory::layers::Select::Only,
+        &docker_repro::image::archive::Select::Only,
     )
     .unwrap();
     assert_eq!(image.manifest_digest, locked);

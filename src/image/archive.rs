@@ -1,0 +1,986 @@
+//! The one archive reader: an OCI image layout or a `docker save` archive, read from the
+//! digest being verified (index → manifest → config and layers, each checked against its
+//! digest), and the verified copy of chosen images that is what `docker load` is given. The
+//! inventory, diff, verify and release read archives here and nowhere else.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufReader, Read};
+use std::rc::Rc;
+
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::image::digest::Digest;
+use crate::image::layer::{describe_tar_error, Hashing};
+use crate::image::tarstream::{Kind, TarError, TarStream};
+
+/// JSON documents of the outer archive (manifests, configs) larger than this are not kept:
+/// 4 MiB, as registries limit manifests; parsed, a config costs several times its size.
+pub(crate) const MAX_JSON: u64 = 4 << 20;
+/// Overlay filesystems stack about 128 layers; an image listing more is not a real image.
+pub(crate) const MAX_LAYERS: usize = 1000;
+/// An archive's index lists a few images (base and release, or one per platform).
+pub(crate) const MAX_INDEX_ENTRIES: usize = 64;
+
+/// Why an image (its archive, a layer, or a file in a layer) could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("layer {layer}: {message}")]
+    Layer { layer: String, message: String },
+    #[error("layer {layer}, file /{file}: {message}")]
+    File {
+        layer: String,
+        file: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Archive(String),
+    /// The archive is readable but does not lead to the image asked for.
+    #[error("the archive does not hold image {0}: its index.json does not lead to that manifest")]
+    NotHeld(String),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Strips `./`, `/` and resolves `..` lexically; `None` when the path climbs above the root.
+pub fn normalise_path(raw: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SaveManifest {
+    #[serde(rename = "Config")]
+    config: String,
+    #[serde(rename = "Layers")]
+    layers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OciDoc {
+    #[serde(default)]
+    manifests: Vec<OciDescriptor>,
+    #[serde(default)]
+    config: Option<OciDescriptor>,
+    #[serde(default)]
+    layers: Vec<OciDescriptor>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OciDescriptor {
+    digest: String,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    platform: Option<OciPlatform>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OciPlatform {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+impl OciPlatform {
+    /// `os/arch[/variant]`, as buildx's `--platform` names it.
+    fn name(&self) -> String {
+        match &self.variant {
+            Some(v) if !v.is_empty() => format!("{}/{}/{v}", self.os, self.architecture),
+            _ => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
+impl OciDescriptor {
+    /// The name an index entry gives its image (`io.containerd.image.name`, else the OCI
+    /// `ref.name`), if any: untrusted text, to be matched or escaped, never believed.
+    fn name(&self) -> Option<&str> {
+        self.annotations
+            .get("io.containerd.image.name")
+            .or_else(|| self.annotations.get("org.opencontainers.image.ref.name"))
+            .map(String::as_str)
+    }
+}
+
+/// Where an OCI layout stores the blob `digest` (a checked digest; see [`checked_digest`]).
+pub(crate) fn blob_path(digest: &str) -> String {
+    match Digest::parse(digest) {
+        Ok(d) => d.blob_path(),
+        // Never a member of any archive: a path with the digest's text would be one.
+        Err(_) => String::new(),
+    }
+}
+
+/// A digest named by a manifest or index: only `sha256:` and 64 hex digits are believed, so
+/// that every blob path built from one is a plain member name that is checked when read.
+pub(crate) fn checked_digest(digest: &str) -> Result<String, ScanError> {
+    Digest::parse(digest).map(String::from).map_err(|_| {
+        ScanError::Archive(format!(
+            "unsupported digest {:?} in the archive (only sha256 digests are read)",
+            crate::ui::escape(&crate::error::clip(digest))
+        ))
+    })
+}
+
+/// The digest an archive member is stored under (`blobs/sha256/HEX`), if it is a blob.
+pub fn digest_of_blob_path(path: &str) -> Option<String> {
+    Digest::of_blob_path(path).map(String::from)
+}
+
+/// Where an archive file's image lives: its manifest, config, and each member's data offset.
+pub struct ArchiveIndex {
+    /// Member path → (offset of its data, size).
+    pub members: HashMap<String, (u64, u64)>,
+    pub manifest_digest: Option<String>,
+    pub config_digest: Option<String>,
+    pub config: serde_json::Value,
+    /// Layer members, bottom first.
+    pub layer_paths: Vec<String>,
+}
+
+impl ArchiveIndex {
+    /// The layer digests (or member paths when the archive does not name blobs by digest).
+    pub fn layer_names(&self) -> Vec<String> {
+        self.layer_paths
+            .iter()
+            .map(|p| digest_of_blob_path(p).unwrap_or_else(|| p.clone()))
+            .collect()
+    }
+}
+
+/// One pass over an archive file's headers, seeking past data; JSON documents are read. The
+/// image is the one `select` names.
+pub fn index_archive(path: &std::path::Path, select: &Select) -> Result<ArchiveIndex, ScanError> {
+    let (members, json, aliases) = archive_documents(path)?;
+    let entry = manifest_layers(&json, &aliases, select)?;
+    Ok(ArchiveIndex {
+        members,
+        manifest_digest: entry.manifest_digest,
+        config_digest: entry.config_digest,
+        config: entry.config,
+        layer_paths: entry.layer_paths,
+    })
+}
+
+/// An image index of several platforms in an archive: its digest, and each platform's
+/// manifest digest, in the index's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformIndex {
+    pub digest: String,
+    /// (`os/arch[/variant]`, manifest digest).
+    pub platforms: Vec<(String, String)>,
+}
+
+/// The image index of an archive: `wanted` (an index `index.json` lists), else the archive's
+/// one image when it is an image index (what buildx writes for several platforms). `None` when
+/// the one image is a plain manifest (a single-platform build). Every document is checked
+/// against its digest; a platform named twice is refused.
+pub fn image_index(
+    path: &std::path::Path,
+    wanted: Option<&str>,
+) -> Result<Option<PlatformIndex>, ScanError> {
+    let (_, json, _) = archive_documents(path)?;
+    let index = json
+        .get("index.json")
+        .ok_or_else(|| ScanError::Archive("no OCI index.json: not an OCI image layout".into()))?;
+    let digest = match wanted {
+        Some(wanted) => {
+            let wanted = checked_digest(wanted)?;
+            if !index_entries(index)?.contains(&wanted) {
+                return Err(ScanError::NotHeld(wanted));
+            }
+            wanted
+        }
+        None => checked_digest(&single_manifest(index)?)?,
+    };
+    let doc = oci_doc(&json, &digest)?;
+    if doc.config.is_some() || doc.manifests.is_empty() {
+        return match wanted {
+            Some(_) => Err(ScanError::Archive(format!(
+                "{digest} is an image manifest, not an image index of several platforms"
+            ))),
+            None => Ok(None),
+        };
+    }
+    if doc.manifests.len() > MAX_INDEX_ENTRIES {
+        return Err(ScanError::Archive(format!(
+            "image index {digest} lists {} manifests, more than {MAX_INDEX_ENTRIES}",
+            doc.manifests.len()
+        )));
+    }
+    let mut platforms: Vec<(String, String)> = Vec::new();
+    for m in &doc.manifests {
+        let Some(platform) = &m.platform else {
+            return Err(ScanError::Archive(format!(
+                "image index {digest} lists manifest {} without a platform",
+                crate::ui::escape(&crate::error::clip(&m.digest))
+            )));
+        };
+        let name = platform.name();
+        if platforms.iter().any(|(p, _)| *p == name) {
+            return Err(ScanError::Archive(format!(
+                "image index {digest} lists platform {} twice; refusing an index whose platforms are ambiguous",
+                crate::ui::escape(&crate::error::clip(&name))
+            )));
+        }
+        platforms.push((name, checked_digest(&m.digest)?));
+    }
+    Ok(Some(PlatformIndex { digest, platforms }))
+}
+
+pub(crate) type ArchiveDocuments = (
+    HashMap<String, (u64, u64)>,
+    HashMap<String, Vec<u8>>,
+    HashMap<String, String>,
+);
+
+/// One pass over an archive file's headers, seeking past data: each member's data offset and
+/// size, the JSON documents (read whole), and the links.
+pub(crate) fn archive_documents(path: &std::path::Path) -> Result<ArchiveDocuments, ScanError> {
+    let open = || {
+        std::fs::File::open(path)
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))
+    };
+    // Forwards only: a skip that does not fit an i64 is an error, never a seek backwards.
+    let seek: fn(&mut BufReader<std::fs::File>, u64) -> io::Result<()> = |r, n| {
+        let n = i64::try_from(n).map_err(|_| io::Error::other("seek past any file"))?;
+        r.seek_relative(n)
+    };
+    let file = open()?;
+    let length = file
+        .metadata()
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", path.display())))?
+        .len();
+    let mut outer = TarStream::with_seek(BufReader::with_capacity(1 << 16, file), seek, length);
+    let mut json: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut json_total = 0;
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    let mut members: HashMap<String, (u64, u64)> = HashMap::new();
+    let unreadable = |e: TarError| match e {
+        TarError::Interrupted => ScanError::Interrupted,
+        e => ScanError::Archive(format!(
+            "the image archive is unreadable: {}",
+            describe_tar_error(e)
+        )),
+    };
+    while let Some(header) = outer.next_header().map_err(unreadable)? {
+        let Some(member) = normalise_path(&header.path) else {
+            continue;
+        };
+        if is_entry_point(&member) {
+            check_entry_point(&member, &header)?;
+        }
+        match header.kind {
+            Kind::Symlink | Kind::Hardlink => {
+                if let Some(target) = link_target(&member, &header) {
+                    aliases.insert(member, target);
+                }
+            }
+            Kind::File => {
+                members.insert(member.clone(), (outer.offset(), header.size));
+                let entry = is_entry_point(&member);
+                if entry || header.size <= MAX_JSON && json_total + header.size <= 4 * MAX_JSON {
+                    let mut first = [0u8; 1];
+                    let n = outer.data().read(&mut first).map_err(|e| {
+                        ScanError::Archive(format!("the image archive is truncated ({e})"))
+                    })?;
+                    if entry || n == 1 && (first[0] == b'{' || first[0] == b'[') {
+                        let mut bytes = first.to_vec();
+                        outer.data().read_to_end(&mut bytes).map_err(|e| {
+                            ScanError::Archive(format!("the image archive is truncated ({e})"))
+                        })?;
+                        json_total += header.size;
+                        insert_json(&mut json, member, bytes)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !outer.reached_end_marker() {
+        return Err(ScanError::Archive(TRUNCATED.into()));
+    }
+    Ok((members, json, aliases))
+}
+
+/// The image of an archive file, from its headers and JSON documents alone (layers are not
+/// read): what a build just wrote, to lock and compare. The same reader as the inventory's,
+/// so an archive means one thing everywhere.
+pub fn read_image(
+    path: &std::path::Path,
+    select: &Select,
+) -> Result<crate::image::oci::OciImage, ScanError> {
+    let index = index_archive(path, select)?;
+    let (Some(manifest_digest), Some(config_digest)) =
+        (index.manifest_digest.clone(), index.config_digest.clone())
+    else {
+        return Err(ScanError::Archive(
+            "no OCI index.json: not an OCI image layout".into(),
+        ));
+    };
+    let config = serde_json::to_vec(&index.config).unwrap_or_default();
+    let layers = index.layer_names();
+    Ok(crate::image::oci::OciImage {
+        manifest_digest,
+        config_digest,
+        layer_instructions: crate::image::oci::layer_instructions(&config, layers.len()),
+        layers,
+    })
+}
+
+/// One image to copy into a verified layout: the image `select` names in `archive`, to be
+/// loaded under `name`.
+#[derive(Debug, Clone)]
+pub struct LayoutImage<'a> {
+    pub archive: &'a std::path::Path,
+    pub select: Select,
+    pub name: String,
+    /// The image index (listed in the archive's `index.json`) this manifest is one platform
+    /// of: the layout then names the index, once for all its platforms, as the image.
+    pub index: Option<String>,
+}
+
+/// Writes to `out` a fresh OCI archive holding exactly the images asked for and nothing else:
+/// each the one its `select` leads to, named as asked, every blob copied from its archive and
+/// checked against its digest on the way, a blob two images share stored once. Loading this
+/// copy instead of the original means an archive cannot choose which tags it moves (its own
+/// `manifest.json` tags and index annotations are dropped), and what is loaded is the verified
+/// bytes even if the file changes meanwhile. Returns the manifest digests, in order.
+pub fn write_verified_layout(
+    out: &std::path::Path,
+    images: &[LayoutImage],
+) -> Result<Vec<String>, ScanError> {
+    use std::io::Write;
+    let written = |e: io::Error| ScanError::Archive(format!("{}: {e}", out.display()));
+    let file = std::fs::File::create(out).map_err(written)?;
+    let mut tar = tar::Builder::new(io::BufWriter::new(file));
+    let mut copied = std::collections::HashSet::new();
+    let mut index_entries = Vec::new();
+    let mut saved_entries = Vec::new();
+    let mut digests = Vec::new();
+    let mut indexes_named = std::collections::HashSet::new();
+    for image in images {
+        let ArchiveIndex {
+            members,
+            manifest_digest,
+            config_digest,
+            layer_paths,
+            ..
+        } = index_archive(image.archive, &image.select)?;
+        if let (Some(index), Some(manifest)) = (&image.index, &manifest_digest) {
+            let held = image_index(image.archive, Some(index))?
+                .ok_or_else(|| ScanError::Archive(format!("{index} is not an image index")))?;
+            if !held.platforms.iter().any(|(_, m)| m == manifest) {
+                return Err(ScanError::Archive(format!(
+                    "image index {index} does not list manifest {manifest}"
+                )));
+            }
+            let member = blob_path(index);
+            let bytes = copy_blob(
+                image.archive,
+                &members,
+                &member,
+                &mut tar,
+                !copied.contains(&member),
+            )?;
+            copied.insert(member);
+            if indexes_named.insert(index.clone()) {
+                let full_name = crate::image::reference::normalise_ref(&image.name);
+                let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
+                index_entries.push(serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "digest": index,
+                    "size": bytes.len(),
+                    "annotations": {
+                        "io.containerd.image.name": full_name,
+                        "org.opencontainers.image.ref.name": tag,
+                    },
+                }));
+                saved_entries.push(serde_json::json!({
+                    "Config": blob_path(config_digest.as_deref().unwrap_or_default()),
+                    "RepoTags": [image.name],
+                    "Layers": layer_paths,
+                }));
+            }
+        }
+        let (Some(manifest_digest), Some(config_digest)) = (manifest_digest, config_digest) else {
+            return Err(ScanError::Archive(
+                "the archive has no OCI index, so its content cannot be tied to a digest; use the archive `docker repro release --archive` wrote".into(),
+            ));
+        };
+        let mut manifest_bytes = Vec::new();
+        let blobs = [blob_path(&manifest_digest), blob_path(&config_digest)]
+            .into_iter()
+            .chain(layer_paths.iter().cloned());
+        for member in blobs {
+            let is_manifest = member == blob_path(&manifest_digest);
+            if copied.contains(&member) && !is_manifest {
+                continue;
+            }
+            let bytes = copy_blob(
+                image.archive,
+                &members,
+                &member,
+                &mut tar,
+                !copied.contains(&member),
+            )?;
+            if is_manifest {
+                manifest_bytes = bytes;
+            }
+            copied.insert(member);
+        }
+        if image.index.is_some() {
+            digests.push(manifest_digest);
+            continue;
+        }
+        let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
+            .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+        let full_name = crate::image::reference::normalise_ref(&image.name);
+        let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
+        index_entries.push(serde_json::json!({
+            "mediaType": media_type,
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "annotations": {
+                "io.containerd.image.name": full_name,
+                "org.opencontainers.image.ref.name": tag,
+            },
+        }));
+        saved_entries.push(serde_json::json!({
+            "Config": blob_path(&config_digest),
+            "RepoTags": [image.name],
+            "Layers": layer_paths,
+        }));
+        digests.push(manifest_digest);
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": index_entries,
+    });
+    for (member, bytes) in [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        ("index.json", serde_json::to_vec(&index).expect("json")),
+        (
+            "manifest.json",
+            serde_json::to_vec(&saved_entries).expect("json"),
+        ),
+    ] {
+        append_member(&mut tar, member, &mut bytes.as_slice(), bytes.len() as u64)
+            .map_err(written)?;
+    }
+    tar.into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(written)?;
+    Ok(digests)
+}
+
+pub(crate) fn append_member(
+    tar: &mut tar::Builder<io::BufWriter<std::fs::File>>,
+    member: &str,
+    data: &mut dyn Read,
+    size: u64,
+) -> io::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut header, member, data)
+}
+
+/// Copies one blob of `archive` into `tar` (unless `write` is false: a manifest seen before is
+/// only read again), checking it against the digest it is stored under. Returns its bytes when
+/// it is small enough to be a manifest, else nothing.
+pub(crate) fn copy_blob(
+    archive: &std::path::Path,
+    members: &HashMap<String, (u64, u64)>,
+    member: &str,
+    tar: &mut tar::Builder<io::BufWriter<std::fs::File>>,
+    write: bool,
+) -> Result<Vec<u8>, ScanError> {
+    use std::io::{Seek, SeekFrom};
+    let expected = digest_of_blob_path(member)
+        .ok_or_else(|| ScanError::Archive(format!("{member} is not named by a sha256 digest")))?;
+    let &(offset, size) = members.get(member).ok_or_else(|| {
+        ScanError::Archive(format!("{expected} is listed but not in the archive"))
+    })?;
+    let mut source = std::fs::File::open(archive)
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+    source
+        .seek(SeekFrom::Start(offset))
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+    let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
+    let mut reader = Counting {
+        inner: Hashing {
+            inner: source.take(size),
+            state: state.clone(),
+        },
+        count: 0,
+        progress: &mut |_| {},
+    };
+    let mut kept = Vec::new();
+    if size <= MAX_JSON {
+        reader
+            .read_to_end(&mut kept)
+            .map_err(|e| stopped_or(format!("the archive is truncated ({e})")))?;
+        if write {
+            append_member(tar, member, &mut kept.as_slice(), size)
+        } else {
+            Ok(())
+        }
+    } else if write {
+        append_member(tar, member, &mut reader, size)
+    } else {
+        io::copy(&mut reader, &mut io::sink()).map(|_| ())
+    }
+    .map_err(|e| stopped_or(format!("copying {expected}: {e}")))?;
+    let (hasher, read) = state.borrow().clone();
+    let actual = Digest::from_hasher(hasher);
+    if read != size || actual.as_str() != expected {
+        return Err(ScanError::Archive(format!(
+            "blob {expected} hashes to {actual}; the archive is corrupt or changed while it was read"
+        )));
+    }
+    Ok(kept)
+}
+
+/// Where a link member of an outer archive points (legacy `docker save` links layers):
+/// symlinks are relative to their directory, hard links to the archive root.
+pub(crate) fn link_target(
+    member: &str,
+    header: &crate::image::tarstream::Header,
+) -> Option<String> {
+    let dir = member.rsplit_once('/').map_or("", |(d, _)| d);
+    let relative = header.kind == Kind::Symlink && !header.link.starts_with('/') && !dir.is_empty();
+    normalise_path(&if relative {
+        format!("{dir}/{}", header.link)
+    } else {
+        header.link.clone()
+    })
+}
+
+pub(crate) const TRUNCATED: &str = "the image archive is truncated: it stops before tar's end-of-archive blocks; copy or download it again";
+
+/// The image an archive holds, as reached from its entry point.
+pub(crate) struct Entry {
+    pub(crate) manifest_digest: Option<String>,
+    pub(crate) config_digest: Option<String>,
+    pub(crate) config: serde_json::Value,
+    pub(crate) layer_paths: Vec<String>,
+}
+
+/// `index.json` and `manifest.json` at the top: where a reader starts. Each is read whatever
+/// its first byte, must be a plain file of at most [`MAX_JSON`] bytes, and is never skipped,
+/// so that a reader cannot be steered from one entry point to the other.
+pub(crate) fn is_entry_point(member: &str) -> bool {
+    member == "index.json" || member == "manifest.json"
+}
+
+pub(crate) fn check_entry_point(
+    member: &str,
+    header: &crate::image::tarstream::Header,
+) -> Result<(), ScanError> {
+    if header.kind != Kind::File {
+        return Err(ScanError::Archive(format!(
+            "{member} is not a plain file in the archive; refusing an entry point that points elsewhere"
+        )));
+    }
+    if header.size > MAX_JSON {
+        return Err(ScanError::Archive(format!(
+            "{member} is {} bytes, more than the {MAX_JSON}-byte limit for an image index",
+            header.size
+        )));
+    }
+    Ok(())
+}
+
+/// A JSON member seen twice would let one reader believe one copy and another reader the other.
+pub(crate) fn insert_json(
+    json: &mut HashMap<String, Vec<u8>>,
+    member: String,
+    bytes: Vec<u8>,
+) -> Result<(), ScanError> {
+    if json.contains_key(&member) {
+        return Err(ScanError::Archive(format!(
+            "{member} appears twice in the archive; refusing an archive whose copies could disagree"
+        )));
+    }
+    json.insert(member, bytes);
+    Ok(())
+}
+
+/// Which image of an archive to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Select {
+    /// The archive's one image: its `index.json` lists one manifest (or one image index with
+    /// one platform), or its legacy `manifest.json` lists one image.
+    Only,
+    /// The image whose manifest has this digest, reached from `index.json`: listed there, or
+    /// listed by an image index listed there (one platform of several). A verifier asks for
+    /// the digest its lock names, so an archive may hold several images (base and release).
+    Manifest(String),
+    /// The image `index.json` names so (as `docker load` would tag it), or whose entry has
+    /// this digest: what a user asks for by name. Never used for a verdict.
+    Named(String),
+}
+
+/// Which image the archive holds. With an OCI `index.json`, every byte is reached from the
+/// manifest digest: index → manifest → config and layers, each named by its digest (and checked
+/// against it when read). A `manifest.json` beside it (`docker save` writes both) must describe
+/// only images `index.json` leads to, or the archive is refused: two entry points that disagree
+/// are how one image's digest is shown while another image's content is read. Only a legacy
+/// archive with `manifest.json` alone is read through it, and then no manifest digest is known.
+pub(crate) fn manifest_layers(
+    json: &HashMap<String, Vec<u8>>,
+    aliases: &HashMap<String, String>,
+    select: &Select,
+) -> Result<Entry, ScanError> {
+    let resolve = |p: &str| aliases.get(p).cloned().unwrap_or_else(|| p.to_string());
+    let saved: Option<Vec<SaveManifest>> = json
+        .get("manifest.json")
+        .map(|bytes| -> Result<Vec<SaveManifest>, ScanError> {
+            let manifests: Vec<SaveManifest> = serde_json::from_slice(bytes).map_err(|e| {
+                ScanError::Archive(format!("manifest.json is not a docker save manifest: {e}"))
+            })?;
+            if manifests.is_empty() {
+                return Err(ScanError::Archive("manifest.json lists no image".into()));
+            }
+            Ok(manifests)
+        })
+        .transpose()?;
+    let (manifest_digest, config_digest, config_path, layer_paths) = if let Some(index) =
+        json.get("index.json")
+    {
+        let digest = match select {
+            Select::Only => only_manifest(json, index)?,
+            Select::Manifest(wanted) => reachable_manifest(json, index, wanted)?,
+            Select::Named(name) => {
+                let digest = named_manifest(index, name)?;
+                only_platform(json, digest)?
+            }
+        };
+        let (config_digest, layer_paths) = image_manifest(json, &digest)?;
+        let config_path = blob_path(&config_digest);
+        if let Some(saved) = &saved {
+            let images = reachable_images(json, index)?;
+            for entry in saved {
+                let described = (
+                    resolve(&entry.config),
+                    entry.layers.iter().map(|l| resolve(l)).collect::<Vec<_>>(),
+                );
+                if !images
+                    .iter()
+                    .any(|(c, l)| *c == described.0 && *l == described.1)
+                {
+                    return Err(ScanError::Archive(format!(
+                        "manifest.json and index.json describe different images (index.json: manifest {digest}); refusing an archive with two entry points that disagree"
+                    )));
+                }
+            }
+        }
+        (Some(digest), Some(config_digest), config_path, layer_paths)
+    } else if let Some(mut saved) = saved {
+        if saved.len() > 1 {
+            return Err(ScanError::Archive(format!(
+                "the archive holds {} images and no OCI index to tell them apart; save one image at a time",
+                saved.len()
+            )));
+        }
+        let saved = saved.remove(0);
+        let config_path = resolve(&saved.config);
+        let config_digest = digest_of_blob_path(&config_path).or_else(|| {
+            let stem = config_path.rsplit('/').next()?.strip_suffix(".json")?;
+            digest_of_blob_path(&format!("blobs/sha256/{stem}"))
+        });
+        (
+            None,
+            config_digest,
+            config_path,
+            saved.layers.iter().map(|l| resolve(l)).collect(),
+        )
+    } else {
+        return Err(ScanError::Archive("neither manifest.json nor index.json in the archive; is it a `docker save` or OCI image archive?".into()));
+    };
+    let config = match json.get(&config_path) {
+        Some(bytes) => {
+            check_json_digest(bytes, &config_path, config_digest.as_deref())?;
+            serde_json::from_slice(bytes).map_err(|e| {
+                ScanError::Archive(format!(
+                    "the image config {config_path} is not valid JSON: {e}"
+                ))
+            })?
+        }
+        None => {
+            return Err(ScanError::Archive(format!(
+                "the image config {config_path} is not in the archive"
+            )))
+        }
+    };
+    Ok(Entry {
+        manifest_digest,
+        config_digest,
+        config,
+        layer_paths,
+    })
+}
+
+/// The one image of an index: it lists one manifest, or one image index of one platform.
+pub(crate) fn only_manifest(
+    json: &HashMap<String, Vec<u8>>,
+    index: &[u8],
+) -> Result<String, ScanError> {
+    only_platform(json, checked_digest(&single_manifest(index)?)?)
+}
+
+/// `digest`, or the one manifest of the image index `digest`.
+pub(crate) fn only_platform(
+    json: &HashMap<String, Vec<u8>>,
+    digest: String,
+) -> Result<String, ScanError> {
+    let doc = oci_doc(json, &digest)?;
+    if doc.manifests.is_empty() || doc.config.is_some() {
+        return Ok(digest);
+    }
+    match doc.manifests.as_slice() {
+        [one] => checked_digest(&one.digest),
+        many => Err(ScanError::Archive(format!(
+            "the archive's index lists {} platforms; export one platform",
+            many.len()
+        ))),
+    }
+}
+
+/// `wanted`, if `index.json` leads to it: listed there, or by an image index listed there.
+pub(crate) fn reachable_manifest(
+    json: &HashMap<String, Vec<u8>>,
+    index: &[u8],
+    wanted: &str,
+) -> Result<String, ScanError> {
+    let wanted = checked_digest(wanted)?;
+    for listed in index_entries(index)? {
+        if listed == wanted {
+            return Ok(wanted);
+        }
+        // A listed document that is not in the archive (a platform `docker save` left out)
+        // leads nowhere; the wanted one must still be found, or the archive lacks it.
+        if let Ok(doc) = oci_doc(json, &listed) {
+            if doc.config.is_none() && doc.manifests.len() <= MAX_INDEX_ENTRIES {
+                for inner in &doc.manifests {
+                    if checked_digest(&inner.digest)? == wanted {
+                        return Ok(wanted);
+                    }
+                }
+            }
+        }
+    }
+    Err(ScanError::NotHeld(wanted))
+}
+
+/// The config digest and layer members of the image manifest `digest`.
+pub(crate) fn image_manifest(
+    json: &HashMap<String, Vec<u8>>,
+    digest: &str,
+) -> Result<(String, Vec<String>), ScanError> {
+    let doc = oci_doc(json, digest)?;
+    if !doc.manifests.is_empty() {
+        return Err(ScanError::Archive(format!(
+            "manifest {digest} is {} (it has manifests); refusing an ambiguous document",
+            if doc.config.is_some() {
+                "both an index and a manifest"
+            } else {
+                "an image index, not an image manifest"
+            }
+        )));
+    }
+    let config = doc
+        .config
+        .as_ref()
+        .ok_or_else(|| ScanError::Archive(format!("manifest {digest} has no config")))?;
+    if doc.layers.len() > MAX_LAYERS {
+        return Err(ScanError::Archive(format!(
+            "manifest {digest} lists {} layers, more than the {MAX_LAYERS} any engine stacks",
+            doc.layers.len()
+        )));
+    }
+    let layers = doc
+        .layers
+        .iter()
+        .map(|l| checked_digest(&l.digest).map(|d| blob_path(&d)))
+        .collect::<Result<_, _>>()?;
+    Ok((checked_digest(&config.digest)?, layers))
+}
+
+/// Every image (config member, layer members) `index.json` leads to and the archive holds.
+pub(crate) fn reachable_images(
+    json: &HashMap<String, Vec<u8>>,
+    index: &[u8],
+) -> Result<Vec<(String, Vec<String>)>, ScanError> {
+    let mut images = Vec::new();
+    for listed in index_entries(index)? {
+        let Ok(doc) = oci_doc(json, &listed) else {
+            continue;
+        };
+        let digests: Vec<String> = if doc.config.is_none() && !doc.manifests.is_empty() {
+            doc.manifests
+                .iter()
+                .take(MAX_INDEX_ENTRIES)
+                .map(|m| checked_digest(&m.digest))
+                .collect::<Result<_, _>>()?
+        } else {
+            vec![listed]
+        };
+        for digest in digests {
+            if let Ok((config, layers)) = image_manifest(json, &digest) {
+                images.push((blob_path(&config), layers));
+            }
+        }
+    }
+    Ok(images)
+}
+
+/// The digests `index.json` lists.
+pub(crate) fn index_entries(index: &[u8]) -> Result<Vec<String>, ScanError> {
+    let doc: OciDoc = serde_json::from_slice(index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
+    if doc.manifests.is_empty() {
+        return Err(ScanError::Archive("index.json lists no image".into()));
+    }
+    if doc.manifests.len() > MAX_INDEX_ENTRIES {
+        return Err(ScanError::Archive(format!(
+            "index.json lists {} images, more than the {MAX_INDEX_ENTRIES} an archive of a release holds",
+            doc.manifests.len()
+        )));
+    }
+    doc.manifests
+        .iter()
+        .map(|m| checked_digest(&m.digest))
+        .collect()
+}
+
+/// A blob stored under its digest (or named by one) must hash to it.
+pub(crate) fn check_json_digest(
+    bytes: &[u8],
+    path: &str,
+    named: Option<&str>,
+) -> Result<(), ScanError> {
+    for expected in digest_of_blob_path(path)
+        .into_iter()
+        .chain(named.map(String::from))
+    {
+        let actual = Digest::of(bytes);
+        if actual.as_str() != expected {
+            return Err(ScanError::Archive(format!(
+                "{path} hashes to {actual}; the archive is corrupt"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn single_manifest(index: &[u8]) -> Result<String, ScanError> {
+    let doc: OciDoc = serde_json::from_slice(index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
+    match doc.manifests.as_slice() {
+        [one] => Ok(one.digest.clone()),
+        [] => Err(ScanError::Archive("index.json lists no image".into())),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .take(8)
+                .map(|m| {
+                    crate::ui::escape(&crate::error::clip(m.name().unwrap_or(&m.digest)))
+                        .into_owned()
+                })
+                .collect();
+            Err(ScanError::Archive(format!(
+                "index.json lists {} images ({}{}); name the one to read by its name or manifest digest",
+                many.len(),
+                names.join(", "),
+                if many.len() > 8 { ", ..." } else { "" }
+            )))
+        }
+    }
+}
+
+/// The manifest digest of the image `index.json` names `name` (as `docker load` would tag it,
+/// or by its own digest).
+pub(crate) fn named_manifest(index: &[u8], name: &str) -> Result<String, ScanError> {
+    let doc: OciDoc = serde_json::from_slice(index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
+    let full = crate::image::reference::normalise_ref(name);
+    let matching: Vec<&OciDescriptor> = doc
+        .manifests
+        .iter()
+        .filter(|m| {
+            m.digest == name
+                || m.name()
+                    .is_some_and(|n| n == name || crate::image::reference::normalise_ref(n) == full)
+        })
+        .collect();
+    match matching.as_slice() {
+        [one] => checked_digest(&one.digest),
+        [] => Err(ScanError::Archive(format!(
+            "the archive has no image named {}",
+            crate::ui::escape(&crate::error::clip(name))
+        ))),
+        _ => Err(ScanError::Archive(format!(
+            "the archive names {} images {}; name one by its manifest digest",
+            matching.len(),
+            crate::ui::escape(&crate::error::clip(name))
+        ))),
+    }
+}
+
+pub(crate) fn oci_doc(json: &HashMap<String, Vec<u8>>, digest: &str) -> Result<OciDoc, ScanError> {
+    let bytes = json
+        .get(&blob_path(digest))
+        .ok_or_else(|| ScanError::Archive(format!("manifest {digest} is not in the archive")))?;
+    check_json_digest(bytes, &blob_path(digest), Some(digest))?;
+    serde_json::from_slice(bytes)
+        .map_err(|e| ScanError::Archive(format!("manifest {digest} is not valid JSON: {e}")))
+}
+
+/// Reports progress, and stops the read when the user interrupts (an `Other` error: readers
+/// retry `ErrorKind::Interrupted`).
+pub(crate) struct Counting<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) count: u64,
+    pub(crate) progress: &'a mut dyn FnMut(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if crate::cancel::requested() {
+            return Err(io::Error::other("interrupted"));
+        }
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        (self.progress)(self.count);
+        Ok(n)
+    }
+}
+
+pub(crate) fn stopped_or(message: String) -> ScanError {
+    if crate::cancel::requested() {
+        ScanError::Interrupted
+    } else {
+        ScanError::Archive(message)
+    }
+}
