@@ -19,7 +19,8 @@ use crate::lock::{self, Lock, Role};
 use crate::ops::build::{proxies_from_env, BasePin, Built, Plan, Settings};
 use crate::ops::read;
 use crate::ops::report::{
-    BaseReport, BuiltOn, ImageReport, Mode, Overridden, Report, Source, Status, TagState, Verdict,
+    BaseReport, BuiltOn, ImageReport, Input, Mode, Overridden, Report, Source, Status, TagState,
+    Verdict,
 };
 use crate::project::confine::confine;
 use crate::ui::Ui;
@@ -410,7 +411,7 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
         };
         if *locked != value {
             overridden.push(Overridden {
-                input: "build-arg",
+                input: Input::BuildArg,
                 name: key.clone(),
                 locked: locked.clone(),
                 used: value.clone(),
@@ -432,7 +433,7 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
         };
         if *slot != given {
             overridden.push(Overridden {
-                input: "add-host",
+                input: Input::AddHost,
                 name: name.clone(),
                 locked: slot[name.len() + 1..].to_string(),
                 used: given[name.len() + 1..].to_string(),

@@ -114,10 +114,29 @@ pub struct Report {
 }
 
 /// A locked build input a rebuild used another value for.
+/// The locked build inputs a verifier may override: they name a place, not what is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    /// `--add-host NAME:IP` (the mirror's address on another machine).
+    AddHost,
+    /// `--build-arg KEY=VALUE` (a mirror in another country).
+    BuildArg,
+}
+
+impl Input {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Input::BuildArg => "--build-arg",
+            Input::AddHost => "--add-host",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Overridden {
     /// `build-arg` or `add-host`.
-    pub input: &'static str,
+    pub input: Input,
     /// The build argument's key, or the host name.
     pub name: String,
     pub locked: String,
@@ -366,8 +385,8 @@ impl Report {
         }
         for o in &self.overridden {
             out.push_str(&format!(
-                "overridden: --{} {}: {} (locked: {})\n",
-                o.input,
+                "overridden: {} {}: {} (locked: {})\n",
+                o.input.flag(),
                 escape(&o.name),
                 escape(&o.used),
                 escape(&o.locked)
@@ -617,7 +636,7 @@ mod tests {
             host: None,
             not_checked: vec![],
             overridden: vec![Overridden {
-                input: "build-arg",
+                input: Input::BuildArg,
                 name: "PIP_INDEX_URL".into(),
                 locked: "https://a.example/simple".into(),
                 used: "https://b.example/simple".into(),
