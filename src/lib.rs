@@ -5,15 +5,16 @@
 //! | layer | modules | what |
 //! |---|---|---|
 //! | entry | `main.rs`, [`plugin`], [`cli`] | parse argv, the plugin protocol, map exit codes |
-//! | commands | [`commands`] (`release`, `verify`, `inspect`, `run`, `diff`), [`check`] | one file per subcommand: read arguments, call ops, core and engine, print |
+//! | commands | [`commands`] (`release`, `verify`, `inspect`, `run`, `check`, `diff`) | one thin file per subcommand: read arguments, call ops, core and engine, print |
 //! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report |
-//! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`host`] | pure models and decisions: references and manifests, archives and layers, packages, why images differ, the lockfile, `repro.toml`, Dockerfiles, the host verdict |
+//! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`check`], [`host`] | pure models and decisions: digests, references, archives and layers (the image model), packages, why images differ, the lockfile, `repro.toml`, Dockerfiles and their lint, the host verdict |
 //! | engine | [`engine`] (`process`, `docker`, `git`, `gpu`) | the only code that touches the outside: every process starts in `engine::process` |
 //! | plumbing | [`error`], [`exit`], [`ui`], [`cancel`], [`scratch`] | typed errors, exit codes, escaped output, Ctrl-C, temp files |
 //!
 //! The one rule: a module imports only from its own layer's plumbing and from layers below
 //! it in this order: commands → ops → core → plumbing, with engine beside core (commands and
-//! ops use both; core never imports engine, ops or commands, and no command imports another).
+//! ops use both; core never imports engine, ops, commands or the entry layer, plumbing never
+//! imports anything above it, and no command imports another).
 //! Cancellation reaches the core through [`cancel`], never through the process adapter.
 //! `tests/architecture.rs` checks the rule.
 
