@@ -324,12 +324,6 @@ struct RebuildInputs {
 fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
     let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let env = |k: &str| std::env::var(k).ok();
-    let shown = |flag: &str, values: &[String]| -> Vec<(String, String)> {
-        values
-            .iter()
-            .map(|v| (format!("{flag} {}", crate::error::quote(v)), v.clone()))
-            .collect()
-    };
     let secret_values = shown("--secret", &args.secrets);
     let secrets = crate::project::secrets(
         secret_values.iter().map(|(s, v)| (s.clone(), v.as_str())),
@@ -342,6 +336,35 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
         &dir,
         &env,
     )?;
+    check_locked_ids(lock, &secrets, &ssh)?;
+    let mut overridden = Vec::new();
+    let args_used = overridden_args(args, lock, &env, &mut overridden)?;
+    let add_hosts = overridden_hosts(args, lock, &mut overridden)?;
+    overridden.sort_by(|a, b| (a.input, &a.name).cmp(&(b.input, &b.name)));
+    Ok(RebuildInputs {
+        secrets,
+        ssh,
+        args: args_used,
+        add_hosts,
+        overridden,
+    })
+}
+
+/// Each value with the flag that gave it, for errors.
+fn shown(flag: &str, values: &[String]) -> Vec<(String, String)> {
+    values
+        .iter()
+        .map(|v| (format!("{flag} {}", crate::error::quote(v)), v.clone()))
+        .collect()
+}
+
+/// Every secret and SSH id the lock names is given, all missing ones named at once, and none
+/// that the release did not have: a rebuild gets no more than the author's build did.
+fn check_locked_ids(
+    lock: &Lock,
+    secrets: &[crate::project::Secret],
+    ssh: &[crate::project::Ssh],
+) -> Result<()> {
     let mut missing = Vec::new();
     for (flag, locked, given) in [
         (
@@ -370,16 +393,25 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
             }
         }
     }
-    if !missing.is_empty() {
-        let (names, flags): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
-        return Err(Error::Usage(format!(
-            "the locked build used {}, not given here: add {} (the lock records ids only; ask the author what each one holds); nothing was built",
-            names.join(", "),
-            flags.join(" ")
-        )));
+    if missing.is_empty() {
+        return Ok(());
     }
+    let (names, flags): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
+    Err(Error::Usage(format!(
+        "the locked build used {}, not given here: add {} (the lock records ids only; ask the author what each one holds); nothing was built",
+        names.join(", "),
+        flags.join(" ")
+    )))
+}
 
-    let mut overridden = Vec::new();
+/// The locked build arguments with the reviewer's `--build-arg` over them (a locked key only),
+/// each value that differs from the lock recorded as overridden.
+fn overridden_args(
+    args: &VerifyArgs,
+    lock: &Lock,
+    env: &dyn Fn(&str) -> Option<String>,
+    overridden: &mut Vec<Overridden>,
+) -> Result<std::collections::BTreeMap<String, String>> {
     let mut build_args = lock.build.args.clone();
     for raw in &args.build_args {
         let (key, value) = match raw.split_once('=') {
@@ -419,6 +451,16 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
         }
         build_args.insert(key, value);
     }
+    Ok(build_args)
+}
+
+/// The locked hosts with the reviewer's `--add-host` over them (a locked name only), each
+/// address that differs from the lock recorded as overridden.
+fn overridden_hosts(
+    args: &VerifyArgs,
+    lock: &Lock,
+    overridden: &mut Vec<Overridden>,
+) -> Result<Vec<String>> {
     let host_values = shown("--add-host", &args.add_hosts);
     let given_hosts =
         crate::project::add_hosts(host_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
@@ -441,14 +483,7 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
             *slot = given;
         }
     }
-    overridden.sort_by(|a, b| (a.input, &a.name).cmp(&(b.input, &b.name)));
-    Ok(RebuildInputs {
-        secrets,
-        ssh,
-        args: build_args,
-        add_hosts,
-        overridden,
-    })
+    Ok(add_hosts)
 }
 
 /// An OCI archive written by `release --archive`: every blob of each locked image it holds
