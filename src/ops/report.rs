@@ -303,86 +303,18 @@ impl Report {
         ));
         for i in &self.images {
             let found = i.found.as_deref().map(short).unwrap_or_else(|| "-".into());
-            let mut result = match (i.status, i.source) {
-                (Status::Identical, Some(src)) if self.mode == Mode::Digests => {
-                    format!("identical ({})", src.as_str())
-                }
-                (Status::Identical, Some(src))
-                    if self.mode == Mode::Rebuild && src != Source::Rebuild =>
-                {
-                    format!("identical (by digest, {}; not rebuilt)", src.as_str())
-                }
-                (Status::Identical, _) => "identical".into(),
-                (Status::Different, _) => "DIFFERENT".into(),
-                (Status::Missing, _) => "MISSING".into(),
-            };
-            if i.built_on == Some(BuiltOn::LockedBase) {
-                result.push_str(" on the locked base");
-            }
             out.push_str(&format!(
-                "{:<8} {:<width$}  {}{:<19}  {:<19}  {result}\n",
+                "{:<8} {:<width$}  {}{:<19}  {:<19}  {}\n",
                 i.role,
                 i.name,
                 platform_cell(i.platform.as_deref().unwrap_or("")),
                 short(&i.locked),
-                found
+                found,
+                self.result_cell(i)
             ));
-            if let Some(detail) = &i.detail {
-                out.push_str(&format!("           {}\n", escape(detail)));
-            }
-            for l in &i.layers {
-                let locked = l
-                    .locked
-                    .as_deref()
-                    .map(short)
-                    .unwrap_or_else(|| "(none)".into());
-                let found = l
-                    .found
-                    .as_deref()
-                    .map(short)
-                    .unwrap_or_else(|| "(none)".into());
-                out.push_str(&format!(
-                    "           layer {} {locked} -> {found}  {}\n",
-                    l.index,
-                    escape(&l.instruction)
-                ));
-            }
-            for p in &i.packages {
-                let locked = p.locked.as_deref().unwrap_or("-");
-                let found = p.found.as_deref().unwrap_or("-");
-                out.push_str(&format!(
-                    "           {} {} {}: {} -> {}\n",
-                    p.kind,
-                    escape(&p.package),
-                    p.change,
-                    escape(locked),
-                    escape(found)
-                ));
-            }
-            out.push_str(&crate::explain::render_layers(
-                &i.files,
-                &i.causes,
-                "         ",
-                10,
-            ));
+            out.push_str(&explanation(i));
         }
-        for b in &self.bases {
-            match (b.tag, &b.current) {
-                (TagState::Moved, Some(current)) => out.push_str(&format!(
-                    "base {} moved: {} -> {} (the lock pins {}; a rebuild uses it)\n",
-                    b.reference,
-                    short(&b.locked),
-                    short(current),
-                    short(&b.locked)
-                )),
-                (TagState::Unknown, _) => out.push_str(&format!(
-                    "base {}: could not look up the tag now ({})\n",
-                    escape(&b.reference),
-                    escape(b.detail.as_deref().unwrap_or("no answer"))
-                )),
-                _ => {}
-            }
-        }
+        out.push_str(&self.base_lines());
         for o in &self.overridden {
             out.push_str(&format!(
                 "overridden: {} {}: {} (locked: {})\n",
@@ -401,6 +333,50 @@ impl Report {
             out.push('\n');
         }
         out.push_str(&format!("verdict: {}\n", self.verdict_line()));
+        out
+    }
+
+    /// The RESULT cell of an image's line.
+    fn result_cell(&self, i: &ImageReport) -> String {
+        let mut result = match (i.status, i.source) {
+            (Status::Identical, Some(src)) if self.mode == Mode::Digests => {
+                format!("identical ({})", src.as_str())
+            }
+            (Status::Identical, Some(src))
+                if self.mode == Mode::Rebuild && src != Source::Rebuild =>
+            {
+                format!("identical (by digest, {}; not rebuilt)", src.as_str())
+            }
+            (Status::Identical, _) => "identical".into(),
+            (Status::Different, _) => "DIFFERENT".into(),
+            (Status::Missing, _) => "MISSING".into(),
+        };
+        if i.built_on == Some(BuiltOn::LockedBase) {
+            result.push_str(" on the locked base");
+        }
+        result
+    }
+
+    /// A line for each base tag that moved or could not be looked up.
+    fn base_lines(&self) -> String {
+        let mut out = String::new();
+        for b in &self.bases {
+            match (b.tag, &b.current) {
+                (TagState::Moved, Some(current)) => out.push_str(&format!(
+                    "base {} moved: {} -> {} (the lock pins {}; a rebuild uses it)\n",
+                    escape(&b.reference),
+                    short(&b.locked),
+                    short(current),
+                    short(&b.locked)
+                )),
+                (TagState::Unknown, _) => out.push_str(&format!(
+                    "base {}: could not look up the tag now ({})\n",
+                    escape(&b.reference),
+                    escape(b.detail.as_deref().unwrap_or("no answer"))
+                )),
+                _ => {}
+            }
+        }
         out
     }
 
@@ -489,6 +465,51 @@ impl Report {
         };
         format!("DIFFERENT: {}{also}", bad.join("; "))
     }
+}
+
+/// Under an image's line: why it differs, in words, layer by layer, package by package and
+/// file by file.
+fn explanation(i: &ImageReport) -> String {
+    let mut out = String::new();
+    if let Some(detail) = &i.detail {
+        out.push_str(&format!("           {}\n", escape(detail)));
+    }
+    for l in &i.layers {
+        let locked = l
+            .locked
+            .as_deref()
+            .map(short)
+            .unwrap_or_else(|| "(none)".into());
+        let found = l
+            .found
+            .as_deref()
+            .map(short)
+            .unwrap_or_else(|| "(none)".into());
+        out.push_str(&format!(
+            "           layer {} {locked} -> {found}  {}\n",
+            l.index,
+            escape(&l.instruction)
+        ));
+    }
+    for p in &i.packages {
+        let locked = p.locked.as_deref().unwrap_or("-");
+        let found = p.found.as_deref().unwrap_or("-");
+        out.push_str(&format!(
+            "           {} {} {}: {} -> {}\n",
+            p.kind,
+            escape(&p.package),
+            p.change,
+            escape(locked),
+            escape(found)
+        ));
+    }
+    out.push_str(&crate::explain::render_layers(
+        &i.files,
+        &i.causes,
+        "         ",
+        10,
+    ));
+    out
 }
 
 #[cfg(test)]
