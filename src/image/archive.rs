@@ -364,13 +364,7 @@ pub fn write_verified_layout(
     out: &std::path::Path,
     images: &[LayoutImage],
 ) -> Result<Vec<String>, ScanError> {
-    use std::io::Write;
-    let written = |e: io::Error| ScanError::Archive(format!("{}: {e}", out.display()));
-    let file = std::fs::File::create(out).map_err(written)?;
-    let mut tar = tar::Builder::new(io::BufWriter::new(file));
-    let mut copied = std::collections::HashSet::new();
-    let mut index_entries = Vec::new();
-    let mut saved_entries = Vec::new();
+    let mut layout = Layout::create(out)?;
     let mut digests = Vec::new();
     let mut indexes_named = std::collections::HashSet::new();
     for image in images {
@@ -381,114 +375,153 @@ pub fn write_verified_layout(
             layer_paths,
             ..
         } = index_archive(image.archive, &image.select)?;
-        if let (Some(index), Some(manifest)) = (&image.index, &manifest_digest) {
-            let held = image_index(image.archive, Some(index))?
-                .ok_or_else(|| ScanError::Archive(format!("{index} is not an image index")))?;
-            if !held.platforms.iter().any(|(_, m)| m == manifest) {
-                return Err(ScanError::Archive(format!(
-                    "image index {index} does not list manifest {manifest}"
-                )));
-            }
-            let member = blob_path(index);
-            let bytes = copy_blob(
-                image.archive,
-                &members,
-                &member,
-                &mut tar,
-                !copied.contains(&member),
-            )?;
-            copied.insert(member);
-            if indexes_named.insert(index.clone()) {
-                let full_name = crate::image::reference::normalise_ref(&image.name);
-                let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
-                index_entries.push(serde_json::json!({
-                    "mediaType": "application/vnd.oci.image.index.v1+json",
-                    "digest": index,
-                    "size": bytes.len(),
-                    "annotations": {
-                        "io.containerd.image.name": full_name,
-                        "org.opencontainers.image.ref.name": tag,
-                    },
-                }));
-                saved_entries.push(serde_json::json!({
-                    "Config": blob_path(config_digest.as_deref().unwrap_or_default()),
-                    "RepoTags": [image.name],
-                    "Layers": layer_paths,
-                }));
-            }
-        }
         let (Some(manifest_digest), Some(config_digest)) = (manifest_digest, config_digest) else {
             return Err(ScanError::Archive(
                 "the archive has no OCI index, so its content cannot be tied to a digest; use the archive `docker repro release --archive` wrote".into(),
             ));
         };
-        let mut manifest_bytes = Vec::new();
-        let blobs = [blob_path(&manifest_digest), blob_path(&config_digest)]
-            .into_iter()
-            .chain(layer_paths.iter().cloned());
-        for member in blobs {
-            let is_manifest = member == blob_path(&manifest_digest);
-            if copied.contains(&member) && !is_manifest {
-                continue;
-            }
-            let bytes = copy_blob(
-                image.archive,
-                &members,
-                &member,
-                &mut tar,
-                !copied.contains(&member),
-            )?;
-            if is_manifest {
-                manifest_bytes = bytes;
-            }
-            copied.insert(member);
+        let from = (image.archive, &members);
+        let manifest = layout.copy_document(from, &blob_path(&manifest_digest))?;
+        for member in std::iter::once(blob_path(&config_digest)).chain(layer_paths.iter().cloned())
+        {
+            layout.copy(from, &member)?;
         }
-        if image.index.is_some() {
-            digests.push(manifest_digest);
-            continue;
+        let config_path = blob_path(&config_digest);
+        match &image.index {
+            // One platform of an image index: the layout names the index, once for all its
+            // platforms, as the image.
+            Some(index) => {
+                let held = image_index(image.archive, Some(index))?
+                    .ok_or_else(|| ScanError::Archive(format!("{index} is not an image index")))?;
+                if !held.platforms.iter().any(|(_, m)| *m == manifest_digest) {
+                    return Err(ScanError::Archive(format!(
+                        "image index {index} does not list manifest {manifest_digest}"
+                    )));
+                }
+                let bytes = layout.copy_document(from, &blob_path(index))?;
+                if indexes_named.insert(index.clone()) {
+                    let media_type = "application/vnd.oci.image.index.v1+json";
+                    layout.name((index, media_type, bytes.len()), &image.name);
+                    layout.describe(&config_path, &layer_paths, &image.name);
+                }
+            }
+            None => {
+                let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)
+                    .ok()
+                    .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
+                    .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+                layout.name((&manifest_digest, &media_type, manifest.len()), &image.name);
+                layout.describe(&config_path, &layer_paths, &image.name);
+            }
         }
-        let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
-            .ok()
-            .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
-            .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
-        let full_name = crate::image::reference::normalise_ref(&image.name);
+        digests.push(manifest_digest);
+    }
+    layout.finish()?;
+    Ok(digests)
+}
+
+/// An OCI layout being written: each blob once, and the images it names.
+struct Layout<'a> {
+    out: &'a std::path::Path,
+    tar: tar::Builder<io::BufWriter<std::fs::File>>,
+    copied: std::collections::HashSet<String>,
+    /// `index.json`'s entries.
+    named: Vec<serde_json::Value>,
+    /// `manifest.json`'s entries, for engines that read the `docker save` form.
+    described: Vec<serde_json::Value>,
+}
+
+impl<'a> Layout<'a> {
+    fn create(out: &'a std::path::Path) -> Result<Layout<'a>, ScanError> {
+        let file = std::fs::File::create(out)
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", out.display())))?;
+        Ok(Layout {
+            out,
+            tar: tar::Builder::new(io::BufWriter::new(file)),
+            copied: std::collections::HashSet::new(),
+            named: Vec::new(),
+            described: Vec::new(),
+        })
+    }
+
+    /// Copies the blob `member` of an archive once, checked against its digest. A blob copied
+    /// before is not read again (a layer base and release share is read once).
+    fn copy(
+        &mut self,
+        from: (&std::path::Path, &HashMap<String, (u64, u64)>),
+        member: &str,
+    ) -> Result<(), ScanError> {
+        if self.copied.insert(member.to_string()) {
+            copy_blob(from.0, from.1, member, &mut self.tar, true)?;
+        }
+        Ok(())
+    }
+
+    /// [`Layout::copy`] for a document whose bytes are needed (a manifest, an index): read
+    /// and checked again when it was copied before.
+    fn copy_document(
+        &mut self,
+        (archive, members): (&std::path::Path, &HashMap<String, (u64, u64)>),
+        member: &str,
+    ) -> Result<Vec<u8>, ScanError> {
+        let first = self.copied.insert(member.to_string());
+        copy_blob(archive, members, member, &mut self.tar, first)
+    }
+
+    /// Names the image `(digest, media type, size)` in `index.json`, as `docker load` tags it.
+    fn name(&mut self, (digest, media_type, size): (&str, &str, usize), name: &str) {
+        let full_name = crate::image::reference::normalise_ref(name);
         let tag = full_name.rsplit_once(':').map_or("latest", |(_, t)| t);
-        index_entries.push(serde_json::json!({
+        self.named.push(serde_json::json!({
             "mediaType": media_type,
-            "digest": manifest_digest,
-            "size": manifest_bytes.len(),
+            "digest": digest,
+            "size": size,
             "annotations": {
                 "io.containerd.image.name": full_name,
                 "org.opencontainers.image.ref.name": tag,
             },
         }));
-        saved_entries.push(serde_json::json!({
-            "Config": blob_path(&config_digest),
-            "RepoTags": [image.name],
+    }
+
+    /// Describes an image in `manifest.json` by its config and layers.
+    fn describe(&mut self, config_path: &str, layer_paths: &[String], name: &str) {
+        self.described.push(serde_json::json!({
+            "Config": config_path,
+            "RepoTags": [name],
             "Layers": layer_paths,
         }));
-        digests.push(manifest_digest);
     }
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": index_entries,
-    });
-    for (member, bytes) in [
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-        ("index.json", serde_json::to_vec(&index).expect("json")),
-        (
-            "manifest.json",
-            serde_json::to_vec(&saved_entries).expect("json"),
-        ),
-    ] {
-        append_member(&mut tar, member, &mut bytes.as_slice(), bytes.len() as u64)
+
+    fn finish(mut self) -> Result<(), ScanError> {
+        use std::io::Write;
+        let out = self.out;
+        let written = |e: io::Error| ScanError::Archive(format!("{}: {e}", out.display()));
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": self.named,
+        });
+        for (member, bytes) in [
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            ("index.json", serde_json::to_vec(&index).expect("json")),
+            (
+                "manifest.json",
+                serde_json::to_vec(&self.described).expect("json"),
+            ),
+        ] {
+            append_member(
+                &mut self.tar,
+                member,
+                &mut bytes.as_slice(),
+                bytes.len() as u64,
+            )
             .map_err(written)?;
+        }
+        self.tar
+            .into_inner()
+            .and_then(|mut w| w.flush())
+            .map_err(written)
     }
-    tar.into_inner()
-        .and_then(|mut w| w.flush())
-        .map_err(written)?;
-    Ok(digests)
 }
 
 pub(crate) fn append_member(
