@@ -9,7 +9,8 @@
 //!
 //!     cargo run --release --example fuzz -- [--seconds N] [--seed S] [TARGET...]
 //!
-//! Targets: tarstream, archive, lock, dpkg, metadata, dockerfile. `bench/fuzz.sh` runs them all.
+//! Targets: tarstream, archive, layout, lock, dpkg, metadata, dockerfile. `bench/fuzz.sh` runs
+//! them all.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -106,6 +107,30 @@ fn run_archive(data: &[u8]) -> Outcome {
         }
         Err(e) => outcome(("err", shape(&e.to_string()))),
     }
+}
+
+/// The manifest digest the layout seeds' release has: what a verifier asks an archive for.
+static WANTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// An OCI layout read for the image a lock names, for a name, and as its only image: index →
+/// manifest (or image index → platform manifest) → config and layers, each checked.
+fn run_layout(data: &[u8]) -> Outcome {
+    let known = HashMap::new();
+    let wanted = WANTED.get().cloned().unwrap_or_default();
+    let mut outcomes = Vec::new();
+    for select in [
+        layers::Select::Manifest(wanted),
+        layers::Select::Named("paper:base".into()),
+        layers::Select::Only,
+    ] {
+        outcomes.push(
+            match layers::scan_archive_selected(data, &select, &known, &mut |_| {}) {
+                Ok(scan) => ("ok".to_string(), scan.layers.len()),
+                Err(e) => (shape(&e.to_string()), 0),
+            },
+        );
+    }
+    outcome(outcomes)
 }
 
 fn run_lock(data: &[u8]) -> Outcome {
@@ -218,6 +243,68 @@ fn archive_seed(layer: &[u8]) -> Vec<u8> {
     )
 }
 
+/// An OCI layout holding a base and a release (sharing a layer) and a two-platform image
+/// index, as `release --archive` writes them; sets [`WANTED`] to the release's manifest.
+fn layout_seed(layer: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let digest = |b: &[u8]| format!("sha256:{:x}", Sha256::digest(b));
+    let blob = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+    let config = |x: &str| format!(r#"{{"config":{{}},"rootfs":{{"type":"layers"}},"x":"{x}"}}"#);
+    let manifest = |config: &str, layers: &[&[u8]]| {
+        let layers: Vec<String> = layers
+            .iter()
+            .map(|l| format!(r#"{{"digest":"{}","size":{}}}"#, digest(l), l.len()))
+            .collect();
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{}","size":{}}},"layers":[{}]}}"#,
+            digest(config.as_bytes()),
+            config.len(),
+            layers.join(",")
+        )
+    };
+    let code = b"print(1)\n".as_slice();
+    let (cb, cr, ca) = (config("base"), config("release"), config("arm"));
+    let mb = manifest(&cb, &[layer]);
+    let mr = manifest(&cr, &[layer, code]);
+    let ma = manifest(&ca, &[code]);
+    let nested = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"digest":"{}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},{{"digest":"{}","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#,
+        digest(mr.as_bytes()),
+        digest(ma.as_bytes())
+    );
+    let _ = WANTED.set(digest(mr.as_bytes()));
+    let entry = |d: &str, name: &str| {
+        format!(
+            r#"{{"digest":"{d}","size":1,"annotations":{{"io.containerd.image.name":"docker.io/library/{name}"}}}}"#
+        )
+    };
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{},{}]}}"#,
+        entry(&digest(mb.as_bytes()), "paper:base"),
+        entry(&digest(nested.as_bytes()), "paper:0123")
+    );
+    let docs: Vec<(String, Vec<u8>)> = [
+        layer.to_vec(),
+        code.to_vec(),
+        cb.into_bytes(),
+        cr.into_bytes(),
+        ca.into_bytes(),
+        mb.into_bytes(),
+        mr.into_bytes(),
+        ma.into_bytes(),
+        nested.into_bytes(),
+    ]
+    .into_iter()
+    .map(|b| (blob(&digest(&b)), b))
+    .collect();
+    let mut entries: Vec<(&str, u8, &[u8], &str)> = docs
+        .iter()
+        .map(|(p, b)| (p.as_str(), b'0', b.as_slice(), ""))
+        .collect();
+    entries.push(("index.json", b'0', index.as_bytes(), ""));
+    tar_of(&entries, &[])
+}
+
 fn targets() -> Vec<Target> {
     let layer = layer_seed();
     let gz = {
@@ -244,8 +331,17 @@ fn targets() -> Vec<Target> {
             run: run_archive,
         },
         Target {
+            name: "layout",
+            seeds: vec![layout_seed(&layer), layout_seed(&gz)],
+            tar: true,
+            run: run_layout,
+        },
+        Target {
             name: "lock",
-            seeds: vec![include_bytes!("../tests/fixtures/sample.lock").to_vec()],
+            seeds: vec![
+                include_bytes!("../tests/fixtures/sample.lock").to_vec(),
+                include_bytes!("../tests/fixtures/sample-multi.lock").to_vec(),
+            ],
             tar: false,
             run: run_lock,
         },

@@ -350,6 +350,17 @@ pub fn scan_archive<R: Read>(
     known: &HashMap<String, LayerScan>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ImageScan, ScanError> {
+    scan_archive_selected(archive, &Select::Only, known, progress)
+}
+
+/// [`scan_archive`] of the image `select` names (an archive of several images, read as a
+/// stream).
+pub fn scan_archive_selected<R: Read>(
+    archive: R,
+    select: &Select,
+    known: &HashMap<String, LayerScan>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ImageScan, ScanError> {
     let mut outer = TarStream::new(Counting {
         inner: archive,
         count: 0,
@@ -447,7 +458,7 @@ pub fn scan_archive<R: Read>(
     if truncated {
         return Err(ScanError::Archive(TRUNCATED.into()));
     }
-    let entry = manifest_layers(&json, &aliases, &Select::Only)?;
+    let entry = manifest_layers(&json, &aliases, select)?;
     let mut layers = Vec::new();
     let layer_paths = entry.layer_paths;
     for path in layer_paths {
