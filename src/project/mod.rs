@@ -972,6 +972,29 @@ mod tests {
     }
 
     #[test]
+    fn compression_comes_from_the_flag_then_repro_toml_then_gzip() {
+        let dir = project(&["Dockerfile"]);
+        let zstd: Config = toml::from_str("[release]\ncompression = \"zstd\"\n").unwrap();
+        let none = || Config::default();
+        let compression = |argv: &[&str], config: Config| {
+            inputs(dir.path(), &release_args(argv), config, &|_| None)
+                .unwrap()
+                .compression
+        };
+        assert_eq!(compression(&[], none()), crate::lock::Compression::Gzip);
+        assert_eq!(compression(&[], zstd), crate::lock::Compression::Zstd);
+        let zstd: Config = toml::from_str("[release]\ncompression = \"zstd\"\n").unwrap();
+        assert_eq!(
+            compression(&["--compression", "gzip"], zstd),
+            crate::lock::Compression::Gzip
+        );
+        let err = toml::from_str::<Config>("[release]\ncompression = \"lz4\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant"), "{err}");
+    }
+
+    #[test]
     fn single_dockerfile_and_flags_over_config() {
         let dir = project(&["Dockerfile"]);
         let config: Config = toml::from_str("[release]\nimage = \"fromconfig\"\ntags = [\"a\"]\n[release.build_args]\nX = \"1\"\nY = \"1\"\n").unwrap();

@@ -311,3 +311,69 @@ fn push_by_digest_and_archive_then_verify_from_the_registry() {
     let verify = p.repro(&["verify", "--format", "json"]).expect(0);
     assert_eq!(verify.json()["images"][0]["source"], "registry");
 }
+
+#[test]
+fn zstd_layers_are_locked_and_a_rebuild_compresses_as_locked() {
+    let _serial = serial();
+    let p = Project::new(
+        "zstdrel",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nRUN echo environment > /env.txt\nCOPY app /app\n",
+                    busybox()
+                ),
+            ),
+            ("app/hello.txt", "zstd\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    let archive = p.dir.join("../zstd.oci.tar");
+    let release = p
+        .repro(&[
+            "release",
+            "-q",
+            "--compression",
+            "zstd",
+            "--archive",
+            archive.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains("compression = \"zstd\"\n"), "{lock}");
+    // Every layer of the image, the base's included, is zstd.
+    let digest = release.json()["images"][0]["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut entries = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    let wanted = format!("blobs/sha256/{}", &digest[7..]);
+    let mut manifest = String::new();
+    for entry in entries.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == wanted {
+            std::io::Read::read_to_string(&mut entry, &mut manifest).unwrap();
+        }
+    }
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.len(), 3, "{manifest}");
+    assert!(types.iter().all(|t| t.ends_with("tar+zstd")), "{types:?}");
+    // The inventory reads it, and a rebuild from a clone compresses as locked: identical.
+    docker_in(
+        &p.dir,
+        &["repro", "inspect", "--archive", archive.to_str().unwrap()],
+    )
+    .expect(0);
+    let (_tmp, review) = p.clone_with_lock();
+    prune_build_cache();
+    docker_in(&review, &["repro", "verify", "--rebuild", "-q"]).expect(0);
+}
