@@ -52,11 +52,12 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args, globals),
     };
-    // An interrupt is never turned into another error, nor into a verdict: whatever a command
-    // made of a child killed by Ctrl-C, the outcome is "interrupted".
+    // An interrupt is never turned into another error: whatever error a command made of a
+    // child killed by Ctrl-C, the outcome is "interrupted". A command that finished (its lock
+    // or report written) stays finished: "nothing was written" would then be false. Commands
+    // whose verdict rests on children's answers check for an interrupt before they print it.
     match outcome {
-        Err(Error::Interrupted) => Err(Error::Interrupted),
-        _ if cancel::requested() => Err(Error::Interrupted),
+        Err(_) if cancel::requested() => Err(Error::Interrupted),
         other => other,
     }
 }

@@ -112,6 +112,10 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         images,
         crate::engine::gpu::host_gpus(),
     );
+    // The last moment Ctrl-C can still leave the old lock as it was.
+    if crate::cancel::requested() {
+        return Err(Error::Interrupted);
+    }
     write_lock(&lock, &inputs.lock, &ui)?;
     print_summary(args.format, &inputs.lock, &lock);
     Ok(Exit::Ok)
