@@ -332,12 +332,52 @@ impl Reader<'_> {
         }
     }
 
-    /// Up to the `close` that balances, quotes respected; the text inside.
+    /// Up to the `close` that balances, quotes respected; the text inside. Inside `$(…)`, the
+    /// `)` ending a pattern of a `case … in … esac` closes nothing.
     fn balanced(&mut self, close: char) -> String {
         let open = if close == ')' { '(' } else { '{' };
         let mut depth = 1usize;
         let mut inner = String::new();
+        // The `case`s open inside, each with the depth it was opened at; a word is a keyword
+        // only where a command starts.
+        let mut cases: Vec<usize> = Vec::new();
+        let mut name = String::new();
+        let mut command_start = true;
+        let mut name_at_start = false;
         while let Some(c) = self.bump() {
+            if close == ')' {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    if name.is_empty() {
+                        name_at_start = command_start;
+                    }
+                    name.push(c);
+                } else {
+                    if !name.is_empty() {
+                        command_start = name_at_start
+                            && matches!(
+                                name.as_str(),
+                                "then" | "do" | "else" | "elif" | "if" | "while" | "until" | "esac"
+                            );
+                        if name_at_start && name == "case" {
+                            cases.push(depth);
+                        } else if name_at_start && name == "esac" && cases.last() == Some(&depth) {
+                            cases.pop();
+                        }
+                        name.clear();
+                    }
+                    if matches!(c, ';' | '&' | '|' | '(' | '\n') {
+                        command_start = true;
+                    } else if !matches!(c, ' ' | '\t') {
+                        command_start = false;
+                    }
+                }
+                if c == ')' && cases.last() == Some(&depth) {
+                    inner.push(c);
+                    // A pattern ends: a command starts.
+                    command_start = true;
+                    continue;
+                }
+            }
             match c {
                 '\\' => {
                     inner.push(c);
@@ -478,5 +518,24 @@ mod tests {
             words("sh <(wget -qO- u)")[0].1,
             w(&["sh", "<(wget -qO- u)"])
         );
+    }
+
+    #[test]
+    fn a_case_pattern_inside_a_substitution_closes_nothing() {
+        let script = "curl -fsSL https://x/go.linux-$(case $(uname -m) in x86_64) echo amd64 ;; aarch64) echo arm64 ;; esac).tar.gz | tar xz";
+        let c = commands(script);
+        assert_eq!(
+            (c[0].words.len(), c[0].piped),
+            (3, true),
+            "{:?}",
+            c[0].words
+        );
+        assert!(c[0].words[2].ends_with("esac).tar.gz"), "{:?}", c[0].words);
+        assert_eq!(c[1].words, w(&["tar", "xz"]));
+        // A case word that is part of another word opens nothing.
+        let c = commands("echo $(showcase x) y");
+        assert_eq!(c[0].words, w(&["echo", "$(showcase x)", "y"]));
+        let c = commands("echo $(echo case) y");
+        assert_eq!(c[0].words, w(&["echo", "$(echo case)", "y"]));
     }
 }
