@@ -1259,12 +1259,8 @@ fn lint_command(
                     skip = true;
                     continue;
                 }
-                let versioned = a
-                    .split('-')
-                    .skip(1)
-                    .any(|part| part.starts_with(|c: char| c.is_ascii_digit()));
                 if !a.starts_with('-')
-                    && !versioned
+                    && !rpm_versioned(a)
                     && !a.contains('$')
                     && !a.contains('/')
                     && !a.ends_with(".rpm")
@@ -1632,6 +1628,30 @@ fn lint_command(
         "openssl" if sub == Some("dgst") || sub == Some("sha256") => facts.checksum = true,
         _ => {}
     }
+}
+
+/// `name-version` or `name-version-release` (`make-4.2.1`, `bash-5.1.8-6.el9.x86_64`,
+/// `cuda-toolkit-12-8-12.8.1-1`): after some `-`, one or two parts that start with a digit, one
+/// with a dot. A number in the name (`gcc-toolset-13-gcc`, `cuda-toolkit-12-8`) is no version.
+fn rpm_versioned(spec: &str) -> bool {
+    // An epoch (`name-1:2.3-4`) is part of the version.
+    let without_epoch = spec.split_once(':').and_then(|(before, after)| {
+        let (name, epoch) = before.rsplit_once('-')?;
+        epoch
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| format!("{name}-{after}"))
+    });
+    let spec = without_epoch.as_deref().unwrap_or(spec);
+    let parts: Vec<&str> = spec.split('-').collect();
+    (1..parts.len()).any(|i| {
+        let tail = &parts[i..];
+        tail.len() <= 2
+            && tail
+                .iter()
+                .all(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+            && tail.iter().any(|p| p.contains('.'))
+    })
 }
 
 /// Sources pointing at a snapshot (a date).
@@ -2233,6 +2253,28 @@ mod tests {
                 via: "from"
             }]
         );
+    }
+
+    #[test]
+    fn rpm_versions_are_not_numbers_in_names() {
+        let df = format!(
+            "{BASE}RUN dnf install -y gcc-toolset-13-gcc gcc-toolset-13-gcc-c++\n\
+             RUN dnf install -y cuda-toolkit-12-8\n\
+             RUN dnf install -y make-4.2.1 bash-5.1.8-6.el9.x86_64 cuda-toolkit-12-8-12.8.1-1 tar-2:1.34-6.el9\n\
+             RUN yum install -y java-1.8.0-openjdk\n"
+        );
+        assert_eq!(only(&df, "dnf-unpinned"), [3, 4, 6]);
+        for (spec, pinned) in [
+            ("make-4.2.1", true),
+            ("make-4.2.1-1.el8", true),
+            ("tar-2:1.34-6.el9", true),
+            ("gcc-toolset-13-gcc", false),
+            ("libcudnn9-cuda-13", false),
+            ("java-1.8.0-openjdk", false),
+            ("python3.11", false),
+        ] {
+            assert_eq!(rpm_versioned(spec), pinned, "{spec}");
+        }
     }
 
     /// pip writes timestamped .pyc of what it installs even with PYTHONDONTWRITEBYTECODE=1
