@@ -785,11 +785,48 @@ fn resolve(words: &[String]) -> Resolved {
                 r.args = words[j.min(words.len())..].to_vec();
                 return r;
             }
-            b if is_python(b) && words.get(i + 1).map(String::as_str) == Some("-m") => {
-                match words.get(i + 2).map(String::as_str) {
-                    Some(m) if m == "pip" || m == "uv" || m == "conda" => {
+            b if is_python(b) => {
+                // Options of the interpreter, then `-m pip`, `-mpip` or `get-pip.py`.
+                let mut j = i + 1;
+                while let Some(f) = words.get(j).map(String::as_str) {
+                    if matches!(f, "-X" | "-W") {
+                        j += 2;
+                    } else if f.len() > 1
+                        && f.starts_with('-')
+                        && !f.starts_with("--")
+                        && f[1..].chars().all(|c| "bBdEhiIOqsSuvx".contains(c))
+                    {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                let module = match words.get(j).map(String::as_str) {
+                    Some("-m") => words.get(j + 1).map(|m| (m.as_str(), j + 2)),
+                    Some(m) if m.len() > 2 && m.starts_with("-m") => Some((&m[2..], j + 1)),
+                    _ => None,
+                };
+                match module {
+                    Some((m, rest)) if m == "pip" || m == "uv" || m == "conda" => {
                         r.program = m.to_string();
-                        r.args = words[(i + 3).min(words.len())..].to_vec();
+                        r.args = words[rest.min(words.len())..].to_vec();
+                    }
+                    // get-pip.py installs the newest pip (and setuptools and wheel on older
+                    // Pythons) unless pins are given, with pip's own options.
+                    _ if words
+                        .get(j)
+                        .is_some_and(|w| basename(w.trim_matches(['"', '\''])) == "get-pip.py") =>
+                    {
+                        let rest = &words[j + 1..];
+                        let pinned = rest.iter().any(|a| {
+                            a.strip_prefix("pip")
+                                .is_some_and(|v| v.starts_with(['=', '<', '>', '~', '!']))
+                        });
+                        r.program = "pip".into();
+                        r.args = std::iter::once("install".to_string())
+                            .chain((!pinned).then(|| "pip".to_string()))
+                            .chain(rest.iter().cloned())
+                            .collect();
                     }
                     _ => {
                         r.program = b.to_string();
@@ -2002,6 +2039,8 @@ mod tests {
             ("RUN conda run -n env --no-capture-output pip install numpy\n", 3),
             ("RUN pip3.11 install numpy\n", 3),
             ("RUN python3 -m pip install numpy\n", 3),
+            ("RUN /opt/conda/bin/python -mpip install numpy\n", 3),
+            ("RUN python3 -u -m pip install numpy\n", 3),
             ("ARG PIP=\"python3 -m pip\"\nRUN ${PIP} install numpy\n", 4),
             ("RUN uv pip install --system numpy\n", 3),
             ("RUN echo x \\\n && pip install \\\n numpy\n", 3),
@@ -2253,6 +2292,26 @@ mod tests {
                 via: "from"
             }]
         );
+    }
+
+    /// get-pip.py is pip installing the newest pip: unpinned, cached and compiled.
+    #[test]
+    fn get_pip_installs_an_unpinned_pip() {
+        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+        let df = format!("{from}RUN python3.9 get-pip.py\n");
+        assert_eq!(
+            rules(&df),
+            [
+                (2, "pip-cache-left"),
+                (2, "pip-unpinned"),
+                (2, "python-without-sde")
+            ]
+        );
+        let df = format!("{from}ARG SOURCE_DATE_EPOCH\nRUN python /tmp/get-pip.py --no-cache-dir pip==24.0 setuptools==69.5.1\n");
+        assert_eq!(rules(&df), []);
+        // A script that is not get-pip.py, and python -c, are not pip.
+        let df = format!("{from}RUN python3 setup_env.py pip && python3 -c 'import pip'\n");
+        assert_eq!(rules(&df), []);
     }
 
     #[test]
