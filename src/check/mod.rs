@@ -1140,7 +1140,15 @@ const PIP_VALUE_OPTIONS: [&str; 43] = [
 /// Judges one Python requirement given to pip/uv; `None` when pinned or not knowable.
 fn unpinned_requirement(arg: &str) -> Option<String> {
     let a = arg.trim_matches(['"', '\'']);
-    if a.is_empty() || a.contains('$') || a.contains('`') || a.contains('*') && !a.contains("==") {
+    if a.contains('$') || a.contains('`') {
+        // The version comes from a variable: a range or a `.*` floats whatever it holds;
+        // `==$V` is as pinned as the value given.
+        let spec = a.split(';').next().unwrap_or(a);
+        let ranged = spec.ends_with(".*")
+            || !spec.contains("==") && [">", "<", "~=", "!="].iter().any(|op| spec.contains(op));
+        return ranged.then(|| spec.to_string());
+    }
+    if a.is_empty() || a.contains('*') && !a.contains("==") {
         return None;
     }
     let vcs = a.starts_with("git+") || a.contains("@ git+") || a.contains("@git+");
@@ -2221,7 +2229,9 @@ mod tests {
              RUN pip install numpy==1.26.4 && rm -rf ~/.cache/pip\n\
              RUN --mount=type=cache,target=/root/.cache/pip pip install numpy==1.26.4\n\
              RUN uv sync --frozen --no-cache\n\
-             RUN pip install --no-cache-dir numpy==1.26.4 # numpy scipy pandas\n"
+             RUN pip install --no-cache-dir numpy==1.26.4 # numpy scipy pandas\n\
+             ARG TORCH_VERSION\n\
+             RUN pip install --no-cache-dir torch==${{TORCH_VERSION}} \"numpy==$NUMPY\" $PKGS\n"
         );
         assert_eq!(rules(&df), []);
         // A cache mount keeps apt's archives out, but the lists of `apt-get update` stay.
@@ -2291,6 +2301,34 @@ mod tests {
                 reference: "python:3.12".into(),
                 via: "from"
             }]
+        );
+    }
+
+    /// A version from a variable is a pin only after `==` without a wildcard.
+    #[test]
+    fn a_range_or_wildcard_floats_whatever_the_variable_holds() {
+        let df = format!(
+            "{BASE}ARG TRT\nRUN pip install --no-cache-dir tensorrt==${{TRT}}.* \"torch>=$V\" \"x~=${{X}}\" y==$Y\n"
+        );
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let pip = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "pip-unpinned")
+            .expect("pip-unpinned");
+        assert_eq!(pip.line, 4);
+        assert!(
+            pip.message.contains("tensorrt==.*")
+                && pip.message.contains("torch>=$V")
+                && pip.message.contains("x~=${X}")
+                && !pip.message.contains("y=="),
+            "{}",
+            pip.message
         );
     }
 
