@@ -14,7 +14,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::dockerfile::{self, lex::Lex, Node};
+use crate::dockerfile::lex::{Env, Lex};
+use crate::dockerfile::{self, Node};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -303,6 +304,29 @@ fn moving_tag(tag: &str) -> bool {
             .any(|part| matches!(part, "latest" | "nightly" | "rolling"))
 }
 
+/// The variables an instruction of a stage sees: its own, then any other ARG of the file as
+/// empty (an ARG declared without a value, or another stage's, is empty in a build without
+/// `--build-arg`); other names (an ENV of the base image) stay unknown.
+struct StageEnv<'a> {
+    vars: &'a BTreeMap<String, String>,
+    file_args: &'a BTreeSet<String>,
+}
+
+impl<'a> StageEnv<'a> {
+    fn new(vars: &'a BTreeMap<String, String>, file_args: &'a BTreeSet<String>) -> Self {
+        StageEnv { vars, file_args }
+    }
+}
+
+impl Env for StageEnv<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        match self.vars.get(name) {
+            Some(v) => Some(v),
+            None => self.file_args.contains(name).then_some(""),
+        }
+    }
+}
+
 /// What a stage knows when a RUN runs.
 #[derive(Debug, Clone, Default)]
 struct StageState {
@@ -491,7 +515,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                         (Some(v), _) => Some(v.clone()),
                         (None, Some(d)) => Some(
                             expander
-                                .process_word(d, &state.vars)
+                                .process_word(d, &StageEnv::new(&state.vars, &file_args))
                                 .unwrap_or_else(|_| d.to_string()),
                         ),
                         (None, None) => globals.get(name).cloned(),
@@ -507,7 +531,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                 for triple in node.args.chunks(3) {
                     let [name, value, _] = triple else { continue };
                     let value = expander
-                        .process_word(value, &state.vars)
+                        .process_word(value, &StageEnv::new(&state.vars, &file_args))
                         .unwrap_or_else(|_| value.clone());
                     state.env_names.insert(name.clone());
                     state.set(name, value);
@@ -2302,6 +2326,20 @@ mod tests {
                 via: "from"
             }]
         );
+    }
+
+    /// TensorFlow's Dockerfiles: `ARG USE_PYTHON_3_NOT_2`, `ARG _PY_SUFFIX=${USE_PYTHON_3_NOT_2:+3}`,
+    /// `ARG PIP=pip${_PY_SUFFIX}`: without build args, `${PIP}` is pip.
+    #[test]
+    fn an_arg_without_a_value_is_empty_in_later_args_and_envs() {
+        let df = format!(
+            "{BASE}ARG USE_PYTHON_3_NOT_2\nARG _PY_SUFFIX=${{USE_PYTHON_3_NOT_2:+3}}\nARG PIP=pip${{_PY_SUFFIX}}\n\
+             ENV PY=python${{_PY_SUFFIX}}\nRUN ${{PIP}} install numpy\nRUN ${{PY}} -m pip install scipy\n"
+        );
+        assert_eq!(only(&df, "pip-unpinned"), [7, 8]);
+        // A name the file never declares may come from the base image: still unknown.
+        let df = format!("{BASE}ENV PIPX=${{TOOL:-pip}}\nRUN $PIPX install numpy\n");
+        assert!(only(&df, "pip-unpinned").is_empty());
     }
 
     /// A version from a variable is a pin only after `==` without a wildcard.
