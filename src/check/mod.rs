@@ -295,13 +295,41 @@ fn lint_image(acc: &mut Acc, line: usize, instr: &str, image: &str) {
 }
 
 /// A tag that names no release but whatever is newest: `latest`, `rolling`, `nightly`,
-/// `latest-gpu`, `3.12-nightly`.
+/// `latest-gpu`, `3.12-nightly`, a branch (`main-base`, `master`), `stable-slim`. A date in it
+/// names one build (`nightly_3.10_tpuvm_20250124`, `nightly-2024-05-01`).
 fn moving_tag(tag: &str) -> bool {
     let t = tag.to_ascii_lowercase();
-    const MOVING: [&str; 6] = ["latest", "rolling", "nightly", "edge", "main", "master"];
-    MOVING.contains(&t.as_str())
-        || t.split(['-', '_', '.'])
-            .any(|part| matches!(part, "latest" | "nightly" | "rolling"))
+    if dated(&t) {
+        return false;
+    }
+    const WHOLE: [&str; 8] = [
+        "edge", "devel", "dev", "develop", "testing", "unstable", "sid", "trunk",
+    ];
+    WHOLE.contains(&t.as_str())
+        || t.split(['-', '_', '.']).any(|part| {
+            matches!(
+                part,
+                "latest" | "nightly" | "rolling" | "main" | "master" | "stable"
+            )
+        })
+}
+
+/// `20250124`, `2024-05-01`, `2024.05.01` in a tag.
+fn dated(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    (0..b.len()).any(|i| {
+        let year = b.get(i..i + 4).is_some_and(|y| {
+            (y[0] == b'1' && y[1] == b'9' || y[0] == b'2' && y[1] == b'0') && digits(y)
+        });
+        year && (b.get(i + 4..i + 8).is_some_and(digits)
+            || b.get(i + 4..i + 10).is_some_and(|r| {
+                matches!(r[0], b'-' | b'.' | b'_')
+                    && r[3] == r[0]
+                    && digits(&r[1..3])
+                    && digits(&r[4..6])
+            }))
+    })
 }
 
 /// The variables an instruction of a stage sees: its own, then any other ARG of the file as
@@ -2326,6 +2354,30 @@ mod tests {
                 via: "from"
             }]
         );
+    }
+
+    #[test]
+    fn branch_tags_move_and_dated_tags_do_not() {
+        for (tag, moving) in [
+            ("latest", true),
+            ("latest-gpu", true),
+            ("3.12-nightly", true),
+            ("main-base", true),
+            ("master", true),
+            ("stable-slim", true),
+            ("edge", true),
+            ("rolling", true),
+            ("nightly_3.10_tpuvm_20250124", false),
+            ("nightly-2024-05-01", false),
+            ("12.1.0-devel-ubuntu22.04", false),
+            ("2.3.0-cuda12.1-cudnn8-devel", false),
+            ("24.02-py3", false),
+            ("3.19", false),
+        ] {
+            assert_eq!(moving_tag(tag), moving, "{tag}");
+        }
+        let df = "FROM axolotlai/axolotl-base-uv:main-base\nFROM us-docker.pkg.dev/p/xla:nightly_3.10_tpuvm_20250124\n";
+        assert_eq!(rules(df), [(1, "from-latest"), (2, "from-unpinned")]);
     }
 
     /// TensorFlow's Dockerfiles: `ARG USE_PYTHON_3_NOT_2`, `ARG _PY_SUFFIX=${USE_PYTHON_3_NOT_2:+3}`,
