@@ -725,6 +725,17 @@ fn expand_word(raw: &str, vars: &BTreeMap<String, String>, expander: &Lex) -> Ve
     }
 }
 
+/// `"${NAME[@]}"` or `${NAME[*]}`: the name of the array it expands.
+fn array_reference(word: &str) -> Option<&str> {
+    let inner = word
+        .trim_matches('"')
+        .strip_prefix("${")?
+        .strip_suffix('}')?;
+    inner
+        .strip_suffix("[@]")
+        .or_else(|| inner.strip_suffix("[*]"))
+}
+
 fn resolve(words: &[String]) -> Resolved {
     let mut r = Resolved::default();
     let mut i = 0;
@@ -1025,6 +1036,8 @@ fn lint_run(
     let mut queue: Vec<(String, usize, usize)> =
         scripts.into_iter().map(|(s, l)| (s, l, 0)).collect();
     let mut qi = 0;
+    // Bash arrays set in the script (`PKGS=(curl git)`), for `"${PKGS[@]}"`.
+    let mut arrays: BTreeMap<String, Vec<String>> = BTreeMap::new();
     while qi < queue.len() {
         let (script, base, depth) = queue[qi].clone();
         qi += 1;
@@ -1034,7 +1047,17 @@ fn lint_run(
             let words: Vec<String> = cmd
                 .words
                 .iter()
-                .flat_map(|w| expand_word(w, &vars, expander))
+                .flat_map(|w| {
+                    if let Some((name, elements)) = shell::array_elements(w) {
+                        let joined = format!("{name}={}", elements.join(" "));
+                        arrays.insert(name.to_string(), elements);
+                        return vec![joined];
+                    }
+                    match array_reference(w).and_then(|name| arrays.get(name)) {
+                        Some(elements) => elements.clone(),
+                        None => expand_word(w, &vars, expander),
+                    }
+                })
                 .collect();
             if words.is_empty() {
                 continue;
@@ -2378,6 +2401,31 @@ mod tests {
         }
         let df = "FROM axolotlai/axolotl-base-uv:main-base\nFROM us-docker.pkg.dev/p/xla:nightly_3.10_tpuvm_20250124\n";
         assert_eq!(rules(df), [(1, "from-latest"), (2, "from-unpinned")]);
+    }
+
+    /// Ray's base image lists its apt packages in a bash array inside a heredoc.
+    #[test]
+    fn packages_in_a_bash_array_are_linted_and_its_elements_are_no_commands() {
+        let df = "FROM ubuntu:24.04@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
+                  RUN <<EOF\n#!/bin/bash\nAPT_PKGS=(\n    sudo\n    # a comment\n    wget\n    curl=8.5.0-2ubuntu10\n)\napt-get install -y \"${APT_PKGS[@]}\"\nEOF\n";
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let apt = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "apt-unpinned")
+            .expect("apt-unpinned");
+        assert_eq!(apt.line, 10);
+        assert!(apt.message.ends_with(": sudo, wget"), "{}", apt.message);
+        assert_eq!(
+            rules(df),
+            [(10, "apt-logs-left"), (10, "apt-unpinned")],
+            "wget alone on a line is an element, not a download"
+        );
     }
 
     /// TensorFlow's Dockerfiles: `ARG USE_PYTHON_3_NOT_2`, `ARG _PY_SUFFIX=${USE_PYTHON_3_NOT_2:+3}`,

@@ -174,6 +174,14 @@ impl Reader<'_> {
                     }
                     cmd.line = self.line;
                 }
+                // An array assignment `NAME=(a b c)` is one word.
+                '(' if in_word && is_array_assignment_start(&word) => {
+                    self.bump();
+                    let inner = self.balanced(')');
+                    word.push('(');
+                    word.push_str(&inner);
+                    word.push(')');
+                }
                 ';' | '(' | ')' => {
                     self.bump();
                     end_command!(false);
@@ -466,6 +474,37 @@ impl Reader<'_> {
     }
 }
 
+/// `NAME=` or `NAME+=`, just before a `(`.
+fn is_array_assignment_start(word: &str) -> bool {
+    let name = word
+        .strip_suffix("+=")
+        .or_else(|| word.strip_suffix('='))
+        .unwrap_or("");
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The elements of a bash array literal `(a "b" # comment\n c)`, written as `NAME=(…)`.
+pub fn array_elements(word: &str) -> Option<(&str, Vec<String>)> {
+    let (name, value) = word.split_once('=')?;
+    let name = name.strip_suffix('+').unwrap_or(name);
+    let inner = value.strip_prefix('(')?.strip_suffix(')')?;
+    if !is_array_assignment_start(&format!("{name}=")) {
+        return None;
+    }
+    let mut elements = Vec::new();
+    for line in inner.lines() {
+        for w in line.split_whitespace() {
+            if w.starts_with('#') {
+                break;
+            }
+            elements.push(w.trim_matches(['"', '\'']).to_string());
+        }
+    }
+    Some((name, elements))
+}
+
 fn writes_file(target: &str) -> bool {
     !(target.is_empty() || target.starts_with('&') || target == "/dev/null")
 }
@@ -518,6 +557,17 @@ mod tests {
             words("sh <(wget -qO- u)")[0].1,
             w(&["sh", "<(wget -qO- u)"])
         );
+    }
+
+    #[test]
+    fn an_array_literal_is_one_word_not_commands() {
+        let c = commands("PKGS=(\n  curl\n  # for the build\n  git \"make\"\n)\napt-get install -y \"${PKGS[@]}\"");
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[1].line, 5);
+        let (name, elements) = array_elements(&c[0].words[0]).unwrap();
+        assert_eq!((name, elements), ("PKGS", w(&["curl", "git", "make"])));
+        // A subshell is still a subshell.
+        assert_eq!(words("(cd x && make)")[0].1, w(&["cd", "x"]));
     }
 
     #[test]
