@@ -714,9 +714,19 @@ fn is_pip(word: &str) -> bool {
 }
 
 /// Expands a word of the script with what the stage knows; what it cannot know stays `$NAME`.
+/// An unquoted word is split on whitespace after expansion, as the shell splits fields.
 fn expand_word(raw: &str, vars: &BTreeMap<String, String>, expander: &Lex) -> Vec<String> {
     if raw.contains("$(") || raw.contains('`') || raw.starts_with("<(") {
         return vec![raw.to_string()];
+    }
+    if !raw.contains(['"', '\'', '\\']) {
+        // BuildKit's own word splitting drops text before a nested `${…}` (a quirk of its
+        // shared buffer that decides no image but would hide `${PKG}${VER:+==$VER}`), so the
+        // whole expansion is split here instead.
+        return match expander.process_word(raw, vars) {
+            Ok(word) => word.split_whitespace().map(str::to_string).collect(),
+            Err(_) => vec![raw.to_string()],
+        };
     }
     match expander.process_words(raw, vars) {
         Ok(words) if !words.is_empty() => words,
@@ -2440,6 +2450,18 @@ mod tests {
         // A name the file never declares may come from the base image: still unknown.
         let df = format!("{BASE}ENV PIPX=${{TOOL:-pip}}\nRUN $PIPX install numpy\n");
         assert!(only(&df, "pip-unpinned").is_empty());
+    }
+
+    /// TensorFlow: `pip install ${TF_PACKAGE}${TF_PACKAGE_VERSION:+==${TF_PACKAGE_VERSION}}` with
+    /// an empty version installs the newest release.
+    #[test]
+    fn a_word_joined_from_expansions_keeps_every_part() {
+        let df = format!(
+            "{BASE}ARG TF_PACKAGE=tensorflow\nARG TF_PACKAGE_VERSION=\n\
+             RUN pip install --no-cache-dir ${{TF_PACKAGE}}${{TF_PACKAGE_VERSION:+==${{TF_PACKAGE_VERSION}}}}\n\
+             RUN pip install --no-cache-dir ${{TF_PACKAGE}}${{TF_PACKAGE:+==2.16.1}}\n"
+        );
+        assert_eq!(only(&df, "pip-unpinned"), [5]);
     }
 
     /// A version from a variable is a pin only after `==` without a wildcard.
