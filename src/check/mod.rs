@@ -717,7 +717,8 @@ fn is_pip(word: &str) -> bool {
 /// An unquoted word is split on whitespace after expansion, as the shell splits fields.
 fn expand_word(raw: &str, vars: &BTreeMap<String, String>, expander: &Lex) -> Vec<String> {
     if raw.contains("$(") || raw.contains('`') || raw.starts_with("<(") {
-        return vec![raw.to_string()];
+        // Kept as written, less the quotes around the whole word (`sh -c "… $(ls) …"`).
+        return vec![unquote_whole(raw).to_string()];
     }
     if !raw.contains(['"', '\'', '\\']) {
         // BuildKit's own word splitting drops text before a nested `${…}` (a quirk of its
@@ -733,6 +734,34 @@ fn expand_word(raw: &str, vars: &BTreeMap<String, String>, expander: &Lex) -> Ve
         Ok(_) => Vec::new(),
         Err(_) => vec![raw.trim_matches(['"', '\'']).to_string()],
     }
+}
+
+/// The inside of a word that is one quoted string, `$(…)` in it included; else the word.
+fn unquote_whole(word: &str) -> &str {
+    let Some(q) = word.chars().next().filter(|c| matches!(c, '"' | '\'')) else {
+        return word;
+    };
+    if word.len() < 2 || !word.ends_with(q) {
+        return word;
+    }
+    let inner = &word[1..word.len() - 1];
+    let mut depth = 0usize;
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if q == '"' => {
+                chars.next();
+            }
+            '$' if q == '"' && chars.peek() == Some(&'(') => {
+                chars.next();
+                depth += 1;
+            }
+            ')' if depth > 0 => depth -= 1,
+            c if c == q && depth == 0 => return word,
+            _ => {}
+        }
+    }
+    inner
 }
 
 /// `"${NAME[@]}"` or `${NAME[*]}`: the name of the array it expands.
@@ -2462,6 +2491,19 @@ mod tests {
              RUN pip install --no-cache-dir ${{TF_PACKAGE}}${{TF_PACKAGE:+==2.16.1}}\n"
         );
         assert_eq!(only(&df, "pip-unpinned"), [5]);
+    }
+
+    /// Horovod: `bash -c "… pip install $(ls dist/horovod-*.tar.gz)[spark]"`.
+    #[test]
+    fn a_double_quoted_script_with_a_substitution_is_linted() {
+        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+        let df = format!(
+            "{from}RUN bash -c \"X=1 pip install --no-cache-dir $(ls /d/*.tar.gz)[ray] numpy\"\n"
+        );
+        assert_eq!(rules(&df), [(2, "pip-unpinned"), (2, "python-without-sde")]);
+        assert_eq!(unquote_whole("\"a $(b \"c\") d\""), "a $(b \"c\") d");
+        assert_eq!(unquote_whole("\"a\"$(b)\"c\""), "\"a\"$(b)\"c\"");
+        assert_eq!(unquote_whole("'$(x)'"), "$(x)");
     }
 
     /// A version from a variable is a pin only after `==` without a wildcard.
