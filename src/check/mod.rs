@@ -120,9 +120,14 @@ fn render(line: usize, rule: &'static str, items: &[String]) -> Finding {
             let (instr, image) = first.split_once('\u{1f}').unwrap_or(("FROM ", &first));
             let repo = strip_tag(image);
             if rule == "from-latest" {
+                let moving = if repo == image {
+                    "has no tag, so it is :latest, which moves".to_string()
+                } else {
+                    format!("follows a moving tag ({})", &image[repo.len() + 1..])
+                };
                 (
                     Error,
-                    format!("`{instr}{image}` follows a moving tag (latest)"),
+                    format!("`{instr}{image}` {moving}"),
                     format!("name a version tag and pin its digest: {instr}{repo}:TAG@sha256:... (`docker buildx imagetools inspect {repo}:TAG` prints it)"),
                 )
             } else {
@@ -135,7 +140,7 @@ fn render(line: usize, rule: &'static str, items: &[String]) -> Finding {
         }
         "apt-without-snapshot" => (
             Warning,
-            "`apt-get update` reads today's mirror; a rebuild later gets other versions".into(),
+            format!("`{first}` reads today's mirror; a rebuild later gets other versions"),
             "point sources at snapshot.debian.org (or snapshot.ubuntu.com) for a fixed date, or use apt-get --snapshot on apt >= 2.7".into(),
         ),
         "apt-unpinned" => (
@@ -1322,7 +1327,7 @@ fn lint_command(
                     .iter()
                     .any(|a| a.starts_with("--snapshot") || *a == "-S");
                 if !snapshot && !facts.snapshot {
-                    acc.add(at, "apt-without-snapshot", "");
+                    acc.add(at, "apt-without-snapshot", format!("{} update", r.program));
                 }
             }
             if matches!(
@@ -2323,6 +2328,22 @@ mod tests {
             && x.2
                 .contains("RUN --mount=from=ghcr.io/astral-sh/uv:TAG@sha256")));
         assert!(f.iter().any(|x| x.0 == 8 && x.1 == "from-latest"));
+        let message = |line: usize| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.line == line)
+                .map(|f| f.message.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            message(4),
+            "`FROM ubuntu` has no tag, so it is :latest, which moves"
+        );
+        assert_eq!(
+            message(8),
+            "`FROM pytorch/pytorch:latest-gpu` follows a moving tag (latest-gpu)"
+        );
         assert!(!f.iter().any(|x| x.0 == 6));
         let bases: Vec<(usize, &str, &str)> = report
             .bases
@@ -2491,6 +2512,58 @@ mod tests {
              RUN pip install --no-cache-dir ${{TF_PACKAGE}}${{TF_PACKAGE:+==2.16.1}}\n"
         );
         assert_eq!(only(&df, "pip-unpinned"), [5]);
+    }
+
+    /// Each message and fix names what the line does: the command, the tool, the package.
+    #[test]
+    fn messages_and_fixes_name_the_case_at_hand() {
+        let df = format!(
+            "{BASE}RUN apt update && apt install -y curl=8.5.0-2 && rm -rf /var/lib/apt/lists/* /var/log/*\n\
+             RUN micromamba install -y -n base numpy\n\
+             RUN uv pip install --system numpy==1.26.4\n\
+             RUN mamba install -y scipy && mamba clean -afy\n"
+        );
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let get = |line: usize, rule: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.line == line && f.rule == rule)
+                .unwrap_or_else(|| panic!("{rule} on line {line}: {:?}", report.findings))
+        };
+        assert!(get(3, "apt-without-snapshot")
+            .message
+            .starts_with("`apt update` reads"));
+        let conda = get(4, "conda-unlocked");
+        assert!(
+            conda.message.contains("`micromamba install -n base numpy`"),
+            "{}",
+            conda.message
+        );
+        assert_eq!(
+            get(4, "conda-cache-left").fix,
+            "end the same RUN with `micromamba clean --all --yes`"
+        );
+        let uv = get(5, "pip-cache-left");
+        assert!(
+            uv.message.starts_with("uv's download cache"),
+            "{}",
+            uv.message
+        );
+        assert!(uv.fix.starts_with("add --no-cache to uv"), "{}", uv.fix);
+        assert!(!uv.fix.contains("--no-cache-dir"), "{}", uv.fix);
+        assert!(report
+            .findings
+            .iter()
+            .all(|f| f.line != 5 || f.rule != "python-without-sde"));
+        assert!(get(6, "conda-unlocked")
+            .message
+            .contains("`mamba install scipy`"));
     }
 
     /// Horovod: `bash -c "… pip install $(ls dist/horovod-*.tar.gz)[spark]"`.
