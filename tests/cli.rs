@@ -624,3 +624,54 @@ fn check_on_the_seed_dockerfiles_and_the_bundled_example() {
     let out = run(&["repro", "check", "--severity", "error"], &example, None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+/// `check --format json` answers which images a build pulls: `bases` in file order with line,
+/// ref as BuildKit expands it and via; `--build-arg` and `--target` decide them; a file BuildKit
+/// refuses has `error` and no bases.
+#[test]
+fn check_json_lists_the_bases_a_build_pulls() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "ARG CUDA=12.1.0\n\
+         FROM internal.example/devtools:1 AS dev\n\
+         FROM nvidia/cuda:${CUDA}-devel-ubuntu22.04 AS build\n\
+         COPY --from=ghcr.io/astral-sh/uv:0.4.30 /uv /bin/uv\n\
+         RUN --mount=type=bind,from=busybox:1.36,target=/bb true\n\
+         FROM python:3.11-slim@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
+         COPY --from=build /app /app\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Refused.Dockerfile"),
+        "FROM a:1\nCOPY --from=later / /\nFROM b:1 AS later\n",
+    )
+    .unwrap();
+    let bases = |args: &[&str]| {
+        let mut all = vec!["repro", "check", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = run(&all, dir.path(), None);
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(2)),
+            "{}",
+            text(&out.stderr)
+        );
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::to_string_pretty(
+            &reports
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| serde_json::json!({"bases": r["bases"], "error": r.get("error")}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    };
+    let report = format!(
+        "== default target\n{}\n== --build-arg CUDA=12.4.1\n{}\n== --target dev\n{}\n",
+        bases(&["Dockerfile", "Refused.Dockerfile"]),
+        bases(&["--build-arg", "CUDA=12.4.1", "Dockerfile"]),
+        bases(&["--target", "dev", "Dockerfile"]),
+    );
+    snapshot("check_json_bases", &report);
+}

@@ -95,6 +95,20 @@ const TOKENS: &[&str] = &[
     "TARGETARCH",
     "BASE",
     "\\\n",
+    "case ",
+    " in ",
+    "x) ",
+    ";;",
+    "esac",
+    "PKGS=(",
+    "\"${PKGS[@]}\"",
+    "bash -c \"",
+    "python -mpip install ",
+    "python3 get-pip.py ",
+    "dnf install -y a-1.2-3 ",
+    "==",
+    ".*",
+    ":+==",
 ];
 
 fn dockerfile_text() -> impl Strategy<Value = String> {

@@ -14,7 +14,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::dockerfile::{self, lex::Lex, Node};
+use crate::dockerfile::lex::{Env, Lex};
+use crate::dockerfile::{self, Node};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -119,9 +120,14 @@ fn render(line: usize, rule: &'static str, items: &[String]) -> Finding {
             let (instr, image) = first.split_once('\u{1f}').unwrap_or(("FROM ", &first));
             let repo = strip_tag(image);
             if rule == "from-latest" {
+                let moving = if repo == image {
+                    "has no tag, so it is :latest, which moves".to_string()
+                } else {
+                    format!("follows a moving tag ({})", &image[repo.len() + 1..])
+                };
                 (
                     Error,
-                    format!("`{instr}{image}` follows a moving tag (latest)"),
+                    format!("`{instr}{image}` {moving}"),
                     format!("name a version tag and pin its digest: {instr}{repo}:TAG@sha256:... (`docker buildx imagetools inspect {repo}:TAG` prints it)"),
                 )
             } else {
@@ -134,7 +140,7 @@ fn render(line: usize, rule: &'static str, items: &[String]) -> Finding {
         }
         "apt-without-snapshot" => (
             Warning,
-            "`apt-get update` reads today's mirror; a rebuild later gets other versions".into(),
+            format!("`{first}` reads today's mirror; a rebuild later gets other versions"),
             "point sources at snapshot.debian.org (or snapshot.ubuntu.com) for a fixed date, or use apt-get --snapshot on apt >= 2.7".into(),
         ),
         "apt-unpinned" => (
@@ -294,13 +300,64 @@ fn lint_image(acc: &mut Acc, line: usize, instr: &str, image: &str) {
 }
 
 /// A tag that names no release but whatever is newest: `latest`, `rolling`, `nightly`,
-/// `latest-gpu`, `3.12-nightly`.
+/// `latest-gpu`, `3.12-nightly`, a branch (`main-base`, `master`), `stable-slim`. A date in it
+/// names one build (`nightly_3.10_tpuvm_20250124`, `nightly-2024-05-01`).
 fn moving_tag(tag: &str) -> bool {
     let t = tag.to_ascii_lowercase();
-    const MOVING: [&str; 6] = ["latest", "rolling", "nightly", "edge", "main", "master"];
-    MOVING.contains(&t.as_str())
-        || t.split(['-', '_', '.'])
-            .any(|part| matches!(part, "latest" | "nightly" | "rolling"))
+    if dated(&t) {
+        return false;
+    }
+    const WHOLE: [&str; 8] = [
+        "edge", "devel", "dev", "develop", "testing", "unstable", "sid", "trunk",
+    ];
+    WHOLE.contains(&t.as_str())
+        || t.split(['-', '_', '.']).any(|part| {
+            matches!(
+                part,
+                "latest" | "nightly" | "rolling" | "main" | "master" | "stable"
+            )
+        })
+}
+
+/// `20250124`, `2024-05-01`, `2024.05.01` in a tag.
+fn dated(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    (0..b.len()).any(|i| {
+        let year = b.get(i..i + 4).is_some_and(|y| {
+            (y[0] == b'1' && y[1] == b'9' || y[0] == b'2' && y[1] == b'0') && digits(y)
+        });
+        year && (b.get(i + 4..i + 8).is_some_and(digits)
+            || b.get(i + 4..i + 10).is_some_and(|r| {
+                matches!(r[0], b'-' | b'.' | b'_')
+                    && r[3] == r[0]
+                    && digits(&r[1..3])
+                    && digits(&r[4..6])
+            }))
+    })
+}
+
+/// The variables an instruction of a stage sees: its own, then any other ARG of the file as
+/// empty (an ARG declared without a value, or another stage's, is empty in a build without
+/// `--build-arg`); other names (an ENV of the base image) stay unknown.
+struct StageEnv<'a> {
+    vars: &'a BTreeMap<String, String>,
+    file_args: &'a BTreeSet<String>,
+}
+
+impl<'a> StageEnv<'a> {
+    fn new(vars: &'a BTreeMap<String, String>, file_args: &'a BTreeSet<String>) -> Self {
+        StageEnv { vars, file_args }
+    }
+}
+
+impl Env for StageEnv<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        match self.vars.get(name) {
+            Some(v) => Some(v),
+            None => self.file_args.contains(name).then_some(""),
+        }
+    }
 }
 
 /// What a stage knows when a RUN runs.
@@ -491,7 +548,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                         (Some(v), _) => Some(v.clone()),
                         (None, Some(d)) => Some(
                             expander
-                                .process_word(d, &state.vars)
+                                .process_word(d, &StageEnv::new(&state.vars, &file_args))
                                 .unwrap_or_else(|_| d.to_string()),
                         ),
                         (None, None) => globals.get(name).cloned(),
@@ -507,7 +564,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                 for triple in node.args.chunks(3) {
                     let [name, value, _] = triple else { continue };
                     let value = expander
-                        .process_word(value, &state.vars)
+                        .process_word(value, &StageEnv::new(&state.vars, &file_args))
                         .unwrap_or_else(|_| value.clone());
                     state.env_names.insert(name.clone());
                     state.set(name, value);
@@ -662,15 +719,65 @@ fn is_pip(word: &str) -> bool {
 }
 
 /// Expands a word of the script with what the stage knows; what it cannot know stays `$NAME`.
+/// An unquoted word is split on whitespace after expansion, as the shell splits fields.
 fn expand_word(raw: &str, vars: &BTreeMap<String, String>, expander: &Lex) -> Vec<String> {
     if raw.contains("$(") || raw.contains('`') || raw.starts_with("<(") {
-        return vec![raw.to_string()];
+        // Kept as written, less the quotes around the whole word (`sh -c "… $(ls) …"`).
+        return vec![unquote_whole(raw).to_string()];
+    }
+    if !raw.contains(['"', '\'', '\\']) {
+        // BuildKit's own word splitting drops text before a nested `${…}` (a quirk of its
+        // shared buffer that decides no image but would hide `${PKG}${VER:+==$VER}`), so the
+        // whole expansion is split here instead.
+        return match expander.process_word(raw, vars) {
+            Ok(word) => word.split_whitespace().map(str::to_string).collect(),
+            Err(_) => vec![raw.to_string()],
+        };
     }
     match expander.process_words(raw, vars) {
         Ok(words) if !words.is_empty() => words,
         Ok(_) => Vec::new(),
         Err(_) => vec![raw.trim_matches(['"', '\'']).to_string()],
     }
+}
+
+/// The inside of a word that is one quoted string, `$(…)` in it included; else the word.
+fn unquote_whole(word: &str) -> &str {
+    let Some(q) = word.chars().next().filter(|c| matches!(c, '"' | '\'')) else {
+        return word;
+    };
+    if word.len() < 2 || !word.ends_with(q) {
+        return word;
+    }
+    let inner = &word[1..word.len() - 1];
+    let mut depth = 0usize;
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if q == '"' => {
+                chars.next();
+            }
+            '$' if q == '"' && chars.peek() == Some(&'(') => {
+                chars.next();
+                depth += 1;
+            }
+            ')' if depth > 0 => depth -= 1,
+            c if c == q && depth == 0 => return word,
+            _ => {}
+        }
+    }
+    inner
+}
+
+/// `"${NAME[@]}"` or `${NAME[*]}`: the name of the array it expands.
+fn array_reference(word: &str) -> Option<&str> {
+    let inner = word
+        .trim_matches('"')
+        .strip_prefix("${")?
+        .strip_suffix('}')?;
+    inner
+        .strip_suffix("[@]")
+        .or_else(|| inner.strip_suffix("[*]"))
 }
 
 fn resolve(words: &[String]) -> Resolved {
@@ -785,11 +892,48 @@ fn resolve(words: &[String]) -> Resolved {
                 r.args = words[j.min(words.len())..].to_vec();
                 return r;
             }
-            b if is_python(b) && words.get(i + 1).map(String::as_str) == Some("-m") => {
-                match words.get(i + 2).map(String::as_str) {
-                    Some(m) if m == "pip" || m == "uv" || m == "conda" => {
+            b if is_python(b) => {
+                // Options of the interpreter, then `-m pip`, `-mpip` or `get-pip.py`.
+                let mut j = i + 1;
+                while let Some(f) = words.get(j).map(String::as_str) {
+                    if matches!(f, "-X" | "-W") {
+                        j += 2;
+                    } else if f.len() > 1
+                        && f.starts_with('-')
+                        && !f.starts_with("--")
+                        && f[1..].chars().all(|c| "bBdEhiIOqsSuvx".contains(c))
+                    {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                let module = match words.get(j).map(String::as_str) {
+                    Some("-m") => words.get(j + 1).map(|m| (m.as_str(), j + 2)),
+                    Some(m) if m.len() > 2 && m.starts_with("-m") => Some((&m[2..], j + 1)),
+                    _ => None,
+                };
+                match module {
+                    Some((m, rest)) if m == "pip" || m == "uv" || m == "conda" => {
                         r.program = m.to_string();
-                        r.args = words[(i + 3).min(words.len())..].to_vec();
+                        r.args = words[rest.min(words.len())..].to_vec();
+                    }
+                    // get-pip.py installs the newest pip (and setuptools and wheel on older
+                    // Pythons) unless pins are given, with pip's own options.
+                    _ if words
+                        .get(j)
+                        .is_some_and(|w| basename(w.trim_matches(['"', '\''])) == "get-pip.py") =>
+                    {
+                        let rest = &words[j + 1..];
+                        let pinned = rest.iter().any(|a| {
+                            a.strip_prefix("pip")
+                                .is_some_and(|v| v.starts_with(['=', '<', '>', '~', '!']))
+                        });
+                        r.program = "pip".into();
+                        r.args = std::iter::once("install".to_string())
+                            .chain((!pinned).then(|| "pip".to_string()))
+                            .chain(rest.iter().cloned())
+                            .collect();
                     }
                     _ => {
                         r.program = b.to_string();
@@ -936,6 +1080,8 @@ fn lint_run(
     let mut queue: Vec<(String, usize, usize)> =
         scripts.into_iter().map(|(s, l)| (s, l, 0)).collect();
     let mut qi = 0;
+    // Bash arrays set in the script (`PKGS=(curl git)`), for `"${PKGS[@]}"`.
+    let mut arrays: BTreeMap<String, Vec<String>> = BTreeMap::new();
     while qi < queue.len() {
         let (script, base, depth) = queue[qi].clone();
         qi += 1;
@@ -945,7 +1091,17 @@ fn lint_run(
             let words: Vec<String> = cmd
                 .words
                 .iter()
-                .flat_map(|w| expand_word(w, &vars, expander))
+                .flat_map(|w| {
+                    if let Some((name, elements)) = shell::array_elements(w) {
+                        let joined = format!("{name}={}", elements.join(" "));
+                        arrays.insert(name.to_string(), elements);
+                        return vec![joined];
+                    }
+                    match array_reference(w).and_then(|name| arrays.get(name)) {
+                        Some(elements) => elements.clone(),
+                        None => expand_word(w, &vars, expander),
+                    }
+                })
                 .collect();
             if words.is_empty() {
                 continue;
@@ -1103,7 +1259,15 @@ const PIP_VALUE_OPTIONS: [&str; 43] = [
 /// Judges one Python requirement given to pip/uv; `None` when pinned or not knowable.
 fn unpinned_requirement(arg: &str) -> Option<String> {
     let a = arg.trim_matches(['"', '\'']);
-    if a.is_empty() || a.contains('$') || a.contains('`') || a.contains('*') && !a.contains("==") {
+    if a.contains('$') || a.contains('`') {
+        // The version comes from a variable: a range or a `.*` floats whatever it holds;
+        // `==$V` is as pinned as the value given.
+        let spec = a.split(';').next().unwrap_or(a);
+        let ranged = spec.ends_with(".*")
+            || !spec.contains("==") && [">", "<", "~=", "!="].iter().any(|op| spec.contains(op));
+        return ranged.then(|| spec.to_string());
+    }
+    if a.is_empty() || a.contains('*') && !a.contains("==") {
         return None;
     }
     let vcs = a.starts_with("git+") || a.contains("@ git+") || a.contains("@git+");
@@ -1163,7 +1327,7 @@ fn lint_command(
                     .iter()
                     .any(|a| a.starts_with("--snapshot") || *a == "-S");
                 if !snapshot && !facts.snapshot {
-                    acc.add(at, "apt-without-snapshot", "");
+                    acc.add(at, "apt-without-snapshot", format!("{} update", r.program));
                 }
             }
             if matches!(
@@ -1259,12 +1423,8 @@ fn lint_command(
                     skip = true;
                     continue;
                 }
-                let versioned = a
-                    .split('-')
-                    .skip(1)
-                    .any(|part| part.starts_with(|c: char| c.is_ascii_digit()));
                 if !a.starts_with('-')
-                    && !versioned
+                    && !rpm_versioned(a)
                     && !a.contains('$')
                     && !a.contains('/')
                     && !a.ends_with(".rpm")
@@ -1634,6 +1794,30 @@ fn lint_command(
     }
 }
 
+/// `name-version` or `name-version-release` (`make-4.2.1`, `bash-5.1.8-6.el9.x86_64`,
+/// `cuda-toolkit-12-8-12.8.1-1`): after some `-`, one or two parts that start with a digit, one
+/// with a dot. A number in the name (`gcc-toolset-13-gcc`, `cuda-toolkit-12-8`) is no version.
+fn rpm_versioned(spec: &str) -> bool {
+    // An epoch (`name-1:2.3-4`) is part of the version.
+    let without_epoch = spec.split_once(':').and_then(|(before, after)| {
+        let (name, epoch) = before.rsplit_once('-')?;
+        epoch
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| format!("{name}-{after}"))
+    });
+    let spec = without_epoch.as_deref().unwrap_or(spec);
+    let parts: Vec<&str> = spec.split('-').collect();
+    (1..parts.len()).any(|i| {
+        let tail = &parts[i..];
+        tail.len() <= 2
+            && tail
+                .iter()
+                .all(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+            && tail.iter().any(|p| p.contains('.'))
+    })
+}
+
 /// Sources pointing at a snapshot (a date).
 fn mentions_snapshot(text: &str) -> bool {
     text.contains("snapshot.debian.org") || text.contains("snapshot.ubuntu.com")
@@ -1982,6 +2166,8 @@ mod tests {
             ("RUN conda run -n env --no-capture-output pip install numpy\n", 3),
             ("RUN pip3.11 install numpy\n", 3),
             ("RUN python3 -m pip install numpy\n", 3),
+            ("RUN /opt/conda/bin/python -mpip install numpy\n", 3),
+            ("RUN python3 -u -m pip install numpy\n", 3),
             ("ARG PIP=\"python3 -m pip\"\nRUN ${PIP} install numpy\n", 4),
             ("RUN uv pip install --system numpy\n", 3),
             ("RUN echo x \\\n && pip install \\\n numpy\n", 3),
@@ -2142,6 +2328,22 @@ mod tests {
             && x.2
                 .contains("RUN --mount=from=ghcr.io/astral-sh/uv:TAG@sha256")));
         assert!(f.iter().any(|x| x.0 == 8 && x.1 == "from-latest"));
+        let message = |line: usize| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.line == line)
+                .map(|f| f.message.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            message(4),
+            "`FROM ubuntu` has no tag, so it is :latest, which moves"
+        );
+        assert_eq!(
+            message(8),
+            "`FROM pytorch/pytorch:latest-gpu` follows a moving tag (latest-gpu)"
+        );
         assert!(!f.iter().any(|x| x.0 == 6));
         let bases: Vec<(usize, &str, &str)> = report
             .bases
@@ -2162,7 +2364,9 @@ mod tests {
              RUN pip install numpy==1.26.4 && rm -rf ~/.cache/pip\n\
              RUN --mount=type=cache,target=/root/.cache/pip pip install numpy==1.26.4\n\
              RUN uv sync --frozen --no-cache\n\
-             RUN pip install --no-cache-dir numpy==1.26.4 # numpy scipy pandas\n"
+             RUN pip install --no-cache-dir numpy==1.26.4 # numpy scipy pandas\n\
+             ARG TORCH_VERSION\n\
+             RUN pip install --no-cache-dir torch==${{TORCH_VERSION}} \"numpy==$NUMPY\" $PKGS\n"
         );
         assert_eq!(rules(&df), []);
         // A cache mount keeps apt's archives out, but the lists of `apt-get update` stay.
@@ -2233,6 +2437,216 @@ mod tests {
                 via: "from"
             }]
         );
+    }
+
+    #[test]
+    fn branch_tags_move_and_dated_tags_do_not() {
+        for (tag, moving) in [
+            ("latest", true),
+            ("latest-gpu", true),
+            ("3.12-nightly", true),
+            ("main-base", true),
+            ("master", true),
+            ("stable-slim", true),
+            ("edge", true),
+            ("rolling", true),
+            ("nightly_3.10_tpuvm_20250124", false),
+            ("nightly-2024-05-01", false),
+            ("12.1.0-devel-ubuntu22.04", false),
+            ("2.3.0-cuda12.1-cudnn8-devel", false),
+            ("24.02-py3", false),
+            ("3.19", false),
+        ] {
+            assert_eq!(moving_tag(tag), moving, "{tag}");
+        }
+        let df = "FROM axolotlai/axolotl-base-uv:main-base\nFROM us-docker.pkg.dev/p/xla:nightly_3.10_tpuvm_20250124\n";
+        assert_eq!(rules(df), [(1, "from-latest"), (2, "from-unpinned")]);
+    }
+
+    /// Ray's base image lists its apt packages in a bash array inside a heredoc.
+    #[test]
+    fn packages_in_a_bash_array_are_linted_and_its_elements_are_no_commands() {
+        let df = "FROM ubuntu:24.04@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
+                  RUN <<EOF\n#!/bin/bash\nAPT_PKGS=(\n    sudo\n    # a comment\n    wget\n    curl=8.5.0-2ubuntu10\n)\napt-get install -y \"${APT_PKGS[@]}\"\nEOF\n";
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let apt = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "apt-unpinned")
+            .expect("apt-unpinned");
+        assert_eq!(apt.line, 10);
+        assert!(apt.message.ends_with(": sudo, wget"), "{}", apt.message);
+        assert_eq!(
+            rules(df),
+            [(10, "apt-logs-left"), (10, "apt-unpinned")],
+            "wget alone on a line is an element, not a download"
+        );
+    }
+
+    /// TensorFlow's Dockerfiles: `ARG USE_PYTHON_3_NOT_2`, `ARG _PY_SUFFIX=${USE_PYTHON_3_NOT_2:+3}`,
+    /// `ARG PIP=pip${_PY_SUFFIX}`: without build args, `${PIP}` is pip.
+    #[test]
+    fn an_arg_without_a_value_is_empty_in_later_args_and_envs() {
+        let df = format!(
+            "{BASE}ARG USE_PYTHON_3_NOT_2\nARG _PY_SUFFIX=${{USE_PYTHON_3_NOT_2:+3}}\nARG PIP=pip${{_PY_SUFFIX}}\n\
+             ENV PY=python${{_PY_SUFFIX}}\nRUN ${{PIP}} install numpy\nRUN ${{PY}} -m pip install scipy\n"
+        );
+        assert_eq!(only(&df, "pip-unpinned"), [7, 8]);
+        // A name the file never declares may come from the base image: still unknown.
+        let df = format!("{BASE}ENV PIPX=${{TOOL:-pip}}\nRUN $PIPX install numpy\n");
+        assert!(only(&df, "pip-unpinned").is_empty());
+    }
+
+    /// TensorFlow: `pip install ${TF_PACKAGE}${TF_PACKAGE_VERSION:+==${TF_PACKAGE_VERSION}}` with
+    /// an empty version installs the newest release.
+    #[test]
+    fn a_word_joined_from_expansions_keeps_every_part() {
+        let df = format!(
+            "{BASE}ARG TF_PACKAGE=tensorflow\nARG TF_PACKAGE_VERSION=\n\
+             RUN pip install --no-cache-dir ${{TF_PACKAGE}}${{TF_PACKAGE_VERSION:+==${{TF_PACKAGE_VERSION}}}}\n\
+             RUN pip install --no-cache-dir ${{TF_PACKAGE}}${{TF_PACKAGE:+==2.16.1}}\n"
+        );
+        assert_eq!(only(&df, "pip-unpinned"), [5]);
+    }
+
+    /// Each message and fix names what the line does: the command, the tool, the package.
+    #[test]
+    fn messages_and_fixes_name_the_case_at_hand() {
+        let df = format!(
+            "{BASE}RUN apt update && apt install -y curl=8.5.0-2 && rm -rf /var/lib/apt/lists/* /var/log/*\n\
+             RUN micromamba install -y -n base numpy\n\
+             RUN uv pip install --system numpy==1.26.4\n\
+             RUN mamba install -y scipy && mamba clean -afy\n"
+        );
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let get = |line: usize, rule: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.line == line && f.rule == rule)
+                .unwrap_or_else(|| panic!("{rule} on line {line}: {:?}", report.findings))
+        };
+        assert!(get(3, "apt-without-snapshot")
+            .message
+            .starts_with("`apt update` reads"));
+        let conda = get(4, "conda-unlocked");
+        assert!(
+            conda.message.contains("`micromamba install -n base numpy`"),
+            "{}",
+            conda.message
+        );
+        assert_eq!(
+            get(4, "conda-cache-left").fix,
+            "end the same RUN with `micromamba clean --all --yes`"
+        );
+        let uv = get(5, "pip-cache-left");
+        assert!(
+            uv.message.starts_with("uv's download cache"),
+            "{}",
+            uv.message
+        );
+        assert!(uv.fix.starts_with("add --no-cache to uv"), "{}", uv.fix);
+        assert!(!uv.fix.contains("--no-cache-dir"), "{}", uv.fix);
+        assert!(report
+            .findings
+            .iter()
+            .all(|f| f.line != 5 || f.rule != "python-without-sde"));
+        assert!(get(6, "conda-unlocked")
+            .message
+            .contains("`mamba install scipy`"));
+    }
+
+    /// Horovod: `bash -c "… pip install $(ls dist/horovod-*.tar.gz)[spark]"`.
+    #[test]
+    fn a_double_quoted_script_with_a_substitution_is_linted() {
+        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+        let df = format!(
+            "{from}RUN bash -c \"X=1 pip install --no-cache-dir $(ls /d/*.tar.gz)[ray] numpy\"\n"
+        );
+        assert_eq!(rules(&df), [(2, "pip-unpinned"), (2, "python-without-sde")]);
+        assert_eq!(unquote_whole("\"a $(b \"c\") d\""), "a $(b \"c\") d");
+        assert_eq!(unquote_whole("\"a\"$(b)\"c\""), "\"a\"$(b)\"c\"");
+        assert_eq!(unquote_whole("'$(x)'"), "$(x)");
+    }
+
+    /// A version from a variable is a pin only after `==` without a wildcard.
+    #[test]
+    fn a_range_or_wildcard_floats_whatever_the_variable_holds() {
+        let df = format!(
+            "{BASE}ARG TRT\nRUN pip install --no-cache-dir tensorrt==${{TRT}}.* \"torch>=$V\" \"x~=${{X}}\" y==$Y\n"
+        );
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let pip = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "pip-unpinned")
+            .expect("pip-unpinned");
+        assert_eq!(pip.line, 4);
+        assert!(
+            pip.message.contains("tensorrt==.*")
+                && pip.message.contains("torch>=$V")
+                && pip.message.contains("x~=${X}")
+                && !pip.message.contains("y=="),
+            "{}",
+            pip.message
+        );
+    }
+
+    /// get-pip.py is pip installing the newest pip: unpinned, cached and compiled.
+    #[test]
+    fn get_pip_installs_an_unpinned_pip() {
+        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+        let df = format!("{from}RUN python3.9 get-pip.py\n");
+        assert_eq!(
+            rules(&df),
+            [
+                (2, "pip-cache-left"),
+                (2, "pip-unpinned"),
+                (2, "python-without-sde")
+            ]
+        );
+        let df = format!("{from}ARG SOURCE_DATE_EPOCH\nRUN python /tmp/get-pip.py --no-cache-dir pip==24.0 setuptools==69.5.1\n");
+        assert_eq!(rules(&df), []);
+        // A script that is not get-pip.py, and python -c, are not pip.
+        let df = format!("{from}RUN python3 setup_env.py pip && python3 -c 'import pip'\n");
+        assert_eq!(rules(&df), []);
+    }
+
+    #[test]
+    fn rpm_versions_are_not_numbers_in_names() {
+        let df = format!(
+            "{BASE}RUN dnf install -y gcc-toolset-13-gcc gcc-toolset-13-gcc-c++\n\
+             RUN dnf install -y cuda-toolkit-12-8\n\
+             RUN dnf install -y make-4.2.1 bash-5.1.8-6.el9.x86_64 cuda-toolkit-12-8-12.8.1-1 tar-2:1.34-6.el9\n\
+             RUN yum install -y java-1.8.0-openjdk\n"
+        );
+        assert_eq!(only(&df, "dnf-unpinned"), [3, 4, 6]);
+        for (spec, pinned) in [
+            ("make-4.2.1", true),
+            ("make-4.2.1-1.el8", true),
+            ("tar-2:1.34-6.el9", true),
+            ("gcc-toolset-13-gcc", false),
+            ("libcudnn9-cuda-13", false),
+            ("java-1.8.0-openjdk", false),
+            ("python3.11", false),
+        ] {
+            assert_eq!(rpm_versioned(spec), pinned, "{spec}");
+        }
     }
 
     /// pip writes timestamped .pyc of what it installs even with PYTHONDONTWRITEBYTECODE=1

@@ -174,6 +174,14 @@ impl Reader<'_> {
                     }
                     cmd.line = self.line;
                 }
+                // An array assignment `NAME=(a b c)` is one word.
+                '(' if in_word && is_array_assignment_start(&word) => {
+                    self.bump();
+                    let inner = self.balanced(')');
+                    word.push('(');
+                    word.push_str(&inner);
+                    word.push(')');
+                }
                 ';' | '(' | ')' => {
                     self.bump();
                     end_command!(false);
@@ -332,12 +340,52 @@ impl Reader<'_> {
         }
     }
 
-    /// Up to the `close` that balances, quotes respected; the text inside.
+    /// Up to the `close` that balances, quotes respected; the text inside. Inside `$(…)`, the
+    /// `)` ending a pattern of a `case … in … esac` closes nothing.
     fn balanced(&mut self, close: char) -> String {
         let open = if close == ')' { '(' } else { '{' };
         let mut depth = 1usize;
         let mut inner = String::new();
+        // The `case`s open inside, each with the depth it was opened at; a word is a keyword
+        // only where a command starts.
+        let mut cases: Vec<usize> = Vec::new();
+        let mut name = String::new();
+        let mut command_start = true;
+        let mut name_at_start = false;
         while let Some(c) = self.bump() {
+            if close == ')' {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    if name.is_empty() {
+                        name_at_start = command_start;
+                    }
+                    name.push(c);
+                } else {
+                    if !name.is_empty() {
+                        command_start = name_at_start
+                            && matches!(
+                                name.as_str(),
+                                "then" | "do" | "else" | "elif" | "if" | "while" | "until" | "esac"
+                            );
+                        if name_at_start && name == "case" {
+                            cases.push(depth);
+                        } else if name_at_start && name == "esac" && cases.last() == Some(&depth) {
+                            cases.pop();
+                        }
+                        name.clear();
+                    }
+                    if matches!(c, ';' | '&' | '|' | '(' | '\n') {
+                        command_start = true;
+                    } else if !matches!(c, ' ' | '\t') {
+                        command_start = false;
+                    }
+                }
+                if c == ')' && cases.last() == Some(&depth) {
+                    inner.push(c);
+                    // A pattern ends: a command starts.
+                    command_start = true;
+                    continue;
+                }
+            }
             match c {
                 '\\' => {
                     inner.push(c);
@@ -426,6 +474,37 @@ impl Reader<'_> {
     }
 }
 
+/// `NAME=` or `NAME+=`, just before a `(`.
+fn is_array_assignment_start(word: &str) -> bool {
+    let name = word
+        .strip_suffix("+=")
+        .or_else(|| word.strip_suffix('='))
+        .unwrap_or("");
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The elements of a bash array literal `(a "b" # comment\n c)`, written as `NAME=(…)`.
+pub fn array_elements(word: &str) -> Option<(&str, Vec<String>)> {
+    let (name, value) = word.split_once('=')?;
+    let name = name.strip_suffix('+').unwrap_or(name);
+    let inner = value.strip_prefix('(')?.strip_suffix(')')?;
+    if !is_array_assignment_start(&format!("{name}=")) {
+        return None;
+    }
+    let mut elements = Vec::new();
+    for line in inner.lines() {
+        for w in line.split_whitespace() {
+            if w.starts_with('#') {
+                break;
+            }
+            elements.push(w.trim_matches(['"', '\'']).to_string());
+        }
+    }
+    Some((name, elements))
+}
+
 fn writes_file(target: &str) -> bool {
     !(target.is_empty() || target.starts_with('&') || target == "/dev/null")
 }
@@ -478,5 +557,35 @@ mod tests {
             words("sh <(wget -qO- u)")[0].1,
             w(&["sh", "<(wget -qO- u)"])
         );
+    }
+
+    #[test]
+    fn an_array_literal_is_one_word_not_commands() {
+        let c = commands("PKGS=(\n  curl\n  # for the build\n  git \"make\"\n)\napt-get install -y \"${PKGS[@]}\"");
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[1].line, 5);
+        let (name, elements) = array_elements(&c[0].words[0]).unwrap();
+        assert_eq!((name, elements), ("PKGS", w(&["curl", "git", "make"])));
+        // A subshell is still a subshell.
+        assert_eq!(words("(cd x && make)")[0].1, w(&["cd", "x"]));
+    }
+
+    #[test]
+    fn a_case_pattern_inside_a_substitution_closes_nothing() {
+        let script = "curl -fsSL https://x/go.linux-$(case $(uname -m) in x86_64) echo amd64 ;; aarch64) echo arm64 ;; esac).tar.gz | tar xz";
+        let c = commands(script);
+        assert_eq!(
+            (c[0].words.len(), c[0].piped),
+            (3, true),
+            "{:?}",
+            c[0].words
+        );
+        assert!(c[0].words[2].ends_with("esac).tar.gz"), "{:?}", c[0].words);
+        assert_eq!(c[1].words, w(&["tar", "xz"]));
+        // A case word that is part of another word opens nothing.
+        let c = commands("echo $(showcase x) y");
+        assert_eq!(c[0].words, w(&["echo", "$(showcase x)", "y"]));
+        let c = commands("echo $(echo case) y");
+        assert_eq!(c[0].words, w(&["echo", "$(echo case)", "y"]));
     }
 }
