@@ -377,3 +377,35 @@ fn zstd_layers_are_locked_and_a_rebuild_compresses_as_locked() {
     prune_build_cache();
     docker_in(&review, &["repro", "verify", "--rebuild", "-q"]).expect(0);
 }
+
+#[test]
+fn a_stage_the_target_does_not_reach_pulls_nothing_and_is_not_pinned() {
+    let _serial = serial();
+    // An internal tool image nobody can pull: a build of the last stage never reaches it.
+    let p = Project::new(
+        "unreached",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {REGISTRY}/repro-test/no-such-internal-tool:1 AS devtools\nRUN exit 1\n\nFROM {} AS release\nCOPY app /app\n",
+                    busybox()
+                ),
+            ),
+            ("app/hello.txt", "reached\n"),
+        ],
+    );
+    p.repro(&["release", "-q"]).expect(0);
+    let lock = p.lock_text();
+    assert!(lock.contains(&format!("ref = \"{}\"", busybox())), "{lock}");
+    assert!(!lock.contains("no-such-internal-tool"), "{lock}");
+    // Asked for, the stage is built, and its base cannot be resolved: one line, exit 1.
+    let refused = p
+        .repro(&["release", "-q", "--target", "devtools"])
+        .expect(1);
+    assert!(
+        refused.stderr.contains("no-such-internal-tool:1") && refused.stderr.lines().count() == 1,
+        "{}",
+        refused.stderr
+    );
+}
