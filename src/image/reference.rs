@@ -90,6 +90,28 @@ pub fn normalise_ref(reference: &str) -> String {
     Reference::split(reference).normalised()
 }
 
+/// `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`: one path component of docker's reference grammar.
+pub fn is_path_component(word: &str) -> bool {
+    let mut separator = String::new();
+    let mut seen_alnum = false;
+    for c in word.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            let ok = matches!(separator.as_str(), "" | "." | "_" | "__")
+                || separator.bytes().all(|b| b == b'-');
+            if !ok {
+                return false;
+            }
+            separator.clear();
+            seen_alnum = true;
+        } else if "._-".contains(c) && seen_alnum {
+            separator.push(c);
+        } else {
+            return false;
+        }
+    }
+    seen_alnum && separator.is_empty()
+}
+
 /// A repository name docker accepts, from a directory name.
 pub fn image_name_from_dir(dir: &Path) -> String {
     let raw = dir

@@ -911,7 +911,7 @@ pub const IMAGE_CONTEXT: &str = "docker-image://";
 /// plain word of docker's reference grammar (lowercase letters and digits, joined by `.`, `_`,
 /// `__` or dashes), so that BuildKit matches it as written and it can be no option.
 pub fn check_context_name(key: &str, name: &str) -> std::result::Result<(), String> {
-    if name.len() <= 128 && reference_word(name) {
+    if name.len() <= 128 && crate::image::reference::is_path_component(name) {
         Ok(())
     } else {
         Err(format!(
@@ -919,28 +919,6 @@ pub fn check_context_name(key: &str, name: &str) -> std::result::Result<(), Stri
             quote(name)
         ))
     }
-}
-
-/// `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`: one path component of docker's reference grammar.
-fn reference_word(word: &str) -> bool {
-    let mut separator = String::new();
-    let mut seen_alnum = false;
-    for c in word.chars() {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            let ok = matches!(separator.as_str(), "" | "." | "_" | "__")
-                || separator.bytes().all(|b| b == b'-');
-            if !ok {
-                return false;
-            }
-            separator.clear();
-            seen_alnum = true;
-        } else if "._-".contains(c) && seen_alnum {
-            separator.push(c);
-        } else {
-            return false;
-        }
-    }
-    seen_alnum && separator.is_empty()
 }
 
 /// A directory a named context reads: relative to the project, without `..`, and nothing

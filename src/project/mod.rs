@@ -892,37 +892,12 @@ fn check_image_name(name: &str) -> std::result::Result<(), String> {
         }
     }
     for part in parts {
-        let separators_ok = path_component_ok(part);
+        let separators_ok = crate::image::reference::is_path_component(part);
         if !separators_ok {
             return Err(format!("is not a valid image name: the part {} must be lowercase letters and digits, joined by . _ __ or -; {FIX}", quote(part)));
         }
     }
     Ok(())
-}
-
-/// `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
-fn path_component_ok(part: &str) -> bool {
-    let mut separator = String::new();
-    let mut seen_alnum = false;
-    for c in part.chars() {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            let ok = separator.is_empty()
-                || separator == "."
-                || separator == "_"
-                || separator == "__"
-                || separator.bytes().all(|b| b == b'-');
-            if !ok {
-                return false;
-            }
-            separator.clear();
-            seen_alnum = true;
-        } else if "._-".contains(c) && seen_alnum {
-            separator.push(c);
-        } else {
-            return false;
-        }
-    }
-    seen_alnum && separator.is_empty()
 }
 
 fn check_relative(from: From, path: &str) -> Result<()> {

@@ -3,6 +3,7 @@
 //! whose base drifted still gives the release's answer.
 
 use crate::common::*;
+use std::path::Path;
 
 /// A base + release project whose base is `base_run` on busybox.
 fn seed(name: &str, base_run: &str) -> Project {
@@ -134,9 +135,9 @@ fn an_archive_of_base_and_release_verifies_both_offline_and_rebuilds_the_release
     remove_image(&base_name, &base_digest);
     let (_tmp, review) = p.clone_with_lock();
     prune_build_cache();
-    let rebuilt = docker_in(
-        &review,
-        &[
+    // `verify --rebuild --base locked --archive ARCHIVE -q`, and more arguments.
+    let on_archived_base = |archive: &Path, more: &[&str]| {
+        let mut argv = vec![
             "repro",
             "verify",
             "--rebuild",
@@ -145,31 +146,19 @@ fn an_archive_of_base_and_release_verifies_both_offline_and_rebuilds_the_release
             "--archive",
             archive.to_str().unwrap(),
             "-q",
-            "--format",
-            "json",
-        ],
-    )
-    .expect(0);
-    let report = rebuilt.json();
+        ];
+        argv.extend(more);
+        docker_in(&review, &argv)
+    };
+    let report = on_archived_base(&archive, &["--format", "json"])
+        .expect(0)
+        .json();
     assert_eq!(report["verdict"], "identical", "{report}");
     assert_eq!(report["images"][0]["role"], "base");
     assert_eq!(report["images"][0]["source"], "archive");
     assert_eq!(report["images"][1]["source"], "rebuild");
     assert_eq!(report["images"][1]["built_on"], "locked-base");
-    let human = docker_in(
-        &review,
-        &[
-            "repro",
-            "verify",
-            "--rebuild",
-            "--base",
-            "locked",
-            "--archive",
-            archive.to_str().unwrap(),
-            "-q",
-        ],
-    )
-    .expect(0);
+    let human = on_archived_base(&archive, &[]).expect(0);
     assert!(
         human.stdout.contains("identical (by digest, archive; not rebuilt)")
             && human.stdout.contains(
@@ -191,20 +180,7 @@ fn an_archive_of_base_and_release_verifies_both_offline_and_rebuilds_the_release
             other_archive.to_str().unwrap(),
         ])
         .expect(0);
-    let refused = docker_in(
-        &review,
-        &[
-            "repro",
-            "verify",
-            "--rebuild",
-            "--base",
-            "locked",
-            "--archive",
-            other_archive.to_str().unwrap(),
-            "-q",
-        ],
-    )
-    .expect(1);
+    let refused = on_archived_base(&other_archive, &[]).expect(1);
     assert!(
         refused
             .stderr
