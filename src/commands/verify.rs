@@ -749,6 +749,7 @@ fn rebuild(
         ui,
         quiet,
     };
+    plan.note_base_rewrite(&docker.facts(&plan.settings.builder)?, &|m| ui.progress(m));
     let (mut reports, base_pin, built_on) = if plan.base.is_some() {
         base_for_release(lock, lock_path, &plan, &how, &explainer)?
     } else {

@@ -155,6 +155,25 @@ pub struct BuilderFacts {
     pub name: String,
 }
 
+impl BuilderFacts {
+    /// Whether this builder's BuildKit exports the layers of a base pinned as a named context
+    /// again. Before BuildKit 0.24 (its Dockerfile frontend before 1.18, moby/buildkit
+    /// 986ff4e87) a base given as a named context reaches the exporter without its config, so
+    /// rewrite-timestamp cannot tell the base's layers from the build's and rewrites them all:
+    /// the same bytes come out, after about as long again as the base's own export. `None`
+    /// when the builder does not say its version (a distribution's build says `v0.0.0+unknown`).
+    pub fn rewrites_pinned_base_layers(&self) -> Option<bool> {
+        let version = self.buildkit.strip_prefix('v').unwrap_or(&self.buildkit);
+        let mut parts = version.split(['.', '-', '+']);
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = parts.next()?.parse().ok()?;
+        if (major, minor) == (0, 0) {
+            return None;
+        }
+        Some((major, minor) < (0, 24))
+    }
+}
+
 impl Docker {
     pub fn new(globals: Vec<String>) -> Result<Self> {
         let tool = Tool::find(
@@ -655,6 +674,24 @@ mod tests {
             "failed to connect via [redacted]; auth [redacted]; [redacted]"
         );
         assert_eq!(redact("nothing", &[]), "nothing");
+    }
+
+    #[test]
+    fn buildkit_before_0_24_rewrites_a_pinned_base_again() {
+        let facts = |buildkit: &str| BuilderFacts {
+            buildkit: buildkit.into(),
+            ..BuilderFacts::default()
+        };
+        assert_eq!(facts("v0.13.2").rewrites_pinned_base_layers(), Some(true));
+        assert_eq!(facts("v0.23.1").rewrites_pinned_base_layers(), Some(true));
+        assert_eq!(facts("v0.24.0").rewrites_pinned_base_layers(), Some(false));
+        assert_eq!(
+            facts("v0.25.0-rc1").rewrites_pinned_base_layers(),
+            Some(false)
+        );
+        assert_eq!(facts("v1.0.0").rewrites_pinned_base_layers(), Some(false));
+        assert_eq!(facts("v0.0.0+unknown").rewrites_pinned_base_layers(), None);
+        assert_eq!(facts("").rewrites_pinned_base_layers(), None);
     }
 
     #[test]

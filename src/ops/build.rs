@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
-use crate::engine::docker::{BuildInputs, BuildSpec, Docker};
+use crate::engine::docker::{BuildInputs, BuildSpec, BuilderFacts, Docker};
 use crate::error::{clip, Error, Result};
 use crate::image::oci::{self, sha256_digest, OciImage};
 
@@ -237,6 +237,26 @@ impl Plan {
             use_cache: self.settings.use_cache,
             compression: self.settings.compression,
             inputs: self.settings.inputs.clone(),
+        }
+    }
+
+    /// Says, before a release is built on a base, when this builder will spend time rewriting
+    /// the base's layers again (the bytes do not change: only the time it takes).
+    pub fn note_base_rewrite(&self, builder: &BuilderFacts, progress: &dyn Fn(&str)) {
+        if self.base.is_none() {
+            return;
+        }
+        let cost = "rewrites the base's layers again when it exports the release (the same bytes, \
+                    after about as long again as the base's own export; BuildKit 0.24 and later do not)";
+        match builder.rewrites_pinned_base_layers() {
+            Some(true) => progress(&format!("note: BuildKit {} {cost}", builder.buildkit)),
+            None => {
+                progress(&format!(
+                "note: this builder does not say its BuildKit version ({}); one before 0.24 {cost}",
+                if builder.buildkit.is_empty() { "none" } else { &builder.buildkit }
+            ))
+            }
+            Some(false) => {}
         }
     }
 

@@ -308,9 +308,12 @@ pub fn path_with(dir: &Path) -> std::ffi::OsString {
 }
 
 /// Pushes `image` under `tag` in the loopback registry.
+/// Pushes `image` under `tag`; the engine keeps no name for it afterwards (a test leaves no
+/// tag behind, and a build must find the image in the registry, not the engine).
 pub fn publish(image: &str, tag: &str) {
     docker(&["tag", image, tag]);
     docker(&["push", "-q", tag]);
+    docker(&["image", "rm", tag]);
 }
 
 /// Someone pushes another image (`from` plus a file at `marker`) under an existing tag.
@@ -331,6 +334,7 @@ pub fn move_tag(tag: &str, from: &str, marker: &str) {
         "--push",
         other.path().to_str().unwrap(),
     ]);
+    docker(&["image", "rm", tag]);
 }
 
 /// Writes the test wheel (tests/fixtures/make_wheel.py) at `version` into `dir`.
