@@ -988,7 +988,31 @@ fn lint_run(
     expander: &Lex,
     file_args: &BTreeSet<String>,
 ) -> bool {
-    let line = node.start_line;
+    let cache_targets = mount_cache_targets(acc, node, names);
+    let scripts = run_scripts(node);
+    let snapshot = state.snapshot
+        || scripts.iter().any(|(s, _)| mentions_snapshot(s))
+        || state.vars.values().any(|v| mentions_snapshot(v));
+    let mut facts = RunFacts {
+        no_bytecode: state.no_bytecode,
+        sde: state.sde,
+        snapshot,
+        ..Default::default()
+    };
+    let mut vars = state.vars.clone();
+    // An ARG of another stage, not declared in this one, is empty here (BuildKit scopes ARGs
+    // to their stage); other unknown names may come from the base image and stay unknown.
+    for name in file_args {
+        vars.entry(name.clone()).or_default();
+    }
+    lint_scripts(acc, scripts, vars, expander, state, &mut facts);
+    judge_run(acc, &facts, &cache_targets);
+    facts.snapshot
+}
+
+/// The targets of the RUN's cache and tmpfs mounts (what they hold is in no layer); an image
+/// a `--mount=from=` names is linted as a base.
+fn mount_cache_targets(acc: &mut Acc, node: &Node, names: &BTreeMap<String, usize>) -> Vec<String> {
     let mut cache_targets: Vec<String> = Vec::new();
     for (name, value) in node_flags(node) {
         if name != "mount" {
@@ -1015,17 +1039,17 @@ fn lint_run(
         }
         if let Some(from) = get(&["from"]) {
             if !from.is_empty() && !is_stage_ref(&from, names) {
-                lint_image(acc, line, "RUN --mount=from=", &from);
+                lint_image(acc, node.start_line, "RUN --mount=from=", &from);
             }
         }
     }
-    let cached = |path: &str| {
-        cache_targets
-            .iter()
-            .any(|t| path == t || path.starts_with(&format!("{t}/")))
-    };
+    cache_targets
+}
 
-    // The shell scripts of the RUN, each with the file line its first line is on.
+/// The shell scripts of the RUN, each with the file line its first line is on: the command
+/// line, and its heredocs when they feed a shell.
+fn run_scripts(node: &Node) -> Vec<(String, usize)> {
+    let line = node.start_line;
     let mut scripts: Vec<(String, usize)> = Vec::new();
     if node.json {
         match node.args.as_slice() {
@@ -1061,22 +1085,19 @@ fn lint_run(
             }
         }
     }
+    scripts
+}
 
-    let snapshot = state.snapshot
-        || scripts.iter().any(|(s, _)| mentions_snapshot(s))
-        || state.vars.values().any(|v| mentions_snapshot(v));
-    let mut facts = RunFacts {
-        no_bytecode: state.no_bytecode,
-        sde: state.sde,
-        snapshot,
-        ..Default::default()
-    };
-    let mut vars = state.vars.clone();
-    // An ARG of another stage, not declared in this one, is empty here (BuildKit scopes ARGs
-    // to their stage); other unknown names may come from the base image and stay unknown.
-    for name in file_args {
-        vars.entry(name.clone()).or_default();
-    }
+/// Lints every command of the scripts, following `sh -c` scripts (to a depth of 8) and the
+/// variables and arrays the scripts set; what spans commands is noted in `facts`.
+fn lint_scripts(
+    acc: &mut Acc,
+    scripts: Vec<(String, usize)>,
+    mut vars: BTreeMap<String, String>,
+    expander: &Lex,
+    state: &StageState,
+    facts: &mut RunFacts,
+) {
     let mut queue: Vec<(String, usize, usize)> =
         scripts.into_iter().map(|(s, l)| (s, l, 0)).collect();
     let mut qi = 0;
@@ -1115,7 +1136,7 @@ fn lint_run(
             {
                 for w in &words {
                     if let Some((k, v)) = is_assignment(w) {
-                        note_env(&mut facts, k, v);
+                        note_env(facts, k, v);
                         vars.insert(k.to_string(), v.to_string());
                     }
                 }
@@ -1136,7 +1157,7 @@ fn lint_run(
                 continue;
             }
             let next = cmds.get(ci + 1).filter(|_| cmd.piped);
-            lint_command(acc, at, &r, cmd, next, state, &mut facts);
+            lint_command(acc, at, &r, cmd, next, state, facts);
             // `find … -exec CMD {} \;`: CMD runs once per file found.
             if r.program == "find" {
                 if let Some(i) = r.args.iter().position(|a| a == "-exec" || a == "-execdir") {
@@ -1147,13 +1168,21 @@ fn lint_run(
                         .collect();
                     let mut inner = resolve(&inner);
                     inner.xargs = true;
-                    lint_command(acc, at, &inner, cmd, None, state, &mut facts);
+                    lint_command(acc, at, &inner, cmd, None, state, facts);
                 }
             }
         }
     }
+}
 
-    // Judgements over the whole RUN.
+/// Judgements over the whole RUN: a cache left in the layer, bytecode without a fixed time, a
+/// download no checksum checks, a clone no checkout pins.
+fn judge_run(acc: &mut Acc, facts: &RunFacts, cache_targets: &[String]) {
+    let cached = |path: &str| {
+        cache_targets
+            .iter()
+            .any(|t| path == t || path.starts_with(&format!("{t}/")))
+    };
     if let Some(at) = facts.apt_update {
         if !facts.lists_cleaned && !cached("/var/lib/apt/lists") {
             acc.add(at, "apt-cache-left", "");
@@ -1196,7 +1225,6 @@ fn lint_run(
             acc.add(*at, "git-clone-unpinned", url.clone());
         }
     }
-    facts.snapshot
 }
 
 fn note_env(facts: &mut RunFacts, name: &str, value: &str) {
@@ -1306,6 +1334,23 @@ fn unpinned_requirement(arg: &str) -> Option<String> {
     }
 }
 
+/// A command of a RUN as the lints of one tool read it: its line, what runs, its arguments, the
+/// first that is no option, and what the stage has set before it.
+struct Invocation<'a> {
+    at: usize,
+    r: &'a Resolved,
+    args: Vec<&'a str>,
+    sub: Option<&'a str>,
+    state: &'a StageState,
+}
+
+impl Invocation<'_> {
+    /// Whether the command is prefixed with `NAME=value` (a non-empty value).
+    fn prefixed(&self, name: &str) -> bool {
+        self.r.env.iter().any(|(k, v)| k == name && !v.is_empty())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn lint_command(
     acc: &mut Acc,
@@ -1317,472 +1362,39 @@ fn lint_command(
     facts: &mut RunFacts,
 ) {
     let args: Vec<&str> = r.args.iter().map(String::as_str).collect();
-    let prefixed = |name: &str| r.env.iter().any(|(k, v)| k == name && !v.is_empty());
     let sub = args.iter().find(|a| !a.starts_with('-')).copied();
+    let c = Invocation {
+        at,
+        r,
+        args: args.clone(),
+        sub,
+        state,
+    };
     match r.program.as_str() {
-        "apt-get" | "apt" | "aptitude" => {
-            if sub == Some("update") {
-                facts.apt_update.get_or_insert(at);
-                let snapshot = args
-                    .iter()
-                    .any(|a| a.starts_with("--snapshot") || *a == "-S");
-                if !snapshot && !facts.snapshot {
-                    acc.add(at, "apt-without-snapshot", format!("{} update", r.program));
-                }
-            }
-            if matches!(
-                sub,
-                Some("install" | "upgrade" | "dist-upgrade" | "full-upgrade")
-            ) {
-                facts.apt_install.push(at);
-            }
-            if sub == Some("install") && !facts.snapshot {
-                let mut skip = false;
-                let mut after = false;
-                for a in &args {
-                    if skip {
-                        skip = false;
-                        continue;
-                    }
-                    if !after {
-                        after = *a == "install";
-                        continue;
-                    }
-                    if matches!(*a, "-o" | "-t" | "--target-release" | "-c") {
-                        skip = true;
-                        continue;
-                    }
-                    let known = !a.contains('$') && !a.contains('`') && !a.contains('*');
-                    if !a.starts_with('-')
-                        && !a.contains('=')
-                        && !a.starts_with('/')
-                        && !a.starts_with('.')
-                        && !a.ends_with(".deb")
-                        && known
-                        && !r.xargs
-                    {
-                        acc.add(at, "apt-unpinned", *a);
-                    }
-                }
-            }
-        }
-        "apk" if sub == Some("add") => {
-            let mut skip = false;
-            for a in args.iter().skip_while(|a| **a != "add").skip(1) {
-                if skip {
-                    skip = false;
-                    continue;
-                }
-                if matches!(
-                    *a,
-                    "-X" | "--repository"
-                        | "-t"
-                        | "--virtual"
-                        | "--root"
-                        | "-p"
-                        | "--arch"
-                        | "--repositories-file"
-                        | "--cache-dir"
-                        | "--keys-dir"
-                ) {
-                    skip = true;
-                    continue;
-                }
-                if !a.starts_with('-')
-                    && !a.contains('=')
-                    && !a.contains('$')
-                    && !a.ends_with(".apk")
-                    && !r.xargs
-                {
-                    acc.add(at, "apk-unpinned", *a);
-                }
-            }
-        }
+        "apt-get" | "apt" | "aptitude" => lint_apt(acc, &c, facts),
+        "apk" if sub == Some("add") => lint_apk(acc, &c),
         "yum" | "dnf" | "microdnf" | "tdnf" | "zypper"
             if matches!(sub, Some("install" | "groupinstall" | "in")) =>
         {
-            let mut skip = false;
-            for a in args
-                .iter()
-                .skip_while(|a| !matches!(**a, "install" | "groupinstall" | "in"))
-                .skip(1)
-            {
-                if skip {
-                    skip = false;
-                    continue;
-                }
-                if matches!(
-                    *a,
-                    "-x" | "--exclude"
-                        | "--setopt"
-                        | "--installroot"
-                        | "--releasever"
-                        | "--enablerepo"
-                        | "--disablerepo"
-                ) {
-                    skip = true;
-                    continue;
-                }
-                if !a.starts_with('-')
-                    && !rpm_versioned(a)
-                    && !a.contains('$')
-                    && !a.contains('/')
-                    && !a.ends_with(".rpm")
-                    && !a.starts_with('@')
-                    && !r.xargs
-                {
-                    acc.add(at, "dnf-unpinned", *a);
-                }
-            }
+            lint_rpm_install(acc, &c)
         }
-        "pip" | "uv" | "pipx" => {
-            let uv = r.program == "uv";
-            let (sub, rest): (Option<&str>, Vec<&str>) = if uv {
-                let mut it = args.iter().copied().filter(|a| !a.starts_with('-'));
-                match it.next() {
-                    Some("pip") => (
-                        it.next(),
-                        args.iter()
-                            .copied()
-                            .skip_while(|a| *a != "pip")
-                            .skip(2)
-                            .collect(),
-                    ),
-                    other => (
-                        other,
-                        args.iter()
-                            .copied()
-                            .skip_while(|a| Some(*a) != other)
-                            .skip(1)
-                            .collect(),
-                    ),
-                }
-            } else {
-                (
-                    sub,
-                    args.iter()
-                        .copied()
-                        .skip_while(|a| Some(*a) != sub)
-                        .skip(1)
-                        .collect(),
-                )
-            };
-            let uv_pip = uv && args.contains(&"pip");
-            match sub {
-                Some("install") if !uv || uv_pip => {
-                    let tool: &'static str = if uv { "uv" } else { "pip" };
-                    let mut skip = false;
-                    for a in &rest {
-                        if skip {
-                            skip = false;
-                            continue;
-                        }
-                        if a.starts_with('-') {
-                            skip = !a.contains('=') && PIP_VALUE_OPTIONS.contains(a);
-                            continue;
-                        }
-                        if r.xargs {
-                            continue;
-                        }
-                        if let Some(p) = unpinned_requirement(a) {
-                            acc.add(at, "pip-unpinned", p);
-                        }
-                    }
-                    let all: Vec<&str> = args.clone();
-                    let no_cache = if uv {
-                        all.contains(&"--no-cache")
-                            || all.contains(&"--no-cache-dir")
-                            || all.contains(&"-n")
-                            || state.uv_no_cache
-                            || prefixed("UV_NO_CACHE")
-                    } else {
-                        all.contains(&"--no-cache-dir")
-                            || state.pip_no_cache
-                            || prefixed("PIP_NO_CACHE_DIR")
-                    };
-                    if !no_cache {
-                        facts.pip_installs.push((at, tool));
-                    }
-                    let compiles = if uv {
-                        all.contains(&"--compile-bytecode")
-                            || all.contains(&"--compile")
-                            || state.uv_compile
-                            || prefixed("UV_COMPILE_BYTECODE")
-                    } else {
-                        !all.contains(&"--no-compile")
-                    };
-                    let scoped = prefixed("PIP_NO_COMPILE") || prefixed("SOURCE_DATE_EPOCH");
-                    if compiles && !scoped {
-                        facts.python_installs.push(at);
-                    }
-                }
-                Some("install") if uv => {}
-                Some("sync" | "add" | "lock") if uv => {
-                    let no_cache = args.contains(&"--no-cache")
-                        || state.uv_no_cache
-                        || prefixed("UV_NO_CACHE");
-                    if sub != Some("lock") && !no_cache {
-                        facts.pip_installs.push((at, "uv"));
-                    }
-                    let locked = args
-                        .iter()
-                        .any(|a| matches!(*a, "--frozen" | "--locked" | "--check"))
-                        || state.uv_locked
-                        || prefixed("UV_FROZEN")
-                        || prefixed("UV_LOCKED");
-                    if !locked {
-                        acc.add(at, "uv-unlocked", format!("uv {}", sub.unwrap_or_default()));
-                    }
-                }
-                Some("cache") => {
-                    if uv {
-                        facts.uv_cache_cleaned = true;
-                    } else {
-                        facts.pip_cache_cleaned = true;
-                    }
-                }
-                _ => {}
-            }
-        }
-        "conda" | "mamba" | "micromamba" | "conda-env" => {
-            let words: Vec<&str> = args
-                .iter()
-                .copied()
-                .filter(|a| !a.starts_with('-'))
-                .collect();
-            let installing = matches!(
-                words.as_slice(),
-                ["install", ..]
-                    | ["create", ..]
-                    | ["update", ..]
-                    | ["upgrade", ..]
-                    | ["env", "create" | "update", ..]
-            ) || r.program == "conda-env"
-                && matches!(words.first(), Some(&"create" | &"update"));
-            if words.first() == Some(&"clean") {
-                facts.conda_cleaned = true;
-            }
-            if installing {
-                let text = args.join(" ");
-                let locked = text.contains("conda-lock")
-                    || text.contains(".lock")
-                    || text.contains("explicit")
-                    || args
-                        .iter()
-                        .any(|a| a.ends_with("lock.yml") || a.ends_with("lock.yaml"));
-                if !locked {
-                    let kept: Vec<&str> = args
-                        .iter()
-                        .copied()
-                        .filter(|a| !matches!(*a, "-y" | "--yes" | "-q" | "--quiet"))
-                        .filter(|a| !a.starts_with("--root-prefix") && !a.starts_with("--prefix"))
-                        .collect();
-                    let mut shown: Vec<&str> = std::iter::once(r.program.as_str())
-                        .chain(kept.iter().copied())
-                        .take(6)
-                        .collect();
-                    if kept.len() > 5 {
-                        shown.push("…");
-                    }
-                    acc.add(at, "conda-unlocked", shown.join(" "));
-                }
-                // No python-without-sde: conda keeps the packages' file times, so the .pyc it
-                // compiles do not carry the build time.
-                facts
-                    .conda_installs
-                    .push((at, r.program.replace("conda-env", "conda")));
-            }
-        }
+        "pip" | "uv" | "pipx" => lint_pip(acc, &c, facts),
+        "conda" | "mamba" | "micromamba" | "conda-env" => lint_conda(acc, &c, facts),
         "conda-lock" => {}
         p if is_python(p) && args.first() == Some(&"setup.py") && args.contains(&"install") => {
             facts.python_installs.push(at);
         }
-        "npm" | "yarn" | "pnpm" => match (r.program.as_str(), sub) {
-            ("npm", Some("install" | "i" | "add")) => {
-                let packages: Vec<&&str> = args
-                    .iter()
-                    .skip_while(|a| !matches!(**a, "install" | "i" | "add"))
-                    .skip(1)
-                    .filter(|a| !a.starts_with('-') && !a.contains('$'))
-                    .collect();
-                if packages.is_empty() {
-                    let lock = state.copied.contains("package-lock.json")
-                        || state.copied.contains("npm-shrinkwrap.json")
-                        || state
-                            .copied
-                            .iter()
-                            .any(|c| c.starts_with("package") && c.contains('*'))
-                        || state.copied_context;
-                    if !lock {
-                        acc.add(
-                            at,
-                            "npm-unlocked",
-                            "npm install (no package-lock.json copied)",
-                        );
-                    }
-                }
-                for p in packages {
-                    if !exact_npm(p) {
-                        acc.add(at, "npm-unlocked", *p);
-                    }
-                }
-            }
-            ("yarn", Some("add")) | ("yarn", Some("global")) => {
-                for p in args
-                    .iter()
-                    .skip(1)
-                    .filter(|a| !a.starts_with('-') && **a != "add" && !a.contains('$'))
-                {
-                    if !exact_npm(p) {
-                        acc.add(at, "npm-unlocked", *p);
-                    }
-                }
-            }
-            _ => {}
-        },
-        "gem" if sub == Some("install") => {
-            let versioned = args
-                .iter()
-                .any(|a| matches!(*a, "-v" | "--version") || a.starts_with("--version="));
-            if !versioned {
-                let mut skip = false;
-                for a in args.iter().skip_while(|a| **a != "install").skip(1) {
-                    if skip {
-                        skip = false;
-                        continue;
-                    }
-                    if matches!(
-                        *a,
-                        "-i" | "--install-dir" | "-n" | "--bindir" | "--source" | "-s" | "-p"
-                    ) {
-                        skip = true;
-                        continue;
-                    }
-                    if !a.starts_with('-')
-                        && !a.contains(':')
-                        && !a.contains('$')
-                        && !a.ends_with(".gem")
-                    {
-                        acc.add(at, "gem-unpinned", *a);
-                    }
-                }
-            }
-        }
-        "git" => {
-            // `git -C DIR checkout REF`: skip the options of git itself.
-            let mut i = 0;
-            while i < args.len() && args[i].starts_with('-') {
-                i += if matches!(args[i], "-C" | "-c") { 2 } else { 1 };
-            }
-            let sub = args.get(i).copied();
-            let rest = &args[(i + 1).min(args.len())..];
-            match sub {
-                Some("clone") => {
-                    let mut url = None;
-                    let mut fixed = false;
-                    let mut j = 0;
-                    while j < rest.len() {
-                        let a = rest[j];
-                        if matches!(a, "-b" | "--branch") {
-                            fixed |= rest.get(j + 1).is_some_and(|r| is_fixed_ref(r));
-                            j += 2;
-                            continue;
-                        }
-                        if let Some(b) = a.strip_prefix("--branch=") {
-                            fixed |= is_fixed_ref(b);
-                        } else if matches!(
-                            a,
-                            "--depth"
-                                | "-o"
-                                | "--origin"
-                                | "--reference"
-                                | "-c"
-                                | "--config"
-                                | "-j"
-                                | "--jobs"
-                                | "--filter"
-                                | "--shallow-since"
-                                | "--separate-git-dir"
-                                | "-u"
-                                | "--upload-pack"
-                        ) {
-                            j += 2;
-                            continue;
-                        } else if !a.starts_with('-') && url.is_none() {
-                            url = Some(a.to_string());
-                        }
-                        j += 1;
-                    }
-                    if !fixed {
-                        let url = url.unwrap_or_else(|| "REPOSITORY".into());
-                        facts.clones.push((at, url));
-                    }
-                }
-                Some("checkout" | "switch" | "reset" | "fetch" | "pull") => {
-                    let refs: Vec<&&str> = rest.iter().filter(|a| !a.starts_with('-')).collect();
-                    if refs.iter().any(|r| is_fixed_ref(r)) {
-                        facts.pinned_checkout = true;
-                    }
-                }
-                _ => {}
-            }
-        }
+        "npm" | "yarn" | "pnpm" => lint_node(acc, &c),
+        "gem" if sub == Some("install") => lint_gem(acc, &c),
+        "git" => lint_git(&c, facts),
         "curl" | "wget" => lint_download(acc, at, r, cmd, next, facts),
-        "rm" => {
-            for a in &args {
-                if a.contains("/var/lib/apt/lists") {
-                    facts.lists_cleaned = true;
-                }
-                if a.contains("/var/log") {
-                    facts.logs_cleaned = true;
-                }
-                if a.contains(".cache/pip")
-                    || a.ends_with(".cache")
-                    || a.ends_with(".cache/")
-                    || a.ends_with(".cache/*")
-                {
-                    facts.pip_cache_cleaned = true;
-                    facts.uv_cache_cleaned = true;
-                }
-                if a.contains(".cache/uv") {
-                    facts.uv_cache_cleaned = true;
-                }
-                if a.contains("/pkgs") {
-                    facts.conda_cleaned = true;
-                }
-                if a.contains("__pycache__") || a.contains(".pyc") {
-                    facts.pyc_removed = true;
-                }
-            }
-        }
+        "rm" => note_rm(&c, facts),
         "find"
             if args
                 .iter()
                 .any(|a| *a == "-delete" || *a == "rm" || a.ends_with("/rm")) =>
         {
-            for a in args.iter().take_while(|a| !a.starts_with('-')) {
-                if a.contains("/var/lib/apt/lists") {
-                    facts.lists_cleaned = true;
-                }
-                if a.contains("/var/log") {
-                    facts.logs_cleaned = true;
-                }
-                if a.contains(".cache") {
-                    facts.pip_cache_cleaned = true;
-                    facts.uv_cache_cleaned = true;
-                }
-            }
-            let text = args.join(" ");
-            if (text.contains(".pyc") || text.contains("__pycache__"))
-                && (text.contains("-delete") || text.contains("rm"))
-            {
-                facts.pyc_removed = true;
-            }
-            if text.contains("/var/log")
-                && (text.contains("-delete") || text.contains("rm") || text.contains("truncate"))
-            {
-                facts.logs_cleaned = true;
-            }
+            note_find(&c, facts)
         }
         "sha256sum" | "sha512sum" | "sha384sum" | "sha1sum" | "md5sum" | "shasum" | "b2sum"
         | "gpgv" | "minisign" | "cosign" => {
@@ -1791,6 +1403,509 @@ fn lint_command(
         "gpg" if args.iter().any(|a| a.starts_with("--verify")) => facts.checksum = true,
         "openssl" if sub == Some("dgst") || sub == Some("sha256") => facts.checksum = true,
         _ => {}
+    }
+}
+
+/// apt, apt-get and aptitude: an index update without a snapshot, packages without a version; notes
+/// installs for the whole RUN.
+fn lint_apt(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
+    let at = c.at;
+    let r = c.r;
+    let args = c.args.clone();
+    let sub = c.sub;
+    if sub == Some("update") {
+        facts.apt_update.get_or_insert(at);
+        let snapshot = args
+            .iter()
+            .any(|a| a.starts_with("--snapshot") || *a == "-S");
+        if !snapshot && !facts.snapshot {
+            acc.add(at, "apt-without-snapshot", format!("{} update", r.program));
+        }
+    }
+    if matches!(
+        sub,
+        Some("install" | "upgrade" | "dist-upgrade" | "full-upgrade")
+    ) {
+        facts.apt_install.push(at);
+    }
+    if sub == Some("install") && !facts.snapshot {
+        let mut skip = false;
+        let mut after = false;
+        for a in &args {
+            if skip {
+                skip = false;
+                continue;
+            }
+            if !after {
+                after = *a == "install";
+                continue;
+            }
+            if matches!(*a, "-o" | "-t" | "--target-release" | "-c") {
+                skip = true;
+                continue;
+            }
+            let known = !a.contains('$') && !a.contains('`') && !a.contains('*');
+            if !a.starts_with('-')
+                && !a.contains('=')
+                && !a.starts_with('/')
+                && !a.starts_with('.')
+                && !a.ends_with(".deb")
+                && known
+                && !r.xargs
+            {
+                acc.add(at, "apt-unpinned", *a);
+            }
+        }
+    }
+}
+
+/// `apk add`: packages without a version.
+fn lint_apk(acc: &mut Acc, c: &Invocation) {
+    let at = c.at;
+    let r = c.r;
+    let args = c.args.clone();
+    let mut skip = false;
+    for a in args.iter().skip_while(|a| **a != "add").skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if matches!(
+            *a,
+            "-X" | "--repository"
+                | "-t"
+                | "--virtual"
+                | "--root"
+                | "-p"
+                | "--arch"
+                | "--repositories-file"
+                | "--cache-dir"
+                | "--keys-dir"
+        ) {
+            skip = true;
+            continue;
+        }
+        if !a.starts_with('-')
+            && !a.contains('=')
+            && !a.contains('$')
+            && !a.ends_with(".apk")
+            && !r.xargs
+        {
+            acc.add(at, "apk-unpinned", *a);
+        }
+    }
+}
+
+/// yum, dnf, microdnf, tdnf and zypper installs: packages without a version.
+fn lint_rpm_install(acc: &mut Acc, c: &Invocation) {
+    let at = c.at;
+    let r = c.r;
+    let args = c.args.clone();
+    let mut skip = false;
+    for a in args
+        .iter()
+        .skip_while(|a| !matches!(**a, "install" | "groupinstall" | "in"))
+        .skip(1)
+    {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if matches!(
+            *a,
+            "-x" | "--exclude"
+                | "--setopt"
+                | "--installroot"
+                | "--releasever"
+                | "--enablerepo"
+                | "--disablerepo"
+        ) {
+            skip = true;
+            continue;
+        }
+        if !a.starts_with('-')
+            && !rpm_versioned(a)
+            && !a.contains('$')
+            && !a.contains('/')
+            && !a.ends_with(".rpm")
+            && !a.starts_with('@')
+            && !r.xargs
+        {
+            acc.add(at, "dnf-unpinned", *a);
+        }
+    }
+}
+
+/// pip, uv and pipx: requirements without an exact version, unlocked uv projects; notes caches and
+/// bytecode for the whole RUN.
+fn lint_pip(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
+    let at = c.at;
+    let r = c.r;
+    let args = c.args.clone();
+    let sub = c.sub;
+    let state = c.state;
+    let prefixed = |name: &str| c.prefixed(name);
+    let uv = r.program == "uv";
+    let (sub, rest): (Option<&str>, Vec<&str>) = if uv {
+        let mut it = args.iter().copied().filter(|a| !a.starts_with('-'));
+        match it.next() {
+            Some("pip") => (
+                it.next(),
+                args.iter()
+                    .copied()
+                    .skip_while(|a| *a != "pip")
+                    .skip(2)
+                    .collect(),
+            ),
+            other => (
+                other,
+                args.iter()
+                    .copied()
+                    .skip_while(|a| Some(*a) != other)
+                    .skip(1)
+                    .collect(),
+            ),
+        }
+    } else {
+        (
+            sub,
+            args.iter()
+                .copied()
+                .skip_while(|a| Some(*a) != sub)
+                .skip(1)
+                .collect(),
+        )
+    };
+    let uv_pip = uv && args.contains(&"pip");
+    match sub {
+        Some("install") if !uv || uv_pip => {
+            let tool: &'static str = if uv { "uv" } else { "pip" };
+            let mut skip = false;
+            for a in &rest {
+                if skip {
+                    skip = false;
+                    continue;
+                }
+                if a.starts_with('-') {
+                    skip = !a.contains('=') && PIP_VALUE_OPTIONS.contains(a);
+                    continue;
+                }
+                if r.xargs {
+                    continue;
+                }
+                if let Some(p) = unpinned_requirement(a) {
+                    acc.add(at, "pip-unpinned", p);
+                }
+            }
+            let all: Vec<&str> = args.clone();
+            let no_cache = if uv {
+                all.contains(&"--no-cache")
+                    || all.contains(&"--no-cache-dir")
+                    || all.contains(&"-n")
+                    || state.uv_no_cache
+                    || prefixed("UV_NO_CACHE")
+            } else {
+                all.contains(&"--no-cache-dir")
+                    || state.pip_no_cache
+                    || prefixed("PIP_NO_CACHE_DIR")
+            };
+            if !no_cache {
+                facts.pip_installs.push((at, tool));
+            }
+            let compiles = if uv {
+                all.contains(&"--compile-bytecode")
+                    || all.contains(&"--compile")
+                    || state.uv_compile
+                    || prefixed("UV_COMPILE_BYTECODE")
+            } else {
+                !all.contains(&"--no-compile")
+            };
+            let scoped = prefixed("PIP_NO_COMPILE") || prefixed("SOURCE_DATE_EPOCH");
+            if compiles && !scoped {
+                facts.python_installs.push(at);
+            }
+        }
+        Some("install") if uv => {}
+        Some("sync" | "add" | "lock") if uv => {
+            let no_cache =
+                args.contains(&"--no-cache") || state.uv_no_cache || prefixed("UV_NO_CACHE");
+            if sub != Some("lock") && !no_cache {
+                facts.pip_installs.push((at, "uv"));
+            }
+            let locked = args
+                .iter()
+                .any(|a| matches!(*a, "--frozen" | "--locked" | "--check"))
+                || state.uv_locked
+                || prefixed("UV_FROZEN")
+                || prefixed("UV_LOCKED");
+            if !locked {
+                acc.add(at, "uv-unlocked", format!("uv {}", sub.unwrap_or_default()));
+            }
+        }
+        Some("cache") => {
+            if uv {
+                facts.uv_cache_cleaned = true;
+            } else {
+                facts.pip_cache_cleaned = true;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// conda, mamba and micromamba: environments not made from a lock; notes installs and cleaning for
+/// the whole RUN.
+fn lint_conda(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
+    let at = c.at;
+    let r = c.r;
+    let args = c.args.clone();
+    let words: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let installing = matches!(
+        words.as_slice(),
+        ["install", ..]
+            | ["create", ..]
+            | ["update", ..]
+            | ["upgrade", ..]
+            | ["env", "create" | "update", ..]
+    ) || r.program == "conda-env"
+        && matches!(words.first(), Some(&"create" | &"update"));
+    if words.first() == Some(&"clean") {
+        facts.conda_cleaned = true;
+    }
+    if installing {
+        let text = args.join(" ");
+        let locked = text.contains("conda-lock")
+            || text.contains(".lock")
+            || text.contains("explicit")
+            || args
+                .iter()
+                .any(|a| a.ends_with("lock.yml") || a.ends_with("lock.yaml"));
+        if !locked {
+            let kept: Vec<&str> = args
+                .iter()
+                .copied()
+                .filter(|a| !matches!(*a, "-y" | "--yes" | "-q" | "--quiet"))
+                .filter(|a| !a.starts_with("--root-prefix") && !a.starts_with("--prefix"))
+                .collect();
+            let mut shown: Vec<&str> = std::iter::once(r.program.as_str())
+                .chain(kept.iter().copied())
+                .take(6)
+                .collect();
+            if kept.len() > 5 {
+                shown.push("…");
+            }
+            acc.add(at, "conda-unlocked", shown.join(" "));
+        }
+        // No python-without-sde: conda keeps the packages' file times, so the .pyc it
+        // compiles do not carry the build time.
+        facts
+            .conda_installs
+            .push((at, r.program.replace("conda-env", "conda")));
+    }
+}
+
+/// npm and yarn: installs with no lock copied, packages without an exact version.
+fn lint_node(acc: &mut Acc, c: &Invocation) {
+    let at = c.at;
+    let r = c.r;
+    let args = c.args.clone();
+    let sub = c.sub;
+    let state = c.state;
+    match (r.program.as_str(), sub) {
+        ("npm", Some("install" | "i" | "add")) => {
+            let packages: Vec<&&str> = args
+                .iter()
+                .skip_while(|a| !matches!(**a, "install" | "i" | "add"))
+                .skip(1)
+                .filter(|a| !a.starts_with('-') && !a.contains('$'))
+                .collect();
+            if packages.is_empty() {
+                let lock = state.copied.contains("package-lock.json")
+                    || state.copied.contains("npm-shrinkwrap.json")
+                    || state
+                        .copied
+                        .iter()
+                        .any(|c| c.starts_with("package") && c.contains('*'))
+                    || state.copied_context;
+                if !lock {
+                    acc.add(
+                        at,
+                        "npm-unlocked",
+                        "npm install (no package-lock.json copied)",
+                    );
+                }
+            }
+            for p in packages {
+                if !exact_npm(p) {
+                    acc.add(at, "npm-unlocked", *p);
+                }
+            }
+        }
+        ("yarn", Some("add")) | ("yarn", Some("global")) => {
+            for p in args
+                .iter()
+                .skip(1)
+                .filter(|a| !a.starts_with('-') && **a != "add" && !a.contains('$'))
+            {
+                if !exact_npm(p) {
+                    acc.add(at, "npm-unlocked", *p);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `gem install`: gems without a version.
+fn lint_gem(acc: &mut Acc, c: &Invocation) {
+    let at = c.at;
+    let args = c.args.clone();
+    let versioned = args
+        .iter()
+        .any(|a| matches!(*a, "-v" | "--version") || a.starts_with("--version="));
+    if !versioned {
+        let mut skip = false;
+        for a in args.iter().skip_while(|a| **a != "install").skip(1) {
+            if skip {
+                skip = false;
+                continue;
+            }
+            if matches!(
+                *a,
+                "-i" | "--install-dir" | "-n" | "--bindir" | "--source" | "-s" | "-p"
+            ) {
+                skip = true;
+                continue;
+            }
+            if !a.starts_with('-') && !a.contains(':') && !a.contains('$') && !a.ends_with(".gem") {
+                acc.add(at, "gem-unpinned", *a);
+            }
+        }
+    }
+}
+
+/// git: notes a clone not fixed to a tag or commit, and a checkout that fixes one.
+fn lint_git(c: &Invocation, facts: &mut RunFacts) {
+    let at = c.at;
+    let args = c.args.clone();
+    // `git -C DIR checkout REF`: skip the options of git itself.
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with('-') {
+        i += if matches!(args[i], "-C" | "-c") { 2 } else { 1 };
+    }
+    let sub = args.get(i).copied();
+    let rest = &args[(i + 1).min(args.len())..];
+    match sub {
+        Some("clone") => {
+            let mut url = None;
+            let mut fixed = false;
+            let mut j = 0;
+            while j < rest.len() {
+                let a = rest[j];
+                if matches!(a, "-b" | "--branch") {
+                    fixed |= rest.get(j + 1).is_some_and(|r| is_fixed_ref(r));
+                    j += 2;
+                    continue;
+                }
+                if let Some(b) = a.strip_prefix("--branch=") {
+                    fixed |= is_fixed_ref(b);
+                } else if matches!(
+                    a,
+                    "--depth"
+                        | "-o"
+                        | "--origin"
+                        | "--reference"
+                        | "-c"
+                        | "--config"
+                        | "-j"
+                        | "--jobs"
+                        | "--filter"
+                        | "--shallow-since"
+                        | "--separate-git-dir"
+                        | "-u"
+                        | "--upload-pack"
+                ) {
+                    j += 2;
+                    continue;
+                } else if !a.starts_with('-') && url.is_none() {
+                    url = Some(a.to_string());
+                }
+                j += 1;
+            }
+            if !fixed {
+                let url = url.unwrap_or_else(|| "REPOSITORY".into());
+                facts.clones.push((at, url));
+            }
+        }
+        Some("checkout" | "switch" | "reset" | "fetch" | "pull") => {
+            let refs: Vec<&&str> = rest.iter().filter(|a| !a.starts_with('-')).collect();
+            if refs.iter().any(|r| is_fixed_ref(r)) {
+                facts.pinned_checkout = true;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `rm`: notes the caches, logs and bytecode the RUN removes.
+fn note_rm(c: &Invocation, facts: &mut RunFacts) {
+    let args = c.args.clone();
+    for a in &args {
+        if a.contains("/var/lib/apt/lists") {
+            facts.lists_cleaned = true;
+        }
+        if a.contains("/var/log") {
+            facts.logs_cleaned = true;
+        }
+        if a.contains(".cache/pip")
+            || a.ends_with(".cache")
+            || a.ends_with(".cache/")
+            || a.ends_with(".cache/*")
+        {
+            facts.pip_cache_cleaned = true;
+            facts.uv_cache_cleaned = true;
+        }
+        if a.contains(".cache/uv") {
+            facts.uv_cache_cleaned = true;
+        }
+        if a.contains("/pkgs") {
+            facts.conda_cleaned = true;
+        }
+        if a.contains("__pycache__") || a.contains(".pyc") {
+            facts.pyc_removed = true;
+        }
+    }
+}
+
+/// `find … -delete` (or `-exec rm`): notes the caches, logs and bytecode the RUN removes.
+fn note_find(c: &Invocation, facts: &mut RunFacts) {
+    let args = c.args.clone();
+    for a in args.iter().take_while(|a| !a.starts_with('-')) {
+        if a.contains("/var/lib/apt/lists") {
+            facts.lists_cleaned = true;
+        }
+        if a.contains("/var/log") {
+            facts.logs_cleaned = true;
+        }
+        if a.contains(".cache") {
+            facts.pip_cache_cleaned = true;
+            facts.uv_cache_cleaned = true;
+        }
+    }
+    let text = args.join(" ");
+    if (text.contains(".pyc") || text.contains("__pycache__"))
+        && (text.contains("-delete") || text.contains("rm"))
+    {
+        facts.pyc_removed = true;
+    }
+    if text.contains("/var/log")
+        && (text.contains("-delete") || text.contains("rm") || text.contains("truncate"))
+    {
+        facts.logs_cleaned = true;
     }
 }
 
