@@ -249,7 +249,6 @@ pub fn parse_target(
         message: e.message,
     })?;
     let lex = Lex::new(parsed.escape);
-    let mut globals = Globals(platform_args(platform, target));
     let mut out = Dockerfile {
         syntax: parsed
             .directives
@@ -258,232 +257,272 @@ pub fn parse_target(
             .map(|(_, v)| v.clone()),
         ..Default::default()
     };
-    struct StageState {
-        froms: ExternalRef,
-        deps: BTreeSet<usize>,
-        copies: Vec<Pending>,
-        mounts: Vec<Pending>,
-    }
-    let mut stages: Vec<StageState> = Vec::new();
+    let globals = Globals(platform_args(platform, target));
+    let (stages, by_name) = read_stages(&parsed.nodes, &lex, build_args, globals, &mut out)?;
+    let deps = stage_dependencies(&stages, &by_name, &lex, &mut out)?;
+    let start = match target {
+        None => stages.len() - 1,
+        Some(t) => match by_name.get(&t.to_lowercase()) {
+            Some(&i) => i,
+            None => {
+                return error(1, format!("target stage {t:?} could not be found"));
+            }
+        },
+    };
+    let seen = reachable_from(start, &deps);
+    out.reachable = (0..stages.len()).filter(|i| seen[*i]).collect();
+    out.all_externals.sort_by_key(|e| e.line);
+    out.externals = out
+        .all_externals
+        .iter()
+        .filter(|e| seen[e.stage])
+        .cloned()
+        .collect();
+    Ok(out)
+}
+
+/// What one stage refers to: its `FROM`, the stage it is built on, and the `COPY --from` and
+/// `RUN --mount=from=` sources, resolved once every stage is known.
+struct StageRefs {
+    from: ExternalRef,
+    deps: BTreeSet<usize>,
+    copies: Vec<Pending>,
+    mounts: Vec<Pending>,
+}
+
+/// Reads the instructions in order: the global `ARG`s (before the first `FROM`, given values
+/// override their defaults), each stage, and the references of its `COPY`, `ADD` and `RUN`.
+/// Fills `out.stage_info` and `out.stages`; returns the stages and the index of each name.
+fn read_stages(
+    nodes: &[Node],
+    lex: &Lex,
+    build_args: &BTreeMap<String, String>,
+    mut globals: Globals,
+    out: &mut Dockerfile,
+) -> Result<(Vec<StageRefs>, BTreeMap<String, usize>), ParseError> {
+    let mut stages: Vec<StageRefs> = Vec::new();
     let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
-    for node in &parsed.nodes {
+    for node in nodes {
         let line = node.start_line;
         let cmd = node.value.to_ascii_lowercase();
         if !KNOWN.contains(&cmd.as_str()) {
             return error(line, format!("unknown instruction: {}", node.value));
         }
-        let args = &node.args;
         match cmd.as_str() {
             "arg" => {
-                if args.is_empty() {
+                if node.args.is_empty() {
                     return error(line, "ARG requires at least one argument");
                 }
-                if !stages.is_empty() {
-                    continue;
-                }
-                for a in args {
-                    let (k, v) = match a.split_once('=') {
-                        Some((k, v)) => (k, Some(v)),
-                        None => (a.as_str(), None),
-                    };
-                    if k.is_empty() {
-                        return error(line, "ARG names can not be blank");
-                    }
-                    if let Some(given) = build_args.get(k) {
-                        globals.0.insert(k.to_string(), given.clone());
-                    } else if let Some(v) = v {
-                        let value = lex
-                            .process_word(v, &globals)
-                            .or_else(|e| error(line, e.0))?;
-                        globals.0.insert(k.to_string(), value);
-                    }
+                if stages.is_empty() {
+                    global_args(node, lex, build_args, &mut globals)?;
                 }
             }
             "from" => {
-                let fl = flags(node, &["platform"])?;
-                let name = match args.as_slice() {
-                    [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
-                        let name = name.to_lowercase();
-                        if !valid_stage_name(&name) {
-                            return error(
-                                line,
-                                format!("invalid name for build stage: {:?}", args[2]),
-                            );
-                        }
-                        Some(name)
-                    }
-                    [_] => None,
-                    _ => return error(line, "FROM requires either one or three arguments"),
-                };
-                let base = lex
-                    .process_word(&args[0], &globals)
-                    .or_else(|e| error(line, e.0))?;
-                if base.is_empty() {
-                    return error(
-                        line,
-                        format!(
-                            "base name ({}) should not be blank; set the ARG with --build-arg or give it a default",
-                            args[0]
-                        ),
-                    );
+                let stage = from_stage(node, lex, &globals, &by_name, stages.len(), out)?;
+                if let Some(name) = out.stages.last().cloned().flatten() {
+                    by_name.insert(name, stages.len());
                 }
-                let platform = fl
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == "platform")
-                    .map(|(_, p)| lex.process_word(p, &globals).unwrap_or_else(|_| p.clone()));
-                let base_stage = by_name.get(&base).copied();
-                let index = stages.len();
-                out.stage_info.push(Stage {
-                    line,
-                    name: name.clone(),
-                    base: base.clone(),
-                    base_stage,
-                });
-                out.stages.push(name.clone());
-                let mut deps = BTreeSet::new();
-                deps.extend(base_stage);
-                stages.push(StageState {
-                    froms: ExternalRef {
-                        line,
-                        written: args[0].clone(),
-                        image: base,
-                        platform,
-                        instruction: "FROM",
-                        stage: index,
-                    },
-                    deps,
-                    copies: Vec::new(),
-                    mounts: Vec::new(),
-                });
-                if let Some(name) = name {
-                    by_name.insert(name, index);
-                }
+                stages.push(stage);
             }
             _ => {
                 let Some(current) = stages.last_mut() else {
                     return error(line, "no build stage in current context");
                 };
-                match cmd.as_str() {
-                    "copy" => {
-                        let fl = flags(
-                            node,
-                            &["from", "chown", "chmod", "link", "parents", "exclude"],
-                        )?;
-                        if let Some((_, v)) = fl.iter().rev().find(|(n, _)| n == "from") {
-                            if !v.is_empty() {
-                                current.copies.push(Pending {
-                                    from: v.clone(),
-                                    line,
-                                });
-                            }
-                        }
-                    }
-                    "add" => {
-                        flags(
-                            node,
-                            &[
-                                "chown",
-                                "chmod",
-                                "link",
-                                "keep-git-dir",
-                                "checksum",
-                                "exclude",
-                                "unpack",
-                            ],
-                        )?;
-                    }
-                    "run" => {
-                        let fl = flags(node, &["mount", "network", "security", "device"])?;
-                        for (_, mount) in fl.iter().filter(|(n, _)| n == "mount") {
-                            if mount.is_empty() {
-                                continue;
-                            }
-                            let Some(fields) = csv_record(mount) else {
-                                continue;
-                            };
-                            for field in fields {
-                                let (k, v) = field.split_once('=').unwrap_or((&field, ""));
-                                if k.eq_ignore_ascii_case("from") && !v.is_empty() {
-                                    current.mounts.push(Pending {
-                                        from: v.to_string(),
-                                        line,
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
+                stage_sources(node, &cmd, current)?;
             }
         }
     }
     if stages.is_empty() {
         return error(1, "no build stage (no FROM instruction)");
     }
-    let count = stages.len();
-    let mut deps: Vec<BTreeSet<usize>> = Vec::with_capacity(count);
+    Ok((stages, by_name))
+}
+
+/// A global `ARG`: a value given with `--build-arg` wins over the default, which is expanded
+/// with the global arguments before it.
+fn global_args(
+    node: &Node,
+    lex: &Lex,
+    build_args: &BTreeMap<String, String>,
+    globals: &mut Globals,
+) -> Result<(), ParseError> {
+    let line = node.start_line;
+    for a in &node.args {
+        let (k, v) = match a.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (a.as_str(), None),
+        };
+        if k.is_empty() {
+            return error(line, "ARG names can not be blank");
+        }
+        if let Some(given) = build_args.get(k) {
+            globals.0.insert(k.to_string(), given.clone());
+        } else if let Some(v) = v {
+            let value = lex
+                .process_word(v, &*globals)
+                .or_else(|e| error(line, e.0))?;
+            globals.0.insert(k.to_string(), value);
+        }
+    }
+    Ok(())
+}
+
+/// A `FROM`: its name, its base expanded with the global arguments, the stage it is built on
+/// when the base names one, and its `--platform`. Records the stage in `out`.
+fn from_stage(
+    node: &Node,
+    lex: &Lex,
+    globals: &Globals,
+    by_name: &BTreeMap<String, usize>,
+    index: usize,
+    out: &mut Dockerfile,
+) -> Result<StageRefs, ParseError> {
+    let line = node.start_line;
+    let args = &node.args;
+    let fl = flags(node, &["platform"])?;
+    let name = match args.as_slice() {
+        [_, as_kw, name] if as_kw.eq_ignore_ascii_case("as") => {
+            let name = name.to_lowercase();
+            if !valid_stage_name(&name) {
+                return error(line, format!("invalid name for build stage: {:?}", args[2]));
+            }
+            Some(name)
+        }
+        [_] => None,
+        _ => return error(line, "FROM requires either one or three arguments"),
+    };
+    let base = lex
+        .process_word(&args[0], globals)
+        .or_else(|e| error(line, e.0))?;
+    if base.is_empty() {
+        return error(
+            line,
+            format!(
+                "base name ({}) should not be blank; set the ARG with --build-arg or give it a default",
+                args[0]
+            ),
+        );
+    }
+    let platform = fl
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "platform")
+        .map(|(_, p)| lex.process_word(p, globals).unwrap_or_else(|_| p.clone()));
+    let base_stage = by_name.get(&base).copied();
+    out.stage_info.push(Stage {
+        line,
+        name: name.clone(),
+        base: base.clone(),
+        base_stage,
+    });
+    out.stages.push(name);
+    Ok(StageRefs {
+        from: ExternalRef {
+            line,
+            written: args[0].clone(),
+            image: base,
+            platform,
+            instruction: "FROM",
+            stage: index,
+        },
+        deps: base_stage.into_iter().collect(),
+        copies: Vec::new(),
+        mounts: Vec::new(),
+    })
+}
+
+/// Checks the flags of an instruction inside a stage, and notes the sources of `COPY --from`
+/// and `RUN --mount=from=` in `current`.
+fn stage_sources(node: &Node, cmd: &str, current: &mut StageRefs) -> Result<(), ParseError> {
+    let line = node.start_line;
+    match cmd {
+        "copy" => {
+            let fl = flags(
+                node,
+                &["from", "chown", "chmod", "link", "parents", "exclude"],
+            )?;
+            if let Some((_, v)) = fl.iter().rev().find(|(n, _)| n == "from") {
+                if !v.is_empty() {
+                    current.copies.push(Pending {
+                        from: v.clone(),
+                        line,
+                    });
+                }
+            }
+        }
+        "add" => {
+            flags(
+                node,
+                &[
+                    "chown",
+                    "chmod",
+                    "link",
+                    "keep-git-dir",
+                    "checksum",
+                    "exclude",
+                    "unpack",
+                ],
+            )?;
+        }
+        "run" => {
+            let fl = flags(node, &["mount", "network", "security", "device"])?;
+            for (_, mount) in fl.iter().filter(|(n, _)| n == "mount") {
+                if mount.is_empty() {
+                    continue;
+                }
+                let Some(fields) = csv_record(mount) else {
+                    continue;
+                };
+                for field in fields {
+                    let (k, v) = field.split_once('=').unwrap_or((&field, ""));
+                    if k.eq_ignore_ascii_case("from") && !v.is_empty() {
+                        current.mounts.push(Pending {
+                            from: v.to_string(),
+                            line,
+                        });
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The stages each stage needs (its base, `COPY --from`, `RUN --mount=from=`), and every image
+/// they name in `out.all_externals`, checked as BuildKit checks them.
+fn stage_dependencies(
+    stages: &[StageRefs],
+    by_name: &BTreeMap<String, usize>,
+    lex: &Lex,
+    out: &mut Dockerfile,
+) -> Result<Vec<BTreeSet<usize>>, ParseError> {
+    let mut deps: Vec<BTreeSet<usize>> = Vec::with_capacity(stages.len());
     for (i, st) in stages.iter().enumerate() {
         let mut stage_deps = st.deps.clone();
-        if st.froms.image != "scratch" && out.stage_info[i].base_stage.is_none() {
-            reference::check(&st.froms.image).or_else(|e| {
+        if st.from.image != "scratch" && out.stage_info[i].base_stage.is_none() {
+            reference::check(&st.from.image).or_else(|e| {
                 error(
-                    st.froms.line,
-                    format!("failed to parse stage name {:?}: {e}", st.froms.image),
+                    st.from.line,
+                    format!("failed to parse stage name {:?}: {e}", st.from.image),
                 )
             })?;
-            out.all_externals.push(st.froms.clone());
+            out.all_externals.push(st.from.clone());
         }
         for c in &st.copies {
-            let expanded = lex
-                .process_word(&c.from, &NoEnv)
-                .or_else(|e| error(c.line, e.0))?;
-            if expanded != c.from {
-                return error(c.line, "variable expansion is not supported for --from");
-            }
-            if let Some(idx) = atoi(&c.from) {
-                if idx < 0 || idx as usize >= count {
-                    return error(c.line, format!("invalid stage index {idx}"));
+            match copy_source(c, i, stages.len(), by_name, lex)? {
+                Some(j) => {
+                    stage_deps.insert(j);
                 }
-                if idx as usize >= i {
-                    return error(
-                        c.line,
-                        format!(
-                            "cannot copy from stage {:?}, it needs to be defined before current stage",
-                            c.from
-                        ),
-                    );
-                }
-                stage_deps.insert(idx as usize);
-                continue;
+                None => out.all_externals.push(ExternalRef {
+                    line: c.line,
+                    written: c.from.clone(),
+                    image: c.from.clone(),
+                    platform: None,
+                    instruction: "COPY --from",
+                    stage: i,
+                }),
             }
-            if let Some(&j) = by_name.get(&c.from.to_lowercase()) {
-                if j >= i {
-                    return error(
-                        c.line,
-                        format!(
-                            "cannot copy from stage {:?}, it needs to be defined before current stage",
-                            c.from
-                        ),
-                    );
-                }
-                stage_deps.insert(j);
-                continue;
-            }
-            reference::check(&c.from).or_else(|e| {
-                error(
-                    c.line,
-                    format!("failed to parse stage name {:?}: {e}", c.from),
-                )
-            })?;
-            out.all_externals.push(ExternalRef {
-                line: c.line,
-                written: c.from.clone(),
-                image: c.from.clone(),
-                platform: None,
-                instruction: "COPY --from",
-                stage: i,
-            });
         }
         for m in &st.mounts {
             if let Some(&j) = by_name.get(&m.from.to_lowercase()) {
@@ -501,15 +540,60 @@ pub fn parse_target(
         }
         deps.push(stage_deps);
     }
-    let start = match target {
-        None => count - 1,
-        Some(t) => match by_name.get(&t.to_lowercase()) {
-            Some(&i) => i,
-            None => {
-                return error(1, format!("target stage {t:?} could not be found"));
-            }
-        },
+    Ok(deps)
+}
+
+/// What a `COPY --from` of stage `stage` reads: an earlier stage by index or name (`Some`), or
+/// an image (`None`, its reference checked). No variable may be in it, as in BuildKit.
+fn copy_source(
+    copy: &Pending,
+    stage: usize,
+    count: usize,
+    by_name: &BTreeMap<String, usize>,
+    lex: &Lex,
+) -> Result<Option<usize>, ParseError> {
+    let expanded = lex
+        .process_word(&copy.from, &NoEnv)
+        .or_else(|e| error(copy.line, e.0))?;
+    if expanded != copy.from {
+        return error(copy.line, "variable expansion is not supported for --from");
+    }
+    let later = || {
+        error(
+            copy.line,
+            format!(
+                "cannot copy from stage {:?}, it needs to be defined before current stage",
+                copy.from
+            ),
+        )
     };
+    if let Some(idx) = atoi(&copy.from) {
+        if idx < 0 || idx as usize >= count {
+            return error(copy.line, format!("invalid stage index {idx}"));
+        }
+        if idx as usize >= stage {
+            return later();
+        }
+        return Ok(Some(idx as usize));
+    }
+    if let Some(&j) = by_name.get(&copy.from.to_lowercase()) {
+        if j >= stage {
+            return later();
+        }
+        return Ok(Some(j));
+    }
+    reference::check(&copy.from).or_else(|e| {
+        error(
+            copy.line,
+            format!("failed to parse stage name {:?}: {e}", copy.from),
+        )
+    })?;
+    Ok(None)
+}
+
+/// Which stages a build of `start` needs: `start` and, transitively, what it depends on.
+fn reachable_from(start: usize, deps: &[BTreeSet<usize>]) -> Vec<bool> {
+    let count = deps.len();
     let mut seen = vec![false; count];
     let mut todo = vec![start];
     while let Some(i) = todo.pop() {
@@ -518,15 +602,7 @@ pub fn parse_target(
         }
         todo.extend(deps[i].iter().copied().filter(|d| *d < count));
     }
-    out.reachable = (0..count).filter(|i| seen[*i]).collect();
-    out.all_externals.sort_by_key(|e| e.line);
-    out.externals = out
-        .all_externals
-        .iter()
-        .filter(|e| seen[e.stage])
-        .cloned()
-        .collect();
-    Ok(out)
+    seen
 }
 
 /// The instructions of a Dockerfile as BuildKit's parser splits them, its escape character,
