@@ -783,7 +783,6 @@ fn array_reference(word: &str) -> Option<&str> {
 fn resolve(words: &[String]) -> Resolved {
     let mut r = Resolved::default();
     let mut i = 0;
-    let take_value = |w: &str, with_value: &[&str]| with_value.contains(&w);
     while i < words.len() {
         let w = words[i].as_str();
         if let Some((k, v)) = is_assignment(w) {
@@ -793,155 +792,46 @@ fn resolve(words: &[String]) -> Resolved {
         }
         match basename(w) {
             "sudo" => {
-                i += 1;
-                while i < words.len() && words[i].starts_with('-') {
-                    let f = words[i].as_str();
-                    i += 1;
-                    if f == "--" {
-                        break;
-                    }
-                    if take_value(f, &["-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U"]) {
-                        i += 1;
-                    }
-                }
+                let with_value = ["-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U"];
+                i = skip_options(words, i + 1, &with_value, true);
             }
-            "env" => {
-                i += 1;
-                while i < words.len() && words[i].starts_with('-') {
-                    let f = words[i].as_str();
-                    i += 1;
-                    if take_value(f, &["-u", "-C", "--unset", "--chdir"]) {
-                        i += 1;
-                    }
-                }
-            }
+            "env" => i = skip_options(words, i + 1, &["-u", "-C", "--unset", "--chdir"], false),
             // Shell keywords before a command: `if pip install x; then …`.
             "if" | "then" | "else" | "elif" | "do" | "while" | "until" | "{" | "!" | "fi"
             | "done" | "}" => i += 1,
             "nohup" | "time" | "exec" | "command" | "builtin" => i += 1,
             "nice" | "ionice" | "stdbuf" | "timeout" | "chronic" => {
-                i += 1;
-                while i < words.len() && words[i].starts_with('-') {
-                    let f = words[i].as_str();
-                    i += 1;
-                    if take_value(f, &["-n", "-c", "-s", "-k"]) {
-                        i += 1;
-                    }
-                }
+                i = skip_options(words, i + 1, &["-n", "-c", "-s", "-k"], false);
                 if basename(w) == "timeout" && i < words.len() {
                     i += 1;
                 }
             }
             "xargs" => {
                 r.xargs = true;
-                i += 1;
-                while i < words.len() && words[i].starts_with('-') {
-                    let f = words[i].as_str();
-                    i += 1;
-                    if take_value(f, &["-n", "-I", "-L", "-P", "-d", "-a", "-E", "-s"]) {
-                        i += 1;
-                    }
-                }
+                let with_value = ["-n", "-I", "-L", "-P", "-d", "-a", "-E", "-s"];
+                i = skip_options(words, i + 1, &with_value, false);
             }
             "conda" | "mamba" | "micromamba" | "poetry" | "pipenv" | "pdm" | "hatch" | "uv"
                 if words.get(i + 1).map(String::as_str) == Some("run") =>
             {
-                i += 2;
-                while i < words.len() && words[i].starts_with('-') {
-                    let f = words[i].as_str();
-                    i += 1;
-                    if take_value(
-                        f,
-                        &[
-                            "-n",
-                            "--name",
-                            "-p",
-                            "--prefix",
-                            "--cwd",
-                            "--with",
-                            "--python",
-                            "-e",
-                            "--env",
-                            "--extra",
-                            "--group",
-                            "--package",
-                        ],
-                    ) {
-                        i += 1;
-                    }
-                }
+                let with_value = [
+                    "-n",
+                    "--name",
+                    "-p",
+                    "--prefix",
+                    "--cwd",
+                    "--with",
+                    "--python",
+                    "-e",
+                    "--env",
+                    "--extra",
+                    "--group",
+                    "--package",
+                ];
+                i = skip_options(words, i + 2, &with_value, false);
             }
-            b if SHELLS.contains(&b) => {
-                let mut j = i + 1;
-                while j < words.len() && words[j].starts_with('-')
-                    || words.get(j).is_some_and(|w| w.starts_with('+'))
-                {
-                    let f = words[j].as_str();
-                    if f == "-o" || f == "+o" {
-                        j += 2;
-                        continue;
-                    }
-                    if !f.starts_with("--") && f.contains('c') {
-                        r.program = b.to_string();
-                        r.script = words.get(j + 1).cloned();
-                        return r;
-                    }
-                    j += 1;
-                }
-                r.program = b.to_string();
-                r.args = words[j.min(words.len())..].to_vec();
-                return r;
-            }
-            b if is_python(b) => {
-                // Options of the interpreter, then `-m pip`, `-mpip` or `get-pip.py`.
-                let mut j = i + 1;
-                while let Some(f) = words.get(j).map(String::as_str) {
-                    if matches!(f, "-X" | "-W") {
-                        j += 2;
-                    } else if f.len() > 1
-                        && f.starts_with('-')
-                        && !f.starts_with("--")
-                        && f[1..].chars().all(|c| "bBdEhiIOqsSuvx".contains(c))
-                    {
-                        j += 1;
-                    } else {
-                        break;
-                    }
-                }
-                let module = match words.get(j).map(String::as_str) {
-                    Some("-m") => words.get(j + 1).map(|m| (m.as_str(), j + 2)),
-                    Some(m) if m.len() > 2 && m.starts_with("-m") => Some((&m[2..], j + 1)),
-                    _ => None,
-                };
-                match module {
-                    Some((m, rest)) if m == "pip" || m == "uv" || m == "conda" => {
-                        r.program = m.to_string();
-                        r.args = words[rest.min(words.len())..].to_vec();
-                    }
-                    // get-pip.py installs the newest pip (and setuptools and wheel on older
-                    // Pythons) unless pins are given, with pip's own options.
-                    _ if words
-                        .get(j)
-                        .is_some_and(|w| basename(w.trim_matches(['"', '\''])) == "get-pip.py") =>
-                    {
-                        let rest = &words[j + 1..];
-                        let pinned = rest.iter().any(|a| {
-                            a.strip_prefix("pip")
-                                .is_some_and(|v| v.starts_with(['=', '<', '>', '~', '!']))
-                        });
-                        r.program = "pip".into();
-                        r.args = std::iter::once("install".to_string())
-                            .chain((!pinned).then(|| "pip".to_string()))
-                            .chain(rest.iter().cloned())
-                            .collect();
-                    }
-                    _ => {
-                        r.program = b.to_string();
-                        r.args = words[i + 1..].to_vec();
-                    }
-                }
-                return r;
-            }
+            b if SHELLS.contains(&b) => return resolve_shell(r, words, i, b),
+            b if is_python(b) => return resolve_python(r, words, i, b),
             b => {
                 r.program = if is_pip(b) {
                     "pip".into()
@@ -951,6 +841,98 @@ fn resolve(words: &[String]) -> Resolved {
                 r.args = words[i + 1..].to_vec();
                 return r;
             }
+        }
+    }
+    r
+}
+
+/// The index after the options from `i` on, and after the value of each option in
+/// `with_value`; `--` ends them when `dashdash`.
+fn skip_options(words: &[String], mut i: usize, with_value: &[&str], dashdash: bool) -> usize {
+    while i < words.len() && words[i].starts_with('-') {
+        let f = words[i].as_str();
+        i += 1;
+        if dashdash && f == "--" {
+            break;
+        }
+        if with_value.contains(&f) {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// A shell at `words[i]` (`b`): its `-c` script, or the script file and arguments it runs.
+fn resolve_shell(mut r: Resolved, words: &[String], i: usize, b: &str) -> Resolved {
+    let mut j = i + 1;
+    while j < words.len() && words[j].starts_with('-')
+        || words.get(j).is_some_and(|w| w.starts_with('+'))
+    {
+        let f = words[j].as_str();
+        if f == "-o" || f == "+o" {
+            j += 2;
+            continue;
+        }
+        if !f.starts_with("--") && f.contains('c') {
+            r.program = b.to_string();
+            r.script = words.get(j + 1).cloned();
+            return r;
+        }
+        j += 1;
+    }
+    r.program = b.to_string();
+    r.args = words[j.min(words.len())..].to_vec();
+    r
+}
+
+/// A Python interpreter at `words[i]` (`b`): `-m pip`, `-m uv`, `-m conda` and `get-pip.py`
+/// are those tools; anything else is the interpreter with its arguments.
+fn resolve_python(mut r: Resolved, words: &[String], i: usize, b: &str) -> Resolved {
+    // Options of the interpreter, then `-m pip`, `-mpip` or `get-pip.py`.
+    let mut j = i + 1;
+    while let Some(f) = words.get(j).map(String::as_str) {
+        if matches!(f, "-X" | "-W") {
+            j += 2;
+        } else if f.len() > 1
+            && f.starts_with('-')
+            && !f.starts_with("--")
+            && f[1..].chars().all(|c| "bBdEhiIOqsSuvx".contains(c))
+        {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    let module = match words.get(j).map(String::as_str) {
+        Some("-m") => words.get(j + 1).map(|m| (m.as_str(), j + 2)),
+        Some(m) if m.len() > 2 && m.starts_with("-m") => Some((&m[2..], j + 1)),
+        _ => None,
+    };
+    match module {
+        Some((m, rest)) if m == "pip" || m == "uv" || m == "conda" => {
+            r.program = m.to_string();
+            r.args = words[rest.min(words.len())..].to_vec();
+        }
+        // get-pip.py installs the newest pip (and setuptools and wheel on older
+        // Pythons) unless pins are given, with pip's own options.
+        _ if words
+            .get(j)
+            .is_some_and(|w| basename(w.trim_matches(['"', '\''])) == "get-pip.py") =>
+        {
+            let rest = &words[j + 1..];
+            let pinned = rest.iter().any(|a| {
+                a.strip_prefix("pip")
+                    .is_some_and(|v| v.starts_with(['=', '<', '>', '~', '!']))
+            });
+            r.program = "pip".into();
+            r.args = std::iter::once("install".to_string())
+                .chain((!pinned).then(|| "pip".to_string()))
+                .chain(rest.iter().cloned())
+                .collect();
+        }
+        _ => {
+            r.program = b.to_string();
+            r.args = words[i + 1..].to_vec();
         }
     }
     r
