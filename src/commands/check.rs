@@ -40,6 +40,28 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
     } else {
         args.dockerfiles.clone()
     };
+    let opts = options(args);
+    let reports = files
+        .iter()
+        .map(|file| check_one(file, args.context.as_deref(), &opts))
+        .collect::<Result<Vec<_>>>()?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("report serializes")
+        ),
+        Format::Human => crate::ui::print_human(&render_human(&reports, args.severity)),
+    }
+    let failing = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .any(|f| f.severity >= args.severity);
+    Ok(if failing { Exit::Different } else { Exit::Ok })
+}
+
+/// The target, platform and build arguments of the build to answer for; `--build-arg NAME`
+/// takes the value from the environment, and is left out when it is not set there.
+fn options(args: &CheckArgs) -> Options {
     let mut opts = Options {
         target: args.target.clone().filter(|t| !t.is_empty()),
         ..Options::default()
@@ -57,94 +79,91 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         };
         opts.build_args.insert(key, value);
     }
-    let mut reports = Vec::new();
-    for file in &files {
-        let source = std::fs::read(file).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Usage(format!(
-                "{}: no such Dockerfile; name one: docker repro check PATH",
-                file.display()
-            )),
-            _ => Error::io(file, e),
-        })?;
-        let context = match &args.context {
-            Some(c) => c.clone(),
-            // The seed layout builds docker/Dockerfile.* with the project root as context.
-            None if file.parent().is_some_and(|p| p.ends_with("docker")) => file
-                .parent()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-            None => file.parent().map(Path::to_path_buf).unwrap_or_default(),
-        };
-        let context = if context.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            context
-        };
-        let seed_release = file.file_name().is_some_and(|n| n == "Dockerfile.release");
-        let report = check_file(&source, &context, seed_release, &opts);
-        reports.push(FileReport {
-            file: file.display().to_string(),
-            bases: report.bases,
-            error: report.error,
-            findings: report.findings,
-        });
-    }
-    match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("report serializes")
-        ),
-        Format::Human => {
-            for r in &reports {
-                if r.error.is_none() {
-                    let pulls: Vec<String> = r
-                        .bases
-                        .iter()
-                        .map(|b| format!("{} (line {})", b.reference, b.line))
-                        .collect();
-                    crate::ui::print_human(&format!(
-                        "{}: a build pulls {}\n",
-                        crate::ui::escape(&r.file),
-                        if pulls.is_empty() {
-                            "no image".to_string()
-                        } else {
-                            crate::ui::escape(&pulls.join(", ")).to_string()
-                        }
-                    ));
-                }
-                for f in &r.findings {
-                    let severity = match f.severity {
-                        Severity::Error => "error",
-                        Severity::Warning => "warning",
-                        Severity::Info => "info",
-                    };
-                    crate::ui::print_human(&format!(
-                        "{}:{}: {severity}[{}] {}\n    fix: {}\n",
-                        crate::ui::escape(&r.file),
-                        f.line,
-                        f.rule,
-                        crate::ui::escape(&f.message),
-                        crate::ui::escape(&f.fix)
-                    ));
-                }
-            }
-            let total: usize = reports.iter().map(|r| r.findings.len()).sum();
-            let counted = reports
+    opts
+}
+
+/// Checks one Dockerfile, with `context` as its build context (by default the project root for
+/// the seed layout's `docker/Dockerfile.*`, else the file's directory).
+fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<FileReport> {
+    let source = std::fs::read(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "{}: no such Dockerfile; name one: docker repro check PATH",
+            file.display()
+        )),
+        _ => Error::io(file, e),
+    })?;
+    let context = match context {
+        Some(c) => c.to_path_buf(),
+        // The seed layout builds docker/Dockerfile.* with the project root as context.
+        None if file.parent().is_some_and(|p| p.ends_with("docker")) => file
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        None => file.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let context = if context.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        context
+    };
+    let seed_release = file.file_name().is_some_and(|n| n == "Dockerfile.release");
+    let report = check_file(&source, &context, seed_release, opts);
+    Ok(FileReport {
+        file: file.display().to_string(),
+        bases: report.bases,
+        error: report.error,
+        findings: report.findings,
+    })
+}
+
+/// The human report: what each build pulls, each finding with its fix, and the count at or
+/// above `severity`.
+fn render_human(reports: &[FileReport], severity: Severity) -> String {
+    let mut out = String::new();
+    for r in reports {
+        if r.error.is_none() {
+            let pulls: Vec<String> = r
+                .bases
                 .iter()
-                .flat_map(|r| &r.findings)
-                .filter(|f| f.severity >= args.severity)
-                .count();
-            let threshold = format!("{:?}", args.severity).to_lowercase();
-            println!(
-                "{total} finding(s) in {} file(s), {counted} at or above {threshold}",
-                reports.len()
-            );
+                .map(|b| format!("{} (line {})", b.reference, b.line))
+                .collect();
+            out.push_str(&format!(
+                "{}: a build pulls {}\n",
+                crate::ui::escape(&r.file),
+                if pulls.is_empty() {
+                    "no image".to_string()
+                } else {
+                    crate::ui::escape(&pulls.join(", ")).to_string()
+                }
+            ));
+        }
+        for f in &r.findings {
+            let label = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            };
+            out.push_str(&format!(
+                "{}:{}: {label}[{}] {}\n    fix: {}\n",
+                crate::ui::escape(&r.file),
+                f.line,
+                f.rule,
+                crate::ui::escape(&f.message),
+                crate::ui::escape(&f.fix)
+            ));
         }
     }
-    let failing = reports
+    let total: usize = reports.iter().map(|r| r.findings.len()).sum();
+    let counted = reports
         .iter()
         .flat_map(|r| &r.findings)
-        .any(|f| f.severity >= args.severity);
-    Ok(if failing { Exit::Different } else { Exit::Ok })
+        .filter(|f| f.severity >= severity)
+        .count();
+    let threshold = format!("{severity:?}").to_lowercase();
+    out.push_str(&format!(
+        "{total} finding(s) in {} file(s), {counted} at or above {threshold}\n",
+        reports.len()
+    ));
+    out
 }
