@@ -441,23 +441,8 @@ pub fn lint(source: &[u8], context: &Path, seed_release: bool) -> Vec<Finding> {
 pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Options) -> Report {
     let mut acc = Acc::default();
     let mut report = Report::default();
-    match dockerfile::parse_target(
-        source,
-        &opts.build_args,
-        &opts.platform,
-        opts.target.as_deref(),
-    ) {
-        Ok(df) => {
-            report.bases = df
-                .externals
-                .iter()
-                .map(|e| Pull {
-                    line: e.line,
-                    reference: e.image.clone(),
-                    via: e.via(),
-                })
-                .collect();
-        }
+    match pulls(source, opts) {
+        Ok(bases) => report.bases = bases,
         Err(e) => {
             report.error = Some(e.to_string());
             acc.add(e.line, "dockerfile-invalid", e.message.clone());
@@ -467,17 +452,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
     let lex = Lex::new(escape);
     let mut expander = Lex::new(escape);
     expander.skip_unset_env = true;
-    let mut globals: BTreeMap<String, String> = BTreeMap::new();
-    for prefix in ["TARGET", "BUILD"] {
-        let mut parts = opts.platform.splitn(3, '/');
-        globals.insert(format!("{prefix}PLATFORM"), opts.platform.clone());
-        globals.insert(format!("{prefix}OS"), parts.next().unwrap_or("").into());
-        globals.insert(format!("{prefix}ARCH"), parts.next().unwrap_or("").into());
-        globals.insert(
-            format!("{prefix}VARIANT"),
-            parts.next().unwrap_or("").into(),
-        );
-    }
+    let mut globals = platform_globals(&opts.platform);
     let mut stages: Vec<StageState> = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let file_args: BTreeSet<String> = nodes
@@ -490,20 +465,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
         let line = node.start_line;
         let keyword = node.value.to_ascii_uppercase();
         match keyword.as_str() {
-            "ARG" if stages.is_empty() => {
-                for word in &node.args {
-                    let (name, default) = match word.split_once('=') {
-                        Some((n, d)) => (n, Some(d)),
-                        None => (word.as_str(), None),
-                    };
-                    if let Some(v) = opts.build_args.get(name) {
-                        globals.insert(name.into(), v.clone());
-                    } else if let Some(d) = default {
-                        let v = lex.process_word(d, &globals).unwrap_or_default();
-                        globals.insert(name.into(), v);
-                    }
-                }
-            }
+            "ARG" if stages.is_empty() => global_arg(node, &lex, &opts.build_args, &mut globals),
             "FROM" => {
                 let Some(written) = node.args.first() else {
                     continue;
@@ -523,13 +485,8 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
                     }
                 }
                 let own_base = seed_release && image.ends_with(":base");
-                if base_stage.is_none()
-                    && image != "scratch"
-                    && !own_base
-                    && !image.is_empty()
-                    && !image.contains('$')
-                {
-                    lint_image(&mut acc, line, "FROM ", &image);
+                if base_stage.is_none() && !own_base {
+                    lint_base(&mut acc, line, &image);
                 }
             }
             _ => {}
@@ -539,22 +496,13 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
         };
         match keyword.as_str() {
             "ARG" => {
+                // One name at a time: a default may use a name set before it (`ARG A=1 B=$A`).
                 for word in &node.args {
-                    let (name, default) = match word.split_once('=') {
-                        Some((n, d)) => (n, Some(d)),
-                        None => (word.as_str(), None),
-                    };
-                    let value = match (opts.build_args.get(name), default) {
-                        (Some(v), _) => Some(v.clone()),
-                        (None, Some(d)) => Some(
-                            expander
-                                .process_word(d, &StageEnv::new(&state.vars, &file_args))
-                                .unwrap_or_else(|_| d.to_string()),
-                        ),
-                        (None, None) => globals.get(name).cloned(),
-                    };
+                    let stage = StageEnv::new(&state.vars, &file_args);
+                    let (name, value) =
+                        stage_arg(word, &opts.build_args, &globals, &expander, &stage);
                     match value {
-                        Some(v) => state.set(name, v),
+                        Some(v) => state.set(&name, v),
                         None if name == "SOURCE_DATE_EPOCH" => state.sde = true,
                         None => {}
                     }
@@ -582,6 +530,95 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
     }
     report.findings = acc.finish();
     report
+}
+
+/// The images a build of the file pulls, as BuildKit reads it, or why BuildKit refuses it.
+fn pulls(source: &[u8], opts: &Options) -> Result<Vec<Pull>, dockerfile::ParseError> {
+    let df = dockerfile::parse_target(
+        source,
+        &opts.build_args,
+        &opts.platform,
+        opts.target.as_deref(),
+    )?;
+    Ok(df
+        .externals
+        .iter()
+        .map(|e| Pull {
+            line: e.line,
+            reference: e.image.clone(),
+            via: e.via(),
+        })
+        .collect())
+}
+
+/// BuildKit's automatic platform arguments (`TARGETPLATFORM`, `BUILDARCH`, …) for `platform`.
+fn platform_globals(platform: &str) -> BTreeMap<String, String> {
+    let mut globals: BTreeMap<String, String> = BTreeMap::new();
+    for prefix in ["TARGET", "BUILD"] {
+        let mut parts = platform.splitn(3, '/');
+        globals.insert(format!("{prefix}PLATFORM"), platform.to_string());
+        globals.insert(format!("{prefix}OS"), parts.next().unwrap_or("").into());
+        globals.insert(format!("{prefix}ARCH"), parts.next().unwrap_or("").into());
+        globals.insert(
+            format!("{prefix}VARIANT"),
+            parts.next().unwrap_or("").into(),
+        );
+    }
+    globals
+}
+
+/// A global `ARG` (before the first `FROM`): a given value wins over the default.
+fn global_arg(
+    node: &Node,
+    lex: &Lex,
+    build_args: &BTreeMap<String, String>,
+    globals: &mut BTreeMap<String, String>,
+) {
+    for word in &node.args {
+        let (name, default) = match word.split_once('=') {
+            Some((n, d)) => (n, Some(d)),
+            None => (word.as_str(), None),
+        };
+        if let Some(v) = build_args.get(name) {
+            globals.insert(name.into(), v.clone());
+        } else if let Some(d) = default {
+            let v = lex.process_word(d, &*globals).unwrap_or_default();
+            globals.insert(name.into(), v);
+        }
+    }
+}
+
+/// A name an `ARG` in a stage declares (`word`), with its value there: given, else its
+/// default expanded in the stage, else the global of that name; `None` when it has none.
+fn stage_arg(
+    word: &str,
+    build_args: &BTreeMap<String, String>,
+    globals: &BTreeMap<String, String>,
+    expander: &Lex,
+    stage: &StageEnv,
+) -> (String, Option<String>) {
+    let (name, default) = match word.split_once('=') {
+        Some((n, d)) => (n, Some(d)),
+        None => (word, None),
+    };
+    let value = match (build_args.get(name), default) {
+        (Some(v), _) => Some(v.clone()),
+        (None, Some(d)) => Some(
+            expander
+                .process_word(d, stage)
+                .unwrap_or_else(|_| d.to_string()),
+        ),
+        (None, None) => globals.get(name).cloned(),
+    };
+    (name.to_string(), value)
+}
+
+/// A `FROM` image that is no stage: linted as a base, unless it is `scratch`, empty, or still
+/// holds a variable no argument sets.
+fn lint_base(acc: &mut Acc, line: usize, image: &str) {
+    if image != "scratch" && !image.is_empty() && !image.contains('$') {
+        lint_image(acc, line, "FROM ", image);
+    }
 }
 
 fn node_flags(node: &Node) -> Vec<(String, String)> {
@@ -2224,6 +2261,15 @@ mod tests {
             .into_iter()
             .map(|f| (f.line, f.rule))
             .collect()
+    }
+
+    #[test]
+    fn a_stage_arg_default_sees_the_names_declared_before_it_in_the_same_instruction() {
+        let df = "FROM a:1@sha256:1111111111111111111111111111111111111111111111111111111111111111\nARG SOURCE_DATE_EPOCH\nARG V=numpy PKG=$V\nRUN pip install --no-cache-dir \"$PKG\"\n";
+        assert_eq!(rules(df), vec![(4, "pip-unpinned")]);
+        // Without V, PKG names nothing known: no finding to make.
+        let unset = df.replace("ARG V=numpy PKG", "ARG PKG");
+        assert_eq!(rules(&unset), vec![]);
     }
 
     #[test]
