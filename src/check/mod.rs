@@ -1448,21 +1448,7 @@ fn lint_apt(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
         facts.apt_install.push(at);
     }
     if sub == Some("install") && !facts.snapshot {
-        let mut skip = false;
-        let mut after = false;
-        for a in &args {
-            if skip {
-                skip = false;
-                continue;
-            }
-            if !after {
-                after = *a == "install";
-                continue;
-            }
-            if matches!(*a, "-o" | "-t" | "--target-release" | "-c") {
-                skip = true;
-                continue;
-            }
+        for a in operands(&args, &["install"], &["-o", "-t", "--target-release", "-c"]) {
             let known = !a.contains('$') && !a.contains('`') && !a.contains('*');
             if !a.starts_with('-')
                 && !a.contains('=')
@@ -1472,10 +1458,33 @@ fn lint_apt(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
                 && known
                 && !r.xargs
             {
-                acc.add(at, "apt-unpinned", *a);
+                acc.add(at, "apt-unpinned", a);
             }
         }
     }
+}
+
+/// The words after the first of `subs` (`install`, `add`, …), less each option in `with_value`
+/// and the value after it: the packages, and the options that take no value.
+fn operands<'a>(args: &[&'a str], subs: &[&str], with_value: &[&str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut value_next = false;
+    for a in args
+        .iter()
+        .copied()
+        .skip_while(|a| !subs.contains(a))
+        .skip(1)
+    {
+        if std::mem::take(&mut value_next) {
+            continue;
+        }
+        if with_value.contains(&a) {
+            value_next = true;
+            continue;
+        }
+        out.push(a);
+    }
+    out
 }
 
 /// `apk add`: packages without a version.
@@ -1483,34 +1492,26 @@ fn lint_apk(acc: &mut Acc, c: &Invocation) {
     let at = c.at;
     let r = c.r;
     let args = c.args.clone();
-    let mut skip = false;
-    for a in args.iter().skip_while(|a| **a != "add").skip(1) {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if matches!(
-            *a,
-            "-X" | "--repository"
-                | "-t"
-                | "--virtual"
-                | "--root"
-                | "-p"
-                | "--arch"
-                | "--repositories-file"
-                | "--cache-dir"
-                | "--keys-dir"
-        ) {
-            skip = true;
-            continue;
-        }
+    let with_value = [
+        "-X",
+        "--repository",
+        "-t",
+        "--virtual",
+        "--root",
+        "-p",
+        "--arch",
+        "--repositories-file",
+        "--cache-dir",
+        "--keys-dir",
+    ];
+    for a in operands(&args, &["add"], &with_value) {
         if !a.starts_with('-')
             && !a.contains('=')
             && !a.contains('$')
             && !a.ends_with(".apk")
             && !r.xargs
         {
-            acc.add(at, "apk-unpinned", *a);
+            acc.add(at, "apk-unpinned", a);
         }
     }
 }
@@ -1520,28 +1521,16 @@ fn lint_rpm_install(acc: &mut Acc, c: &Invocation) {
     let at = c.at;
     let r = c.r;
     let args = c.args.clone();
-    let mut skip = false;
-    for a in args
-        .iter()
-        .skip_while(|a| !matches!(**a, "install" | "groupinstall" | "in"))
-        .skip(1)
-    {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if matches!(
-            *a,
-            "-x" | "--exclude"
-                | "--setopt"
-                | "--installroot"
-                | "--releasever"
-                | "--enablerepo"
-                | "--disablerepo"
-        ) {
-            skip = true;
-            continue;
-        }
+    let with_value = [
+        "-x",
+        "--exclude",
+        "--setopt",
+        "--installroot",
+        "--releasever",
+        "--enablerepo",
+        "--disablerepo",
+    ];
+    for a in operands(&args, &["install", "groupinstall", "in"], &with_value) {
         if !a.starts_with('-')
             && !rpm_versioned(a)
             && !a.contains('$')
@@ -1550,7 +1539,7 @@ fn lint_rpm_install(acc: &mut Acc, c: &Invocation) {
             && !a.starts_with('@')
             && !r.xargs
         {
-            acc.add(at, "dnf-unpinned", *a);
+            acc.add(at, "dnf-unpinned", a);
         }
     }
 }
@@ -1787,21 +1776,18 @@ fn lint_gem(acc: &mut Acc, c: &Invocation) {
         .iter()
         .any(|a| matches!(*a, "-v" | "--version") || a.starts_with("--version="));
     if !versioned {
-        let mut skip = false;
-        for a in args.iter().skip_while(|a| **a != "install").skip(1) {
-            if skip {
-                skip = false;
-                continue;
-            }
-            if matches!(
-                *a,
-                "-i" | "--install-dir" | "-n" | "--bindir" | "--source" | "-s" | "-p"
-            ) {
-                skip = true;
-                continue;
-            }
+        let with_value = [
+            "-i",
+            "--install-dir",
+            "-n",
+            "--bindir",
+            "--source",
+            "-s",
+            "-p",
+        ];
+        for a in operands(&args, &["install"], &with_value) {
             if !a.starts_with('-') && !a.contains(':') && !a.contains('$') && !a.ends_with(".gem") {
-                acc.add(at, "gem-unpinned", *a);
+                acc.add(at, "gem-unpinned", a);
             }
         }
     }
