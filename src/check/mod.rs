@@ -1586,53 +1586,7 @@ fn lint_pip(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
     };
     let uv_pip = uv && args.contains(&"pip");
     match sub {
-        Some("install") if !uv || uv_pip => {
-            let tool: &'static str = if uv { "uv" } else { "pip" };
-            let mut skip = false;
-            for a in &rest {
-                if skip {
-                    skip = false;
-                    continue;
-                }
-                if a.starts_with('-') {
-                    skip = !a.contains('=') && PIP_VALUE_OPTIONS.contains(a);
-                    continue;
-                }
-                if r.xargs {
-                    continue;
-                }
-                if let Some(p) = unpinned_requirement(a) {
-                    acc.add(at, "pip-unpinned", p);
-                }
-            }
-            let all: Vec<&str> = args.clone();
-            let no_cache = if uv {
-                all.contains(&"--no-cache")
-                    || all.contains(&"--no-cache-dir")
-                    || all.contains(&"-n")
-                    || state.uv_no_cache
-                    || prefixed("UV_NO_CACHE")
-            } else {
-                all.contains(&"--no-cache-dir")
-                    || state.pip_no_cache
-                    || prefixed("PIP_NO_CACHE_DIR")
-            };
-            if !no_cache {
-                facts.pip_installs.push((at, tool));
-            }
-            let compiles = if uv {
-                all.contains(&"--compile-bytecode")
-                    || all.contains(&"--compile")
-                    || state.uv_compile
-                    || prefixed("UV_COMPILE_BYTECODE")
-            } else {
-                !all.contains(&"--no-compile")
-            };
-            let scoped = prefixed("PIP_NO_COMPILE") || prefixed("SOURCE_DATE_EPOCH");
-            if compiles && !scoped {
-                facts.python_installs.push(at);
-            }
-        }
+        Some("install") if !uv || uv_pip => lint_pip_install(acc, c, &rest, facts),
         Some("install") if uv => {}
         Some("sync" | "add" | "lock") if uv => {
             let no_cache =
@@ -1658,6 +1612,60 @@ fn lint_pip(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
             }
         }
         _ => {}
+    }
+}
+
+/// `pip install` and `uv pip install` (`rest`: the words after `install`): requirements without
+/// an exact version; notes a cache left in the layer and bytecode compiled with the build time.
+fn lint_pip_install(acc: &mut Acc, c: &Invocation, rest: &[&str], facts: &mut RunFacts) {
+    let at = c.at;
+    let r = c.r;
+    let args = c.args.clone();
+    let state = c.state;
+    let prefixed = |name: &str| c.prefixed(name);
+    let uv = r.program == "uv";
+    let tool: &'static str = if uv { "uv" } else { "pip" };
+    let mut skip = false;
+    for a in rest {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a.starts_with('-') {
+            skip = !a.contains('=') && PIP_VALUE_OPTIONS.contains(a);
+            continue;
+        }
+        if r.xargs {
+            continue;
+        }
+        if let Some(p) = unpinned_requirement(a) {
+            acc.add(at, "pip-unpinned", p);
+        }
+    }
+    let all: Vec<&str> = args.clone();
+    let no_cache = if uv {
+        all.contains(&"--no-cache")
+            || all.contains(&"--no-cache-dir")
+            || all.contains(&"-n")
+            || state.uv_no_cache
+            || prefixed("UV_NO_CACHE")
+    } else {
+        all.contains(&"--no-cache-dir") || state.pip_no_cache || prefixed("PIP_NO_CACHE_DIR")
+    };
+    if !no_cache {
+        facts.pip_installs.push((at, tool));
+    }
+    let compiles = if uv {
+        all.contains(&"--compile-bytecode")
+            || all.contains(&"--compile")
+            || state.uv_compile
+            || prefixed("UV_COMPILE_BYTECODE")
+    } else {
+        !all.contains(&"--no-compile")
+    };
+    let scoped = prefixed("PIP_NO_COMPILE") || prefixed("SOURCE_DATE_EPOCH");
+    if compiles && !scoped {
+        facts.python_installs.push(at);
     }
 }
 
