@@ -80,19 +80,10 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                 args.quiet,
             )?,
         ),
-        (None, Some(docker)) => {
-            if args.offline {
-                not_checked
-                    .push("the registry, for images missing from the engine (--offline)".into());
-            }
-            let images = lock
-                .images
-                .iter()
-                .filter(|image| checked(image, &platforms))
-                .map(|image| check_present(docker, image, &lock.build.platform, args.offline))
-                .collect::<Result<_>>()?;
-            (Mode::Digests, images)
-        }
+        (None, Some(docker)) => (
+            Mode::Digests,
+            verify_digests(docker, &lock, &platforms, args.offline, &mut not_checked)?,
+        ),
         _ => unreachable!("docker is found whenever no archive is given or a rebuild is asked"),
     };
     let bases = base_tags(docker.as_ref(), args, &lock, &mut not_checked)?;
@@ -122,6 +113,25 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         Format::Human => crate::ui::print_human(&report.render_human()),
     }
     Ok(exit_of(&report))
+}
+
+/// Each locked image (of the chosen platforms) by digest, in the engine or else its registry
+/// (not asked with `offline`, which is then said in `not_checked`).
+fn verify_digests(
+    docker: &Docker,
+    lock: &Lock,
+    platforms: &[String],
+    offline: bool,
+    not_checked: &mut Vec<String>,
+) -> Result<Vec<ImageReport>> {
+    if offline {
+        not_checked.push("the registry, for images missing from the engine (--offline)".into());
+    }
+    lock.images
+        .iter()
+        .filter(|image| checked(image, platforms))
+        .map(|image| check_present(docker, image, &lock.build.platform, offline))
+        .collect()
 }
 
 /// The platforms to check: every locked one, or those `--platform` names (each must be
@@ -814,34 +824,7 @@ fn locked_plan(
         .verify
         .ignore;
 
-    let settings = Settings {
-        image: lock.build.image.clone(),
-        platform: how.platforms.join(","),
-        source_date_epoch: lock.build.source_date_epoch,
-        target: lock.build.target.clone(),
-        builder: String::new(),
-        args: how.inputs.args.clone(),
-        context: lock.build.context.clone(),
-        use_cache: false,
-        compression: lock.build.compression,
-        inputs: BuildInputs {
-            secrets: how
-                .inputs
-                .secrets
-                .iter()
-                .map(|s| s.buildx_value())
-                .collect(),
-            ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: lock.build.network.clone(),
-            add_hosts: how.inputs.add_hosts.clone(),
-            shm_size: lock.build.shm_size.clone(),
-            ulimits: lock.build.ulimits.clone(),
-            contexts: Default::default(),
-            proxies: proxies_from_env(),
-        },
-        // Used as locked: images by digest, directories inside the materialised commit.
-        contexts: lock.build.contexts.clone(),
-    };
+    let settings = locked_settings(lock, how);
     let file = |role: Role| {
         lock.dockerfiles
             .iter()
@@ -877,6 +860,45 @@ fn locked_plan(
                 })
         },
     )?;
+    check_locked_dockerfiles(&plan, lock, lock_path)?;
+    Ok((plan, ignore))
+}
+
+/// The build settings a rebuild uses: the lock's, with the verifier's inputs (secrets, SSH,
+/// hosts and arguments, some overridden) and the proxies of this environment.
+fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
+    Settings {
+        image: lock.build.image.clone(),
+        platform: how.platforms.join(","),
+        source_date_epoch: lock.build.source_date_epoch,
+        target: lock.build.target.clone(),
+        builder: String::new(),
+        args: how.inputs.args.clone(),
+        context: lock.build.context.clone(),
+        use_cache: false,
+        compression: lock.build.compression,
+        inputs: BuildInputs {
+            secrets: how
+                .inputs
+                .secrets
+                .iter()
+                .map(|s| s.buildx_value())
+                .collect(),
+            ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
+            network: lock.build.network.clone(),
+            add_hosts: how.inputs.add_hosts.clone(),
+            shm_size: lock.build.shm_size.clone(),
+            ulimits: lock.build.ulimits.clone(),
+            contexts: Default::default(),
+            proxies: proxies_from_env(),
+        },
+        // Used as locked: images by digest, directories inside the materialised commit.
+        contexts: lock.build.contexts.clone(),
+    }
+}
+
+/// Every Dockerfile the plan builds has the sha256 the lock records for it.
+fn check_locked_dockerfiles(plan: &Plan, lock: &Lock, lock_path: &Path) -> Result<()> {
     for entry in plan.dockerfile_entries() {
         let locked = lock.dockerfiles.iter().find(|d| d.path == entry.path);
         if locked.map(|d| &d.sha256) != Some(&entry.sha256) {
@@ -886,7 +908,7 @@ fn locked_plan(
             )));
         }
     }
-    Ok((plan, ignore))
+    Ok(())
 }
 
 /// What a differing image is explained with: the packages, then the files of the differing
