@@ -82,6 +82,31 @@ fn seed_layout_with_pip_installed_wheel_verifies_by_rebuild() {
     );
     // The release's FROM <image>:base is the base just built, not a registry base.
     assert_eq!(lock.matches("[[base]]").count(), 1, "{lock}");
+    // The release is the base's layers, byte for byte, and then its own: BuildKit's second
+    // rewrite of the base's layers (before 0.24) costs time, not bytes.
+    let locked: toml::Value = toml::from_str(&lock).unwrap();
+    let layers = |role: &str| -> Vec<String> {
+        let image = locked["image"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["role"].as_str() == Some(role))
+            .unwrap();
+        image["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (base_layers, release_layers) = (layers("base"), layers("release"));
+    // Its own: the COPY, and WORKDIR's empty layer.
+    assert_eq!(release_layers.len(), base_layers.len() + 2, "{lock}");
+    assert_eq!(
+        release_layers[..base_layers.len()],
+        base_layers[..],
+        "{lock}"
+    );
 
     let tag = images[1]["name"].as_str().unwrap();
     let out = docker(&["run", "--rm", "--network", "none", tag]);
