@@ -1385,10 +1385,11 @@ fn lint_command(
     let c = Invocation {
         at,
         r,
-        args: args.clone(),
+        args,
         sub,
         state,
     };
+    let args = &c.args;
     match r.program.as_str() {
         "apt-get" | "apt" | "aptitude" => lint_apt(acc, &c, facts),
         "apk" if sub == Some("add") => lint_apk(acc, &c),
@@ -1430,7 +1431,7 @@ fn lint_command(
 fn lint_apt(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
     let at = c.at;
     let r = c.r;
-    let args = c.args.clone();
+    let args = &c.args;
     let sub = c.sub;
     if sub == Some("update") {
         facts.apt_update.get_or_insert(at);
@@ -1448,7 +1449,7 @@ fn lint_apt(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
         facts.apt_install.push(at);
     }
     if sub == Some("install") && !facts.snapshot {
-        for a in operands(&args, &["install"], &["-o", "-t", "--target-release", "-c"]) {
+        for a in operands(args, &["install"], &["-o", "-t", "--target-release", "-c"]) {
             let known = !a.contains('$') && !a.contains('`') && !a.contains('*');
             if !a.starts_with('-')
                 && !a.contains('=')
@@ -1491,7 +1492,7 @@ fn operands<'a>(args: &[&'a str], subs: &[&str], with_value: &[&str]) -> Vec<&'a
 fn lint_apk(acc: &mut Acc, c: &Invocation) {
     let at = c.at;
     let r = c.r;
-    let args = c.args.clone();
+    let args = &c.args;
     let with_value = [
         "-X",
         "--repository",
@@ -1504,7 +1505,7 @@ fn lint_apk(acc: &mut Acc, c: &Invocation) {
         "--cache-dir",
         "--keys-dir",
     ];
-    for a in operands(&args, &["add"], &with_value) {
+    for a in operands(args, &["add"], &with_value) {
         if !a.starts_with('-')
             && !a.contains('=')
             && !a.contains('$')
@@ -1520,7 +1521,7 @@ fn lint_apk(acc: &mut Acc, c: &Invocation) {
 fn lint_rpm_install(acc: &mut Acc, c: &Invocation) {
     let at = c.at;
     let r = c.r;
-    let args = c.args.clone();
+    let args = &c.args;
     let with_value = [
         "-x",
         "--exclude",
@@ -1530,7 +1531,7 @@ fn lint_rpm_install(acc: &mut Acc, c: &Invocation) {
         "--enablerepo",
         "--disablerepo",
     ];
-    for a in operands(&args, &["install", "groupinstall", "in"], &with_value) {
+    for a in operands(args, &["install", "groupinstall", "in"], &with_value) {
         if !a.starts_with('-')
             && !rpm_versioned(a)
             && !a.contains('$')
@@ -1549,7 +1550,7 @@ fn lint_rpm_install(acc: &mut Acc, c: &Invocation) {
 fn lint_pip(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
     let at = c.at;
     let r = c.r;
-    let args = c.args.clone();
+    let args = &c.args;
     let sub = c.sub;
     let state = c.state;
     let prefixed = |name: &str| c.prefixed(name);
@@ -1620,7 +1621,7 @@ fn lint_pip(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
 fn lint_pip_install(acc: &mut Acc, c: &Invocation, rest: &[&str], facts: &mut RunFacts) {
     let at = c.at;
     let r = c.r;
-    let args = c.args.clone();
+    let args = &c.args;
     let state = c.state;
     let prefixed = |name: &str| c.prefixed(name);
     let uv = r.program == "uv";
@@ -1642,26 +1643,25 @@ fn lint_pip_install(acc: &mut Acc, c: &Invocation, rest: &[&str], facts: &mut Ru
             acc.add(at, "pip-unpinned", p);
         }
     }
-    let all: Vec<&str> = args.clone();
     let no_cache = if uv {
-        all.contains(&"--no-cache")
-            || all.contains(&"--no-cache-dir")
-            || all.contains(&"-n")
+        args.contains(&"--no-cache")
+            || args.contains(&"--no-cache-dir")
+            || args.contains(&"-n")
             || state.uv_no_cache
             || prefixed("UV_NO_CACHE")
     } else {
-        all.contains(&"--no-cache-dir") || state.pip_no_cache || prefixed("PIP_NO_CACHE_DIR")
+        args.contains(&"--no-cache-dir") || state.pip_no_cache || prefixed("PIP_NO_CACHE_DIR")
     };
     if !no_cache {
         facts.pip_installs.push((at, tool));
     }
     let compiles = if uv {
-        all.contains(&"--compile-bytecode")
-            || all.contains(&"--compile")
+        args.contains(&"--compile-bytecode")
+            || args.contains(&"--compile")
             || state.uv_compile
             || prefixed("UV_COMPILE_BYTECODE")
     } else {
-        !all.contains(&"--no-compile")
+        !args.contains(&"--no-compile")
     };
     let scoped = prefixed("PIP_NO_COMPILE") || prefixed("SOURCE_DATE_EPOCH");
     if compiles && !scoped {
@@ -1674,7 +1674,7 @@ fn lint_pip_install(acc: &mut Acc, c: &Invocation, rest: &[&str], facts: &mut Ru
 fn lint_conda(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
     let at = c.at;
     let r = c.r;
-    let args = c.args.clone();
+    let args = &c.args;
     let words: Vec<&str> = args
         .iter()
         .copied()
@@ -1728,7 +1728,7 @@ fn lint_conda(acc: &mut Acc, c: &Invocation, facts: &mut RunFacts) {
 fn lint_node(acc: &mut Acc, c: &Invocation) {
     let at = c.at;
     let r = c.r;
-    let args = c.args.clone();
+    let args = &c.args;
     let sub = c.sub;
     let state = c.state;
     match (r.program.as_str(), sub) {
@@ -1779,7 +1779,7 @@ fn lint_node(acc: &mut Acc, c: &Invocation) {
 /// `gem install`: gems without a version.
 fn lint_gem(acc: &mut Acc, c: &Invocation) {
     let at = c.at;
-    let args = c.args.clone();
+    let args = &c.args;
     let versioned = args
         .iter()
         .any(|a| matches!(*a, "-v" | "--version") || a.starts_with("--version="));
@@ -1793,7 +1793,7 @@ fn lint_gem(acc: &mut Acc, c: &Invocation) {
             "-s",
             "-p",
         ];
-        for a in operands(&args, &["install"], &with_value) {
+        for a in operands(args, &["install"], &with_value) {
             if !a.starts_with('-') && !a.contains(':') && !a.contains('$') && !a.ends_with(".gem") {
                 acc.add(at, "gem-unpinned", a);
             }
@@ -1804,7 +1804,7 @@ fn lint_gem(acc: &mut Acc, c: &Invocation) {
 /// git: notes a clone not fixed to a tag or commit, and a checkout that fixes one.
 fn lint_git(c: &Invocation, facts: &mut RunFacts) {
     let at = c.at;
-    let args = c.args.clone();
+    let args = &c.args;
     // `git -C DIR checkout REF`: skip the options of git itself.
     let mut i = 0;
     while i < args.len() && args[i].starts_with('-') {
@@ -1866,8 +1866,8 @@ fn lint_git(c: &Invocation, facts: &mut RunFacts) {
 
 /// `rm`: notes the caches, logs and bytecode the RUN removes.
 fn note_rm(c: &Invocation, facts: &mut RunFacts) {
-    let args = c.args.clone();
-    for a in &args {
+    let args = &c.args;
+    for a in args {
         if a.contains("/var/lib/apt/lists") {
             facts.lists_cleaned = true;
         }
@@ -1896,7 +1896,7 @@ fn note_rm(c: &Invocation, facts: &mut RunFacts) {
 
 /// `find … -delete` (or `-exec rm`): notes the caches, logs and bytecode the RUN removes.
 fn note_find(c: &Invocation, facts: &mut RunFacts) {
-    let args = c.args.clone();
+    let args = &c.args;
     for a in args.iter().take_while(|a| !a.starts_with('-')) {
         if a.contains("/var/lib/apt/lists") {
             facts.lists_cleaned = true;
