@@ -759,7 +759,13 @@ fn rebuild(
         ui,
         quiet,
     };
-    plan.note_base_rewrite(&docker.facts(&plan.settings.builder)?, &|m| ui.progress(m));
+    // Only a note: asking the builder costs three processes, so only when there is a base,
+    // and a builder that cannot be asked here fails the build itself, with its own error.
+    if plan.base.is_some() {
+        if let Ok(builder) = docker.facts(&plan.settings.builder) {
+            plan.note_base_rewrite(&builder, &|m| ui.progress(m));
+        }
+    }
     let (mut reports, base_pin, built_on) = if plan.base.is_some() {
         base_for_release(lock, lock_path, &plan, &how, &explainer)?
     } else {
