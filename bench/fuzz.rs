@@ -9,7 +9,7 @@
 //!
 //!     cargo run --release --example fuzz -- [--seconds N] [--seed S] [TARGET...]
 //!
-//! Targets: tarstream, archive, layout, lock, dpkg, metadata, dockerfile. `bench/fuzz.sh` runs
+//! Targets: tarstream, archive, layout, retime, lock, dpkg, metadata, dockerfile. `bench/fuzz.sh` runs
 //! them all.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -198,6 +198,27 @@ fn tar_of(entries: &[(&str, u8, &[u8], &str)], pax: &[(&str, &str)]) -> Vec<u8> 
 const DPKG: &[u8] = b"Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b7\nDescription: GNU Bourne Again SHell\n multi-line\n .\n continued\n\nPackage: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2024a-0+deb12u1\n";
 const METADATA: &[u8] = b"Metadata-Version: 2.1\nName: Torch_Vision\nVersion: 0.18.1+cu121\nSummary: x\n\nlong description: with colons\n";
 
+/// Clamping a layer's file times: no panic; what it writes, clamped again, is unchanged; and
+/// the scan says "later time" exactly when the clamp changed something.
+fn run_retime(data: &[u8]) -> Outcome {
+    use docker_repro::image::retime::{clamp_times, holds_later_time};
+    const EPOCH: u64 = 1_700_000_000;
+    let mut out = Vec::new();
+    match clamp_times(data, &mut out, EPOCH) {
+        Ok(changed) => {
+            let mut again = Vec::new();
+            assert!(
+                !clamp_times(&out[..], &mut again, EPOCH).expect("a clamped stream reads again"),
+                "a second clamp changed something"
+            );
+            assert_eq!(again, out, "a second clamp changed the bytes");
+            assert_eq!(holds_later_time(data, EPOCH).ok(), Some(changed));
+            outcome(("ok", changed, out.len() == data.len()))
+        }
+        Err(e) => outcome(shape(&e.to_string())),
+    }
+}
+
 fn layer_seed() -> Vec<u8> {
     let site = "usr/lib/python3/dist-packages";
     tar_of(
@@ -335,6 +356,25 @@ fn targets() -> Vec<Target> {
             seeds: vec![layout_seed(&layer), layout_seed(&gz)],
             tar: true,
             run: run_layout,
+        },
+        Target {
+            name: "retime",
+            seeds: vec![
+                layer.clone(),
+                {
+                    let mut gz = Vec::new();
+                    io::Read::read_to_end(
+                        &mut flate2::read::GzDecoder::new(
+                            &include_bytes!("../tests/fixtures/layers/buildkit-copy.tar.gz")[..],
+                        ),
+                        &mut gz,
+                    )
+                    .unwrap();
+                    gz
+                },
+            ],
+            tar: true,
+            run: run_retime,
         },
         Target {
             name: "lock",

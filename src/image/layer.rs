@@ -62,6 +62,26 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
+/// How a layer blob is stored, told by its magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Gzip,
+    Zstd,
+    Plain,
+}
+
+impl Stored {
+    pub fn of(magic: &[u8]) -> Stored {
+        if magic.starts_with(&[0x1f, 0x8b]) {
+            Stored::Gzip
+        } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            Stored::Zstd
+        } else {
+            Stored::Plain
+        }
+    }
+}
+
 /// A layer blob's tar stream, whatever it is stored as: gzip, zstd or plain tar, told apart
 /// by `magic` (its first bytes, already read from `rest`).
 pub(crate) fn decompress<'a, R: Read + 'a>(
@@ -70,15 +90,13 @@ pub(crate) fn decompress<'a, R: Read + 'a>(
 ) -> io::Result<Box<dyn Read + 'a>> {
     let head = io::Cursor::new(magic.to_vec());
     let reader = BufReader::with_capacity(1 << 16, head.chain(rest));
-    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
-    } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        Box::new(
+    Ok(match Stored::of(magic) {
+        Stored::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+        Stored::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(reader)
                 .map_err(|e| io::Error::other(format!("zstd: {e}")))?,
-        )
-    } else {
-        Box::new(reader)
+        ),
+        Stored::Plain => Box::new(reader),
     })
 }
 
@@ -107,6 +125,7 @@ pub(crate) fn bomb_limit(size: u64) -> u64 {
 pub struct OpenLayer<'a> {
     tar: Bounded<Box<dyn Read + 'a>>,
     hash: Rc<RefCell<(Sha256, u64)>>,
+    stored: Stored,
 }
 
 /// Opens a layer blob of `size` compressed bytes (see [`OpenLayer`]).
@@ -133,6 +152,7 @@ pub(crate) fn open_layer_within<'a, R: Read + 'a>(
             limit,
         },
         hash,
+        stored: Stored::of(&magic[..got]),
     })
 }
 
@@ -146,11 +166,16 @@ impl Read for OpenLayer<'_> {
 }
 
 impl OpenLayer<'_> {
+    /// How the blob is stored.
+    pub fn stored(&self) -> Stored {
+        self.stored
+    }
+
     /// Reads the rest (gzip checks its CRC at the end, and the digest covers every byte), then
     /// checks the blob's sha256 against `digest` when one is given.
     pub fn finish(mut self, digest: Option<&str>) -> Result<(), String> {
         io::copy(&mut self, &mut io::sink()).map_err(|e| format!("corrupt or truncated ({e})"))?;
-        let OpenLayer { tar, hash } = self;
+        let OpenLayer { tar, hash, .. } = self;
         drop(tar);
         if let Some(expected) = digest {
             let (hasher, read) = Rc::try_unwrap(hash)

@@ -1,10 +1,11 @@
 //! The image model: digests and references (one type each), registry manifests and indexes,
-//! image configs and their history, and the bounded tar header reader that every archive and
-//! layer is read with.
+//! image configs and their history, the bounded tar header reader that every archive and layer
+//! is read with, and the clamp of a built image's file times.
 
 pub mod archive;
 pub mod digest;
 pub mod layer;
 pub mod oci;
 pub mod reference;
+pub mod retime;
 pub mod tarstream;

@@ -1,0 +1,1156 @@
+//! Clamping the file times of an image's layers to `SOURCE_DATE_EPOCH` after the build, what
+//! BuildKit's `rewrite-timestamp` does while it exports, done here instead: BuildKit before 0.14
+//! (moby/buildkit#4805) and before 0.24 for a base given as a named context rewrites every layer,
+//! the base's too, which on a large image costs longer than the build. Here a layer is read
+//! only when it may hold a newer time, and rewritten only when it does; every other blob stays
+//! byte for byte as the build wrote it.
+//!
+//! A layer's tar stream keeps its encoding: only the time fields of its headers change (the
+//! ustar mtime, GNU atime and ctime, PAX `mtime`, `atime` and `ctime` records), each checksum
+//! is computed again, and the stream is compressed as it was stored (gzip or zstd, at fixed
+//! levels, so the same input always gives the same bytes).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::image::archive::{
+    append_member, archive_documents, blob_path, checked_digest, copy_blob, stopped_or, ScanError,
+};
+use crate::image::digest::Digest;
+use crate::image::layer::{open_layer, Stored};
+use crate::image::tarstream::MAX_EXTENDED_HEADER;
+
+const BLOCK: usize = 512;
+/// gzip at zlib's default level, as BuildKit compresses; zstd at its default level.
+const GZIP_LEVEL: u32 = 6;
+const ZSTD_LEVEL: i32 = 3;
+/// index.json → image index → manifest: an index nested deeper is not an image.
+const MAX_DEPTH: usize = 3;
+
+/// Copies the tar stream `input` to `output` with every mtime, atime and ctime later than
+/// `epoch` set to `epoch`, every other byte as it was. Returns whether any time was clamped.
+/// Link, directory and device entries carry no data whatever their size field says, as Go's
+/// and BuildKit's readers take them; a PAX `size` record sets the next entry's data size.
+pub fn clamp_times(input: impl Read, output: impl Write, epoch: u64) -> io::Result<bool> {
+    clamp(input, output, epoch, false)
+}
+
+/// Whether the tar stream `input` holds a time later than `epoch`: read up to the first one,
+/// or whole when there is none.
+pub fn holds_later_time(input: impl Read, epoch: u64) -> io::Result<bool> {
+    clamp(input, io::sink(), epoch, true)
+}
+
+fn clamp(
+    mut input: impl Read,
+    mut output: impl Write,
+    epoch: u64,
+    stop_at_first: bool,
+) -> io::Result<bool> {
+    if epoch >= 8u64.pow(11) {
+        return Err(invalid(format!(
+            "SOURCE_DATE_EPOCH {epoch} does not fit a tar header's time field"
+        )));
+    }
+    let mut changed = false;
+    let mut block = [0u8; BLOCK];
+    let mut next_size: Option<u64> = None;
+    loop {
+        if !read_block(&mut input, &mut block)? {
+            return Ok(changed);
+        }
+        if block.iter().all(|&b| b == 0) {
+            // The end-of-archive blocks and whatever padding follows, as they were.
+            output.write_all(&block)?;
+            io::copy(&mut input, &mut output)?;
+            return Ok(changed);
+        }
+        let typeflag = block[156];
+        let declared = number(&block[124..136])
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| invalid("a tar header's size is not a number".into()))?;
+        let mut header_changed = clamp_field(&mut block[136..148], epoch)?;
+        if &block[257..265] == b"ustar  \0" {
+            // The GNU header keeps atime and ctime where POSIX keeps the name prefix.
+            header_changed |= clamp_field(&mut block[345..357], epoch)?;
+            header_changed |= clamp_field(&mut block[357..369], epoch)?;
+        }
+        if matches!(typeflag, b'x' | b'g') {
+            let size = declared as u64;
+            if size > MAX_EXTENDED_HEADER {
+                return Err(invalid(format!(
+                    "a PAX header of {size} bytes, more than {MAX_EXTENDED_HEADER}"
+                )));
+            }
+            let mut data = vec![0u8; size as usize];
+            input.read_exact(&mut data)?;
+            skip(&mut input, padding(size))?;
+            let (records, size_record) = clamp_pax(&data, epoch)?;
+            if typeflag == b'x' {
+                next_size = size_record;
+            }
+            if let Some(records) = records {
+                data = records;
+                write_octal(&mut block[124..136], data.len() as u64);
+                header_changed = true;
+            }
+            changed |= header_changed;
+            if changed && stop_at_first {
+                return Ok(true);
+            }
+            write_header(&mut output, &mut block, header_changed)?;
+            output.write_all(&data)?;
+            output.write_all(&[0u8; BLOCK][..padding(data.len() as u64) as usize])?;
+            continue;
+        }
+        let size = match (typeflag, next_size.take()) {
+            (b'1' | b'2' | b'3' | b'4' | b'5' | b'6', _) => 0,
+            (_, Some(size)) => size,
+            _ => declared as u64,
+        };
+        changed |= header_changed;
+        if changed && stop_at_first {
+            return Ok(true);
+        }
+        write_header(&mut output, &mut block, header_changed)?;
+        let whole = size
+            .checked_add(padding(size))
+            .ok_or_else(|| invalid("a tar entry's size overflows".into()))?;
+        let copied = io::copy(&mut (&mut input).take(whole), &mut output)?;
+        if copied != whole {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the tar stream ends inside an entry",
+            ));
+        }
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+fn padding(size: u64) -> u64 {
+    (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
+}
+
+/// Reads one block; `false` at the end of the stream (a stream cut inside a block is an error).
+fn read_block(input: &mut impl Read, block: &mut [u8; BLOCK]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < BLOCK {
+        match input.read(&mut block[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the tar stream ends inside a header",
+                ))
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+fn skip(input: &mut impl Read, n: u64) -> io::Result<()> {
+    let skipped = io::copy(&mut input.take(n), &mut io::sink())?;
+    if skipped == n {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the tar stream ends inside an entry",
+        ))
+    }
+}
+
+fn write_header(output: &mut impl Write, block: &mut [u8; BLOCK], changed: bool) -> io::Result<()> {
+    if changed {
+        block[148..156].fill(b' ');
+        let sum: u32 = block.iter().map(|&b| b as u32).sum();
+        block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    }
+    output.write_all(block)
+}
+
+/// A numeric header field: octal text, or GNU base-256 (negative values as -1).
+fn number(field: &[u8]) -> Option<i128> {
+    if field[0] == 0xff {
+        return Some(-1);
+    }
+    if field[0] & 0x80 != 0 {
+        let mut value: i128 = (field[0] & 0x7f) as i128;
+        for &b in &field[1..] {
+            value = value.checked_mul(256)?.checked_add(b as i128)?;
+        }
+        return Some(value);
+    }
+    let text = field.split(|&b| b == 0).next().unwrap_or_default();
+    let text = std::str::from_utf8(text).ok()?.trim();
+    if text.is_empty() {
+        return Some(0);
+    }
+    i128::from_str_radix(text, 8).ok()
+}
+
+fn write_octal(field: &mut [u8], value: u64) {
+    let width = field.len() - 1;
+    field.copy_from_slice(format!("{value:0width$o}\0").as_bytes());
+}
+
+/// Sets a time field later than `epoch` to `epoch`; whether it did.
+fn clamp_field(field: &mut [u8], epoch: u64) -> io::Result<bool> {
+    let time =
+        number(field).ok_or_else(|| invalid("a tar header's time is not a number".into()))?;
+    if time > epoch as i128 {
+        write_octal(field, epoch);
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
+
+/// The records of a PAX header with each time later than `epoch` clamped (`None` when none
+/// is), and the `size` it sets for the next entry, if any.
+fn clamp_pax(data: &[u8], epoch: u64) -> io::Result<(Option<Vec<u8>>, Option<u64>)> {
+    let malformed = || invalid("a PAX header's records are malformed".into());
+    let mut out = Vec::with_capacity(data.len());
+    let mut changed = false;
+    let mut size = None;
+    let mut rest = data;
+    while !rest.is_empty() {
+        if rest.iter().all(|&b| b == 0) {
+            out.extend_from_slice(rest);
+            break;
+        }
+        let space = rest.iter().position(|&b| b == b' ').ok_or_else(malformed)?;
+        let length: usize = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .filter(|&n| n > space + 1 && n <= rest.len())
+            .ok_or_else(malformed)?;
+        let record = &rest[..length];
+        rest = &rest[length..];
+        let body = record[space + 1..]
+            .strip_suffix(b"\n")
+            .ok_or_else(malformed)?;
+        let equals = body.iter().position(|&b| b == b'=').ok_or_else(malformed)?;
+        let (key, value) = (&body[..equals], &body[equals + 1..]);
+        if key == b"size" {
+            size = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+        }
+        if matches!(key, b"mtime" | b"atime" | b"ctime") && pax_time_after(value, epoch)? {
+            out.extend_from_slice(&pax_record(key, epoch.to_string().as_bytes()));
+            changed = true;
+        } else {
+            out.extend_from_slice(record);
+        }
+    }
+    Ok((changed.then_some(out), size))
+}
+
+/// Whether a PAX time (`SECONDS[.FRACTION]`, maybe negative) is later than `epoch`.
+fn pax_time_after(value: &[u8], epoch: u64) -> io::Result<bool> {
+    let text = std::str::from_utf8(value).map_err(|_| invalid("a PAX time is not text".into()))?;
+    if text.starts_with('-') {
+        return Ok(false);
+    }
+    let (seconds, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if seconds.is_empty()
+        || !seconds.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(invalid(format!(
+            "a PAX time {:?} is not a number",
+            crate::error::clip(text)
+        )));
+    }
+    let seconds = seconds.trim_start_matches('0');
+    let epoch_text = epoch.to_string();
+    Ok(match seconds.len().cmp(&epoch_text.len()) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => match seconds.cmp(epoch_text.as_str()) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => fraction.bytes().any(|b| b != b'0'),
+        },
+    })
+}
+
+/// One PAX record, `LENGTH KEY=VALUE\n`, whose length counts its own digits.
+fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let rest = key.len() + value.len() + 3;
+    let mut length = rest + 1;
+    while rest + length.to_string().len() != length {
+        length = rest + length.to_string().len();
+    }
+    let mut record = format!("{length} ").into_bytes();
+    record.extend_from_slice(key);
+    record.push(b'=');
+    record.extend_from_slice(value);
+    record.push(b'\n');
+    record
+}
+
+/// What [`clamp_archive`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Clamped {
+    /// Layers rewritten, by their digest before.
+    pub rewritten: Vec<String>,
+    /// Layers read and found to hold no later time, left as they were.
+    pub unchanged: usize,
+    /// Layers not read at all: ones the caller knows hold no later time.
+    pub known: usize,
+}
+
+/// Writes to `output` the OCI archive `input` (as buildx writes it) with the file times of its
+/// layers clamped to `epoch` (see [`clamp_times`]). A layer in `known` (a base the release is
+/// built on, already clamped to this epoch) is not read. Each rewritten layer changes its
+/// config's diff ID and its manifest, and so every document above it; a document with nothing
+/// under it rewritten keeps its bytes. `progress` hears of each layer rewritten.
+pub fn clamp_archive(
+    input: &Path,
+    output: &Path,
+    epoch: i64,
+    known: &BTreeSet<String>,
+    progress: &dyn Fn(&str),
+) -> Result<Clamped, ScanError> {
+    let epoch = u64::try_from(epoch)
+        .map_err(|_| ScanError::Archive(format!("SOURCE_DATE_EPOCH {epoch} is before 1970")))?;
+    let (members, json, _) = archive_documents(input)?;
+    let index = json
+        .get("index.json")
+        .ok_or_else(|| ScanError::Archive("no OCI index.json: not an OCI image layout".into()))?
+        .clone();
+    let file = File::create(output)
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", output.display())))?;
+    let mut writer = Writer {
+        input,
+        output,
+        members,
+        json,
+        epoch,
+        known,
+        progress,
+        tar: tar::Builder::new(BufWriter::with_capacity(1 << 20, file)),
+        written: HashSet::new(),
+        documents: HashMap::new(),
+        layers: HashMap::new(),
+        done: Clamped::default(),
+    };
+    let mut index: Value = serde_json::from_slice(&index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not JSON: {e}")))?;
+    writer.descriptors(&mut index, 0)?;
+    let written = |e: io::Error| ScanError::Archive(format!("{}: {e}", output.display()));
+    let index = serde_json::to_vec(&index).expect("json");
+    for (member, bytes) in [
+        ("oci-layout", &br#"{"imageLayoutVersion":"1.0.0"}"#[..]),
+        ("index.json", &index[..]),
+    ] {
+        append_member(&mut writer.tar, member, &mut &bytes[..], bytes.len() as u64)
+            .map_err(written)?;
+    }
+    writer
+        .tar
+        .into_inner()
+        .and_then(|mut w| w.flush())
+        .map_err(written)?;
+    Ok(writer.done)
+}
+
+/// A layer as rewritten: its blob's digest and size, and its tar stream's digest (diff ID).
+#[derive(Debug, Clone)]
+struct NewLayer {
+    digest: String,
+    size: u64,
+    diff_id: String,
+}
+
+struct Writer<'a> {
+    input: &'a Path,
+    output: &'a Path,
+    members: HashMap<String, (u64, u64)>,
+    json: HashMap<String, Vec<u8>>,
+    epoch: u64,
+    known: &'a BTreeSet<String>,
+    progress: &'a dyn Fn(&str),
+    tar: tar::Builder<BufWriter<File>>,
+    /// Blob members already in the output.
+    written: HashSet<String>,
+    /// Documents (manifests, indexes) by their digest before: their digest and size after.
+    documents: HashMap<String, (String, u64)>,
+    /// Layers by their digest before: `None` when left as they were.
+    layers: HashMap<String, Option<NewLayer>>,
+    done: Clamped,
+}
+
+impl Writer<'_> {
+    /// Rewrites every descriptor of an index's `manifests` to the document it now leads to.
+    fn descriptors(&mut self, index: &mut Value, depth: usize) -> Result<(), ScanError> {
+        if depth >= MAX_DEPTH {
+            return Err(ScanError::Archive(
+                "image indexes nest too deep to be an image".into(),
+            ));
+        }
+        let Some(manifests) = index.get_mut("manifests").and_then(Value::as_array_mut) else {
+            return Err(ScanError::Archive(
+                "an image index lists no manifests".into(),
+            ));
+        };
+        for descriptor in manifests {
+            let digest = descriptor_digest(descriptor)?;
+            let (digest, size) = self.document(&digest, depth + 1)?;
+            descriptor["digest"] = Value::from(digest);
+            descriptor["size"] = Value::from(size);
+        }
+        Ok(())
+    }
+
+    /// The manifest or index `digest` in the output, with what it leads to: its digest and size
+    /// there.
+    fn document(&mut self, digest: &str, depth: usize) -> Result<(String, u64), ScanError> {
+        if let Some(done) = self.documents.get(digest) {
+            return Ok(done.clone());
+        }
+        let bytes = self.json_blob(digest)?;
+        let mut doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ScanError::Archive(format!("{digest} is not JSON: {e}")))?;
+        let changed = if doc.get("manifests").is_some() {
+            let before = doc.clone();
+            self.descriptors(&mut doc, depth)?;
+            doc != before
+        } else if doc.get("layers").is_some() {
+            self.manifest(&mut doc)?
+        } else {
+            false
+        };
+        let done = if changed {
+            let bytes = serde_json::to_vec(&doc).expect("json");
+            (self.put_document(&bytes)?, bytes.len() as u64)
+        } else {
+            self.copy(digest)?;
+            (digest.to_string(), bytes.len() as u64)
+        };
+        self.documents.insert(digest.to_string(), done.clone());
+        Ok(done)
+    }
+
+    /// Clamps a manifest's layers, rewriting its config's diff IDs to match; whether anything
+    /// changed.
+    fn manifest(&mut self, manifest: &mut Value) -> Result<bool, ScanError> {
+        let config_digest = descriptor_digest(&manifest["config"])?;
+        let Some(layers) = manifest["layers"].as_array_mut() else {
+            return Err(ScanError::Archive(
+                "a manifest's layers are not a list".into(),
+            ));
+        };
+        let mut rewritten = Vec::new();
+        for (i, layer) in layers.iter_mut().enumerate() {
+            let digest = descriptor_digest(layer)?;
+            let size = layer["size"].as_u64().unwrap_or_default();
+            if let Some(new) = self.layer(&digest, size)? {
+                layer["digest"] = Value::from(new.digest.clone());
+                layer["size"] = Value::from(new.size);
+                rewritten.push((i, new.diff_id));
+            } else {
+                self.copy(&digest)?;
+            }
+        }
+        let count = layers.len();
+        if rewritten.is_empty() {
+            self.copy(&config_digest)?;
+            return Ok(false);
+        }
+        let mut config: Value = serde_json::from_slice(&self.json_blob(&config_digest)?)
+            .map_err(|e| ScanError::Archive(format!("config {config_digest} is not JSON: {e}")))?;
+        let Some(diff_ids) = config
+            .pointer_mut("/rootfs/diff_ids")
+            .and_then(Value::as_array_mut)
+            .filter(|ids| ids.len() == count)
+        else {
+            return Err(ScanError::Archive(format!(
+                "config {config_digest} does not list one diff ID per layer"
+            )));
+        };
+        for (i, diff_id) in rewritten {
+            diff_ids[i] = Value::from(diff_id);
+        }
+        let bytes = serde_json::to_vec(&config).expect("json");
+        manifest["config"]["digest"] = Value::from(self.put_document(&bytes)?);
+        manifest["config"]["size"] = Value::from(bytes.len() as u64);
+        Ok(true)
+    }
+
+    /// The layer `digest` rewritten with its times clamped, or `None` when it holds no later
+    /// time (then it is copied as it is).
+    fn layer(&mut self, digest: &str, size: u64) -> Result<Option<NewLayer>, ScanError> {
+        if let Some(done) = self.layers.get(digest) {
+            return Ok(done.clone());
+        }
+        let new = if self.known.contains(digest) {
+            self.done.known += 1;
+            None
+        } else if !self.layer_holds_later_time(digest, size)? {
+            self.done.unchanged += 1;
+            None
+        } else {
+            (self.progress)(&format!(
+                "clamping file times to SOURCE_DATE_EPOCH in layer {} ({})",
+                Digest::parse(digest).map(|d| d.short()).unwrap_or_default(),
+                megabytes(size)
+            ));
+            let new = self.rewrite_layer(digest, size)?;
+            self.done.rewritten.push(digest.to_string());
+            Some(new)
+        };
+        self.layers.insert(digest.to_string(), new.clone());
+        Ok(new)
+    }
+
+    /// Opens the layer `digest` of the input for its tar stream.
+    fn open(
+        &self,
+        digest: &str,
+        size: u64,
+    ) -> Result<crate::image::layer::OpenLayer<'static>, ScanError> {
+        let member = blob_path(digest);
+        let &(offset, stored_size) = self.members.get(&member).ok_or_else(|| {
+            ScanError::Archive(format!("{digest} is listed but not in the archive"))
+        })?;
+        if stored_size != size {
+            return Err(ScanError::Archive(format!(
+                "layer {digest} is {stored_size} bytes in the archive, its manifest says {size}"
+            )));
+        }
+        let mut file = File::open(self.input)
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", self.input.display())))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| ScanError::Archive(format!("{}: {e}", self.input.display())))?;
+        open_layer(io::BufReader::with_capacity(1 << 16, file).take(size), size).map_err(
+            |message| ScanError::Layer {
+                layer: digest.to_string(),
+                message,
+            },
+        )
+    }
+
+    /// Whether the layer `digest` holds a time later than the epoch (read whole, and checked
+    /// against its digest).
+    fn layer_holds_later_time(&self, digest: &str, size: u64) -> Result<bool, ScanError> {
+        let mut layer = self.open(digest, size)?;
+        let later = clamp_times(&mut layer, io::sink(), self.epoch)
+            .map_err(|e| layer_error(digest, e.to_string()))?;
+        layer
+            .finish(Some(digest))
+            .map_err(|m| layer_error(digest, m))?;
+        Ok(later)
+    }
+
+    /// Writes the layer `digest` with its times clamped into the output, compressed as it was
+    /// stored. Its member's header is written last, once the digest it is named by is known.
+    fn rewrite_layer(&mut self, digest: &str, size: u64) -> Result<NewLayer, ScanError> {
+        let mut layer = self.open(digest, size)?;
+        let output = self.output;
+        let written = |e: io::Error| stopped_or(format!("{}: {e}", output.display()));
+        let out = self.tar.get_mut();
+        out.flush().map_err(written)?;
+        let start = out.get_mut().stream_position().map_err(written)?;
+        out.write_all(&[0u8; BLOCK]).map_err(written)?;
+        let (diff_id, (new_digest, new_size)) = {
+            let blob = HashingWriter::new(&mut *out);
+            let mut tar = HashingWriter::new(compressor(layer.stored(), blob).map_err(written)?);
+            clamp_times(&mut layer, &mut tar, self.epoch)
+                .map_err(|e| layer_error(digest, e.to_string()))?;
+            let (diff_id, _) = tar.digest();
+            let HashingWriter { inner, .. } = tar;
+            (diff_id, inner.finish().map_err(written)?.digest())
+        };
+        layer
+            .finish(Some(digest))
+            .map_err(|m| layer_error(digest, m))?;
+        let member = blob_path(&new_digest);
+        let mut header = tar::Header::new_ustar();
+        header.set_path(&member).map_err(written)?;
+        header.set_size(new_size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        out.write_all(&[0u8; BLOCK][..padding(new_size) as usize])
+            .map_err(written)?;
+        out.flush().map_err(written)?;
+        let file = out.get_mut();
+        if self.written.insert(member) {
+            file.seek(SeekFrom::Start(start)).map_err(written)?;
+            file.write_all(header.as_bytes()).map_err(written)?;
+            file.seek(SeekFrom::End(0)).map_err(written)?;
+        } else {
+            // The same bytes are in the output already: take this copy back out.
+            file.set_len(start).map_err(written)?;
+            file.seek(SeekFrom::Start(start)).map_err(written)?;
+        }
+        Ok(NewLayer {
+            digest: new_digest,
+            size: new_size,
+            diff_id,
+        })
+    }
+
+    /// A manifest, config or index's bytes, checked against its digest.
+    fn json_blob(&self, digest: &str) -> Result<Vec<u8>, ScanError> {
+        let digest = checked_digest(digest)?;
+        let bytes = self.json.get(&blob_path(&digest)).ok_or_else(|| {
+            ScanError::Archive(format!("{digest} is listed but not in the archive as JSON"))
+        })?;
+        if crate::image::oci::sha256_digest(bytes) != digest {
+            return Err(ScanError::Archive(format!(
+                "blob {digest} does not hash to its digest; the archive is corrupt"
+            )));
+        }
+        Ok(bytes.clone())
+    }
+
+    /// Copies the blob `digest` from the input, once, checked against its digest.
+    fn copy(&mut self, digest: &str) -> Result<(), ScanError> {
+        let member = blob_path(&checked_digest(digest)?);
+        if self.written.insert(member.clone()) {
+            copy_blob(self.input, &self.members, &member, &mut self.tar, true)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a new document, once; its digest.
+    fn put_document(&mut self, bytes: &[u8]) -> Result<String, ScanError> {
+        let digest = crate::image::oci::sha256_digest(bytes);
+        let member = blob_path(&digest);
+        if self.written.insert(member.clone()) {
+            append_member(&mut self.tar, &member, &mut &bytes[..], bytes.len() as u64)
+                .map_err(|e| ScanError::Archive(format!("{}: {e}", self.output.display())))?;
+        }
+        Ok(digest)
+    }
+}
+
+/// A descriptor's digest, checked.
+fn descriptor_digest(descriptor: &Value) -> Result<String, ScanError> {
+    checked_digest(descriptor["digest"].as_str().unwrap_or_default())
+}
+
+fn layer_error(digest: &str, message: String) -> ScanError {
+    if crate::cancel::requested() {
+        ScanError::Interrupted
+    } else {
+        ScanError::Layer {
+            layer: digest.to_string(),
+            message,
+        }
+    }
+}
+
+fn megabytes(size: u64) -> String {
+    format!("{:.1} MB", size as f64 / 1e6)
+}
+
+/// A stream compressed as `stored` says, at fixed levels, fed in chunks of one fixed size: the
+/// deflate encoder's output depends on how its input is cut into writes (measured here), and
+/// how a decompressor cuts the stream it reads depends on the blob it reads, so the same tar
+/// stream would otherwise not always give the same bytes.
+struct Compressor<W: Write> {
+    encoder: Encoder<W>,
+    pending: Vec<u8>,
+}
+
+const CHUNK: usize = 1 << 17;
+
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    Plain(W),
+}
+
+fn compressor<W: Write>(stored: Stored, inner: W) -> io::Result<Compressor<W>> {
+    let encoder = match stored {
+        Stored::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+            inner,
+            flate2::Compression::new(GZIP_LEVEL),
+        )),
+        Stored::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)?),
+        Stored::Plain => Encoder::Plain(inner),
+    };
+    Ok(Compressor {
+        encoder,
+        pending: Vec::with_capacity(CHUNK),
+    })
+}
+
+impl<W: Write> Encoder<W> {
+    fn write_all(&mut self, chunk: &[u8]) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.write_all(chunk),
+            Encoder::Zstd(e) => e.write_all(chunk),
+            Encoder::Plain(w) => w.write_all(chunk),
+        }
+    }
+}
+
+impl<W: Write> Compressor<W> {
+    fn finish(mut self) -> io::Result<W> {
+        self.encoder.write_all(&self.pending)?;
+        match self.encoder {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+            Encoder::Plain(mut w) => w.flush().map(|_| w),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(CHUNK - self.pending.len());
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() == CHUNK {
+            self.encoder.write_all(&self.pending)?;
+            self.pending.clear();
+        }
+        Ok(n)
+    }
+
+    /// Writes nothing on: a flush would end a deflate block where the writes fell.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hashes and counts what is written through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// The digest and size of what was written so far.
+    fn digest(&self) -> (String, u64) {
+        (Digest::from_hasher(self.hasher.clone()).into(), self.count)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if crate::cancel::requested() {
+            return Err(io::Error::other("interrupted"));
+        }
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EPOCH: u64 = 1_700_000_000;
+
+    fn entry(b: &mut tar::Builder<Vec<u8>>, mut header: tar::Header, path: &str, data: &[u8]) {
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut header, path, data).unwrap();
+    }
+
+    fn ustar(mtime: u64) -> tar::Header {
+        let mut h = tar::Header::new_ustar();
+        h.set_mtime(mtime);
+        h
+    }
+
+    fn clamped(input: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        let changed = clamp_times(input, &mut out, EPOCH).unwrap();
+        (out, changed)
+    }
+
+    /// (path, mtime, data) of each entry, as the tar crate reads them.
+    fn entries(bytes: &[u8]) -> Vec<(String, u64, Vec<u8>)> {
+        let mut archive = tar::Archive::new(bytes);
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                (path, e.header().mtime().unwrap(), data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_times_later_than_the_epoch_change_and_nothing_else_does() {
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, ustar(EPOCH - 5), "old.txt", b"old");
+        entry(&mut b, ustar(EPOCH + 99), "new.txt", b"new contents");
+        entry(&mut b, ustar(EPOCH), "same.txt", b"");
+        let input = b.into_inner().unwrap();
+        let (out, changed) = clamped(&input);
+        assert!(changed);
+        assert_eq!(out.len(), input.len());
+        assert_eq!(
+            entries(&out),
+            [
+                ("old.txt".into(), EPOCH - 5, b"old".to_vec()),
+                ("new.txt".into(), EPOCH, b"new contents".to_vec()),
+                ("same.txt".into(), EPOCH, vec![]),
+            ]
+        );
+        // Only the clamped header's time and checksum differ.
+        let differing: Vec<usize> = (0..input.len()).filter(|&i| input[i] != out[i]).collect();
+        assert!(
+            differing
+                .iter()
+                .all(|&i| (1024 + 136..1024 + 156).contains(&i)),
+            "{differing:?}"
+        );
+        // A second pass changes nothing, and the scan agrees with both passes.
+        let (again, changed) = clamped(&out);
+        assert!(!changed);
+        assert_eq!(again, out);
+        assert!(holds_later_time(&input[..], EPOCH).unwrap());
+        assert!(!holds_later_time(&out[..], EPOCH).unwrap());
+        // The scan stops at the first later time: a stream cut after it still answers.
+        assert!(holds_later_time(&input[..1024 + 512], EPOCH).unwrap());
+    }
+
+    #[test]
+    fn gnu_atime_and_ctime_and_pax_times_are_clamped_too() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut gnu = tar::Header::new_gnu();
+        gnu.set_mtime(EPOCH + 1);
+        gnu.as_gnu_mut().unwrap().set_atime(EPOCH + 2);
+        gnu.as_gnu_mut().unwrap().set_ctime(EPOCH - 2);
+        entry(&mut b, gnu, "gnu.txt", b"g");
+        // A PAX header as Go's writer makes it for sub-second times, and one whose time equals
+        // the epoch exactly (kept) or by a fraction (clamped).
+        let records = [
+            pax_record(b"mtime", format!("{}.25", EPOCH + 10).as_bytes()),
+            pax_record(b"atime", format!("{EPOCH}.000").as_bytes()),
+            pax_record(b"ctime", format!("{EPOCH}.5").as_bytes()),
+            pax_record(b"path", b"pax.txt"),
+        ]
+        .concat();
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(records.len() as u64);
+        pax.set_cksum();
+        b.append(&pax, &records[..]).unwrap();
+        entry(&mut b, ustar(EPOCH + 10), "short", b"p");
+        let (out, changed) = clamped(&b.into_inner().unwrap());
+        assert!(changed);
+        let mut archive = tar::Archive::new(&out[..]);
+        let mut read = archive.entries().unwrap();
+        let gnu = read.next().unwrap().unwrap();
+        let header = gnu.header().as_gnu().unwrap();
+        assert_eq!(gnu.header().mtime().unwrap(), EPOCH);
+        assert_eq!(header.atime().unwrap(), EPOCH);
+        assert_eq!(header.ctime().unwrap(), EPOCH - 2);
+        let mut pax = read.next().unwrap().unwrap();
+        assert_eq!(pax.path().unwrap().to_str(), Some("pax.txt"));
+        let times: Vec<(String, String)> = pax
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|r| r.unwrap())
+            .map(|r| (r.key().unwrap().to_string(), r.value().unwrap().to_string()))
+            .filter(|(k, _)| k != "path")
+            .collect();
+        let epoch = EPOCH.to_string();
+        assert_eq!(
+            times,
+            [
+                ("mtime".to_string(), epoch.clone()),
+                ("atime".to_string(), format!("{EPOCH}.000")),
+                ("ctime".to_string(), epoch),
+            ]
+        );
+        assert_eq!(pax.header().mtime().unwrap(), EPOCH);
+    }
+
+    #[test]
+    fn a_pax_record_counts_its_own_length() {
+        for value in ["", "7", "123456789", &"x".repeat(86), &"x".repeat(95)] {
+            let record = pax_record(b"k", value.as_bytes());
+            let (length, _) = std::str::from_utf8(&record)
+                .unwrap()
+                .split_once(' ')
+                .unwrap();
+            assert_eq!(length.parse::<usize>().unwrap(), record.len(), "{value:?}");
+        }
+        assert!(pax_time_after(b"1700000001", EPOCH).unwrap());
+        assert!(pax_time_after(b"01700000000.1", EPOCH).unwrap());
+        assert!(!pax_time_after(b"1700000000.0", EPOCH).unwrap());
+        assert!(!pax_time_after(b"-99999999999", EPOCH).unwrap());
+        assert!(!pax_time_after(b"999", EPOCH).unwrap());
+        assert!(pax_time_after(b"1e9", EPOCH).is_err());
+    }
+
+    #[test]
+    fn a_pax_size_record_sets_the_next_entrys_data_and_links_carry_none() {
+        // A size record longer than the header's: the entry's data is what the record says.
+        let records = pax_record(b"size", b"600");
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(records.len() as u64);
+        pax.set_cksum();
+        let mut bytes = pax.as_bytes().to_vec();
+        bytes.extend_from_slice(&records);
+        bytes.resize(1024, 0);
+        let mut big = ustar(EPOCH + 1);
+        big.set_size(0);
+        big.set_entry_type(tar::EntryType::Regular);
+        big.set_path("big").unwrap();
+        big.set_cksum();
+        bytes.extend_from_slice(big.as_bytes());
+        bytes.extend_from_slice(&[7u8; 1024]);
+        let mut link = ustar(EPOCH + 1);
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(512);
+        link.set_path("link").unwrap();
+        link.set_link_name("big").unwrap();
+        link.set_cksum();
+        bytes.extend_from_slice(link.as_bytes());
+        bytes.extend_from_slice(&[0u8; 1024]);
+        let (out, changed) = clamped(&bytes);
+        assert!(changed);
+        assert_eq!(out.len(), bytes.len());
+        // The link's header follows the PAX header, the entry's header and its 600 bytes padded.
+        let link_at = 1024 + 512 + 1024;
+        assert_eq!(&out[link_at..link_at + 4], b"link");
+        assert_eq!(
+            number(&out[link_at + 136..link_at + 148]),
+            Some(EPOCH as i128)
+        );
+    }
+
+    #[test]
+    fn broken_streams_are_errors_not_panics() {
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, ustar(EPOCH + 1), "f", &[1u8; 700]);
+        let good = b.into_inner().unwrap();
+        for cut in [100, 512, 700, 1200] {
+            assert!(
+                clamp_times(&good[..cut], io::sink(), EPOCH).is_err(),
+                "{cut}"
+            );
+        }
+        let mut bad = good.clone();
+        bad[136..148].copy_from_slice(b"notanumber!\0");
+        assert!(clamp_times(&bad[..], io::sink(), EPOCH).is_err());
+        assert!(clamp_times(&good[..], io::sink(), 8u64.pow(11)).is_err());
+    }
+
+    #[test]
+    fn a_real_buildkit_copy_layer_is_clamped_and_keeps_its_files() {
+        // The COPY layer of a release built by BuildKit 0.13 without rewrite-timestamp: the
+        // directories and files carry the build's and the checkout's times.
+        let blob = include_bytes!("../../tests/fixtures/layers/buildkit-copy.tar.gz");
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&blob[..])
+            .read_to_end(&mut tar)
+            .unwrap();
+        let before = entries(&tar);
+        assert!(before.iter().all(|(_, mtime, _)| *mtime > EPOCH));
+        let (out, changed) = clamped(&tar);
+        assert!(changed);
+        let after = entries(&out);
+        assert_eq!(after.len(), before.len());
+        for ((path, _, data), (path2, mtime, data2)) in before.iter().zip(&after) {
+            assert_eq!((path, data), (path2, data2));
+            assert_eq!(*mtime, EPOCH);
+        }
+        let mut stream = crate::image::tarstream::TarStream::new(&out[..]);
+        while let Some(h) = stream.next_header().unwrap() {
+            assert_eq!(h.mtime, EPOCH as i64, "{}", h.path);
+        }
+    }
+
+    fn layer_tar(mtime: u64) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, ustar(mtime), "app/file.txt", b"contents");
+        b.into_inner().unwrap()
+    }
+
+    fn gzip(tar: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+        e.write_all(tar).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        crate::image::oci::sha256_digest(bytes)
+    }
+
+    /// An OCI archive of one image whose layers are these blobs (and their tar streams).
+    fn archive(dir: &Path, layers: &[(Vec<u8>, Vec<u8>)]) -> std::path::PathBuf {
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|(t, _)| sha(t)).collect::<Vec<_>>()},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
+            "layers": layers.iter().map(|(_, b)| serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(b), "size": b.len()})).collect::<Vec<_>>(),
+        }))
+        .unwrap();
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(&manifest), "size": manifest.len(),
+                "annotations": {"io.containerd.image.name": "example.com/app:1"}}],
+        }))
+        .unwrap();
+        let path = dir.join("in.tar");
+        let mut b = tar::Builder::new(Vec::new());
+        let blobs = [config.clone(), manifest.clone()];
+        for blob in blobs.iter().chain(layers.iter().map(|(_, b)| b)) {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(blob.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, blob_path(&sha(blob)), &blob[..])
+                .unwrap();
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_size(index.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "index.json", &index[..]).unwrap();
+        std::fs::write(&path, b.into_inner().unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_archive_keeps_every_blob_that_needs_no_clamp_and_ties_the_new_layer_to_its_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = layer_tar(EPOCH - 100);
+        let new = layer_tar(EPOCH + 100);
+        let known_tar = layer_tar(EPOCH + 200);
+        let known_blob = zstd::encode_all(&known_tar[..], 1).unwrap();
+        let input = archive(
+            dir.path(),
+            &[
+                (old.clone(), gzip(&old)),
+                (new.clone(), gzip(&new)),
+                (known_tar.clone(), known_blob.clone()),
+            ],
+        );
+        let known = BTreeSet::from([sha(&known_blob)]);
+        let heard = std::cell::RefCell::new(Vec::new());
+        let clamp = |out: &str| {
+            let out = dir.path().join(out);
+            let done = clamp_archive(&input, &out, EPOCH as i64, &known, &|m| {
+                heard.borrow_mut().push(m.to_string())
+            })
+            .unwrap();
+            (out, done)
+        };
+        let (out, done) = clamp("out.tar");
+        assert_eq!(done.rewritten, [sha(&gzip(&new))]);
+        assert_eq!((done.unchanged, done.known), (1, 1));
+        assert_eq!(heard.borrow().len(), 1, "{heard:?}");
+        let image =
+            crate::image::archive::read_image(&out, &crate::image::archive::Select::Only).unwrap();
+        assert_eq!(image.layers[0], sha(&gzip(&old)));
+        assert_eq!(image.layers[2], sha(&known_blob));
+        assert_ne!(image.layers[1], sha(&gzip(&new)));
+        // The new layer's blob, its tar stream and the config's diff ID agree.
+        let (members, json, _) = archive_documents(&out).unwrap();
+        let config: Value =
+            serde_json::from_slice(&json[&blob_path(&image.config_digest)]).unwrap();
+        let (offset, size) = members[&blob_path(&image.layers[1])];
+        let bytes = std::fs::read(&out).unwrap();
+        let blob = &bytes[offset as usize..(offset + size) as usize];
+        assert_eq!(sha(blob), image.layers[1]);
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(blob)
+            .read_to_end(&mut tar)
+            .unwrap();
+        assert_eq!(config["rootfs"]["diff_ids"][1], sha(&tar));
+        assert_eq!(config["rootfs"]["diff_ids"][0], sha(&old));
+        assert_eq!(
+            entries(&tar),
+            [("app/file.txt".into(), EPOCH, b"contents".to_vec())]
+        );
+        // The image's name is kept, and the same input gives the same bytes.
+        assert!(json["index.json"]
+            .windows(17)
+            .any(|w| w == b"example.com/app:1"));
+        let (again, _) = clamp("again.tar");
+        assert_eq!(std::fs::read(again).unwrap(), bytes);
+    }
+
+    #[test]
+    fn an_archive_with_nothing_to_clamp_keeps_its_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = layer_tar(EPOCH);
+        let input = archive(dir.path(), &[(old.clone(), gzip(&old))]);
+        let before =
+            crate::image::archive::read_image(&input, &crate::image::archive::Select::Only)
+                .unwrap();
+        let out = dir.path().join("out.tar");
+        let done = clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), &|_| {}).unwrap();
+        assert!(done.rewritten.is_empty());
+        let after =
+            crate::image::archive::read_image(&out, &crate::image::archive::Select::Only).unwrap();
+        assert_eq!(after, before);
+        // A blob that does not hash to its name is refused, not copied.
+        let mut bytes = std::fs::read(&input).unwrap();
+        let (members, _, _) = archive_documents(&input).unwrap();
+        let (offset, _) = members[&blob_path(&before.layers[0])];
+        bytes[offset as usize + 20] ^= 1;
+        std::fs::write(&input, bytes).unwrap();
+        assert!(clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), &|_| {}).is_err());
+    }
+
+    #[test]
+    fn the_compressed_bytes_do_not_depend_on_how_the_stream_is_cut_into_writes() {
+        let data: Vec<u8> = (0..1_500_000u64)
+            .map(|i| ((i * 7919) % 251) as u8 ^ (i / 1000) as u8)
+            .collect();
+        for stored in [Stored::Gzip, Stored::Zstd, Stored::Plain] {
+            let digests: BTreeSet<String> = [1usize, 7, 512, 8192, 100_000, CHUNK + 1, data.len()]
+                .iter()
+                .map(|&cut| {
+                    let mut c = compressor(stored, Vec::new()).unwrap();
+                    for piece in data.chunks(cut) {
+                        c.write_all(piece).unwrap();
+                    }
+                    sha(&c.finish().unwrap())
+                })
+                .collect();
+            assert_eq!(digests.len(), 1, "{stored:?}: {digests:?}");
+        }
+    }
+}
