@@ -145,6 +145,41 @@ mod tests {
         assert_eq!(parse_proc_driver_version("nothing"), None);
     }
 
+    /// What a real H200 host answered (driver 580, CUDA 13.0, NVIDIA's open kernel module,
+    /// whose /proc line names no plain `x86_64` word before the version).
+    #[test]
+    fn a_real_h200_hosts_answers_and_their_verdicts() {
+        use crate::host::cuda_compat::{judge as judge_cuda, Verdict};
+        use crate::host::gpu::{parse_query, Gpu};
+        let h200 = Gpu {
+            name: "NVIDIA H200".into(),
+            driver_version: "580.159.04".into(),
+            compute_capability: "9.0".into(),
+        };
+        let gpus = parse_query(include_str!("../../tests/fixtures/host/h200-query.txt")).unwrap();
+        assert_eq!(gpus, std::slice::from_ref(&h200));
+        let old = parse_query(include_str!(
+            "../../tests/fixtures/host/h200-query-old-driver.txt"
+        ))
+        .unwrap();
+        assert_eq!(old[0].driver_version, h200.driver_version);
+        assert_eq!(old[0].compute_capability, "");
+        let proc = include_str!("../../tests/fixtures/host/h200-proc-driver-version.txt");
+        assert_eq!(
+            parse_proc_driver_version(proc).as_deref(),
+            Some("580.159.04")
+        );
+        // CUDA 12.x and 13.0 images run on it; CUDA 11.7 predates Hopper.
+        for cuda in ["12.4.1", "12.8.0", "13.0.0"] {
+            assert_eq!(
+                judge_cuda(cuda, "580.159.04", "9.0"),
+                Verdict::Runs,
+                "{cuda}"
+            );
+        }
+        assert!(judge_cuda("11.7.1", "580.159.04", "9.0").cannot_run());
+    }
+
     #[test]
     fn image_cuda_prefers_the_toolkit() {
         let mut inv = LockedInventory::default();
