@@ -11,8 +11,8 @@
 #
 # Contenders, each from an empty build cache and without the images:
 #   plain:   docker buildx build --no-cache of the base (loaded), then of the release
-#   release: docker repro release (no cache, pinned, OCI export with rewrite-timestamp,
-#            load, inventory, lock), with gzip layers (the default) and with zstd
+#   release: docker repro release (no cache, pinned, OCI export, file times clamped by
+#            docker repro, load, inventory, lock), with gzip layers (the default) and with zstd
 # Prints each time, the ratios (goal: release <= 1.3 x plain), and where release's time went
 # (the time of each of its progress lines). Needs the test bed (scripts/testbed.sh) and about
 # 40 GB of free disk. Not a test: the numbers depend on the machine.

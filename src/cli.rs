@@ -114,7 +114,9 @@ Builds from a clean copy of the committed source (HEAD), never from the working 
 tree is refused (name the files, or pass --allow-dirty). SOURCE_DATE_EPOCH is the commit time. \
 Every external base image is resolved in its registry and pinned by digest with \
 `--build-context`, so the Dockerfiles are not rewritten. Builds run with buildx, attestations \
-off, OCI output with rewrite-timestamp=true, and are loaded into the engine.\n\n\
+off, OCI output; then every layer holding a file time later than SOURCE_DATE_EPOCH is rewritten \
+with its times clamped (the rest, the base's layers among them, are kept byte for byte), and the \
+images are loaded into the engine.\n\n\
 Layouts: docker/Dockerfile.base + docker/Dockerfile.release (the base is tagged <image>:base and \
 the release's `FROM <image>:base` is pinned to the base just built), or a single ./Dockerfile. \
 Defaults can be set in repro.toml under [release] (image, file, base_file, context, tags, target, \
@@ -199,8 +201,8 @@ pub struct ReleaseArgs {
     #[arg(long, value_enum, value_name = "gzip|zstd")]
     pub compression: Option<CompressionArg>,
     /// Reuse the build cache. Faster, but a cached layer built before the commit keeps its older
-    /// file times (rewrite-timestamp only clamps newer ones), and then the release does not
-    /// rebuild identically. Without it every layer is built fresh.
+    /// file times (only newer ones are clamped), and then the release does not rebuild
+    /// identically. Without it every layer is built fresh.
     #[arg(long)]
     pub use_cache: bool,
     /// Hide build progress

@@ -140,6 +140,7 @@ fn build_settings(
         context: inputs.context.clone(),
         use_cache,
         compression: inputs.compression,
+        timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
@@ -281,6 +282,7 @@ fn locked_build(
         args: inputs.args.clone(),
         contexts,
         compression: inputs.compression,
+        timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
     }
 }
 
@@ -570,6 +572,7 @@ mod tests {
                 args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
                 contexts: Default::default(),
                 compression: Default::default(),
+                timestamps: Default::default(),
             },
             Default::default(),
             (vec![], bases),

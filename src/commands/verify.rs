@@ -883,6 +883,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         context: lock.build.context.clone(),
         use_cache: false,
         compression: lock.build.compression,
+        timestamps: lock.build.timestamps,
         inputs: BuildInputs {
             secrets: how
                 .inputs
@@ -1118,7 +1119,11 @@ fn locked_base(
     let pinned = crate::image::reference::pinned(&locked.name, digest);
     match docker.resolve(&pinned, platform)? {
         Ok(_) => Ok(Ok((
-            BasePin::registry(&locked.name, digest),
+            BasePin::registry(
+                &locked.name,
+                digest,
+                all.iter().flat_map(|i| i.layers.iter().cloned()).collect(),
+            ),
             Source::Registry,
         ))),
         Err(why) => Ok(Err(format!(

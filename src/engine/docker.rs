@@ -37,6 +37,9 @@ pub struct BuildSpec {
     /// The layers' compression; zstd is forced on every layer, the base's included, so that
     /// the image does not depend on how BuildKit had cached them.
     pub compression: crate::lock::Compression,
+    /// Whether BuildKit clamps the layers' file times (`rewrite-timestamp=true`); off when
+    /// they are clamped after the build (`crate::image::retime`).
+    pub rewrite_timestamp: bool,
 }
 
 /// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
@@ -117,10 +120,15 @@ impl BuildSpec {
             crate::lock::Compression::Gzip => "",
             crate::lock::Compression::Zstd => ",compression=zstd,force-compression=true",
         };
+        let rewrite = if self.rewrite_timestamp {
+            ",rewrite-timestamp=true"
+        } else {
+            ""
+        };
         argv.extend([
             "--output".into(),
             format!(
-                "type=oci,dest={},rewrite-timestamp=true,name={}{compression}",
+                "type=oci,dest={}{rewrite},name={}{compression}",
                 self.output.to_string_lossy(),
                 self.name
             ),
@@ -583,6 +591,7 @@ mod tests {
             name: "curvenet:base".into(),
             use_cache: false,
             compression: Default::default(),
+            rewrite_timestamp: true,
             inputs: BuildInputs::default(),
         };
         assert_eq!(
@@ -598,6 +607,13 @@ mod tests {
         };
         assert!(zstd.argv().join(" ").contains(
             "--output type=oci,dest=/tmp/out/base.tar,rewrite-timestamp=true,name=curvenet:base,compression=zstd,force-compression=true -- /w"
+        ));
+        let clamped_after = BuildSpec {
+            rewrite_timestamp: false,
+            ..zstd
+        };
+        assert!(clamped_after.argv().join(" ").ends_with(
+            "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=zstd,force-compression=true -- /w"
         ));
     }
 
@@ -616,6 +632,7 @@ mod tests {
             name: "x:base".into(),
             use_cache: false,
             compression: Default::default(),
+            rewrite_timestamp: true,
             inputs: BuildInputs {
                 secrets: vec![
                     "id=pip_index,src=/k/pip.netrc".into(),

@@ -97,7 +97,7 @@ pub fn compare_layers(
                 d.cause = Cause::LayerMissing;
             }
         }
-        let note = diffs.is_empty().then(|| "no file differs: the same files, with another tar encoding or compression (another builder or exporter)".to_string());
+        let note = diffs.is_empty().then(|| "no file differs: the same files, with another tar encoding or compression (another builder or exporter, or a docker repro whose compressor changed)".to_string());
         let instruction = j
             .and_then(|j| instr_b.get(j))
             .or(i.and_then(|i| instr_a.get(i)))

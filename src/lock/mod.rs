@@ -99,6 +99,11 @@ pub struct Build {
     /// before the key existed read as they were built.
     #[serde(default, skip_serializing_if = "Compression::is_gzip")]
     pub compression: Compression,
+    /// Who clamped the layers' file times to `source_date_epoch`; absent for BuildKit's
+    /// `rewrite-timestamp`, so that locks written before the key existed read as they were
+    /// built.
+    #[serde(default, skip_serializing_if = "Timestamps::is_rewrite_timestamp")]
+    pub timestamps: Timestamps,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
     /// Named build contexts: `NAME = "docker-image://REF@sha256:..."` (an image pinned by
@@ -128,6 +133,27 @@ impl Compression {
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
         }
+    }
+}
+
+/// How the file times in the images' layers are clamped to `source_date_epoch`, which makes
+/// them the same in every build of a commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timestamps {
+    /// BuildKit's exporter option `rewrite-timestamp=true`: before BuildKit 0.14 (and before
+    /// 0.24 for a base given as a named context) it rewrites every layer, the base's too.
+    #[default]
+    RewriteTimestamp,
+    /// docker repro after the build: a layer holding a later time is rewritten with its times
+    /// clamped and compressed again as it was stored (gzip level 6, zstd level 3); every other
+    /// blob is left byte for byte as BuildKit wrote it.
+    Clamped,
+}
+
+impl Timestamps {
+    pub fn is_rewrite_timestamp(&self) -> bool {
+        *self == Timestamps::RewriteTimestamp
     }
 }
 
@@ -993,6 +1019,7 @@ pub(crate) mod tests {
                 .into(),
                 contexts: BTreeMap::new(),
                 compression: Default::default(),
+                timestamps: Default::default(),
             },
             builder: Builder {
                 docker_client: "28.2.2".into(),
@@ -1076,6 +1103,22 @@ pub(crate) mod tests {
         lock.bases = bases;
         lock.images = images;
         lock
+    }
+
+    #[test]
+    fn clamped_timestamps_are_recorded_and_a_lock_without_the_key_means_buildkits_rewrite() {
+        let mut lock = sample();
+        assert!(!lock.to_toml().contains("timestamps"));
+        lock.build.timestamps = Timestamps::Clamped;
+        let text = lock.to_toml();
+        assert!(text.contains("timestamps = \"clamped\"\n"), "{text}");
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.build.timestamps, Timestamps::Clamped);
+        let without = text.replace("timestamps = \"clamped\"\n", "");
+        let old = Lock::from_toml(&without, Path::new("repro.lock")).unwrap();
+        assert_eq!(old.build.timestamps, Timestamps::RewriteTimestamp);
+        let hostile = text.replace("\"clamped\"", "\"now\"");
+        assert!(Lock::from_toml(&hostile, Path::new("repro.lock")).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the source tree and the recorded inputs; building the same plan is how a rebuild is "exactly
 //! as the lock says".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
@@ -12,7 +12,7 @@ use crate::image::oci::{self, sha256_digest, OciImage};
 
 use crate::image::archive::Select;
 use crate::image::reference::normalise_ref;
-use crate::lock::{split_platforms, Base, DockerfileEntry, Role};
+use crate::lock::{split_platforms, Base, DockerfileEntry, Role, Timestamps};
 use crate::project::confine::confine;
 
 /// Inputs that are the same for every image of a release.
@@ -35,7 +35,13 @@ pub struct Settings {
     /// relative to the project.
     pub contexts: BTreeMap<String, String>,
     pub compression: crate::lock::Compression,
+    /// Who clamps the layers' file times: BuildKit while it exports, or this tool after.
+    pub timestamps: Timestamps,
 }
+
+/// How a new release clamps its layers' file times: after the build, so that no BuildKit
+/// rewrites a layer that holds no later time (see [`crate::image::retime`]).
+pub const RELEASE_TIMESTAMPS: Timestamps = Timestamps::Clamped;
 
 /// One Dockerfile to build.
 #[derive(Debug, Clone)]
@@ -236,14 +242,64 @@ impl Plan {
             name,
             use_cache: self.settings.use_cache,
             compression: self.settings.compression,
+            rewrite_timestamp: self.settings.timestamps == Timestamps::RewriteTimestamp,
             inputs: self.settings.inputs.clone(),
         }
+    }
+
+    /// Builds `stage` into the OCI archive `archive`; with [`Timestamps::Clamped`], BuildKit
+    /// writes it beside, and the copy with the file times clamped becomes `archive`. A layer in
+    /// `known` (of the base the release is built on, clamped already) is not read again.
+    fn build_stage(
+        &self,
+        docker: &Docker,
+        spec: &BuildSpec,
+        quiet: bool,
+        known: &BTreeSet<String>,
+        progress: &dyn Fn(&str),
+    ) -> Result<()> {
+        if self.settings.timestamps == Timestamps::RewriteTimestamp {
+            return docker.build(spec, quiet);
+        }
+        let built = spec.output.with_extension("unclamped.tar");
+        docker.build(
+            &BuildSpec {
+                output: built.clone(),
+                ..spec.clone()
+            },
+            quiet,
+        )?;
+        let done = crate::image::retime::clamp_archive(
+            &built,
+            &spec.output,
+            self.settings.source_date_epoch,
+            known,
+            progress,
+        )
+        .map_err(|e| match e {
+            crate::image::archive::ScanError::Interrupted => Error::Interrupted,
+            e => Error::Failed(format!("clamping the file times of {}: {e}", spec.name)),
+        });
+        // Nothing reads BuildKit's copy again; on a large image it is gigabytes.
+        let _ = std::fs::remove_file(&built);
+        let done = done?;
+        progress(&format!(
+            "file times clamped to SOURCE_DATE_EPOCH: {} layer(s) rewritten, {} left as built{}",
+            done.rewritten.len(),
+            done.unchanged,
+            if done.known > 0 {
+                format!(", {} of the base not read again", done.known)
+            } else {
+                String::new()
+            }
+        ));
+        Ok(())
     }
 
     /// Says, before a release is built on a base, when this builder will spend time rewriting
     /// the base's layers again (the bytes do not change: only the time it takes).
     pub fn note_base_rewrite(&self, builder: &BuilderFacts, progress: &dyn Fn(&str)) {
-        if self.base.is_none() {
+        if self.base.is_none() || self.settings.timestamps == Timestamps::Clamped {
             return;
         }
         let cost = "rewrites the base's layers again when it exports the release (the same bytes, \
@@ -306,9 +362,12 @@ impl Plan {
             .ok_or_else(|| Error::Failed("internal error: this release has no base".into()))?;
         progress(&format!("building {} from {}", self.base_tag(), base.path));
         let archive = work.join("base.tar");
-        docker.build(
+        self.build_stage(
+            docker,
             &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
             quiet,
+            &BTreeSet::new(),
+            progress,
         )?;
         read_built(Role::Base, archive, &self.settings.platform)
     }
@@ -337,9 +396,12 @@ impl Plan {
             self.release.path
         ));
         let archive = work.join("release.tar");
-        docker.build(
+        self.build_stage(
+            docker,
             &self.spec(&self.release, &archive, release_name.to_string(), pins),
             quiet,
+            base.map(|b| &b.layers).unwrap_or(&BTreeSet::new()),
+            progress,
         )?;
         read_built(Role::Release, archive, &self.settings.platform)
     }
@@ -350,25 +412,45 @@ impl Plan {
 pub struct BasePin {
     /// `oci-layout://DIR@DIGEST` or `docker-image://REPO@DIGEST`.
     pub target: String,
+    /// The base's layers (of every platform): built or locked with their times clamped to the
+    /// release's epoch, so the release's clamp need not read them.
+    pub layers: BTreeSet<String>,
 }
 
 impl BasePin {
-    /// The image `digest` of an OCI archive, unpacked into `layout` for BuildKit to read.
+    /// The image `digest` of an OCI archive (an image index of several platforms, or one
+    /// manifest), unpacked into `layout` for BuildKit to read.
     pub fn archive(archive: &Path, digest: &str, layout: &Path) -> Result<BasePin> {
+        let unreadable = |e: crate::image::archive::ScanError| match e {
+            crate::image::archive::ScanError::Interrupted => Error::Interrupted,
+            e => Error::Failed(format!("{}: {e}", archive.display())),
+        };
+        let manifests = match crate::image::archive::image_index(archive, Some(digest)) {
+            Ok(Some(index)) => index.platforms.into_iter().map(|(_, m)| m).collect(),
+            _ => vec![digest.to_string()],
+        };
+        let mut layers = BTreeSet::new();
+        for manifest in manifests {
+            let image = crate::image::archive::read_image(archive, &Select::Manifest(manifest))
+                .map_err(unreadable)?;
+            layers.extend(image.layers);
+        }
         oci::unpack(archive, layout)?;
         Ok(BasePin {
             target: format!("oci-layout://{}@{digest}", layout.display()),
+            layers,
         })
     }
 
-    /// The image `digest` in the registry of `name`: BuildKit pulls it by digest, and so
-    /// checks every byte against it.
-    pub fn registry(name: &str, digest: &str) -> BasePin {
+    /// The image `digest` in the registry of `name`, whose `layers` the lock lists: BuildKit
+    /// pulls it by digest, and so checks every byte against it.
+    pub fn registry(name: &str, digest: &str, layers: BTreeSet<String>) -> BasePin {
         BasePin {
             target: format!(
                 "docker-image://{}",
                 crate::image::reference::pinned(name, digest)
             ),
+            layers,
         }
     }
 }
@@ -631,6 +713,7 @@ mod tests {
             use_cache: false,
             inputs: BuildInputs::default(),
             compression: Default::default(),
+            timestamps: Default::default(),
             contexts: contexts
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -47,6 +47,78 @@ fn one_stage_release_is_deterministic_and_verifies_by_rebuild_from_a_clone() {
 }
 
 #[test]
+fn file_times_are_clamped_after_the_build_and_a_lock_from_before_is_rebuilt_as_it_was_cut() {
+    let _serial = serial();
+    let p = one_stage("clamptimes");
+    let release = p.repro(&["release", "--format", "json"]).expect(0);
+    assert!(
+        release.stderr.contains(
+            "file times clamped to SOURCE_DATE_EPOCH: 1 layer(s) rewritten, 1 left as built"
+        ),
+        "{}",
+        release.stderr
+    );
+    let lock =
+        docker_repro::lock::Lock::from_toml(&p.lock_text(), std::path::Path::new("repro.lock"))
+            .unwrap();
+    assert_eq!(
+        lock.build.timestamps,
+        docker_repro::lock::Timestamps::Clamped
+    );
+    // The registry base's layer holds no later time: kept byte for byte.
+    let raw = docker(&["buildx", "imagetools", "inspect", "--raw", &busybox()]).stdout;
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        lock.images[0].layers[0],
+        manifest["layers"][0]["digest"].as_str().unwrap()
+    );
+    // The files the COPY added carry the commit's time, not the checkout's or the build's.
+    let tag = release.json()["images"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let times = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &tag,
+        "sh",
+        "-c",
+        "date -r /app +%s; date -r /app/hello.txt +%s",
+    ]);
+    let epoch = lock.build.source_date_epoch.to_string();
+    assert_eq!(times.stdout, format!("{epoch}\n{epoch}\n"));
+
+    // A lock written before the key existed is rebuilt with BuildKit's rewrite-timestamp, as it
+    // was cut: here, where the lock's bytes came from the clamp, that gives other bytes for the
+    // same files, and verify says so.
+    let (_tmp, review) = p.clone_with_lock();
+    let text = std::fs::read_to_string(review.join("repro.lock")).unwrap();
+    let older = text.replace("timestamps = \"clamped\"\n", "");
+    assert_ne!(older, text);
+    std::fs::write(review.join("repro.lock"), older).unwrap();
+    prune_build_cache();
+    let verify = docker_in(
+        &review,
+        &["repro", "verify", "--rebuild", "--format", "json"],
+    )
+    .expect(2);
+    let report = verify.json();
+    assert_eq!(report["verdict"], "different", "{report:#}");
+    let files = report["images"][0]["files"].as_array().unwrap();
+    assert!(!files.is_empty(), "{report:#}");
+    for layer in files {
+        assert!(
+            layer["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("no file differs")),
+            "{report:#}"
+        );
+    }
+}
+
+#[test]
 fn seed_layout_with_pip_installed_wheel_verifies_by_rebuild() {
     let _serial = serial();
     let p = Project::new(
