@@ -72,7 +72,7 @@ fn clamp(
         }
         let typeflag = block[156];
         let declared = number(&block[124..136])
-            .filter(|n| *n >= 0)
+            .and_then(|n| u64::try_from(n).ok())
             .ok_or_else(|| invalid("a tar header's size is not a number".into()))?;
         let mut header_changed = clamp_field(&mut block[136..148], epoch)?;
         if &block[257..265] == b"ustar  \0" {
@@ -81,7 +81,7 @@ fn clamp(
             header_changed |= clamp_field(&mut block[357..369], epoch)?;
         }
         if matches!(typeflag, b'x' | b'g') {
-            let size = declared as u64;
+            let size = declared;
             if size > MAX_EXTENDED_HEADER {
                 return Err(invalid(format!(
                     "a PAX header of {size} bytes, more than {MAX_EXTENDED_HEADER}"
@@ -108,10 +108,14 @@ fn clamp(
             output.write_all(&[0u8; BLOCK][..padding(data.len() as u64) as usize])?;
             continue;
         }
-        let size = match (typeflag, next_size.take()) {
-            (b'1' | b'2' | b'3' | b'4' | b'5' | b'6', _) => 0,
-            (_, Some(size)) => size,
-            _ => declared as u64,
+        let size = match typeflag {
+            b'1'..=b'6' => {
+                next_size = None;
+                0
+            }
+            // A GNU long name or link is read before the entry a PAX size is meant for.
+            b'L' | b'K' => declared,
+            _ => next_size.take().unwrap_or(declared),
         };
         changed |= header_changed;
         if changed && stop_at_first {
@@ -950,6 +954,48 @@ mod tests {
         assert_eq!(&out[link_at..link_at + 4], b"link");
         assert_eq!(
             number(&out[link_at + 136..link_at + 148]),
+            Some(EPOCH as i128)
+        );
+    }
+
+    #[test]
+    fn a_pax_size_skips_a_gnu_long_name_and_sizes_the_entry_after_it() {
+        let records = pax_record(b"size", b"600");
+        let mut pax = tar::Header::new_ustar();
+        pax.set_entry_type(tar::EntryType::XHeader);
+        pax.set_size(records.len() as u64);
+        pax.set_cksum();
+        let mut bytes = pax.as_bytes().to_vec();
+        bytes.extend_from_slice(&records);
+        bytes.resize(1024, 0);
+        let name = "d/".repeat(60) + "file";
+        let mut long = tar::Header::new_gnu();
+        long.set_entry_type(tar::EntryType::GNULongName);
+        long.set_size(name.len() as u64 + 1);
+        long.set_cksum();
+        bytes.extend_from_slice(long.as_bytes());
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.resize(bytes.len() + 512 - name.len(), 0);
+        let mut file = ustar(EPOCH + 1);
+        file.set_size(0);
+        file.set_entry_type(tar::EntryType::Regular);
+        file.set_cksum();
+        bytes.extend_from_slice(file.as_bytes());
+        bytes.extend_from_slice(&[7u8; 1024]);
+        let mut after = ustar(EPOCH + 1);
+        after.set_path("after").unwrap();
+        after.set_size(0);
+        after.set_entry_type(tar::EntryType::Regular);
+        after.set_cksum();
+        let after_at = bytes.len();
+        bytes.extend_from_slice(after.as_bytes());
+        bytes.extend_from_slice(&[0u8; 1024]);
+        let (out, changed) = clamped(&bytes);
+        assert!(changed);
+        assert_eq!(out.len(), bytes.len());
+        assert_eq!(&out[after_at..after_at + 5], b"after");
+        assert_eq!(
+            number(&out[after_at + 136..after_at + 148]),
             Some(EPOCH as i128)
         );
     }
