@@ -13,6 +13,8 @@
 #   plain:   docker buildx build --no-cache of the base (loaded), then of the release
 #   release: docker repro release (no cache, pinned, OCI export, file times clamped by
 #            docker repro, load, inventory, lock), with gzip layers (the default) and with zstd
+# Then a reviewer's `verify --rebuild` of the last release's lock, from a fresh clone (it must
+# say identical). BENCH_COMPRESSIONS picks the releases ("gzip zstd" by default, in that order).
 # Prints each time, the ratios (goal: release <= 1.3 x plain), and where release's time went
 # (the time of each of its progress lines). Needs the test bed (scripts/testbed.sh) and about
 # 40 GB of free disk. Not a test: the numbers depend on the machine.
@@ -112,15 +114,35 @@ release() {
     "$work/release-$compression.log" >"$work/phases-$compression" || true
   elapsed "$start" "$end"
 }
-release_gzip=$(release gzip)
-release_zstd=$(release zstd)
-
+compressions=${BENCH_COMPRESSIONS:-gzip zstd}
+declare -A took
+for c in $compressions; do took[$c]=$(release "$c"); last=$c; done
 size=$(docker image inspect -f '{{.Size}}' "$image:base")
+
+# The last release's lock, checked by a reviewer's `verify --rebuild` from a fresh clone, from
+# an empty build cache and without the images: it must say identical.
+git clone -q "$project" "$work/review"
+cp "$project/repro.lock" "$work/review/repro.lock"
+fresh
+start=$(now)
+set +e
+(cd "$work/review" && NO_COLOR=1 "$bin" verify --rebuild --format json 2>"$work/verify.log" >"$work/verify.json")
+status=$?
+set -e
+verify_time=$(elapsed "$start" "$(now)")
+if [ "$status" != 0 ] || ! jq -e '.verdict == "identical"' "$work/verify.json" >/dev/null; then
+  tail -30 "$work/verify.log" >&2
+  jq '.verdict, (.images[] | {role, status, detail})' "$work/verify.json" >&2 || true
+  exit 1
+fi
+
 printf 'environment                 torch 2.5.1 + CUDA 12.4 wheels; base image %.2f GB in the engine\n' "$(echo "$size / 1000000000" | bc -l)"
 printf 'plain buildx build          %7.1fs  (base %.1fs)\n' "$plain" "$plain_base"
-printf 'release --compression gzip %7.1fs   %.2f x plain\n' "$release_gzip" "$(echo "$release_gzip / $plain" | bc -l)"
-printf 'release --compression zstd %7.1fs   %.2f x plain   (goal <= 1.3)\n' "$release_zstd" "$(echo "$release_zstd / $plain" | bc -l)"
-for c in gzip zstd; do
+for c in $compressions; do
+  printf 'release --compression %s %7.1fs   %.2f x plain   (goal <= 1.3)\n' "$c" "${took[$c]}" "$(echo "${took[$c]} / $plain" | bc -l)"
+done
+printf 'verify --rebuild (%s lock) %6.1fs   %.2f x plain   identical\n' "$last" "$verify_time" "$(echo "$verify_time / $plain" | bc -l)"
+for c in $compressions; do
   echo "where release --compression $c spent its time (seconds since its start, at each step):"
   cat "$work/phases-$c"
 done

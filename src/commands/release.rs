@@ -87,7 +87,6 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         },
     )?;
     warn_unpinned_frontends(&plan, &ui);
-    plan.note_base_rewrite(&builder, &|m| ui.progress(m));
 
     let release_tag = format!("{}:{}", inputs.image, &facts.commit[..12]);
     let built = plan.build(&docker, work.path(), &release_tag, args.quiet, &|m| {

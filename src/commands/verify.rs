@@ -759,9 +759,10 @@ fn rebuild(
         ui,
         quiet,
     };
-    // Only a note: asking the builder costs three processes, so only when there is a base,
-    // and a builder that cannot be asked here fails the build itself, with its own error.
-    if plan.base.is_some() {
+    // Only a note, for a lock cut with BuildKit's rewrite-timestamp: asking the builder costs
+    // three processes, so only when there is a base, and a builder that cannot be asked here
+    // fails the build itself, with its own error.
+    if plan.base.is_some() && plan.settings.timestamps == lock::Timestamps::RewriteTimestamp {
         if let Ok(builder) = docker.facts(&plan.settings.builder) {
             plan.note_base_rewrite(&builder, &|m| ui.progress(m));
         }
