@@ -920,17 +920,22 @@ mod tests {
         assert!(pax_time_after(b"1e9", EPOCH).is_err());
     }
 
-    #[test]
-    fn a_pax_size_record_sets_the_next_entrys_data_and_links_carry_none() {
-        // A size record longer than the header's: the entry's data is what the record says.
-        let records = pax_record(b"size", b"600");
+    /// A PAX extended header holding `records`, padded to whole blocks.
+    fn pax_header(records: &[u8]) -> Vec<u8> {
         let mut pax = tar::Header::new_ustar();
         pax.set_entry_type(tar::EntryType::XHeader);
         pax.set_size(records.len() as u64);
         pax.set_cksum();
         let mut bytes = pax.as_bytes().to_vec();
-        bytes.extend_from_slice(&records);
-        bytes.resize(1024, 0);
+        bytes.extend_from_slice(records);
+        bytes.resize(BLOCK + records.len().div_ceil(BLOCK) * BLOCK, 0);
+        bytes
+    }
+
+    #[test]
+    fn a_pax_size_record_sets_the_next_entrys_data_and_links_carry_none() {
+        // A size record longer than the header's: the entry's data is what the record says.
+        let mut bytes = pax_header(&pax_record(b"size", b"600"));
         let mut big = ustar(EPOCH + 1);
         big.set_size(0);
         big.set_entry_type(tar::EntryType::Regular);
@@ -960,14 +965,7 @@ mod tests {
 
     #[test]
     fn a_pax_size_skips_a_gnu_long_name_and_sizes_the_entry_after_it() {
-        let records = pax_record(b"size", b"600");
-        let mut pax = tar::Header::new_ustar();
-        pax.set_entry_type(tar::EntryType::XHeader);
-        pax.set_size(records.len() as u64);
-        pax.set_cksum();
-        let mut bytes = pax.as_bytes().to_vec();
-        bytes.extend_from_slice(&records);
-        bytes.resize(1024, 0);
+        let mut bytes = pax_header(&pax_record(b"size", b"600"));
         let name = "d/".repeat(60) + "file";
         let mut long = tar::Header::new_gnu();
         long.set_entry_type(tar::EntryType::GNULongName);
