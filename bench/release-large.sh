@@ -43,6 +43,8 @@ cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
   docker rmi --force "$image:base" "$image:plain" >/dev/null 2>&1 || true
   docker image ls --format '{{.Repository}}:{{.Tag}}' | grep "^$image:" | xargs -r docker rmi --force >/dev/null 2>&1 || true
+  # The last build's cache holds the environment twice over (about 16 GB).
+  docker buildx prune --all --force >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
