@@ -1026,7 +1026,14 @@ fn base_for_release(
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
     }
-    let rebuilt = || BasePin::archive(&built.archive, built.digest(), &work.join("base-layout"));
+    let rebuilt = || {
+        BasePin::archive(
+            &built.archive,
+            built.digest(),
+            &work.join("base-layout"),
+            built.layers(),
+        )
+    };
     if reports.iter().all(|r| r.status == Status::Identical) {
         return Ok((reports, Some(rebuilt()?), Some(BuiltOn::RebuiltBase)));
     }
@@ -1071,6 +1078,7 @@ fn locked_base(
     } else {
         &locked.platform
     };
+    let locked_layers = || all.iter().flat_map(|i| i.layers.iter().cloned()).collect();
     let layout = work.join("locked-base-layout");
     let verified = work.join("locked-base.tar");
     let copy = |from: &Path| -> Result<()> {
@@ -1098,7 +1106,7 @@ fn locked_base(
         ));
         copy(archive)?;
         return Ok(Ok((
-            BasePin::archive(&verified, digest, &layout)?,
+            BasePin::archive(&verified, digest, &layout, locked_layers())?,
             Source::Archive,
         )));
     }
@@ -1108,7 +1116,7 @@ fn locked_base(
         docker.save_to(digest, &saved)?;
         copy(&saved)?;
         return Ok(Ok((
-            BasePin::archive(&verified, digest, &layout)?,
+            BasePin::archive(&verified, digest, &layout, locked_layers())?,
             Source::Engine,
         )));
     }
@@ -1120,11 +1128,7 @@ fn locked_base(
     let pinned = crate::image::reference::pinned(&locked.name, digest);
     match docker.resolve(&pinned, platform)? {
         Ok(_) => Ok(Ok((
-            BasePin::registry(
-                &locked.name,
-                digest,
-                all.iter().flat_map(|i| i.layers.iter().cloned()).collect(),
-            ),
+            BasePin::registry(&locked.name, digest, locked_layers()),
             Source::Registry,
         ))),
         Err(why) => Ok(Err(format!(

@@ -538,6 +538,26 @@ pub(crate) fn append_member(
     tar.append_data(&mut header, member, data)
 }
 
+/// The data of the archive member `member` (where `members` says it lies), read from its
+/// start, and its size.
+pub(crate) fn open_member(
+    archive: &std::path::Path,
+    members: &HashMap<String, (u64, u64)>,
+    member: &str,
+) -> Result<(io::Take<std::fs::File>, u64), ScanError> {
+    use std::io::{Seek, SeekFrom};
+    let &(offset, size) = members.get(member).ok_or_else(|| {
+        let name = digest_of_blob_path(member).unwrap_or_else(|| member.to_string());
+        ScanError::Archive(format!("{name} is listed but not in the archive"))
+    })?;
+    let mut source = std::fs::File::open(archive)
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+    source
+        .seek(SeekFrom::Start(offset))
+        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+    Ok((source.take(size), size))
+}
+
 /// Copies one blob of `archive` into `tar` (unless `write` is false: a manifest seen before is
 /// only read again), checking it against the digest it is stored under. Returns its bytes when
 /// it is small enough to be a manifest, else nothing.
@@ -548,21 +568,13 @@ pub(crate) fn copy_blob(
     tar: &mut tar::Builder<io::BufWriter<std::fs::File>>,
     write: bool,
 ) -> Result<Vec<u8>, ScanError> {
-    use std::io::{Seek, SeekFrom};
     let expected = digest_of_blob_path(member)
         .ok_or_else(|| ScanError::Archive(format!("{member} is not named by a sha256 digest")))?;
-    let &(offset, size) = members.get(member).ok_or_else(|| {
-        ScanError::Archive(format!("{expected} is listed but not in the archive"))
-    })?;
-    let mut source = std::fs::File::open(archive)
-        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
-    source
-        .seek(SeekFrom::Start(offset))
-        .map_err(|e| ScanError::Archive(format!("{}: {e}", archive.display())))?;
+    let (source, size) = open_member(archive, members, member)?;
     let state = Rc::new(RefCell::new((Sha256::new(), 0u64)));
     let mut reader = Counting {
         inner: Hashing {
-            inner: source.take(size),
+            inner: source,
             state: state.clone(),
         },
         count: 0,

@@ -19,7 +19,8 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::image::archive::{
-    append_member, archive_documents, blob_path, checked_digest, copy_blob, stopped_or, ScanError,
+    append_member, archive_documents, blob_path, checked_digest, copy_blob, open_member,
+    stopped_or, ScanError,
 };
 use crate::image::digest::Digest;
 use crate::image::layer::{open_layer, Stored};
@@ -397,8 +398,9 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Rewrites every descriptor of an index's `manifests` to the document it now leads to.
-    fn descriptors(&mut self, index: &mut Value, depth: usize) -> Result<(), ScanError> {
+    /// Rewrites every descriptor of an index's `manifests` to the document it now leads to;
+    /// whether any of them now leads to another document.
+    fn descriptors(&mut self, index: &mut Value, depth: usize) -> Result<bool, ScanError> {
         if depth >= MAX_DEPTH {
             return Err(ScanError::Archive(
                 "image indexes nest too deep to be an image".into(),
@@ -409,13 +411,15 @@ impl Writer<'_> {
                 "an image index lists no manifests".into(),
             ));
         };
+        let mut changed = false;
         for descriptor in manifests {
-            let digest = descriptor_digest(descriptor)?;
-            let (digest, size) = self.document(&digest, depth + 1)?;
+            let before = descriptor_digest(descriptor)?;
+            let (digest, size) = self.document(&before, depth + 1)?;
+            changed |= digest != before;
             descriptor["digest"] = Value::from(digest);
             descriptor["size"] = Value::from(size);
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// The manifest or index `digest` in the output, with what it leads to: its digest and size
@@ -428,9 +432,7 @@ impl Writer<'_> {
         let mut doc: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ScanError::Archive(format!("{digest} is not JSON: {e}")))?;
         let changed = if doc.get("manifests").is_some() {
-            let before = doc.clone();
-            self.descriptors(&mut doc, depth)?;
-            doc != before
+            self.descriptors(&mut doc, depth)?
         } else if doc.get("layers").is_some() {
             self.manifest(&mut doc)?
         } else {
@@ -525,25 +527,18 @@ impl Writer<'_> {
         digest: &str,
         size: u64,
     ) -> Result<crate::image::layer::OpenLayer<'static>, ScanError> {
-        let member = blob_path(digest);
-        let &(offset, stored_size) = self.members.get(&member).ok_or_else(|| {
-            ScanError::Archive(format!("{digest} is listed but not in the archive"))
-        })?;
+        let (blob, stored_size) = open_member(self.input, &self.members, &blob_path(digest))?;
         if stored_size != size {
             return Err(ScanError::Archive(format!(
                 "layer {digest} is {stored_size} bytes in the archive, its manifest says {size}"
             )));
         }
-        let mut file = File::open(self.input)
-            .map_err(|e| ScanError::Archive(format!("{}: {e}", self.input.display())))?;
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| ScanError::Archive(format!("{}: {e}", self.input.display())))?;
-        open_layer(io::BufReader::with_capacity(1 << 16, file).take(size), size).map_err(
-            |message| ScanError::Layer {
+        open_layer(io::BufReader::with_capacity(1 << 16, blob), size).map_err(|message| {
+            ScanError::Layer {
                 layer: digest.to_string(),
                 message,
-            },
-        )
+            }
+        })
     }
 
     /// Whether the layer `digest` holds a time later than the epoch (read whole, and checked

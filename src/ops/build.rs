@@ -94,6 +94,14 @@ impl Built {
             .map(|i| &i.image)
     }
 
+    /// Every platform's layers.
+    pub fn layers(&self) -> BTreeSet<String> {
+        self.images
+            .iter()
+            .flat_map(|i| i.image.layers.iter().cloned())
+            .collect()
+    }
+
     /// What the engine's image ID will be once loaded, and what a build pinned to this one
     /// names: the index of several platforms, else the one manifest.
     pub fn digest(&self) -> &str {
@@ -334,6 +342,7 @@ impl Plan {
                 &base.archive,
                 base.digest(),
                 &work.join("base-layout"),
+                base.layers(),
             )?);
             built.push(base);
         }
@@ -419,22 +428,14 @@ pub struct BasePin {
 
 impl BasePin {
     /// The image `digest` of an OCI archive (an image index of several platforms, or one
-    /// manifest), unpacked into `layout` for BuildKit to read.
-    pub fn archive(archive: &Path, digest: &str, layout: &Path) -> Result<BasePin> {
-        let unreadable = |e: crate::image::archive::ScanError| match e {
-            crate::image::archive::ScanError::Interrupted => Error::Interrupted,
-            e => Error::Failed(format!("{}: {e}", archive.display())),
-        };
-        let manifests = match crate::image::archive::image_index(archive, Some(digest)) {
-            Ok(Some(index)) => index.platforms.into_iter().map(|(_, m)| m).collect(),
-            _ => vec![digest.to_string()],
-        };
-        let mut layers = BTreeSet::new();
-        for manifest in manifests {
-            let image = crate::image::archive::read_image(archive, &Select::Manifest(manifest))
-                .map_err(unreadable)?;
-            layers.extend(image.layers);
-        }
+    /// manifest), unpacked into `layout` for BuildKit to read; `layers` are its layers, as its
+    /// build or its lock lists them.
+    pub fn archive(
+        archive: &Path,
+        digest: &str,
+        layout: &Path,
+        layers: BTreeSet<String>,
+    ) -> Result<BasePin> {
         oci::unpack(archive, layout)?;
         Ok(BasePin {
             target: format!("oci-layout://{}@{digest}", layout.display()),
