@@ -18,12 +18,35 @@ pub fn bookworm_python() -> String {
     format!("{REGISTRY}/repro-test/bookworm-python:1")
 }
 
-/// Engine tests share one engine and prune its build cache, so they run one at a time.
-pub fn serial() -> MutexGuard<'static, ()> {
+/// Held while an engine test runs: the process's lock and the machine's.
+pub struct Serial {
+    _thread: MutexGuard<'static, ()>,
+    _machine: std::fs::File,
+}
+
+/// Engine tests share one engine and prune its build cache, so they run one at a time: within
+/// a test binary, and across test binaries or checkouts running at once on the same engine
+/// (an advisory lock on a file in the temp directory, released when the guard drops).
+pub fn serial() -> Serial {
     // Every engine test starts here: check the test bed before anything else.
     docker_config();
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    let thread = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::temp_dir().join("docker-repro-engine-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function owns; it blocks until the lock is free.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "cannot lock {}", path.display());
+    Serial {
+        _thread: thread,
+        _machine: file,
+    }
 }
 
 /// The temporary DOCKER_CONFIG holding the plugin; set up once per test binary.
