@@ -41,7 +41,18 @@ apt_install() {
 # The engine runs from its own Debian trixie root (docker.io 26, BuildKit 0.13, buildx 0.13),
 # so that the host's own packages (libc6, systemd, apt, python3, ...) stay as they were.
 ROOT=${REPRO_TESTBED_ROOT:-/var/lib/docker-repro-testbed/trixie}
-MIRROR=${REPRO_TESTBED_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror this machine's apt already uses (a lab has its own; this script names none),
+# unless REPRO_TESTBED_MIRROR says otherwise: the repository of the first `main` index target
+# that is not a security archive.
+host_mirror() {
+  apt-get indextargets --format '$(REPO_URI) $(COMPONENT) $(CREATED_BY)' 2>/dev/null |
+    awk '$2 == "main" && $3 == "Packages" && $1 !~ /-security\/?$/ { sub(/\/$/, "", $1); print $1; exit }'
+}
+MIRROR=${REPRO_TESTBED_MIRROR:-$(host_mirror)}
+if [ -z "$MIRROR" ]; then
+  log "no Debian mirror in this machine's apt configuration (apt-get indextargets lists none): set REPRO_TESTBED_MIRROR=http://your-mirror/debian"
+  exit 1
+fi
 ENGINE_PACKAGES=(docker.io docker-cli docker-buildx containerd runc tini iptables ca-certificates git xz-utils)
 # Host directories the engine sees at the same paths, so that `docker run --mount
 # type=bind,source=...` and the like name the same files inside the root as on the host;
@@ -229,7 +240,7 @@ make_bases() {
   if [ ! -s "$CACHE/bookworm-python.tar" ]; then
     local root; root=$(mktemp -d)
     log "debootstrap bookworm with python3 and pip (about a minute)"
-    debootstrap --variant=minbase --include=python3,python3-pip bookworm "$root" http://deb.debian.org/debian >/dev/null
+    debootstrap --variant=minbase --include=python3,python3-pip bookworm "$root" "$MIRROR" >/dev/null
     rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
     tar --numeric-owner -C "$root" -cf "$CACHE/bookworm-python.tar.part" .
     mv "$CACHE/bookworm-python.tar.part" "$CACHE/bookworm-python.tar"
