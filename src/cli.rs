@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::image::platform::Platform;
+
 const AFTER_HELP: &str = "\
 The workflow (base image for the environment, release image = base + code):
   docker repro release              cut a release from HEAD and write ./repro.lock
@@ -315,6 +317,9 @@ pub struct InspectArgs {
     /// Read an OCI or docker-save archive instead (as written by `release --archive`)
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// Of an image index of several platforms, read this one (os/arch[/variant]) [default: this host's; an index of one image gives it]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
     /// List every package, not just the counts
     #[arg(long)]
     pub list: bool,
@@ -428,6 +433,9 @@ pub struct DiffArgs {
     /// A path pattern whose differences are accepted noise (/var/log/**; repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub ignore: Vec<String>,
+    /// Of an image index of several platforms, compare this one (os/arch[/variant]) [default: this host's; an index of one image gives it]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
     /// Output format on stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

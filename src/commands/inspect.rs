@@ -25,13 +25,23 @@ struct Output<'a> {
 
 pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
     let mut known = HashMap::new();
+    // An image index of several platforms (and buildx's attestations beside them): the one
+    // asked for, else this host's.
+    let select = |name: Option<&String>| match (&args.platform, name) {
+        (Some(platform), name) => Select::ForPlatform {
+            name: name.cloned(),
+            platform: platform.clone(),
+        },
+        (None, Some(name)) => Select::Named(name.clone()),
+        (None, None) => Select::Only,
+    };
     let (label, (scan, inventory)) = match (&args.image, &args.archive) {
         (Some(name), Some(path)) => {
             // An archive holding several images (base and release): IMAGE names one of them.
             check_user_ref("IMAGE", name)?;
             (
                 format!("{} ({name})", path.display()),
-                inventory_of_file(path, &Select::Named(name.clone()), args.quiet, &mut known)?,
+                inventory_of_file(path, &select(Some(name)), args.quiet, &mut known)?,
             )
         }
         (None, None) => {
@@ -41,7 +51,7 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
         }
         (None, Some(path)) => (
             path.display().to_string(),
-            inventory_of_file(path, &Select::Only, args.quiet, &mut known)?,
+            inventory_of_file(path, &select(None), args.quiet, &mut known)?,
         ),
         (Some(image), None) if image == "-" => {
             if std::io::stdin().is_terminal() {
@@ -52,6 +62,7 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
                 "stdin".to_string(),
                 read_inventory(
                     std::io::BufReader::with_capacity(1 << 20, stdin),
+                    &select(None),
                     "stdin",
                     args.quiet,
                     &mut known,
@@ -63,7 +74,13 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
             let docker = Docker::new(globals)?;
             (
                 image.clone(),
-                inventory_of_image(&docker, image, args.quiet, &mut known)?,
+                inventory_of_image(
+                    &docker,
+                    image,
+                    args.platform.as_ref(),
+                    args.quiet,
+                    &mut known,
+                )?,
             )
         }
     };

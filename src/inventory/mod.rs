@@ -65,7 +65,17 @@ pub fn from_archive<R: Read>(
     known: &mut HashMap<String, LayerScan>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(ImageScan, Inventory), InventoryError> {
-    let scan = layers::scan_archive(archive, known, progress)?;
+    from_archive_selected(archive, &layers::Select::Only, known, progress)
+}
+
+/// [`from_archive`] of the image `select` names.
+pub fn from_archive_selected<R: Read>(
+    archive: R,
+    select: &layers::Select,
+    known: &mut HashMap<String, LayerScan>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(ImageScan, Inventory), InventoryError> {
+    let scan = layers::scan_archive_selected(archive, select, known, progress)?;
     for (digest, layer) in &scan.layers {
         known.entry(digest.clone()).or_insert_with(|| layer.clone());
     }

@@ -282,3 +282,309 @@ fn inventory_applies_whiteouts_and_opaque_directories_of_real_layers() {
         inside.stdout
     );
 }
+
+/// Tags made by a test, removed from the engine when it ends, passed or failed.
+struct Tags(Vec<String>);
+
+impl Drop for Tags {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+        }
+    }
+}
+
+/// `docker buildx build` as users run it, with buildx's defaults (a provenance attestation
+/// beside each image), loaded into the engine.
+fn plain_build(dir: &std::path::Path, tag: &str, extra: &[&str]) {
+    let mut args = vec!["buildx", "build", "-q", "-t", tag];
+    args.extend(extra);
+    args.push(dir.to_str().unwrap());
+    docker(&args);
+}
+
+/// The entries of the image index `docker save IMAGE` holds for it: (platform, is an
+/// attestation).
+fn saved_index_entries(image: &str) -> Vec<(String, bool)> {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("saved.tar");
+    docker(&["save", "-o", tar.to_str().unwrap(), image]);
+    let mut members = std::collections::HashMap::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        members.insert(path, bytes);
+    }
+    let top: serde_json::Value = serde_json::from_slice(&members["index.json"]).unwrap();
+    let digest = top["manifests"][0]["digest"].as_str().unwrap();
+    let blob = format!("blobs/sha256/{}", &digest[7..]);
+    let index: serde_json::Value = serde_json::from_slice(&members[&blob]).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            (
+                format!(
+                    "{}/{}",
+                    p["os"].as_str().unwrap(),
+                    p["architecture"].as_str().unwrap()
+                ),
+                m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest",
+            )
+        })
+        .collect()
+}
+
+fn pip_of(inventory: &serde_json::Value) -> Vec<String> {
+    inventory["pip"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn images_built_with_buildx_defaults_are_read_by_inspect_and_diff() {
+    let _serial = serial();
+    let site = "usr/lib/python3/dist-packages";
+    let metadata =
+        |version: &str| format!("Metadata-Version: 2.1\nName: attested\nVersion: {version}\n");
+    let p = Project::new(
+        "attested",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY meta /{site}/attested-1.dist-info\n",
+                    busybox()
+                ),
+            ),
+            ("meta/METADATA", &metadata("1.0")),
+        ],
+    );
+    let tags = Tags(vec![
+        "repro-e2e-attested:1".into(),
+        "repro-e2e-attested:2".into(),
+    ]);
+    plain_build(&p.dir, &tags.0[0], &[]);
+    // The test means something only if buildx really added its attestation.
+    let entries = saved_index_entries(&tags.0[0]);
+    assert!(
+        entries.contains(&("linux/amd64".into(), false))
+            && entries.contains(&("unknown/unknown".into(), true)),
+        "buildx's defaults made no attestation here: {entries:?}"
+    );
+
+    let inventory = inspect_json(&tags.0[0]);
+    assert_eq!(pip_of(&inventory), ["attested 1.0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let human = docker_in(
+        dir.path(),
+        &["repro", "inspect", &tags.0[0], "--platform", "linux/amd64"],
+    )
+    .expect(0);
+    assert!(
+        human.stdout.contains("pip     1 packages"),
+        "{}",
+        human.stdout
+    );
+    let other = docker_in(
+        dir.path(),
+        &["repro", "inspect", &tags.0[0], "--platform", "linux/arm64"],
+    );
+    assert_eq!(other.code, 1, "{}", other.stderr);
+    assert!(
+        other
+            .stderr
+            .contains("no image for linux/arm64; it holds linux/amd64: choose one with --platform"),
+        "{}",
+        other.stderr
+    );
+
+    p.write(&[("meta/METADATA", &metadata("2.0"))]);
+    plain_build(&p.dir, &tags.0[1], &[]);
+    let diff = docker_in(dir.path(), &["repro", "diff", &tags.0[0], &tags.0[1]]);
+    assert_eq!(diff.code, 2, "{}{}", diff.stdout, diff.stderr);
+    assert!(diff.stdout.contains("attested"), "{}", diff.stdout);
+    let same = docker_in(dir.path(), &["repro", "diff", &tags.0[0], &tags.0[0]]).expect(0);
+    assert!(!same.stdout.is_empty());
+}
+
+#[test]
+fn a_multi_platform_image_is_read_for_this_host_or_the_platform_asked() {
+    let _serial = serial();
+    let site = "usr/lib/python3/dist-packages";
+    let metadata =
+        |arch: &str| format!("Metadata-Version: 2.1\nName: per-arch\nVersion: 1.0+{arch}\n");
+    let p = Project::new(
+        "per-arch",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {REGISTRY}/repro-test/busybox-multi:1\nARG TARGETARCH\nCOPY meta-$TARGETARCH /{site}/per_arch-1.0.dist-info\n"
+                ),
+            ),
+            ("meta-amd64/METADATA", &metadata("amd64")),
+            ("meta-arm64/METADATA", &metadata("arm64")),
+        ],
+    );
+    let tags = Tags(vec!["repro-e2e-per-arch:1".into()]);
+    // COPY only: no step runs, so no emulation is needed.
+    plain_build(
+        &p.dir,
+        &tags.0[0],
+        &["--platform", "linux/amd64,linux/arm64"],
+    );
+    let entries = saved_index_entries(&tags.0[0]);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|(_, attestation)| !attestation)
+            .count(),
+        2,
+        "{entries:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let read = |platform: Option<&str>| {
+        let mut args = vec!["repro", "inspect", &tags.0[0], "--format", "json"];
+        if let Some(platform) = platform {
+            args.extend(["--platform", platform]);
+        }
+        pip_of(&docker_in(dir.path(), &args).expect(0).json())
+    };
+    assert_eq!(
+        read(None),
+        ["per-arch 1.0+amd64"],
+        "this host is linux/amd64"
+    );
+    assert_eq!(read(Some("linux/arm64")), ["per-arch 1.0+arm64"]);
+    let bad = docker_in(
+        dir.path(),
+        &["repro", "inspect", &tags.0[0], "--platform", "arm64"],
+    );
+    assert_eq!(bad.code, 125, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("is not a platform: write os/arch"),
+        "{}",
+        bad.stderr
+    );
+}
+
+/// What an engine without the containerd image store saves: `manifest.json`, the config as
+/// `<hex>.json` and each layer uncompressed as `<dir>/layer.tar`, no OCI index.
+fn legacy_archive_of(image: &str, out: &std::path::Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("saved.tar");
+    docker(&["save", "-o", tar.to_str().unwrap(), image]);
+    let mut blobs = std::collections::HashMap::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        blobs.insert(path, bytes);
+    }
+    let blob = |d: &str| blobs[&format!("blobs/sha256/{}", &d[7..])].clone();
+    let top: serde_json::Value = serde_json::from_slice(&blobs["index.json"]).unwrap();
+    let mut digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut doc: serde_json::Value = serde_json::from_slice(&blob(&digest)).unwrap();
+    if doc.get("config").is_none() {
+        digest = doc["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["platform"]["architecture"] == "amd64")
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        doc = serde_json::from_slice(&blob(&digest)).unwrap();
+    }
+    let config = doc["config"]["digest"].as_str().unwrap();
+    let mut builder = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut add = |path: &str, bytes: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path, bytes).unwrap();
+    };
+    add(&format!("{}.json", &config[7..]), &blob(config));
+    let mut layers = Vec::new();
+    for (n, layer) in doc["layers"].as_array().unwrap().iter().enumerate() {
+        let mut plain = Vec::new();
+        let compressed = blob(layer["digest"].as_str().unwrap());
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&compressed[..]),
+            &mut plain,
+        )
+        .unwrap();
+        let path = format!("{n:064x}/layer.tar");
+        add(&path, &plain);
+        layers.push(path);
+    }
+    let manifest = serde_json::json!([{
+        "Config": format!("{}.json", &config[7..]),
+        "RepoTags": [image],
+        "Layers": layers,
+    }]);
+    add("manifest.json", manifest.to_string().as_bytes());
+    builder.finish().unwrap();
+}
+
+#[test]
+fn an_archive_saved_without_the_containerd_store_is_read() {
+    let _serial = serial();
+    let site = "usr/lib/python3/dist-packages";
+    let p = Project::new(
+        "legacy-save",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY meta /{site}/legacy-1.0.dist-info\n",
+                    busybox()
+                ),
+            ),
+            (
+                "meta/METADATA",
+                "Metadata-Version: 2.1\nName: legacy\nVersion: 1.0\n",
+            ),
+        ],
+    );
+    let tags = Tags(vec!["repro-e2e-legacy-save:1".into()]);
+    plain_build(&p.dir, &tags.0[0], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.tar");
+    legacy_archive_of(&tags.0[0], &legacy);
+    let out = docker_in(
+        dir.path(),
+        &[
+            "repro",
+            "inspect",
+            "--archive",
+            legacy.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    )
+    .expect(0);
+    let inventory = out.json();
+    assert_eq!(pip_of(&inventory), ["legacy 1.0"]);
+    // Such an archive names no manifest digest: none is shown.
+    assert!(inventory["manifest_digest"].is_null(), "{inventory}");
+}
