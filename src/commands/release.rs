@@ -215,6 +215,7 @@ fn load_and_read(
                 manifest_digest: one.image.manifest_digest.clone(),
                 config_digest: one.image.config_digest.clone(),
                 layers: one.image.layers.clone(),
+                needs: crate::host::needs::for_lock(&inventory.to_lock()),
                 inventory: inventory.to_lock(),
             });
         }
@@ -551,6 +552,7 @@ mod tests {
             manifest_digest: format!("sha256:{}", "6".repeat(64)),
             config_digest: format!("sha256:{}", "7".repeat(64)),
             layers: vec![format!("sha256:{}", "8".repeat(64))],
+            needs: None,
             inventory: Default::default(),
         };
         assemble_lock(

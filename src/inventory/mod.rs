@@ -176,8 +176,32 @@ impl Inventory {
             }
         }
         for p in &inv.pip {
-            if p.normalized.starts_with("nvidia-") && p.normalized.contains("-cu1") {
+            if is_cuda_wheel(&p.normalized) {
                 inv.cuda.push(component(&p.normalized, &p.version, "pip"));
+            }
+        }
+        // Conda environments carry CUDA as packages: the toolkit's pieces, conda-forge's
+        // `cuda-version` pin, and PyTorch's builds, whose build string names their CUDA
+        // (`py3.11_cuda12.1_cudnn8.9.2_0`).
+        for CondaPackage {
+            package: p,
+            environment,
+        } in &inv.conda
+        {
+            let source = format!("conda {environment}");
+            if CONDA_CUDA_PACKAGES.contains(&p.name.as_str()) {
+                inv.cuda.push(component(&p.name, &p.version, &source));
+            }
+            if p.name == "pytorch" {
+                let cuda = p
+                    .build
+                    .split('_')
+                    .find_map(|part| part.strip_prefix("cuda"))
+                    .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+                inv.cuda.push(component("torch", &p.version, &source));
+                if let Some(cuda) = cuda {
+                    inv.cuda.push(component("torch-cuda", cuda, &source));
+                }
             }
         }
         inv.apt.sort();
@@ -261,6 +285,28 @@ impl Inventory {
             cuda,
         }
     }
+}
+
+/// Conda packages that are CUDA facts, under their own names (`cudnn` and `nccl` as the
+/// libraries are named too).
+const CONDA_CUDA_PACKAGES: &[&str] = &[
+    "cuda-version",
+    "cudatoolkit",
+    "cuda-cudart",
+    "cuda-runtime",
+    "cuda-nvrtc",
+    "pytorch-cuda",
+    "cudnn",
+    "nccl",
+];
+
+/// A Python distribution built for one CUDA release: NVIDIA's `nvidia-*-cu12` wheels, CuPy's
+/// `cupy-cuda12x`, JAX's `jax-cuda12-plugin` and `jax-cuda12-pjrt`.
+fn is_cuda_wheel(normalized: &str) -> bool {
+    (normalized.starts_with("nvidia-") && normalized.contains("-cu1"))
+        || normalized.starts_with("cupy-cuda")
+        || (normalized.starts_with("jax-cuda")
+            && (normalized.ends_with("-plugin") || normalized.ends_with("-pjrt")))
 }
 
 fn component(name: &str, version: &str, source: &str) -> CudaComponent {
@@ -405,5 +451,97 @@ fn diff_maps(
             locked: x.cloned(),
             found: y.cloned(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::catalog::CondaRecord;
+
+    fn conda(name: &str, version: &str, build: &str) -> Arc<Found> {
+        Arc::new(Found::Conda(CondaRecord {
+            name: name.into(),
+            version: version.into(),
+            build: build.into(),
+            channel: "https://conda.anaconda.org/pytorch/linux-64".into(),
+            url: String::new(),
+            sha256: String::new(),
+            md5: String::new(),
+        }))
+    }
+
+    fn wheel(name: &str, version: &str) -> Arc<Found> {
+        Arc::new(Found::PyMetadata {
+            name: name.into(),
+            version: version.into(),
+        })
+    }
+
+    /// Where deep-learning images keep their CUDA besides /usr/local/cuda: conda's packages and
+    /// PyTorch's build string, CuPy's and JAX's CUDA wheels, NVIDIA's wheels.
+    #[test]
+    fn cuda_facts_of_conda_environments_and_framework_wheels() {
+        let site = "opt/venv/lib/python3.11/site-packages";
+        let files: BTreeMap<String, Arc<Found>> = [
+            (
+                "opt/conda/conda-meta/pytorch-2.1.0-py3.11_cuda12.1_cudnn8.9.2_0.json".to_string(),
+                conda("pytorch", "2.1.0", "py3.11_cuda12.1_cudnn8.9.2_0"),
+            ),
+            (
+                "opt/conda/conda-meta/pytorch-cuda-12.1-ha16c6d3_5.json".into(),
+                conda("pytorch-cuda", "12.1", "ha16c6d3_5"),
+            ),
+            (
+                "opt/conda/conda-meta/cuda-version-12.0-hffde075_2.json".into(),
+                conda("cuda-version", "12.0", "hffde075_2"),
+            ),
+            (
+                "opt/conda/conda-meta/numpy-1.26.4-py311_0.json".into(),
+                conda("numpy", "1.26.4", "py311_0"),
+            ),
+            (
+                "opt/cpu/conda-meta/pytorch-2.1.0-py3.11_cpu_0.json".into(),
+                conda("pytorch", "2.1.0", "py3.11_cpu_0"),
+            ),
+            (
+                format!("{site}/cupy_cuda12x-13.3.0.dist-info/METADATA"),
+                wheel("cupy-cuda12x", "13.3.0"),
+            ),
+            (
+                format!("{site}/jax_cuda12_plugin-0.4.35.dist-info/METADATA"),
+                wheel("jax-cuda12-plugin", "0.4.35"),
+            ),
+            (
+                format!("{site}/nvidia_cuda_runtime_cu12-12.4.127.dist-info/METADATA"),
+                wheel("nvidia-cuda-runtime-cu12", "12.4.127"),
+            ),
+            (
+                format!("{site}/numpy-1.26.4.dist-info/METADATA"),
+                wheel("numpy", "1.26.4"),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let inv = Inventory::from_files(&files, &BTreeMap::new());
+        let cuda = inv.to_lock().cuda;
+        let facts: Vec<(&str, &str)> = cuda.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            facts,
+            [
+                ("cuda-version", "12.0"),
+                ("cupy-cuda12x", "13.3.0"),
+                ("jax-cuda12-plugin", "0.4.35"),
+                ("nvidia-cuda-runtime-cu12", "12.4.127"),
+                ("pytorch-cuda", "12.1"),
+                ("torch", "2.1.0"),
+                ("torch-cuda", "12.1"),
+            ]
+        );
+        let sources: Vec<&str> = inv.cuda.iter().map(|c| c.source.as_str()).collect();
+        assert!(
+            sources.contains(&"conda /opt/conda") && sources.contains(&"pip"),
+            "{sources:?}"
+        );
     }
 }

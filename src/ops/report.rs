@@ -526,6 +526,7 @@ mod tests {
             manifest_digest: d('f'),
             config_digest: d('c'),
             layers: layers.iter().map(|c| d(*c)).collect(),
+            needs: None,
             inventory: Default::default(),
         }
     }
