@@ -269,6 +269,24 @@ install_syft() {
   command -v syft >/dev/null || { log "syft was installed but is not on PATH"; exit 1; }
 }
 
+# The official schema validators for the SBOMs `inspect` writes (CycloneDX's and SPDX's own
+# Python libraries), in a virtual environment of their own; scripts/validate-sbom.py runs them.
+SBOM_VENV=$CACHE/sbom-venv
+SBOM_VALIDATORS=("cyclonedx-python-lib[json-validation]==11.12.0" "spdx-tools==0.8.5")
+install_sbom_validators() {
+  local want="${SBOM_VALIDATORS[*]}"
+  [ "$(cat "$SBOM_VENV/.installed" 2>/dev/null)" = "$want" ] && return 0
+  log "pip install ${SBOM_VALIDATORS[*]} into $SBOM_VENV (the SBOM schema validators)"
+  rm -rf "$SBOM_VENV"
+  if ! python3 -m venv "$SBOM_VENV" >/dev/null 2>&1; then
+    rm -rf "$SBOM_VENV"
+    apt_install python3-venv
+    python3 -m venv "$SBOM_VENV"
+  fi
+  "$SBOM_VENV/bin/python" -m pip install -q --disable-pip-version-check "${SBOM_VALIDATORS[@]}"
+  echo "$want" >"$SBOM_VENV/.installed"
+}
+
 # --- Local mirrors, the way a lab's build hosts see the outside: a Debian repository, a PEP 503
 # wheel index that wants a token, and a forward proxy, all on the engine's bridge address so that
 # build containers (no NAT here) reach them. Everything downloaded is cached under $CACHE/mirror,
@@ -551,6 +569,7 @@ main() {
   setup_binfmt
   start_mirrors
   install_syft
+  install_sbom_validators
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"
   if [ -n "${MIRROR_HOST:-}" ]; then
     log "mirrors: debs http://$MIRROR_HOST:$DEB_PORT/, wheels http://$MIRROR_HOST:$PYPI_PORT/simple/ (token: $MIRROR_DIR/pip.netrc), proxy http://$MIRROR_HOST:$PROXY_PORT"

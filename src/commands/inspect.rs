@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use crate::cli::{Format, InspectArgs};
+use crate::cli::{InspectArgs, InspectFormat};
 use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -84,8 +84,16 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
             )
         }
     };
+    let created = scan.config.get("created").and_then(|c| c.as_str());
+    let subject = crate::sbom::Subject {
+        name: &label,
+        digest: scan.manifest_digest.as_deref(),
+        created,
+    };
     match args.format {
-        Format::Json => {
+        InspectFormat::Cyclonedx => print_json(&crate::sbom::cyclonedx(&subject, &inventory)),
+        InspectFormat::Spdx => print_json(&crate::sbom::spdx(&subject, &inventory)),
+        InspectFormat::Json => {
             let out = Output {
                 image: label,
                 manifest_digest: scan.manifest_digest.clone(),
@@ -96,11 +104,18 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
                 serde_json::to_string_pretty(&out).expect("inventory serializes")
             );
         }
-        Format::Human => {
+        InspectFormat::Human => {
             crate::ui::print_human(&render_human(&label, &scan, &inventory, args.list))
         }
     }
     Ok(Exit::Ok)
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("an SBOM serializes")
+    );
 }
 
 fn count_by_env<'a>(envs: impl Iterator<Item = &'a str>) -> Vec<(&'a str, usize)> {

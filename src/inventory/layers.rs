@@ -40,6 +40,7 @@ pub enum Found {
         version: String,
         cuda: Option<String>,
     },
+    OsRelease(catalog::OsRelease),
     /// Something that is not a regular file now stands at an interesting path.
     Hidden,
 }
@@ -126,6 +127,7 @@ enum Interest {
     CudaVersion,
     CudnnHeader,
     Torch,
+    OsRelease,
 }
 
 fn is_site_dir(dir: &str) -> bool {
@@ -137,6 +139,9 @@ fn is_site_dir(dir: &str) -> bool {
 fn classify(path: &str) -> Option<Interest> {
     if path == "var/lib/dpkg/status" {
         return Some(Interest::DpkgStatus);
+    }
+    if path == "etc/os-release" || path == "usr/lib/os-release" {
+        return Some(Interest::OsRelease);
     }
     if let Some(name) = path.strip_prefix("var/lib/dpkg/status.d/") {
         return (!name.contains('/') && !name.ends_with(".md5sums"))
@@ -211,6 +216,11 @@ fn parse(interest: Interest, path: &str, bytes: &[u8]) -> Result<Option<Found>, 
             let (version, cuda) = catalog::parse_torch_version(bytes)?;
             Found::Torch { version, cuda }
         }
+        Interest::OsRelease => match catalog::parse_os_release(bytes) {
+            Ok(os) => Found::OsRelease(os),
+            // Not a package database: an odd one says nothing rather than fail the inventory.
+            Err(_) => return Ok(None),
+        },
     }))
 }
 

