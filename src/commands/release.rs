@@ -52,6 +52,11 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let dirty = !facts.dirty_files.is_empty();
     if dirty {
         ui.warn("releasing with uncommitted changes (--allow-dirty): the lock records dirty = true and can never be verified by rebuild");
+    } else if !facts.untracked_files.is_empty() {
+        ui.warn(&format!(
+            "untracked files are not in the release, which is built from the commit: {}; `git add` what belongs to it, and list generated files (__pycache__/, outputs) in .gitignore",
+            crate::engine::git::list_names(&facts.untracked_files)
+        ));
     }
     let rel_path = relative_path(&facts.toplevel, &project)?;
 
@@ -72,7 +77,15 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     );
 
     let work = crate::scratch::work_dir("release")?;
-    let (root, source) = build_source(&git, &facts, &project, &rel_path, work.path(), &ui)?;
+    let (root, source) = build_source(
+        &git,
+        &facts,
+        &project,
+        &rel_path,
+        work.path(),
+        source_date_epoch,
+        &ui,
+    )?;
 
     let base_tag = format!("{}:base", inputs.image);
     let plan = Plan::new(
@@ -165,6 +178,7 @@ fn build_source(
     project: &Path,
     rel_path: &Path,
     work: &Path,
+    epoch: i64,
     ui: &Ui,
 ) -> Result<(PathBuf, PathBuf)> {
     if !facts.dirty_files.is_empty() {
@@ -176,7 +190,7 @@ fn build_source(
     ));
     let checkout = work.join("src");
     for warning in git
-        .materialise(&facts.toplevel, &facts.commit, &checkout)?
+        .materialise(&facts.toplevel, &facts.commit, &checkout, epoch)?
         .warnings()
     {
         ui.warn(&warning);
@@ -403,6 +417,9 @@ fn source_facts(
             crate::engine::git::list_names(&facts.dirty_files)
         )));
     }
+    facts
+        .untracked_files
+        .retain(|f| !crate::scratch::is_temp_file(f));
     lock::check_remote(&facts.remote).map_err(|why| {
         Error::Failed(format!(
             "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
@@ -581,6 +598,7 @@ mod tests {
             commit_time: 1_700_000_000,
             remote: "https://example.org/lab/paper.git".into(),
             dirty_files: dirty.iter().map(|d| d.to_string()).collect(),
+            untracked_files: vec![],
         }
     }
 

@@ -814,7 +814,12 @@ fn locked_plan(
     ));
     let checkout = work.join("src");
     for warning in git
-        .materialise(&repo, &lock.source.commit, &checkout)?
+        .materialise(
+            &repo,
+            &lock.source.commit,
+            &checkout,
+            lock.build.source_date_epoch,
+        )?
         .warnings()
     {
         ui.warn(&warning);
