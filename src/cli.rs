@@ -8,6 +8,7 @@ use crate::image::platform::Platform;
 
 const AFTER_HELP: &str = "\
 The workflow (base image for the environment, release image = base + code):
+  docker repro init                 write a new project's layout (base and release Dockerfiles)
   docker repro release              cut a release from HEAD and write ./repro.lock
   docker repro verify               check the locked images are present with the locked digests
   docker repro verify --rebuild     rebuild the locked commit from scratch and compare byte for byte
@@ -46,6 +47,7 @@ pub enum Command {
     Run(RunArgs),
     Check(CheckArgs),
     Diff(DiffArgs),
+    Init(InitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -386,6 +388,41 @@ pub struct RunArgs {
     /// The command to run instead of the image's own (after --)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Write a new project's layout: base and release Dockerfiles, requirements, repro.toml.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Write a new project's layout: base and release Dockerfiles, requirements, repro.toml.
+
+The layout of the workflow: docker/Dockerfile.base (the environment: Python and the requirements, no code), docker/Dockerfile.release (the base plus a COPY of the code), requirements.txt, CODE/train.py, .dockerignore, .gitignore and repro.toml. `docker repro check` finds nothing in it, and `docker repro release` cuts it once committed. A file that exists is never overwritten: it is kept and named. --cuda adds PyTorch (its Linux wheels bring CUDA 12.4).",
+    after_help = "Exit codes: 0 written (or every file already there), 1 error, 125 usage.
+
+Examples:
+  docker repro init
+  docker repro init paper --cuda
+  docker repro init --image lab/curvenet --code curvenet --base python:3.12-slim-bookworm
+
+Then:
+  git init -q && git add -A && git commit -qm environment
+  docker repro release"
+)]
+pub struct InitArgs {
+    /// The project directory, made if missing [default: the current directory]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The image name [default: the directory's name]
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// The directory of the code, copied by the release [default: the image name's last part, with _ for -]
+    #[arg(long, value_name = "DIR")]
+    pub code: Option<String>,
+    /// The image the environment starts from
+    #[arg(long, value_name = "IMAGE", default_value = crate::project::scaffold::DEFAULT_BASE)]
+    pub base: String,
+    /// A GPU project: PyTorch and its CUDA 12.4 wheels in requirements.txt
+    #[arg(long)]
+    pub cuda: bool,
 }
 
 /// Lint Dockerfiles for what makes rebuilds differ, with a fix for each finding.

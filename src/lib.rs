@@ -52,6 +52,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Run(args) => commands::run::run(args, globals),
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args, globals),
+        Command::Init(args) => commands::init::run(args),
     };
     // An interrupt is never turned into another error: whatever error a command made of a
     // child killed by Ctrl-C, the outcome is "interrupted". A command that finished (its lock
