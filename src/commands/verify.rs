@@ -128,30 +128,32 @@ fn verify_digests(
         not_checked.push("the registry, for images missing from the engine (--offline)".into());
     }
     let work = crate::scratch::work_dir("verify")?;
-    let mut indexes = HashMap::new();
+    // Each role's index is found and tied once, for all its platforms.
+    let mut indexes: HashMap<(Role, &str), FoundIndex> = HashMap::new();
     lock.images
         .iter()
         .filter(|image| checked(image, platforms))
         .map(|image| {
             if image.index_digest.is_empty() {
-                check_present(docker, image, &lock.build.platform, offline)
-            } else {
-                let found = match indexes.get(&(image.role, &image.index_digest)) {
-                    Some(found) => Clone::clone(found),
-                    None => {
-                        let found = find_index(docker, lock, image, offline, work.path())?;
-                        indexes.insert((image.role, &image.index_digest), found.clone());
-                        found
-                    }
-                };
-                check_index_present(docker, image, found)
+                return check_present(docker, image, &lock.build.platform, offline);
             }
+            let key = (image.role, image.index_digest.as_str());
+            let found = match indexes.get(&key) {
+                Some(found) => found.clone(),
+                None => {
+                    let found = find_index(docker, lock, image, offline, work.path())?;
+                    indexes.insert(key, found.clone());
+                    found
+                }
+            };
+            check_index_present(docker, image, found)
         })
         .collect()
 }
 
-/// Where a role's locked image index was found, and whether it ties to the lock; `None` when
-/// neither the engine nor (unless offline) the registry has it, with the registry's answer.
+/// Where a role's locked image index was found, and whether it ties to the lock; `Err` when
+/// neither the engine nor the registry has it, with the registry's answer (`None`: the registry
+/// was not asked, `--offline`).
 type FoundIndex = std::result::Result<(Source, crate::ops::tie::Tied), Option<String>>;
 
 /// The locked image index of `image`'s role, from the engine (its image ID), else its
