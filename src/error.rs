@@ -15,8 +15,9 @@ pub enum Error {
     /// The host cannot run the image (`run` refuses); exit 3.
     #[error("{0}")]
     HostCannotRun(String),
-    /// What the lock names is not what was found, and the command refused to go on (`run`
-    /// with an image index that does not run the locked manifests); exit 2.
+    /// What the lock names is not what was found, and the command refused to go on (`run`, or
+    /// `verify --rebuild --base locked`, with an image index that does not list the locked
+    /// manifests); exit 2.
     #[error("{0}")]
     Different(String),
     /// A child process failed: the engine adapter's error (argv, status, stderr tail), boxed

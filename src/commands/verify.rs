@@ -1212,6 +1212,15 @@ fn locked_base(
     let layout = work.join("locked-base-layout");
     let verified = work.join("locked-base.tar");
     let copy = |from: &Path| -> Result<()> {
+        // The release is built on the index the pin names: it must list the locked manifests.
+        if !locked.index_digest.is_empty() {
+            crate::ops::tie::in_archive(from, digest, all)?.map_err(|why| {
+                Error::Different(format!(
+                    "the locked base {}: {why}; nothing was rebuilt on it",
+                    locked.name
+                ))
+            })?;
+        }
         let images: Vec<LayoutImage> = all
             .iter()
             .map(|i| LayoutImage {
@@ -1221,21 +1230,12 @@ fn locked_base(
                 index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
             })
             .collect();
-        crate::image::archive::write_verified_layout(&verified, &images).map_err(|e| match e {
-            crate::image::archive::ScanError::Interrupted => Error::Interrupted,
-            other => Error::Failed(format!("{}: {other}", from.display())),
-        })?;
-        // The release is built on the index the pin names: it must run the locked manifests.
-        if locked.index_digest.is_empty() {
-            return Ok(());
-        }
-        crate::ops::tie::in_archive(&verified, digest, all)?.map_err(|why| {
-            Error::Failed(format!(
-                "the locked base {} in {}: {why}; nothing was rebuilt on it",
-                locked.name,
-                from.display()
-            ))
-        })
+        crate::image::archive::write_verified_layout(&verified, &images)
+            .map(|_| ())
+            .map_err(|e| match e {
+                crate::image::archive::ScanError::Interrupted => Error::Interrupted,
+                other => Error::Failed(format!("{}: {other}", from.display())),
+            })
     };
     if let Some(archive) = archive {
         ui.progress(&format!(
@@ -1271,7 +1271,7 @@ fn locked_base(
                 BasePin::registry(&locked.name, digest, locked_layers()),
                 Source::Registry,
             ))),
-            Ok(Err(why)) => Err(Error::Failed(format!(
+            Ok(Err(why)) => Err(Error::Different(format!(
                 "the locked base {pinned}: {why}; nothing was rebuilt on it"
             ))),
             Err(why) => Ok(Err(format!(

@@ -34,6 +34,13 @@ fn members(path: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The amd64 manifest the attacker's index lists.
+fn evil_amd64(archive: &Path, evil: &str) -> String {
+    let all = members(archive);
+    let doc: serde_json::Value = serde_json::from_slice(member(&all, &blob(evil))).unwrap();
+    doc["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
 fn member<'a>(all: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
     &all.iter().find(|(n, _)| n == name).unwrap().1
 }
@@ -82,7 +89,12 @@ fn attacker_image(dir: &Path) -> (serde_json::Value, Vec<(String, Vec<u8>)>) {
 
 /// The attacker's index (their amd64 image, the genuine arm64 manifest) and an OCI archive
 /// holding it as the only image, with every blob it leads to.
-fn attacker_archive(dir: &Path, genuine: &Path, genuine_index: &str) -> (String, PathBuf) {
+fn attacker_archive(
+    dir: &Path,
+    genuine: &Path,
+    genuine_index: &str,
+    evil_name: &str,
+) -> (String, PathBuf) {
     let genuine = members(genuine);
     let index: serde_json::Value =
         serde_json::from_slice(member(&genuine, &blob(genuine_index))).unwrap();
@@ -108,7 +120,7 @@ fn attacker_archive(dir: &Path, genuine: &Path, genuine_index: &str) -> (String,
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "digest": evil_digest,
             "size": evil.len(),
-            "annotations": {"io.containerd.image.name": format!("{REGISTRY}/repro-test/indextie:evil")},
+            "annotations": {"io.containerd.image.name": evil_name},
         }],
     }))
     .unwrap();
@@ -137,14 +149,14 @@ fn attacker_archive(dir: &Path, genuine: &Path, genuine_index: &str) -> (String,
     (evil_digest, path)
 }
 
-/// The release's (platform, manifest) pairs and index, from the lock.
-fn release_of(lock: &str) -> (String, String, String) {
+/// A role's amd64 manifest, index and name, from the lock.
+fn role_of(lock: &str, role: &str) -> (String, String, String) {
     let lock: toml::Value = toml::from_str(lock).unwrap();
     let release: Vec<&toml::Value> = lock["image"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|i| i["role"].as_str() == Some("release"))
+        .filter(|i| i["role"].as_str() == Some(role))
         .collect();
     let of = |platform: &str| {
         release
@@ -221,7 +233,7 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     ])
     .expect(0);
     let genuine_lock = p.lock_text();
-    let (amd, index, name) = release_of(&genuine_lock);
+    let (amd, index, name) = role_of(&genuine_lock, "release");
 
     // The genuine lock: identical, and run runs the amd64 manifest by its own digest.
     p.repro(&["verify"]).expect(0);
@@ -244,18 +256,15 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     assert!(!argv.iter().any(|a| a.contains(&index[7..])), "{argv:?}");
 
     // The attack: only the release's index_digest changed.
-    let (evil, evil_archive) = attacker_archive(&work, &genuine_archive, &index);
+    let evil_tag = format!("{image}:evil");
+    let (evil, evil_archive) = attacker_archive(&work, &genuine_archive, &index, &evil_tag);
     let evil_archive = evil_archive.to_str().unwrap();
     std::fs::write(
         p.dir.join("repro.lock"),
         genuine_lock.replace(&index, &evil),
     )
     .unwrap();
-    let evil_amd = {
-        let all = members(Path::new(evil_archive));
-        let doc: serde_json::Value = serde_json::from_slice(member(&all, &blob(&evil))).unwrap();
-        doc["manifests"][0]["digest"].as_str().unwrap().to_string()
-    };
+    let evil_amd = evil_amd64(Path::new(evil_archive), &evil);
     let line =
         format!("the image index {evil} lists {evil_amd} for linux/amd64, the lock names {amd}");
     assert!(!image_present(&evil), "the engine already holds {evil}");
@@ -272,7 +281,6 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     assert!(!p.dir.join("repro-run.json").exists());
 
     // The registry: the attacker's index pushed there, not in the engine.
-    let evil_tag = format!("{image}:evil");
     docker(&["load", "-q", "-i", evil_archive]);
     docker(&["push", "-q", &evil_tag]);
     docker(&["image", "rm", &evil_tag]);
@@ -308,4 +316,87 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     );
 
     docker(&["image", "rm", &evil_tag]);
+}
+
+#[test]
+fn a_base_index_digest_that_lists_another_manifest_is_refused_and_nothing_is_built_on_it() {
+    let _serial = serial();
+    let p = Project::new(
+        "indextiebase",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!("FROM {REGISTRY}/repro-test/busybox-multi:1\nCOPY base.txt /base.txt\n"),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM indextiebase:base\nCOPY app /app\nCMD [\"cat\", \"/app/hello.txt\"]\n",
+            ),
+            ("base.txt", "the locked base\n"),
+            ("app/hello.txt", "the locked release\n"),
+        ],
+    );
+    let work = p.dir.parent().unwrap().to_path_buf();
+    let genuine_archive = work.join("genuine.oci.tar");
+    p.repro(&[
+        "release",
+        "-q",
+        "--platform",
+        PLATFORMS,
+        "--archive",
+        genuine_archive.to_str().unwrap(),
+    ])
+    .expect(0);
+    let genuine_lock = p.lock_text();
+    let (amd, index, _) = role_of(&genuine_lock, "base");
+    p.repro(&["verify", "--rebuild", "-q", "--base", "locked"])
+        .expect(0);
+
+    // Only the base's index_digest changed.
+    let evil_tag = "indextiebase:evil";
+    let (evil, evil_archive) = attacker_archive(
+        &work,
+        &genuine_archive,
+        &index,
+        &format!("docker.io/library/{evil_tag}"),
+    );
+    std::fs::write(
+        p.dir.join("repro.lock"),
+        genuine_lock.replace(&index, &evil),
+    )
+    .unwrap();
+    let line = format!(
+        "the image index {evil} lists {} for linux/amd64, the lock names {amd}",
+        evil_amd64(&evil_archive, &evil)
+    );
+    let evil_archive = evil_archive.to_str().unwrap();
+
+    // From the paper's archive: the release is not rebuilt on it.
+    let on_archive = p.repro(&[
+        "verify",
+        "--rebuild",
+        "-q",
+        "--base",
+        "locked",
+        "--archive",
+        evil_archive,
+    ]);
+    assert_untied(
+        &on_archive,
+        &line,
+        "verify --rebuild --base locked --archive",
+    );
+    assert!(
+        on_archive.stderr.contains("nothing was rebuilt on it"),
+        "{}",
+        on_archive.stderr
+    );
+
+    // From the engine.
+    docker(&["load", "-q", "-i", evil_archive]);
+    let by_digest = p.repro(&["verify"]);
+    assert_untied(&by_digest, &line, "verify of the base from the engine");
+    let on_engine = p.repro(&["verify", "--rebuild", "-q", "--base", "locked"]);
+    assert_untied(&on_engine, &line, "verify --rebuild --base locked");
+    docker(&["image", "rm", evil_tag]);
 }
