@@ -347,7 +347,11 @@ fn locked_platform_image(
         ))
     };
     let work = crate::scratch::work_dir("run")?;
-    let load = |archive: &Path| {
+    // Loaded once: a second run finds the manifest's own image, after the index is tied again.
+    let load = |archive: &Path| -> Result<()> {
+        if docker.image_id(&pinned)?.as_deref() == Some(manifest.as_str()) {
+            return Ok(());
+        }
         docker.load_verified(&[VerifiedLoad {
             archive: archive.to_path_buf(),
             digest: manifest.clone(),

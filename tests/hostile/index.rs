@@ -254,6 +254,15 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     let by_manifest = format!("{}@{amd}", name.rsplit_once(':').unwrap().0);
     assert!(argv.contains(&by_manifest.as_str()), "{argv:?}");
     assert!(!argv.iter().any(|a| a.contains(&index[7..])), "{argv:?}");
+    // Again: the manifest's own image is there now, and the index is checked again.
+    let again = p.repro(&["run"]).expect(0);
+    assert_eq!(again.stdout, "the locked release\n");
+    assert!(
+        again.stderr.contains("checking the locked image index"),
+        "{}",
+        again.stderr
+    );
+    std::fs::remove_file(p.dir.join("repro-run.json")).unwrap();
 
     // The attack: only the release's index_digest changed.
     let evil_tag = format!("{image}:evil");
