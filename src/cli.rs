@@ -359,9 +359,12 @@ run is refused (--no-verify runs whatever the lock's tag names). The host's driv
 (nvidia-smi) are judged against the image's CUDA with NVIDIA's compatibility tables; a host that \
 cannot run it is refused (--force tries anyway). --gpus all is added when the release was cut \
 with a GPU and this host has one that can run it.\n\n\
+Of a multi-platform lock, the locked image index is first checked to list exactly the locked \
+manifest for each locked platform (exit 2 if it does not; nothing is loaded or run), and this \
+platform's manifest is run by its own digest, NAME@sha256:MANIFEST, never the index.\n\n\
 A run record, repro-run.json (image digest, lock sha256, host facts and verdict, command, exit \
 status, start and end times), is written to --out DIR, or to the current directory.",
-    after_help = "Exit codes: the command's own exit status; 1 error, 3 this host cannot run the image, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro run\n  docker repro run paper/repro.lock --archive paper/paper-v1.oci.tar --data ./inputs --out ./results\n  docker repro run -- python3 train.py --epochs 1"
+    after_help = "Exit codes: the command's own exit status; 1 error, 2 the locked image index does not list the locked manifests, 3 this host cannot run the image, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro run\n  docker repro run paper/repro.lock --archive paper/paper-v1.oci.tar --data ./inputs --out ./results\n  docker repro run -- python3 train.py --epochs 1"
 )]
 pub struct RunArgs {
     /// The lockfile [default: ./repro.lock]

@@ -227,6 +227,16 @@ impl Docker {
         reference: &str,
         platform: &str,
     ) -> Result<std::result::Result<Resolved, String>> {
+        let raw = match self.raw(reference)? {
+            Ok(raw) => raw,
+            Err(why) => return Ok(Err(why)),
+        };
+        Ok(oci::resolve_raw(&raw, platform).map_err(|e| format!("{reference} {e}")))
+    }
+
+    /// The bytes of the manifest or index a reference names in its registry, as the registry
+    /// sent them (never the local engine); the inner and outer errors as for [`Docker::resolve`].
+    pub fn raw(&self, reference: &str) -> Result<std::result::Result<Vec<u8>, String>> {
         let raw = match self
             .tool
             .run(&["buildx", "imagetools", "inspect", "--raw", "--", reference])
@@ -253,7 +263,7 @@ impl Docker {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(oci::resolve_raw(&raw.stdout, platform).map_err(|e| format!("{reference} {e}")))
+        Ok(Ok(raw.stdout))
     }
 
     /// The engine's `os/arch` (what it runs without `--platform`).

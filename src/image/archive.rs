@@ -257,6 +257,25 @@ pub fn image_index(
     Ok(Some(PlatformIndex { digest, platforms }))
 }
 
+/// The bytes of an image index that the archive's `index.json` lists, checked against its
+/// digest: what [`crate::image::tie::tie`] ties to the lock.
+pub fn index_document(path: &std::path::Path, wanted: &str) -> Result<Vec<u8>, ScanError> {
+    let (_, json, _) = archive_documents(path)?;
+    let index = json
+        .get("index.json")
+        .ok_or_else(|| ScanError::Archive("no OCI index.json: not an OCI image layout".into()))?;
+    let wanted = checked_digest(wanted)?;
+    if !index_entries(index)?.contains(&wanted) {
+        return Err(ScanError::NotHeld(wanted));
+    }
+    let path = blob_path(&wanted);
+    let bytes = json
+        .get(&path)
+        .ok_or_else(|| ScanError::Archive(format!("image index {wanted} is not in the archive")))?;
+    check_json_digest(bytes, &path, Some(&wanted))?;
+    Ok(bytes.clone())
+}
+
 pub(crate) type ArchiveDocuments = (
     HashMap<String, (u64, u64)>,
     HashMap<String, Vec<u8>>,

@@ -4,3 +4,4 @@
 pub mod build;
 pub mod read;
 pub mod report;
+pub mod tie;

@@ -455,8 +455,10 @@ impl Report {
                         escape(&l.instruction)
                     )
                 }
-                None if i.status == Status::Missing => format!("{} is missing", i.name),
-                None => format!("{} differs", i.name),
+                None if i.status == Status::Missing => {
+                    format!("{}{} is missing", i.name, on_platform(i))
+                }
+                None => format!("{}{} differs", i.name, on_platform(i)),
             })
             .collect();
         let also = match release_on_locked_base {
@@ -465,6 +467,15 @@ impl Report {
         };
         format!("DIFFERENT: {}{also}", bad.join("; "))
     }
+}
+
+/// ` (linux/arm64)` for an image of a multi-platform lock, else nothing: one verdict line
+/// names each platform that is not identical, not the same image twice.
+fn on_platform(i: &ImageReport) -> String {
+    i.platform
+        .as_deref()
+        .map(|p| format!(" ({})", escape(p)))
+        .unwrap_or_default()
 }
 
 /// Under an image's line: why it differs, in words, layer by layer, package by package and
@@ -676,5 +687,40 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("verdict: DIFFERENT: x:0123 differs in 1 layer(s), first layer 2 (RUN /bin/sh -c date > /stamp)\n"), "{text}");
+    }
+
+    #[test]
+    fn verdict_names_each_platform_that_differs() {
+        let mut amd = ImageReport::of(&locked(Role::Release, &['a']), Some(Source::Engine));
+        amd.platform = Some("linux/amd64".into());
+        amd.status = Status::Different;
+        amd.detail = Some(
+            "the image index sha256:e lists sha256:x for linux/amd64, the lock names sha256:a"
+                .into(),
+        );
+        let mut arm = ImageReport::of(&locked(Role::Release, &['a']), None);
+        arm.platform = Some("linux/arm64".into());
+        arm.status = Status::Missing;
+        let mut report = Report {
+            lock: "repro.lock".into(),
+            mode: Mode::Digests,
+            commit: "0".repeat(40),
+            verdict: Verdict::Different,
+            images: vec![amd, arm],
+            bases: vec![],
+            host: None,
+            not_checked: vec![],
+            overridden: vec![],
+        };
+        report.verdict = Verdict::of(&report.images);
+        let text = report.render_human();
+        assert!(
+            text.contains("           the image index sha256:e lists sha256:x for linux/amd64, the lock names sha256:a\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("verdict: DIFFERENT: p:release (linux/amd64) differs; p:release (linux/arm64) is missing\n"),
+            "{text}"
+        );
     }
 }

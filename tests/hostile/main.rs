@@ -8,4 +8,5 @@ mod common;
 mod archive;
 mod dos;
 mod faults;
+mod index;
 mod repo;
