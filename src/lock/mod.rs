@@ -176,6 +176,15 @@ pub struct Builder {
     pub docker_engine: String,
     pub buildx: String,
     pub buildkit: String,
+    /// Why `buildkit` is no version (a distribution's dockerd does not say it); absent when it is one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub buildkit_note: String,
+    /// The engine's containerd; absent in a lock written before the key existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub containerd: String,
+    /// The Go version dockerd was built with (its gzip bytes depend on it); absent in older locks.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine_go: String,
     pub driver: String,
     pub name: String,
 }
@@ -1026,6 +1035,9 @@ pub(crate) mod tests {
                 docker_engine: "26.1.5".into(),
                 buildx: "0.13.1".into(),
                 buildkit: "v0.13.2".into(),
+                buildkit_note: String::new(),
+                containerd: String::new(),
+                engine_go: String::new(),
                 driver: "docker".into(),
                 name: "default".into(),
             },
