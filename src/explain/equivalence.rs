@@ -92,7 +92,7 @@ const HISTORY_TEXT: &str =
     "BuildKit's Dockerfile frontend: how an instruction is written into the history differs between versions";
 const HISTORY_COUNT: &str =
     "BuildKit's Dockerfile frontend: which instructions get a history entry differs between versions";
-const COMPRESSION: &str = "the layer compressor: the same tar compresses to other bytes when the compressor differs: gzip's bytes depend on the Go version it was built with (for BuildKit inside dockerd, dockerd's Go: Go 1.27 changed compress/flate), and BuildKit before 0.14 reuses whichever compressed variant of a base layer the engine already holds";
+const COMPRESSION: &str = "the layer compressor: the same tar compresses to other bytes when the compressor differs: gzip's bytes depend on the Go version it was built with (for BuildKit inside dockerd, dockerd's Go: Go 1.27 changed compress/flate), zstd's on the zstd encoder BuildKit vendors, and BuildKit before 0.14 reuses whichever compressed variant of a base layer the engine already holds";
 
 /// Compares two image configs (and their manifests' layer digests) field by field.
 pub fn judge(

@@ -84,8 +84,11 @@ fn release_and_verify_across(
     p: &Project,
     author: Option<&str>,
     reviewer: Option<&str>,
+    release_args: &[&str],
 ) -> serde_json::Value {
-    docker_on(author, &p.dir, &["repro", "release", "-q"]).expect(0);
+    let mut release = vec!["repro", "release", "-q"];
+    release.extend(release_args);
+    docker_on(author, &p.dir, &release).expect(0);
     let lock = p.lock_text();
     for key in ["containerd = ", "engine_go = \"go1."] {
         assert!(lock.contains(key), "{key} in\n{lock}");
@@ -164,12 +167,26 @@ fn a_release_cut_on_docker_26_is_equivalent_when_rebuilt_on_docker_28_and_back()
     let _serial = serial();
     let sid = sid_host();
     let p = busybox_project("crossengine");
-    let report = release_and_verify_across(&p, None, Some(&sid));
+    let report = release_and_verify_across(&p, None, Some(&sid), &[]);
     eprintln!("26 -> 28: {report:#}");
     // And a release cut on the newer engine, rebuilt on the older.
     let q = busybox_project("crossback");
-    let report = release_and_verify_across(&q, Some(&sid), None);
+    let report = release_and_verify_across(&q, Some(&sid), None, &[]);
     eprintln!("28 -> 26: {report:#}");
+}
+
+#[test]
+fn a_zstd_release_cut_on_docker_26_is_equivalent_when_rebuilt_on_docker_28_and_back() {
+    let _serial = serial();
+    let sid = sid_host();
+    for (name, author, reviewer) in [
+        ("crosszstd", None, Some(sid.as_str())),
+        ("crosszback", Some(sid.as_str()), None),
+    ] {
+        let p = busybox_project(name);
+        let report = release_and_verify_across(&p, author, reviewer, &["--compression", "zstd"]);
+        eprintln!("{name}: {report:#}");
+    }
 }
 
 #[test]
@@ -193,7 +210,7 @@ fn the_bundled_example_cut_on_docker_26_is_equivalent_on_docker_28_and_back() {
         .unwrap();
         make_wheel(&p.dir.join("wheels"), "0.1.0");
         p.commit("the bundled example");
-        let report = release_and_verify_across(&p, author, reviewer);
+        let report = release_and_verify_across(&p, author, reviewer, &[]);
         eprintln!("{name}: {report:#}");
     }
 }
