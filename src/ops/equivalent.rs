@@ -3,7 +3,7 @@
 //! field with the component that writes it. The judgement itself is
 //! [`crate::explain::equivalence`]; this is where a report takes it and how it is printed.
 
-use crate::explain::equivalence::{self, Equivalence};
+use crate::explain::equivalence::{self, Equivalence, Kind};
 use crate::ops::report::{ImageReport, Status};
 use crate::ui::escape;
 
@@ -51,9 +51,13 @@ fn short(digest: &str) -> String {
 }
 
 /// The lines under an image: the judgement, each differing field with both values and its
-/// writer, each recompressed layer, and the engines.
+/// writer, each recompressed layer, and the engines. Nothing for an image with other files:
+/// the layer and file lines under it say what differs.
 pub fn render(e: &Equivalence, indent: &str) -> String {
     let mut out = String::new();
+    if e.fields.iter().any(|f| f.kind == Kind::Files) {
+        return out;
+    }
     let head = if e.equivalent { "equivalent: " } else { "" };
     out.push_str(&format!("{indent}{head}{}\n", e.summary));
     for f in &e.fields {
@@ -215,6 +219,13 @@ mod tests {
             !text.contains('\u{1b}'),
             "control characters are escaped: {text}"
         );
+
+        let mut files = config("X");
+        files["rootfs"]["diff_ids"] = json!(["sha256:other"]);
+        let mut r = different();
+        settle(&mut r, (&config("X"), &layers), (&files, &layers), None);
+        assert_eq!(r.status, Status::Different);
+        assert_eq!(render(r.equivalence.as_ref().unwrap(), ""), "");
 
         let mut same = different();
         same.status = Status::Identical;
