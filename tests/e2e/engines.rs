@@ -62,6 +62,28 @@ fn copy_image(name: &str, from: Option<&str>, to: Option<&str>) {
     );
 }
 
+/// Removes the images a test made from both engines, and the second engine's build cache, when
+/// the test ends (passed or failed): the first engine's tests prune only their own engine.
+struct Cleanup {
+    sid: String,
+    images: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for host in [None, Some(self.sid.as_str())] {
+            let mut cmd = Command::new("docker");
+            if let Some(host) = host {
+                cmd.args(["-H", host]);
+            }
+            let _ = cmd.args(["rmi", "--force"]).args(&self.images).output();
+        }
+        let _ = Command::new("docker")
+            .args(["-H", &self.sid, "buildx", "prune", "--all", "--force"])
+            .output();
+    }
+}
+
 /// The release's name and manifest digest in a lock.
 fn locked_images(lock: &str) -> Vec<(String, String)> {
     let lock: toml::Value = toml::from_str(lock).unwrap();
@@ -85,11 +107,15 @@ fn release_and_verify_across(
     author: Option<&str>,
     reviewer: Option<&str>,
     release_args: &[&str],
+    cleanup: &mut Cleanup,
 ) -> serde_json::Value {
     let mut release = vec!["repro", "release", "-q"];
     release.extend(release_args);
     docker_on(author, &p.dir, &release).expect(0);
     let lock = p.lock_text();
+    cleanup
+        .images
+        .extend(locked_images(&lock).into_iter().map(|(name, _)| name));
     for key in ["containerd = ", "engine_go = \"go1."] {
         assert!(lock.contains(key), "{key} in\n{lock}");
     }
@@ -166,12 +192,16 @@ fn busybox_project(name: &str) -> Project {
 fn a_release_cut_on_docker_26_is_equivalent_when_rebuilt_on_docker_28_and_back() {
     let _serial = serial();
     let sid = sid_host();
+    let mut cleanup = Cleanup {
+        sid: sid.clone(),
+        images: Vec::new(),
+    };
     let p = busybox_project("crossengine");
-    let report = release_and_verify_across(&p, None, Some(&sid), &[]);
+    let report = release_and_verify_across(&p, None, Some(&sid), &[], &mut cleanup);
     eprintln!("26 -> 28: {report:#}");
     // And a release cut on the newer engine, rebuilt on the older.
     let q = busybox_project("crossback");
-    let report = release_and_verify_across(&q, Some(&sid), None, &[]);
+    let report = release_and_verify_across(&q, Some(&sid), None, &[], &mut cleanup);
     eprintln!("28 -> 26: {report:#}");
 }
 
@@ -179,12 +209,22 @@ fn a_release_cut_on_docker_26_is_equivalent_when_rebuilt_on_docker_28_and_back()
 fn a_zstd_release_cut_on_docker_26_is_equivalent_when_rebuilt_on_docker_28_and_back() {
     let _serial = serial();
     let sid = sid_host();
+    let mut cleanup = Cleanup {
+        sid: sid.clone(),
+        images: Vec::new(),
+    };
     for (name, author, reviewer) in [
         ("crosszstd", None, Some(sid.as_str())),
         ("crosszback", Some(sid.as_str()), None),
     ] {
         let p = busybox_project(name);
-        let report = release_and_verify_across(&p, author, reviewer, &["--compression", "zstd"]);
+        let report = release_and_verify_across(
+            &p,
+            author,
+            reviewer,
+            &["--compression", "zstd"],
+            &mut cleanup,
+        );
         eprintln!("{name}: {report:#}");
     }
 }
@@ -193,6 +233,10 @@ fn a_zstd_release_cut_on_docker_26_is_equivalent_when_rebuilt_on_docker_28_and_b
 fn the_bundled_example_cut_on_docker_26_is_equivalent_on_docker_28_and_back() {
     let _serial = serial();
     let sid = sid_host();
+    let mut cleanup = Cleanup {
+        sid: sid.clone(),
+        images: Vec::new(),
+    };
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/curvenet");
     for (name, author, reviewer) in [
         ("curvexa", None, Some(sid.as_str())),
@@ -210,7 +254,7 @@ fn the_bundled_example_cut_on_docker_26_is_equivalent_on_docker_28_and_back() {
         .unwrap();
         make_wheel(&p.dir.join("wheels"), "0.1.0");
         p.commit("the bundled example");
-        let report = release_and_verify_across(&p, author, reviewer, &[]);
+        let report = release_and_verify_across(&p, author, reviewer, &[], &mut cleanup);
         eprintln!("{name}: {report:#}");
     }
 }
