@@ -1134,6 +1134,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_engine_keys_are_written_when_known_and_a_lock_without_them_still_reads() {
+        let mut lock = sample();
+        let old_text = lock.to_toml();
+        for key in ["containerd", "engine_go", "buildkit_note"] {
+            assert!(!old_text.contains(key), "{old_text}");
+        }
+        lock.builder.containerd = "2.1.9+unknown".into();
+        lock.builder.engine_go = "go1.27.1".into();
+        lock.builder.buildkit = "v0.0.0+unknown".into();
+        lock.builder.buildkit_note = "not reported: a distribution's build".into();
+        let text = lock.to_toml();
+        assert!(
+            text.contains("buildkit = \"v0.0.0+unknown\"\nbuildkit_note = \"not reported: a distribution's build\"\ncontainerd = \"2.1.9+unknown\"\nengine_go = \"go1.27.1\"\ndriver = "),
+            "{text}"
+        );
+        assert_eq!(
+            Lock::from_toml(&text, Path::new("repro.lock"))
+                .unwrap()
+                .builder,
+            lock.builder
+        );
+        let old = Lock::from_toml(&old_text, Path::new("repro.lock")).unwrap();
+        assert_eq!(
+            (
+                old.builder.containerd.as_str(),
+                old.builder.engine_go.as_str()
+            ),
+            ("", "")
+        );
+    }
+
+    #[test]
     fn zstd_is_recorded_and_gzip_the_default_is_not() {
         let mut lock = sample();
         assert!(!lock.to_toml().contains("compression"));

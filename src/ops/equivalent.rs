@@ -60,13 +60,21 @@ pub fn render(e: &Equivalence, indent: &str) -> String {
     }
     let head = if e.equivalent { "equivalent: " } else { "" };
     out.push_str(&format!("{indent}{head}{}\n", e.summary));
-    for f in &e.fields {
+    // A config can list thousands of history entries: the JSON report has them all.
+    const SHOWN: usize = 20;
+    for f in e.fields.iter().take(SHOWN) {
         out.push_str(&format!(
             "{indent}  config {}: {} vs {}  ({})\n",
             escape(&f.field),
             value(&f.locked),
             value(&f.found),
             f.written_by
+        ));
+    }
+    if e.fields.len() > SHOWN {
+        out.push_str(&format!(
+            "{indent}  ... and {} more config fields (--format json lists them all)\n",
+            e.fields.len() - SHOWN
         ));
     }
     for r in &e.recompressed {
@@ -200,6 +208,22 @@ mod tests {
             Verdict::Different
         );
         assert_eq!(crate::exit::Exit::Equivalent.code(), 5);
+    }
+
+    #[test]
+    fn a_long_history_prints_twenty_fields_and_says_how_many_more() {
+        let history =
+            |t: &str| -> serde_json::Value { (0..30).map(|_| json!({"created": t})).collect() };
+        let (mut a, mut b) = (config("X"), config("X"));
+        a["history"] = history("2024-05-01T12:00:00Z");
+        b["history"] = history("2025-01-01T00:00:00Z");
+        let layers = vec![format!("sha256:{}", "c".repeat(64))];
+        let mut r = different();
+        settle(&mut r, (&a, &layers), (&b, &layers), None);
+        assert_eq!(r.status, Status::Equivalent);
+        let text = render(r.equivalence.as_ref().unwrap(), "");
+        assert_eq!(text.matches("config history[").count(), 20, "{text}");
+        assert!(text.contains("... and 10 more config fields (--format json lists them all)\n"));
     }
 
     #[test]
