@@ -41,7 +41,18 @@ apt_install() {
 # The engine runs from its own Debian trixie root (docker.io 26, BuildKit 0.13, buildx 0.13),
 # so that the host's own packages (libc6, systemd, apt, python3, ...) stay as they were.
 ROOT=${REPRO_TESTBED_ROOT:-/var/lib/docker-repro-testbed/trixie}
-MIRROR=${REPRO_TESTBED_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror this machine's apt already uses (a lab has its own; this script names none),
+# unless REPRO_TESTBED_MIRROR says otherwise: the repository of the first `main` index target
+# that is not a security archive.
+host_mirror() {
+  apt-get indextargets --format '$(REPO_URI) $(COMPONENT) $(CREATED_BY)' 2>/dev/null |
+    awk '$2 == "main" && $3 == "Packages" && $1 !~ /-security\/?$/ { sub(/\/$/, "", $1); print $1; exit }'
+}
+MIRROR=${REPRO_TESTBED_MIRROR:-$(host_mirror)}
+if [ -z "$MIRROR" ]; then
+  log "no Debian mirror in this machine's apt configuration (apt-get indextargets lists none): set REPRO_TESTBED_MIRROR=http://your-mirror/debian"
+  exit 1
+fi
 ENGINE_PACKAGES=(docker.io docker-cli docker-buildx containerd runc tini iptables ca-certificates git xz-utils)
 # Host directories the engine sees at the same paths, so that `docker run --mount
 # type=bind,source=...` and the like name the same files inside the root as on the host;
@@ -232,7 +243,7 @@ make_bases() {
   if [ ! -s "$CACHE/bookworm-python.tar" ]; then
     local root; root=$(mktemp -d)
     log "debootstrap bookworm with python3 and pip (about a minute)"
-    debootstrap --variant=minbase --include=python3,python3-pip bookworm "$root" http://deb.debian.org/debian >/dev/null
+    debootstrap --variant=minbase --include=python3,python3-pip bookworm "$root" "$MIRROR" >/dev/null
     rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
     tar --numeric-owner -C "$root" -cf "$CACHE/bookworm-python.tar.part" .
     mv "$CACHE/bookworm-python.tar.part" "$CACHE/bookworm-python.tar"
@@ -259,6 +270,24 @@ install_syft() {
   fi
   ln -sf "$venv/bin/syft" /usr/local/bin/syft
   command -v syft >/dev/null || { log "syft was installed but is not on PATH"; exit 1; }
+}
+
+# The official schema validators for the SBOMs `inspect` writes (CycloneDX's and SPDX's own
+# Python libraries), in a virtual environment of their own; scripts/validate-sbom.py runs them.
+SBOM_VENV=$CACHE/sbom-venv
+SBOM_VALIDATORS=("cyclonedx-python-lib[json-validation]==11.12.0" "spdx-tools==0.8.5")
+install_sbom_validators() {
+  local want="${SBOM_VALIDATORS[*]}"
+  [ "$(cat "$SBOM_VENV/.installed" 2>/dev/null)" = "$want" ] && return 0
+  log "pip install ${SBOM_VALIDATORS[*]} into $SBOM_VENV (the SBOM schema validators)"
+  rm -rf "$SBOM_VENV"
+  if ! python3 -m venv "$SBOM_VENV" >/dev/null 2>&1; then
+    rm -rf "$SBOM_VENV"
+    apt_install python3-venv
+    python3 -m venv "$SBOM_VENV"
+  fi
+  "$SBOM_VENV/bin/python" -m pip install -q --disable-pip-version-check "${SBOM_VALIDATORS[@]}"
+  echo "$want" >"$SBOM_VENV/.installed"
 }
 
 # --- Local mirrors, the way a lab's build hosts see the outside: a Debian repository, a PEP 503
@@ -618,6 +647,7 @@ main() {
   setup_binfmt
   start_mirrors
   install_syft
+  install_sbom_validators
   start_sid_engine
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"
   if [ -n "${MIRROR_HOST:-}" ]; then

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::image::platform::Platform;
+
 const AFTER_HELP: &str = "\
 The workflow (base image for the environment, release image = base + code):
   docker repro release              cut a release from HEAD and write ./repro.lock
@@ -197,6 +199,9 @@ pub struct ReleaseArgs {
     /// Also write the images (base and release) as one OCI archive to FILE, for archiving with a paper
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// Also write each image's SBOM into DIR, as CycloneDX 1.6 (ROLE.cdx.json) and SPDX 2.3 (ROLE.spdx.json)
+    #[arg(long, value_name = "DIR")]
+    pub sbom: Option<PathBuf>,
     /// The layers' compression, recorded in the lock: zstd is several times faster to write and
     /// read, and is pulled by Docker Engine 23+, containerd 1.5+ and podman 4+ [default: gzip]
     #[arg(long, value_enum, value_name = "gzip|zstd")]
@@ -322,15 +327,31 @@ pub struct InspectArgs {
     /// Read an OCI or docker-save archive instead (as written by `release --archive`)
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// Of an image index of several platforms, read this one (os/arch[/variant]) [default: this host's; an index of one image gives it]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
     /// List every package, not just the counts
     #[arg(long)]
     pub list: bool,
     /// Hide the progress bar
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Output format on stdout; json has the keys image, manifest_digest, apt, pip, conda, cuda
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format on stdout; json has the keys image, manifest_digest, os, apt, pip, conda, cuda
+    #[arg(long, value_enum, default_value_t = InspectFormat::Human)]
+    pub format: InspectFormat,
+}
+
+/// What `inspect` writes on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    /// Counts per package manager and the CUDA facts (every package with --list).
+    Human,
+    /// The inventory as JSON (keys documented in the README).
+    Json,
+    /// A CycloneDX 1.6 JSON SBOM, with package URLs and the CUDA facts as properties.
+    Cyclonedx,
+    /// An SPDX 2.3 JSON SBOM, with package URLs and the CUDA facts as annotations.
+    Spdx,
 }
 
 /// Run the locked release image, by digest, with a verdict on this host's GPU and a run record.
@@ -435,6 +456,9 @@ pub struct DiffArgs {
     /// A path pattern whose differences are accepted noise (/var/log/**; repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub ignore: Vec<String>,
+    /// Of an image index of several platforms, compare this one (os/arch[/variant]) [default: this host's; an index of one image gives it]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
     /// Output format on stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

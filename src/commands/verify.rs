@@ -680,8 +680,8 @@ fn check_present(
             report.source = Some(Source::Engine);
             report.detail = Some(format!("the engine's {} is another image; the locked one is neither in the engine nor at {pinned}", image.name));
             let mut known = HashMap::new();
-            let inventory =
-                read::inventory_of_image(docker, &image.name, true, &mut known).map(|(_, inv)| inv);
+            let inventory = read::inventory_of_image(docker, &image.name, None, true, &mut known)
+                .map(|(_, inv)| inv);
             add_package_drift(&mut report, image, inventory);
         }
         None => {

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod digest;
 pub mod layer;
 pub mod oci;
+pub mod platform;
 pub mod reference;
 pub mod retime;
 pub mod tarstream;

@@ -257,9 +257,29 @@ pub struct Image {
     pub manifest_digest: String,
     pub config_digest: String,
     pub layers: Vec<String>,
+    /// What the image needs from a GPU host (absent when it uses no CUDA, and in locks cut
+    /// before the key existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs: Option<CudaNeeds>,
     /// What is installed in the image, one line per package.
     #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
     pub inventory: LockedInventory,
+}
+
+/// What an image needs from a GPU host, derived from its CUDA facts when the release was cut
+/// (for a reviewer reading the lock; the verdicts derive it again from the inventory, so a lock
+/// without it, cut before it existed, is judged the same way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CudaNeeds {
+    /// The newest CUDA release any part of the image was built for, `major.minor`.
+    pub cuda: String,
+    /// The fact that decided it, as `[image.inventory.cuda]` lists it: `torch-cuda 12.4`.
+    pub from: String,
+    /// The oldest driver that runs it (through CUDA minor-version compatibility from 11.1 on).
+    pub driver: String,
+    /// The oldest driver that runs it with every feature (the toolkit's own driver).
+    pub driver_all_features: String,
 }
 
 impl Image {
@@ -1070,6 +1090,7 @@ pub(crate) mod tests {
                     manifest_digest: d('3'),
                     config_digest: d('4'),
                     layers: vec![d('5')],
+                    needs: None,
                     inventory: Default::default(),
                 },
                 Image {
@@ -1080,6 +1101,7 @@ pub(crate) mod tests {
                     manifest_digest: d('6'),
                     config_digest: d('7'),
                     layers: vec![d('5'), d('8')],
+                    needs: None,
                     inventory: Default::default(),
                 },
             ],

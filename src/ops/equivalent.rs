@@ -129,6 +129,7 @@ mod tests {
             config_digest: format!("sha256:{}", "b".repeat(64)),
             layers: vec![format!("sha256:{}", "c".repeat(64))],
             inventory: Default::default(),
+            needs: None,
         };
         let mut r = ImageReport::of(&locked, None);
         r.status = Status::Different;

@@ -548,6 +548,7 @@ mod tests {
             manifest_digest: d('f'),
             config_digest: d('c'),
             layers: layers.iter().map(|c| d(*c)).collect(),
+            needs: None,
             inventory: Default::default(),
         }
     }
