@@ -18,8 +18,9 @@ The workflow (base image for the environment, release image = base + code):
   docker repro diff A B             explain what differs between two locks or images
 
 Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 3 verified but this host
-cannot run it, 4 the base drifted but the release is identical on the locked base, 125 usage,
-130 interrupted; `run` exits with the command's status.
+cannot run it, 4 the base drifted but the release is identical on the locked base, 5 rebuilt
+equivalent (other bytes, same files and runtime), 125 usage, 130 interrupted; `run` exits with the
+command's status.
 Docker's global flags (--context, -H, --config, -D, --tls*) given before `repro` are passed on to
 every docker command docker repro runs.";
 
@@ -252,8 +253,14 @@ The report ends with this host's verdict: its NVIDIA driver and GPUs against the
 (NVIDIA's compatibility tables), exit 3 when the image verified but the host cannot run it.\n\n\
 When the rebuilt image differs and the locked image is in the engine, the differing layers are \
 compared file by file, each difference given a cause and a fix, causes ranked by differing \
-bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64"
+bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.\n\n\
+A rebuild on another Docker writes other bytes for the same image: its BuildKit writes the \
+history otherwise, its dockerd's Go compresses gzip otherwise. When the locked image is in the \
+engine and the rebuilt one has the same files (the config's diff IDs) and the same runtime config \
+(env, cmd, entrypoint, user, workdir, labels, ports, volumes, stop signal, platform), the result \
+is `equivalent`, exit 5, and each differing config field is named with both values and what \
+writes it. `identical` stays the only result for equal bytes.",
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 5 rebuilt equivalent (other bytes, same files and runtime), 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64\n  docker -H unix:///var/run/other.sock repro verify --rebuild"
 )]
 pub struct VerifyArgs {
     /// The lockfile [default: ./repro.lock]

@@ -127,6 +127,9 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         ("docker_engine", &b.docker_engine),
         ("buildx", &b.buildx),
         ("buildkit", &b.buildkit),
+        ("buildkit_note", &b.buildkit_note),
+        ("containerd", &b.containerd),
+        ("engine_go", &b.engine_go),
         ("driver", &b.driver),
         ("name", &b.name),
     ] {

@@ -498,6 +498,7 @@ fn assemble_lock(
     images: Vec<lock::Image>,
     gpu: Vec<crate::host::gpu::Gpu>,
 ) -> Lock {
+    let buildkit_note = builder.buildkit_note().unwrap_or_default();
     Lock {
         version: lock::VERSION,
         source: lock::Source {
@@ -512,7 +513,10 @@ fn assemble_lock(
             docker_client: builder.client,
             docker_engine: builder.engine,
             buildx: builder.buildx,
+            buildkit_note,
             buildkit: builder.buildkit,
+            containerd: builder.containerd,
+            engine_go: builder.engine_go,
             driver: builder.driver,
             name: builder.name,
         },

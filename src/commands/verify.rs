@@ -260,6 +260,7 @@ fn exit_of(report: &Report) -> Exit {
     ) {
         (Verdict::Different, _) => Exit::Different,
         (Verdict::BaseDrifted, _) => Exit::BaseDrifted,
+        (Verdict::Equivalent, _) => Exit::Equivalent,
         (Verdict::Identical, true) => Exit::HostCannotRun,
         (Verdict::Identical, false) => Exit::Ok,
     }
@@ -823,6 +824,12 @@ fn rebuild(
         ignore: &ignore,
         ui,
         quiet,
+        built_by: crate::ops::equivalent::engine_words(
+            &lock.builder.docker_engine,
+            &lock.builder.engine_go,
+        ),
+        builder: &plan.settings.builder,
+        rebuilt_by: std::cell::OnceCell::new(),
     };
     // Only a note, for a lock cut with BuildKit's rewrite-timestamp: asking the builder costs
     // three processes, so only when there is a base, and a builder that cannot be asked here
@@ -1061,9 +1068,25 @@ struct Explainer<'a> {
     ignore: &'a [String],
     ui: &'a Ui,
     quiet: bool,
+    /// The engine the lock says built the images, in words.
+    built_by: String,
+    /// The builder the rebuild used, asked for its engine once, when an image differs.
+    builder: &'a str,
+    rebuilt_by: std::cell::OnceCell<Option<String>>,
 }
 
 impl Explainer<'_> {
+    /// The engines that built and rebuilt the images, for an equivalence judgement.
+    fn engines(&self) -> Option<(String, String)> {
+        let rebuilt = self.rebuilt_by.get_or_init(|| {
+            self.docker
+                .facts(self.builder)
+                .ok()
+                .map(|f| crate::ops::equivalent::engine_words(&f.engine, &f.engine_go))
+        });
+        rebuilt.clone().map(|r| (self.built_by.clone(), r))
+    }
+
     fn explain(&self, report: &mut ImageReport, locked: &lock::Image, built: &Built) {
         if report.status != Status::Different {
             return;
@@ -1097,6 +1120,7 @@ impl Explainer<'_> {
             self.docker,
             self.work,
             self.ignore,
+            &|| self.engines(),
         );
     }
 }
@@ -1356,6 +1380,7 @@ fn add_file_causes(
     docker: &Docker,
     work: &Path,
     ignore: &[String],
+    engines: &dyn Fn() -> Option<(String, String)>,
 ) {
     let note = |report: &mut ImageReport, note: String| {
         report.detail = Some(match report.detail.take() {
@@ -1365,7 +1390,7 @@ fn add_file_causes(
     };
     let engine_digest = locked.engine_digest();
     if !matches!(docker.image_id(engine_digest), Ok(Some(_))) {
-        note(report, format!("files not compared: the locked image {engine_digest} is not in the engine (pull or load it to see which files differ)"));
+        note(report, format!("files not compared: the locked image {engine_digest} is not in the engine (pull or load it to see which files differ, and whether the rebuild is equivalent)"));
         return;
     }
     // One platform of a saved image index is read by its locked manifest digest.
@@ -1385,6 +1410,16 @@ fn add_file_causes(
             ))
         })
         .and_then(|(a, b)| {
+            crate::ops::equivalent::settle(
+                report,
+                (&a.config, &locked.layers),
+                (&b.config, &b.layer_names()),
+                engines(),
+            );
+            // Same diff IDs: every layer holds the same files, and reading them shows nothing.
+            if report.status == Status::Equivalent {
+                return Ok(Vec::new());
+            }
             explain::compare_layers(
                 (&saved, &a),
                 (rebuilt, &b),

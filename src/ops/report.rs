@@ -9,6 +9,8 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Identical,
+    /// Other bytes, the same files and runtime config (see [`crate::explain::equivalence`]).
+    Equivalent,
     Different,
     Missing,
 }
@@ -27,6 +29,8 @@ pub enum Mode {
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Identical,
+    /// Every image identical or equivalent, and at least one equivalent.
+    Equivalent,
     Different,
     /// A full rebuild: the base came out different with packages that drifted (its mirrors
     /// moved), and the release rebuilt on the locked base is identical.
@@ -39,6 +43,12 @@ impl Verdict {
     pub fn of(images: &[ImageReport]) -> Verdict {
         if images.iter().all(|i| i.status == Status::Identical) {
             return Verdict::Identical;
+        }
+        if images
+            .iter()
+            .all(|i| matches!(i.status, Status::Identical | Status::Equivalent))
+        {
+            return Verdict::Equivalent;
         }
         let base_drifted = images.iter().any(|i| {
             i.role == Role::Base && i.status == Status::Different && !i.packages.is_empty()
@@ -171,6 +181,10 @@ pub struct ImageReport {
     /// A rebuilt release of the base + release layout: which base it was built on; null
     /// otherwise.
     pub built_on: Option<BuiltOn>,
+    /// For an image whose bytes differ: whether its files and runtime are the same, and each
+    /// config field that differs; null when not judged (same bytes, or the locked image is not
+    /// here to read).
+    pub equivalence: Option<crate::explain::equivalence::Equivalence>,
 }
 
 impl ImageReport {
@@ -191,6 +205,7 @@ impl ImageReport {
             files: vec![],
             causes: vec![],
             built_on: None,
+            equivalence: None,
         }
     }
 
@@ -348,6 +363,7 @@ impl Report {
                 format!("identical (by digest, {}; not rebuilt)", src.as_str())
             }
             (Status::Identical, _) => "identical".into(),
+            (Status::Equivalent, _) => "equivalent".into(),
             (Status::Different, _) => "DIFFERENT".into(),
             (Status::Missing, _) => "MISSING".into(),
         };
@@ -437,6 +453,9 @@ impl Report {
             let images = if n == 1 { "image" } else { "images" };
             return format!("identical: {n} {images} {what} with the locked digests");
         }
+        if self.verdict == Verdict::Equivalent {
+            return crate::ops::equivalent::verdict_line(&self.images);
+        }
         let bad: Vec<String> = self
             .images
             .iter()
@@ -513,6 +532,9 @@ fn explanation(i: &ImageReport) -> String {
             escape(locked),
             escape(found)
         ));
+    }
+    if let Some(e) = &i.equivalence {
+        out.push_str(&crate::ops::equivalent::render(e, "           "));
     }
     out.push_str(&crate::explain::render_layers(
         &i.files,
@@ -658,6 +680,7 @@ mod tests {
                 files: vec![],
                 causes: vec![],
                 built_on: None,
+                equivalence: None,
                 layers: vec![LayerDiff {
                     index: 2,
                     locked: Some(d('c')),

@@ -239,7 +239,7 @@ pub fn filters() -> Vec<(String, String)> {
         (r"sha256:[0-9a-f]{64}", "sha256:[digest]"),
         (r"sha256:[0-9a-f]{12}", "sha256:[short]"),
         (
-            r#"(docker_client|docker_engine|buildx|buildkit) = "[^"]*""#,
+            r#"(docker_client|docker_engine|buildx|buildkit|buildkit_note|containerd|engine_go) = "[^"]*""#,
             r#"$1 = "[version]""#,
         ),
         // Temporary directories of the tests and of docker repro (not paths inside images).

@@ -6,6 +6,7 @@
 mod common;
 
 mod diff;
+mod engines;
 mod init;
 mod inputs;
 mod inspect;
