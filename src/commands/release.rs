@@ -67,14 +67,28 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         .clone()
         .unwrap_or_else(|| builder.engine_platform.clone());
     let source_date_epoch = args.source_date_epoch.unwrap_or(facts.commit_time);
+    // Given explicitly, one epoch is the base's and the release's alike.
+    let base_source_date_epoch = match args.source_date_epoch {
+        Some(_) => None,
+        None => base_epoch(&git, &facts, &project, &rel_path, &inputs)?
+            .filter(|epoch| *epoch < source_date_epoch),
+    };
+    if let Some(epoch) = base_source_date_epoch {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch as u64);
+        ui.progress(&format!(
+            "the base's inputs last changed in a commit of {}: that is the base's SOURCE_DATE_EPOCH ({epoch}), so every commit since builds the same base",
+            humantime::format_rfc3339_seconds(when)
+        ));
+    }
     let contexts = pin_contexts(&docker, &inputs.contexts, &platform, &|m| ui.progress(m))?;
-    let settings = build_settings(
+    let mut settings = build_settings(
         &inputs,
         &platform,
         source_date_epoch,
         args.use_cache,
         &contexts,
     );
+    settings.base_source_date_epoch = base_source_date_epoch;
 
     let work = crate::scratch::work_dir("release")?;
     let (root, source) = build_source(
@@ -83,7 +97,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &project,
         &rel_path,
         work.path(),
-        source_date_epoch,
+        base_source_date_epoch.unwrap_or(source_date_epoch),
         &ui,
     )?;
 
@@ -119,7 +133,10 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let lock = assemble_lock(
         &facts,
         &rel_path,
-        locked_build(&inputs, &platform, source_date_epoch, contexts),
+        lock::Build {
+            base_source_date_epoch,
+            ..locked_build(&inputs, &platform, source_date_epoch, contexts)
+        },
         builder,
         (plan.dockerfile_entries(), plan.bases.clone()),
         images,
@@ -137,6 +154,67 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The base's own `SOURCE_DATE_EPOCH`: the newest commit time of what the base Dockerfile
+/// reads (itself, its `.dockerignore`s, the context files its COPY and ADD name, the whole
+/// context when that cannot be told), so that commits changing only code build the same base.
+/// `None` without a base, or when the base Dockerfile cannot be read here (the build then
+/// says why).
+fn base_epoch(
+    git: &Git,
+    facts: &crate::engine::git::Facts,
+    project: &Path,
+    rel_path: &Path,
+    inputs: &project::Inputs,
+) -> Result<Option<i64>> {
+    use crate::dockerfile::sources::{context_sources, ContextSources};
+    let Some(base_file) = &inputs.base_file else {
+        return Ok(None);
+    };
+    let file = project.join(base_file);
+    // A regular file only: what is not one is refused when the build reads it.
+    if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let Ok(bytes) = std::fs::read(&file) else {
+        return Ok(None);
+    };
+    let Ok(sources) = context_sources(&bytes) else {
+        return Ok(None);
+    };
+    let in_repo = |parts: &[&str]| -> String {
+        let mut path = PathBuf::new();
+        path.push(rel_path);
+        for p in parts {
+            path.push(p);
+        }
+        let words: Vec<String> = path
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(w) => Some(w.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        if words.is_empty() {
+            ".".into()
+        } else {
+            words.join("/")
+        }
+    };
+    let context = inputs.context.as_str();
+    let mut paths = vec![
+        in_repo(&[base_file]),
+        in_repo(&[&format!("{base_file}.dockerignore")]),
+        in_repo(&[context, ".dockerignore"]),
+    ];
+    match sources {
+        ContextSources::Whole => paths.push(in_repo(&[context])),
+        ContextSources::Paths(sources) => {
+            paths.extend(sources.iter().map(|s| in_repo(&[context, s])));
+        }
+    }
+    git.newest_change(&facts.toplevel, &facts.commit, &paths)
+}
+
 /// The settings every build of this release shares, from the checked inputs.
 fn build_settings(
     inputs: &project::Inputs,
@@ -149,6 +227,7 @@ fn build_settings(
         image: inputs.image.clone(),
         platform: platform.to_string(),
         source_date_epoch,
+        base_source_date_epoch: None,
         target: inputs.target.clone(),
         builder: inputs.builder.clone(),
         args: inputs.args.clone(),
@@ -324,6 +403,7 @@ fn locked_build(
     lock::Build {
         image: inputs.image.clone(),
         source_date_epoch,
+        base_source_date_epoch: None,
         platform: platform.to_string(),
         context: inputs.context.clone(),
         target: inputs.target.clone(),
@@ -624,6 +704,7 @@ mod tests {
             lock::Build {
                 image: "paper".into(),
                 source_date_epoch: 1_700_000_000,
+                base_source_date_epoch: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),

@@ -954,7 +954,7 @@ fn locked_plan(
             &repo,
             &lock.source.commit,
             &checkout,
-            lock.build.source_date_epoch,
+            lock.build.base_epoch().min(lock.build.source_date_epoch),
         )?
         .warnings()
     {
@@ -1019,6 +1019,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         image: lock.build.image.clone(),
         platform: how.platforms.join(","),
         source_date_epoch: lock.build.source_date_epoch,
+        base_source_date_epoch: lock.build.base_source_date_epoch,
         target: lock.build.target.clone(),
         builder: String::new(),
         args: how.inputs.args.clone(),

@@ -16,6 +16,7 @@
 
 pub mod lex;
 pub mod parser;
+pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -104,6 +104,39 @@ impl Git {
         })
     }
 
+    /// The committer time of the newest commit reachable from `commit` that changed any of
+    /// `paths` (relative to the repository's top; `*`, `?` and `[` are patterns, and a pattern
+    /// also covers what is below what it matches); `None` when none did.
+    pub fn newest_change(
+        &self,
+        repo: &Path,
+        commit: &str,
+        paths: &[String],
+    ) -> Result<Option<i64>> {
+        let mut args: Vec<String> = vec![
+            "--no-replace-objects".into(),
+            "log".into(),
+            "--format=%ct".into(),
+            commit.into(),
+            "--".into(),
+        ];
+        for path in paths {
+            if path.contains(['*', '?', '[']) {
+                args.push(format!(":(glob){path}"));
+                args.push(format!(":(glob){path}/**"));
+            } else {
+                args.push(format!(":(literal){path}"));
+            }
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.run_in(repo, &argv)?;
+        // Commit times need not grow along history (rebases, clocks): the newest, not the first.
+        Ok(out
+            .lines()
+            .filter_map(|l| l.trim().parse::<i64>().ok())
+            .max())
+    }
+
     pub fn has_commit(&self, repo: &Path, commit: &str) -> bool {
         self.run_in(repo, &["cat-file", "-e", &format!("{commit}^{{commit}}")])
             .is_ok()

@@ -69,6 +69,12 @@ pub struct Build {
     /// The image name; images are tagged `<image>:<short commit>` (and `<image>:base`).
     pub image: String,
     pub source_date_epoch: i64,
+    /// The base's own `SOURCE_DATE_EPOCH`: the time of the newest commit that changed what the
+    /// base Dockerfile reads (itself, the context files its COPY and ADD name, .dockerignore),
+    /// so that commits that change only code build the same base. Absent when the base was
+    /// built with `source_date_epoch` (locks cut before the key, `--source-date-epoch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_source_date_epoch: Option<i64>,
     /// `os/arch[/variant]`, or several joined by `,` for a multi-platform release (one OCI
     /// image index); see [`Build::platforms`].
     pub platform: String,
@@ -158,6 +164,12 @@ impl Timestamps {
 }
 
 impl Build {
+    /// The `SOURCE_DATE_EPOCH` the base was built with.
+    pub fn base_epoch(&self) -> i64 {
+        self.base_source_date_epoch
+            .unwrap_or(self.source_date_epoch)
+    }
+
     /// The platforms of the build, in the order given (one for a single-platform release).
     pub fn platforms(&self) -> Vec<&str> {
         split_platforms(&self.platform)
@@ -1032,6 +1044,7 @@ pub(crate) mod tests {
             build: Build {
                 image: "curvenet".into(),
                 source_date_epoch: 1_700_000_000,
+                base_source_date_epoch: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),

@@ -21,6 +21,8 @@ pub struct Settings {
     pub image: String,
     pub platform: String,
     pub source_date_epoch: i64,
+    /// The base's own epoch when it differs (see [`crate::lock::Build::base_source_date_epoch`]).
+    pub base_source_date_epoch: Option<i64>,
     pub target: String,
     pub builder: String,
     pub args: BTreeMap<String, String>,
@@ -243,7 +245,13 @@ impl Plan {
                 String::new()
             },
             builder: self.settings.builder.clone(),
-            source_date_epoch: self.settings.source_date_epoch,
+            source_date_epoch: match stage.role {
+                Role::Base => self
+                    .settings
+                    .base_source_date_epoch
+                    .unwrap_or(self.settings.source_date_epoch),
+                Role::Release => self.settings.source_date_epoch,
+            },
             args: self.settings.args.clone(),
             pins,
             output: output.to_path_buf(),
@@ -280,7 +288,7 @@ impl Plan {
         let done = crate::image::retime::clamp_archive(
             &built,
             &spec.output,
-            self.settings.source_date_epoch,
+            spec.source_date_epoch,
             known,
             progress,
         )
@@ -707,6 +715,7 @@ mod tests {
             image: "paper".into(),
             platform: "linux/amd64".into(),
             source_date_epoch: 1,
+            base_source_date_epoch: None,
             target: String::new(),
             builder: String::new(),
             args: BTreeMap::new(),

@@ -558,3 +558,105 @@ fn untracked_files_never_block_a_release_and_compiled_bytecode_rebuilds_identica
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     assert!(verify.stdout.contains("identical"), "{}", verify.stdout);
 }
+
+/// Commits everything at `date` (the test projects' own commits all share one date).
+fn commit_at(p: &Project, message: &str, date: &str) {
+    p.git(&["add", "-A"]);
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Repro Test",
+            "-c",
+            "user.email=test@example.org",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(["commit", "-q", "-m", message])
+        .current_dir(&p.dir)
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn digest_of(lock: &str, role: &str) -> String {
+    let lock: toml::Value = toml::from_str(lock).unwrap();
+    lock["image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["role"].as_str() == Some(role))
+        .unwrap()["manifest_digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn commits_that_change_only_code_build_the_same_base() {
+    let _serial = serial();
+    let p = Project::new(
+        "kept-base",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nCOPY requirements.txt /env/requirements.txt\nRUN mkdir -p /env/site && cp /env/requirements.txt /env/site/installed\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM kept-base:base\nCOPY code /workspace/code\nWORKDIR /workspace/code\n",
+            ),
+            ("requirements.txt", "numpy==1.26.4\n"),
+            ("code/train.py", "print('v1')\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    p.repro(&["release", "-q"]).expect(0);
+    let first = p.lock_text();
+    assert!(
+        !first.contains("base_source_date_epoch"),
+        "one commit: one epoch\n{first}"
+    );
+
+    // A month later, only the code changes: the same base, by digest.
+    p.write(&[("code/train.py", "print('v2')\n")]);
+    commit_at(&p, "code only", "2024-06-01T12:00:00Z");
+    let release = p.repro(&["release", "-q"]).expect(0);
+    let second = p.lock_text();
+    assert_eq!(
+        digest_of(&second, "base"),
+        digest_of(&first, "base"),
+        "{}",
+        release.stderr
+    );
+    assert_ne!(digest_of(&second, "release"), digest_of(&first, "release"));
+    assert!(
+        second.contains("source_date_epoch = 1717243200\n"),
+        "{second}"
+    );
+    assert!(
+        second.contains("base_source_date_epoch = 1714564800\n"),
+        "{second}"
+    );
+    // A reviewer rebuilds both from a clone, the base with its own epoch.
+    let (_tmp, clone) = p.clone_with_lock();
+    prune_build_cache();
+    let verify = docker_in(&clone, &["repro", "verify", "--rebuild"]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+
+    // The environment's inputs change: a new base.
+    p.write(&[("requirements.txt", "numpy==2.0.0\n")]);
+    commit_at(&p, "numpy 2", "2024-07-01T12:00:00Z");
+    p.repro(&["release", "-q"]).expect(0);
+    let third = p.lock_text();
+    assert_ne!(digest_of(&third, "base"), digest_of(&first, "base"));
+    assert!(!third.contains("base_source_date_epoch"), "{third}");
+}
