@@ -529,6 +529,35 @@ setup_binfmt() {
   fi
 }
 
+# Go's archive/tar, the reader the engine unpacks layers with, for the differential test of the
+# project's tar reader (tests/hostile/tar.rs): golang-go in the root, never on the host, and
+# tests/fixtures/tarlist built there into $CACHE/bin/tarlist, again whenever its source changes.
+build_tarlist() {
+  local src="$HERE/../tests/fixtures/tarlist/main.go" bin="$CACHE/bin/tarlist"
+  local want; want=$(sha256sum <"$src" | cut -d' ' -f1)
+  if [ -x "$bin" ] && [ "$(cat "$bin.sha256" 2>/dev/null)" = "$want" ]; then return 0; fi
+  if ! [ -d "$ROOT/usr/bin" ]; then
+    log "WARNING: no root at $ROOT to build Go's tar lister in; tests/hostile/tar.rs will fail until it is built"
+    return 0
+  fi
+  if ! [ -x "$ROOT/usr/bin/go" ]; then
+    need_root golang-go
+    root_install "$ROOT" golang-go
+  fi
+  log "building Go's tar lister into $bin"
+  local work="$ROOT/usr/local/src/tarlist"
+  rm -rf "$work" && mkdir -p "$work" "$CACHE/bin"
+  cp "$src" "$work/main.go"
+  if ! chroot "$ROOT" env -i PATH=/usr/bin:/bin HOME=/tmp GOCACHE=/usr/local/src/tarlist/cache \
+      GOTOOLCHAIN=local CGO_ENABLED=0 sh -c 'cd /usr/local/src/tarlist && go build -trimpath -o tarlist main.go' \
+      >>"$ROOT.log" 2>&1; then
+    log "building tests/fixtures/tarlist failed; see $ROOT.log"; tail -5 "$ROOT.log" >&2; exit 1
+  fi
+  install -m 755 "$work/tarlist" "$bin"
+  echo "$want" >"$bin.sha256"
+  rm -rf "$work"
+}
+
 main() {
   if ! engine_ok; then
     start_engine
@@ -540,6 +569,7 @@ main() {
   setup_binfmt
   start_mirrors
   install_syft
+  build_tarlist
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"
   if [ -n "${MIRROR_HOST:-}" ]; then
     log "mirrors: debs http://$MIRROR_HOST:$DEB_PORT/, wheels http://$MIRROR_HOST:$PYPI_PORT/simple/ (token: $MIRROR_DIR/pip.netrc), proxy http://$MIRROR_HOST:$PROXY_PORT"
