@@ -9,3 +9,4 @@ mod archive;
 mod dos;
 mod faults;
 mod repo;
+mod tar;
