@@ -12,6 +12,7 @@ use docker_repro::image::retime::clamp_times;
 use docker_repro::image::tarstream::{TarStream, Time};
 use sha2::{Digest, Sha256};
 
+use crate::common::{docker, serial};
 use crate::dos::{header, save_archive, small_layer, whiteout_layer};
 
 const TARLIST: &str = "/var/cache/docker-repro-testbed/bin/tarlist";
@@ -594,4 +595,100 @@ fn three_thousand_mutated_layers_read_as_go_reads_them_and_clamp_alike() {
     eprintln!("mutants: {read_whole} read whole by Go, {refused} refused by Go");
     // Both kinds are well represented, or the comparison proves little.
     assert!(read_whole > 600 && refused > 300, "{read_whole} {refused}");
+}
+
+/// Loads a one-layer image of `layer` (plain tar) into the engine as `name`, creates a
+/// container of it (nothing runs) and exports the container's files as the engine unpacked
+/// them; the image and container are removed.
+fn engine_files(dir: &Path, name: &str, layer: &[u8]) -> Listing {
+    let diff_id = format!("sha256:{:x}", Sha256::digest(layer));
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/nothing"]}},"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+    );
+    let config_name = format!("{:x}.json", Sha256::digest(config.as_bytes()));
+    let manifest =
+        format!(r#"[{{"Config":"{config_name}","RepoTags":["{name}"],"Layers":["layer.tar"]}}]"#);
+    let archive = dir.join(format!("{}.tar", name.replace([':', '/'], "-")));
+    let mut b = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+    for (member, data) in [
+        ("layer.tar", layer),
+        (config_name.as_str(), config.as_bytes()),
+        ("manifest.json", manifest.as_bytes()),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, member, data).unwrap();
+    }
+    b.finish().unwrap();
+    drop(b);
+    let archive = archive.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let run = docker(args);
+        assert_eq!(run.code, 0, "docker {args:?}: {}", run.stderr);
+        run
+    };
+    run(&["load", "-q", "-i", archive]);
+    let container = run(&["create", name]).stdout.trim().to_string();
+    let export = dir.join("export.tar");
+    let exported = docker(&["export", "-o", export.to_str().unwrap(), &container]);
+    run(&["rm", &container]);
+    run(&["rmi", name]);
+    assert_eq!(exported.code, 0, "docker export: {}", exported.stderr);
+    go(&std::fs::read(&export).unwrap())
+}
+
+fn file<'a>(listing: &'a Listing, name: &str) -> &'a Entry {
+    let found = listing.entries.iter().find(|e| e.name == name);
+    found.unwrap_or_else(|| panic!("the engine made no {name:?}: {:?}", listing.names()))
+}
+
+/// The real engine, not only its tar library: for each hostile layer and its clamped copy,
+/// the container holds the files the inventory reads, at the paths the reader names, and after
+/// the clamp at the same paths with times no later than the epoch.
+#[test]
+fn the_engine_creates_the_files_the_reader_names_and_the_clamp_keeps_them_there() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let epoch = Some(Time::from_seconds(EPOCH as i64));
+    let cases: [(&str, Vec<u8>, &[&str]); 4] = [
+        (
+            "atk",
+            gnu_atime_with_a_tab(),
+            &["77777777777\t00000000000/etc/atk-preload"],
+        ),
+        ("link", symlink_with_a_size(), &["var/lib/dpkg/status"]),
+        (
+            "nul",
+            nul_type_directory_with_a_size(),
+            &["var/lib/dpkg/status", METADATA_PATH],
+        ),
+        ("pax", empty_pax_mtime(), &["etc/motd"]),
+    ];
+    for (name, layer, files) in cases {
+        let read = ours(&layer);
+        let built = engine_files(dir.path(), &format!("repro-tar-test:{name}"), &layer);
+        let clamped_layer = clamped(&layer).unwrap();
+        let after = engine_files(
+            dir.path(),
+            &format!("repro-tar-test:{name}-clamped"),
+            &clamped_layer,
+        );
+        for path in files {
+            let ours = read.entries.iter().find(|e| e.name == *path);
+            let ours = ours.unwrap_or_else(|| panic!("{name}: the reader has no {path:?}"));
+            let (before, clamped) = (file(&built, path), file(&after, path));
+            assert_eq!(before.sha256, ours.sha256, "{name}: {path}");
+            assert_eq!(clamped.sha256, ours.sha256, "{name}: {path}");
+            assert!(
+                clamped.mtime <= epoch,
+                "{name}: {path}: {:?}",
+                clamped.mtime
+            );
+        }
+        assert!(
+            !after.names().contains(&"etc/atk-preload"),
+            "{name}: the clamp moved a file"
+        );
+    }
 }
