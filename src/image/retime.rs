@@ -6,9 +6,10 @@
 //! byte for byte as the build wrote it.
 //!
 //! A layer's tar stream keeps its encoding: only the time fields of its headers change (the
-//! ustar mtime, GNU atime and ctime, PAX `mtime`, `atime` and `ctime` records), each checksum
-//! is computed again, and the stream is compressed as it was stored (gzip or zstd, at fixed
-//! levels, so the same input always gives the same bytes).
+//! ustar mtime, GNU atime and ctime, PAX `mtime`, `atime` and `ctime` records), and only those
+//! the engine's reader (Go's `archive/tar`, as `tarstream` reads) takes as times; each
+//! checksum is computed again, and the stream is compressed as it was stored (gzip or zstd, at
+//! fixed levels, so the same input always gives the same bytes).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -37,8 +38,8 @@ const MAX_DEPTH: usize = 3;
 
 /// Copies the tar stream `input` to `output` with every mtime, atime and ctime later than
 /// `epoch` set to `epoch`, every other byte as it was. Returns whether any time was clamped.
-/// Link, directory and device entries carry no data whatever their size field says, as Go's
-/// and BuildKit's readers take them; a PAX `size` record sets the next entry's data size.
+/// The stream is read by [`TarStream`], so entries, their data and their times are those the
+/// engine reads; a header whose rewrite would read otherwise is an error, never written.
 pub fn clamp_times(input: impl Read, output: impl Write, epoch: u64) -> io::Result<bool> {
     clamp(input, output, epoch, false)
 }
