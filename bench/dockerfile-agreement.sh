@@ -15,6 +15,9 @@ shared=${REPRO_SHARED:-$here/../shared}
 oracle=${ORACLE_BIN:-/tmp/dockerfile-oracle}
 bin=${REPRO_BIN:-$here/target/release/docker-repro}
 [ $# -gt 0 ] || set -- "$shared/dockerfile-corpus"
+for dir in "$@"; do
+    [ -d "$dir" ] || { echo "dockerfile-agreement: no corpus at $dir (other people's Dockerfiles are not in this repository): pass a directory or set REPRO_SHARED" >&2; exit 1; }
+done
 
 if [ ! -x "$oracle" ]; then
     go=$(ls -d /usr/lib/go-1.2[1-9]/bin/go 2>/dev/null | sort -V | tail -1 || true)

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Recall and precision of `docker repro check` against the hand labels in bench/lint-labels.tsv
-# (every hazard of each sampled file of bench/corpus, as file, line, rule). A finding counts when
+# (every hazard of each sampled file of the real-world corpus, as file, line, rule). A finding counts when
 # its (file, line, rule) is labelled; copy-all-without-dockerignore is left out (it depends on the
 # repository's .dockerignore, not on the file). Prints each miss and each false alarm.
 #
 #   bench/lint-accuracy.sh        (REPRO_BIN: the binary, default target/release/docker-repro)
+#
+# The Dockerfiles are other people's files and are not in this repository: they are read from
+# ../shared/dockerfile-corpus/real-world (REPRO_CORPUS to name another directory).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+corpus=${REPRO_CORPUS:-${REPRO_SHARED:-$here/../shared}/dockerfile-corpus/real-world}
+if [ ! -d "$corpus" ]; then
+    echo "lint-accuracy: no corpus at $corpus: put the real-world Dockerfiles there or set REPRO_CORPUS" >&2
+    exit 1
+fi
 bin=${REPRO_BIN:-$here/target/release/docker-repro}
 [ -x "$bin" ] || (cd "$here" && cargo build --release --quiet)
-python3 - "$bin" "$here/bench" <<'PY'
+python3 - "$bin" "$here/bench" "$corpus" <<'PY'
 import json, subprocess, sys, collections
-bin, bench = sys.argv[1], sys.argv[2]
+bin, bench, corpus = sys.argv[1], sys.argv[2], sys.argv[3]
 labels, sample, subset = set(), [], {}
 for row in open(f"{bench}/lint-labels.tsv"):
     if row.startswith("#") or not row.strip():
@@ -22,7 +30,7 @@ for row in open(f"{bench}/lint-labels.tsv"):
         subset[cols[0]] = cols[2]
     else:
         labels.add((cols[0], int(cols[1]), cols[2]))
-out = subprocess.run([bin, "check", "--format", "json"] + [f"{bench}/corpus/{f}" for f in sample],
+out = subprocess.run([bin, "check", "--format", "json"] + [f"{corpus}/{f}" for f in sample],
                      capture_output=True, text=True)
 found = set()
 for report in json.loads(out.stdout):

@@ -41,7 +41,18 @@ apt_install() {
 # The engine runs from its own Debian trixie root (docker.io 26, BuildKit 0.13, buildx 0.13),
 # so that the host's own packages (libc6, systemd, apt, python3, ...) stay as they were.
 ROOT=${REPRO_TESTBED_ROOT:-/var/lib/docker-repro-testbed/trixie}
-MIRROR=${REPRO_TESTBED_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror this machine's apt already uses (a lab has its own; this script names none),
+# unless REPRO_TESTBED_MIRROR says otherwise: the repository of the first `main` index target
+# that is not a security archive.
+host_mirror() {
+  apt-get indextargets --format '$(REPO_URI) $(COMPONENT) $(CREATED_BY)' 2>/dev/null |
+    awk '$2 == "main" && $3 == "Packages" && $1 !~ /-security\/?$/ { sub(/\/$/, "", $1); print $1; exit }'
+}
+MIRROR=${REPRO_TESTBED_MIRROR:-$(host_mirror)}
+if [ -z "$MIRROR" ]; then
+  log "no Debian mirror in this machine's apt configuration (apt-get indextargets lists none): set REPRO_TESTBED_MIRROR=http://your-mirror/debian"
+  exit 1
+fi
 ENGINE_PACKAGES=(docker.io docker-cli docker-buildx containerd runc tini iptables ca-certificates git xz-utils)
 # Host directories the engine sees at the same paths, so that `docker run --mount
 # type=bind,source=...` and the like name the same files inside the root as on the host;
@@ -72,13 +83,14 @@ root_install() {
   # Nothing started by a package's scripts inside the root.
   printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
   chmod +x "$dir/usr/sbin/policy-rc.d"
-  is_mount "$dir/proc" || mount -t proc proc "$dir/proc"
   log "installing $* in the root"
-  local rc=0
+  local rc=0 had_proc=
+  is_mount "$dir/proc" && had_proc=1
+  is_mount "$dir/proc" || mount -t proc proc "$dir/proc"
   chroot "$dir" sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 \
       apt-get install -y -q --no-install-recommends "$@" && apt-get clean' sh "$@" >>"$dir.log" 2>&1 || rc=$?
   # A running engine shares the root's /proc; only the mount made here is undone.
-  [ "$dir" = "$ROOT" ] || umount "$dir/proc"
+  [ -n "$had_proc" ] || umount "$dir/proc"
   rm -f "$dir/usr/sbin/policy-rc.d"
   if [ "$rc" != 0 ]; then log "apt-get install in $dir failed; see $dir.log"; tail -5 "$dir.log" >&2; exit 1; fi
 }
@@ -111,32 +123,34 @@ make_root() {
   mv "$part.log" "$ROOT.log"
 }
 
-# The pid of a dockerd that runs in the root, if any.
+# The pid of a dockerd that runs in the root (or in the root given), if any.
 engine_pid() {
-  local pid
+  local pid root=${1:-$ROOT}
   for pid in $(pgrep -x dockerd || true); do
-    [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$ROOT" ] && { echo "$pid"; return 0; }
+    [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$root" ] && { echo "$pid"; return 0; }
   done
   return 1
 }
 
-# Mounts what dockerd, containerd and runc need inside the root (each only if absent).
+# Mounts what dockerd, containerd and runc need inside the root (each only if absent), in the root
+# or in the root given.
 mount_root() {
+  local root=${1:-$ROOT}
   # The root must be a mount point of its own: runc's pivot_root refuses a root that is not.
-  if ! is_mount "$ROOT"; then mount --bind "$ROOT" "$ROOT"; mount --make-private "$ROOT"; fi
-  is_mount "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+  if ! is_mount "$root"; then mount --bind "$root" "$root"; mount --make-private "$root"; fi
+  is_mount "$root/proc" || mount -t proc proc "$root/proc"
   local d
   for d in /sys /dev; do
     # rslave: mounts made inside never reach the host, and unmounting them never unmounts the host's.
-    is_mount "$ROOT$d" || { mount --rbind "$d" "$ROOT$d"; mount --make-rslave "$ROOT$d"; }
+    is_mount "$root$d" || { mount --rbind "$d" "$root$d"; mount --make-rslave "$root$d"; }
   done
   for d in "${SHARED_DIRS[@]}"; do
     [ -d "$d" ] || continue
-    mkdir -p "$ROOT$d"
-    is_mount "$ROOT$d" || { mount --rbind "$d" "$ROOT$d"; mount --make-rslave "$ROOT$d"; }
+    mkdir -p "$root$d"
+    is_mount "$root$d" || { mount --rbind "$d" "$root$d"; mount --make-rslave "$root$d"; }
   done
-  is_mount "$ROOT/run" || mount -t tmpfs -o mode=755 tmpfs "$ROOT/run"
-  cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+  is_mount "$root/run" || mount -t tmpfs -o mode=755 tmpfs "$root/run"
+  cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 }
 
 start_engine() {
@@ -229,7 +243,7 @@ make_bases() {
   if [ ! -s "$CACHE/bookworm-python.tar" ]; then
     local root; root=$(mktemp -d)
     log "debootstrap bookworm with python3 and pip (about a minute)"
-    debootstrap --variant=minbase --include=python3,python3-pip bookworm "$root" http://deb.debian.org/debian >/dev/null
+    debootstrap --variant=minbase --include=python3,python3-pip bookworm "$root" "$MIRROR" >/dev/null
     rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/*
     tar --numeric-owner -C "$root" -cf "$CACHE/bookworm-python.tar.part" .
     mv "$CACHE/bookworm-python.tar.part" "$CACHE/bookworm-python.tar"
@@ -256,6 +270,24 @@ install_syft() {
   fi
   ln -sf "$venv/bin/syft" /usr/local/bin/syft
   command -v syft >/dev/null || { log "syft was installed but is not on PATH"; exit 1; }
+}
+
+# The official schema validators for the SBOMs `inspect` writes (CycloneDX's and SPDX's own
+# Python libraries), in a virtual environment of their own; scripts/validate-sbom.py runs them.
+SBOM_VENV=$CACHE/sbom-venv
+SBOM_VALIDATORS=("cyclonedx-python-lib[json-validation]==11.12.0" "spdx-tools==0.8.5")
+install_sbom_validators() {
+  local want="${SBOM_VALIDATORS[*]}"
+  [ "$(cat "$SBOM_VENV/.installed" 2>/dev/null)" = "$want" ] && return 0
+  log "pip install ${SBOM_VALIDATORS[*]} into $SBOM_VENV (the SBOM schema validators)"
+  rm -rf "$SBOM_VENV"
+  if ! python3 -m venv "$SBOM_VENV" >/dev/null 2>&1; then
+    rm -rf "$SBOM_VENV"
+    apt_install python3-venv
+    python3 -m venv "$SBOM_VENV"
+  fi
+  "$SBOM_VENV/bin/python" -m pip install -q --disable-pip-version-check "${SBOM_VALIDATORS[@]}"
+  echo "$want" >"$SBOM_VENV/.installed"
 }
 
 # --- Local mirrors, the way a lab's build hosts see the outside: a Debian repository, a PEP 503
@@ -558,6 +590,81 @@ build_tarlist() {
   rm -rf "$work"
 }
 
+# --- A second engine, Debian sid's (docker.io 28, BuildKit 0.25, buildx 0.29, dockerd built with a
+# newer Go), for rebuilding a release on another Docker than the one that cut it. It runs from its
+# own debootstrapped root, like the first, so its data-root, exec-root, pid file, containerd (socket,
+# state and root) and socket are all inside that root, apart from the first engine's; its socket
+# is linked on the host as $SID_SOCK. Its containers get a bridge of its own, docker1 on
+# $SID_BRIDGE_CIDR: the first engine's docker0 and 172.17.0.1, where the mirrors listen, stay
+# as they are. It pulls from the loopback registry the way the first does (dockerd is in the
+# host's network namespace; 127.0.0.0/8 is an insecure registry by default).
+SID_ROOT=${REPRO_TESTBED_SID_ROOT:-/var/lib/docker-repro-testbed/sid}
+SID_SOCK=${REPRO_TESTBED_SID_SOCK:-/var/run/docker-repro-sid.sock}
+SID_BRIDGE=docker1
+SID_BRIDGE_CIDR=${REPRO_TESTBED_SID_BRIDGE:-172.31.0.1/24}
+SID_PACKAGES=(docker.io docker-cli docker-buildx containerd runc tini iptables ca-certificates git)
+sid_docker() { docker -H "unix://$SID_SOCK" "$@"; }
+
+# Debootstraps the sid root in "$SID_ROOT.part" and renames it once the engine is installed.
+# The mirror is a frozen snapshot: apt in the root must accept a Release file past Valid-Until.
+make_sid_root() {
+  if [ -x "$SID_ROOT/usr/sbin/dockerd" ] && [ -e "$SID_ROOT/.testbed-ready" ]; then
+    local p missing=()
+    for p in "${SID_PACKAGES[@]}"; do chroot "$SID_ROOT" dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then root_install "$SID_ROOT" "${missing[@]}"; fi
+    return 0
+  fi
+  need_root debootstrap
+  apt_install debootstrap
+  local part="$SID_ROOT.part"
+  remove_root "$part"
+  mkdir -p "$(dirname "$SID_ROOT")"
+  log "debootstrap sid into $part (a few minutes)"
+  if ! debootstrap --variant=minbase sid "$part" "$MIRROR" >"$part.log" 2>&1; then
+    log "debootstrap sid failed; see $part.log"; tail -5 "$part.log" >&2; exit 1
+  fi
+  echo 'Acquire::Check-Valid-Until "false";' >"$part/etc/apt/apt.conf.d/10testbed-snapshot"
+  root_install "$part" "${SID_PACKAGES[@]}"
+  mkdir -p "$part/etc/docker"
+  cat >"$part/etc/docker/daemon.json" <<CFG
+{"features":{"containerd-snapshotter":true},"bridge":"$SID_BRIDGE","cgroup-parent":"docker-repro-sid"}
+CFG
+  touch "$part/.testbed-ready"
+  if [ -e "$SID_ROOT" ]; then remove_root "$SID_ROOT"; fi
+  mv "$part" "$SID_ROOT"
+  mv "$part.log" "$SID_ROOT.log"
+}
+
+# The bridge of the sid engine's containers (never --bridge=none: that makes dockerd delete docker0).
+make_sid_bridge() {
+  ip link show "$SID_BRIDGE" >/dev/null 2>&1 || ip link add "$SID_BRIDGE" type bridge
+  ip -4 addr show dev "$SID_BRIDGE" | grep -qw "inet $SID_BRIDGE_CIDR" ||
+    ip addr add "$SID_BRIDGE_CIDR" dev "$SID_BRIDGE"
+  ip link set "$SID_BRIDGE" up
+}
+
+sid_engine_ok() { sid_docker info >/dev/null 2>&1; }
+
+start_sid_engine() {
+  make_sid_root
+  if sid_engine_ok; then return 0; fi
+  need_root dockerd
+  make_sid_bridge
+  if ! engine_pid "$SID_ROOT" >/dev/null; then
+    unmount_under "$SID_ROOT"
+    mount_root "$SID_ROOT"
+    log "starting sid's dockerd --iptables=false --bridge=$SID_BRIDGE in $SID_ROOT"
+    setsid nohup chroot "$SID_ROOT" /usr/sbin/dockerd --iptables=false -H unix:///run/docker.sock \
+      </dev/null >/var/log/docker-repro-sid.log 2>&1 &
+  fi
+  if [ "$(readlink "$SID_SOCK" 2>/dev/null)" != "$SID_ROOT/run/docker.sock" ]; then
+    rm -f "$SID_SOCK"
+    ln -s "$SID_ROOT/run/docker.sock" "$SID_SOCK"
+  fi
+  for _ in $(seq 1 60); do sid_engine_ok && return 0; sleep 1; done
+  log "sid's dockerd did not come up; see /var/log/docker-repro-sid.log"; tail -20 /var/log/docker-repro-sid.log >&2; exit 1
+}
+
 main() {
   if ! engine_ok; then
     start_engine
@@ -569,10 +676,13 @@ main() {
   setup_binfmt
   start_mirrors
   install_syft
+  install_sbom_validators
   build_tarlist
+  start_sid_engine
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"
   if [ -n "${MIRROR_HOST:-}" ]; then
     log "mirrors: debs http://$MIRROR_HOST:$DEB_PORT/, wheels http://$MIRROR_HOST:$PYPI_PORT/simple/ (token: $MIRROR_DIR/pip.netrc), proxy http://$MIRROR_HOST:$PROXY_PORT"
   fi
+  log "second engine: $(sid_docker version -f '{{.Server.Version}}') (Debian sid) at REPRO_TESTBED_SID_HOST=unix://$SID_SOCK"
 }
 main "$@"

@@ -4,8 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::image::platform::Platform;
+
 const AFTER_HELP: &str = "\
 The workflow (base image for the environment, release image = base + code):
+  docker repro init                 write a new project's layout (base and release Dockerfiles)
   docker repro release              cut a release from HEAD and write ./repro.lock
   docker repro verify               check the locked images are present with the locked digests
   docker repro verify --rebuild     rebuild the locked commit from scratch and compare byte for byte
@@ -15,8 +18,9 @@ The workflow (base image for the environment, release image = base + code):
   docker repro diff A B             explain what differs between two locks or images
 
 Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 3 verified but this host
-cannot run it, 4 the base drifted but the release is identical on the locked base, 125 usage,
-130 interrupted; `run` exits with the command's status.
+cannot run it, 4 the base drifted but the release is identical on the locked base, 5 rebuilt
+equivalent (other bytes, same files and runtime), 125 usage, 130 interrupted; `run` exits with the
+command's status.
 Docker's global flags (--context, -H, --config, -D, --tls*) given before `repro` are passed on to
 every docker command docker repro runs.";
 
@@ -44,6 +48,7 @@ pub enum Command {
     Run(RunArgs),
     Check(CheckArgs),
     Diff(DiffArgs),
+    Init(InitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -196,6 +201,9 @@ pub struct ReleaseArgs {
     /// Also write the images (base and release) as one OCI archive to FILE, for archiving with a paper
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// Also write each image's SBOM into DIR, as CycloneDX 1.6 (ROLE.cdx.json) and SPDX 2.3 (ROLE.spdx.json)
+    #[arg(long, value_name = "DIR")]
+    pub sbom: Option<PathBuf>,
     /// The layers' compression, recorded in the lock: zstd is several times faster to write and
     /// read, and is pulled by Docker Engine 23+, containerd 1.5+ and podman 4+ [default: gzip]
     #[arg(long, value_enum, value_name = "gzip|zstd")]
@@ -245,8 +253,14 @@ The report ends with this host's verdict: its NVIDIA driver and GPUs against the
 (NVIDIA's compatibility tables), exit 3 when the image verified but the host cannot run it.\n\n\
 When the rebuilt image differs and the locked image is in the engine, the differing layers are \
 compared file by file, each difference given a cause and a fix, causes ranked by differing \
-bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64"
+bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.\n\n\
+A rebuild on another Docker writes other bytes for the same image: its BuildKit writes the \
+history otherwise, its dockerd's Go compresses gzip otherwise. When the locked image is in the \
+engine and the rebuilt one has the same files (the config's diff IDs) and the same runtime config \
+(env, cmd, entrypoint, user, workdir, labels, ports, volumes, stop signal, platform), the result \
+is `equivalent`, exit 5, and each differing config field is named with both values and what \
+writes it. `identical` stays the only result for equal bytes.",
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 5 rebuilt equivalent (other bytes, same files and runtime), 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64\n  docker -H unix:///var/run/other.sock repro verify --rebuild"
 )]
 pub struct VerifyArgs {
     /// The lockfile [default: ./repro.lock]
@@ -315,15 +329,31 @@ pub struct InspectArgs {
     /// Read an OCI or docker-save archive instead (as written by `release --archive`)
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
+    /// Of an image index of several platforms, read this one (os/arch[/variant]) [default: this host's; an index of one image gives it]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
     /// List every package, not just the counts
     #[arg(long)]
     pub list: bool,
     /// Hide the progress bar
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Output format on stdout; json has the keys image, manifest_digest, apt, pip, conda, cuda
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format on stdout; json has the keys image, manifest_digest, os, apt, pip, conda, cuda
+    #[arg(long, value_enum, default_value_t = InspectFormat::Human)]
+    pub format: InspectFormat,
+}
+
+/// What `inspect` writes on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    /// Counts per package manager and the CUDA facts (every package with --list).
+    Human,
+    /// The inventory as JSON (keys documented in the README).
+    Json,
+    /// A CycloneDX 1.6 JSON SBOM, with package URLs and the CUDA facts as properties.
+    Cyclonedx,
+    /// An SPDX 2.3 JSON SBOM, with package URLs and the CUDA facts as annotations.
+    Spdx,
 }
 
 /// Run the locked release image, by digest, with a verdict on this host's GPU and a run record.
@@ -336,9 +366,12 @@ run is refused (--no-verify runs whatever the lock's tag names). The host's driv
 (nvidia-smi) are judged against the image's CUDA with NVIDIA's compatibility tables; a host that \
 cannot run it is refused (--force tries anyway). --gpus all is added when the release was cut \
 with a GPU and this host has one that can run it.\n\n\
+Of a multi-platform lock, the locked image index is first checked to list exactly the locked \
+manifest for each locked platform (exit 2 if it does not; nothing is loaded or run), and this \
+platform's manifest is run by its own digest, NAME@sha256:MANIFEST, never the index.\n\n\
 A run record, repro-run.json (image digest, lock sha256, host facts and verdict, command, exit \
 status, start and end times), is written to --out DIR, or to the current directory.",
-    after_help = "Exit codes: the command's own exit status; 1 error, 3 this host cannot run the image, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro run\n  docker repro run paper/repro.lock --archive paper/paper-v1.oci.tar --data ./inputs --out ./results\n  docker repro run -- python3 train.py --epochs 1"
+    after_help = "Exit codes: the command's own exit status; 1 error, 2 the locked image index does not list the locked manifests, 3 this host cannot run the image, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro run\n  docker repro run paper/repro.lock --archive paper/paper-v1.oci.tar --data ./inputs --out ./results\n  docker repro run -- python3 train.py --epochs 1"
 )]
 pub struct RunArgs {
     /// The lockfile [default: ./repro.lock]
@@ -365,6 +398,41 @@ pub struct RunArgs {
     /// The command to run instead of the image's own (after --)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// Write a new project's layout: base and release Dockerfiles, requirements, repro.toml.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Write a new project's layout: base and release Dockerfiles, requirements, repro.toml.
+
+The layout of the workflow: docker/Dockerfile.base (the environment: Python and the requirements, no code), docker/Dockerfile.release (the base plus a COPY of the code), requirements.txt, CODE/train.py, .dockerignore, .gitignore and repro.toml. `docker repro check` finds nothing in it, and `docker repro release` cuts it once committed. A file that exists is never overwritten: it is kept and named. --cuda adds PyTorch (its Linux wheels bring CUDA 12.4).",
+    after_help = "Exit codes: 0 written (or every file already there), 1 error, 125 usage.
+
+Examples:
+  docker repro init
+  docker repro init paper --cuda
+  docker repro init --image lab/curvenet --code curvenet --base python:3.12-slim-bookworm
+
+Then:
+  git init -q && git add -A && git commit -qm environment
+  docker repro release"
+)]
+pub struct InitArgs {
+    /// The project directory, made if missing [default: the current directory]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The image name [default: the directory's name]
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// The directory of the code, copied by the release [default: the image name's last part, with _ for -]
+    #[arg(long, value_name = "DIR")]
+    pub code: Option<String>,
+    /// The image the environment starts from
+    #[arg(long, value_name = "IMAGE", default_value = crate::project::scaffold::DEFAULT_BASE)]
+    pub base: String,
+    /// A GPU project: PyTorch and its CUDA 12.4 wheels in requirements.txt
+    #[arg(long)]
+    pub cuda: bool,
 }
 
 /// Lint Dockerfiles for what makes rebuilds differ, with a fix for each finding.
@@ -428,6 +496,9 @@ pub struct DiffArgs {
     /// A path pattern whose differences are accepted noise (/var/log/**; repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub ignore: Vec<String>,
+    /// Of an image index of several platforms, compare this one (os/arch[/variant]) [default: this host's; an index of one image gives it]
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
     /// Output format on stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

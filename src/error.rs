@@ -15,6 +15,11 @@ pub enum Error {
     /// The host cannot run the image (`run` refuses); exit 3.
     #[error("{0}")]
     HostCannotRun(String),
+    /// What the lock names is not what was found, and the command refused to go on (`run`, or
+    /// `verify --rebuild --base locked`, with an image index that does not list the locked
+    /// manifests); exit 2.
+    #[error("{0}")]
+    Different(String),
     /// A child process failed: the engine adapter's error (argv, status, stderr tail), boxed
     /// so that the core's errors do not depend on the adapter; see `engine::process`.
     #[error(transparent)]
@@ -43,6 +48,7 @@ impl Error {
             Error::Usage(_) => Exit::Usage,
             Error::Interrupted => Exit::Interrupted,
             Error::HostCannotRun(_) => Exit::HostCannotRun,
+            Error::Different(_) => Exit::Different,
             _ => Exit::Error,
         }
     }

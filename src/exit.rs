@@ -17,6 +17,9 @@ pub enum Exit {
     /// `verify --rebuild`: the base did not rebuild identical because its packages drifted (its
     /// mirrors moved), and the release rebuilt on the locked base is identical.
     BaseDrifted,
+    /// `verify --rebuild`: an image rebuilt with other bytes but the same files and runtime
+    /// config (another Docker wrote other history text or compressed a layer otherwise).
+    Equivalent,
     /// The command line or the configuration is wrong.
     Usage,
     /// Interrupted (Ctrl-C): children were stopped and nothing was written.
@@ -31,6 +34,7 @@ impl Exit {
             Exit::Different => 2,
             Exit::HostCannotRun => 3,
             Exit::BaseDrifted => 4,
+            Exit::Equivalent => 5,
             Exit::Usage => 125,
             Exit::Interrupted => 130,
             Exit::Command(code) => u8::try_from(code).unwrap_or(1),

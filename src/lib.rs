@@ -7,7 +7,7 @@
 //! | entry | `main.rs`, [`plugin`], [`cli`] | parse argv, the plugin protocol, map exit codes |
 //! | commands | [`commands`] (`release`, `verify`, `inspect`, `run`, `check`, `diff`) | one thin file per subcommand: read arguments, call ops, core and engine, print |
 //! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report |
-//! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`check`], [`host`] | pure models and decisions: digests, references, archives and layers (the image model), packages, why images differ, the lockfile, `repro.toml`, Dockerfiles and their lint, the host verdict |
+//! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`check`], [`host`], [`sbom`] | pure models and decisions: digests, references, archives and layers (the image model), packages, why images differ, the lockfile, `repro.toml`, Dockerfiles and their lint, the host verdict, the inventory as CycloneDX and SPDX |
 //! | engine | [`engine`] (`process`, `docker`, `git`, `gpu`) | the only code that touches the outside: every process starts in `engine::process` |
 //! | plumbing | [`error`], [`exit`], [`ui`], [`cancel`], [`scratch`] | typed errors, exit codes, escaped output, Ctrl-C, temp files |
 //!
@@ -34,6 +34,7 @@ pub mod lock;
 pub mod ops;
 pub mod plugin;
 pub mod project;
+pub mod sbom;
 pub mod scratch;
 pub mod ui;
 
@@ -51,6 +52,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Run(args) => commands::run::run(args, globals),
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args, globals),
+        Command::Init(args) => commands::init::run(args),
     };
     // An interrupt is never turned into another error: whatever error a command made of a
     // child killed by Ctrl-C, the outcome is "interrupted". A command that finished (its lock

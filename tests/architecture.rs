@@ -78,6 +78,7 @@ fn the_core_never_imports_the_engine_the_ops_or_the_commands() {
         "dockerfile",
         "check",
         "host",
+        "sbom.rs",
         "ui.rs",
         "exit.rs",
         "cancel.rs",

@@ -131,8 +131,10 @@ fn render(line: usize, rule: &'static str, items: &[String]) -> Finding {
                     format!("name a version tag and pin its digest: {instr}{repo}:TAG@sha256:... (`docker buildx imagetools inspect {repo}:TAG` prints it)"),
                 )
             } else {
+                // `release` pins every image a build pulls in the lock, so for a release the
+                // tag moving is no hazard: advice for plain `docker build`s, not a warning.
                 (
-                    Warning,
+                    Info,
                     format!("`{instr}{image}` has no digest; the tag can move"),
                     format!("pin the digest: {instr}{image}@sha256:... (`docker buildx imagetools inspect {image}` prints it; docker repro release pins it in the lock, but a plain docker build does not)"),
                 )

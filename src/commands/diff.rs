@@ -127,6 +127,9 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         ("docker_engine", &b.docker_engine),
         ("buildx", &b.buildx),
         ("buildkit", &b.buildkit),
+        ("buildkit_note", &b.buildkit_note),
+        ("containerd", &b.containerd),
+        ("engine_go", &b.engine_go),
         ("driver", &b.driver),
         ("name", &b.name),
     ] {
@@ -386,9 +389,16 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             let (sa, sb) = (release_of(&b), release_of(&a));
             let (pa, la) = to_archive(a, &mut docker, 3)?;
             let (pb, lb) = to_archive(b, &mut docker, 4)?;
+            let only = match &args.platform {
+                Some(platform) => Select::ForPlatform {
+                    name: None,
+                    platform: platform.clone(),
+                },
+                None => Select::Only,
+            };
             let r = image_report(
-                (&pa, la, held_or_only(&pa, sa)),
-                (&pb, lb, held_or_only(&pb, sb)),
+                (&pa, la, held_or_only(&pa, sa, &only)),
+                (&pb, lb, held_or_only(&pb, sb, &only)),
                 &args.ignore,
                 Bases::default(),
             )?;
@@ -420,8 +430,8 @@ fn emit<T: Serialize>(format: Format, report: &T, human: fn(&T) -> String) -> Re
         .map_err(|e| Error::Failed(format!("could not write the report to stdout: {e}")))
 }
 
-/// `wanted` when the archive holds it, else its only image.
-fn held_or_only(archive: &Path, wanted: Option<Select>) -> Select {
+/// `wanted` when the archive holds it, else its only image (`only`).
+fn held_or_only(archive: &Path, wanted: Option<Select>, only: &Select) -> Select {
     match wanted {
         Some(select)
             if !matches!(
@@ -431,7 +441,7 @@ fn held_or_only(archive: &Path, wanted: Option<Select>) -> Select {
         {
             select
         }
-        _ => Select::Only,
+        _ => only.clone(),
     }
 }
 

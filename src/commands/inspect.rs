@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use crate::cli::{Format, InspectArgs};
+use crate::cli::{InspectArgs, InspectFormat};
 use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -25,13 +25,23 @@ struct Output<'a> {
 
 pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
     let mut known = HashMap::new();
+    // An image index of several platforms (and buildx's attestations beside them): the one
+    // asked for, else this host's.
+    let select = |name: Option<&String>| match (&args.platform, name) {
+        (Some(platform), name) => Select::ForPlatform {
+            name: name.cloned(),
+            platform: platform.clone(),
+        },
+        (None, Some(name)) => Select::Named(name.clone()),
+        (None, None) => Select::Only,
+    };
     let (label, (scan, inventory)) = match (&args.image, &args.archive) {
         (Some(name), Some(path)) => {
             // An archive holding several images (base and release): IMAGE names one of them.
             check_user_ref("IMAGE", name)?;
             (
                 format!("{} ({name})", path.display()),
-                inventory_of_file(path, &Select::Named(name.clone()), args.quiet, &mut known)?,
+                inventory_of_file(path, &select(Some(name)), args.quiet, &mut known)?,
             )
         }
         (None, None) => {
@@ -41,7 +51,7 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
         }
         (None, Some(path)) => (
             path.display().to_string(),
-            inventory_of_file(path, &Select::Only, args.quiet, &mut known)?,
+            inventory_of_file(path, &select(None), args.quiet, &mut known)?,
         ),
         (Some(image), None) if image == "-" => {
             if std::io::stdin().is_terminal() {
@@ -52,6 +62,7 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
                 "stdin".to_string(),
                 read_inventory(
                     std::io::BufReader::with_capacity(1 << 20, stdin),
+                    &select(None),
                     "stdin",
                     args.quiet,
                     &mut known,
@@ -63,12 +74,26 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
             let docker = Docker::new(globals)?;
             (
                 image.clone(),
-                inventory_of_image(&docker, image, args.quiet, &mut known)?,
+                inventory_of_image(
+                    &docker,
+                    image,
+                    args.platform.as_ref(),
+                    args.quiet,
+                    &mut known,
+                )?,
             )
         }
     };
+    let created = scan.config.get("created").and_then(|c| c.as_str());
+    let subject = crate::sbom::Subject {
+        name: &label,
+        digest: scan.manifest_digest.as_deref(),
+        created,
+    };
     match args.format {
-        Format::Json => {
+        InspectFormat::Cyclonedx => print_json(&crate::sbom::cyclonedx(&subject, &inventory)),
+        InspectFormat::Spdx => print_json(&crate::sbom::spdx(&subject, &inventory)),
+        InspectFormat::Json => {
             let out = Output {
                 image: label,
                 manifest_digest: scan.manifest_digest.clone(),
@@ -79,11 +104,18 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
                 serde_json::to_string_pretty(&out).expect("inventory serializes")
             );
         }
-        Format::Human => {
+        InspectFormat::Human => {
             crate::ui::print_human(&render_human(&label, &scan, &inventory, args.list))
         }
     }
     Ok(Exit::Ok)
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("an SBOM serializes")
+    );
 }
 
 fn count_by_env<'a>(envs: impl Iterator<Item = &'a str>) -> Vec<(&'a str, usize)> {

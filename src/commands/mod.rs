@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod init;
 pub mod inspect;
 pub mod release;
 pub mod run;

@@ -52,6 +52,11 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let dirty = !facts.dirty_files.is_empty();
     if dirty {
         ui.warn("releasing with uncommitted changes (--allow-dirty): the lock records dirty = true and can never be verified by rebuild");
+    } else if !facts.untracked_files.is_empty() {
+        ui.warn(&format!(
+            "untracked files are not in the release, which is built from the commit: {}; `git add` what belongs to it, and list generated files (__pycache__/, outputs) in .gitignore",
+            crate::engine::git::list_names(&facts.untracked_files)
+        ));
     }
     let rel_path = relative_path(&facts.toplevel, &project)?;
 
@@ -72,7 +77,15 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     );
 
     let work = crate::scratch::work_dir("release")?;
-    let (root, source) = build_source(&git, &facts, &project, &rel_path, work.path(), &ui)?;
+    let (root, source) = build_source(
+        &git,
+        &facts,
+        &project,
+        &rel_path,
+        work.path(),
+        source_date_epoch,
+        &ui,
+    )?;
 
     let base_tag = format!("{}:base", inputs.image);
     let plan = Plan::new(
@@ -93,7 +106,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ui.progress(m)
     })?;
     let tags = |role: Role| image_tags(role, &base_tag, &release_tag, &inputs.image, &inputs.tags);
-    let images = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
+    let (images, sboms) = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
 
     if let Some(dest) = &args.archive {
         write_archive(&built, &images, dest, work.path())?;
@@ -112,6 +125,9 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         images,
         crate::engine::gpu::host_gpus(),
     );
+    if let Some(dir) = &args.sbom {
+        write_sboms(dir, &sboms, &ui)?;
+    }
     // The last moment Ctrl-C can still leave the old lock as it was.
     if crate::cancel::requested() {
         return Err(Error::Interrupted);
@@ -162,6 +178,7 @@ fn build_source(
     project: &Path,
     rel_path: &Path,
     work: &Path,
+    epoch: i64,
     ui: &Ui,
 ) -> Result<(PathBuf, PathBuf)> {
     if !facts.dirty_files.is_empty() {
@@ -173,7 +190,7 @@ fn build_source(
     ));
     let checkout = work.join("src");
     for warning in git
-        .materialise(&facts.toplevel, &facts.commit, &checkout)?
+        .materialise(&facts.toplevel, &facts.commit, &checkout, epoch)?
         .warnings()
     {
         ui.warn(&warning);
@@ -182,16 +199,41 @@ fn build_source(
     Ok((checkout, source))
 }
 
+/// An image's bills of materials, named for `--sbom DIR`: `release.cdx.json`,
+/// `base-linux-arm64.spdx.json`.
+struct Sboms {
+    stem: String,
+    cyclonedx: serde_json::Value,
+    spdx: serde_json::Value,
+}
+
+/// Writes each image's CycloneDX and SPDX documents into `dir` (made if missing), each file
+/// atomically.
+fn write_sboms(dir: &Path, sboms: &[Sboms], ui: &Ui) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for s in sboms {
+        for (suffix, doc) in [("cdx.json", &s.cyclonedx), ("spdx.json", &s.spdx)] {
+            let path = dir.join(format!("{}.{suffix}", s.stem));
+            let mut text = serde_json::to_string_pretty(doc).expect("an SBOM serializes");
+            text.push('\n');
+            lock::write_atomic(&path, text.as_bytes())?;
+            ui.progress(&format!("wrote {}", path.display()));
+        }
+    }
+    Ok(())
+}
+
 /// Loads each built image into the engine under its tags, and reads the packages inside each
-/// of its platforms: the lock's images.
+/// of its platforms: the lock's images, and their bills of materials.
 fn load_and_read(
     docker: &Docker,
     built: &[crate::ops::build::Built],
     tags: &dyn Fn(Role) -> Vec<String>,
     quiet: bool,
     ui: &Ui,
-) -> Result<Vec<lock::Image>> {
+) -> Result<(Vec<lock::Image>, Vec<Sboms>)> {
     let mut images = Vec::new();
+    let mut sboms = Vec::new();
     let mut known_layers = std::collections::HashMap::new();
     for b in built {
         let tags = tags(b.role);
@@ -205,8 +247,21 @@ fn load_and_read(
             };
             ui.progress(&format!("reading the packages inside {}{on}", tags[0]));
             let select = Select::Manifest(one.image.manifest_digest.clone());
-            let (_, inventory) =
+            let (scan, inventory) =
                 read::inventory_of_file(&b.archive, &select, quiet, &mut known_layers)?;
+            let subject = crate::sbom::Subject {
+                name: &tags[0],
+                digest: Some(&one.image.manifest_digest),
+                created: scan.config.get("created").and_then(|c| c.as_str()),
+            };
+            sboms.push(Sboms {
+                stem: match one.platform.as_str() {
+                    "" => b.role.to_string(),
+                    p => format!("{}-{}", b.role, p.replace('/', "-")),
+                },
+                cyclonedx: crate::sbom::cyclonedx(&subject, &inventory),
+                spdx: crate::sbom::spdx(&subject, &inventory),
+            });
             images.push(lock::Image {
                 role: b.role,
                 name: tags[0].clone(),
@@ -215,11 +270,12 @@ fn load_and_read(
                 manifest_digest: one.image.manifest_digest.clone(),
                 config_digest: one.image.config_digest.clone(),
                 layers: one.image.layers.clone(),
+                needs: crate::host::needs::for_lock(&inventory.to_lock()),
                 inventory: inventory.to_lock(),
             });
         }
     }
-    Ok(images)
+    Ok((images, sboms))
 }
 
 /// Pushes each image (an index once, with all its platforms) and checks that the registry
@@ -361,6 +417,9 @@ fn source_facts(
             crate::engine::git::list_names(&facts.dirty_files)
         )));
     }
+    facts
+        .untracked_files
+        .retain(|f| !crate::scratch::is_temp_file(f));
     lock::check_remote(&facts.remote).map_err(|why| {
         Error::Failed(format!(
             "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
@@ -439,6 +498,7 @@ fn assemble_lock(
     images: Vec<lock::Image>,
     gpu: Vec<crate::host::gpu::Gpu>,
 ) -> Lock {
+    let buildkit_note = builder.buildkit_note().unwrap_or_default();
     Lock {
         version: lock::VERSION,
         source: lock::Source {
@@ -453,7 +513,10 @@ fn assemble_lock(
             docker_client: builder.client,
             docker_engine: builder.engine,
             buildx: builder.buildx,
+            buildkit_note,
             buildkit: builder.buildkit,
+            containerd: builder.containerd,
+            engine_go: builder.engine_go,
             driver: builder.driver,
             name: builder.name,
         },
@@ -539,6 +602,7 @@ mod tests {
             commit_time: 1_700_000_000,
             remote: "https://example.org/lab/paper.git".into(),
             dirty_files: dirty.iter().map(|d| d.to_string()).collect(),
+            untracked_files: vec![],
         }
     }
 
@@ -551,6 +615,7 @@ mod tests {
             manifest_digest: format!("sha256:{}", "6".repeat(64)),
             config_digest: format!("sha256:{}", "7".repeat(64)),
             layers: vec![format!("sha256:{}", "8".repeat(64))],
+            needs: None,
             inventory: Default::default(),
         };
         assemble_lock(

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::cli::RunArgs;
-use crate::engine::docker::Docker;
+use crate::engine::docker::{Docker, VerifiedLoad};
 use crate::engine::process::ProcessError;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
@@ -15,6 +15,7 @@ use crate::host::{self, HostReport};
 use crate::image::oci::sha256_digest;
 use crate::image::reference;
 use crate::lock::{self, Lock, Role};
+use crate::ops::tie;
 use crate::ui::Ui;
 
 pub const RECORD_FILE: &str = "repro-run.json";
@@ -26,7 +27,8 @@ struct RunRecord<'a> {
     /// The platform run, of a multi-platform lock (absent for one platform).
     #[serde(skip_serializing_if = "str::is_empty")]
     platform: &'a str,
-    /// The image index run by digest with `--platform`, of a multi-platform lock.
+    /// The locked image index that `image_digest` was verified in (it lists that manifest for
+    /// `platform` and the other locked manifests for theirs), of a multi-platform lock.
     #[serde(skip_serializing_if = "str::is_empty")]
     index_digest: &'a str,
     lock: String,
@@ -280,8 +282,9 @@ fn release_for_host<'a>(lock: &'a Lock, docker: &Docker) -> Result<&'a lock::Ima
 }
 
 /// The image to run, and whether it is the locked one: by digest (the engine's ID for it is
-/// the locked manifest digest, or the index digest of a multi-platform lock), loaded from
-/// `--archive` or pulled when the engine lacks it; else, with `--no-verify`, the lock's tag.
+/// the locked manifest digest), loaded from `--archive` or pulled when the engine lacks it;
+/// else, with `--no-verify`, the lock's tag. Of a multi-platform lock, see
+/// [`locked_platform_image`].
 fn locked_image(
     docker: &Docker,
     lock: &Lock,
@@ -289,22 +292,19 @@ fn locked_image(
     args: &RunArgs,
     ui: &Ui,
 ) -> Result<(String, bool)> {
+    if !release.index_digest.is_empty() {
+        return locked_platform_image(docker, lock, release, args, ui);
+    }
     let digest = release.engine_digest();
     if docker.image_id(digest)?.is_none() {
         if let Some(archive) = &args.archive {
             ui.progress(&format!("checking and loading {}", archive.display()));
-            let loads: Vec<crate::engine::docker::VerifiedLoad> = lock
-                .images
-                .iter()
-                .filter(|i| i.role == Role::Release)
-                .map(|i| crate::engine::docker::VerifiedLoad {
-                    archive: archive.clone(),
-                    digest: i.manifest_digest.clone(),
-                    index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
-                    tags: vec![i.name.clone()],
-                })
-                .collect();
-            docker.load_verified(&loads)?;
+            docker.load_verified(&[VerifiedLoad {
+                archive: archive.clone(),
+                digest: release.manifest_digest.clone(),
+                index: None,
+                tags: vec![release.name.clone()],
+            }])?;
         } else if reference::repository(&release.name).contains('/') {
             let pinned = reference::pinned(&release.name, digest);
             ui.progress(&format!("pulling {pinned}"));
@@ -321,6 +321,91 @@ fn locked_image(
         )));
     }
     Ok((release.name.clone(), false))
+}
+
+/// Of a multi-platform lock: the locked image index (from the engine, else `--archive`, else
+/// its registry) tied to the lock first, since an index that lists another manifest for this
+/// platform would run that one; then this platform's verified manifest, and nothing else,
+/// made an image of its own, `name@MANIFEST`, which is what runs. The engine never picks a
+/// manifest out of an index, so the run record's `image_digest` is what ran.
+fn locked_platform_image(
+    docker: &Docker,
+    lock: &Lock,
+    release: &lock::Image,
+    args: &RunArgs,
+    ui: &Ui,
+) -> Result<(String, bool)> {
+    let index = &release.index_digest;
+    let manifest = &release.manifest_digest;
+    let images = tie::role_images(lock, Role::Release);
+    let pinned = reference::pinned(&release.name, manifest);
+    let refuse = |why: String| {
+        Error::Different(format!(
+            "{}{}: {why}; nothing was run",
+            release.name,
+            release.on_platform()
+        ))
+    };
+    let work = crate::scratch::work_dir("run")?;
+    // Loaded once: a second run finds the manifest's own image, after the index is tied again.
+    let load = |archive: &Path| -> Result<()> {
+        if docker.image_id(&pinned)?.as_deref() == Some(manifest.as_str()) {
+            return Ok(());
+        }
+        docker.load_verified(&[VerifiedLoad {
+            archive: archive.to_path_buf(),
+            digest: manifest.clone(),
+            index: None,
+            tags: vec![pinned.clone()],
+        }])
+    };
+    if docker.image_id(index)?.is_some() {
+        ui.progress(&format!("checking the locked image index {index}"));
+        let saved = work.path().join("release.tar");
+        docker.save_to(index, &saved)?;
+        tie::in_archive(&saved, index, &images)?.map_err(refuse)?;
+        load(&saved)?;
+    } else if let Some(archive) = &args.archive {
+        ui.progress(&format!("checking and loading {}", archive.display()));
+        tie::in_archive(archive, index, &images)?.map_err(refuse)?;
+        load(archive)?;
+    } else if reference::repository(&release.name).contains('/') {
+        ui.progress(&format!(
+            "checking the locked image index {}",
+            reference::pinned(&release.name, index)
+        ));
+        match tie::in_registry(docker, &release.name, index, &images)? {
+            Ok(tied) => tied.map_err(refuse)?,
+            Err(why) if args.no_verify => {
+                ui.warn(&format!("the locked image is not here ({why}); running {} unverified (--no-verify)", release.name));
+                return Ok((release.name.clone(), false));
+            }
+            Err(why) => {
+                return Err(Error::Failed(format!(
+                    "the locked image {} ({index}) is neither in the engine nor in its registry ({why}); load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",
+                    release.name, release.name
+                )))
+            }
+        }
+        if docker.image_id(&pinned)?.as_deref() != Some(manifest.as_str()) {
+            ui.progress(&format!("pulling {pinned}"));
+            docker.pull(&pinned)?;
+        }
+    } else if args.no_verify {
+        return Ok((release.name.clone(), false));
+    } else {
+        return Err(Error::Failed(format!(
+            "the locked image {} ({index}) is not in the engine and its name has no registry to pull it from; load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",
+            release.name, release.name
+        )));
+    }
+    match docker.image_id(&pinned)? {
+        Some(id) if id == *manifest => Ok((pinned, true)),
+        other => Err(Error::Failed(format!(
+            "{pinned} is {} in the engine after loading it, not the locked manifest; nothing was run",
+            other.as_deref().unwrap_or("missing")
+        ))),
+    }
 }
 
 /// Whether the engine's `os/arch` runs a locked `os/arch[/variant]`: the engine names no

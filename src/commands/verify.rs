@@ -127,11 +127,93 @@ fn verify_digests(
     if offline {
         not_checked.push("the registry, for images missing from the engine (--offline)".into());
     }
+    let work = crate::scratch::work_dir("verify")?;
+    // Each role's index is found and tied once, for all its platforms.
+    let mut indexes: HashMap<(Role, &str), FoundIndex> = HashMap::new();
     lock.images
         .iter()
         .filter(|image| checked(image, platforms))
-        .map(|image| check_present(docker, image, &lock.build.platform, offline))
+        .map(|image| {
+            if image.index_digest.is_empty() {
+                return check_present(docker, image, &lock.build.platform, offline);
+            }
+            let key = (image.role, image.index_digest.as_str());
+            let found = match indexes.get(&key) {
+                Some(found) => found.clone(),
+                None => {
+                    let found = find_index(docker, lock, image, offline, work.path())?;
+                    indexes.insert(key, found.clone());
+                    found
+                }
+            };
+            check_index_present(docker, image, found)
+        })
         .collect()
+}
+
+/// Where a role's locked image index was found, and whether it ties to the lock; `Err` when
+/// neither the engine nor the registry has it, with the registry's answer (`None`: the registry
+/// was not asked, `--offline`).
+type FoundIndex = std::result::Result<(Source, crate::ops::tie::Tied), Option<String>>;
+
+/// The locked image index of `image`'s role, from the engine (its image ID), else its
+/// registry, tied to every locked platform of that role.
+fn find_index(
+    docker: &Docker,
+    lock: &Lock,
+    image: &lock::Image,
+    offline: bool,
+    work: &Path,
+) -> Result<FoundIndex> {
+    let images = crate::ops::tie::role_images(lock, image.role);
+    if docker.image_id(&image.index_digest)?.is_some() {
+        let tied = crate::ops::tie::in_engine(docker, &image.index_digest, &images, work)?;
+        return Ok(Ok((Source::Engine, tied)));
+    }
+    if offline {
+        return Ok(Err(None));
+    }
+    let asked = crate::ops::tie::in_registry(docker, &image.name, &image.index_digest, &images)
+        .map_err(|e| match e {
+            Error::Failed(why) => Error::Failed(format!(
+                "could not check {}{}: it is not in the engine, and {why}",
+                image.name,
+                image.on_platform()
+            )),
+            other => other,
+        })?;
+    Ok(match asked {
+        Ok(tied) => Ok((Source::Registry, tied)),
+        Err(why) => Err(Some(why)),
+    })
+}
+
+/// The report of one platform of a multi-platform lock: identical only when its role's locked
+/// index was found and ties to the lock (it lists exactly the locked manifest for each locked
+/// platform, each with the locked config and layers).
+fn check_index_present(
+    docker: &Docker,
+    image: &lock::Image,
+    found: FoundIndex,
+) -> Result<ImageReport> {
+    let mut report = ImageReport::of(image, None);
+    match found {
+        Ok((source, tied)) => {
+            report.source = Some(source);
+            match tied {
+                Ok(()) => report.found = Some(image.manifest_digest.clone()),
+                Err(why) => {
+                    report.status = Status::Different;
+                    report.detail = Some(why);
+                }
+            }
+            Ok(report)
+        }
+        Err(registry) => {
+            let pinned = crate::image::reference::pinned(&image.name, &image.index_digest);
+            not_found(docker, image, report, &pinned, registry.map(Err))
+        }
+    }
 }
 
 /// The platforms to check: every locked one, or those `--platform` names (each must be
@@ -178,6 +260,7 @@ fn exit_of(report: &Report) -> Exit {
     ) {
         (Verdict::Different, _) => Exit::Different,
         (Verdict::BaseDrifted, _) => Exit::BaseDrifted,
+        (Verdict::Equivalent, _) => Exit::Equivalent,
         (Verdict::Identical, true) => Exit::HostCannotRun,
         (Verdict::Identical, false) => Exit::Ok,
     }
@@ -509,20 +592,40 @@ fn verify_archive(
 ) -> Result<Vec<ImageReport>> {
     let mut reports = Vec::new();
     let mut known = HashMap::new();
+    let mut indexes: HashMap<Role, crate::ops::tie::Tied> = HashMap::new();
     for locked in lock.images.iter().filter(|i| checked(i, platforms)) {
-        if holds(archive, locked)? {
-            let select = Select::Manifest(locked.manifest_digest.clone());
-            let (scan, inventory) = read::inventory_of_file(archive, &select, quiet, &mut known)?;
-            let mut report = archive_report(locked, &scan, inventory);
-            if report.status == Status::Identical && !locked.index_digest.is_empty() {
-                check_archive_index(archive, locked, &mut report)?;
-            }
-            reports.push(report);
-        } else if locked.role == Role::Base {
+        let held = holds(archive, locked)?;
+        if !held && locked.role == Role::Base {
             not_checked.push(format!(
                 "the base image {}: the archive holds the release only (its layers are part of the release; `release --archive` now writes both)",
                 locked.name
             ));
+            continue;
+        }
+        // Of several platforms, the archive's locked index is tied to the lock first: it is
+        // what `--load` and `run --archive` give the engine, so it decides what runs.
+        if !locked.index_digest.is_empty() {
+            let tied = match indexes.get(&locked.role) {
+                Some(tied) => tied.clone(),
+                None => {
+                    let images = crate::ops::tie::role_images(lock, locked.role);
+                    let tied = crate::ops::tie::in_archive(archive, &locked.index_digest, &images)?;
+                    indexes.insert(locked.role, tied.clone());
+                    tied
+                }
+            };
+            if let Err(why) = tied {
+                let mut report = ImageReport::of(locked, Some(Source::Archive));
+                report.status = Status::Different;
+                report.detail = Some(why);
+                reports.push(report);
+                continue;
+            }
+        }
+        if held {
+            let select = Select::Manifest(locked.manifest_digest.clone());
+            let (scan, inventory) = read::inventory_of_file(archive, &select, quiet, &mut known)?;
+            reports.push(archive_report(locked, &scan, inventory));
         } else {
             // Another image than the locked one: compared, if it is the archive's only image.
             match read::inventory_of_file(archive, &Select::Only, quiet, &mut known) {
@@ -540,41 +643,6 @@ fn verify_archive(
         }
     }
     Ok(reports)
-}
-
-/// In a multi-platform lock, the archive must also hold the locked image index, listing this
-/// manifest for this platform: the index is what the engine loads and names.
-fn check_archive_index(
-    archive: &Path,
-    locked: &lock::Image,
-    report: &mut ImageReport,
-) -> Result<()> {
-    use crate::image::archive::{image_index, ScanError};
-    let why = match image_index(archive, Some(&locked.index_digest)) {
-        Ok(Some(index)) => {
-            if index
-                .platforms
-                .iter()
-                .any(|(p, m)| *p == locked.platform && *m == locked.manifest_digest)
-            {
-                return Ok(());
-            }
-            format!(
-                "the archive's image index {} does not list {} for {}",
-                locked.index_digest, locked.manifest_digest, locked.platform
-            )
-        }
-        Ok(None) => format!("{} is not an image index", locked.index_digest),
-        Err(ScanError::Interrupted) => return Err(Error::Interrupted),
-        Err(ScanError::NotHeld(_)) => format!(
-            "the archive holds the manifest but not the locked image index {}",
-            locked.index_digest
-        ),
-        Err(other) => other.to_string(),
-    };
-    report.status = Status::Different;
-    report.detail = Some(why);
-    Ok(())
 }
 
 /// Does the archive hold the locked image at all (as opposed to holding it corrupt)?
@@ -634,19 +702,7 @@ fn check_present(
         report.source = Some(Source::Engine);
         return Ok(report);
     }
-    // Of several platforms, the index is asked for this platform's manifest: the registry then
-    // says which manifest the locked index lists for it.
-    let (pinned, platform) = if image.index_digest.is_empty() {
-        (
-            crate::image::reference::pinned(&image.name, &image.manifest_digest),
-            platform,
-        )
-    } else {
-        (
-            crate::image::reference::pinned(&image.name, &image.index_digest),
-            image.platform.as_str(),
-        )
-    };
+    let pinned = crate::image::reference::pinned(&image.name, &image.manifest_digest);
     let registry = if offline {
         None
     } else {
@@ -659,19 +715,29 @@ fn check_present(
             other => other,
         })?)
     };
-    if let Some(Ok(resolved)) = &registry {
+    if let Some(Ok(_)) = &registry {
         report.found = Some(image.manifest_digest.clone());
         report.source = Some(Source::Registry);
-        if !image.index_digest.is_empty() && resolved.platform_digest != image.manifest_digest {
-            report.found = Some(resolved.platform_digest.clone());
-            report.status = Status::Different;
-            report.detail = Some(format!(
-                "the registry's {pinned} lists {} for {platform}, not the locked manifest",
-                resolved.platform_digest
-            ));
-        }
         return Ok(report);
     }
+    not_found(
+        docker,
+        image,
+        report,
+        &pinned,
+        registry.map(|answer| answer.map(|_| ())),
+    )
+}
+
+/// The locked image is in neither the engine nor (as `pinned`) its registry, which answered
+/// `registry` (`None`: not asked): another image under its tag is compared, else it is missing.
+fn not_found(
+    docker: &Docker,
+    image: &lock::Image,
+    mut report: ImageReport,
+    pinned: &str,
+    registry: Option<std::result::Result<(), String>>,
+) -> Result<ImageReport> {
     match docker.image_id(&image.name)? {
         Some(other) => {
             report.status = Status::Different;
@@ -679,8 +745,8 @@ fn check_present(
             report.source = Some(Source::Engine);
             report.detail = Some(format!("the engine's {} is another image; the locked one is neither in the engine nor at {pinned}", image.name));
             let mut known = HashMap::new();
-            let inventory =
-                read::inventory_of_image(docker, &image.name, true, &mut known).map(|(_, inv)| inv);
+            let inventory = read::inventory_of_image(docker, &image.name, None, true, &mut known)
+                .map(|(_, inv)| inv);
             add_package_drift(&mut report, image, inventory);
         }
         None => {
@@ -758,6 +824,12 @@ fn rebuild(
         ignore: &ignore,
         ui,
         quiet,
+        built_by: crate::ops::equivalent::engine_words(
+            &lock.builder.docker_engine,
+            &lock.builder.engine_go,
+        ),
+        builder: &plan.settings.builder,
+        rebuilt_by: std::cell::OnceCell::new(),
     };
     // Only a note, for a lock cut with BuildKit's rewrite-timestamp: asking the builder costs
     // three processes, so only when there is a base, and a builder that cannot be asked here
@@ -794,7 +866,71 @@ fn rebuild(
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
     }
+    tie_rebuilt_index(
+        lock,
+        &built,
+        how.platforms,
+        &mut reports,
+        docker,
+        work.path(),
+    )?;
     Ok(reports)
+}
+
+/// Of several platforms, every locked platform rebuilt identical must also rebuild the locked
+/// image index: the lock's `index_digest` is what the engine loads and runs, and an index
+/// that is not the rebuilt one may list another manifest. Where the engine or the registry
+/// has the locked index, the report says which platform it lists which manifest for. (A
+/// rebuild of some platforms makes another index and cannot check the locked one.)
+fn tie_rebuilt_index(
+    lock: &Lock,
+    built: &Built,
+    platforms: &[String],
+    reports: &mut [ImageReport],
+    docker: &Docker,
+    work: &Path,
+) -> Result<()> {
+    let Some(rebuilt) = &built.index else {
+        return Ok(());
+    };
+    let all = crate::ops::tie::role_images(lock, built.role);
+    let Some(locked) = all.first().map(|i| i.index_digest.as_str()) else {
+        return Ok(());
+    };
+    let of_role = |r: &&mut ImageReport| r.role == built.role;
+    if rebuilt == locked
+        || all.iter().any(|i| !checked(i, platforms))
+        || reports
+            .iter_mut()
+            .filter(of_role)
+            .any(|r| r.status != Status::Identical)
+    {
+        return Ok(());
+    }
+    let mut why = format!(
+        "the lock's image index is {locked}, not the rebuilt {rebuilt} that lists the locked manifests"
+    );
+    let listed = if docker.image_id(locked)?.is_some() {
+        Some(crate::ops::tie::in_engine(docker, locked, &all, work)?)
+    } else if crate::image::reference::repository(&all[0].name).contains('/') {
+        match crate::ops::tie::in_registry(docker, &all[0].name, locked, &all) {
+            Ok(Ok(tied)) => Some(tied),
+            Ok(Err(_)) | Err(Error::Failed(_)) | Err(Error::Process(_)) => None,
+            Err(other) => return Err(other),
+        }
+    } else {
+        None
+    };
+    match listed {
+        Some(Err(untied)) => why = format!("{why}: {untied}"),
+        Some(Ok(())) => {}
+        None => why.push_str(" (the locked index is neither in the engine nor in its registry, to say what it lists)"),
+    }
+    for report in reports.iter_mut().filter(|r| r.role == built.role) {
+        report.status = Status::Different;
+        report.detail = Some(why.clone());
+    }
+    Ok(())
 }
 
 /// The locked commit, materialised under `work`, and the build plan the lock describes (every
@@ -814,7 +950,12 @@ fn locked_plan(
     ));
     let checkout = work.join("src");
     for warning in git
-        .materialise(&repo, &lock.source.commit, &checkout)?
+        .materialise(
+            &repo,
+            &lock.source.commit,
+            &checkout,
+            lock.build.source_date_epoch,
+        )?
         .warnings()
     {
         ui.warn(&warning);
@@ -927,9 +1068,25 @@ struct Explainer<'a> {
     ignore: &'a [String],
     ui: &'a Ui,
     quiet: bool,
+    /// The engine the lock says built the images, in words.
+    built_by: String,
+    /// The builder the rebuild used, asked for its engine once, when an image differs.
+    builder: &'a str,
+    rebuilt_by: std::cell::OnceCell<Option<String>>,
 }
 
 impl Explainer<'_> {
+    /// The engines that built and rebuilt the images, for an equivalence judgement.
+    fn engines(&self) -> Option<(String, String)> {
+        let rebuilt = self.rebuilt_by.get_or_init(|| {
+            self.docker
+                .facts(self.builder)
+                .ok()
+                .map(|f| crate::ops::equivalent::engine_words(&f.engine, &f.engine_go))
+        });
+        rebuilt.clone().map(|r| (self.built_by.clone(), r))
+    }
+
     fn explain(&self, report: &mut ImageReport, locked: &lock::Image, built: &Built) {
         if report.status != Status::Different {
             return;
@@ -963,6 +1120,7 @@ impl Explainer<'_> {
             self.docker,
             self.work,
             self.ignore,
+            &|| self.engines(),
         );
     }
 }
@@ -1026,6 +1184,7 @@ fn base_for_release(
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
     }
+    tie_rebuilt_index(lock, &built, how.platforms, &mut reports, docker, work)?;
     let rebuilt = || {
         BasePin::archive(
             &built.archive,
@@ -1082,6 +1241,15 @@ fn locked_base(
     let layout = work.join("locked-base-layout");
     let verified = work.join("locked-base.tar");
     let copy = |from: &Path| -> Result<()> {
+        // The release is built on the index the pin names: it must list the locked manifests.
+        if !locked.index_digest.is_empty() {
+            crate::ops::tie::in_archive(from, digest, all)?.map_err(|why| {
+                Error::Different(format!(
+                    "the locked base {}: {why}; nothing was rebuilt on it",
+                    locked.name
+                ))
+            })?;
+        }
         let images: Vec<LayoutImage> = all
             .iter()
             .map(|i| LayoutImage {
@@ -1126,6 +1294,20 @@ fn locked_base(
         ));
     }
     let pinned = crate::image::reference::pinned(&locked.name, digest);
+    if !locked.index_digest.is_empty() {
+        return match crate::ops::tie::in_registry(docker, &locked.name, digest, all)? {
+            Ok(Ok(())) => Ok(Ok((
+                BasePin::registry(&locked.name, digest, locked_layers()),
+                Source::Registry,
+            ))),
+            Ok(Err(why)) => Err(Error::Different(format!(
+                "the locked base {pinned}: {why}; nothing was rebuilt on it"
+            ))),
+            Err(why) => Ok(Err(format!(
+                "is neither in the engine nor in its registry ({why})"
+            ))),
+        };
+    }
     match docker.resolve(&pinned, platform)? {
         Ok(_) => Ok(Ok((
             BasePin::registry(&locked.name, digest, locked_layers()),
@@ -1198,6 +1380,7 @@ fn add_file_causes(
     docker: &Docker,
     work: &Path,
     ignore: &[String],
+    engines: &dyn Fn() -> Option<(String, String)>,
 ) {
     let note = |report: &mut ImageReport, note: String| {
         report.detail = Some(match report.detail.take() {
@@ -1207,7 +1390,7 @@ fn add_file_causes(
     };
     let engine_digest = locked.engine_digest();
     if !matches!(docker.image_id(engine_digest), Ok(Some(_))) {
-        note(report, format!("files not compared: the locked image {engine_digest} is not in the engine (pull or load it to see which files differ)"));
+        note(report, format!("files not compared: the locked image {engine_digest} is not in the engine (pull or load it to see which files differ, and whether the rebuild is equivalent)"));
         return;
     }
     // One platform of a saved image index is read by its locked manifest digest.
@@ -1227,6 +1410,16 @@ fn add_file_causes(
             ))
         })
         .and_then(|(a, b)| {
+            crate::ops::equivalent::settle(
+                report,
+                (&a.config, &locked.layers),
+                (&b.config, &b.layer_names()),
+                engines(),
+            );
+            // Same diff IDs: every layer holds the same files, and reading them shows nothing.
+            if report.status == Status::Equivalent {
+                return Ok(Vec::new());
+            }
             explain::compare_layers(
                 (&saved, &a),
                 (rebuilt, &b),

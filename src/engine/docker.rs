@@ -161,9 +161,39 @@ pub struct BuilderFacts {
     pub buildkit: String,
     pub driver: String,
     pub name: String,
+    /// The engine's containerd, as `docker version` names it.
+    pub containerd: String,
+    /// The Go version dockerd was built with: gzip's bytes depend on it (compress/flate).
+    pub engine_go: String,
 }
 
 impl BuilderFacts {
+    /// Why the lock has no real BuildKit version, when the builder does not say it: `None` when
+    /// it does. A distribution's dockerd (Debian's, Ubuntu's) is built without BuildKit's
+    /// version stamp, answers `v0.0.0+unknown`, and may carry fixes taken from other BuildKit
+    /// releases, so no version can be told from outside; the engine's package version pins it.
+    pub fn buildkit_note(&self) -> Option<String> {
+        let version = self.buildkit.strip_prefix('v').unwrap_or(&self.buildkit);
+        let known = version
+            .split(['.', '-', '+'])
+            .take(2)
+            .map(|p| p.parse::<u32>().unwrap_or(0))
+            .any(|n| n > 0);
+        if known {
+            return None;
+        }
+        let what = if self.buildkit.is_empty() {
+            "no version".to_string()
+        } else {
+            self.buildkit.clone()
+        };
+        Some(if self.driver == "docker" {
+            format!("not reported: the BuildKit built into this dockerd answers {what} (a distribution's build, without BuildKit's version stamp, maybe with fixes from other BuildKit releases); docker_engine and engine_go name the build")
+        } else {
+            format!("not reported: the builder answers {what}")
+        })
+    }
+
     /// Whether this builder's BuildKit exports the layers of a base pinned as a named context
     /// again. Before BuildKit 0.24 (its Dockerfile frontend before 1.18, moby/buildkit
     /// 986ff4e87) a base given as a named context reaches the exporter without its config, so
@@ -227,6 +257,16 @@ impl Docker {
         reference: &str,
         platform: &str,
     ) -> Result<std::result::Result<Resolved, String>> {
+        let raw = match self.raw(reference)? {
+            Ok(raw) => raw,
+            Err(why) => return Ok(Err(why)),
+        };
+        Ok(oci::resolve_raw(&raw, platform).map_err(|e| format!("{reference} {e}")))
+    }
+
+    /// The bytes of the manifest or index a reference names in its registry, as the registry
+    /// sent them (never the local engine); the inner and outer errors as for [`Docker::resolve`].
+    pub fn raw(&self, reference: &str) -> Result<std::result::Result<Vec<u8>, String>> {
         let raw = match self
             .tool
             .run(&["buildx", "imagetools", "inspect", "--raw", "--", reference])
@@ -253,7 +293,7 @@ impl Docker {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(oci::resolve_raw(&raw.stdout, platform).map_err(|e| format!("{reference} {e}")))
+        Ok(Ok(raw.stdout))
     }
 
     /// The engine's `os/arch` (what it runs without `--platform`).
@@ -538,10 +578,22 @@ fn parse_version_json(stdout: &[u8]) -> Result<BuilderFacts> {
             .unwrap_or("")
             .to_string()
     };
+    let containerd = v
+        .pointer("/Server/Components")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("Name").and_then(|n| n.as_str()) == Some("containerd"))
+        .and_then(|c| c.get("Version"))
+        .and_then(|x| x.as_str())
+        .unwrap_or("")
+        .to_string();
     Ok(BuilderFacts {
         client: s("/Client/Version"),
         engine: s("/Server/Version"),
         engine_platform: format!("{}/{}", s("/Server/Os"), s("/Server/Arch")),
+        containerd,
+        engine_go: s("/Server/GoVersion"),
         ..Default::default()
     })
 }
@@ -709,6 +761,49 @@ mod tests {
         assert_eq!(facts("v1.0.0").rewrites_pinned_base_layers(), Some(false));
         assert_eq!(facts("v0.0.0+unknown").rewrites_pinned_base_layers(), None);
         assert_eq!(facts("").rewrites_pinned_base_layers(), None);
+    }
+
+    #[test]
+    fn engine_versions_come_from_docker_version() {
+        // `docker version --format '{{json .}}'` of Debian sid's engine, cut to what is read.
+        let json = br#"{"Client":{"Version":"28.2.2"},"Server":{"Components":[{"Name":"Engine","Version":"28.5.2+dfsg4"},{"Name":"containerd","Version":"2.1.9+unknown"},{"Name":"runc","Version":"1.3.6+ds1"}],"Version":"28.5.2+dfsg4","GoVersion":"go1.27.1","Os":"linux","Arch":"amd64"}}"#;
+        let facts = parse_version_json(json).unwrap();
+        assert_eq!(facts.client, "28.2.2");
+        assert_eq!(facts.engine, "28.5.2+dfsg4");
+        assert_eq!(facts.containerd, "2.1.9+unknown");
+        assert_eq!(facts.engine_go, "go1.27.1");
+        // An engine that names no containerd (or an older API) leaves the keys empty.
+        let facts =
+            parse_version_json(br#"{"Client":{"Version":"1"},"Server":{"Version":"2"}}"#).unwrap();
+        assert_eq!(
+            (facts.containerd.as_str(), facts.engine_go.as_str()),
+            ("", "")
+        );
+    }
+
+    #[test]
+    fn a_builder_without_its_buildkit_version_says_why() {
+        let facts = |buildkit: &str, driver: &str| BuilderFacts {
+            buildkit: buildkit.into(),
+            driver: driver.into(),
+            ..BuilderFacts::default()
+        };
+        assert_eq!(facts("v0.13.2", "docker").buildkit_note(), None);
+        assert_eq!(
+            facts("v0.25.0-rc1", "docker-container").buildkit_note(),
+            None
+        );
+        let note = facts("v0.0.0+unknown", "docker").buildkit_note().unwrap();
+        assert!(
+            note.starts_with(
+                "not reported: the BuildKit built into this dockerd answers v0.0.0+unknown"
+            ),
+            "{note}"
+        );
+        assert_eq!(
+            facts("", "remote").buildkit_note().as_deref(),
+            Some("not reported: the builder answers no version")
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub struct Facts {
     pub commit: String,
     pub commit_time: i64,
     pub remote: String,
+    /// Tracked files changed in the working tree or the index (what makes a tree dirty).
     pub dirty_files: Vec<String>,
+    /// Files git does not track (nor ignore): never part of a release built from the commit.
+    pub untracked_files: Vec<String>,
 }
 
 impl Git {
@@ -84,16 +87,20 @@ impl Git {
             .iter()
             .filter_map(|p| p.canonicalize().ok().or_else(|| Some(p.clone())))
             .collect();
-        let dirty_files = parse_porcelain(&status.stdout)
-            .into_iter()
-            .filter(|f| !ignore.iter().any(|i| *i == toplevel.join(f)))
-            .collect();
+        let (dirty_files, untracked_files) = parse_porcelain(&status.stdout);
+        let kept = |files: Vec<String>| -> Vec<String> {
+            files
+                .into_iter()
+                .filter(|f| !ignore.iter().any(|i| *i == toplevel.join(f)))
+                .collect()
+        };
         Ok(Facts {
+            dirty_files: kept(dirty_files),
+            untracked_files: kept(untracked_files),
             toplevel,
             commit,
             commit_time,
             remote,
-            dirty_files,
         })
     }
 
@@ -136,7 +143,18 @@ impl Git {
     /// `export-subst`, `export-ignore`) from the user's config and the repository's own
     /// `.gitattributes`, and a reviewer's settings must not change what is built. Replace refs
     /// are ignored too: the commit hash names exactly these bytes.
-    pub fn materialise(&self, repo: &Path, commit: &str, dest: &Path) -> Result<Materialised> {
+    ///
+    /// Every file and directory gets `epoch` (the build's `SOURCE_DATE_EPOCH`) as its time, as
+    /// `git archive` gives the commit time: a step that writes a source file's time into its
+    /// output (`python -m compileall` into each `.pyc` header) then writes the same bytes on
+    /// every machine, where a checkout's wall-clock time would differ on each.
+    pub fn materialise(
+        &self,
+        repo: &Path,
+        commit: &str,
+        dest: &Path,
+        epoch: i64,
+    ) -> Result<Materialised> {
         if !self.has_commit(repo, commit) {
             return Err(Error::Failed(format!(
                 "commit {commit} is not in the repository at {}; fetch it (`git fetch --all`) or check out the paper's repository",
@@ -230,7 +248,9 @@ impl Git {
         let mut stream = reader.into_inner();
         std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| Error::io(repo, e))?;
         stream.finish()?;
-        normalise_modes(dest)?;
+        let time = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(epoch).unwrap_or(0));
+        normalise_modes_and_times(dest, time)?;
         Ok(found)
     }
 }
@@ -422,39 +442,57 @@ fn read_exact_vec(reader: &mut impl Read, size: usize, path: &Path) -> Result<Ve
     Ok(bytes)
 }
 
-fn normalise_modes(dir: &Path) -> Result<()> {
+fn normalise_modes_and_times(dir: &Path, time: std::time::SystemTime) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
         let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
-        let mode = if meta.is_symlink() {
+        if meta.is_symlink() {
+            // A link's own time needs lutimes; the clamp after the build sets it in the image.
             continue;
         } else if meta.is_dir() {
-            normalise_modes(&path)?;
-            0o755
-        } else if meta.permissions().mode() & 0o111 != 0 {
-            0o755
+            normalise_modes_and_times(&path, time)?;
         } else {
-            0o644
-        };
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io(&path, e))?;
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o755
+            } else {
+                0o644
+            };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Error::io(&path, e))?;
+            set_time(&path, time)?;
+        }
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::io(dir, e))
+        .map_err(|e| Error::io(dir, e))?;
+    // Last: writing its entries changed the directory's own time.
+    set_time(dir, time)
 }
 
-/// Paths named by `git status --porcelain=v1 -z` (renames name both sides).
-pub fn parse_porcelain(output: &[u8]) -> Vec<String> {
+fn set_time(path: &Path, time: std::time::SystemTime) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(time))
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Paths named by `git status --porcelain=v1 -z`: tracked changes (renames name both sides),
+/// and untracked files (`??`).
+pub fn parse_porcelain(output: &[u8]) -> (Vec<String>, Vec<String>) {
     let mut files = Vec::new();
+    let mut untracked = Vec::new();
     let mut records = output.split(|b| *b == 0).filter(|r| !r.is_empty());
     while let Some(record) = records.next() {
         if record.len() < 4 {
             continue;
         }
         let status = &record[..2];
-        files.push(String::from_utf8_lossy(&record[3..]).into_owned());
+        let path = String::from_utf8_lossy(&record[3..]).into_owned();
+        if status == b"??" {
+            untracked.push(path);
+            continue;
+        }
+        files.push(path);
         if status.contains(&b'R') || status.contains(&b'C') {
             if let Some(from) = records.next() {
                 files.push(String::from_utf8_lossy(from).into_owned());
@@ -463,7 +501,8 @@ pub fn parse_porcelain(output: &[u8]) -> Vec<String> {
     }
     files.sort();
     files.dedup();
-    files
+    untracked.sort();
+    (files, untracked)
 }
 
 /// Drops user names, passwords and tokens from a remote URL; scp-style `git@host:path` and
@@ -588,7 +627,7 @@ mod tests {
         let dest = tmp.path().join("out");
         let found = Git::new()
             .unwrap()
-            .materialise(&repo, &commit, &dest)
+            .materialise(&repo, &commit, &dest, 1_714_564_800)
             .unwrap();
         for name in [
             ".gitattributes",
@@ -617,6 +656,15 @@ mod tests {
         };
         assert_eq!(mode("run.sh"), 0o755);
         assert_eq!(mode("Dockerfile"), 0o644);
+        // Every file and directory carries the epoch, not the time it was written.
+        let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_714_564_800);
+        for path in ["run.sh", "Dockerfile", "vendor", "vendor/lib", ""] {
+            let time = std::fs::metadata(dest.join(path))
+                .unwrap()
+                .modified()
+                .unwrap();
+            assert_eq!(time, epoch, "{path:?}");
+        }
         assert_eq!(
             std::fs::read_link(dest.join("link")).unwrap(),
             Path::new("Dockerfile")
@@ -661,11 +709,10 @@ mod tests {
 
     #[test]
     fn porcelain_names_modified_untracked_and_renamed() {
-        let out = b" M src/a.py\0?? notes.txt\0R  new.py\0old.py\0";
-        assert_eq!(
-            parse_porcelain(out),
-            ["new.py", "notes.txt", "old.py", "src/a.py"]
-        );
-        assert!(parse_porcelain(b"").is_empty());
+        let out = b" M src/a.py\0?? notes.txt\0R  new.py\0old.py\0?? a b\0";
+        let (changed, untracked) = parse_porcelain(out);
+        assert_eq!(changed, ["new.py", "old.py", "src/a.py"]);
+        assert_eq!(untracked, ["a b", "notes.txt"]);
+        assert_eq!(parse_porcelain(b""), (vec![], vec![]));
     }
 }

@@ -1,6 +1,7 @@
 //! Explaining differences: between two images layer by layer and file by file, with causes
 //! and fixes, and between two lockfiles. Used by `docker repro diff` and by `verify`.
 
+pub mod equivalence;
 pub mod files;
 
 use std::collections::BTreeMap;

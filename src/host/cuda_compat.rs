@@ -131,6 +131,15 @@ pub fn toolkit_driver((major, minor): (u32, u32)) -> Option<&'static str> {
         .map(|(_, d)| *d)
 }
 
+/// The oldest driver that runs a toolkit release through minor-version compatibility (11.1 and
+/// later); `None` before it existed (10.x, 11.0).
+pub fn minor_compat_driver((major, minor): (u32, u32)) -> Option<&'static str> {
+    MINOR_COMPAT
+        .iter()
+        .find(|(ma, first_minor, _)| *ma == major && minor >= *first_minor)
+        .map(|(_, _, d)| *d)
+}
+
 /// Judges whether a host with `driver` and a GPU of `compute_capability` (`9.0`; empty when
 /// unknown) can run an image built against CUDA `cuda` (`12.1.1`).
 pub fn judge(cuda: &str, driver: &str, compute_capability: &str) -> Verdict {

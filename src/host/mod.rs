@@ -2,6 +2,7 @@
 
 pub mod cuda_compat;
 pub mod gpu;
+pub mod needs;
 
 use serde::Serialize;
 
@@ -16,8 +17,11 @@ pub struct HostReport {
     pub gpus: Vec<Gpu>,
     /// The driver version, from nvidia-smi or /proc/driver/nvidia/version.
     pub driver: Option<String>,
-    /// The CUDA release the image was built against, from the lock's inventory.
+    /// The CUDA release the image needs (`major.minor`), from the lock's inventory.
     pub image_cuda: Option<String>,
+    /// What the image needs from a GPU host: its CUDA and the minimum drivers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs: Option<crate::lock::CudaNeeds>,
     /// The GPUs the release was cut on, from the lock.
     pub release_gpus: Vec<Gpu>,
     #[serde(flatten)]
@@ -36,19 +40,10 @@ pub fn parse_proc_driver_version(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The CUDA version an image needs: its toolkit, else torch's CUDA, else NVIDIA_REQUIRE_CUDA.
-pub fn image_cuda(inventory: &LockedInventory) -> Option<String> {
-    let first = |key: &str| {
-        inventory
-            .cuda
-            .get(key)
-            .and_then(|v| v.split(", ").next())
-            .map(str::to_string)
-    };
-    first("cuda").or_else(|| first("torch-cuda")).or_else(|| {
-        let require = first("require-cuda")?;
-        cuda_compat::major_minor(&require).map(|(a, b)| format!("{a}.{b}"))
-    })
+/// The CUDA release an image needs (`12.4`): the newest any of its parts was built for (see
+/// [`needs`]); `Err` names a fact that cannot be trusted to tell.
+pub fn image_cuda(inventory: &LockedInventory) -> std::result::Result<Option<String>, String> {
+    Ok(needs::cuda_need(inventory)?.map(|n| format!("{}.{}", n.cuda.0, n.cuda.1)))
 }
 
 /// Judges whether this host can run the lock's release image.
@@ -57,11 +52,17 @@ pub fn judge(lock: &Lock, gpus: Vec<Gpu>, driver: Option<String>) -> HostReport 
         .image(Role::Release)
         .map(|i| i.inventory.clone())
         .unwrap_or_default();
-    let image_cuda = image_cuda(&inventory);
+    let need = image_cuda(&inventory);
+    let needs = needs::for_lock(&inventory);
+    let image_cuda = need.clone().ok().flatten();
     let release_gpus = lock.host.gpu.clone();
-    let verdict = match (&image_cuda, &driver) {
-        (None, _) => Verdict::NoCudaInImage,
-        (Some(cuda), None) => {
+    let verdict = match (&need, &driver) {
+        // Never "any host will do" on facts that contradict each other.
+        (Err(why), _) => Verdict::Unknown {
+            reason: why.clone(),
+        },
+        (Ok(None), _) => Verdict::NoCudaInImage,
+        (Ok(Some(cuda)), None) => {
             let cut_on = match release_gpus.first() {
                 Some(g) => format!(
                     "; the release was cut on {} (driver {})",
@@ -69,9 +70,13 @@ pub fn judge(lock: &Lock, gpus: Vec<Gpu>, driver: Option<String>) -> HostReport 
                 ),
                 None => String::new(),
             };
-            Verdict::NoGpu { reason: format!("no NVIDIA GPU or driver on this host (no nvidia-smi, no /proc/driver/nvidia/version); the image needs CUDA {cuda}{cut_on}") }
+            let wants = match &needs {
+                Some(n) => needs::describe(n),
+                None => format!("needs CUDA {cuda}"),
+            };
+            Verdict::NoGpu { reason: format!("no NVIDIA GPU or driver on this host (no nvidia-smi, no /proc/driver/nvidia/version); the image {wants}{cut_on}") }
         }
-        (Some(cuda), Some(driver)) => {
+        (Ok(Some(cuda)), Some(driver)) => {
             let mut verdicts: Vec<Verdict> = if gpus.is_empty() {
                 vec![cuda_compat::judge(cuda, driver, "")]
             } else {
@@ -93,6 +98,7 @@ pub fn judge(lock: &Lock, gpus: Vec<Gpu>, driver: Option<String>) -> HostReport 
         gpus,
         driver,
         image_cuda,
+        needs,
         release_gpus,
         verdict,
     }
@@ -181,15 +187,75 @@ mod tests {
     }
 
     #[test]
-    fn image_cuda_prefers_the_toolkit() {
+    fn image_cuda_is_the_newest_any_part_needs() {
         let mut inv = LockedInventory::default();
-        assert_eq!(image_cuda(&inv), None);
+        assert_eq!(image_cuda(&inv), Ok(None));
         inv.cuda
             .insert("require-cuda".into(), "cuda>=11.8 brand=tesla".into());
-        assert_eq!(image_cuda(&inv).as_deref(), Some("11.8"));
+        assert_eq!(image_cuda(&inv).unwrap().as_deref(), Some("11.8"));
         inv.cuda.insert("torch-cuda".into(), "12.1".into());
-        assert_eq!(image_cuda(&inv).as_deref(), Some("12.1"));
+        assert_eq!(image_cuda(&inv).unwrap().as_deref(), Some("12.1"));
         inv.cuda.insert("cuda".into(), "12.1.1, 12.1.1".into());
-        assert_eq!(image_cuda(&inv).as_deref(), Some("12.1.1"));
+        assert_eq!(image_cuda(&inv).unwrap().as_deref(), Some("12.1"));
+        inv.cuda
+            .insert("nvidia-cuda-runtime-cu12".into(), "12.4.127".into());
+        assert_eq!(image_cuda(&inv).unwrap().as_deref(), Some("12.4"));
+    }
+
+    fn lock_with_cuda(facts: &[(&str, &str)]) -> Lock {
+        let mut lock: Lock =
+            toml::from_str(include_str!("../../tests/fixtures/sample.lock")).unwrap();
+        let release = lock
+            .images
+            .iter_mut()
+            .find(|i| i.role == Role::Release)
+            .unwrap();
+        release.inventory.cuda.clear();
+        for (k, v) in facts {
+            release.inventory.cuda.insert(k.to_string(), v.to_string());
+        }
+        lock
+    }
+
+    /// The verdicts of `verify` and `run` on images whose CUDA lives only in wheels, on the
+    /// real H200 host's answers and on a host without a GPU.
+    #[test]
+    fn cuda_from_wheels_is_judged_and_never_any_host() {
+        let h200 =
+            gpu::parse_query(include_str!("../../tests/fixtures/host/h200-query.txt")).unwrap();
+        let wheels = lock_with_cuda(&[("nvidia-cuda-runtime-cu12", "12.4.127")]);
+        let here = judge(&wheels, h200.clone(), Some("580.159.04".into()));
+        assert_eq!(here.verdict, Verdict::Runs);
+        assert_eq!(here.image_cuda.as_deref(), Some("12.4"));
+        assert_eq!(here.needs.as_ref().unwrap().driver, "525.60.13");
+        let old = judge(&wheels, vec![], Some("470.82.01".into()));
+        assert!(old.cannot_run(), "{old:?}");
+        let minor = judge(&wheels, vec![], Some("535.104.05".into()));
+        assert!(
+            matches!(minor.verdict, Verdict::RunsMinorCompat { .. }),
+            "{minor:?}"
+        );
+        let none = judge(&wheels, vec![], None);
+        assert!(
+            none.line().contains("the image needs CUDA 12.4 (driver >= 525.60.13 with minor-version compatibility; >= 550.54.14 for all features; from nvidia-cuda-runtime-cu12 12.4.127)"),
+            "{}",
+            none.line()
+        );
+        // A wheel that lies about its release: no verdict rests on it.
+        let lying = lock_with_cuda(&[("nvidia-cuda-runtime-cu12", "11.8.89")]);
+        let judged = judge(&lying, vec![], None);
+        assert!(
+            matches!(judged.verdict, Verdict::Unknown { .. }),
+            "{judged:?}"
+        );
+        assert!(
+            judged
+                .line()
+                .contains("cannot judge: nvidia-cuda-runtime-cu12 11.8.89"),
+            "{}",
+            judged.line()
+        );
+        let cpu = lock_with_cuda(&[("torch", "2.5.1+cpu")]);
+        assert_eq!(judge(&cpu, vec![], None).verdict, Verdict::NoCudaInImage);
     }
 }

@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::image::digest::Digest;
 use crate::image::layer::{describe_tar_error, Hashing};
+use crate::image::platform::Platform;
 use crate::image::tarstream::{Kind, TarError, TarStream};
 
 /// JSON documents of the outer archive (manifests, configs) larger than this are not kept:
@@ -98,12 +99,20 @@ pub(crate) struct OciPlatform {
 impl OciPlatform {
     /// `os/arch[/variant]`, as buildx's `--platform` names it.
     fn name(&self) -> String {
-        match &self.variant {
-            Some(v) if !v.is_empty() => format!("{}/{}/{v}", self.os, self.architecture),
-            _ => format!("{}/{}", self.os, self.architecture),
-        }
+        self.platform().to_string()
+    }
+
+    fn platform(&self) -> Platform {
+        Platform::from_parts(&self.os, &self.architecture, self.variant.as_deref())
     }
 }
+
+/// The annotation BuildKit puts on an index entry that is an attestation (provenance, SBOM)
+/// and not an image, and the one naming the image manifest it is about: containerd and
+/// go-containerregistry skip such entries by these, and so does this reader.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 
 impl OciDescriptor {
     /// The name an index entry gives its image (`io.containerd.image.name`, else the OCI
@@ -113,6 +122,12 @@ impl OciDescriptor {
             .get("io.containerd.image.name")
             .or_else(|| self.annotations.get("org.opencontainers.image.ref.name"))
             .map(String::as_str)
+    }
+
+    /// An attestation manifest (what buildx adds by default since 0.10), told by its
+    /// annotation, never guessed from its platform or media type.
+    fn is_attestation(&self) -> bool {
+        self.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
     }
 }
 
@@ -240,6 +255,25 @@ pub fn image_index(
         platforms.push((name, checked_digest(&m.digest)?));
     }
     Ok(Some(PlatformIndex { digest, platforms }))
+}
+
+/// The bytes of an image index that the archive's `index.json` lists, checked against its
+/// digest: what [`crate::image::tie::tie`] ties to the lock.
+pub fn index_document(path: &std::path::Path, wanted: &str) -> Result<Vec<u8>, ScanError> {
+    let (_, json, _) = archive_documents(path)?;
+    let index = json
+        .get("index.json")
+        .ok_or_else(|| ScanError::Archive("no OCI index.json: not an OCI image layout".into()))?;
+    let wanted = checked_digest(wanted)?;
+    if !index_entries(index)?.contains(&wanted) {
+        return Err(ScanError::NotHeld(wanted));
+    }
+    let path = blob_path(&wanted);
+    let bytes = json
+        .get(&path)
+        .ok_or_else(|| ScanError::Archive(format!("image index {wanted} is not in the archive")))?;
+    check_json_digest(bytes, &path, Some(&wanted))?;
+    Ok(bytes.clone())
 }
 
 pub(crate) type ArchiveDocuments = (
@@ -684,6 +718,12 @@ pub enum Select {
     /// The image `index.json` names so (as `docker load` would tag it), or whose entry has
     /// this digest: what a user asks for by name. Never used for a verdict.
     Named(String),
+    /// The image for this platform of the archive's one image (`name: None`) or of the one
+    /// named so: what a user asks for with `--platform`. Never used for a verdict.
+    ForPlatform {
+        name: Option<String>,
+        platform: Platform,
+    },
 }
 
 /// Which image the archive holds. With an OCI `index.json`, every byte is reached from the
@@ -710,6 +750,11 @@ pub(crate) fn manifest_layers(
             Ok(manifests)
         })
         .transpose()?;
+    // A platform asked for, to be checked against the config of a single-platform image.
+    let mut unchecked_platform = match select {
+        Select::ForPlatform { platform, .. } if !json.contains_key("index.json") => Some(platform),
+        _ => None,
+    };
     let (manifest_digest, config_digest, config_path, layer_paths) = if let Some(index) =
         json.get("index.json")
     {
@@ -718,7 +763,19 @@ pub(crate) fn manifest_layers(
             Select::Manifest(wanted) => reachable_manifest(json, index, wanted)?,
             Select::Named(name) => {
                 let digest = named_manifest(index, name)?;
-                only_platform(json, digest)?
+                only_platform(json, digest, &Platform::host(), false)?
+            }
+            Select::ForPlatform { name, platform } => {
+                let listed = match name {
+                    Some(name) => named_manifest(index, name)?,
+                    None => checked_digest(&single_manifest(index)?)?,
+                };
+                let digest = only_platform(json, listed.clone(), platform, true)?;
+                if digest == listed {
+                    // No index chose it by platform: its config must say the platform.
+                    unchecked_platform = Some(platform);
+                }
+                digest
             }
         };
         let (config_digest, layer_paths) = image_manifest(json, &digest)?;
@@ -763,7 +820,7 @@ pub(crate) fn manifest_layers(
     } else {
         return Err(ScanError::Archive("neither manifest.json nor index.json in the archive; is it a `docker save` or OCI image archive?".into()));
     };
-    let config = match json.get(&config_path) {
+    let config: serde_json::Value = match json.get(&config_path) {
         Some(bytes) => {
             check_json_digest(bytes, &config_path, config_digest.as_deref())?;
             serde_json::from_slice(bytes).map_err(|e| {
@@ -778,6 +835,21 @@ pub(crate) fn manifest_layers(
             )))
         }
     };
+    if let Some(platform) = unchecked_platform {
+        // A single-platform image says its platform in its config only.
+        let field = |k: &str| config.get(k).and_then(serde_json::Value::as_str);
+        let own = Platform::from_parts(
+            field("os").unwrap_or(""),
+            field("architecture").unwrap_or(""),
+            field("variant"),
+        );
+        if !platform.accepts(&own) {
+            return Err(ScanError::Archive(format!(
+                "the image is for {}, not {platform}",
+                crate::ui::escape(&crate::error::clip(&own.to_string()))
+            )));
+        }
+    }
     Ok(Entry {
         manifest_digest,
         config_digest,
@@ -786,30 +858,110 @@ pub(crate) fn manifest_layers(
     })
 }
 
-/// The one image of an index: it lists one manifest, or one image index of one platform.
+/// The one image of an index: it lists one manifest, or one image index (of this host's
+/// platform when it holds several).
 pub(crate) fn only_manifest(
     json: &HashMap<String, Vec<u8>>,
     index: &[u8],
 ) -> Result<String, ScanError> {
-    only_platform(json, checked_digest(&single_manifest(index)?)?)
+    only_platform(
+        json,
+        checked_digest(&single_manifest(index)?)?,
+        &Platform::host(),
+        false,
+    )
 }
 
-/// `digest`, or the one manifest of the image index `digest`.
+/// `digest`, or the image manifest of the image index `digest` for `wanted`. Attestation
+/// entries are skipped (each must be about an image the index lists); an index of one image
+/// gives it whatever its platform unless a platform was asked for (`explicit`); an index of
+/// several gives the one for `wanted`, and two for the same platform are refused.
 pub(crate) fn only_platform(
     json: &HashMap<String, Vec<u8>>,
     digest: String,
+    wanted: &Platform,
+    explicit: bool,
 ) -> Result<String, ScanError> {
     let doc = oci_doc(json, &digest)?;
     if doc.manifests.is_empty() || doc.config.is_some() {
         return Ok(digest);
     }
-    match doc.manifests.as_slice() {
-        [one] => checked_digest(&one.digest),
-        many => Err(ScanError::Archive(format!(
-            "the archive's index lists {} platforms; export one platform",
-            many.len()
+    let images = runnable_images(&doc, &digest)?;
+    if let ([(_, one)], false) = (images.as_slice(), explicit) {
+        return Ok(one.clone());
+    }
+    let listed = || {
+        let names: Vec<String> = images
+            .iter()
+            .map(|(p, _)| p.as_ref().map_or("no platform".into(), |p| p.to_string()))
+            .collect();
+        crate::ui::escape(&crate::error::clip(&names.join(", "))).into_owned()
+    };
+    let matching: Vec<&String> = images
+        .iter()
+        .filter(|(p, _)| p.as_ref().is_some_and(|p| wanted.accepts(p)))
+        .map(|(_, d)| d)
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(ScanError::Archive(format!(
+            "image index {digest} has no image for {wanted}; it holds {}: choose one with --platform",
+            listed()
+        ))),
+        _ => Err(ScanError::Archive(format!(
+            "image index {digest} holds {} images for {wanted} ({}); name the variant with --platform",
+            matching.len(),
+            listed()
         ))),
     }
+}
+
+/// The image manifests an image index lists, with their platforms, less its attestations.
+/// Refused: an index of no image, one platform listed twice, an attestation about a manifest
+/// the index does not list (what it attests would not be what is read).
+fn runnable_images(
+    doc: &OciDoc,
+    digest: &str,
+) -> Result<Vec<(Option<Platform>, String)>, ScanError> {
+    if doc.manifests.len() > MAX_INDEX_ENTRIES {
+        return Err(ScanError::Archive(format!(
+            "image index {digest} lists {} manifests, more than {MAX_INDEX_ENTRIES}",
+            doc.manifests.len()
+        )));
+    }
+    let mut images: Vec<(Option<Platform>, String)> = Vec::new();
+    for m in doc.manifests.iter().filter(|m| !m.is_attestation()) {
+        let platform = m.platform.as_ref().map(OciPlatform::platform);
+        if let Some(p) = &platform {
+            if images.iter().any(|(q, _)| q.as_ref() == Some(p)) {
+                return Err(ScanError::Archive(format!(
+                    "image index {digest} lists platform {} twice; refusing an index whose images are ambiguous",
+                    crate::ui::escape(&crate::error::clip(&p.to_string()))
+                )));
+            }
+        }
+        images.push((platform, checked_digest(&m.digest)?));
+    }
+    for m in doc.manifests.iter().filter(|m| m.is_attestation()) {
+        let subject = m.annotations.get(REFERENCE_DIGEST);
+        let listed = match subject {
+            Some(s) => images.iter().any(|(_, d)| d == s),
+            None => false,
+        };
+        if !listed {
+            return Err(ScanError::Archive(format!(
+                "image index {digest} lists an attestation {} about {}, which is not an image it lists; refusing a confusing index",
+                crate::ui::escape(&crate::error::clip(&m.digest)),
+                crate::ui::escape(&crate::error::clip(subject.map_or("no manifest", String::as_str)))
+            )));
+        }
+    }
+    if images.is_empty() {
+        return Err(ScanError::Archive(format!(
+            "image index {digest} lists attestations only, no image"
+        )));
+    }
+    Ok(images)
 }
 
 /// `wanted`, if `index.json` leads to it: listed there, or by an image index listed there.

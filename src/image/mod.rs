@@ -1,11 +1,14 @@
 //! The image model: digests and references (one type each), registry manifests and indexes,
 //! image configs and their history, the bounded tar header reader that every archive and layer
-//! is read with, and the clamp of a built image's file times.
+//! is read with, the clamp of a built image's file times, and the tie of a locked index to the locked
+//! manifests.
 
 pub mod archive;
 pub mod digest;
 pub mod layer;
 pub mod oci;
+pub mod platform;
 pub mod reference;
 pub mod retime;
 pub mod tarstream;
+pub mod tie;

@@ -183,6 +183,33 @@ pub struct CondaRecord {
     pub md5: String,
 }
 
+/// The distribution an image is built on, from `os-release(5)`: what a package URL names as
+/// its namespace and `distro` (`pkg:deb/debian/jq@1.6-2.1?distro=debian-12`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct OsRelease {
+    /// `ID`: `debian`, `ubuntu`…
+    pub id: String,
+    /// `VERSION_ID`: `12`, `22.04`; empty for a rolling release.
+    pub version_id: String,
+}
+
+/// `ID` and `VERSION_ID` of an `os-release` file (shell-style `KEY=value` lines, values maybe
+/// quoted); a file without `ID` is no answer.
+pub fn parse_os_release(bytes: &[u8]) -> Result<OsRelease, String> {
+    let text = String::from_utf8_lossy(bytes);
+    let value = |key: &str| {
+        text.lines().find_map(|line| {
+            let v = line.trim().strip_prefix(key)?.strip_prefix('=')?;
+            Some(v.trim_matches(|c| c == '"' || c == '\'').to_string())
+        })
+    };
+    let id = value("ID").filter(|v| !v.is_empty()).ok_or("no ID= line")?;
+    Ok(OsRelease {
+        id,
+        version_id: value("VERSION_ID").unwrap_or_default(),
+    })
+}
+
 /// One `conda-meta/*.json` record (its file lists and other fields are skipped).
 pub fn parse_conda_meta(bytes: &[u8]) -> Result<CondaRecord, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("not a conda-meta record: {e}"))

@@ -40,6 +40,7 @@ pub enum Found {
         version: String,
         cuda: Option<String>,
     },
+    OsRelease(catalog::OsRelease),
     /// Something that is not a regular file now stands at an interesting path.
     Hidden,
 }
@@ -126,6 +127,7 @@ enum Interest {
     CudaVersion,
     CudnnHeader,
     Torch,
+    OsRelease,
 }
 
 fn is_site_dir(dir: &str) -> bool {
@@ -137,6 +139,9 @@ fn is_site_dir(dir: &str) -> bool {
 fn classify(path: &str) -> Option<Interest> {
     if path == "var/lib/dpkg/status" {
         return Some(Interest::DpkgStatus);
+    }
+    if path == "etc/os-release" || path == "usr/lib/os-release" {
+        return Some(Interest::OsRelease);
     }
     if let Some(name) = path.strip_prefix("var/lib/dpkg/status.d/") {
         return (!name.contains('/') && !name.ends_with(".md5sums"))
@@ -211,6 +216,11 @@ fn parse(interest: Interest, path: &str, bytes: &[u8]) -> Result<Option<Found>, 
             let (version, cuda) = catalog::parse_torch_version(bytes)?;
             Found::Torch { version, cuda }
         }
+        Interest::OsRelease => match catalog::parse_os_release(bytes) {
+            Ok(os) => Found::OsRelease(os),
+            // Not a package database: an odd one says nothing rather than fail the inventory.
+            Err(_) => return Ok(None),
+        },
     }))
 }
 
@@ -1377,6 +1387,157 @@ mod tests {
         );
     }
 
+    /// An archive whose `index.json` lists one image index of these entries (JSON descriptors
+    /// without their digest's document), holding `images`.
+    fn archive_of_index(images: &[&Built], entries: &[String]) -> tempfile::NamedTempFile {
+        let nested = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+            entries.join(",")
+        )
+        .into_bytes();
+        let dn = digest(&nested);
+        let mut members: Vec<(String, Vec<u8>)> =
+            images.iter().flat_map(|b| b.members.clone()).collect();
+        members.push((format!("blobs/sha256/{}", &dn[7..]), nested));
+        members.push(("index.json".into(), index_listing(&[&dn])));
+        archive_file(&members)
+    }
+
+    fn image_entry(b: &Built, platform: &str) -> String {
+        let mut parts = platform.split('/');
+        let (os, arch) = (parts.next().unwrap(), parts.next().unwrap());
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"platform":{{"os":"{os}","architecture":"{arch}"}}}}"#,
+            b.manifest_digest
+        )
+    }
+
+    /// An attestation entry as buildx writes it: platform unknown/unknown, annotated with what
+    /// it is and the image manifest it is about. Its document is not in the archive (`docker
+    /// save` leaves attestations out), and it never needs to be.
+    fn attestation_entry(about: &str) -> String {
+        let own = digest(about.as_bytes());
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{own}","size":1,"annotations":{{"vnd.docker.reference.digest":"{about}","vnd.docker.reference.type":"attestation-manifest"}},"platform":{{"architecture":"unknown","os":"unknown"}}}}"#
+        )
+    }
+
+    #[test]
+    fn attestation_manifests_are_skipped_by_their_annotation_and_must_be_about_a_listed_image() {
+        let amd = image_with("amd");
+        let arm = image_with("arm");
+        let read = |file: &tempfile::NamedTempFile, select: Select| {
+            scan_archive_file(file.path(), &select, &HashMap::new(), &|_| {})
+        };
+        let platform = |p: &str| Select::ForPlatform {
+            name: None,
+            platform: p.parse().unwrap(),
+        };
+        // What `docker buildx build -t x .` makes: one image and its provenance.
+        let built = archive_of_index(
+            &[&amd],
+            &[
+                image_entry(&amd, "linux/amd64"),
+                attestation_entry(&amd.manifest_digest),
+            ],
+        );
+        assert_eq!(read(&built, Select::Only).unwrap().config["x"], "amd");
+        assert_eq!(
+            read(&built, platform("linux/amd64")).unwrap().config["x"],
+            "amd"
+        );
+        let err = read(&built, platform("linux/arm64"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no image for linux/arm64; it holds linux/amd64"),
+            "{err}"
+        );
+
+        // Two platforms, each with its attestation.
+        let both = archive_of_index(
+            &[&amd, &arm],
+            &[
+                image_entry(&amd, "linux/amd64"),
+                image_entry(&arm, "linux/arm64"),
+                attestation_entry(&amd.manifest_digest),
+                attestation_entry(&arm.manifest_digest),
+            ],
+        );
+        assert_eq!(
+            read(&both, platform("linux/arm64")).unwrap().config["x"],
+            "arm"
+        );
+
+        // An attestation about a manifest the index does not list, or about none.
+        let stray = digest(b"elsewhere");
+        for attestation in [
+            attestation_entry(&stray),
+            attestation_entry("").replace(r#""vnd.docker.reference.digest":"","#, ""),
+        ] {
+            let file = archive_of_index(&[&amd], &[image_entry(&amd, "linux/amd64"), attestation]);
+            let err = read(&file, Select::Only).unwrap_err().to_string();
+            assert!(
+                err.contains("which is not an image it lists; refusing a confusing index"),
+                "{err}"
+            );
+        }
+        // Attestations only, and an unannotated unknown/unknown entry (never guessed away).
+        let only = archive_of_index(&[&amd], &[attestation_entry(&amd.manifest_digest)]);
+        let err = read(&only, Select::Only).unwrap_err().to_string();
+        assert!(err.contains("which is not an image it lists"), "{err}");
+        let unannotated = archive_of_index(
+            &[&amd, &arm],
+            &[
+                image_entry(&amd, "linux/amd64"),
+                image_entry(&arm, "unknown/unknown"),
+            ],
+        );
+        let err = read(&unannotated, platform("linux/arm64"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it holds linux/amd64, unknown/unknown"),
+            "{err}"
+        );
+        // Two images for one platform are ambiguous, attestations or not.
+        let twice = archive_of_index(
+            &[&amd, &arm],
+            &[
+                image_entry(&amd, "linux/amd64"),
+                image_entry(&arm, "linux/amd64"),
+            ],
+        );
+        let err = read(&twice, Select::Only).unwrap_err().to_string();
+        assert!(err.contains("lists platform linux/amd64 twice"), "{err}");
+    }
+
+    #[test]
+    fn a_platform_asked_of_a_single_image_is_checked_against_its_config() {
+        let amd = image_with("amd");
+        let file = archive_file(
+            &[
+                amd.members.clone(),
+                vec![("index.json".into(), index_listing(&[&amd.manifest_digest]))],
+            ]
+            .concat(),
+        );
+        let select = |p: &str| Select::ForPlatform {
+            name: None,
+            platform: p.parse().unwrap(),
+        };
+        // image_with's config names no platform at all.
+        let err = scan_archive_file(
+            file.path(),
+            &select("linux/amd64"),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("the image is for /, not linux/amd64"), "{err}");
+    }
+
     #[test]
     fn a_platform_of_an_image_index_is_reached_through_it() {
         let amd = image_with("amd");
@@ -1394,8 +1555,31 @@ mod tests {
         let file = archive_file(&members);
         let read =
             |select: Select| scan_archive_file(file.path(), &select, &HashMap::new(), &|_| {});
-        let err = read(Select::Only).unwrap_err().to_string();
-        assert!(err.contains("lists 2 platforms"), "{err}");
+        // Of several platforms, the archive's one image is this host's platform's.
+        let host = crate::image::platform::Platform::host().to_string();
+        let expected = match host.as_str() {
+            "linux/amd64" => Some("amd"),
+            "linux/arm64" => Some("arm"),
+            _ => None,
+        };
+        match expected {
+            Some(x) => assert_eq!(read(Select::Only).unwrap().config["x"], x),
+            None => {
+                let err = read(Select::Only).unwrap_err().to_string();
+                assert!(err.contains(&format!("no image for {host}")), "{err}");
+            }
+        }
+        let arm64 = |p: &str| Select::ForPlatform {
+            name: None,
+            platform: p.parse().unwrap(),
+        };
+        assert_eq!(read(arm64("linux/arm64")).unwrap().config["x"], "arm");
+        assert_eq!(read(arm64("linux/amd64")).unwrap().config["x"], "amd");
+        let err = read(arm64("linux/s390x")).unwrap_err().to_string();
+        assert!(
+            err.contains("no image for linux/s390x; it holds linux/amd64, linux/arm64: choose one with --platform"),
+            "{err}"
+        );
         assert_eq!(
             read(Select::Manifest(arm.manifest_digest.clone()))
                 .unwrap()

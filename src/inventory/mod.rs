@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use catalog::{AptPackage, CondaRecord};
+pub use catalog::{AptPackage, CondaRecord, OsRelease};
 use layers::{Found, ImageScan, LayerScan};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -49,6 +49,9 @@ pub struct CudaComponent {
 /// The documented JSON of `docker repro inspect --format json` (plus `image`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Inventory {
+    /// The distribution, from `/etc/os-release` (else `/usr/lib/os-release`); null when the
+    /// image has none (`FROM scratch`, some distroless images).
+    pub os: Option<OsRelease>,
     pub apt: Vec<AptPackage>,
     pub pip: Vec<PipPackage>,
     pub conda: Vec<CondaPackage>,
@@ -65,7 +68,17 @@ pub fn from_archive<R: Read>(
     known: &mut HashMap<String, LayerScan>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(ImageScan, Inventory), InventoryError> {
-    let scan = layers::scan_archive(archive, known, progress)?;
+    from_archive_selected(archive, &layers::Select::Only, known, progress)
+}
+
+/// [`from_archive`] of the image `select` names.
+pub fn from_archive_selected<R: Read>(
+    archive: R,
+    select: &layers::Select,
+    known: &mut HashMap<String, LayerScan>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(ImageScan, Inventory), InventoryError> {
+    let scan = layers::scan_archive_selected(archive, select, known, progress)?;
     for (digest, layer) in &scan.layers {
         known.entry(digest.clone()).or_insert_with(|| layer.clone());
     }
@@ -150,6 +163,12 @@ impl Inventory {
                             .push(component("torch-cuda", c, &display_path(path)));
                     }
                 }
+                // `/etc/os-release` wins over `/usr/lib/os-release`, as os-release(5) says.
+                Found::OsRelease(os) => {
+                    if path == "etc/os-release" || inv.os.is_none() {
+                        inv.os = Some(os.clone());
+                    }
+                }
                 Found::PyInstaller(_) | Found::PyDirectUrl(_) | Found::Hidden => {}
             }
         }
@@ -166,8 +185,32 @@ impl Inventory {
             }
         }
         for p in &inv.pip {
-            if p.normalized.starts_with("nvidia-") && p.normalized.contains("-cu1") {
+            if is_cuda_wheel(&p.normalized) {
                 inv.cuda.push(component(&p.normalized, &p.version, "pip"));
+            }
+        }
+        // Conda environments carry CUDA as packages: the toolkit's pieces, conda-forge's
+        // `cuda-version` pin, and PyTorch's builds, whose build string names their CUDA
+        // (`py3.11_cuda12.1_cudnn8.9.2_0`).
+        for CondaPackage {
+            package: p,
+            environment,
+        } in &inv.conda
+        {
+            let source = format!("conda {environment}");
+            if CONDA_CUDA_PACKAGES.contains(&p.name.as_str()) {
+                inv.cuda.push(component(&p.name, &p.version, &source));
+            }
+            if p.name == "pytorch" {
+                let cuda = p
+                    .build
+                    .split('_')
+                    .find_map(|part| part.strip_prefix("cuda"))
+                    .filter(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+                inv.cuda.push(component("torch", &p.version, &source));
+                if let Some(cuda) = cuda {
+                    inv.cuda.push(component("torch-cuda", cuda, &source));
+                }
             }
         }
         inv.apt.sort();
@@ -251,6 +294,28 @@ impl Inventory {
             cuda,
         }
     }
+}
+
+/// Conda packages that are CUDA facts, under their own names (`cudnn` and `nccl` as the
+/// libraries are named too).
+const CONDA_CUDA_PACKAGES: &[&str] = &[
+    "cuda-version",
+    "cudatoolkit",
+    "cuda-cudart",
+    "cuda-runtime",
+    "cuda-nvrtc",
+    "pytorch-cuda",
+    "cudnn",
+    "nccl",
+];
+
+/// A Python distribution built for one CUDA release: NVIDIA's `nvidia-*-cu12` wheels, CuPy's
+/// `cupy-cuda12x`, JAX's `jax-cuda12-plugin` and `jax-cuda12-pjrt`.
+fn is_cuda_wheel(normalized: &str) -> bool {
+    (normalized.starts_with("nvidia-") && normalized.contains("-cu1"))
+        || normalized.starts_with("cupy-cuda")
+        || (normalized.starts_with("jax-cuda")
+            && (normalized.ends_with("-plugin") || normalized.ends_with("-pjrt")))
 }
 
 fn component(name: &str, version: &str, source: &str) -> CudaComponent {
@@ -395,5 +460,97 @@ fn diff_maps(
             locked: x.cloned(),
             found: y.cloned(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::catalog::CondaRecord;
+
+    fn conda(name: &str, version: &str, build: &str) -> Arc<Found> {
+        Arc::new(Found::Conda(CondaRecord {
+            name: name.into(),
+            version: version.into(),
+            build: build.into(),
+            channel: "https://conda.anaconda.org/pytorch/linux-64".into(),
+            url: String::new(),
+            sha256: String::new(),
+            md5: String::new(),
+        }))
+    }
+
+    fn wheel(name: &str, version: &str) -> Arc<Found> {
+        Arc::new(Found::PyMetadata {
+            name: name.into(),
+            version: version.into(),
+        })
+    }
+
+    /// Where deep-learning images keep their CUDA besides /usr/local/cuda: conda's packages and
+    /// PyTorch's build string, CuPy's and JAX's CUDA wheels, NVIDIA's wheels.
+    #[test]
+    fn cuda_facts_of_conda_environments_and_framework_wheels() {
+        let site = "opt/venv/lib/python3.11/site-packages";
+        let files: BTreeMap<String, Arc<Found>> = [
+            (
+                "opt/conda/conda-meta/pytorch-2.1.0-py3.11_cuda12.1_cudnn8.9.2_0.json".to_string(),
+                conda("pytorch", "2.1.0", "py3.11_cuda12.1_cudnn8.9.2_0"),
+            ),
+            (
+                "opt/conda/conda-meta/pytorch-cuda-12.1-ha16c6d3_5.json".into(),
+                conda("pytorch-cuda", "12.1", "ha16c6d3_5"),
+            ),
+            (
+                "opt/conda/conda-meta/cuda-version-12.0-hffde075_2.json".into(),
+                conda("cuda-version", "12.0", "hffde075_2"),
+            ),
+            (
+                "opt/conda/conda-meta/numpy-1.26.4-py311_0.json".into(),
+                conda("numpy", "1.26.4", "py311_0"),
+            ),
+            (
+                "opt/cpu/conda-meta/pytorch-2.1.0-py3.11_cpu_0.json".into(),
+                conda("pytorch", "2.1.0", "py3.11_cpu_0"),
+            ),
+            (
+                format!("{site}/cupy_cuda12x-13.3.0.dist-info/METADATA"),
+                wheel("cupy-cuda12x", "13.3.0"),
+            ),
+            (
+                format!("{site}/jax_cuda12_plugin-0.4.35.dist-info/METADATA"),
+                wheel("jax-cuda12-plugin", "0.4.35"),
+            ),
+            (
+                format!("{site}/nvidia_cuda_runtime_cu12-12.4.127.dist-info/METADATA"),
+                wheel("nvidia-cuda-runtime-cu12", "12.4.127"),
+            ),
+            (
+                format!("{site}/numpy-1.26.4.dist-info/METADATA"),
+                wheel("numpy", "1.26.4"),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let inv = Inventory::from_files(&files, &BTreeMap::new());
+        let cuda = inv.to_lock().cuda;
+        let facts: Vec<(&str, &str)> = cuda.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            facts,
+            [
+                ("cuda-version", "12.0"),
+                ("cupy-cuda12x", "13.3.0"),
+                ("jax-cuda12-plugin", "0.4.35"),
+                ("nvidia-cuda-runtime-cu12", "12.4.127"),
+                ("pytorch-cuda", "12.1"),
+                ("torch", "2.1.0"),
+                ("torch-cuda", "12.1"),
+            ]
+        );
+        let sources: Vec<&str> = inv.cuda.iter().map(|c| c.source.as_str()).collect();
+        assert!(
+            sources.contains(&"conda /opt/conda") && sources.contains(&"pip"),
+            "{sources:?}"
+        );
     }
 }

@@ -176,6 +176,15 @@ pub struct Builder {
     pub docker_engine: String,
     pub buildx: String,
     pub buildkit: String,
+    /// Why `buildkit` is no version (a distribution's dockerd does not say it); absent when it is one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub buildkit_note: String,
+    /// The engine's containerd; absent in a lock written before the key existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub containerd: String,
+    /// The Go version dockerd was built with (its gzip bytes depend on it); absent in older locks.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub engine_go: String,
     pub driver: String,
     pub name: String,
 }
@@ -248,9 +257,29 @@ pub struct Image {
     pub manifest_digest: String,
     pub config_digest: String,
     pub layers: Vec<String>,
+    /// What the image needs from a GPU host (absent when it uses no CUDA, and in locks cut
+    /// before the key existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs: Option<CudaNeeds>,
     /// What is installed in the image, one line per package.
     #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
     pub inventory: LockedInventory,
+}
+
+/// What an image needs from a GPU host, derived from its CUDA facts when the release was cut
+/// (for a reviewer reading the lock; the verdicts derive it again from the inventory, so a lock
+/// without it, cut before it existed, is judged the same way).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CudaNeeds {
+    /// The newest CUDA release any part of the image was built for, `major.minor`.
+    pub cuda: String,
+    /// The fact that decided it, as `[image.inventory.cuda]` lists it: `torch-cuda 12.4`.
+    pub from: String,
+    /// The oldest driver that runs it (through CUDA minor-version compatibility from 11.1 on).
+    pub driver: String,
+    /// The oldest driver that runs it with every feature (the toolkit's own driver).
+    pub driver_all_features: String,
 }
 
 impl Image {
@@ -1026,6 +1055,9 @@ pub(crate) mod tests {
                 docker_engine: "26.1.5".into(),
                 buildx: "0.13.1".into(),
                 buildkit: "v0.13.2".into(),
+                buildkit_note: String::new(),
+                containerd: String::new(),
+                engine_go: String::new(),
                 driver: "docker".into(),
                 name: "default".into(),
             },
@@ -1058,6 +1090,7 @@ pub(crate) mod tests {
                     manifest_digest: d('3'),
                     config_digest: d('4'),
                     layers: vec![d('5')],
+                    needs: None,
                     inventory: Default::default(),
                 },
                 Image {
@@ -1068,6 +1101,7 @@ pub(crate) mod tests {
                     manifest_digest: d('6'),
                     config_digest: d('7'),
                     layers: vec![d('5'), d('8')],
+                    needs: None,
                     inventory: Default::default(),
                 },
             ],
@@ -1119,6 +1153,38 @@ pub(crate) mod tests {
         assert_eq!(old.build.timestamps, Timestamps::RewriteTimestamp);
         let hostile = text.replace("\"clamped\"", "\"now\"");
         assert!(Lock::from_toml(&hostile, Path::new("repro.lock")).is_err());
+    }
+
+    #[test]
+    fn the_engine_keys_are_written_when_known_and_a_lock_without_them_still_reads() {
+        let mut lock = sample();
+        let old_text = lock.to_toml();
+        for key in ["containerd", "engine_go", "buildkit_note"] {
+            assert!(!old_text.contains(key), "{old_text}");
+        }
+        lock.builder.containerd = "2.1.9+unknown".into();
+        lock.builder.engine_go = "go1.27.1".into();
+        lock.builder.buildkit = "v0.0.0+unknown".into();
+        lock.builder.buildkit_note = "not reported: a distribution's build".into();
+        let text = lock.to_toml();
+        assert!(
+            text.contains("buildkit = \"v0.0.0+unknown\"\nbuildkit_note = \"not reported: a distribution's build\"\ncontainerd = \"2.1.9+unknown\"\nengine_go = \"go1.27.1\"\ndriver = "),
+            "{text}"
+        );
+        assert_eq!(
+            Lock::from_toml(&text, Path::new("repro.lock"))
+                .unwrap()
+                .builder,
+            lock.builder
+        );
+        let old = Lock::from_toml(&old_text, Path::new("repro.lock")).unwrap();
+        assert_eq!(
+            (
+                old.builder.containerd.as_str(),
+                old.builder.engine_go.as_str()
+            ),
+            ("", "")
+        );
     }
 
     #[test]

@@ -8,18 +8,21 @@ use std::path::Path;
 use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
 use crate::image::archive::ScanError;
+use crate::image::platform::Platform;
 use crate::inventory::layers::{self, ImageScan, LayerScan};
 use crate::inventory::{self, Inventory};
 
 /// Reads an image archive with a progress bar on stderr (drawn only on a terminal).
 pub fn read_inventory<R: Read>(
     reader: R,
+    select: &layers::Select,
     label: &str,
     quiet: bool,
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
     let bar = progress_bar(None, label, quiet);
-    let result = inventory::from_archive(reader, known, &mut |n| bar.set_position(n));
+    let result =
+        inventory::from_archive_selected(reader, select, known, &mut |n| bar.set_position(n));
     bar.finish_and_clear();
     result.map_err(|e| scan_error(label, e.0))
 }
@@ -52,11 +55,19 @@ pub fn progress_bar(total: Option<u64>, label: &str, quiet: bool) -> indicatif::
 pub fn inventory_of_image(
     docker: &Docker,
     reference: &str,
+    platform: Option<&Platform>,
     quiet: bool,
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
+    let select = match platform {
+        Some(p) => layers::Select::ForPlatform {
+            name: None,
+            platform: p.clone(),
+        },
+        None => layers::Select::Only,
+    };
     let mut stream = docker.save(reference)?;
-    let result = read_inventory(&mut stream, reference, quiet, known);
+    let result = read_inventory(&mut stream, &select, reference, quiet, known);
     // A failed save explains a broken stream better than the stream does.
     stream.finish()?;
     result

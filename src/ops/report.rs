@@ -9,6 +9,8 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Identical,
+    /// Other bytes, the same files and runtime config (see [`crate::explain::equivalence`]).
+    Equivalent,
     Different,
     Missing,
 }
@@ -27,6 +29,8 @@ pub enum Mode {
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Identical,
+    /// Every image identical or equivalent, and at least one equivalent.
+    Equivalent,
     Different,
     /// A full rebuild: the base came out different with packages that drifted (its mirrors
     /// moved), and the release rebuilt on the locked base is identical.
@@ -39,6 +43,12 @@ impl Verdict {
     pub fn of(images: &[ImageReport]) -> Verdict {
         if images.iter().all(|i| i.status == Status::Identical) {
             return Verdict::Identical;
+        }
+        if images
+            .iter()
+            .all(|i| matches!(i.status, Status::Identical | Status::Equivalent))
+        {
+            return Verdict::Equivalent;
         }
         let base_drifted = images.iter().any(|i| {
             i.role == Role::Base && i.status == Status::Different && !i.packages.is_empty()
@@ -171,6 +181,10 @@ pub struct ImageReport {
     /// A rebuilt release of the base + release layout: which base it was built on; null
     /// otherwise.
     pub built_on: Option<BuiltOn>,
+    /// For an image whose bytes differ: whether its files and runtime are the same, and each
+    /// config field that differs; null when not judged (same bytes, or the locked image is not
+    /// here to read).
+    pub equivalence: Option<crate::explain::equivalence::Equivalence>,
 }
 
 impl ImageReport {
@@ -191,6 +205,7 @@ impl ImageReport {
             files: vec![],
             causes: vec![],
             built_on: None,
+            equivalence: None,
         }
     }
 
@@ -348,6 +363,7 @@ impl Report {
                 format!("identical (by digest, {}; not rebuilt)", src.as_str())
             }
             (Status::Identical, _) => "identical".into(),
+            (Status::Equivalent, _) => "equivalent".into(),
             (Status::Different, _) => "DIFFERENT".into(),
             (Status::Missing, _) => "MISSING".into(),
         };
@@ -437,6 +453,9 @@ impl Report {
             let images = if n == 1 { "image" } else { "images" };
             return format!("identical: {n} {images} {what} with the locked digests");
         }
+        if self.verdict == Verdict::Equivalent {
+            return crate::ops::equivalent::verdict_line(&self.images);
+        }
         let bad: Vec<String> = self
             .images
             .iter()
@@ -455,8 +474,10 @@ impl Report {
                         escape(&l.instruction)
                     )
                 }
-                None if i.status == Status::Missing => format!("{} is missing", i.name),
-                None => format!("{} differs", i.name),
+                None if i.status == Status::Missing => {
+                    format!("{}{} is missing", i.name, on_platform(i))
+                }
+                None => format!("{}{} differs", i.name, on_platform(i)),
             })
             .collect();
         let also = match release_on_locked_base {
@@ -465,6 +486,15 @@ impl Report {
         };
         format!("DIFFERENT: {}{also}", bad.join("; "))
     }
+}
+
+/// ` (linux/arm64)` for an image of a multi-platform lock, else nothing: one verdict line
+/// names each platform that is not identical, not the same image twice.
+fn on_platform(i: &ImageReport) -> String {
+    i.platform
+        .as_deref()
+        .map(|p| format!(" ({})", escape(p)))
+        .unwrap_or_default()
 }
 
 /// Under an image's line: why it differs, in words, layer by layer, package by package and
@@ -503,6 +533,9 @@ fn explanation(i: &ImageReport) -> String {
             escape(found)
         ));
     }
+    if let Some(e) = &i.equivalence {
+        out.push_str(&crate::ops::equivalent::render(e, "           "));
+    }
     out.push_str(&crate::explain::render_layers(
         &i.files,
         &i.causes,
@@ -526,6 +559,7 @@ mod tests {
             manifest_digest: d('f'),
             config_digest: d('c'),
             layers: layers.iter().map(|c| d(*c)).collect(),
+            needs: None,
             inventory: Default::default(),
         }
     }
@@ -646,6 +680,7 @@ mod tests {
                 files: vec![],
                 causes: vec![],
                 built_on: None,
+                equivalence: None,
                 layers: vec![LayerDiff {
                     index: 2,
                     locked: Some(d('c')),
@@ -675,5 +710,40 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("verdict: DIFFERENT: x:0123 differs in 1 layer(s), first layer 2 (RUN /bin/sh -c date > /stamp)\n"), "{text}");
+    }
+
+    #[test]
+    fn verdict_names_each_platform_that_differs() {
+        let mut amd = ImageReport::of(&locked(Role::Release, &['a']), Some(Source::Engine));
+        amd.platform = Some("linux/amd64".into());
+        amd.status = Status::Different;
+        amd.detail = Some(
+            "the image index sha256:e lists sha256:x for linux/amd64, the lock names sha256:a"
+                .into(),
+        );
+        let mut arm = ImageReport::of(&locked(Role::Release, &['a']), None);
+        arm.platform = Some("linux/arm64".into());
+        arm.status = Status::Missing;
+        let mut report = Report {
+            lock: "repro.lock".into(),
+            mode: Mode::Digests,
+            commit: "0".repeat(40),
+            verdict: Verdict::Different,
+            images: vec![amd, arm],
+            bases: vec![],
+            host: None,
+            not_checked: vec![],
+            overridden: vec![],
+        };
+        report.verdict = Verdict::of(&report.images);
+        let text = report.render_human();
+        assert!(
+            text.contains("           the image index sha256:e lists sha256:x for linux/amd64, the lock names sha256:a\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("verdict: DIFFERENT: p:release (linux/amd64) differs; p:release (linux/arm64) is missing\n"),
+            "{text}"
+        );
     }
 }

@@ -28,8 +28,6 @@ pub struct Serial {
 /// a test binary, and across test binaries or checkouts running at once on the same engine
 /// (an advisory lock on a file in the temp directory, released when the guard drops).
 pub fn serial() -> Serial {
-    // Every engine test starts here: check the test bed before anything else.
-    docker_config();
     static LOCK: Mutex<()> = Mutex::new(());
     let thread = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let path = std::env::temp_dir().join("docker-repro-engine-tests.lock");
@@ -43,6 +41,9 @@ pub fn serial() -> Serial {
     // SAFETY: flock on a descriptor this function owns; it blocks until the lock is free.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
     assert_eq!(rc, 0, "cannot lock {}", path.display());
+    // Every engine test starts here: check the test bed before anything else, once the engine
+    // is this test's (another checkout's test may have stopped the registry for a while).
+    docker_config();
     Serial {
         _thread: thread,
         _machine: file,
@@ -238,7 +239,7 @@ pub fn filters() -> Vec<(String, String)> {
         (r"sha256:[0-9a-f]{64}", "sha256:[digest]"),
         (r"sha256:[0-9a-f]{12}", "sha256:[short]"),
         (
-            r#"(docker_client|docker_engine|buildx|buildkit) = "[^"]*""#,
+            r#"(docker_client|docker_engine|buildx|buildkit|buildkit_note|containerd|engine_go) = "[^"]*""#,
             r#"$1 = "[version]""#,
         ),
         // Temporary directories of the tests and of docker repro (not paths inside images).

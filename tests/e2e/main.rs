@@ -6,6 +6,8 @@
 mod common;
 
 mod diff;
+mod engines;
+mod init;
 mod inputs;
 mod inspect;
 mod platforms;

@@ -113,6 +113,11 @@ fn the_gpu_host_verdict_uses_the_driver_and_the_image_cuda() {
         "{lock}"
     );
     assert!(lock.contains("cuda = \"12.4.1\""), "{lock}");
+    // What it needs from a GPU host, for a reviewer reading the lock.
+    assert!(
+        lock.contains("[image.needs]\ncuda = \"12.4\"\nfrom = \"cuda 12.4.1\"\ndriver = \"525.60.13\"\ndriver_all_features = \"550.54.14\"\n"),
+        "{lock}"
+    );
 
     let verify_with = |line: Option<&str>, args: &[&str]| {
         let smi = fake_nvidia_smi(line.unwrap_or("unused"));
@@ -132,7 +137,12 @@ fn the_gpu_host_verdict_uses_the_driver_and_the_image_cuda() {
         &["repro", "verify"],
     );
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("host: NVIDIA H100 80GB HBM3 (compute 9.0), driver 550.54.15, image CUDA 12.4.1: runs\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "host: NVIDIA H100 80GB HBM3 (compute 9.0), driver 550.54.15, image CUDA 12.4: runs\n"
+        ),
+        "{stdout}"
+    );
     let (code, stdout, _) = verify_with(
         Some("NVIDIA A100-SXM4-40GB, 535.104.05, 8.0"),
         &["repro", "verify", "--format", "json"],
@@ -145,7 +155,7 @@ fn the_gpu_host_verdict_uses_the_driver_and_the_image_cuda() {
         &["repro", "verify"],
     );
     assert_eq!(code, 3, "{stdout}");
-    assert!(stdout.contains("will not run: driver 470.82.01 is too old for CUDA 12.4.1: it needs >= 550.54.14 (or >= 525.60.13 through minor-version compatibility)"), "{stdout}");
+    assert!(stdout.contains("will not run: driver 470.82.01 is too old for CUDA 12.4: it needs >= 550.54.14 (or >= 525.60.13 through minor-version compatibility)"), "{stdout}");
     let (code, _, stderr) = verify_with(
         Some("Tesla V100-SXM2-16GB, 470.82.01, 7.0"),
         &["repro", "run"],

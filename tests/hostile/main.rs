@@ -8,5 +8,6 @@ mod common;
 mod archive;
 mod dos;
 mod faults;
+mod index;
 mod repo;
 mod tar;

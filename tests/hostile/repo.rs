@@ -683,6 +683,8 @@ fn a_dirty_file_name_with_a_newline_stays_on_one_line() {
         &[("Dockerfile", &format!("FROM {}\n", busybox()))],
     );
     p.write(&[("evil\nerror: forged line\u{1b}[2J", "x")]);
+    p.commit("a tracked file with a hostile name");
+    p.write(&[("evil\nerror: forged line\u{1b}[2J", "changed")]);
     let run = p.repro(&["release"]).expect(1);
     assert_refused(
         &run,
