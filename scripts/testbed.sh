@@ -561,6 +561,35 @@ setup_binfmt() {
   fi
 }
 
+# Go's archive/tar, the reader the engine unpacks layers with, for the differential test of the
+# project's tar reader (tests/hostile/tar.rs): golang-go in the root, never on the host, and
+# tests/fixtures/tarlist built there into $CACHE/bin/tarlist, again whenever its source changes.
+build_tarlist() {
+  local src="$HERE/../tests/fixtures/tarlist/main.go" bin="$CACHE/bin/tarlist"
+  local want; want=$(sha256sum <"$src" | cut -d' ' -f1)
+  if [ -x "$bin" ] && [ "$(cat "$bin.sha256" 2>/dev/null)" = "$want" ]; then return 0; fi
+  if ! [ -d "$ROOT/usr/bin" ]; then
+    log "WARNING: no root at $ROOT to build Go's tar lister in; tests/hostile/tar.rs will fail until it is built"
+    return 0
+  fi
+  if ! [ -x "$ROOT/usr/bin/go" ]; then
+    need_root golang-go
+    root_install "$ROOT" golang-go
+  fi
+  log "building Go's tar lister into $bin"
+  local work="$ROOT/usr/local/src/tarlist"
+  rm -rf "$work" && mkdir -p "$work" "$CACHE/bin"
+  cp "$src" "$work/main.go"
+  if ! chroot "$ROOT" env -i PATH=/usr/bin:/bin HOME=/tmp GOCACHE=/usr/local/src/tarlist/cache \
+      GOTOOLCHAIN=local CGO_ENABLED=0 sh -c 'cd /usr/local/src/tarlist && go build -trimpath -o tarlist main.go' \
+      >>"$ROOT.log" 2>&1; then
+    log "building tests/fixtures/tarlist failed; see $ROOT.log"; tail -5 "$ROOT.log" >&2; exit 1
+  fi
+  install -m 755 "$work/tarlist" "$bin"
+  echo "$want" >"$bin.sha256"
+  rm -rf "$work"
+}
+
 # --- A second engine, Debian sid's (docker.io 28, BuildKit 0.25, buildx 0.29, dockerd built with a
 # newer Go), for rebuilding a release on another Docker than the one that cut it. It runs from its
 # own debootstrapped root, like the first, so its data-root, exec-root, pid file, containerd (socket,
@@ -648,6 +677,7 @@ main() {
   start_mirrors
   install_syft
   install_sbom_validators
+  build_tarlist
   start_sid_engine
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"
   if [ -n "${MIRROR_HOST:-}" ]; then

@@ -6,9 +6,10 @@
 //! byte for byte as the build wrote it.
 //!
 //! A layer's tar stream keeps its encoding: only the time fields of its headers change (the
-//! ustar mtime, GNU atime and ctime, PAX `mtime`, `atime` and `ctime` records), each checksum
-//! is computed again, and the stream is compressed as it was stored (gzip or zstd, at fixed
-//! levels, so the same input always gives the same bytes).
+//! ustar mtime, GNU atime and ctime, PAX `mtime`, `atime` and `ctime` records), and only those
+//! the engine's reader (Go's `archive/tar`, as `tarstream` reads) takes as times; each
+//! checksum is computed again, and the stream is compressed as it was stored (gzip or zstd, at
+//! fixed levels, so the same input always gives the same bytes).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -24,9 +25,11 @@ use crate::image::archive::{
 };
 use crate::image::digest::Digest;
 use crate::image::layer::{open_layer, Stored};
-use crate::image::tarstream::MAX_EXTENDED_HEADER;
+use crate::image::tarstream::{
+    decode_block, go_numeric, parse_pax_time, pax_records, Header, Piece, TarError, TarStream,
+    Time, BLOCK,
+};
 
-const BLOCK: usize = 512;
 /// gzip at zlib's default level, as BuildKit compresses; zstd at its default level.
 const GZIP_LEVEL: u32 = 6;
 const ZSTD_LEVEL: i32 = 3;
@@ -35,8 +38,8 @@ const MAX_DEPTH: usize = 3;
 
 /// Copies the tar stream `input` to `output` with every mtime, atime and ctime later than
 /// `epoch` set to `epoch`, every other byte as it was. Returns whether any time was clamped.
-/// Link, directory and device entries carry no data whatever their size field says, as Go's
-/// and BuildKit's readers take them; a PAX `size` record sets the next entry's data size.
+/// The stream is read by [`TarStream`], so entries, their data and their times are those the
+/// engine reads; a header whose rewrite would read otherwise is an error, never written.
 pub fn clamp_times(input: impl Read, output: impl Write, epoch: u64) -> io::Result<bool> {
     clamp(input, output, epoch, false)
 }
@@ -48,7 +51,7 @@ pub fn holds_later_time(input: impl Read, epoch: u64) -> io::Result<bool> {
 }
 
 fn clamp(
-    mut input: impl Read,
+    input: impl Read,
     mut output: impl Write,
     epoch: u64,
     stop_at_first: bool,
@@ -58,81 +61,43 @@ fn clamp(
             "SOURCE_DATE_EPOCH {epoch} does not fit a tar header's time field"
         )));
     }
+    let mut tar = TarStream::recording(input);
     let mut changed = false;
-    let mut block = [0u8; BLOCK];
-    let mut next_size: Option<u64> = None;
     loop {
-        if !read_block(&mut input, &mut block)? {
+        let header = tar.next_header().map_err(tar_error)?;
+        let mut pieces = tar.take_pieces();
+        let Some(header) = header else {
+            // The end-of-archive blocks and whatever follows them, as they were.
+            for piece in &pieces {
+                write_piece(&mut output, piece)?;
+            }
+            io::copy(tar.inner_mut(), &mut output)?;
             return Ok(changed);
-        }
-        if block.iter().all(|&b| b == 0) {
-            // The end-of-archive blocks and whatever padding follows, as they were.
-            output.write_all(&block)?;
-            io::copy(&mut input, &mut output)?;
-            return Ok(changed);
-        }
-        let typeflag = block[156];
-        let declared = number(&block[124..136])
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| invalid("a tar header's size is not a number".into()))?;
-        let mut header_changed = clamp_field(&mut block[136..148], epoch)?;
-        if &block[257..265] == b"ustar  \0" {
-            // The GNU header keeps atime and ctime where POSIX keeps the name prefix.
-            header_changed |= clamp_field(&mut block[345..357], epoch)?;
-            header_changed |= clamp_field(&mut block[357..369], epoch)?;
-        }
-        if matches!(typeflag, b'x' | b'g') {
-            let size = declared;
-            if size > MAX_EXTENDED_HEADER {
-                return Err(invalid(format!(
-                    "a PAX header of {size} bytes, more than {MAX_EXTENDED_HEADER}"
-                )));
-            }
-            let mut data = vec![0u8; size as usize];
-            input.read_exact(&mut data)?;
-            skip(&mut input, padding(size))?;
-            let (records, size_record) = clamp_pax(&data, epoch)?;
-            if typeflag == b'x' {
-                next_size = size_record;
-            }
-            if let Some(records) = records {
-                data = records;
-                write_octal(&mut block[124..136], data.len() as u64);
-                header_changed = true;
-            }
-            changed |= header_changed;
-            if changed && stop_at_first {
+        };
+        if clamp_pieces(&mut pieces, epoch)? {
+            check_read_alike(&pieces, &header, epoch)?;
+            changed = true;
+            if stop_at_first {
                 return Ok(true);
             }
-            write_header(&mut output, &mut block, header_changed)?;
-            output.write_all(&data)?;
-            output.write_all(&[0u8; BLOCK][..padding(data.len() as u64) as usize])?;
-            continue;
         }
-        let size = match typeflag {
-            b'1'..=b'6' => {
-                next_size = None;
-                0
-            }
-            // A GNU long name or link is read before the entry a PAX size is meant for.
-            b'L' | b'K' => declared,
-            _ => next_size.take().unwrap_or(declared),
-        };
-        changed |= header_changed;
-        if changed && stop_at_first {
-            return Ok(true);
+        for piece in &pieces {
+            write_piece(&mut output, piece)?;
         }
-        write_header(&mut output, &mut block, header_changed)?;
-        let whole = size
-            .checked_add(padding(size))
-            .ok_or_else(|| invalid("a tar entry's size overflows".into()))?;
-        let copied = io::copy(&mut (&mut input).take(whole), &mut output)?;
-        if copied != whole {
+        let copied = io::copy(&mut tar.data(), &mut output)?;
+        if copied != header.size {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the tar stream ends inside an entry",
             ));
         }
+    }
+}
+
+fn tar_error(e: TarError) -> io::Error {
+    match e {
+        TarError::Io(e) => e,
+        other => invalid(other.to_string()),
     }
 }
 
@@ -144,65 +109,85 @@ fn padding(size: u64) -> u64 {
     (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
 }
 
-/// Reads one block; `false` at the end of the stream (a stream cut inside a block is an error).
-fn read_block(input: &mut impl Read, block: &mut [u8; BLOCK]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < BLOCK {
-        match input.read(&mut block[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the tar stream ends inside a header",
-                ))
+fn write_piece(output: &mut impl Write, piece: &Piece) -> io::Result<()> {
+    match piece {
+        Piece::Bytes(bytes) => output.write_all(bytes),
+        Piece::Header(block) => output.write_all(&block[..]),
+        Piece::Extended { data, padding } => {
+            output.write_all(data)?;
+            output.write_all(padding)
+        }
+    }
+}
+
+/// Clamps, in the headers that lead to one entry, each time Go reads that is later than
+/// `epoch`: every header's mtime field, a GNU or STAR header's atime and ctime where Go reads
+/// them as times (a GNU atime Go cannot parse makes those bytes a name prefix: they are left
+/// alone), and the `mtime`, `atime` and `ctime` records of a PAX header (not a global one,
+/// which applies to no entry). Whether anything changed.
+fn clamp_pieces(pieces: &mut [Piece], epoch: u64) -> io::Result<bool> {
+    let mut changed = false;
+    for i in 0..pieces.len() {
+        let records = match (&pieces[i], pieces.get(i + 1)) {
+            (Piece::Header(block), Some(Piece::Extended { data, .. })) if block[156] == b'x' => {
+                clamp_pax(data, epoch)?
             }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            _ => None,
+        };
+        let Piece::Header(block) = &mut pieces[i] else {
+            continue;
+        };
+        let format = decode_block(block).map_err(tar_error)?.format;
+        let mut block_changed = false;
+        for field in format.time_fields(block) {
+            block_changed |= clamp_field(&mut block[field], epoch);
+        }
+        if let Some(records) = &records {
+            write_octal(&mut block[124..136], records.len() as u64);
+            block_changed = true;
+        }
+        if block_changed {
+            block[148..156].fill(b' ');
+            let sum: u32 = block.iter().map(|&b| b as u32).sum();
+            block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+            changed = true;
+        }
+        if let Some(records) = records {
+            let padding = vec![0u8; padding(records.len() as u64) as usize];
+            pieces[i + 1] = Piece::Extended {
+                data: records,
+                padding,
+            };
         }
     }
-    Ok(true)
+    Ok(changed)
 }
 
-fn skip(input: &mut impl Read, n: u64) -> io::Result<()> {
-    let skipped = io::copy(&mut input.take(n), &mut io::sink())?;
-    if skipped == n {
-        Ok(())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the tar stream ends inside an entry",
-        ))
+/// The rewritten headers must lead a reader to the same entry with only its times clamped:
+/// the same path, type, size, link and owner. A header where they would not is refused
+/// rather than written, since the clamp must never move or change a file.
+fn check_read_alike(pieces: &[Piece], before: &Header, epoch: u64) -> io::Result<()> {
+    let mut bytes = Vec::new();
+    for piece in pieces.iter().skip_while(|p| !matches!(p, Piece::Header(_))) {
+        write_piece(&mut bytes, piece)?;
     }
-}
-
-fn write_header(output: &mut impl Write, block: &mut [u8; BLOCK], changed: bool) -> io::Result<()> {
-    if changed {
-        block[148..156].fill(b' ');
-        let sum: u32 = block.iter().map(|&b| b as u32).sum();
-        block[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let limit = Time::from_seconds(epoch as i64);
+    let clamp = |t: Time| t.min(limit);
+    let expected = Header {
+        modified: clamp(before.modified),
+        mtime: clamp(before.modified).seconds,
+        accessed: before.accessed.map(clamp),
+        changed: before.changed.map(clamp),
+        ..before.clone()
+    };
+    let after = TarStream::new(&bytes[..]).next_header();
+    match after {
+        Ok(Some(after)) if after == expected => Ok(()),
+        _ => Err(invalid(format!(
+            "clamping the times of {:?} would change how the engine reads it; the layer is refused, not clamped",
+            crate::error::clip(&before.path)
+        ))),
     }
-    output.write_all(block)
-}
-
-/// A numeric header field: octal text, or GNU base-256 (negative values as -1).
-fn number(field: &[u8]) -> Option<i128> {
-    if field[0] == 0xff {
-        return Some(-1);
-    }
-    if field[0] & 0x80 != 0 {
-        let mut value: i128 = (field[0] & 0x7f) as i128;
-        for &b in &field[1..] {
-            value = value.checked_mul(256)?.checked_add(b as i128)?;
-        }
-        return Some(value);
-    }
-    let text = field.split(|&b| b == 0).next().unwrap_or_default();
-    let text = std::str::from_utf8(text).ok()?.trim();
-    if text.is_empty() {
-        return Some(0);
-    }
-    i128::from_str_radix(text, 8).ok()
 }
 
 fn write_octal(field: &mut [u8], value: u64) {
@@ -210,84 +195,35 @@ fn write_octal(field: &mut [u8], value: u64) {
     field.copy_from_slice(format!("{value:0width$o}\0").as_bytes());
 }
 
-/// Sets a time field later than `epoch` to `epoch`; whether it did.
-fn clamp_field(field: &mut [u8], epoch: u64) -> io::Result<bool> {
-    let time =
-        number(field).ok_or_else(|| invalid("a tar header's time is not a number".into()))?;
-    if time > epoch as i128 {
-        write_octal(field, epoch);
-        Ok(true)
-    } else {
-        Ok(false)
+/// Sets a time field Go reads as later than `epoch` to `epoch`; whether it did.
+fn clamp_field(field: &mut [u8], epoch: u64) -> bool {
+    match go_numeric(field) {
+        Some(time) if time > epoch as i64 => {
+            write_octal(field, epoch);
+            true
+        }
+        _ => false,
     }
 }
 
-/// The records of a PAX header with each time later than `epoch` clamped (`None` when none
-/// is), and the `size` it sets for the next entry, if any.
-fn clamp_pax(data: &[u8], epoch: u64) -> io::Result<(Option<Vec<u8>>, Option<u64>)> {
-    let malformed = || invalid("a PAX header's records are malformed".into());
+/// The records of a PAX header with each time Go reads as later than `epoch` clamped (`None`
+/// when none is). An empty or unreadable time record is left as it is: Go then keeps the
+/// header's own field (clamped with it) or refuses the entry.
+fn clamp_pax(data: &[u8], epoch: u64) -> io::Result<Option<Vec<u8>>> {
     let mut out = Vec::with_capacity(data.len());
     let mut changed = false;
-    let mut size = None;
-    let mut rest = data;
-    while !rest.is_empty() {
-        if rest.iter().all(|&b| b == 0) {
-            out.extend_from_slice(rest);
-            break;
-        }
-        let space = rest.iter().position(|&b| b == b' ').ok_or_else(malformed)?;
-        let length: usize = std::str::from_utf8(&rest[..space])
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .filter(|&n| n > space + 1 && n <= rest.len())
-            .ok_or_else(malformed)?;
-        let record = &rest[..length];
-        rest = &rest[length..];
-        let body = record[space + 1..]
-            .strip_suffix(b"\n")
-            .ok_or_else(malformed)?;
-        let equals = body.iter().position(|&b| b == b'=').ok_or_else(malformed)?;
-        let (key, value) = (&body[..equals], &body[equals + 1..]);
-        if key == b"size" {
-            size = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-        }
-        if matches!(key, b"mtime" | b"atime" | b"ctime") && pax_time_after(value, epoch)? {
-            out.extend_from_slice(&pax_record(key, epoch.to_string().as_bytes()));
+    let limit = Time::from_seconds(epoch as i64);
+    for record in pax_records(data).map_err(tar_error)? {
+        let later = matches!(record.key, b"mtime" | b"atime" | b"ctime")
+            && parse_pax_time(record.value).is_some_and(|t| t > limit);
+        if later {
+            out.extend_from_slice(&pax_record(record.key, epoch.to_string().as_bytes()));
             changed = true;
         } else {
-            out.extend_from_slice(record);
+            out.extend_from_slice(record.bytes);
         }
     }
-    Ok((changed.then_some(out), size))
-}
-
-/// Whether a PAX time (`SECONDS[.FRACTION]`, maybe negative) is later than `epoch`.
-fn pax_time_after(value: &[u8], epoch: u64) -> io::Result<bool> {
-    let text = std::str::from_utf8(value).map_err(|_| invalid("a PAX time is not text".into()))?;
-    if text.starts_with('-') {
-        return Ok(false);
-    }
-    let (seconds, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if seconds.is_empty()
-        || !seconds.bytes().all(|b| b.is_ascii_digit())
-        || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(invalid(format!(
-            "a PAX time {:?} is not a number",
-            crate::error::clip(text)
-        )));
-    }
-    let seconds = seconds.trim_start_matches('0');
-    let epoch_text = epoch.to_string();
-    Ok(match seconds.len().cmp(&epoch_text.len()) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => match seconds.cmp(epoch_text.as_str()) {
-            std::cmp::Ordering::Greater => true,
-            std::cmp::Ordering::Less => false,
-            std::cmp::Ordering::Equal => fraction.bytes().any(|b| b != b'0'),
-        },
-    })
+    Ok(changed.then_some(out))
 }
 
 /// One PAX record, `LENGTH KEY=VALUE\n`, whose length counts its own digits.
@@ -907,12 +843,16 @@ mod tests {
                 .unwrap();
             assert_eq!(length.parse::<usize>().unwrap(), record.len(), "{value:?}");
         }
-        assert!(pax_time_after(b"1700000001", EPOCH).unwrap());
-        assert!(pax_time_after(b"01700000000.1", EPOCH).unwrap());
-        assert!(!pax_time_after(b"1700000000.0", EPOCH).unwrap());
-        assert!(!pax_time_after(b"-99999999999", EPOCH).unwrap());
-        assert!(!pax_time_after(b"999", EPOCH).unwrap());
-        assert!(pax_time_after(b"1e9", EPOCH).is_err());
+        let later =
+            |text: &[u8]| parse_pax_time(text).map(|t| t > Time::from_seconds(EPOCH as i64));
+        assert_eq!(later(b"1700000001"), Some(true));
+        assert_eq!(later(b"01700000000.1"), Some(true));
+        assert_eq!(later(b"+1700000000.1"), Some(true));
+        assert_eq!(later(b"1700000000.0"), Some(false));
+        assert_eq!(later(b"-99999999999"), Some(false));
+        assert_eq!(later(b"999"), Some(false));
+        assert_eq!(later(b"1e9"), None);
+        assert_eq!(later(b""), None);
     }
 
     /// A PAX extended header holding `records`, padded to whole blocks.
@@ -953,8 +893,8 @@ mod tests {
         let link_at = 1024 + 512 + 1024;
         assert_eq!(&out[link_at..link_at + 4], b"link");
         assert_eq!(
-            number(&out[link_at + 136..link_at + 148]),
-            Some(EPOCH as i128)
+            go_numeric(&out[link_at + 136..link_at + 148]),
+            Some(EPOCH as i64)
         );
     }
 
@@ -988,8 +928,8 @@ mod tests {
         assert_eq!(out.len(), bytes.len());
         assert_eq!(&out[after_at..after_at + 5], b"after");
         assert_eq!(
-            number(&out[after_at + 136..after_at + 148]),
-            Some(EPOCH as i128)
+            go_numeric(&out[after_at + 136..after_at + 148]),
+            Some(EPOCH as i64)
         );
     }
 

@@ -104,7 +104,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// A plain tar header block (ustar), with `size` written in the octal field.
-fn header(path: &str, typeflag: u8, size: u64, link: &str) -> tar::Header {
+pub(crate) fn header(path: &str, typeflag: u8, size: u64, link: &str) -> tar::Header {
     let mut h = tar::Header::new_ustar();
     h.set_path(path).unwrap();
     h.set_size(size);
@@ -118,7 +118,7 @@ fn header(path: &str, typeflag: u8, size: u64, link: &str) -> tar::Header {
 }
 
 /// A `docker save` archive around one layer blob (written as given: plain tar, gzip or zstd).
-fn save_archive(dir: &Path, name: &str, layer: &[u8]) -> std::path::PathBuf {
+pub(crate) fn save_archive(dir: &Path, name: &str, layer: &[u8]) -> std::path::PathBuf {
     let config = br#"{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
     let (l, c) = (sha256(layer), sha256(config));
     let manifest =
@@ -236,7 +236,7 @@ fn a_hundred_thousand_hard_links_cost_linear_time_and_no_copies() {
 
 /// A layer of `n` whiteouts (`.wh.` entries of long, distinct paths), zstd-compressed as it
 /// is written: about 1.5 MB for a million.
-fn whiteout_layer(n: usize, salt: &str) -> Vec<u8> {
+pub(crate) fn whiteout_layer(n: usize, salt: &str) -> Vec<u8> {
     let mut z = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
     for i in 0..n {
         let path = format!(
@@ -299,7 +299,7 @@ fn zstd_bomb(size: u64) -> Vec<u8> {
     z.finish().unwrap()
 }
 
-fn small_layer() -> Vec<u8> {
+pub(crate) fn small_layer() -> Vec<u8> {
     let mut layer = header("etc/hostname", b'0', 3, "").as_bytes().to_vec();
     layer.extend_from_slice(b"box");
     layer.resize(512 + 512 + 1024, 0);

@@ -10,3 +10,4 @@ mod dos;
 mod faults;
 mod index;
 mod repo;
+mod tar;
