@@ -55,7 +55,10 @@ fn file_times_are_clamped_after_the_build_and_a_lock_from_before_is_rebuilt_as_i
         &[
             (
                 "Dockerfile",
-                &format!("FROM {}\nCOPY app /app\nRUN echo built > /built\n", busybox()),
+                &format!(
+                    "FROM {}\nCOPY app /app\nRUN echo built > /built\n",
+                    busybox()
+                ),
             ),
             ("app/hello.txt", "hello from a release\n"),
             (".dockerignore", ".git\n"),
