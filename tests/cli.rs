@@ -427,6 +427,10 @@ fn verify_flags_that_do_not_go_together_are_usage_errors() {
     for (args, needle) in [
         (
             vec!["verify", lock, "--rebuild", "--offline"],
+            "--offline cannot be combined with --rebuild: a rebuild fetches the pinned base images; offline, rebuild the release on the archived base: --rebuild --base locked --archive FILE --offline",
+        ),
+        (
+            vec!["verify", lock, "--rebuild", "--base", "locked", "--offline"],
             "--offline cannot be combined with --rebuild",
         ),
         (

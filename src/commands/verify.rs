@@ -74,6 +74,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
                     archive: args.archive.as_deref(),
                     inputs: &inputs,
                     platforms: &platforms,
+                    offline: args.offline,
                 },
                 docker,
                 &ui,
@@ -349,11 +350,14 @@ fn check_flags(args: &VerifyArgs) -> Result<()> {
             "{a} cannot be combined with {b}: {why}"
         )))
     };
-    if args.offline && args.rebuild {
+    if args.offline
+        && args.rebuild
+        && (args.archive.is_none() || args.base != Some(BaseChoice::Locked))
+    {
         return conflict(
             "--offline",
             "--rebuild",
-            "a rebuild fetches the pinned base images",
+            "a rebuild fetches the pinned base images; offline, rebuild the release on the archived base: --rebuild --base locked --archive FILE --offline",
         );
     }
     if args.archive.is_some() && args.rebuild && args.base != Some(BaseChoice::Locked) {
@@ -805,6 +809,9 @@ struct Rebuild<'a> {
     inputs: &'a RebuildInputs,
     /// The platforms to rebuild and compare (of a multi-platform lock, maybe some only).
     platforms: &'a [String],
+    /// `--offline`: nothing fetched (with `--archive` and `--base locked`, the only rebuild that
+    /// can be done so): no clone, and no image the release Dockerfile would pull.
+    offline: bool,
 }
 
 fn rebuild(
@@ -943,7 +950,7 @@ fn locked_plan(
     work: &Path,
     ui: &Ui,
 ) -> Result<(Plan, Vec<String>)> {
-    let repo = source_repository(lock, lock_path, how.source, git, work, ui)?;
+    let repo = source_repository(lock, lock_path, how.source, how.offline, git, work, ui)?;
     ui.progress(&format!(
         "copying commit {} into a clean build directory",
         lock.short_commit()
@@ -1009,6 +1016,22 @@ fn locked_plan(
         },
     )?;
     check_locked_dockerfiles(&plan, lock, lock_path)?;
+    if how.offline {
+        let pulled = plan
+            .release
+            .parsed
+            .externals
+            .iter()
+            .find(|e| !crate::ops::build::is_built_base(&lock.build.image, &e.image));
+        if let Some(pulled) = pulled {
+            return Err(Error::Failed(format!(
+                "--offline fetches nothing, but {} line {} pulls {}, which only its registry has; drop --offline",
+                plan.release.path,
+                pulled.line,
+                crate::ui::escape(&crate::error::clip(&pulled.image))
+            )));
+        }
+    }
     Ok((plan, ignore))
 }
 
@@ -1326,6 +1349,7 @@ fn source_repository(
     lock: &Lock,
     lock_path: &Path,
     source: Option<&Path>,
+    offline: bool,
     git: &Git,
     work: &Path,
     ui: &Ui,
@@ -1355,6 +1379,13 @@ fn source_repository(
     if remote.is_empty() {
         return Err(Error::Failed(format!(
             "{}: commit {} is not in a repository here and the lock records no remote; pass --source DIR (a checkout holding that commit)",
+            lock_path.display(),
+            lock.short_commit()
+        )));
+    }
+    if offline {
+        return Err(Error::Failed(format!(
+            "{}: commit {} is not in a repository here, and --offline fetches nothing (no clone of {remote}); pass --source DIR (a checkout holding that commit)",
             lock_path.display(),
             lock.short_commit()
         )));

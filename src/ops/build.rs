@@ -474,7 +474,8 @@ pub fn proxies_from_env() -> Vec<String> {
         .collect()
 }
 
-fn is_built_base(image: &str, reference: &str) -> bool {
+/// Whether `reference` names the base this release builds (`<image>:base`).
+pub fn is_built_base(image: &str, reference: &str) -> bool {
     normalise_ref(reference) == normalise_ref(&format!("{image}:base"))
 }
 

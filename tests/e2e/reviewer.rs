@@ -158,6 +158,13 @@ fn an_archive_of_base_and_release_verifies_both_offline_and_rebuilds_the_release
     assert_eq!(report["images"][0]["source"], "archive");
     assert_eq!(report["images"][1]["source"], "rebuild");
     assert_eq!(report["images"][1]["built_on"], "locked-base");
+    // With the registry stopped, --offline says so and fetches nothing: the same verdict.
+    let offline = on_archived_base(&archive, &["--offline"]).expect(0);
+    assert!(
+        offline.stdout.contains("verdict: identical"),
+        "{}",
+        offline.stdout
+    );
     let human = on_archived_base(&archive, &[]).expect(0);
     assert!(
         human.stdout.contains("identical (by digest, archive; not rebuilt)")
