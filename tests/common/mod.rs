@@ -209,6 +209,11 @@ impl Project {
 }
 
 pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    git_at(dir, args, "2024-05-01T12:00:00Z")
+}
+
+/// `git ARGS` in `dir` as the test user, with `date` as the author and committer date.
+pub fn git_at(dir: &Path, args: &[&str], date: &str) -> String {
     let out = Command::new("git")
         .args([
             "-c",
@@ -220,8 +225,8 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
         ])
         .args(args)
         .current_dir(dir)
-        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2024-05-01T12:00:00Z")
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
         .output()
         .unwrap();
     assert!(

@@ -340,9 +340,8 @@ fn plain_build(dir: &std::path::Path, tag: &str, extra: &[&str]) {
     docker(&args);
 }
 
-/// The entries of the image index `docker save IMAGE` holds for it: (platform, is an
-/// attestation).
-fn saved_index_entries(image: &str) -> Vec<(String, bool)> {
+/// The members of `docker save IMAGE`, by path.
+fn saved_members(image: &str) -> std::collections::HashMap<String, Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("saved.tar");
     docker(&["save", "-o", tar.to_str().unwrap(), image]);
@@ -355,6 +354,13 @@ fn saved_index_entries(image: &str) -> Vec<(String, bool)> {
         std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
         members.insert(path, bytes);
     }
+    members
+}
+
+/// The entries of the image index `docker save IMAGE` holds for it: (platform, is an
+/// attestation).
+fn saved_index_entries(image: &str) -> Vec<(String, bool)> {
+    let members = saved_members(image);
     let top: serde_json::Value = serde_json::from_slice(&members["index.json"]).unwrap();
     let digest = top["manifests"][0]["digest"].as_str().unwrap();
     let blob = format!("blobs/sha256/{}", &digest[7..]);
@@ -523,18 +529,7 @@ fn a_multi_platform_image_is_read_for_this_host_or_the_platform_asked() {
 /// What an engine without the containerd image store saves: `manifest.json`, the config as
 /// `<hex>.json` and each layer uncompressed as `<dir>/layer.tar`, no OCI index.
 fn legacy_archive_of(image: &str, out: &std::path::Path) {
-    let dir = tempfile::tempdir().unwrap();
-    let tar = dir.path().join("saved.tar");
-    docker(&["save", "-o", tar.to_str().unwrap(), image]);
-    let mut blobs = std::collections::HashMap::new();
-    let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
-        blobs.insert(path, bytes);
-    }
+    let blobs = saved_members(image);
     let blob = |d: &str| blobs[&format!("blobs/sha256/{}", &d[7..])].clone();
     let top: serde_json::Value = serde_json::from_slice(&blobs["index.json"]).unwrap();
     let mut digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();

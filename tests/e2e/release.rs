@@ -576,26 +576,7 @@ fn untracked_files_never_block_a_release_and_compiled_bytecode_rebuilds_identica
 /// Commits everything at `date` (the test projects' own commits all share one date).
 fn commit_at(p: &Project, message: &str, date: &str) {
     p.git(&["add", "-A"]);
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Repro Test",
-            "-c",
-            "user.email=test@example.org",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(["commit", "-q", "-m", message])
-        .current_dir(&p.dir)
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    git_at(&p.dir, &["commit", "-q", "-m", message], date);
 }
 
 fn digest_of(lock: &str, role: &str) -> String {
