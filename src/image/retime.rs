@@ -254,7 +254,12 @@ pub struct Clamped {
 
 /// Writes to `output` the OCI archive `input` (as buildx writes it) with the file times of its
 /// layers clamped to `epoch` (see [`clamp_times`]). A layer in `known` (a base the release is
-/// built on, already clamped to this epoch) is not read. Each rewritten layer changes its
+/// built on, already clamped to this epoch, or a registry base's layer, kept as pulled) is not
+/// read. With `reencode`, every other layer is written by this tool's own encoder whether or
+/// not a time needed clamping, so that no byte of a layer the build made is BuildKit's
+/// compression (which depends on the Go that built dockerd, and on which compressed variant of
+/// a layer the engine already holds); without it (locks cut before), only layers holding a later
+/// time are rewritten. Each rewritten layer changes its
 /// config's diff ID and its manifest, and so every document above it; a document with nothing
 /// under it rewritten keeps its bytes. `progress` hears of each layer rewritten.
 pub fn clamp_archive(
@@ -262,6 +267,7 @@ pub fn clamp_archive(
     output: &Path,
     epoch: i64,
     known: &BTreeSet<String>,
+    reencode: bool,
     progress: &dyn Fn(&str),
 ) -> Result<Clamped, ScanError> {
     let epoch = u64::try_from(epoch)
@@ -280,6 +286,7 @@ pub fn clamp_archive(
         json,
         epoch,
         known,
+        reencode,
         progress,
         tar: tar::Builder::new(BufWriter::with_capacity(1 << 20, file)),
         written: HashSet::new(),
@@ -322,6 +329,7 @@ struct Writer<'a> {
     json: HashMap<String, Vec<u8>>,
     epoch: u64,
     known: &'a BTreeSet<String>,
+    reencode: bool,
     progress: &'a dyn Fn(&str),
     tar: tar::Builder<BufWriter<File>>,
     /// Blob members already in the output.
@@ -440,12 +448,12 @@ impl Writer<'_> {
         let new = if self.known.contains(digest) {
             self.done.known += 1;
             None
-        } else if !self.layer_holds_later_time(digest, size)? {
+        } else if !self.reencode && !self.layer_holds_later_time(digest, size)? {
             self.done.unchanged += 1;
             None
         } else {
             (self.progress)(&format!(
-                "clamping file times to SOURCE_DATE_EPOCH in layer {} ({})",
+                "writing layer {} with file times clamped to SOURCE_DATE_EPOCH ({})",
                 Digest::parse(digest).map(|d| d.short()).unwrap_or_default(),
                 megabytes(size)
             ));
@@ -1030,6 +1038,41 @@ mod tests {
         path
     }
 
+    /// Two builders compressed the same tar differently (another Go, another variant the
+    /// engine held): re-encoded, both give the same archive, and a known layer is kept.
+    #[test]
+    fn reencoding_makes_the_same_tars_the_same_bytes_whoever_compressed_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = layer_tar(EPOCH - 100);
+        let pulled = layer_tar(EPOCH - 200);
+        let pulled_blob = gzip(&pulled);
+        let level = |tar: &[u8], n: u32| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(n));
+            e.write_all(tar).unwrap();
+            e.finish().unwrap()
+        };
+        let known = BTreeSet::from([sha(&pulled_blob)]);
+        let clamp = |name: &str, blob: Vec<u8>| {
+            let input = archive(
+                &dir.path().join(name),
+                &[(pulled.clone(), pulled_blob.clone()), (old.clone(), blob)],
+            );
+            let out = dir.path().join(format!("{name}.out"));
+            let done = clamp_archive(&input, &out, EPOCH as i64, &known, true, &|_| {}).unwrap();
+            (std::fs::read(&out).unwrap(), done)
+        };
+        std::fs::create_dir_all(dir.path().join("one")).unwrap();
+        std::fs::create_dir_all(dir.path().join("two")).unwrap();
+        let (one, done) = clamp("one", level(&old, 1));
+        let (two, _) = clamp("two", level(&old, 9));
+        assert_ne!(level(&old, 1), level(&old, 9));
+        assert_eq!(one, two, "the same tar, re-encoded, is the same archive");
+        assert_eq!(
+            (done.rewritten.len(), done.unchanged, done.known),
+            (1, 0, 1)
+        );
+    }
+
     #[test]
     fn an_archive_keeps_every_blob_that_needs_no_clamp_and_ties_the_new_layer_to_its_config() {
         let dir = tempfile::tempdir().unwrap();
@@ -1049,7 +1092,7 @@ mod tests {
         let heard = std::cell::RefCell::new(Vec::new());
         let clamp = |out: &str| {
             let out = dir.path().join(out);
-            let done = clamp_archive(&input, &out, EPOCH as i64, &known, &|m| {
+            let done = clamp_archive(&input, &out, EPOCH as i64, &known, false, &|m| {
                 heard.borrow_mut().push(m.to_string())
             })
             .unwrap();
@@ -1099,7 +1142,8 @@ mod tests {
             crate::image::archive::read_image(&input, &crate::image::archive::Select::Only)
                 .unwrap();
         let out = dir.path().join("out.tar");
-        let done = clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), &|_| {}).unwrap();
+        let done =
+            clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), false, &|_| {}).unwrap();
         assert!(done.rewritten.is_empty());
         let after =
             crate::image::archive::read_image(&out, &crate::image::archive::Select::Only).unwrap();
@@ -1110,7 +1154,9 @@ mod tests {
         let (offset, _) = members[&blob_path(&before.layers[0])];
         bytes[offset as usize + 20] ^= 1;
         std::fs::write(&input, bytes).unwrap();
-        assert!(clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), &|_| {}).is_err());
+        assert!(
+            clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), false, &|_| {}).is_err()
+        );
     }
 
     #[test]

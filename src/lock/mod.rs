@@ -155,6 +155,11 @@ pub enum Timestamps {
     /// clamped and compressed again as it was stored (gzip level 6, zstd level 3); every other
     /// blob is left byte for byte as BuildKit wrote it.
     Clamped,
+    /// docker repro after the build, as `Clamped`, and every layer the build made is written by
+    /// docker repro's own encoder whether or not a time needed clamping: no byte of it is
+    /// BuildKit's compression, which depends on the Go that built dockerd and on the compressed
+    /// variants the engine already holds. A registry base's layers are kept as pulled.
+    Encoded,
 }
 
 impl Timestamps {

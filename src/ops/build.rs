@@ -43,7 +43,7 @@ pub struct Settings {
 
 /// How a new release clamps its layers' file times: after the build, so that no BuildKit
 /// rewrites a layer that holds no later time (see [`crate::image::retime`]).
-pub const RELEASE_TIMESTAMPS: Timestamps = Timestamps::Clamped;
+pub const RELEASE_TIMESTAMPS: Timestamps = Timestamps::Encoded;
 
 /// One Dockerfile to build.
 #[derive(Debug, Clone)]
@@ -285,11 +285,19 @@ impl Plan {
             },
             quiet,
         )?;
+        let reencode = self.settings.timestamps == Timestamps::Encoded;
+        // Re-encoded, a registry base's layers would no longer be the ones it shares with the
+        // registry: they are kept as pulled (BuildKit exports the pulled blobs).
+        let mut keep = known.clone();
+        if reencode {
+            keep.extend(self.pulled_layers(docker, spec)?);
+        }
         let done = crate::image::retime::clamp_archive(
             &built,
             &spec.output,
             spec.source_date_epoch,
-            known,
+            &keep,
+            reencode,
             progress,
         )
         .map_err(|e| match e {
@@ -304,7 +312,10 @@ impl Plan {
             done.rewritten.len(),
             done.unchanged,
             if done.known > 0 {
-                format!(", {} of the base not read again", done.known)
+                format!(
+                    ", {} of the base kept as they are (pulled, or built and clamped already)",
+                    done.known
+                )
             } else {
                 String::new()
             }
@@ -312,10 +323,75 @@ impl Plan {
         Ok(())
     }
 
+    /// The layers of the registry image the built image's target stage stands on (its `FROM`,
+    /// through the stages it names), on each platform of the build, from its manifest in the
+    /// registry: empty for `scratch`, the base this release builds (its layers are known), or
+    /// an image given as a named context.
+    fn pulled_layers(&self, docker: &Docker, spec: &BuildSpec) -> Result<BTreeSet<String>> {
+        let stage = if spec.dockerfile == self.release.file {
+            &self.release
+        } else {
+            match &self.base {
+                Some(base) => base,
+                None => return Ok(BTreeSet::new()),
+            }
+        };
+        let info = &stage.parsed.stage_info;
+        let target = match (stage.role, spec.target.as_str()) {
+            (Role::Release, t) if !t.is_empty() => info
+                .iter()
+                .position(|s| s.name.as_deref() == Some(&t.to_ascii_lowercase())),
+            _ => info.len().checked_sub(1),
+        };
+        let mut at = target;
+        let mut seen = 0;
+        let root = loop {
+            let Some(i) = at else {
+                return Ok(BTreeSet::new());
+            };
+            seen += 1;
+            match info.get(i) {
+                Some(s) if seen <= info.len() => match s.base_stage {
+                    Some(b) => at = Some(b),
+                    None => break s.base.clone(),
+                },
+                _ => return Ok(BTreeSet::new()),
+            }
+        };
+        let mut layers = BTreeSet::new();
+        if is_built_base(&self.settings.image, &root) {
+            return Ok(layers);
+        }
+        for base in self
+            .bases
+            .iter()
+            .filter(|b| b.dockerfile == stage.path && b.reference == root)
+        {
+            let repository = crate::image::reference::repository(&base.reference);
+            let pinned = format!("{repository}@{}", base.platform_digest);
+            let raw = match docker.raw(&pinned)? {
+                Ok(raw) => raw,
+                Err(why) => {
+                    return Err(Error::Failed(format!(
+                        "reading the layers of {pinned}, to keep them as pulled: {why}"
+                    )))
+                }
+            };
+            let manifest: serde_json::Value = serde_json::from_slice(&raw)
+                .map_err(|e| Error::Failed(format!("{pinned} is not an image manifest: {e}")))?;
+            for layer in manifest["layers"].as_array().into_iter().flatten() {
+                if let Some(d) = layer["digest"].as_str() {
+                    layers.insert(d.to_string());
+                }
+            }
+        }
+        Ok(layers)
+    }
+
     /// Says, before a release is built on a base, when this builder will spend time rewriting
     /// the base's layers again (the bytes do not change: only the time it takes).
     pub fn note_base_rewrite(&self, builder: &BuilderFacts, progress: &dyn Fn(&str)) {
-        if self.base.is_none() || self.settings.timestamps == Timestamps::Clamped {
+        if self.base.is_none() || self.settings.timestamps != Timestamps::RewriteTimestamp {
             return;
         }
         let cost = "rewrites the base's layers again when it exports the release (the same bytes, \
