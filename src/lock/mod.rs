@@ -319,14 +319,28 @@ impl Lock {
     }
 
     pub fn read(path: &Path) -> Result<Lock> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Failed(format!(
-                "{}: no such lockfile; run `docker repro release` first, or pass the lock's path",
+        let bytes = Lock::read_bytes(
+            path,
+            "run `docker repro release` first, or pass the lock's path",
+        )?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::Failed(format!(
+                "{}: not a repro.lock (not UTF-8 text); pass the lock's path",
                 path.display()
-            )),
-            _ => Error::io(path, e),
+            ))
         })?;
         Lock::from_toml(&text, path)
+    }
+
+    /// The bytes of the lock at `path`, refused past [`crate::limits::LOCK`] before any is
+    /// parsed; `missing` is the fix a missing lock's message gives.
+    pub fn read_bytes(path: &Path, missing: &str) -> Result<Vec<u8>> {
+        crate::limits::read(path, crate::limits::LOCK).map_err(|e| match e {
+            crate::limits::ReadError::NotFound { .. } => {
+                Error::Failed(format!("{}: no such lockfile; {missing}", path.display()))
+            }
+            other => other.into(),
+        })
     }
 
     /// Writes to a temporary file beside `path`, then renames it over `path`: an existing lock

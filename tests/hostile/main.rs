@@ -6,6 +6,7 @@
 mod common;
 
 mod archive;
+mod bounds;
 mod dos;
 mod faults;
 mod repo;
