@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::process::{Options, ProcessError, Tool};
+use crate::engine::process::{Deadline, Options, ProcessError, Tool};
 use crate::error::{Error, Result};
 use crate::image::archive as layers;
 use crate::image::oci::{self, Resolved};
@@ -11,6 +11,10 @@ use crate::lock::check_platform;
 
 pub struct Docker {
     tool: Tool,
+    /// Read from the environment once, when docker is found: a bad value stops the command
+    /// before anything runs.
+    lookup: Deadline,
+    transfer: Deadline,
 }
 
 /// One `docker buildx build`, as plain data: the same spec gives the same argv.
@@ -190,6 +194,8 @@ impl Docker {
         )?;
         Ok(Docker {
             tool: tool.with_prefix(globals),
+            lookup: Deadline::lookup()?,
+            transfer: Deadline::transfer("a docker pull or push")?,
         })
     }
 
@@ -227,11 +233,17 @@ impl Docker {
         reference: &str,
         platform: &str,
     ) -> Result<std::result::Result<Resolved, String>> {
-        let raw = match self
-            .tool
-            .run(&["buildx", "imagetools", "inspect", "--raw", "--", reference])
-        {
+        let opts = Options {
+            deadline: Some(self.lookup),
+            ..Default::default()
+        };
+        let raw = match self.tool.run_with(
+            &["buildx", "imagetools", "inspect", "--raw", "--", reference],
+            &opts,
+        ) {
             Ok(raw) => raw,
+            // No answer in time is no answer about the image, as an unreachable registry is.
+            Err(e @ ProcessError::TimedOut { .. }) => return Err(Error::Failed(e.to_string())),
             Err(ProcessError::Failed { stderr, .. })
                 if registry_answer(&stderr, reference) == RegistryAnswer::Absent =>
             {
@@ -389,8 +401,16 @@ impl Docker {
         Ok(())
     }
 
+    fn transfer(&self) -> Options {
+        Options {
+            deadline: Some(self.transfer),
+            ..Default::default()
+        }
+    }
+
     pub fn pull(&self, reference: &str) -> Result<()> {
-        self.tool.run(&["pull", "--quiet", "--", reference])?;
+        self.tool
+            .run_with(&["pull", "--quiet", "--", reference], &self.transfer())?;
         Ok(())
     }
 
@@ -422,7 +442,8 @@ impl Docker {
     }
 
     pub fn push(&self, reference: &str) -> Result<()> {
-        self.tool.run(&["push", "--quiet", "--", reference])?;
+        self.tool
+            .run_with(&["push", "--quiet", "--", reference], &self.transfer())?;
         Ok(())
     }
 }

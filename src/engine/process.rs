@@ -35,6 +35,74 @@ pub enum ProcessError {
     },
     #[error("interrupted while running `{command}`")]
     Interrupted { command: String },
+    /// A deadline passed: the command and every process it started were killed.
+    #[error("`{command}` gave no answer in {} ({what}) and was stopped; check the network and that the server answers, or allow longer with {var}=DURATION (such as {var}=10m)", humantime::format_duration(*.after))]
+    TimedOut {
+        command: String,
+        after: Duration,
+        what: &'static str,
+        var: &'static str,
+    },
+    /// A timeout variable that is not a duration (exit 125).
+    #[error("{var}={}: not a duration; set seconds (90) or a duration (90s, 10m, 1h), more than 0", crate::error::quote(.value))]
+    BadTimeout { var: &'static str, value: String },
+}
+
+/// The most a command that uses the network may take: its limit, what it is, and the
+/// environment variable that sets it. A remote that accepts a connection and never answers
+/// would otherwise hold docker repro forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub limit: Duration,
+    pub what: &'static str,
+    pub var: &'static str,
+}
+
+/// Sets the deadline of each registry lookup (`docker buildx imagetools inspect`).
+pub const LOOKUP_TIMEOUT_VAR: &str = "DOCKER_REPRO_LOOKUP_TIMEOUT";
+/// Sets the deadline of each transfer: `docker pull`, `docker push`, `git clone`.
+pub const TRANSFER_TIMEOUT_VAR: &str = "DOCKER_REPRO_TRANSFER_TIMEOUT";
+/// A lookup is one small document; a registry that has not sent it in this long is not going to.
+pub const LOOKUP_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
+/// A transfer can be a CUDA image of tens of GB on a slow link, but not forever.
+pub const TRANSFER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2 * 60 * 60);
+
+impl Deadline {
+    /// The deadline of a registry lookup, from [`LOOKUP_TIMEOUT_VAR`] or the default.
+    pub fn lookup() -> Result<Deadline, ProcessError> {
+        Deadline::from_env(
+            LOOKUP_TIMEOUT_VAR,
+            LOOKUP_TIMEOUT_DEFAULT,
+            "a registry lookup",
+        )
+    }
+
+    /// The deadline of a pull, push or clone, from [`TRANSFER_TIMEOUT_VAR`] or the default.
+    pub fn transfer(what: &'static str) -> Result<Deadline, ProcessError> {
+        Deadline::from_env(TRANSFER_TIMEOUT_VAR, TRANSFER_TIMEOUT_DEFAULT, what)
+    }
+
+    fn from_env(
+        var: &'static str,
+        default: Duration,
+        what: &'static str,
+    ) -> Result<Deadline, ProcessError> {
+        let limit = match std::env::var(var) {
+            Ok(value) => parse_timeout(&value).ok_or(ProcessError::BadTimeout { var, value })?,
+            Err(_) => default,
+        };
+        Ok(Deadline { limit, what, var })
+    }
+}
+
+/// Seconds (`90`) or a duration (`90s`, `10m`, `1h30m`), more than zero.
+pub fn parse_timeout(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let limit = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(value).ok()?,
+    };
+    Some(limit).filter(|d| !d.is_zero())
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -80,6 +148,10 @@ pub struct Options {
     /// A cleanup that must run even after Ctrl-C (removing a container the interrupt left
     /// behind): it is neither refused nor killed because of the interrupt.
     pub cleanup: bool,
+    /// Kill the command, and every process it started, once this passes. The command runs in
+    /// a process group of its own so that all of it can be killed: `docker buildx` is a
+    /// child of `docker`, and `git clone` starts `git-remote-https`.
+    pub deadline: Option<Deadline>,
 }
 
 /// A program found once on PATH, with arguments that go before every call (docker's global flags).
@@ -157,6 +229,13 @@ impl Tool {
         for (k, v) in &opts.env {
             expr = expr.env(k, v);
         }
+        if opts.deadline.is_some() {
+            expr = expr.before_spawn(|cmd| {
+                use std::os::unix::process::CommandExt;
+                cmd.process_group(0);
+                Ok(())
+            });
+        }
         if interrupted() && !opts.cleanup {
             return Err(ProcessError::Interrupted { command });
         }
@@ -173,7 +252,7 @@ impl Tool {
                     source,
                 })?
         } else {
-            wait(&handle, &command)?
+            wait(&handle, &command, opts.deadline)?
         };
         if interrupted() && !opts.cleanup {
             return Err(ProcessError::Interrupted { command });
@@ -201,8 +280,27 @@ impl Tool {
     }
 }
 
-/// Waits for a child, polling so that Ctrl-C can kill it and surface as `Interrupted`.
-fn wait(handle: &duct::Handle, command: &str) -> Result<std::process::Output, ProcessError> {
+/// Waits for a child, polling so that Ctrl-C can kill it and surface as `Interrupted`, and a
+/// deadline as `TimedOut`. A child with a deadline leads its own process group, which is
+/// killed whole: killing only the child would leave its children holding the output pipes.
+fn wait(
+    handle: &duct::Handle,
+    command: &str,
+    deadline: Option<Deadline>,
+) -> Result<std::process::Output, ProcessError> {
+    let started = std::time::Instant::now();
+    let kill = || {
+        if deadline.is_some() {
+            for pid in handle.pids() {
+                // SAFETY: kill(2) on the process group of a child this handle started and has
+                // not reaped (try_wait said it runs), so the group cannot be another's.
+                unsafe {
+                    libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+                }
+            }
+        }
+        let _ = handle.kill();
+    };
     loop {
         match handle.try_wait() {
             Ok(Some(out)) => return Ok(out.clone()),
@@ -215,9 +313,18 @@ fn wait(handle: &duct::Handle, command: &str) -> Result<std::process::Output, Pr
             }
         }
         if interrupted() {
-            let _ = handle.kill();
+            kill();
             return Err(ProcessError::Interrupted {
                 command: command.to_string(),
+            });
+        }
+        if let Some(d) = deadline.filter(|d| started.elapsed() >= d.limit) {
+            kill();
+            return Err(ProcessError::TimedOut {
+                command: command.to_string(),
+                after: d.limit,
+                what: d.what,
+                var: d.var,
             });
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -276,7 +383,10 @@ impl Tool {
                 command: command.clone(),
                 source,
             })?;
-        Ok(wait(&handle, &command)?.status.code().unwrap_or(128 + 9))
+        Ok(wait(&handle, &command, None)?
+            .status
+            .code()
+            .unwrap_or(128 + 9))
     }
 
     /// Starts a command and hands back its stdout to read; dropping the stream kills it.
@@ -332,6 +442,7 @@ impl From<ProcessError> for crate::error::Error {
     fn from(e: ProcessError) -> Self {
         match e {
             ProcessError::Interrupted { .. } => crate::error::Error::Interrupted,
+            ProcessError::BadTimeout { .. } => crate::error::Error::Usage(e.to_string()),
             other => crate::error::Error::Process(Box::new(other)),
         }
     }
@@ -377,6 +488,65 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`docker-repro-no-such-binary` was not found on PATH; install it"
+        );
+    }
+
+    /// A command that never ends, and a child of it that would outlive it (as docker-buildx
+    /// outlives docker): both are killed at the deadline, and the error names the command,
+    /// what it was and the variable that allows longer.
+    #[test]
+    fn a_deadline_kills_the_command_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let (_bin, tool) = fake(&format!(
+            "sleep 300 & echo $! > {}; sleep 300",
+            pidfile.display()
+        ));
+        let opts = Options {
+            deadline: Some(Deadline {
+                limit: Duration::from_millis(500),
+                what: "a registry lookup",
+                var: LOOKUP_TIMEOUT_VAR,
+            }),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let err = tool.run_with(&["pull", "x"], &opts).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            err.to_string(),
+            "`docker --context ci pull x` gave no answer in 500ms (a registry lookup) and was stopped; check the network and that the server answers, or allow longer with DOCKER_REPRO_LOOKUP_TIMEOUT=DURATION (such as DOCKER_REPRO_LOOKUP_TIMEOUT=10m)"
+        );
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The grandchild is gone (or a zombie of an exited parent, reaped by init soon).
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            state.is_empty() || state.contains(") Z ")
+        });
+        assert!(gone, "the command's child {pid} outlived the deadline");
+    }
+
+    #[test]
+    fn timeouts_are_seconds_or_durations_and_never_zero() {
+        assert_eq!(parse_timeout("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_timeout("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_timeout(" 1h30m "), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_timeout("0"), None);
+        assert_eq!(parse_timeout("0s"), None);
+        assert_eq!(parse_timeout("soon"), None);
+        assert_eq!(parse_timeout("-5"), None);
+        let err = ProcessError::BadTimeout {
+            var: TRANSFER_TIMEOUT_VAR,
+            value: "soon".into(),
+        };
+        assert_eq!(
+            crate::error::Error::from(err).to_string(),
+            "DOCKER_REPRO_TRANSFER_TIMEOUT=\"soon\": not a duration; set seconds (90) or a duration (90s, 10m, 1h), more than 0"
         );
     }
 

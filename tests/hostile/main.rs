@@ -9,4 +9,5 @@ mod archive;
 mod bounds;
 mod dos;
 mod faults;
+mod network;
 mod repo;
