@@ -265,7 +265,7 @@ impl Tool {
             let stderr = if opts.show_stderr {
                 "its output is above".to_string()
             } else {
-                String::from_utf8_lossy(&output.stderr).into_owned()
+                quoted_stderr(&output.stderr)
             };
             return Err(ProcessError::Failed {
                 command,
@@ -362,7 +362,7 @@ impl Stream {
                     .status
                     .code()
                     .map_or("killed by a signal".into(), |c| format!("exit status {c}")),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                stderr: quoted_stderr(&out.stderr),
             }),
             None => Err(ProcessError::Interrupted {
                 command: self.command,
@@ -421,6 +421,55 @@ impl Tool {
         })?;
         Ok(Stream { handle, command })
     }
+}
+
+/// The proxy variables whose values can carry a password. NO_PROXY lists hosts, no secret;
+/// redacting `localhost` from every message would only garble it.
+const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// A command's stderr as an error quotes it: with the proxies of this environment redacted,
+/// since docker, buildx and git read them and can print them in their errors.
+fn quoted_stderr(stderr: &[u8]) -> String {
+    let proxies: Vec<String> = PROXY_VARS
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .filter(|v| !v.is_empty())
+        .collect();
+    redact(&String::from_utf8_lossy(stderr), &proxies)
+}
+
+/// `text` with each proxy URL, and the credentials in it, replaced by `[redacted]`.
+pub fn redact(text: &str, proxies: &[String]) -> String {
+    let mut secrets: Vec<&str> = Vec::new();
+    for value in proxies {
+        secrets.push(value.as_str());
+        // The user-info of `scheme://user:password@host`, and its password alone. The host
+        // starts after the last `@` of the authority, as URL parsers read it: a password may
+        // hold an `@` of its own, and splitting at the first would leave its tail in the text.
+        let rest = value.split_once("://").map_or(value.as_str(), |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            secrets.push(userinfo);
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.push(password);
+            }
+        }
+    }
+    secrets.retain(|s| s.len() >= 3);
+    // Longest first, so a URL goes whole before its password does.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for secret in secrets {
+        out = out.replace(secret, "[redacted]");
+    }
+    out
 }
 
 /// Quotes an argument for display only; nothing is ever passed through a shell.
@@ -547,6 +596,29 @@ mod tests {
         assert_eq!(
             crate::error::Error::from(err).to_string(),
             "DOCKER_REPRO_TRANSFER_TIMEOUT=\"soon\": not a duration; set seconds (90) or a duration (90s, 10m, 1h), more than 0"
+        );
+    }
+
+    #[test]
+    fn proxy_credentials_are_redacted() {
+        let proxies = ["http://lab:s3cret@proxy.lab:3128".to_string()];
+        let text =
+            "failed to connect via http://lab:s3cret@proxy.lab:3128; auth lab:s3cret; s3cret";
+        let out = redact(text, &proxies);
+        assert!(!out.contains("s3cret"), "{out}");
+        assert_eq!(
+            out,
+            "failed to connect via [redacted]; auth [redacted]; [redacted]"
+        );
+        assert_eq!(redact("nothing", &[]), "nothing");
+        // A password holding `@`: the host starts after the last one. Split at the first, the
+        // tail `x@pw` of the password stayed in the text where it appeared alone.
+        let proxies = ["http://lab:p@ss@x@pw@proxy.lab:3128/".to_string()];
+        let text = "auth lab:p@ss@x@pw failed; password p@ss@x@pw; tail x@pw";
+        let out = redact(text, &proxies);
+        assert_eq!(
+            out, "auth [redacted] failed; password [redacted]; tail x@pw",
+            "{out}"
         );
     }
 
