@@ -21,6 +21,10 @@ Exit codes: 0 ok/identical, 1 error, 2 verified different (or missing), 3 verifi
 cannot run it, 4 the base drifted but the release is identical on the locked base, 5 rebuilt
 equivalent (other bytes, same files and runtime), 125 usage, 130 interrupted; `run` exits with the
 command's status.
+Limits (see \"Limits\" in the README): a Dockerfile is at most 4 MiB, a repro.lock 16 MiB, a
+repro.toml 1 MiB, each a regular file (exit 1 otherwise). Each registry lookup may take 60s
+(DOCKER_REPRO_LOOKUP_TIMEOUT), each docker pull or push and git clone 2h
+(DOCKER_REPRO_TRANSFER_TIMEOUT); then it is stopped (exit 1). Values: seconds or 90s, 10m, 1h.
 Docker's global flags (--context, -H, --config, -D, --tls*) given before `repro` are passed on to
 every docker command docker repro runs.";
 
@@ -260,7 +264,7 @@ engine and the rebuilt one has the same files (the config's diff IDs) and the sa
 (env, cmd, entrypoint, user, workdir, labels, ports, volumes, stop signal, platform), the result \
 is `equivalent`, exit 5, and each differing config field is named with both values and what \
 writes it. `identical` stays the only result for equal bytes.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 5 rebuilt equivalent (other bytes, same files and runtime), 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64\n  docker -H unix:///var/run/other.sock repro verify --rebuild"
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 5 rebuilt equivalent (other bytes, same files and runtime), 1 error (a lock over 16 MiB; a registry lookup past DOCKER_REPRO_LOOKUP_TIMEOUT, 60s; a clone past DOCKER_REPRO_TRANSFER_TIMEOUT, 2h), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64\n  docker -H unix:///var/run/other.sock repro verify --rebuild"
 )]
 pub struct VerifyArgs {
     /// The lockfile [default: ./repro.lock]
@@ -449,7 +453,7 @@ python-without-sde (Python packages installed without ARG SOURCE_DATE_EPOCH in s
 apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-unpinned, download-no-checksum, \
 add-url-no-checksum, curl-pipe-shell, copy-all-without-dockerignore, dockerfile-invalid (BuildKit \
 refuses the file).",
-    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error, 125 usage.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json"
+    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json"
 )]
 pub struct CheckArgs {
     /// The Dockerfiles [default: docker/Dockerfile.base and docker/Dockerfile.release, else ./Dockerfile]

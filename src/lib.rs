@@ -9,7 +9,7 @@
 //! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report |
 //! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`check`], [`host`], [`sbom`] | pure models and decisions: digests, references, archives and layers (the image model), packages, why images differ, the lockfile, `repro.toml`, Dockerfiles and their lint, the host verdict, the inventory as CycloneDX and SPDX |
 //! | engine | [`engine`] (`process`, `docker`, `git`, `gpu`) | the only code that touches the outside: every process starts in `engine::process` |
-//! | plumbing | [`error`], [`exit`], [`ui`], [`cancel`], [`scratch`] | typed errors, exit codes, escaped output, Ctrl-C, temp files |
+//! | plumbing | [`error`], [`exit`], [`ui`], [`cancel`], [`scratch`], [`limits`] | typed errors, exit codes, escaped output, Ctrl-C, temp files, bounded reads of untrusted files |
 //!
 //! The one rule: a module imports only from its own layer's plumbing and from layers below
 //! it in this order: commands → ops → core → plumbing, with engine beside core (commands and
@@ -30,6 +30,7 @@ pub mod explain;
 pub mod host;
 pub mod image;
 pub mod inventory;
+pub mod limits;
 pub mod lock;
 pub mod ops;
 pub mod plugin;

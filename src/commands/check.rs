@@ -9,6 +9,7 @@ use crate::check::{check_file, Finding, Options, Pull, Severity};
 use crate::cli::{CheckArgs, Format};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
+use crate::limits;
 use crate::project::{SEED_BASE, SEED_RELEASE};
 
 #[derive(Serialize)]
@@ -85,12 +86,12 @@ fn options(args: &CheckArgs) -> Options {
 /// Checks one Dockerfile, with `context` as its build context (by default the project root for
 /// the seed layout's `docker/Dockerfile.*`, else the file's directory).
 fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<FileReport> {
-    let source = std::fs::read(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Usage(format!(
+    let source = limits::read(file, limits::DOCKERFILE).map_err(|e| match e {
+        limits::ReadError::NotFound { .. } => Error::Usage(format!(
             "{}: no such Dockerfile; name one: docker repro check PATH",
             file.display()
         )),
-        _ => Error::io(file, e),
+        other => other.into(),
     })?;
     let context = match context {
         Some(c) => c.to_path_buf(),
@@ -109,6 +110,10 @@ fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<File
     };
     let seed_release = file.file_name().is_some_and(|n| n == "Dockerfile.release");
     let report = check_file(&source, &context, seed_release, opts);
+    // check_file stops early on Ctrl-C; its findings are then partial, never a verdict.
+    if crate::cancel::requested() {
+        return Err(Error::Interrupted);
+    }
     Ok(FileReport {
         file: file.display().to_string(),
         bases: report.bases,

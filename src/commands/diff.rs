@@ -276,9 +276,13 @@ fn operand(
 ) -> Result<Operand> {
     let path = Path::new(raw);
     if path.is_file() {
-        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let looks_toml = text.iter().take(4096).all(|b| *b != 0)
-            && String::from_utf8_lossy(&text).contains("version");
+        // The first block tells a lock from an archive: a tar header pads its name with NULs,
+        // a lock is text. Only that block is read here; a lock is read through its size limit.
+        let mut head = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head))
+            .map_err(|e| Error::io(path, e))?;
+        let looks_toml = !head.is_empty() && head.iter().all(|b| *b != 0);
         if looks_toml {
             return Ok(Operand::Lock(
                 path.to_path_buf(),

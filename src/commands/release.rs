@@ -170,12 +170,9 @@ fn base_epoch(
     let Some(base_file) = &inputs.base_file else {
         return Ok(None);
     };
-    let file = project.join(base_file);
-    // A regular file only: what is not one is refused when the build reads it.
-    if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-        return Ok(None);
-    }
-    let Ok(bytes) = std::fs::read(&file) else {
+    // Within the Dockerfile limit, a regular file only: what is not is refused, with its
+    // reason, when the build plan reads it.
+    let Ok(bytes) = crate::limits::read(&project.join(base_file), crate::limits::DOCKERFILE) else {
         return Ok(None);
     };
     let Ok(sources) = context_sources(&bytes) else {

@@ -236,13 +236,7 @@ fn run_container(
 
 /// The lock, validated, and its bytes (the run record holds their sha256).
 fn read_lock(lock_path: &Path) -> Result<(Lock, Vec<u8>)> {
-    let lock_bytes = std::fs::read(lock_path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Failed(format!(
-            "{}: no such lockfile; pass the paper's repro.lock",
-            lock_path.display()
-        )),
-        _ => Error::io(lock_path, e),
-    })?;
+    let lock_bytes = Lock::read_bytes(lock_path, "pass the paper's repro.lock")?;
     let lock = Lock::from_toml(&String::from_utf8_lossy(&lock_bytes), lock_path)?;
     Ok((lock, lock_bytes))
 }

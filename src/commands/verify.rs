@@ -600,10 +600,7 @@ fn verify_archive(
     for locked in lock.images.iter().filter(|i| checked(i, platforms)) {
         let held = holds(archive, locked)?;
         if !held && locked.role == Role::Base {
-            not_checked.push(format!(
-                "the base image {}: the archive holds the release only (its layers are part of the release; `release --archive` now writes both)",
-                locked.name
-            ));
+            not_checked.push(missing_base(archive, locked)?);
             continue;
         }
         // Of several platforms, the archive's locked index is tied to the lock first: it is
@@ -647,6 +644,24 @@ fn verify_archive(
         }
     }
     Ok(reports)
+}
+
+/// Why the locked base was not checked in an archive that lacks it: the archive holds another
+/// image of its name (said with both digests, never as "the release only"), or none.
+fn missing_base(archive: &Path, locked: &lock::Image) -> Result<String> {
+    use crate::image::archive::{index_archive, ScanError};
+    let name = crate::ui::escape(&locked.name);
+    match index_archive(archive, &Select::Named(locked.name.clone())) {
+        Ok(found) => Ok(format!(
+            "the base image {name}: the archive holds another image of that name (manifest {}; the lock has {}), so the locked base was not checked",
+            found.manifest_digest.as_deref().unwrap_or("unnamed: a docker save archive"),
+            locked.manifest_digest
+        )),
+        Err(ScanError::Interrupted) => Err(Error::Interrupted),
+        Err(_) => Ok(format!(
+            "the base image {name}: the archive does not hold it, nor another image of that name (an archive of the release alone: its layers are part of the release; `release --archive` writes both)"
+        )),
+    }
 }
 
 /// Does the archive hold the locked image at all (as opposed to holding it corrupt)?

@@ -305,6 +305,9 @@ fn read_stages(
     let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
     for node in nodes {
         let line = node.start_line;
+        if crate::cancel::requested() {
+            return error(line, "interrupted");
+        }
         let cmd = node.value.to_ascii_lowercase();
         if !KNOWN.contains(&cmd.as_str()) {
             return error(line, format!("unknown instruction: {}", node.value));

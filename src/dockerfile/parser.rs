@@ -196,6 +196,10 @@ pub fn parse(source: &[u8]) -> Result<Parsed, SyntaxError> {
         escape,
     };
     while let Some(raw) = it.next() {
+        // Ctrl-C ends a long read; the caller tells it from a syntax error by the flag.
+        if crate::cancel::requested() {
+            return Err(fail(current + 1, "interrupted".into(), &nodes, d.escape));
+        }
         let token = trim_newline(raw).trim_start_matches(is_space);
         d.possible(token)
             .map_err(|m| fail(current + 1, m, &nodes, d.escape))?;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::process::{Options, ProcessError, Tool};
+use crate::engine::process::{Deadline, Options, ProcessError, Tool};
 use crate::error::{Error, Result};
 use crate::image::archive as layers;
 use crate::image::oci::{self, Resolved};
@@ -11,6 +11,10 @@ use crate::lock::check_platform;
 
 pub struct Docker {
     tool: Tool,
+    /// Read from the environment once, when docker is found: a bad value stops the command
+    /// before anything runs.
+    lookup: Deadline,
+    transfer: Deadline,
 }
 
 /// One `docker buildx build`, as plain data: the same spec gives the same argv.
@@ -220,6 +224,8 @@ impl Docker {
         )?;
         Ok(Docker {
             tool: tool.with_prefix(globals),
+            lookup: Deadline::lookup()?,
+            transfer: Deadline::transfer("a docker pull or push")?,
         })
     }
 
@@ -267,11 +273,17 @@ impl Docker {
     /// The bytes of the manifest or index a reference names in its registry, as the registry
     /// sent them (never the local engine); the inner and outer errors as for [`Docker::resolve`].
     pub fn raw(&self, reference: &str) -> Result<std::result::Result<Vec<u8>, String>> {
-        let raw = match self
-            .tool
-            .run(&["buildx", "imagetools", "inspect", "--raw", "--", reference])
-        {
+        let opts = Options {
+            deadline: Some(self.lookup),
+            ..Default::default()
+        };
+        let raw = match self.tool.run_with(
+            &["buildx", "imagetools", "inspect", "--raw", "--", reference],
+            &opts,
+        ) {
             Ok(raw) => raw,
+            // No answer in time is no answer about the image, as an unreachable registry is.
+            Err(e @ ProcessError::TimedOut { .. }) => return Err(Error::Failed(e.to_string())),
             Err(ProcessError::Failed { stderr, .. })
                 if registry_answer(&stderr, reference) == RegistryAnswer::Absent =>
             {
@@ -347,25 +359,9 @@ impl Docker {
         if quiet {
             argv.insert(2, "--quiet".into());
         }
-        // A proxy URL can carry a password, and a failed build's stderr can quote it.
-        let proxies: Vec<String> = spec
-            .inputs
-            .proxies
-            .iter()
-            .filter_map(|name| std::env::var(name).ok())
-            .collect();
-        self.tool.run_with(&argv, &opts).map_err(|e| match e {
-            ProcessError::Failed {
-                command,
-                status,
-                stderr,
-            } => ProcessError::Failed {
-                command,
-                status,
-                stderr: redact(&stderr, &proxies),
-            },
-            other => other,
-        })?;
+        // A failed build's stderr can quote a proxy URL and its password: the process module
+        // redacts them from every command's stderr.
+        self.tool.run_with(&argv, &opts)?;
         Ok(())
     }
 
@@ -429,8 +425,16 @@ impl Docker {
         Ok(())
     }
 
+    fn transfer(&self) -> Options {
+        Options {
+            deadline: Some(self.transfer),
+            ..Default::default()
+        }
+    }
+
     pub fn pull(&self, reference: &str) -> Result<()> {
-        self.tool.run(&["pull", "--quiet", "--", reference])?;
+        self.tool
+            .run_with(&["pull", "--quiet", "--", reference], &self.transfer())?;
         Ok(())
     }
 
@@ -462,33 +466,10 @@ impl Docker {
     }
 
     pub fn push(&self, reference: &str) -> Result<()> {
-        self.tool.run(&["push", "--quiet", "--", reference])?;
+        self.tool
+            .run_with(&["push", "--quiet", "--", reference], &self.transfer())?;
         Ok(())
     }
-}
-
-/// `text` with each proxy URL, and the credentials in it, replaced by `[redacted]`.
-pub fn redact(text: &str, proxies: &[String]) -> String {
-    let mut secrets: Vec<&str> = Vec::new();
-    for value in proxies {
-        secrets.push(value.as_str());
-        // The user-info of `scheme://user:password@host`, and its password alone.
-        let rest = value.split_once("://").map_or(value.as_str(), |(_, r)| r);
-        if let Some((userinfo, _)) = rest.split_once('@') {
-            secrets.push(userinfo);
-            if let Some((_, password)) = userinfo.split_once(':') {
-                secrets.push(password);
-            }
-        }
-    }
-    secrets.retain(|s| s.len() >= 3);
-    // Longest first, so a URL goes whole before its password does.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for secret in secrets {
-        out = out.replace(secret, "[redacted]");
-    }
-    out
 }
 
 /// What a failed registry lookup means.
@@ -729,20 +710,6 @@ mod tests {
             let at = argv.iter().position(|a| a == value).unwrap();
             assert_eq!(argv[at - 1], flag);
         }
-    }
-
-    #[test]
-    fn proxy_credentials_are_redacted() {
-        let proxies = ["http://lab:s3cret@proxy.lab:3128".to_string()];
-        let text =
-            "failed to connect via http://lab:s3cret@proxy.lab:3128; auth lab:s3cret; s3cret";
-        let out = redact(text, &proxies);
-        assert!(!out.contains("s3cret"), "{out}");
-        assert_eq!(
-            out,
-            "failed to connect via [redacted]; auth [redacted]; [redacted]"
-        );
-        assert_eq!(redact("nothing", &[]), "nothing");
     }
 
     #[test]

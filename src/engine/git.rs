@@ -5,12 +5,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::engine::process::{Options, Tool};
+use crate::engine::process::{Deadline, Options, Tool};
 use crate::error::{Error, Result};
 use crate::fail;
 
 pub struct Git {
     tool: Tool,
+    /// Read from the environment when git is found: a bad value stops before anything runs.
+    clone: Deadline,
 }
 
 /// What `release` records about the source.
@@ -30,6 +32,7 @@ impl Git {
     pub fn new() -> Result<Self> {
         Ok(Git {
             tool: Tool::find("git", "install git (apt-get install git)")?,
+            clone: Deadline::transfer("a git clone")?,
         })
     }
 
@@ -155,6 +158,7 @@ impl Git {
         let opts = Options {
             // The environment variable overrides any configuration, the user's included.
             env: vec![("GIT_ALLOW_PROTOCOL".into(), "file:https:ssh:git".into())],
+            deadline: Some(self.clone),
             ..Default::default()
         };
         self.tool.run_with(&args, &opts).map_err(|e| {

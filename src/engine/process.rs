@@ -35,6 +35,74 @@ pub enum ProcessError {
     },
     #[error("interrupted while running `{command}`")]
     Interrupted { command: String },
+    /// A deadline passed: the command and every process it started were killed.
+    #[error("`{command}` gave no answer in {} ({what}) and was stopped; check the network and that the server answers, or allow longer with {var}=DURATION (such as {var}=10m)", humantime::format_duration(*.after))]
+    TimedOut {
+        command: String,
+        after: Duration,
+        what: &'static str,
+        var: &'static str,
+    },
+    /// A timeout variable that is not a duration (exit 125).
+    #[error("{var}={}: not a duration; set seconds (90) or a duration (90s, 10m, 1h), more than 0", crate::error::quote(.value))]
+    BadTimeout { var: &'static str, value: String },
+}
+
+/// The most a command that uses the network may take: its limit, what it is, and the
+/// environment variable that sets it. A remote that accepts a connection and never answers
+/// would otherwise hold docker repro forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub limit: Duration,
+    pub what: &'static str,
+    pub var: &'static str,
+}
+
+/// Sets the deadline of each registry lookup (`docker buildx imagetools inspect`).
+pub const LOOKUP_TIMEOUT_VAR: &str = "DOCKER_REPRO_LOOKUP_TIMEOUT";
+/// Sets the deadline of each transfer: `docker pull`, `docker push`, `git clone`.
+pub const TRANSFER_TIMEOUT_VAR: &str = "DOCKER_REPRO_TRANSFER_TIMEOUT";
+/// A lookup is one small document; a registry that has not sent it in this long is not going to.
+pub const LOOKUP_TIMEOUT_DEFAULT: Duration = Duration::from_secs(60);
+/// A transfer can be a CUDA image of tens of GB on a slow link, but not forever.
+pub const TRANSFER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2 * 60 * 60);
+
+impl Deadline {
+    /// The deadline of a registry lookup, from [`LOOKUP_TIMEOUT_VAR`] or the default.
+    pub fn lookup() -> Result<Deadline, ProcessError> {
+        Deadline::from_env(
+            LOOKUP_TIMEOUT_VAR,
+            LOOKUP_TIMEOUT_DEFAULT,
+            "a registry lookup",
+        )
+    }
+
+    /// The deadline of a pull, push or clone, from [`TRANSFER_TIMEOUT_VAR`] or the default.
+    pub fn transfer(what: &'static str) -> Result<Deadline, ProcessError> {
+        Deadline::from_env(TRANSFER_TIMEOUT_VAR, TRANSFER_TIMEOUT_DEFAULT, what)
+    }
+
+    fn from_env(
+        var: &'static str,
+        default: Duration,
+        what: &'static str,
+    ) -> Result<Deadline, ProcessError> {
+        let limit = match std::env::var(var) {
+            Ok(value) => parse_timeout(&value).ok_or(ProcessError::BadTimeout { var, value })?,
+            Err(_) => default,
+        };
+        Ok(Deadline { limit, what, var })
+    }
+}
+
+/// Seconds (`90`) or a duration (`90s`, `10m`, `1h30m`), more than zero.
+pub fn parse_timeout(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let limit = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(value).ok()?,
+    };
+    Some(limit).filter(|d| !d.is_zero())
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -80,6 +148,10 @@ pub struct Options {
     /// A cleanup that must run even after Ctrl-C (removing a container the interrupt left
     /// behind): it is neither refused nor killed because of the interrupt.
     pub cleanup: bool,
+    /// Kill the command, and every process it started, once this passes. The command runs in
+    /// a process group of its own so that all of it can be killed: `docker buildx` is a
+    /// child of `docker`, and `git clone` starts `git-remote-https`.
+    pub deadline: Option<Deadline>,
 }
 
 /// A program found once on PATH, with arguments that go before every call (docker's global flags).
@@ -157,6 +229,13 @@ impl Tool {
         for (k, v) in &opts.env {
             expr = expr.env(k, v);
         }
+        if opts.deadline.is_some() {
+            expr = expr.before_spawn(|cmd| {
+                use std::os::unix::process::CommandExt;
+                cmd.process_group(0);
+                Ok(())
+            });
+        }
         if interrupted() && !opts.cleanup {
             return Err(ProcessError::Interrupted { command });
         }
@@ -173,7 +252,7 @@ impl Tool {
                     source,
                 })?
         } else {
-            wait(&handle, &command)?
+            wait(&handle, &command, opts.deadline)?
         };
         if interrupted() && !opts.cleanup {
             return Err(ProcessError::Interrupted { command });
@@ -186,7 +265,7 @@ impl Tool {
             let stderr = if opts.show_stderr {
                 "its output is above".to_string()
             } else {
-                String::from_utf8_lossy(&output.stderr).into_owned()
+                quoted_stderr(&output.stderr)
             };
             return Err(ProcessError::Failed {
                 command,
@@ -201,8 +280,27 @@ impl Tool {
     }
 }
 
-/// Waits for a child, polling so that Ctrl-C can kill it and surface as `Interrupted`.
-fn wait(handle: &duct::Handle, command: &str) -> Result<std::process::Output, ProcessError> {
+/// Waits for a child, polling so that Ctrl-C can kill it and surface as `Interrupted`, and a
+/// deadline as `TimedOut`. A child with a deadline leads its own process group, which is
+/// killed whole: killing only the child would leave its children holding the output pipes.
+fn wait(
+    handle: &duct::Handle,
+    command: &str,
+    deadline: Option<Deadline>,
+) -> Result<std::process::Output, ProcessError> {
+    let started = std::time::Instant::now();
+    let kill = || {
+        if deadline.is_some() {
+            for pid in handle.pids() {
+                // SAFETY: kill(2) on the process group of a child this handle started and has
+                // not reaped (try_wait said it runs), so the group cannot be another's.
+                unsafe {
+                    libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+                }
+            }
+        }
+        let _ = handle.kill();
+    };
     loop {
         match handle.try_wait() {
             Ok(Some(out)) => return Ok(out.clone()),
@@ -215,9 +313,18 @@ fn wait(handle: &duct::Handle, command: &str) -> Result<std::process::Output, Pr
             }
         }
         if interrupted() {
-            let _ = handle.kill();
+            kill();
             return Err(ProcessError::Interrupted {
                 command: command.to_string(),
+            });
+        }
+        if let Some(d) = deadline.filter(|d| started.elapsed() >= d.limit) {
+            kill();
+            return Err(ProcessError::TimedOut {
+                command: command.to_string(),
+                after: d.limit,
+                what: d.what,
+                var: d.var,
             });
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -255,7 +362,7 @@ impl Stream {
                     .status
                     .code()
                     .map_or("killed by a signal".into(), |c| format!("exit status {c}")),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                stderr: quoted_stderr(&out.stderr),
             }),
             None => Err(ProcessError::Interrupted {
                 command: self.command,
@@ -276,7 +383,10 @@ impl Tool {
                 command: command.clone(),
                 source,
             })?;
-        Ok(wait(&handle, &command)?.status.code().unwrap_or(128 + 9))
+        Ok(wait(&handle, &command, None)?
+            .status
+            .code()
+            .unwrap_or(128 + 9))
     }
 
     /// Starts a command and hands back its stdout to read; dropping the stream kills it.
@@ -313,6 +423,55 @@ impl Tool {
     }
 }
 
+/// The proxy variables whose values can carry a password. NO_PROXY lists hosts, no secret;
+/// redacting `localhost` from every message would only garble it.
+const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// A command's stderr as an error quotes it: with the proxies of this environment redacted,
+/// since docker, buildx and git read them and can print them in their errors.
+fn quoted_stderr(stderr: &[u8]) -> String {
+    let proxies: Vec<String> = PROXY_VARS
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .filter(|v| !v.is_empty())
+        .collect();
+    redact(&String::from_utf8_lossy(stderr), &proxies)
+}
+
+/// `text` with each proxy URL, and the credentials in it, replaced by `[redacted]`.
+pub fn redact(text: &str, proxies: &[String]) -> String {
+    let mut secrets: Vec<&str> = Vec::new();
+    for value in proxies {
+        secrets.push(value.as_str());
+        // The user-info of `scheme://user:password@host`, and its password alone. The host
+        // starts after the last `@` of the authority, as URL parsers read it: a password may
+        // hold an `@` of its own, and splitting at the first would leave its tail in the text.
+        let rest = value.split_once("://").map_or(value.as_str(), |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            secrets.push(userinfo);
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.push(password);
+            }
+        }
+    }
+    secrets.retain(|s| s.len() >= 3);
+    // Longest first, so a URL goes whole before its password does.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for secret in secrets {
+        out = out.replace(secret, "[redacted]");
+    }
+    out
+}
+
 /// Quotes an argument for display only; nothing is ever passed through a shell.
 fn quote(arg: &str) -> String {
     let plain = !arg.is_empty()
@@ -332,6 +491,7 @@ impl From<ProcessError> for crate::error::Error {
     fn from(e: ProcessError) -> Self {
         match e {
             ProcessError::Interrupted { .. } => crate::error::Error::Interrupted,
+            ProcessError::BadTimeout { .. } => crate::error::Error::Usage(e.to_string()),
             other => crate::error::Error::Process(Box::new(other)),
         }
     }
@@ -377,6 +537,88 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`docker-repro-no-such-binary` was not found on PATH; install it"
+        );
+    }
+
+    /// A command that never ends, and a child of it that would outlive it (as docker-buildx
+    /// outlives docker): both are killed at the deadline, and the error names the command,
+    /// what it was and the variable that allows longer.
+    #[test]
+    fn a_deadline_kills_the_command_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let (_bin, tool) = fake(&format!(
+            "sleep 300 & echo $! > {}; sleep 300",
+            pidfile.display()
+        ));
+        let opts = Options {
+            deadline: Some(Deadline {
+                limit: Duration::from_millis(500),
+                what: "a registry lookup",
+                var: LOOKUP_TIMEOUT_VAR,
+            }),
+            ..Default::default()
+        };
+        let started = std::time::Instant::now();
+        let err = tool.run_with(&["pull", "x"], &opts).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            err.to_string(),
+            "`docker --context ci pull x` gave no answer in 500ms (a registry lookup) and was stopped; check the network and that the server answers, or allow longer with DOCKER_REPRO_LOOKUP_TIMEOUT=DURATION (such as DOCKER_REPRO_LOOKUP_TIMEOUT=10m)"
+        );
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The grandchild is gone (or a zombie of an exited parent, reaped by init soon).
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            state.is_empty() || state.contains(") Z ")
+        });
+        assert!(gone, "the command's child {pid} outlived the deadline");
+    }
+
+    #[test]
+    fn timeouts_are_seconds_or_durations_and_never_zero() {
+        assert_eq!(parse_timeout("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_timeout("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_timeout(" 1h30m "), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_timeout("0"), None);
+        assert_eq!(parse_timeout("0s"), None);
+        assert_eq!(parse_timeout("soon"), None);
+        assert_eq!(parse_timeout("-5"), None);
+        let err = ProcessError::BadTimeout {
+            var: TRANSFER_TIMEOUT_VAR,
+            value: "soon".into(),
+        };
+        assert_eq!(
+            crate::error::Error::from(err).to_string(),
+            "DOCKER_REPRO_TRANSFER_TIMEOUT=\"soon\": not a duration; set seconds (90) or a duration (90s, 10m, 1h), more than 0"
+        );
+    }
+
+    #[test]
+    fn proxy_credentials_are_redacted() {
+        let proxies = ["http://lab:s3cret@proxy.lab:3128".to_string()];
+        let text =
+            "failed to connect via http://lab:s3cret@proxy.lab:3128; auth lab:s3cret; s3cret";
+        let out = redact(text, &proxies);
+        assert!(!out.contains("s3cret"), "{out}");
+        assert_eq!(
+            out,
+            "failed to connect via [redacted]; auth [redacted]; [redacted]"
+        );
+        assert_eq!(redact("nothing", &[]), "nothing");
+        // A password holding `@`: the host starts after the last one. Split at the first, the
+        // tail `x@pw` of the password stayed in the text where it appeared alone.
+        let proxies = ["http://lab:p@ss@x@pw@proxy.lab:3128/".to_string()];
+        let text = "auth lab:p@ss@x@pw failed; password p@ss@x@pw; tail x@pw";
+        let out = redact(text, &proxies);
+        assert_eq!(
+            out, "auth [redacted] failed; password [redacted]; tail x@pw",
+            "{out}"
         );
     }
 

@@ -345,13 +345,22 @@ impl Lock {
                 toml_error(text, &e)
             ))
         })?;
-        match value.get("version").and_then(toml::Value::as_integer) {
-            Some(v) if v == VERSION as i64 => {}
-            Some(v) => {
+        match value.get("version") {
+            Some(toml::Value::Integer(v)) if *v == VERSION as i64 => {}
+            Some(toml::Value::Integer(v)) => {
                 return Err(Error::Failed(format!(
                     "{}: lockfile version {v} is not supported by docker repro {} (it reads version {VERSION}); upgrade docker repro",
                     path.display(),
                     env!("CARGO_PKG_VERSION")
+                )))
+            }
+            // `version = "1"` has a version key: say what is wrong with it.
+            Some(other) => {
+                return Err(Error::Failed(format!(
+                    "{}: `version` is a {} ({}) where a number is expected; write version = {VERSION} without quotes",
+                    path.display(),
+                    other.type_str(),
+                    crate::error::clip(&other.to_string())
                 )))
             }
             None => return Err(Error::Failed(format!("{}: not a repro.lock (no `version` key)", path.display()))),
@@ -365,14 +374,28 @@ impl Lock {
     }
 
     pub fn read(path: &Path) -> Result<Lock> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Failed(format!(
-                "{}: no such lockfile; run `docker repro release` first, or pass the lock's path",
+        let bytes = Lock::read_bytes(
+            path,
+            "run `docker repro release` first, or pass the lock's path",
+        )?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::Failed(format!(
+                "{}: not a repro.lock (not UTF-8 text); pass the lock's path",
                 path.display()
-            )),
-            _ => Error::io(path, e),
+            ))
         })?;
         Lock::from_toml(&text, path)
+    }
+
+    /// The bytes of the lock at `path`, refused past [`crate::limits::LOCK`] before any is
+    /// parsed; `missing` is the fix a missing lock's message gives.
+    pub fn read_bytes(path: &Path, missing: &str) -> Result<Vec<u8>> {
+        crate::limits::read(path, crate::limits::LOCK).map_err(|e| match e {
+            crate::limits::ReadError::NotFound { .. } => {
+                Error::Failed(format!("{}: no such lockfile; {missing}", path.display()))
+            }
+            other => other.into(),
+        })
     }
 
     /// Writes to a temporary file beside `path`, then renames it over `path`: an existing lock
@@ -1347,6 +1370,20 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("lockfile version 9 is not supported"), "{err}");
+        // A string used to read as no version key at all.
+        let text = sample().to_toml().replace("version = 1", "version = \"1\"");
+        let err = Lock::from_toml(&text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "x.lock: `version` is a string (\"1\") where a number is expected; write version = 1 without quotes"
+        );
+        let text = sample().to_toml().replace("version = 1", "");
+        let err = Lock::from_toml(&text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "x.lock: not a repro.lock (no `version` key)");
         let text = sample()
             .to_toml()
             .replace("dirty = false", "dirty = false\nsurprise = 1");

@@ -678,12 +678,12 @@ fn read_stage(
         Path::new(&ignore),
         &format!("{what}'s .dockerignore"),
     )?;
-    let bytes = std::fs::read(&full).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Failed(format!(
+    let bytes = crate::limits::read(&full, crate::limits::DOCKERFILE).map_err(|e| match e {
+        crate::limits::ReadError::NotFound { .. } => Error::Failed(format!(
             "{}: no such Dockerfile in the committed source; commit it, or name another with --file/--base-file",
             clip(path)
         )),
-        _ => Error::io(&full, e),
+        other => other.into(),
     })?;
     let parsed = parse_bytes(role, path, &bytes, settings, platform)?;
     let sha256 = sha256_digest(&bytes)
@@ -700,7 +700,7 @@ fn read_stage(
 
 /// The stage's Dockerfile parsed for another platform of the build.
 fn parse_stage(stage: &Stage, settings: &Settings, platform: &str) -> Result<Dockerfile> {
-    let bytes = std::fs::read(&stage.file).map_err(|e| Error::io(&stage.file, e))?;
+    let bytes = crate::limits::read(&stage.file, crate::limits::DOCKERFILE)?;
     parse_bytes(stage.role, &stage.path, &bytes, settings, platform)
 }
 

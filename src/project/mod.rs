@@ -81,11 +81,11 @@ impl Config {
             Path::new(CONFIG_FILE),
             "the configuration file",
         )?;
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
+        match crate::limits::read(&path, crate::limits::CONFIG) {
+            Ok(bytes) => toml::from_str(&String::from_utf8_lossy(&bytes))
                 .map_err(|e| Error::Usage(format!("{}: {}", path.display(), e.message()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(Error::io(path, e)),
+            Err(crate::limits::ReadError::NotFound { .. }) => Ok(Config::default()),
+            Err(e) => Err(e.into()),
         }
     }
 }

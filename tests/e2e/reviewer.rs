@@ -114,6 +114,39 @@ fn an_archive_of_base_and_release_verifies_both_offline_and_rebuilds_the_release
         assert_eq!(id.trim(), digest.as_str(), "{name} loaded as locked");
     }
 
+    // A lock whose base is not the archive's: the base is not checked, and the report says
+    // what the archive holds instead (it used to say the archive held the release only).
+    let other = format!("sha256:{}", "0".repeat(64));
+    let other_lock = reviewer.path().join("other-base.lock");
+    let text = std::fs::read_to_string(reviewer.path().join("repro.lock")).unwrap();
+    let locked_base = format!("manifest_digest = \"{base_digest}\"");
+    assert!(text.contains(&locked_base), "{text}");
+    std::fs::write(
+        &other_lock,
+        text.replacen(&locked_base, &format!("manifest_digest = \"{other}\""), 1),
+    )
+    .unwrap();
+    let verify = docker_in(
+        reviewer.path(),
+        &[
+            "repro",
+            "verify",
+            "--archive",
+            archive.to_str().unwrap(),
+            "-q",
+            "--format",
+            "json",
+            other_lock.to_str().unwrap(),
+        ],
+    )
+    .expect(0);
+    let report = verify.json();
+    assert_eq!(
+        report["not_checked"][0],
+        format!("the base image archseed:base: the archive holds another image of that name (manifest {base_digest}; the lock has {other}), so the locked base was not checked"),
+        "{report}"
+    );
+
     // The archive against the lock: its release is what the lock names.
     let lock_file = reviewer.path().join("repro.lock");
     let diff = docker_in(

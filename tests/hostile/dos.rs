@@ -13,19 +13,19 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 /// What a run of the binary cost.
-struct Cost {
+pub(crate) struct Cost {
     /// None when the deadline killed it.
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    secs: f64,
-    peak_kb: u64,
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) secs: f64,
+    pub(crate) peak_kb: u64,
 }
 
 impl Cost {
     /// The one line of a refusal, and the exit code.
     #[track_caller]
-    fn refused(&self, code: i32) -> &str {
+    pub(crate) fn refused(&self, code: i32) -> &str {
         assert_eq!(
             self.code,
             Some(code),
@@ -40,7 +40,7 @@ impl Cost {
 }
 
 /// Runs `docker-repro ARGS` (stdin from `stdin`, or none), killing it after `deadline`.
-fn run_bounded(args: &[&str], stdin: Option<&Path>, deadline: Duration) -> Cost {
+pub(crate) fn run_bounded(args: &[&str], stdin: Option<&Path>, deadline: Duration) -> Cost {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_docker-repro"));
     cmd.args(args)
         .env("NO_COLOR", "1")

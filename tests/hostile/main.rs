@@ -6,8 +6,10 @@
 mod common;
 
 mod archive;
+mod bounds;
 mod dos;
 mod faults;
 mod index;
+mod network;
 mod repo;
 mod tar;
