@@ -681,3 +681,55 @@ fn check_json_lists_the_bases_a_build_pulls() {
     );
     snapshot("check_json_bases", &report);
 }
+
+/// `--ignore RULE` silences a rule: the lab-mirror fixture, whose apt installs pin exact versions
+/// from the lab's own mirror, passes with apt-without-snapshot ignored and counts it as
+/// suppressed; a misspelled rule is a usage error naming the close valid name.
+#[test]
+fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
+    let out = run(&["repro", "check"], &lab, None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("[apt-without-snapshot]"));
+
+    let out = run(
+        &["repro", "check", "--ignore", "apt-without-snapshot"],
+        &lab,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("[apt-without-snapshot]"), "{stdout}");
+    assert!(stdout.contains(", 1 suppressed\n"), "{stdout}");
+
+    let out = run(
+        &[
+            "repro",
+            "check",
+            "--format",
+            "json",
+            "--ignore",
+            "apt-without-snapshot",
+        ],
+        &lab,
+        None,
+    );
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reports[0]["suppressed"][0]["rule"], "apt-without-snapshot",
+        "{reports}"
+    );
+    assert!(reports[1].get("suppressed").is_none(), "{reports}");
+
+    let out = run(
+        &["repro", "check", "--ignore", "apt-without-snapshto"],
+        &lab,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "error: --ignore: unknown rule \"apt-without-snapshto\"; did you mean apt-without-snapshot?"
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -19,6 +19,9 @@ struct FileReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     findings: Vec<Finding>,
+    /// Findings of rules silenced by --ignore: listed apart, never failing the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressed: Vec<Finding>,
 }
 
 /// The Dockerfiles `check` looks at when none is named.
@@ -42,10 +45,25 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         args.dockerfiles.clone()
     };
     let opts = options(args);
-    let reports = files
+    let ignored = args
+        .ignore
+        .iter()
+        .map(|name| {
+            crate::check::suppress::parse_rule(name)
+                .map_err(|e| Error::Usage(format!("--ignore: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut reports = files
         .iter()
         .map(|file| check_one(file, args.context.as_deref(), &opts))
         .collect::<Result<Vec<_>>>()?;
+    for report in &mut reports {
+        let (silenced, kept) = std::mem::take(&mut report.findings)
+            .into_iter()
+            .partition(|f| ignored.contains(&f.rule));
+        report.findings = kept;
+        report.suppressed = silenced;
+    }
     match args.format {
         Format::Json => println!(
             "{}",
@@ -119,6 +137,7 @@ fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<File
         bases: report.bases,
         error: report.error,
         findings: report.findings,
+        suppressed: Vec::new(),
     })
 }
 
@@ -166,8 +185,14 @@ fn render_human(reports: &[FileReport], severity: Severity) -> String {
         .filter(|f| f.severity >= severity)
         .count();
     let threshold = format!("{severity:?}").to_lowercase();
+    let suppressed: usize = reports.iter().map(|r| r.suppressed.len()).sum();
+    let suppressed = if suppressed > 0 {
+        format!(", {suppressed} suppressed")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "{total} finding(s) in {} file(s), {counted} at or above {threshold}\n",
+        "{total} finding(s) in {} file(s), {counted} at or above {threshold}{suppressed}\n",
         reports.len()
     ));
     out

@@ -1,0 +1,97 @@
+//! Silencing findings by rule name: the names a lab may ignore, and the one-line error that
+//! names a misspelled one with the valid names close to it.
+
+/// Every rule `check` reports, in the order the README's rule table lists them.
+pub const RULES: [&str; 22] = [
+    "from-latest",
+    "from-unpinned",
+    "apt-without-snapshot",
+    "apt-unpinned",
+    "apt-cache-left",
+    "apt-logs-left",
+    "pip-unpinned",
+    "pip-cache-left",
+    "uv-unlocked",
+    "conda-unlocked",
+    "conda-cache-left",
+    "python-without-sde",
+    "apk-unpinned",
+    "dnf-unpinned",
+    "npm-unlocked",
+    "gem-unpinned",
+    "git-clone-unpinned",
+    "download-no-checksum",
+    "add-url-no-checksum",
+    "curl-pipe-shell",
+    "copy-all-without-dockerignore",
+    "dockerfile-invalid",
+];
+
+/// A rule name that `check` does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rule {name:?}{}", close_hint(.close))]
+pub struct UnknownRule {
+    pub name: String,
+    /// The valid names within a few edits of it, closest first.
+    pub close: Vec<&'static str>,
+}
+
+fn close_hint(close: &[&str]) -> String {
+    if close.is_empty() {
+        format!("; valid rules: {}", unique_rules().join(", "))
+    } else {
+        format!("; did you mean {}?", close.join(" or "))
+    }
+}
+
+fn unique_rules() -> Vec<&'static str> {
+    RULES.to_vec()
+}
+
+/// The rule named `name`, or an error naming the close valid names.
+pub fn parse_rule(name: &str) -> Result<&'static str, UnknownRule> {
+    if let Some(rule) = RULES.iter().find(|r| **r == name) {
+        return Ok(rule);
+    }
+    let mut close: Vec<(usize, &'static str)> = unique_rules()
+        .into_iter()
+        .map(|r| (strsim::levenshtein(name, r), r))
+        .filter(|(d, _)| *d <= 3)
+        .collect();
+    close.sort();
+    Err(UnknownRule {
+        name: name.to_string(),
+        close: close.into_iter().map(|(_, r)| r).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_known() {
+        for rule in RULES {
+            assert_eq!(parse_rule(rule), Ok(rule));
+        }
+    }
+
+    #[test]
+    fn a_typo_names_the_close_rule() {
+        let err = parse_rule("apt-without-snapshto").unwrap_err();
+        assert_eq!(err.close, vec!["apt-without-snapshot"]);
+        assert_eq!(
+            err.to_string(),
+            "unknown rule \"apt-without-snapshto\"; did you mean apt-without-snapshot?"
+        );
+    }
+
+    #[test]
+    fn a_far_name_lists_every_rule() {
+        let err = parse_rule("nonsense-rule-name-here").unwrap_err();
+        assert!(err.close.is_empty());
+        assert!(err
+            .to_string()
+            .contains("valid rules: from-latest, from-unpinned,"));
+    }
+}
