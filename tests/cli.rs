@@ -733,3 +733,47 @@ fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `[check] ignore` in repro.toml silences rules as `--ignore` does; a string where a list
+/// belongs, or a misspelled rule, is a usage error naming the key and the form it takes.
+#[test]
+fn check_reads_ignored_rules_from_repro_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n",
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+
+    let config = dir.path().join("repro.toml");
+    std::fs::write(
+        &config,
+        "[check]\nignore = [\"apt-without-snapshot\", \"from-unpinned\"]\n",
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], dir.path(), None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("suppressed\n"), "{stdout}");
+
+    for (toml, error) in [
+        (
+            "[check]\nignore = \"apt-without-snapshot\"\n",
+            "[check] ignore must be a list of rule names, e.g. ignore = [\"apt-without-snapshot\"]",
+        ),
+        (
+            "[check]\nignore = [\"apt-without-snapshto\"]\n",
+            "[check] ignore: unknown rule \"apt-without-snapshto\"; did you mean apt-without-snapshot?",
+        ),
+    ] {
+        std::fs::write(&config, toml).unwrap();
+        let out = run(&["repro", "check"], dir.path(), None);
+        assert_eq!(out.status.code(), Some(125), "{toml}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.ends_with(&format!("repro.toml: {error}\n")), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -27,6 +27,10 @@ pub const RULES: [&str; 22] = [
     "dockerfile-invalid",
 ];
 
+/// A rule name `check` knows, as `[check] ignore` in repro.toml lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule(pub &'static str);
+
 /// A rule name that `check` does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown rule {name:?}{}", close_hint(.close))]

@@ -45,7 +45,7 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         args.dockerfiles.clone()
     };
     let opts = options(args);
-    let ignored = args
+    let mut ignored = args
         .ignore
         .iter()
         .map(|name| {
@@ -53,6 +53,9 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
                 .map_err(|e| Error::Usage(format!("--ignore: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
+    // repro.toml's [check] ignore applies beside the flags, as release reads it too.
+    let config = crate::project::Config::load(&project, &project)?;
+    ignored.extend(config.check.ignore.iter().map(|rule| rule.0));
     let mut reports = files
         .iter()
         .map(|file| check_one(file, args.context.as_deref(), &opts))
