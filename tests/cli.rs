@@ -777,3 +777,55 @@ fn check_reads_ignored_rules_from_repro_toml() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// `# repro:ignore=RULE[,RULE]` on the line before an instruction silences those rules there
+/// only; a misspelled rule in it is a usage error naming the file, the line and the close name.
+#[test]
+fn check_honours_ignore_comments_before_an_instruction() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    let body =
+        "RUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n";
+    std::fs::write(
+        &dockerfile,
+        format!("# repro:ignore=from-unpinned\nFROM debian:bookworm\n# the lab's mirror pins exact versions\n# repro:ignore=apt-without-snapshot\n{body}{body}"),
+    )
+    .unwrap();
+    let out = run(&["repro", "check", "--format", "json"], dir.path(), None);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = |key: &str| -> Vec<(u64, String)> {
+        reports[0][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["line"].as_u64().unwrap(),
+                    f["rule"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        rules("suppressed"),
+        [
+            (2, "from-unpinned".to_string()),
+            (5, "apt-without-snapshot".to_string())
+        ]
+    );
+    assert!(rules("findings").contains(&(6, "apt-without-snapshot".to_string())));
+    assert_eq!(out.status.code(), Some(2));
+
+    std::fs::write(
+        &dockerfile,
+        "FROM debian:bookworm\n# repro:ignore=apt-unpined\nRUN true\n",
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        text(&out.stderr),
+        "error: Dockerfile: line 2: repro:ignore: unknown rule \"apt-unpined\"; did you mean apt-unpinned or apk-unpinned?\n"
+    );
+    assert!(out.stdout.is_empty());
+}

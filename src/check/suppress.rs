@@ -69,9 +69,58 @@ pub fn parse_rule(name: &str) -> Result<&'static str, UnknownRule> {
     })
 }
 
+/// A `# repro:ignore=` comment naming a rule `check` does not know, at its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: repro:ignore: {rule}")]
+pub struct BadComment {
+    pub line: usize,
+    pub rule: UnknownRule,
+}
+
+/// The rules each `# repro:ignore=RULE[,RULE]` comment silences, by the 1-based line of the
+/// instruction it stands before (the next line that is neither blank nor a comment).
+pub fn inline_ignores(source: &[u8]) -> Result<Vec<(usize, &'static str)>, BadComment> {
+    let text = String::from_utf8_lossy(source);
+    let mut silenced = Vec::new();
+    let mut pending: Vec<&'static str> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(names) = trimmed
+            .strip_prefix('#')
+            .map(str::trim_start)
+            .and_then(|c| c.strip_prefix("repro:ignore="))
+        {
+            for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let rule = parse_rule(name).map_err(|rule| BadComment {
+                    line: index + 1,
+                    rule,
+                })?;
+                pending.push(rule);
+            }
+        } else if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            silenced.extend(pending.drain(..).map(|rule| (index + 1, rule)));
+        }
+    }
+    Ok(silenced)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comment_silences_the_next_instruction_only() {
+        let source = b"FROM a\n# repro:ignore=apt-unpinned, apt-cache-left\n\nRUN apt-get install x\nRUN y\n";
+        assert_eq!(
+            inline_ignores(source),
+            Ok(vec![(4, "apt-unpinned"), (4, "apt-cache-left")])
+        );
+        let err = inline_ignores(b"FROM a\n#repro:ignore=apt-unpined\nRUN x\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2: repro:ignore: unknown rule \"apt-unpined\"; did you mean apt-unpinned or apk-unpinned?"
+        );
+    }
 
     #[test]
     fn every_rule_is_known() {

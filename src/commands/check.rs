@@ -65,7 +65,8 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
             .into_iter()
             .partition(|f| ignored.contains(&f.rule));
         report.findings = kept;
-        report.suppressed = silenced;
+        report.suppressed.extend(silenced);
+        report.suppressed.sort_by_key(|f| f.line);
     }
     match args.format {
         Format::Json => println!(
@@ -130,6 +131,12 @@ fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<File
         context
     };
     let seed_release = file.file_name().is_some_and(|n| n == "Dockerfile.release");
+    let silenced = crate::check::suppress::inline_ignores(&source).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}",
+            crate::ui::escape(&file.display().to_string())
+        ))
+    })?;
     let report = check_file(&source, &context, seed_release, opts);
     // check_file stops early on Ctrl-C; its findings are then partial, never a verdict.
     if crate::cancel::requested() {
@@ -139,8 +146,17 @@ fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<File
         file: file.display().to_string(),
         bases: report.bases,
         error: report.error,
-        findings: report.findings,
-        suppressed: Vec::new(),
+        suppressed: report
+            .findings
+            .iter()
+            .filter(|f| silenced.contains(&(f.line, f.rule)))
+            .cloned()
+            .collect(),
+        findings: report
+            .findings
+            .into_iter()
+            .filter(|f| !silenced.contains(&(f.line, f.rule)))
+            .collect(),
     })
 }
 
