@@ -122,6 +122,24 @@ mod tests {
         );
     }
 
+    /// The names a lab may ignore are the rules the README's table documents, in its order: a
+    /// rule added to one and not the other fails here.
+    #[test]
+    fn the_rule_names_are_the_readme_table() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("### `docker repro check")
+            .nth(1)
+            .expect("check section");
+        let documented: Vec<&str> = table
+            .lines()
+            .skip_while(|l| !l.starts_with("| `from-latest`"))
+            .take_while(|l| l.starts_with("| `"))
+            .map(|l| l.split('`').nth(1).unwrap())
+            .collect();
+        assert_eq!(documented, RULES);
+    }
+
     #[test]
     fn every_rule_is_known() {
         for rule in RULES {
