@@ -453,7 +453,7 @@ python-without-sde (Python packages installed without ARG SOURCE_DATE_EPOCH in s
 apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-unpinned, download-no-checksum, \
 add-url-no-checksum, curl-pipe-shell, copy-all-without-dockerignore, dockerfile-invalid (BuildKit \
 refuses the file).",
-    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json"
+    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json\n  docker repro check --ignore apt-without-snapshot"
 )]
 pub struct CheckArgs {
     /// The Dockerfiles [default: docker/Dockerfile.base and docker/Dockerfile.release, else ./Dockerfile]
@@ -465,9 +465,12 @@ pub struct CheckArgs {
     /// Exit 2 when a finding is at or above this severity
     #[arg(long, value_enum, default_value_t = crate::check::Severity::Warning)]
     pub severity: crate::check::Severity,
-    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}]}
+    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}], suppressed: [same, only when some are]}
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Silence a rule (repeatable); its findings are counted as suppressed, never failing the check
+    #[arg(long = "ignore", value_name = "RULE")]
+    pub ignore: Vec<String>,
     /// A build argument, as for docker build (repeatable); it decides which images a build pulls
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,

@@ -681,3 +681,151 @@ fn check_json_lists_the_bases_a_build_pulls() {
     );
     snapshot("check_json_bases", &report);
 }
+
+/// `--ignore RULE` silences a rule: the lab-mirror fixture, whose apt installs pin exact versions
+/// from the lab's own mirror, passes with apt-without-snapshot ignored and counts it as
+/// suppressed; a misspelled rule is a usage error naming the close valid name.
+#[test]
+fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
+    let out = run(&["repro", "check"], &lab, None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("[apt-without-snapshot]"));
+
+    let out = run(
+        &["repro", "check", "--ignore", "apt-without-snapshot"],
+        &lab,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("[apt-without-snapshot]"), "{stdout}");
+    assert!(stdout.contains(", 1 suppressed\n"), "{stdout}");
+
+    let out = run(
+        &[
+            "repro",
+            "check",
+            "--format",
+            "json",
+            "--ignore",
+            "apt-without-snapshot",
+        ],
+        &lab,
+        None,
+    );
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reports[0]["suppressed"][0]["rule"], "apt-without-snapshot",
+        "{reports}"
+    );
+    assert!(reports[1].get("suppressed").is_none(), "{reports}");
+
+    let out = run(
+        &["repro", "check", "--ignore", "apt-without-snapshto"],
+        &lab,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "error: --ignore: unknown rule \"apt-without-snapshto\"; did you mean apt-without-snapshot?"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// `[check] ignore` in repro.toml silences rules as `--ignore` does; a string where a list
+/// belongs, or a misspelled rule, is a usage error naming the key and the form it takes.
+#[test]
+fn check_reads_ignored_rules_from_repro_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n",
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+
+    let config = dir.path().join("repro.toml");
+    std::fs::write(
+        &config,
+        "[check]\nignore = [\"apt-without-snapshot\", \"from-unpinned\"]\n",
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], dir.path(), None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("suppressed\n"), "{stdout}");
+
+    for (toml, error) in [
+        (
+            "[check]\nignore = \"apt-without-snapshot\"\n",
+            "[check] ignore must be a list of rule names, e.g. ignore = [\"apt-without-snapshot\"]",
+        ),
+        (
+            "[check]\nignore = [\"apt-without-snapshto\"]\n",
+            "[check] ignore: unknown rule \"apt-without-snapshto\"; did you mean apt-without-snapshot?",
+        ),
+    ] {
+        std::fs::write(&config, toml).unwrap();
+        let out = run(&["repro", "check"], dir.path(), None);
+        assert_eq!(out.status.code(), Some(125), "{toml}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.ends_with(&format!("repro.toml: {error}\n")), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// `# repro:ignore=RULE[,RULE]` on the line before an instruction silences those rules there
+/// only; a misspelled rule in it is a usage error naming the file, the line and the close name.
+#[test]
+fn check_honours_ignore_comments_before_an_instruction() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    let body =
+        "RUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n";
+    std::fs::write(
+        &dockerfile,
+        format!("# repro:ignore=from-unpinned\nFROM debian:bookworm\n# the lab's mirror pins exact versions\n# repro:ignore=apt-without-snapshot\n{body}{body}"),
+    )
+    .unwrap();
+    let out = run(&["repro", "check", "--format", "json"], dir.path(), None);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules = |key: &str| -> Vec<(u64, String)> {
+        reports[0][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["line"].as_u64().unwrap(),
+                    f["rule"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        rules("suppressed"),
+        [
+            (2, "from-unpinned".to_string()),
+            (5, "apt-without-snapshot".to_string())
+        ]
+    );
+    assert!(rules("findings").contains(&(6, "apt-without-snapshot".to_string())));
+    assert_eq!(out.status.code(), Some(2));
+
+    std::fs::write(
+        &dockerfile,
+        "FROM debian:bookworm\n# repro:ignore=apt-unpined\nRUN true\n",
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        text(&out.stderr),
+        "error: Dockerfile: line 2: repro:ignore: unknown rule \"apt-unpined\"; did you mean apt-unpinned or apk-unpinned?\n"
+    );
+    assert!(out.stdout.is_empty());
+}

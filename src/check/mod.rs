@@ -8,6 +8,7 @@
 //! `python -m pip`, `${PIP}`) and judged by the rules below.
 
 mod shell;
+pub mod suppress;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -19,6 +19,9 @@ struct FileReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     findings: Vec<Finding>,
+    /// Findings of rules silenced by --ignore: listed apart, never failing the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressed: Vec<Finding>,
 }
 
 /// The Dockerfiles `check` looks at when none is named.
@@ -42,10 +45,29 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         args.dockerfiles.clone()
     };
     let opts = options(args);
-    let reports = files
+    let mut ignored = args
+        .ignore
+        .iter()
+        .map(|name| {
+            crate::check::suppress::parse_rule(name)
+                .map_err(|e| Error::Usage(format!("--ignore: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // repro.toml's [check] ignore applies beside the flags, as release reads it too.
+    let config = crate::project::Config::load(&project, &project)?;
+    ignored.extend(config.check.ignore.iter().map(|rule| rule.0));
+    let mut reports = files
         .iter()
         .map(|file| check_one(file, args.context.as_deref(), &opts))
         .collect::<Result<Vec<_>>>()?;
+    for report in &mut reports {
+        let (silenced, kept) = std::mem::take(&mut report.findings)
+            .into_iter()
+            .partition(|f| ignored.contains(&f.rule));
+        report.findings = kept;
+        report.suppressed.extend(silenced);
+        report.suppressed.sort_by_key(|f| f.line);
+    }
     match args.format {
         Format::Json => println!(
             "{}",
@@ -109,6 +131,12 @@ fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<File
         context
     };
     let seed_release = file.file_name().is_some_and(|n| n == "Dockerfile.release");
+    let silenced = crate::check::suppress::inline_ignores(&source).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}",
+            crate::ui::escape(&file.display().to_string())
+        ))
+    })?;
     let report = check_file(&source, &context, seed_release, opts);
     // check_file stops early on Ctrl-C; its findings are then partial, never a verdict.
     if crate::cancel::requested() {
@@ -118,7 +146,17 @@ fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<File
         file: file.display().to_string(),
         bases: report.bases,
         error: report.error,
-        findings: report.findings,
+        suppressed: report
+            .findings
+            .iter()
+            .filter(|f| silenced.contains(&(f.line, f.rule)))
+            .cloned()
+            .collect(),
+        findings: report
+            .findings
+            .into_iter()
+            .filter(|f| !silenced.contains(&(f.line, f.rule)))
+            .collect(),
     })
 }
 
@@ -166,8 +204,14 @@ fn render_human(reports: &[FileReport], severity: Severity) -> String {
         .filter(|f| f.severity >= severity)
         .count();
     let threshold = format!("{severity:?}").to_lowercase();
+    let suppressed: usize = reports.iter().map(|r| r.suppressed.len()).sum();
+    let suppressed = if suppressed > 0 {
+        format!(", {suppressed} suppressed")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "{total} finding(s) in {} file(s), {counted} at or above {threshold}\n",
+        "{total} finding(s) in {} file(s), {counted} at or above {threshold}{suppressed}\n",
         reports.len()
     ));
     out

@@ -23,6 +23,40 @@ pub struct Config {
     pub release: ReleaseConfig,
     #[serde(default)]
     pub verify: VerifyConfig,
+    #[serde(default)]
+    pub check: CheckConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    /// Rules silenced for every Dockerfile of the project, as `check --ignore` silences them.
+    #[serde(default, deserialize_with = "rule_list")]
+    pub ignore: Vec<crate::check::suppress::Rule>,
+}
+
+/// `[check] ignore`: a list of rule names; anything else is named with the form it must take.
+fn rule_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<crate::check::suppress::Rule>, D::Error> {
+    use serde::de::Error as _;
+    let shape = || {
+        D::Error::custom(
+            "[check] ignore must be a list of rule names, e.g. ignore = [\"apt-without-snapshot\"]",
+        )
+    };
+    match toml::Value::deserialize(d)? {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                toml::Value::String(name) => crate::check::suppress::parse_rule(&name)
+                    .map(crate::check::suppress::Rule)
+                    .map_err(|e| D::Error::custom(format!("[check] ignore: {e}"))),
+                _ => Err(shape()),
+            })
+            .collect(),
+        _ => Err(shape()),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
