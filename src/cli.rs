@@ -368,8 +368,8 @@ The image is run by its locked digest, never by tag. When the engine does not ha
 loaded from --archive FILE or pulled from its registry by digest; if it still is not there the \
 run is refused (--no-verify runs whatever the lock's tag names). The host's driver and GPUs \
 (nvidia-smi) are judged against the image's CUDA with NVIDIA's compatibility tables; a host that \
-cannot run it is refused (--force tries anyway). --gpus all is added when the release was cut \
-with a GPU and this host has one that can run it.\n\n\
+cannot run it is refused (--force tries anyway). --gpus all is added when the image needs CUDA \
+and this host has an NVIDIA GPU that can run it, wherever the release was cut.\n\n\
 Of a multi-platform lock, the locked image index is first checked to list exactly the locked \
 manifest for each locked platform (exit 2 if it does not; nothing is loaded or run), and this \
 platform's manifest is run by its own digest, NAME@sha256:MANIFEST, never the index.\n\n\

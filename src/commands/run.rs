@@ -152,7 +152,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
             host.verdict.line()
         )));
     }
-    let use_gpus = !lock.host.gpu.is_empty() && !host.gpus.is_empty() && !host.cannot_run();
+    let use_gpus = gpus_due(&host);
 
     let name = format!("docker-repro-run-{}", std::process::id());
     let argv = run_argv(
@@ -203,6 +203,13 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         Ok(code) => Ok(Exit::Command(code)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the container gets `--gpus all`: the image needs CUDA and this host has an NVIDIA GPU
+/// judged able to run it. Where the release was cut does not count: a release cut on a CPU-only
+/// CI machine still needs the reviewer's GPU.
+fn gpus_due(host: &HostReport) -> bool {
+    host.image_cuda.is_some() && !host.gpus.is_empty() && !host.cannot_run()
 }
 
 /// Runs the container attached, and when and how it ended. Ctrl-C stops and removes it (the
@@ -471,6 +478,48 @@ mod tests {
                 "sha256:abc"
             ]
         );
+    }
+
+    fn host(
+        image_cuda: Option<&str>,
+        gpus: usize,
+        verdict: host::cuda_compat::Verdict,
+    ) -> HostReport {
+        let a100 = crate::host::gpu::Gpu {
+            name: "NVIDIA A100-SXM4-80GB".into(),
+            driver_version: "550.54.15".into(),
+            compute_capability: "8.0".into(),
+        };
+        HostReport {
+            gpus: vec![a100; gpus],
+            driver: (gpus > 0).then(|| "550.54.15".into()),
+            image_cuda: image_cuda.map(str::to_string),
+            needs: None,
+            // A release cut on a CPU-only CI machine: no GPU in the lock.
+            release_gpus: vec![],
+            verdict,
+        }
+    }
+
+    #[test]
+    fn gpus_follow_the_images_cuda_and_this_hosts_gpu_not_where_the_release_was_cut() {
+        use host::cuda_compat::Verdict;
+        assert!(gpus_due(&host(Some("12.4"), 1, Verdict::Runs)));
+        assert!(!gpus_due(&host(None, 1, Verdict::NoCudaInImage)));
+        assert!(!gpus_due(&host(
+            Some("12.4"),
+            0,
+            Verdict::NoGpu {
+                reason: "none".into()
+            }
+        )));
+        assert!(!gpus_due(&host(
+            Some("12.4"),
+            1,
+            Verdict::WillNotRun {
+                reason: "old driver".into()
+            }
+        )));
     }
 
     #[test]
