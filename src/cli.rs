@@ -427,6 +427,9 @@ pub struct ContainerArgs {
     /// Publish a container's port, as docker run -p does (repeatable)
     #[arg(long, short = 'p', value_name = "[IP:]HOST:CONTAINER")]
     pub publish: Vec<String>,
+    /// Pass a docker --mount spec through, such as type=volume,source=cache,target=/root/.cache (repeatable)
+    #[arg(long, value_name = "SPEC")]
+    pub mount: Vec<String>,
     /// Add --gpus all whatever the image and this host's verdict
     #[arg(long, conflicts_with = "no_gpus")]
     pub gpus: bool,

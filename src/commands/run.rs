@@ -128,6 +128,26 @@ pub struct ContainerOptions {
     pub env: Vec<String>,
     /// `--publish` specs, passed as one argv element each.
     pub publish: Vec<String>,
+    /// `--mount` specs the user gave, each checked by [`parse_mount`].
+    pub mounts: Vec<String>,
+}
+
+/// A `--mount` spec passed through to docker: one argv element with a target, and no control
+/// characters (docker reads the fields itself; no shell ever sees it).
+pub fn parse_mount(spec: &str) -> Result<String> {
+    let has_target = spec.split(',').any(|field| {
+        ["target=", "dst=", "destination="]
+            .iter()
+            .any(|key| field.trim_start().starts_with(key))
+    });
+    if has_target && !spec.chars().any(char::is_control) {
+        Ok(spec.to_string())
+    } else {
+        Err(Error::Usage(format!(
+            "--mount {}: expected a docker mount spec with a target, such as type=volume,source=cache,target=/root/.cache",
+            crate::ui::escape(spec)
+        )))
+    }
 }
 
 /// `KEY=VALUE` for `--env`: a name docker can set (no `=` in it, not empty), and a value,
@@ -180,6 +200,9 @@ pub fn run_argv_with(
     }
     for publish in &options.publish {
         argv.extend(["--publish".into(), publish.clone()]);
+    }
+    for mount in &options.mounts {
+        argv.extend(["--mount".into(), mount.clone()]);
     }
     for (dir, target) in data {
         argv.extend([
@@ -320,6 +343,11 @@ pub fn container_options(
             .map(|e| parse_env(e))
             .collect::<Result<_>>()?,
         publish: args.publish.clone(),
+        mounts: args
+            .mount
+            .iter()
+            .map(|m| parse_mount(m))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -679,6 +707,7 @@ mod tests {
             user: Some("4321:4321".into()),
             env: vec!["A=b; rm -rf /".into()],
             publish: vec!["127.0.0.1:8888:8888".into()],
+            mounts: vec!["type=volume,source=cache,target=/root/.cache".into()],
         };
         let argv = run_argv_with("n", false, &[], None, ("sha256:abc", None), &[], &options);
         assert_eq!(
@@ -700,6 +729,8 @@ mod tests {
                 "A=b; rm -rf /",
                 "--publish",
                 "127.0.0.1:8888:8888",
+                "--mount",
+                "type=volume,source=cache,target=/root/.cache",
                 "--",
                 "sha256:abc"
             ]
@@ -724,6 +755,10 @@ mod tests {
         assert_eq!(parse_user("researcher").unwrap(), "researcher");
         for bad in ["", ":", "1000:", "a b", "1000:1000:1", "--privileged"] {
             assert!(parse_user(bad).is_err(), "{bad}");
+        }
+        assert!(parse_mount("type=bind,source=/d,dst=/d,readonly").is_ok());
+        for bad in ["type=volume,source=cache", "target=/x\n", ""] {
+            assert!(parse_mount(bad).is_err(), "{bad:?}");
         }
     }
 
