@@ -368,8 +368,8 @@ The image is run by its locked digest, never by tag. When the engine does not ha
 loaded from --archive FILE or pulled from its registry by digest; if it still is not there the \
 run is refused (--no-verify runs whatever the lock's tag names). The host's driver and GPUs \
 (nvidia-smi) are judged against the image's CUDA with NVIDIA's compatibility tables; a host that \
-cannot run it is refused (--force tries anyway). --gpus all is added when the release was cut \
-with a GPU and this host has one that can run it.\n\n\
+cannot run it is refused (--force tries anyway). --gpus all is added when the image needs CUDA \
+and this host has an NVIDIA GPU that can run it, wherever the release was cut.\n\n\
 Of a multi-platform lock, the locked image index is first checked to list exactly the locked \
 manifest for each locked platform (exit 2 if it does not; nothing is loaded or run), and this \
 platform's manifest is run by its own digest, NAME@sha256:MANIFEST, never the index.\n\n\
@@ -396,12 +396,46 @@ pub struct RunArgs {
     /// Run even if this host's verdict is "will not run"
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub container: ContainerArgs,
     /// Hide progress messages
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// The command to run instead of the image's own (after --)
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// How a container is run: what a deep-learning job needs from `docker run`.
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
+    /// Allocate a terminal and keep stdin open (-it) [default: when stdin and stdout are terminals]
+    #[arg(long, short = 't', conflicts_with = "no_tty")]
+    pub tty: bool,
+    /// Never allocate a terminal
+    #[arg(long)]
+    pub no_tty: bool,
+    /// Size of /dev/shm (docker's 64m kills PyTorch DataLoader workers with "Bus error")
+    #[arg(long, value_name = "SIZE", default_value = "8g")]
+    pub shm_size: String,
+    /// Run as UID[:GID], with HOME=/tmp [default: the invoking user when --out is given]
+    #[arg(long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Set an environment variable in the container (repeatable)
+    #[arg(long, short = 'e', value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Publish a container's port, as docker run -p does (repeatable)
+    #[arg(long, short = 'p', value_name = "[IP:]HOST:CONTAINER")]
+    pub publish: Vec<String>,
+    /// Pass a docker --mount spec through, such as type=volume,source=cache,target=/root/.cache (repeatable)
+    #[arg(long, value_name = "SPEC")]
+    pub mount: Vec<String>,
+    /// Add --gpus all whatever the image and this host's verdict
+    #[arg(long, conflicts_with = "no_gpus")]
+    pub gpus: bool,
+    /// Never add --gpus all
+    #[arg(long)]
+    pub no_gpus: bool,
 }
 
 /// Write a new project's layout: base and release Dockerfiles, requirements, repro.toml.

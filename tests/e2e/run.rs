@@ -185,3 +185,69 @@ fn the_gpu_host_verdict_uses_the_driver_and_the_image_cuda() {
         "{stdout}"
     );
 }
+
+#[test]
+fn run_gives_a_job_room_in_dev_shm_its_env_and_outputs_owned_by_the_invoking_user() {
+    let _serial = serial();
+    let p = one_stage("dljobrun");
+    p.write(&[("app/unique.txt", "dljobrun\n")]);
+    p.commit("content no other test has");
+    p.repro(&["release", "-q"]).expect(0);
+    let results = p.dir.join("../dljob-results");
+    // Tests run as root: the invoking user is simulated as sudo names it, with an output
+    // directory of that user's own.
+    std::fs::create_dir_all(&results).unwrap();
+    std::os::unix::fs::chown(&results, Some(4321), Some(4322)).unwrap();
+    let mut repro = docker_cmd(
+        &p.dir,
+        &[
+            "repro",
+            "run",
+            "-q",
+            "--out",
+            results.to_str().unwrap(),
+            "-e",
+            "GREETING=hello there; not a shell",
+            "--",
+            "sh",
+            "-c",
+            "df -k /dev/shm | tail -n 1 > /out/shm.txt; echo \"$GREETING $HOME\" > /out/env.txt",
+        ],
+    );
+    repro.env("SUDO_UID", "4321").env("SUDO_GID", "4322");
+    let ran = repro.output().unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    use std::os::unix::fs::MetadataExt;
+    let env_file = results.join("env.txt");
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        "hello there; not a shell /tmp\n"
+    );
+    let owner = std::fs::metadata(&env_file).unwrap();
+    assert_eq!((owner.uid(), owner.gid()), (4321, 4322), "not root's");
+    let shm = std::fs::read_to_string(results.join("shm.txt")).unwrap();
+    let kib: u64 = shm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(kib, 8 * 1024 * 1024, "{shm}");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("repro-run.json")).unwrap())
+            .unwrap();
+    let argv: Vec<&str> = record["docker_argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        argv.windows(2).any(|w| w == ["--user", "4321:4322"]),
+        "{argv:?}"
+    );
+    assert!(
+        argv.windows(2).any(|w| w == ["--shm-size", "8g"]),
+        "{argv:?}"
+    );
+    assert!(!argv.contains(&"--tty"), "no terminal in a test: {argv:?}");
+}
