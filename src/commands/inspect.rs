@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::archive::Select;
 use crate::image::reference::check_user_ref;
+use crate::inventory::explicit::explicit_file;
 use crate::inventory::layers::ImageScan;
 use crate::inventory::Inventory;
 use crate::ops::read::{inventory_of_file, inventory_of_image, read_inventory};
@@ -24,6 +25,11 @@ struct Output<'a> {
 }
 
 pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
+    if args.env.is_some() && args.format != InspectFormat::CondaExplicit {
+        return Err(Error::Usage(
+            "--env picks the conda environment of --format conda-explicit; add --format conda-explicit or drop --env".into(),
+        ));
+    }
     let mut known = HashMap::new();
     // An image index of several platforms (and buildx's attestations beside them): the one
     // asked for, else this host's.
@@ -93,6 +99,16 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
     match args.format {
         InspectFormat::Cyclonedx => print_json(&crate::sbom::cyclonedx(&subject, &inventory)),
         InspectFormat::Spdx => print_json(&crate::sbom::spdx(&subject, &inventory)),
+        InspectFormat::CondaExplicit => {
+            let text = explicit_file(&inventory, args.env.as_deref(), &label).map_err(|e| {
+                if e.is_usage() {
+                    Error::Usage(e.to_string())
+                } else {
+                    Error::Failed(e.to_string())
+                }
+            })?;
+            print!("{text}");
+        }
         InspectFormat::Json => {
             let out = Output {
                 image: label,
