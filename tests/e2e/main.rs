@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod conda;
 mod diff;
 mod engines;
 mod init;
