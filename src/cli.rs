@@ -327,10 +327,11 @@ the image size, and nothing is written to disk.\n\n\
 its sha256 (its MD5 when that is all its record holds), which `conda create --file` or rattler \
 re-creates the environment from; an image with several environments needs --env PREFIX, and a \
 package whose record has no URL is refused (exit 1) rather than left out.",
-    after_help = "Examples:\n  docker repro inspect curvenet:base\n  docker repro inspect --archive paper-v1.oci.tar curvenet:base --format json\n  docker save curvenet:base | docker repro inspect - --list\n  docker repro inspect lab/env:1 --format conda-explicit --env /opt/conda > env.txt"
+    after_help = "Examples:\n  docker repro inspect curvenet:base\n  docker repro inspect --archive paper-v1.oci.tar curvenet:base --format json\n  docker save curvenet:base | docker repro inspect - --list\n  docker repro inspect ghcr.io/lab/env@sha256:… --format spdx\n  docker repro inspect lab/env:1 --format conda-explicit --env /opt/conda > env.txt"
 )]
 pub struct InspectArgs {
-    /// A local image (read with `docker save`), or - for a `docker save` stream on stdin; with
+    /// A local image (read with `docker save`); NAME@sha256:… the engine lacks is read from its
+    /// registry by digest, without pulling it; - for a `docker save` stream on stdin; with
     /// --archive, the image of the archive to read (by name or manifest digest) when it holds several
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,

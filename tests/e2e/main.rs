@@ -13,6 +13,7 @@ mod inputs;
 mod inspect;
 mod platforms;
 mod plugin;
+mod registry_inspect;
 mod release;
 mod reviewer;
 mod run;
