@@ -627,5 +627,18 @@ mod tests {
         );
         numpy.version = "2.0.0".into();
         assert_eq!(lock.drift(&found(&numpy)).len(), 1);
+        // As the lock writes and reads it.
+        let text = toml::to_string(&lock).unwrap();
+        assert!(
+            text.contains("[conda_urls.\"/opt/env\"]\nnumpy = \"https://"),
+            "{text}"
+        );
+        assert_eq!(toml::from_str::<LockedInventory>(&text).unwrap(), lock);
+        let old_text = toml::to_string(&old_lock).unwrap();
+        assert!(!old_text.contains("conda_urls"));
+        assert_eq!(
+            toml::from_str::<LockedInventory>(&old_text).unwrap(),
+            old_lock
+        );
     }
 }
