@@ -103,6 +103,7 @@ fn an_image_only_in_a_registry_is_read_by_digest_without_pulling_it() {
     let tag = format!("{REGISTRY}/repro-test/remote-only:inspect");
     let (repository, digest) = pushed_only(work.path(), &tag);
     let pinned = format!("{repository}@{digest}");
+    let _pushed = PushedIndex(repository.clone(), digest.clone());
     assert!(!in_engine(&pinned) && !in_engine(&tag));
     let dir = work.path();
 
@@ -221,5 +222,19 @@ struct PulledImage(String);
 impl Drop for PulledImage {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// An index a test pushed to the loopback registry, deleted from it when the test ends (the
+/// test bed's registry accepts deletes), so that nothing is left behind.
+struct PushedIndex(String, String);
+
+impl Drop for PushedIndex {
+    fn drop(&mut self) {
+        let path = self.0.trim_start_matches(&format!("{REGISTRY}/"));
+        let _ = Command::new("curl")
+            .args(["-fsS", "-X", "DELETE"])
+            .arg(format!("http://{REGISTRY}/v2/{path}/manifests/{}", self.1))
+            .output();
     }
 }
