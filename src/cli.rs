@@ -374,7 +374,9 @@ Of a multi-platform lock, the locked image index is first checked to list exactl
 manifest for each locked platform (exit 2 if it does not; nothing is loaded or run), and this \
 platform's manifest is run by its own digest, NAME@sha256:MANIFEST, never the index.\n\n\
 A run record, repro-run.json (image digest, lock sha256, host facts and verdict, command, exit \
-status, start and end times), is written to --out DIR, or to the current directory.",
+status, start and end times), is written to --out DIR; without --out to \
+$XDG_STATE_HOME/docker-repro/runs/TIME-DIGEST-PID.json (~/.local/state/... by default), never into \
+the clone. stderr says where.",
     after_help = "Exit codes: the command's own exit status; 1 error, 2 the locked image index does not list the locked manifests, 3 this host cannot run the image, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro run\n  docker repro run paper/repro.lock --archive paper/paper-v1.oci.tar --data ./inputs --out ./results\n  docker repro run -- python3 train.py --epochs 1"
 )]
 pub struct RunArgs {

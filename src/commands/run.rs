@@ -105,8 +105,12 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         .iter()
         .map(|d| parse_data(d))
         .collect::<Result<Vec<_>>>()?;
-    let out = out_dir(args.out.as_deref())?;
-    let options = container_options(&args.container, out.is_some())?;
+    let options = container_options(&args.container, args.out.is_some())?;
+    let out = out_dir(args.out.as_deref(), options.user.as_deref())?;
+    let records = match &out {
+        Some(_) => None,
+        None => Some(records_dir()?),
+    };
     let docker = Docker::new(globals)?;
     let release = release_for_host(&lock, &docker)?;
     let (image, verified) = locked_image(&docker, &lock, release, args, &ui)?;
@@ -164,14 +168,76 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         started: humantime::format_rfc3339_seconds(started).to_string(),
         finished: humantime::format_rfc3339_seconds(finished).to_string(),
     };
-    let record_path = out.as_deref().unwrap_or(Path::new(".")).join(RECORD_FILE);
+    let record_path = match (&out, &records) {
+        (Some(out), _) => out.join(RECORD_FILE),
+        (None, Some(dir)) => dir.join(record_name(started, &release.manifest_digest)),
+        (None, None) => unreachable!("a records directory is made when there is no --out"),
+    };
     let json = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
     lock::write_atomic(&record_path, json.as_bytes())?;
-    ui.progress(&format!("wrote {}", record_path.display()));
+    if out.is_some() {
+        give_to(&record_path, options.user.as_deref());
+    }
+    ui.progress(&format!("wrote the run record {}", record_path.display()));
     match status {
         Ok(0) => Ok(Exit::Ok),
         Ok(code) => Ok(Exit::Command(code)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Where run records go without `--out`: `$XDG_STATE_HOME/docker-repro/runs`, by default
+/// `~/.local/state/docker-repro/runs`, never the clone, whose `git status` a record would
+/// dirty. Made before the run, so that a run is never lost for want of a place to record it.
+fn records_dir() -> Result<PathBuf> {
+    let dir = records_dir_of(
+        std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+    .ok_or_else(|| {
+        Error::Failed(
+            "no place for the run record: neither XDG_STATE_HOME nor HOME is an absolute path; set one, or pass --out DIR".into(),
+        )
+    })?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
+}
+
+/// [`records_dir`] of these variables; a relative `XDG_STATE_HOME` is ignored, as the XDG
+/// base directory specification says.
+fn records_dir_of(xdg_state_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let state = xdg_state_home.filter(|p| p.is_absolute()).or_else(|| {
+        home.filter(|p| p.is_absolute())
+            .map(|h| h.join(".local/state"))
+    })?;
+    Some(state.join("docker-repro").join("runs"))
+}
+
+/// A record's file name: when the run started (UTC) and which image ran, `20261206T031500Z-
+/// b5e1cab0f9cb-4242.json`; the process id keeps two runs of one second apart.
+fn record_name(started: std::time::SystemTime, digest: &str) -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(started)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let short = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!(
+        "{stamp}-{}-{}.json",
+        &short[..short.len().min(12)],
+        std::process::id()
+    )
+}
+
+/// Gives a file or folder this tool made to the container's user, when that is a numeric
+/// `UID:GID` other than ours (root running for `sudo`'s user); best effort, since the
+/// container reports its own failure to write.
+fn give_to(path: &Path, user: Option<&str>) {
+    let Some((uid, gid)) = user.and_then(|u| u.split_once(':')) else {
+        return;
+    };
+    if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>()) {
+        let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
     }
 }
 
@@ -183,14 +249,24 @@ fn read_lock(lock_path: &Path) -> Result<(Lock, Vec<u8>)> {
 }
 
 /// The `--out` directory, created and resolved, its path checked before anything is created:
-/// `res,source=/x` must not even make a folder.
-fn out_dir(dir: Option<&Path>) -> Result<Option<PathBuf>> {
+/// `res,source=/x` must not even make a folder. The folders made for it belong to `user` (the
+/// container's numeric `UID:GID`), who must be able to write there.
+fn out_dir(dir: Option<&Path>, user: Option<&str>) -> Result<Option<PathBuf>> {
     let Some(dir) = dir else {
         return Ok(None);
     };
     let spec = dir.to_string_lossy();
     check_mount_path("--out", &spec, &spec)?;
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| std::fs::symlink_metadata(a).is_err())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for made in &missing {
+        give_to(made, user);
+    }
     let resolved = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
     check_mount_path("--out", &spec, &resolved.to_string_lossy())?;
     Ok(Some(resolved))
@@ -411,6 +487,33 @@ mod tests {
                 "--",
                 "sha256:abc"
             ]
+        );
+    }
+
+    #[test]
+    fn run_records_go_to_the_users_state_directory_never_the_clone() {
+        let state = |xdg: Option<&str>, home: Option<&str>| {
+            records_dir_of(xdg.map(PathBuf::from), home.map(PathBuf::from))
+        };
+        assert_eq!(
+            state(Some("/x/state"), Some("/home/r")),
+            Some(PathBuf::from("/x/state/docker-repro/runs"))
+        );
+        assert_eq!(
+            state(None, Some("/home/r")),
+            Some(PathBuf::from("/home/r/.local/state/docker-repro/runs"))
+        );
+        // A relative XDG_STATE_HOME would land in the clone: ignored, as XDG says.
+        assert_eq!(
+            state(Some("state"), Some("/home/r")),
+            Some(PathBuf::from("/home/r/.local/state/docker-repro/runs"))
+        );
+        assert_eq!(state(Some("state"), Some("home")), None);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_527_500);
+        let name = record_name(at, "sha256:b5e1cab0f9cb0123456789");
+        assert!(
+            name.starts_with("20261206T032500Z-b5e1cab0f9cb-") && name.ends_with(".json"),
+            "{name}"
         );
     }
 
