@@ -126,17 +126,15 @@ pub fn docker_cmd(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// The XDG_STATE_HOME the plugin runs with: `run` records go there without `--out`, one
-/// temporary directory per test binary, never the user's own.
+/// The XDG_STATE_HOME the plugin runs with: `run` records go there without `--out`, beside
+/// the plugin in the test binary's DOCKER_CONFIG, never in the user's own.
 pub fn state_home() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("repro-state-")
-            .tempdir()
-            .unwrap()
+        let dir = docker_config().join("state");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     })
-    .path()
 }
 
 /// The run records `run` wrote without `--out` for the image `digest` (their names hold its
