@@ -281,6 +281,21 @@ fn dev_refuses_what_it_cannot_run_in_one_line_and_leaves_nothing_behind() {
         missing.stderr
     );
 
+    // The code the release copies is not in the working tree: refused before anything is built.
+    p.write(&[("docker/Dockerfile.base", &base)]);
+    std::fs::rename(p.dir.join("devbroken"), p.dir.join("moved")).unwrap();
+    let no_code = dev(&p, &["--", "true"], &[], tmp.path());
+    assert_eq!(no_code.code, 1, "{}", no_code.stderr);
+    assert_eq!(no_code.stderr.lines().count(), 1, "{}", no_code.stderr);
+    assert!(
+        no_code
+            .stderr
+            .contains("the release copies devbroken, which is not in the working tree"),
+        "{}",
+        no_code.stderr
+    );
+    std::fs::rename(p.dir.join("moved"), p.dir.join("devbroken")).unwrap();
+
     // A base that does not build tags nothing.
     p.write(&[("docker/Dockerfile.base", &format!("{base}RUN exit 3\n"))]);
     let failed = dev(&p, &["--", "true"], &[], tmp.path());
