@@ -70,10 +70,15 @@ pub fn docker_config() -> &'static Path {
         if !reg.is_ok_and(|r| r.status.success()) {
             fail(format!("the loopback registry does not serve {}: run `bash scripts/testbed.sh`", busybox()));
         }
-        let dir = tempfile::Builder::new().prefix("repro-docker-config-").tempdir().unwrap();
+        // A static is never dropped, so this folder outlives the test binary: keep it inside
+        // the build's own temporary folder (not /tmp) and link the plugin rather than copy it.
+        let dir = tempfile::Builder::new()
+            .prefix("docker-config-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
         let plugins = dir.path().join("cli-plugins");
         std::fs::create_dir_all(&plugins).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_docker-repro"), plugins.join("docker-repro")).unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_docker-repro"), plugins.join("docker-repro")).unwrap();
         dir
     })
     .path()
