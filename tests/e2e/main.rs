@@ -6,6 +6,7 @@
 mod common;
 
 mod conda;
+mod dev;
 mod diff;
 mod engines;
 mod init;
