@@ -180,4 +180,33 @@ fn an_explicit_file_recreates_a_real_conda_environment() {
             .any(|c| c["name"] == "cuda-version" && c["version"] == "12.4"),
         "{inventory}"
     );
+
+    // The SBOMs carry each conda archive's hash and URL, and validate against their schemas.
+    let sbom = |format: &str| {
+        docker_in(dir, &["repro", "inspect", &tag, "--format", format])
+            .expect(0)
+            .stdout
+    };
+    let cdx = sbom("cyclonedx");
+    crate::inspect::validate_sbom("cyclonedx", &cdx);
+    let spdx = sbom("spdx");
+    crate::inspect::validate_sbom("spdx", &spdx);
+    let cdx: serde_json::Value = serde_json::from_str(&cdx).unwrap();
+    let component = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "lab-tools")
+        .unwrap();
+    assert_eq!(component["hashes"][0]["alg"], "SHA-256");
+    assert_eq!(component["hashes"][0]["content"], tools["sha256"]);
+    assert_eq!(component["externalReferences"][0]["url"], tools["url"]);
+    let spdx: serde_json::Value = serde_json::from_str(&spdx).unwrap();
+    let package = spdx["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lab-tools")
+        .unwrap();
+    assert_eq!(package["checksums"][0]["checksumValue"], tools["sha256"]);
 }
