@@ -208,6 +208,71 @@ fn an_image_only_in_a_registry_is_read_by_digest_without_pulling_it() {
         .as_str()
         .unwrap()
         .to_string();
+    // Of an index of two platforms, --platform picks one, read from the registry too.
+    let multi = work.path().join("multi");
+    std::fs::create_dir_all(multi.join("meta-arm64")).unwrap();
+    std::fs::create_dir_all(multi.join("meta-amd64")).unwrap();
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(
+            multi.join(format!("meta-{arch}/METADATA")),
+            format!("Metadata-Version: 2.1\nName: per-arch\nVersion: 1.0+{arch}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        multi.join("Dockerfile"),
+        format!("FROM {REGISTRY}/repro-test/busybox-multi:1\nARG TARGETARCH\nCOPY meta-$TARGETARCH /usr/lib/python3/dist-packages/per_arch-1.0.dist-info\n"),
+    )
+    .unwrap();
+    let multi_tag = format!("{repository}:multi");
+    // COPY only: no step runs, so no emulation is needed.
+    docker(&[
+        "buildx",
+        "build",
+        "-q",
+        "--push",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-t",
+        &multi_tag,
+        multi.to_str().unwrap(),
+    ]);
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", &multi_tag])
+        .output();
+    let multi_raw = docker(&["buildx", "imagetools", "inspect", "--raw", &multi_tag]).stdout;
+    let multi_digest = {
+        use sha2::Digest as _;
+        format!("sha256:{:x}", sha2::Sha256::digest(multi_raw.as_bytes()))
+    };
+    let _multi_pushed = PushedIndex(repository.clone(), multi_digest.clone());
+    let multi_pinned = format!("{repository}@{multi_digest}");
+    assert!(!in_engine(&multi_pinned));
+    let arm64_manifest = serde_json::from_str::<serde_json::Value>(&multi_raw).unwrap()
+        ["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .clone();
+    let arm64 = docker_in(
+        dir,
+        &[
+            "repro",
+            "inspect",
+            &multi_pinned,
+            "--platform",
+            "linux/arm64",
+            "--format",
+            "json",
+        ],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(arm64["manifest_digest"], arm64_manifest);
+    assert_eq!(arm64["pip"][0]["version"], "1.0+arm64", "{arm64}");
+
     let port = tampering_registry(top_layer.clone());
     let tampered = format!("127.0.0.1:{port}/repro-test/remote-only@{digest}");
     let bad = docker_in(dir, &["repro", "inspect", &tampered, "--format", "json"]).expect(1);
