@@ -24,7 +24,10 @@ const MAX_DOCUMENT: u64 = 4 << 20;
 
 /// One repository of one registry.
 pub struct Registry {
+    /// For manifests, configs and tokens: the whole request within the lookup deadline.
     agent: ureq::Agent,
+    /// For layers: each wait within the lookup deadline, the whole layer within the transfer one.
+    layer_agent: ureq::Agent,
     /// `http://127.0.0.1:5000` or `https://registry-1.docker.io`.
     base: String,
     /// `library/ubuntu`, `repro-test/busybox`.
@@ -35,9 +38,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The registry and repository of `reference`; `deadline` bounds connecting and each wait
-    /// for bytes, so that an unreachable or stalled registry is an error, never a hang.
-    pub fn for_reference(reference: &str, deadline: Duration) -> Registry {
+    /// The registry and repository of `reference`; `lookup` bounds connecting, each wait for
+    /// bytes and a whole document, `transfer` a whole layer, so that an unreachable, stalled or
+    /// trickling registry is an error, never a hang.
+    pub fn for_reference(reference: &str, lookup: Duration, transfer: Duration) -> Registry {
         let normalised = Reference::split(reference).normalised();
         let name = Reference::split(&normalised).repository().to_string();
         let (host, repository) = name.split_once('/').unwrap_or(("docker.io", &name));
@@ -51,9 +55,16 @@ impl Registry {
         let scheme = if plain { "http" } else { "https" };
         Registry {
             agent: ureq::AgentBuilder::new()
-                .timeout_connect(deadline)
-                .timeout_read(deadline)
-                .timeout_write(deadline)
+                .timeout_connect(lookup)
+                .timeout_read(lookup)
+                .timeout_write(lookup)
+                .timeout(lookup)
+                .build(),
+            layer_agent: ureq::AgentBuilder::new()
+                .timeout_connect(lookup)
+                .timeout_read(lookup)
+                .timeout_write(lookup)
+                .timeout(transfer)
                 .build(),
             base: format!("{scheme}://{host}"),
             repository: repository.to_string(),
@@ -76,7 +87,9 @@ impl Registry {
 
     /// A blob (a layer) as a stream.
     pub fn blob(&self, digest: &str) -> Result<Box<dyn Read + Send + Sync>> {
-        Ok(self.get(&format!("blobs/{digest}"), None)?.into_reader())
+        Ok(self
+            .get_with(&self.layer_agent, &format!("blobs/{digest}"), None)?
+            .into_reader())
     }
 
     fn read_small(&self, response: ureq::Response, digest: &str) -> Result<Vec<u8>> {
@@ -96,9 +109,18 @@ impl Registry {
     }
 
     fn get(&self, path: &str, accept: Option<&str>) -> Result<ureq::Response> {
+        self.get_with(&self.agent, path, accept)
+    }
+
+    fn get_with(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<ureq::Response> {
         let url = format!("{}/v2/{}/{path}", self.base, self.repository);
         let request = |token: Option<&str>| {
-            let mut r = self.agent.get(&url);
+            let mut r = agent.get(&url);
             if let Some(accept) = accept {
                 r = r.set("Accept", accept);
             }
@@ -191,12 +213,13 @@ impl Registry {
 
     fn unreachable(&self, what: &str, why: &str) -> Error {
         Error::Failed(format!(
-            "could not read {} from the registry {} for {}: {}; check the network and the registry (each wait is bounded by {})",
+            "could not read {} from the registry {} for {}: {}; check the network and the registry (a document and each wait are bounded by {}, a layer by {})",
             crate::ui::escape(what),
             self.base,
             self.shown(),
             crate::ui::escape(&crate::error::clip(why)),
-            crate::engine::process::LOOKUP_TIMEOUT_VAR
+            crate::engine::process::LOOKUP_TIMEOUT_VAR,
+            crate::engine::process::TRANSFER_TIMEOUT_VAR
         ))
     }
 
@@ -214,17 +237,26 @@ mod tests {
         let r = Registry::for_reference(
             "127.0.0.1:5000/repro-test/busybox@sha256:ab",
             Duration::from_secs(1),
+            Duration::from_secs(1),
         );
         assert_eq!(
             (r.base.as_str(), r.repository.as_str()),
             ("http://127.0.0.1:5000", "repro-test/busybox")
         );
-        let r = Registry::for_reference("ubuntu@sha256:ab", Duration::from_secs(1));
+        let r = Registry::for_reference(
+            "ubuntu@sha256:ab",
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         assert_eq!(
             (r.base.as_str(), r.repository.as_str()),
             ("https://registry-1.docker.io", "library/ubuntu")
         );
-        let r = Registry::for_reference("ghcr.io/lab/env:1@sha256:ab", Duration::from_secs(1));
+        let r = Registry::for_reference(
+            "ghcr.io/lab/env:1@sha256:ab",
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         assert_eq!(
             (r.base.as_str(), r.repository.as_str()),
             ("https://ghcr.io", "lab/env")

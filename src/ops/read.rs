@@ -128,8 +128,9 @@ pub fn inventory_of_registry(
         .to_string();
     crate::image::digest::Digest::parse(&digest)
         .map_err(|e| Error::Usage(format!("{}: {e}", crate::ui::escape(reference))))?;
-    let limit = crate::engine::process::Deadline::lookup()?.limit;
-    let registry = crate::engine::registry::Registry::for_reference(reference, limit);
+    let lookup = crate::engine::process::Deadline::lookup()?.limit;
+    let transfer = crate::engine::process::Deadline::transfer("a layer read")?.limit;
+    let registry = crate::engine::registry::Registry::for_reference(reference, lookup, transfer);
     let shown = crate::ui::escape(reference).into_owned();
     let checked = |wanted: &str, bytes: Vec<u8>| -> Result<Vec<u8>> {
         let got = sha256_digest(&bytes);
