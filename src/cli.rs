@@ -324,11 +324,16 @@ package databases read: dpkg status (and status.d), every *.dist-info and *.egg-
 site-packages or dist-packages directory, conda-meta of every environment, CUDA toolkit, cuDNN, \
 NCCL and torch versions, nvidia-*-cu1X wheels, and the CUDA variables of the image config. So it \
 works for FROM scratch, distroless and other-architecture images. Memory stays small whatever \
-the image size, and nothing is written to disk.",
-    after_help = "Examples:\n  docker repro inspect curvenet:base\n  docker repro inspect --archive paper-v1.oci.tar curvenet:base --format json\n  docker save curvenet:base | docker repro inspect - --list"
+the image size, and nothing is written to disk.\n\n\
+--format conda-explicit writes one conda environment as an @EXPLICIT file, each package's URL with \
+its sha256 (its MD5 when that is all its record holds), which `conda create --file` or rattler \
+re-creates the environment from; an image with several environments needs --env PREFIX, and a \
+package whose record has no URL is refused (exit 1) rather than left out.",
+    after_help = "Examples:\n  docker repro inspect curvenet:base\n  docker repro inspect --archive paper-v1.oci.tar curvenet:base --format json\n  docker save curvenet:base | docker repro inspect - --list\n  docker repro inspect ghcr.io/lab/env@sha256:… --format spdx\n  docker repro inspect lab/env:1 --format conda-explicit --env /opt/conda > env.txt"
 )]
 pub struct InspectArgs {
-    /// A local image (read with `docker save`), or - for a `docker save` stream on stdin; with
+    /// A local image (read with `docker save`); NAME@sha256:… the engine lacks is read from its
+    /// registry by digest, without pulling it; - for a `docker save` stream on stdin; with
     /// --archive, the image of the archive to read (by name or manifest digest) when it holds several
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
@@ -347,6 +352,9 @@ pub struct InspectArgs {
     /// Output format on stdout; json has the keys image, manifest_digest, os, apt, pip, conda, cuda
     #[arg(long, value_enum, default_value_t = InspectFormat::Human)]
     pub format: InspectFormat,
+    /// With --format conda-explicit, the conda environment to write (its prefix, e.g. /opt/conda) when the image has several
+    #[arg(long, value_name = "PREFIX")]
+    pub env: Option<String>,
 }
 
 /// What `inspect` writes on stdout.
@@ -360,6 +368,8 @@ pub enum InspectFormat {
     Cyclonedx,
     /// An SPDX 2.3 JSON SBOM, with package URLs and the CUDA facts as annotations.
     Spdx,
+    /// A conda environment as an @EXPLICIT file (URL#sha256 a line); --env picks one of several.
+    CondaExplicit,
 }
 
 /// Run the locked release image, by digest, with a verdict on this host's GPU and a run record.

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod conda;
 mod dev;
 mod diff;
 mod engines;
@@ -13,6 +14,7 @@ mod inputs;
 mod inspect;
 mod platforms;
 mod plugin;
+mod registry_inspect;
 mod release;
 mod reviewer;
 mod run;
