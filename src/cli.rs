@@ -481,12 +481,16 @@ say which images a build pulls.\n\n\
 Fast and offline: reads the Dockerfile text only, with BuildKit's own parsing and variable \
 expansion rules, for the stages the target (--target, else the last stage) needs. Rules: \
 from-latest, from-unpinned (FROM, COPY --from and RUN --mount from= images without a digest), \
-apt-without-snapshot, apt-unpinned, apt-cache-left, apt-logs-left, pip-unpinned (also VCS installs \
+apt-without-snapshot (apt-get update in a RUN that installs a package without an exact pkg=ver \
+pin), apt-unpinned, apt-cache-left, apt-logs-left, pip-unpinned (also VCS installs \
 without a commit), pip-cache-left, uv-unlocked, conda-unlocked, conda-cache-left, \
 python-without-sde (Python packages installed without ARG SOURCE_DATE_EPOCH in scope), \
-apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-unpinned, download-no-checksum, \
-add-url-no-checksum, curl-pipe-shell, copy-all-without-dockerignore, dockerfile-invalid (BuildKit \
-refuses the file).",
+compileall-without-epoch (python -m compileall without --invalidation-mode checked-hash or \
+SOURCE_DATE_EPOCH), shell-redirect-version (an unquoted pip install numpy>=1.24, which the shell \
+redirects), apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-unpinned, \
+download-no-checksum, add-url-no-checksum, curl-pipe-shell, build-time-content (the date, the host \
+name, $RANDOM, uuidgen or a mktemp name written to a file), copy-all-without-dockerignore, \
+dockerfile-invalid (BuildKit refuses the file).",
     after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json\n  docker repro check --ignore apt-without-snapshot"
 )]
 pub struct CheckArgs {

@@ -682,19 +682,48 @@ fn check_json_lists_the_bases_a_build_pulls() {
     snapshot("check_json_bases", &report);
 }
 
-/// `--ignore RULE` silences a rule: the lab-mirror fixture, whose apt installs pin exact versions
-/// from the lab's own mirror, passes with apt-without-snapshot ignored and counts it as
+/// The lab-mirror fixture, whose apt installs pin exact versions from the lab's own mirror,
+/// passes `check` as it is: exact `pkg=ver` pins satisfy apt-without-snapshot (it exited 2 on
+/// that rule before), and its from-unpinned finding is info, as release pins the base.
+#[test]
+fn check_passes_the_lab_mirror_fixture_whose_apt_installs_are_exact_pins() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
+    let out = run(&["repro", "check"], &lab, None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("[apt-without-snapshot]"), "{stdout}");
+    assert!(stdout.ends_with("0 at or above warning\n"), "{stdout}");
+}
+
+/// `--ignore RULE` silences a rule: the lab-mirror fixture with an `apt-get upgrade` (which takes
+/// today's versions) fails on apt-without-snapshot, passes with it ignored and counts it as
 /// suppressed; a misspelled rule is a usage error naming the close valid name.
 #[test]
 fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
-    let out = run(&["repro", "check"], &lab, None);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
+    let project = tempfile::tempdir().unwrap();
+    let lab = project.path();
+    std::fs::create_dir(lab.join("docker")).unwrap();
+    std::fs::copy(fixture.join(".dockerignore"), lab.join(".dockerignore")).unwrap();
+    let base = std::fs::read_to_string(fixture.join("docker/Dockerfile.base")).unwrap();
+    let upgraded = base.replace(
+        " && apt-get update \\\n",
+        " && apt-get update \\\n && apt-get -y upgrade \\\n",
+    );
+    assert_ne!(base, upgraded);
+    std::fs::write(lab.join("docker/Dockerfile.base"), upgraded).unwrap();
+    std::fs::copy(
+        fixture.join("docker/Dockerfile.release"),
+        lab.join("docker/Dockerfile.release"),
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], lab, None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("[apt-without-snapshot]"));
 
     let out = run(
         &["repro", "check", "--ignore", "apt-without-snapshot"],
-        &lab,
+        lab,
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
@@ -711,7 +740,7 @@ fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
             "--ignore",
             "apt-without-snapshot",
         ],
-        &lab,
+        lab,
         None,
     );
     let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -723,7 +752,7 @@ fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
 
     let out = run(
         &["repro", "check", "--ignore", "apt-without-snapshto"],
-        &lab,
+        lab,
         None,
     );
     assert_eq!(out.status.code(), Some(125));
@@ -741,7 +770,7 @@ fn check_reads_ignored_rules_from_repro_toml() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("Dockerfile"),
-        "FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n",
+        "FROM debian:bookworm\nRUN apt-get update && apt-get -y upgrade && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n",
     )
     .unwrap();
     let out = run(&["repro", "check"], dir.path(), None);
@@ -785,10 +814,10 @@ fn check_honours_ignore_comments_before_an_instruction() {
     let dir = tempfile::tempdir().unwrap();
     let dockerfile = dir.path().join("Dockerfile");
     let body =
-        "RUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n";
+        "RUN apt-get update && apt-get -y upgrade && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n";
     std::fs::write(
         &dockerfile,
-        format!("# repro:ignore=from-unpinned\nFROM debian:bookworm\n# the lab's mirror pins exact versions\n# repro:ignore=apt-without-snapshot\n{body}{body}"),
+        format!("# repro:ignore=from-unpinned\nFROM debian:bookworm\n# the lab's mirror is a dated copy\n# repro:ignore=apt-without-snapshot\n{body}{body}"),
     )
     .unwrap();
     let out = run(&["repro", "check", "--format", "json"], dir.path(), None);

@@ -1065,7 +1065,7 @@ mod tests {
     #[test]
     fn messages_and_fixes_name_the_case_at_hand() {
         let df = format!(
-            "{BASE}RUN apt update && apt install -y curl=8.5.0-2 && rm -rf /var/lib/apt/lists/* /var/log/*\n\
+            "{BASE}RUN apt update && apt install -y curl=8.5.0-2 git && rm -rf /var/lib/apt/lists/* /var/log/*\n\
              RUN micromamba install -y -n base numpy\n\
              RUN uv pip install --system numpy==1.26.4\n\
              RUN mamba install -y scipy && mamba clean -afy\n"

@@ -16,6 +16,9 @@ pub struct Command {
     pub piped: bool,
     /// Its output is redirected into a file (`> f`, `>> f`, `&> f`; not `/dev/null`, not `>&2`).
     pub to_file: bool,
+    /// Redirections glued to the word before them whose target starts like a version
+    /// (`numpy>=1.24`, `torch<2`), as written: a requirement the shell took for a redirection.
+    pub version_redirects: Vec<String>,
 }
 
 /// The simple commands of `script`, those inside `$(…)` and backquotes included (after the
@@ -224,6 +227,7 @@ impl Reader<'_> {
                     let fd =
                         in_word && !word.is_empty() && word.chars().all(|c| c.is_ascii_digit());
                     let fd_number = if fd { word.clone() } else { String::new() };
+                    let glued_to = (in_word && !fd).then(|| word.clone());
                     if fd {
                         word.clear();
                         in_word = false;
@@ -260,11 +264,20 @@ impl Reader<'_> {
                         }
                         continue;
                     }
-                    if matches!(self.peek(), Some('>' | '|' | '&')) {
+                    let doubled = self.peek().filter(|n| matches!(n, '>' | '|' | '&'));
+                    if doubled.is_some() {
                         self.bump();
                     }
                     let target = self.redirect_target();
-                    if c == '>' && fd_number != "2" {
+                    // `>&2`, `>&-`: a descriptor duplicated or closed, no file.
+                    let duplicates = doubled == Some('&')
+                        && (target == "-" || target.chars().all(|t| t.is_ascii_digit()));
+                    if let Some(before) = glued_to.filter(|_| doubled.is_none()) {
+                        if target.starts_with(|t: char| t == '=' || t.is_ascii_digit()) {
+                            cmd.version_redirects.push(format!("{before}{c}{target}"));
+                        }
+                    }
+                    if c == '>' && fd_number != "2" && !duplicates {
                         cmd.to_file |= writes_file(&target);
                     }
                 }
@@ -540,6 +553,15 @@ mod tests {
         let c = commands("curl -o- x > f");
         assert!(c[0].to_file);
         assert!(!commands("echo x > /dev/null")[0].to_file);
+        assert!(!commands("echo x >&2")[0].to_file);
+        assert!(!commands("echo x 1>&2")[0].to_file);
+        assert!(commands("echo x >& /tmp/log")[0].to_file);
+        let c = commands("pip install numpy>=1.24 'scipy>=1' torch<2 x >=1 2>err a>>b");
+        assert_eq!(c[0].version_redirects, ["numpy>=1.24", "torch<2"]);
+        assert_eq!(
+            c[0].words,
+            w(&["pip", "install", "numpy", "'scipy>=1'", "torch", "x", "a"])
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub(in crate::check) fn lint_apt(acc: &mut Acc, c: &Invocation, facts: &mut RunF
             .iter()
             .any(|a| a.starts_with("--snapshot") || *a == "-S");
         if !snapshot && !facts.snapshot {
-            acc.add(at, "apt-without-snapshot", format!("{} update", r.program));
+            facts
+                .apt_live_update
+                .get_or_insert((at, format!("{} update", r.program)));
         }
     }
     if matches!(
@@ -25,19 +27,44 @@ pub(in crate::check) fn lint_apt(acc: &mut Acc, c: &Invocation, facts: &mut RunF
     ) {
         facts.apt_install.push(at);
     }
+    if matches!(sub, Some("upgrade" | "dist-upgrade" | "full-upgrade")) {
+        facts.apt_floating_install = true;
+    }
     if sub == Some("install") && !facts.snapshot {
+        if r.xargs {
+            facts.apt_floating_install = true;
+        }
         for a in operands(args, &["install"], &["-o", "-t", "--target-release", "-c"]) {
             let known = !a.contains('$') && !a.contains('`') && !a.contains('*');
-            if !a.starts_with('-')
-                && !a.contains('=')
-                && !a.starts_with('/')
-                && !a.starts_with('.')
-                && !a.ends_with(".deb")
-                && known
-                && !r.xargs
-            {
+            let local = a.starts_with('/') || a.starts_with('.') || a.ends_with(".deb");
+            if a.starts_with('-') || local {
+                continue;
+            }
+            if known && exact_pin(a) {
+                facts.apt_pinned_install = true;
+            } else {
+                facts.apt_floating_install = true;
+            }
+            if !a.contains('=') && known && !r.xargs {
                 acc.add(at, "apt-unpinned", a);
             }
+        }
+    }
+}
+
+/// `pkg=1.2-3`: one version of the package, as a lab's own mirror keeps it.
+fn exact_pin(operand: &str) -> bool {
+    operand
+        .split_once('=')
+        .is_some_and(|(name, version)| !name.is_empty() && !version.is_empty())
+}
+
+/// An `apt-get update` that reads today's mirror, unless every package the RUN installs is
+/// pinned to an exact version (the versions a lab's mirror keeps, which no later index moves).
+pub(in crate::check) fn judge_update(acc: &mut Acc, facts: &RunFacts) {
+    if let Some((at, update)) = &facts.apt_live_update {
+        if facts.apt_floating_install || !facts.apt_pinned_install {
+            acc.add(*at, "apt-without-snapshot", update.clone());
         }
     }
 }
@@ -57,7 +84,7 @@ pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {
         "apt-without-snapshot" => (
             Warning,
             format!("`{first}` reads today's mirror; a rebuild later gets other versions"),
-            "point sources at snapshot.debian.org (or snapshot.ubuntu.com) for a fixed date, or use apt-get --snapshot on apt >= 2.7".into(),
+            "read a dated snapshot: of the lab's own mirror (an aptly snapshot, or `apt-get update --snapshot DATE` with apt >= 2.7 where the mirror serves snapshots), or of snapshot.debian.org / snapshot.ubuntu.com; or pin every package the RUN installs exactly (pkg=1.2-3)".into(),
         ),
         "apt-unpinned" => (
             Warning,
@@ -76,4 +103,60 @@ pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {
         ),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::lint;
+
+    fn updates(run: &str) -> Vec<(usize, String)> {
+        let df = format!("FROM debian:12@sha256:{}\n{run}\n", "1".repeat(64));
+        let dir = tempfile::tempdir().unwrap();
+        lint(df.as_bytes(), dir.path(), false)
+            .into_iter()
+            .filter(|f| f.rule == "apt-without-snapshot")
+            .map(|f| (f.line, f.fix))
+            .collect()
+    }
+
+    #[test]
+    fn exact_pins_from_the_mirror_need_no_snapshot() {
+        for run in [
+            "RUN apt-get update && apt-get install -y --no-install-recommends curl=7.88.1-10+deb12u5 git=1:2.39.2-1.1",
+            "RUN apt-get update && apt-get install -y -t bookworm-backports python3=3.11.2-1+b1",
+            "RUN apt-get update --snapshot 20240501T000000Z && apt-get install -y curl",
+        ] {
+            assert_eq!(updates(run), [], "{run}");
+        }
+    }
+
+    #[test]
+    fn one_floating_package_or_an_upgrade_reads_todays_index() {
+        for run in [
+            "RUN apt-get update && apt-get install -y curl=7.88.1-10+deb12u5 git",
+            "RUN apt-get update && apt-get install -y curl=",
+            "RUN apt-get update && apt-get upgrade -y && apt-get install -y curl=7.88.1-10+deb12u5",
+            "RUN apt-get update && apt-get install -y \"curl=$CURL_VERSION\"",
+            "RUN apt-get update && apt-get install -y curl=7.88*",
+            "RUN apt-get update",
+            "RUN apt-get update && xargs apt-get install -y < /pkgs.txt",
+        ] {
+            assert_eq!(updates(run).len(), 1, "{run}");
+        }
+    }
+
+    #[test]
+    fn the_fix_names_the_labs_own_mirror_beside_the_public_snapshots() {
+        let fix = &updates("RUN apt-get update")[0].1;
+        for part in [
+            "lab's own mirror",
+            "aptly",
+            "--snapshot",
+            "apt >= 2.7",
+            "snapshot.debian.org",
+            "pkg=1.2-3",
+        ] {
+            assert!(fix.contains(part), "{part} in {fix}");
+        }
+    }
 }

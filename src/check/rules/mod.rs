@@ -13,17 +13,27 @@ mod gem;
 pub(in crate::check) mod git;
 mod npm;
 pub(in crate::check) mod pip;
+mod python;
+mod redirect;
+mod time;
 
 use super::command::{is_python, Resolved};
 use super::{shell, Acc, Finding, Severity, StageState};
 
 /// A finding's severity, message and fix.
 type Described = (Severity, String, String);
+
 /// What one RUN does, gathered over its commands before judging the ones that depend on the
 /// rest of the RUN (a later `rm -rf /var/lib/apt/lists/*`, a checksum check, a checkout).
 #[derive(Default)]
 pub(in crate::check) struct RunFacts {
     pub(in crate::check) apt_update: Option<usize>,
+    /// The first `apt-get update` that reads today's index, with how it was written.
+    pub(in crate::check) apt_live_update: Option<(usize, String)>,
+    /// An apt install of an exact `pkg=ver`.
+    pub(in crate::check) apt_pinned_install: bool,
+    /// An apt install or upgrade of whatever version the index names today.
+    pub(in crate::check) apt_floating_install: bool,
     pub(in crate::check) apt_install: Vec<usize>,
     pub(in crate::check) pip_installs: Vec<(usize, &'static str)>,
     pub(in crate::check) python_installs: Vec<usize>,
@@ -80,6 +90,8 @@ pub(in crate::check) fn lint_command(
         state,
     };
     let args = &c.args;
+    time::lint_build_time(acc, at, r, cmd, next);
+    redirect::lint_redirected_version(acc, at, r, cmd);
     match r.program.as_str() {
         "apt-get" | "apt" | "aptitude" => apt::lint_apt(acc, &c, facts),
         "apk" if sub == Some("add") => distro::lint_apk(acc, &c),
@@ -94,6 +106,7 @@ pub(in crate::check) fn lint_command(
         p if is_python(p) && args.first() == Some(&"setup.py") && args.contains(&"install") => {
             facts.python_installs.push(at);
         }
+        p if is_python(p) => python::lint_compileall(acc, &c, facts),
         "npm" | "yarn" | "pnpm" => npm::lint_node(acc, &c),
         "gem" if sub == Some("install") => gem::lint_gem(acc, &c),
         "git" => git::lint_git(&c, facts),
@@ -151,6 +164,7 @@ pub(in crate::check) fn judge_run(acc: &mut Acc, facts: &RunFacts, cache_targets
             .iter()
             .any(|t| path == t || path.starts_with(&format!("{t}/")))
     };
+    apt::judge_update(acc, facts);
     if let Some(at) = facts.apt_update {
         if !facts.lists_cleaned && !cached("/var/lib/apt/lists") {
             acc.add(at, "apt-cache-left", "");
@@ -215,6 +229,9 @@ pub(in crate::check) fn render(line: usize, rule: &'static str, items: &[String]
         download::describe,
         git::describe,
         copy::describe,
+        time::describe,
+        python::describe,
+        redirect::describe,
     ]
     .iter()
     .find_map(|describe| describe(rule, items));
