@@ -50,6 +50,12 @@ pub(in crate::check) const PIP_VALUE_OPTIONS: [&str; 43] = [
     "--root-user-action",
 ];
 
+/// pip reads its long options as optparse does, so any unambiguous prefix of `--no-cache-dir`
+/// (`--no-cache`, `--no-ca`; `--no-c` could be `--no-color` or `--no-compile`) is that option.
+fn abbreviates_no_cache_dir(arg: &str) -> bool {
+    arg.len() >= "--no-ca".len() && "--no-cache-dir".starts_with(arg)
+}
+
 /// Judges one Python requirement given to pip/uv; `None` when pinned or not knowable.
 pub(in crate::check) fn unpinned_requirement(arg: &str) -> Option<String> {
     let a = arg.trim_matches(['"', '\'']);
@@ -210,7 +216,9 @@ pub(in crate::check) fn lint_pip_install(
             || state.uv_no_cache
             || prefixed("UV_NO_CACHE")
     } else {
-        args.contains(&"--no-cache-dir") || state.pip_no_cache || prefixed("PIP_NO_CACHE_DIR")
+        args.iter().any(|a| abbreviates_no_cache_dir(a))
+            || state.pip_no_cache
+            || prefixed("PIP_NO_CACHE_DIR")
     };
     if !no_cache {
         facts.pip_installs.push((at, tool));
@@ -292,4 +300,29 @@ pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {
         ),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::lint;
+
+    fn cache_left(run: &str) -> bool {
+        let df = format!(
+            "FROM a:1@sha256:{}\nARG SOURCE_DATE_EPOCH\n{run}\n",
+            "1".repeat(64)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        lint(df.as_bytes(), dir.path(), false)
+            .iter()
+            .any(|f| f.rule == "pip-cache-left")
+    }
+
+    #[test]
+    fn pip_takes_an_abbreviated_no_cache_dir() {
+        assert!(!cache_left("RUN pip install --no-cache x==1"));
+        assert!(!cache_left("RUN pip install --no-ca x==1"));
+        assert!(cache_left("RUN pip install --no-c x==1"));
+        assert!(cache_left("RUN pip install --no-compile x==1"));
+        assert!(cache_left("RUN pip install x==1"));
+    }
 }
