@@ -63,6 +63,17 @@ pub enum Format {
     Json,
 }
 
+/// `check`'s report on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Each finding with its fix, and a one-line count.
+    Human,
+    /// The report as JSON (keys documented in the README).
+    Json,
+    /// A SARIF 2.1.0 log, as hadolint writes it and code-scanning tools read it.
+    Sarif,
+}
+
 /// The layers' compression (see [`crate::lock::Compression`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompressionArg {
@@ -491,7 +502,7 @@ redirects), apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-un
 download-no-checksum, add-url-no-checksum, curl-pipe-shell, build-time-content (the date, the host \
 name, $RANDOM, uuidgen or a mktemp name written to a file), copy-all-without-dockerignore, \
 dockerfile-invalid (BuildKit refuses the file).",
-    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json\n  docker repro check --ignore apt-without-snapshot"
+    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json\n  docker repro check --format sarif > check.sarif\n  docker repro check --ignore apt-without-snapshot"
 )]
 pub struct CheckArgs {
     /// The Dockerfiles [default: docker/Dockerfile.base and docker/Dockerfile.release, else ./Dockerfile]
@@ -503,9 +514,9 @@ pub struct CheckArgs {
     /// Exit 2 when a finding is at or above this severity
     #[arg(long, value_enum, default_value_t = crate::check::Severity::Warning)]
     pub severity: crate::check::Severity,
-    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}], suppressed: [same, only when some are]}
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}], suppressed: [same, only when some are]}; sarif is a SARIF 2.1.0 log for code scanning
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
     /// Silence a rule (repeatable); its findings are counted as suppressed, never failing the check
     #[arg(long = "ignore", value_name = "RULE")]
     pub ignore: Vec<String>,

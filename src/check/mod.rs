@@ -10,6 +10,7 @@
 
 mod command;
 mod rules;
+pub mod sarif;
 mod shell;
 pub mod suppress;
 

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::check::sarif::{FileFindings, Log, Silenced};
 use crate::check::{check_file, Finding, Options, Pull, Severity};
-use crate::cli::{CheckArgs, Format};
+use crate::cli::{CheckArgs, CheckFormat};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::limits;
@@ -22,6 +23,9 @@ struct FileReport {
     /// Findings of rules silenced by --ignore: listed apart, never failing the check.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     suppressed: Vec<Finding>,
+    /// The (line, rule) pairs the file's own `# repro:ignore=` comments silence.
+    #[serde(skip)]
+    silenced_in_source: Vec<(usize, &'static str)>,
 }
 
 /// The Dockerfiles `check` looks at when none is named.
@@ -69,17 +73,45 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         report.suppressed.sort_by_key(|f| f.line);
     }
     match args.format {
-        Format::Json => println!(
+        CheckFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&reports).expect("report serializes")
         ),
-        Format::Human => crate::ui::print_human(&render_human(&reports, args.severity)),
+        CheckFormat::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&sarif(&reports)).expect("log serializes")
+        ),
+        CheckFormat::Human => crate::ui::print_human(&render_human(&reports, args.severity)),
     }
     let failing = reports
         .iter()
         .flat_map(|r| &r.findings)
         .any(|f| f.severity >= args.severity);
     Ok(if failing { Exit::Different } else { Exit::Ok })
+}
+
+/// The reports as one SARIF log; a silenced finding is a result with its suppression.
+fn sarif(reports: &[FileReport]) -> Log {
+    let files: Vec<FileFindings> = reports
+        .iter()
+        .map(|r| FileFindings {
+            path: &r.file,
+            findings: &r.findings,
+            suppressed: r
+                .suppressed
+                .iter()
+                .map(|f| {
+                    let how = if r.silenced_in_source.contains(&(f.line, f.rule)) {
+                        Silenced::InSource
+                    } else {
+                        Silenced::External
+                    };
+                    (f, how)
+                })
+                .collect(),
+        })
+        .collect();
+    Log::new(&files)
 }
 
 /// The target, platform and build arguments of the build to answer for; `--build-arg NAME`
@@ -157,6 +189,7 @@ fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<File
             .into_iter()
             .filter(|f| !silenced.contains(&(f.line, f.rule)))
             .collect(),
+        silenced_in_source: silenced,
     })
 }
 

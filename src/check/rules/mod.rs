@@ -260,3 +260,38 @@ fn other(rule: &str, items: &[String]) -> Described {
         other => (Severity::Warning, list, format!("see the {other} rule")),
     }
 }
+
+/// What each rule is about, in one line (SARIF's `shortDescription`); empty for a name that is
+/// no rule.
+pub(in crate::check) fn summary(rule: &str) -> &'static str {
+    match rule {
+        "from-latest" => "An image pulled by a tag that moves (latest, a branch, none)",
+        "from-unpinned" => "An image pulled by a version tag without a digest",
+        "apt-without-snapshot" => {
+            "apt-get update reads today's mirror for packages without exact pins"
+        }
+        "apt-unpinned" => "apt packages installed without a version",
+        "apt-cache-left" => "apt lists left in the layer",
+        "apt-logs-left" => "dpkg and apt logs left in the layer",
+        "pip-unpinned" => "Python packages installed without an exact version, or from a branch",
+        "pip-cache-left" => "pip's or uv's download cache left in the layer",
+        "uv-unlocked" => "uv resolves dependencies anew instead of installing uv.lock",
+        "conda-unlocked" => "conda solves the environment anew on every build",
+        "conda-cache-left" => "conda's package cache left in the layer",
+        "python-without-sde" => "Python packages compiled to .pyc holding the build time",
+        "compileall-without-epoch" => "python -m compileall writes .pyc holding source mtimes",
+        "shell-redirect-version" => "An unquoted version range the shell takes for a redirection",
+        "apk-unpinned" => "apk packages installed without a version",
+        "dnf-unpinned" => "yum or dnf packages installed without a version",
+        "npm-unlocked" => "npm installs without a lockfile or an exact version",
+        "gem-unpinned" => "gems installed without a version",
+        "git-clone-unpinned" => "git clone of whatever a branch points at today",
+        "download-no-checksum" => "A download used without a checksum check",
+        "add-url-no-checksum" => "ADD of a URL without --checksum",
+        "curl-pipe-shell" => "A downloaded script run unchecked",
+        "build-time-content" => "The date, the host name or a random value written into the image",
+        "copy-all-without-dockerignore" => "COPY . without a .dockerignore",
+        "dockerfile-invalid" => "A Dockerfile BuildKit refuses",
+        _ => "",
+    }
+}
