@@ -150,7 +150,7 @@ inside the committed project, locked by its relative path; other kinds (oci-layo
 git, target:) cannot be rebuilt from the lock and are refused. HTTP_PROXY, HTTPS_PROXY, NO_PROXY and \
 ALL_PROXY (and lower case) from the environment reach the builds as BuildKit's predefined build \
 arguments, by name only: their values are never in an argv, an output or the lock.",
-    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  docker repro release --platform linux/amd64,linux/arm64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc\n  docker repro release --shm-size 2g --ulimit nofile=65536:65536 --ulimit memlock=-1\n  docker repro release --build-context deps=docker-image://ghcr.io/lab/deps:1\n  docker repro release --build-context data=vendor/data"
+    after_help = "Exit codes: 0 released, 2 --strict and check found a warning or an error in the Dockerfiles (nothing built), 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro release\n  docker repro release --strict\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  docker repro release --platform linux/amd64,linux/arm64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc\n  docker repro release --shm-size 2g --ulimit nofile=65536:65536 --ulimit memlock=-1\n  docker repro release --build-context deps=docker-image://ghcr.io/lab/deps:1\n  docker repro release --build-context data=vendor/data"
 )]
 pub struct ReleaseArgs {
     /// The release Dockerfile [default: docker/Dockerfile.release, else Dockerfile]
@@ -228,6 +228,11 @@ pub struct ReleaseArgs {
     /// identically. Without it every layer is built fresh.
     #[arg(long)]
     pub use_cache: bool,
+    /// Refuse the release, before anything is built, when `check` finds a warning or an error in
+    /// its Dockerfiles (not silenced by repro.toml's [check] ignore or a # repro:ignore= comment);
+    /// exit 2. Without it the findings are printed as warnings and the release goes on
+    #[arg(long)]
+    pub strict: bool,
     /// Hide build progress
     #[arg(long, short = 'q')]
     pub quiet: bool,

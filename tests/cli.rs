@@ -974,3 +974,98 @@ fn check_writes_sarif_that_the_schema_accepts() {
     assert_ne!(broken, text(&out.stdout));
     assert!(sarif_errors(broken.as_bytes()).is_some());
 }
+
+/// A committed project in `dir` whose Dockerfile is `dockerfile`, and a PATH holding a
+/// recording fake docker (an engine that is down) and the real git.
+fn committed_project(dir: &Path, dockerfile: &str) -> (std::ffi::OsString, PathBuf) {
+    let (bin_dir, record) = recording_docker(dir);
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.join(".gitignore"), "bin/\ncalls.txt\n").unwrap();
+    for args in [
+        vec!["init", "-q"],
+        vec!["add", "-A"],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ],
+    ] {
+        assert!(Command::new("git")
+            .args(&args)
+            .current_dir(dir)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let git = Command::new("sh")
+        .args(["-c", "dirname $(command -v git)"])
+        .output()
+        .unwrap()
+        .stdout;
+    let git_dir = PathBuf::from(String::from_utf8(git).unwrap().trim());
+    (std::env::join_paths([bin_dir, git_dir]).unwrap(), record)
+}
+
+/// `release` lints its Dockerfiles before anything is built: findings are warnings on stderr
+/// and the release goes on (here to an engine that is down); with --strict a finding refuses
+/// the release with exit 2 before any docker call, and writes no lock; a finding silenced by
+/// an ignore comment refuses nothing.
+#[test]
+fn release_lints_first_and_strict_refuses_before_any_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!(
+        "FROM debian:12@sha256:{}\nRUN pip install numpy>=1.24\n",
+        "1".repeat(64)
+    );
+    let (path, record) = committed_project(dir.path(), &dockerfile);
+    let warning = "warning: Dockerfile:2: [shell-redirect-version] the shell reads `numpy>=1.24`";
+
+    let out = run(
+        &["repro", "release", "--strict"],
+        dir.path(),
+        Some(Path::new(&path)),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("warning: Dockerfile:2: ["), "{stderr}");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: --strict: check found "),
+        "{stderr}"
+    );
+    assert!(!record.exists(), "docker was called: {stderr}");
+    assert!(!dir.path().join("repro.lock").exists());
+
+    let out = run(&["repro", "release"], dir.path(), Some(Path::new(&path)));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot reach the Docker engine"),
+        "{stderr}"
+    );
+
+    let silenced = dir.path().join("silenced");
+    std::fs::create_dir(&silenced).unwrap();
+    let (path, record) = committed_project(
+        &silenced,
+        &dockerfile.replace("RUN pip", "# repro:ignore=shell-redirect-version,pip-unpinned,pip-cache-left,python-without-sde\nRUN pip"),
+    );
+    let out = run(
+        &["repro", "release", "--strict"],
+        &silenced,
+        Some(Path::new(&path)),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("warning: Dockerfile"), "{stderr}");
+    assert!(record.exists());
+}

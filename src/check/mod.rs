@@ -72,6 +72,9 @@ pub struct Options {
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
     pub platform: String,
+    /// The names of the build's named contexts (`--build-context NAME=…`): a `FROM NAME` or
+    /// `COPY --from=NAME` reads the context, pinned where it is given, not an image by its tag.
+    pub contexts: BTreeSet<String>,
 }
 
 impl Default for Options {
@@ -80,6 +83,7 @@ impl Default for Options {
             build_args: BTreeMap::new(),
             target: None,
             platform: "linux/amd64".into(),
+            contexts: BTreeSet::new(),
         }
     }
 }
@@ -108,6 +112,21 @@ impl Acc {
 
     fn has(&self, line: usize, rule: &'static str) -> bool {
         self.0.contains_key(&(line, rule))
+    }
+
+    /// Drops the image findings (`from-latest`, `from-unpinned`) about the images `names` names:
+    /// those are named build contexts, not images pulled by their tag.
+    fn forget_images(&mut self, names: &BTreeSet<String>) {
+        if names.is_empty() {
+            return;
+        }
+        self.0.retain(|(_, rule), items| {
+            !(matches!(*rule, "from-latest" | "from-unpinned")
+                && items.list.iter().all(|item| {
+                    let image = item.split_once('\u{1f}').map_or(item.as_str(), |(_, i)| i);
+                    names.contains(image)
+                }))
+        });
     }
 
     fn finish(self) -> Vec<Finding> {
@@ -313,6 +332,7 @@ pub fn check_file(source: &[u8], context: &Path, seed_release: bool, opts: &Opti
             _ => {}
         }
     }
+    acc.forget_images(&opts.contexts);
     report.findings = acc.finish();
     report
 }
@@ -672,6 +692,25 @@ mod tests {
         std::fs::write(dir.path().join(".dockerignore"), ".git\n").unwrap();
         assert!(lint(b"FROM scratch\nCOPY . /app\n", dir.path(), false).is_empty());
         assert!(lint(b"FROM curvenet:base\nCOPY src /app\n", dir.path(), true).is_empty());
+    }
+
+    #[test]
+    fn a_named_build_context_is_no_image_pulled_by_its_tag() {
+        let df = b"FROM tools\nCOPY --from=vendor a /a\nFROM python:3.12\n";
+        let opts = Options {
+            contexts: ["tools".to_string(), "vendor".to_string()].into(),
+            ..Options::default()
+        };
+        let found: Vec<(usize, &str)> = check_file(df, Path::new("/nonexistent"), false, &opts)
+            .findings
+            .iter()
+            .map(|f| (f.line, f.rule))
+            .collect();
+        assert_eq!(found, [(3, "from-unpinned")]);
+        assert_eq!(
+            only(std::str::from_utf8(df).unwrap(), "from-latest"),
+            [1, 2]
+        );
     }
 
     #[test]
