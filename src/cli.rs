@@ -233,12 +233,25 @@ pub struct ReleaseArgs {
     /// exit 2. Without it the findings are printed as warnings and the release goes on
     #[arg(long)]
     pub strict: bool,
+    /// How builds show their progress on stderr (-q shows none)
+    #[arg(long, value_enum, default_value_t = ProgressArg::Phases)]
+    pub progress: ProgressArg,
     /// Hide build progress
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Output format of the summary on stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+/// How `release` shows a build's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// One line per phase with the time since the start, and one per Dockerfile step as it
+    /// starts
+    Phases,
+    /// BuildKit's whole log, as buildx writes it
+    Plain,
 }
 
 /// Check images against a repro.lock, by digest or by rebuilding from source.

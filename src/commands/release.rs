@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{Format, ReleaseArgs};
+use crate::cli::{Format, ProgressArg, ReleaseArgs};
 use crate::engine::docker::BuildInputs;
 use crate::engine::docker::Docker;
 use crate::engine::git::Git;
@@ -92,6 +92,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &contexts,
     );
     settings.base_source_date_epoch = base_source_date_epoch;
+    settings.full_log = args.progress == ProgressArg::Plain;
 
     let work = crate::scratch::work_dir("release")?;
     let (root, source) = build_source(
@@ -294,6 +295,7 @@ fn build_settings(
         use_cache,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
+        full_log: false,
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
