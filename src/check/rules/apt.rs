@@ -1,7 +1,7 @@
 //! apt, apt-get and aptitude: `apt-without-snapshot`, `apt-unpinned`, `apt-cache-left`,
 //! `apt-logs-left`.
 
-use super::{operands, Acc, Described, Invocation, RunFacts};
+use super::{operands, Acc, Cached, Described, Invocation, RunFacts};
 
 /// apt, apt-get and aptitude: an index update without a snapshot, packages without a version; notes
 /// installs for the whole RUN.
@@ -61,7 +61,7 @@ fn exact_pin(operand: &str) -> bool {
 
 /// An `apt-get update` that reads today's mirror, unless every package the RUN installs is
 /// pinned to an exact version (the versions a lab's mirror keeps, which no later index moves).
-pub(in crate::check) fn judge_update(acc: &mut Acc, facts: &RunFacts) {
+fn judge_update(acc: &mut Acc, facts: &RunFacts) {
     if let Some((at, update)) = &facts.apt_live_update {
         if facts.apt_floating_install || !facts.apt_pinned_install {
             acc.add(*at, "apt-without-snapshot", update.clone());
@@ -72,6 +72,21 @@ pub(in crate::check) fn judge_update(acc: &mut Acc, facts: &RunFacts) {
 /// Sources pointing at a snapshot (a date).
 pub(in crate::check) fn mentions_snapshot(text: &str) -> bool {
     text.contains("snapshot.debian.org") || text.contains("snapshot.ubuntu.com")
+}
+
+/// A RUN's apt lists and logs left in its layer.
+pub(in crate::check) fn judge_run(acc: &mut Acc, facts: &RunFacts, cached: &Cached) {
+    judge_update(acc, facts);
+    if let Some(at) = facts.apt_update {
+        if !facts.lists_cleaned && !cached.holds("/var/lib/apt/lists") {
+            acc.add(at, "apt-cache-left", "");
+        }
+    }
+    for at in &facts.apt_install {
+        if !facts.logs_cleaned {
+            acc.add(*at, "apt-logs-left", "");
+        }
+    }
 }
 
 /// The message and the fix of a finding of this family, for exactly the items it is about;

@@ -1,6 +1,6 @@
 //! conda, mamba and micromamba: `conda-unlocked`, `conda-cache-left`.
 
-use super::{quoted, Acc, Described, Invocation, RunFacts};
+use super::{quoted, Acc, Cached, Described, Invocation, RunFacts};
 
 /// conda, mamba and micromamba: environments not made from a lock; notes installs and cleaning for
 /// the whole RUN.
@@ -54,6 +54,16 @@ pub(in crate::check) fn lint_conda(acc: &mut Acc, c: &Invocation, facts: &mut Ru
         facts
             .conda_installs
             .push((at, r.program.replace("conda-env", "conda")));
+    }
+}
+
+/// A RUN's conda package cache left in its layer.
+pub(in crate::check) fn judge_run(acc: &mut Acc, facts: &RunFacts, cached: &Cached) {
+    let cache = cached.0.iter().any(|t| t.ends_with("/pkgs"));
+    for (at, tool) in &facts.conda_installs {
+        if !facts.conda_cleaned && !cache {
+            acc.add(*at, "conda-cache-left", tool.clone());
+        }
     }
 }
 

@@ -285,6 +285,17 @@ pub(in crate::check) fn runs_downloaded_script(words: &[String]) -> bool {
         .any(|p| text.contains(p))
 }
 
+/// A RUN's downloads that no checksum check in it covers.
+pub(in crate::check) fn judge_run(acc: &mut Acc, facts: &RunFacts) {
+    if !facts.checksum {
+        for (at, url) in &facts.downloads {
+            if !acc.has(*at, "curl-pipe-shell") {
+                acc.add(*at, "download-no-checksum", url.clone());
+            }
+        }
+    }
+}
+
 /// The message and the fix of a finding of this family, for exactly the items it is about;
 /// `None` for another family's rule.
 pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {

@@ -1,6 +1,6 @@
 //! git: `git-clone-unpinned`.
 
-use super::{Described, Invocation, RunFacts};
+use super::{Acc, Described, Invocation, RunFacts};
 
 /// git: notes a clone not fixed to a tag or commit, and a checkout that fixes one.
 pub(in crate::check) fn lint_git(c: &Invocation, facts: &mut RunFacts) {
@@ -85,6 +85,15 @@ pub(in crate::check) fn is_fixed_ref(s: &str) -> bool {
     let v = s.rsplit('/').next().unwrap_or(s);
     let v = v.trim_start_matches(|c: char| c.is_ascii_alphabetic() || c == '-' || c == '_');
     v.chars().next().is_some_and(|c| c.is_ascii_digit()) && v.contains('.')
+}
+
+/// A RUN's clones that no checkout in it fixes to a commit or a version tag.
+pub(in crate::check) fn judge_run(acc: &mut Acc, facts: &RunFacts) {
+    if !facts.pinned_checkout {
+        for (at, url) in &facts.clones {
+            acc.add(*at, "git-clone-unpinned", url.clone());
+        }
+    }
 }
 
 /// The message and the fix of a finding of this family, for exactly the items it is about;

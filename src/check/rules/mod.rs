@@ -159,53 +159,23 @@ pub(in crate::check) fn operands<'a>(
 /// Judgements over the whole RUN: a cache left in the layer, bytecode without a fixed time, a
 /// download no checksum checks, a clone no checkout pins.
 pub(in crate::check) fn judge_run(acc: &mut Acc, facts: &RunFacts, cache_targets: &[String]) {
-    let cached = |path: &str| {
-        cache_targets
+    let cached = Cached(cache_targets);
+    apt::judge_run(acc, facts, &cached);
+    pip::judge_run(acc, facts, &cached);
+    conda::judge_run(acc, facts, &cached);
+    download::judge_run(acc, facts);
+    git::judge_run(acc, facts);
+}
+
+/// The targets of a RUN's cache and tmpfs mounts: what is under them stays out of the layer.
+pub(in crate::check) struct Cached<'a>(&'a [String]);
+
+impl Cached<'_> {
+    /// Whether `path` is under a cache mount.
+    fn holds(&self, path: &str) -> bool {
+        self.0
             .iter()
             .any(|t| path == t || path.starts_with(&format!("{t}/")))
-    };
-    apt::judge_update(acc, facts);
-    if let Some(at) = facts.apt_update {
-        if !facts.lists_cleaned && !cached("/var/lib/apt/lists") {
-            acc.add(at, "apt-cache-left", "");
-        }
-    }
-    for at in &facts.apt_install {
-        if !facts.logs_cleaned {
-            acc.add(*at, "apt-logs-left", "");
-        }
-    }
-    for (at, tool) in &facts.pip_installs {
-        let cleaned = match *tool {
-            "uv" => facts.uv_cache_cleaned || cached("/root/.cache/uv") || cached("/root/.cache"),
-            _ => facts.pip_cache_cleaned || cached("/root/.cache/pip") || cached("/root/.cache"),
-        };
-        if !cleaned {
-            acc.add(*at, "pip-cache-left", *tool);
-        }
-    }
-    for (at, tool) in &facts.conda_installs {
-        let cache = cache_targets.iter().any(|t| t.ends_with("/pkgs"));
-        if !facts.conda_cleaned && !cache {
-            acc.add(*at, "conda-cache-left", tool.clone());
-        }
-    }
-    if !(facts.sde || facts.no_bytecode || facts.pyc_removed) {
-        if let Some(at) = facts.python_installs.first() {
-            acc.add(*at, "python-without-sde", "");
-        }
-    }
-    if !facts.checksum {
-        for (at, url) in &facts.downloads {
-            if !acc.has(*at, "curl-pipe-shell") {
-                acc.add(*at, "download-no-checksum", url.clone());
-            }
-        }
-    }
-    if !facts.pinned_checkout {
-        for (at, url) in &facts.clones {
-            acc.add(*at, "git-clone-unpinned", url.clone());
-        }
     }
 }
 

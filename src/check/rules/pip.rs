@@ -1,7 +1,7 @@
 //! pip, uv and pipx: `pip-unpinned`, `pip-cache-left`, `uv-unlocked`, `python-without-sde`.
 
 use super::git::is_fixed_ref;
-use super::{quoted, Acc, Described, Invocation, RunFacts};
+use super::{quoted, Acc, Cached, Described, Invocation, RunFacts};
 
 /// Options of pip and uv that take a value (the next word, unless written `--opt=value`).
 pub(in crate::check) const PIP_VALUE_OPTIONS: [&str; 43] = [
@@ -244,6 +244,33 @@ pub(in crate::check) fn note_env(facts: &mut RunFacts, name: &str, value: &str) 
         "PIP_NO_CACHE_DIR" if !value.is_empty() => facts.pip_cache_cleaned = true,
         "UV_NO_CACHE" if !value.is_empty() => facts.uv_cache_cleaned = true,
         _ => {}
+    }
+}
+
+/// A RUN's pip and uv caches left in its layer, and its Python packages compiled with the
+/// build time.
+pub(in crate::check) fn judge_run(acc: &mut Acc, facts: &RunFacts, cached: &Cached) {
+    for (at, tool) in &facts.pip_installs {
+        let cleaned = match *tool {
+            "uv" => {
+                facts.uv_cache_cleaned
+                    || cached.holds("/root/.cache/uv")
+                    || cached.holds("/root/.cache")
+            }
+            _ => {
+                facts.pip_cache_cleaned
+                    || cached.holds("/root/.cache/pip")
+                    || cached.holds("/root/.cache")
+            }
+        };
+        if !cleaned {
+            acc.add(*at, "pip-cache-left", *tool);
+        }
+    }
+    if !(facts.sde || facts.no_bytecode || facts.pyc_removed) {
+        if let Some(at) = facts.python_installs.first() {
+            acc.add(*at, "python-without-sde", "");
+        }
     }
 }
 
