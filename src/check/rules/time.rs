@@ -40,11 +40,46 @@ pub(in crate::check) fn lint_build_time(
             .collect();
         acc.add(at, "build-time-content", shown.join(" "));
     }
+    // What the script writes between single quotes is text, not a command or a variable: the
+    // file gets `$(date)` as written, the same on every build.
+    let (literal, live): (Vec<String>, Vec<String>) =
+        cmd.words.iter().map(|w| single_quoted(w)).fold(
+            (Vec::new(), Vec::new()),
+            |(mut l, mut o), (inside, outside)| {
+                l.extend(varying_parts(&inside));
+                o.extend(varying_parts(&outside));
+                (l, o)
+            },
+        );
     for arg in &r.args {
         for source in varying_parts(arg) {
-            acc.add(at, "build-time-content", source);
+            if !literal.contains(&source) || live.contains(&source) {
+                acc.add(at, "build-time-content", source);
+            }
         }
     }
+}
+
+/// A word as the script wrote it, split into what is inside single quotes and what is not.
+fn single_quoted(word: &str) -> (String, String) {
+    let (mut inside, mut outside) = (String::new(), String::new());
+    let (mut quoted, mut double) = (false, false);
+    for c in word.chars() {
+        match c {
+            '\'' if !double => {
+                quoted = !quoted;
+                inside.push(' ');
+                outside.push(' ');
+            }
+            '"' if !quoted => {
+                double = !double;
+                outside.push(c);
+            }
+            c if quoted => inside.push(c),
+            c => outside.push(c),
+        }
+    }
+    (inside, outside)
 }
 
 /// The parts of a word that differ on every build: `$(date -u)`, `` `hostname` ``, `$RANDOM`,
@@ -135,6 +170,8 @@ mod tests {
             "RUN sed -i \"s/@BUILD@/$(date)/\" /app/version.py",
             "RUN printf '%s' \"$(mktemp -d)\" > /etc/workdir",
             "RUN python -c 'print(1)' && echo $(date) | tee -a /log.txt",
+            "RUN echo 'built on' \"$(hostname)\" > /etc/builder",
+            "RUN echo \"it's $(date)\" > /etc/stamp",
         ] {
             assert_eq!(lines(run), [2], "{run}");
         }
@@ -154,6 +191,9 @@ mod tests {
             "RUN sleep $((RANDOM % 3))",
             "RUN echo 'RANDOM' > /notes",
             "RUN echo \"$HOSTNAME_PREFIX\" > /etc/x",
+            "RUN echo 'export STAMP=$(date)' >> /etc/profile",
+            "RUN echo 'HOST=$HOSTNAME' >> /etc/environment",
+            "RUN printf '%s\\n' 'seed=$RANDOM' > /etc/conf",
         ] {
             assert_eq!(lines(run), Vec::<usize>::new(), "{run}");
         }
