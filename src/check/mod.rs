@@ -531,11 +531,22 @@ fn run_scripts(node: &Node) -> Vec<(String, usize)> {
                 SHELLS.contains(&r.program.as_str()) && r.script.is_none() && r.args.is_empty()
             }
         };
-        scripts.push((cmdline, line));
-        for doc in &node.heredocs {
-            if feeds_shell {
+        if feeds_shell {
+            scripts.push((cmdline, line));
+            for doc in &node.heredocs {
                 scripts.push((doc.content.clone(), doc.first_line));
             }
+        } else {
+            // `RUN cat > f <<EOF`: the shell runs the line with its here-documents, which are
+            // data for the command, expanded unless the delimiter is quoted. Their lines follow
+            // the command's, as in the file.
+            let mut script = cmdline;
+            for doc in &node.heredocs {
+                script.push('\n');
+                script.push_str(&doc.content);
+                script.push_str(&doc.name);
+            }
+            scripts.push((script, line));
         }
     }
     scripts

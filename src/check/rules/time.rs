@@ -29,7 +29,8 @@ pub(in crate::check) fn lint_build_time(
                 .any(|w| !w.starts_with('-') && *w != "/dev/null")
     });
     let in_place = r.program == "sed" && r.args.iter().any(|a| a.starts_with("-i"));
-    if !(cmd.to_file || into_tee || in_place) {
+    let tee_to_file = r.program == "tee" && r.args.iter().any(|a| !a.starts_with('-'));
+    if !(cmd.to_file || into_tee || in_place || tee_to_file) {
         return;
     }
     if VARYING_PROGRAMS.contains(&r.program.as_str())
@@ -56,6 +57,13 @@ pub(in crate::check) fn lint_build_time(
             if !literal.contains(&source) || live.contains(&source) {
                 acc.add(at, "build-time-content", source);
             }
+        }
+    }
+    // `cat > f <<EOF` with `$(date)` in the body: an unquoted delimiter expands it.
+    let writes_heredoc = cmd.to_file || into_tee || tee_to_file;
+    for body in cmd.expanded_heredocs.iter().filter(|_| writes_heredoc) {
+        for source in varying_parts(body) {
+            acc.add(at, "build-time-content", source);
         }
     }
 }
@@ -172,6 +180,8 @@ mod tests {
             "RUN python -c 'print(1)' && echo $(date) | tee -a /log.txt",
             "RUN echo 'built on' \"$(hostname)\" > /etc/builder",
             "RUN echo \"it's $(date)\" > /etc/stamp",
+            "RUN cat > /etc/build-info <<EOF\nbuilt: $(date -u)\nEOF",
+            "RUN tee /etc/build-info <<-END >/dev/null\n\thost: $HOSTNAME\n\tEND",
         ] {
             assert_eq!(lines(run), [2], "{run}");
         }
@@ -194,6 +204,8 @@ mod tests {
             "RUN echo 'export STAMP=$(date)' >> /etc/profile",
             "RUN echo 'HOST=$HOSTNAME' >> /etc/environment",
             "RUN printf '%s\\n' 'seed=$RANDOM' > /etc/conf",
+            "RUN cat > /etc/profile.d/stamp.sh <<'EOF'\nexport STAMP=$(date)\nEOF",
+            "RUN cat <<EOF\nbuilt: $(date)\nEOF",
         ] {
             assert_eq!(lines(run), Vec::<usize>::new(), "{run}");
         }
