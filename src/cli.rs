@@ -65,6 +65,17 @@ pub enum Format {
     Json,
 }
 
+/// `check`'s report on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// Each finding with its fix, and a one-line count.
+    Human,
+    /// The report as JSON (keys documented in the README).
+    Json,
+    /// A SARIF 2.1.0 log, as hadolint writes it and code-scanning tools read it.
+    Sarif,
+}
+
 /// The layers' compression (see [`crate::lock::Compression`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompressionArg {
@@ -141,7 +152,7 @@ inside the committed project, locked by its relative path; other kinds (oci-layo
 git, target:) cannot be rebuilt from the lock and are refused. HTTP_PROXY, HTTPS_PROXY, NO_PROXY and \
 ALL_PROXY (and lower case) from the environment reach the builds as BuildKit's predefined build \
 arguments, by name only: their values are never in an argv, an output or the lock.",
-    after_help = "Examples:\n  docker repro release\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  docker repro release --platform linux/amd64,linux/arm64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc\n  docker repro release --shm-size 2g --ulimit nofile=65536:65536 --ulimit memlock=-1\n  docker repro release --build-context deps=docker-image://ghcr.io/lab/deps:1\n  docker repro release --build-context data=vendor/data"
+    after_help = "Exit codes: 0 released, 2 --strict and check found a warning or an error in the Dockerfiles (nothing built), 1 error, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro release\n  docker repro release --strict\n  docker repro release --tag paper-v1 --archive paper-v1.oci.tar\n  docker repro release --image 127.0.0.1:5000/lab/curvenet --push\n  docker repro release --file Dockerfile --build-arg PYTHON=3.11 --platform linux/amd64\n  docker repro release --platform linux/amd64,linux/arm64\n  http_proxy=http://proxy.lab:3128 docker repro release --secret id=pip_index,src=$HOME/.netrc\n  docker repro release --shm-size 2g --ulimit nofile=65536:65536 --ulimit memlock=-1\n  docker repro release --build-context deps=docker-image://ghcr.io/lab/deps:1\n  docker repro release --build-context data=vendor/data"
 )]
 pub struct ReleaseArgs {
     /// The release Dockerfile [default: docker/Dockerfile.release, else Dockerfile]
@@ -219,12 +230,30 @@ pub struct ReleaseArgs {
     /// identically. Without it every layer is built fresh.
     #[arg(long)]
     pub use_cache: bool,
+    /// Refuse the release, before anything is built, when `check` finds a warning or an error in
+    /// its Dockerfiles (not silenced by repro.toml's [check] ignore or a # repro:ignore= comment);
+    /// exit 2. Without it the findings are printed as warnings and the release goes on
+    #[arg(long)]
+    pub strict: bool,
+    /// How builds show their progress on stderr (-q shows none)
+    #[arg(long, value_enum, default_value_t = ProgressArg::Phases)]
+    pub progress: ProgressArg,
     /// Hide build progress
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Output format of the summary on stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+/// How `release` shows a build's progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// One line per phase with the time since the start, and one per Dockerfile step as it
+    /// starts
+    Phases,
+    /// BuildKit's whole log, as buildx writes it
+    Plain,
 }
 
 /// Check images against a repro.lock, by digest or by rebuilding from source.
@@ -528,13 +557,17 @@ say which images a build pulls.\n\n\
 Fast and offline: reads the Dockerfile text only, with BuildKit's own parsing and variable \
 expansion rules, for the stages the target (--target, else the last stage) needs. Rules: \
 from-latest, from-unpinned (FROM, COPY --from and RUN --mount from= images without a digest), \
-apt-without-snapshot, apt-unpinned, apt-cache-left, apt-logs-left, pip-unpinned (also VCS installs \
+apt-without-snapshot (apt-get update in a RUN that installs a package without an exact pkg=ver \
+pin), apt-unpinned, apt-cache-left, apt-logs-left, pip-unpinned (also VCS installs \
 without a commit), pip-cache-left, uv-unlocked, conda-unlocked, conda-cache-left, \
 python-without-sde (Python packages installed without ARG SOURCE_DATE_EPOCH in scope), \
-apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-unpinned, download-no-checksum, \
-add-url-no-checksum, curl-pipe-shell, copy-all-without-dockerignore, dockerfile-invalid (BuildKit \
-refuses the file).",
-    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json\n  docker repro check --ignore apt-without-snapshot"
+compileall-without-epoch (python -m compileall without --invalidation-mode checked-hash or \
+SOURCE_DATE_EPOCH), shell-redirect-version (an unquoted pip install numpy>=1.24, which the shell \
+redirects), apk-unpinned, dnf-unpinned, npm-unlocked, gem-unpinned, git-clone-unpinned, \
+download-no-checksum, add-url-no-checksum, curl-pipe-shell, build-time-content (the date, the host \
+name, $RANDOM, uuidgen or a mktemp name written to a file), copy-all-without-dockerignore, \
+dockerfile-invalid (BuildKit refuses the file).",
+    after_help = "Exit codes: 0 no finding at or above --severity, 2 findings, 1 error (a Dockerfile that is not a regular file, or over 4 MiB), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro check\n  docker repro check docker/Dockerfile.base --severity error\n  docker repro check Dockerfile --format json\n  docker repro check --format sarif > check.sarif\n  docker repro check --ignore apt-without-snapshot"
 )]
 pub struct CheckArgs {
     /// The Dockerfiles [default: docker/Dockerfile.base and docker/Dockerfile.release, else ./Dockerfile]
@@ -546,9 +579,9 @@ pub struct CheckArgs {
     /// Exit 2 when a finding is at or above this severity
     #[arg(long, value_enum, default_value_t = crate::check::Severity::Warning)]
     pub severity: crate::check::Severity,
-    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}], suppressed: [same, only when some are]}
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Output format on stdout; json is a list of {file, bases: [{line, ref, via}], error, findings: [{line, rule, severity, message, fix}], suppressed: [same, only when some are]}; sarif is a SARIF 2.1.0 log for code scanning
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
     /// Silence a rule (repeatable); its findings are counted as suppressed, never failing the check
     #[arg(long = "ignore", value_name = "RULE")]
     pub ignore: Vec<String>,

@@ -20,6 +20,10 @@ pub enum Error {
     /// manifests); exit 2.
     #[error("{0}")]
     Different(String),
+    /// `release --strict` refused: `check` found something in the Dockerfiles before anything
+    /// was built; exit 2, as `check` exits with findings.
+    #[error("{0}")]
+    Lint(String),
     /// A child process failed: the engine adapter's error (argv, status, stderr tail), boxed
     /// so that the core's errors do not depend on the adapter; see `engine::process`.
     #[error(transparent)]
@@ -48,7 +52,7 @@ impl Error {
             Error::Usage(_) => Exit::Usage,
             Error::Interrupted => Exit::Interrupted,
             Error::HostCannotRun(_) => Exit::HostCannotRun,
-            Error::Different(_) => Exit::Different,
+            Error::Different(_) | Error::Lint(_) => Exit::Different,
             _ => Exit::Error,
         }
     }

@@ -46,6 +46,7 @@ use exit::Exit;
 /// Runs a parsed command; `globals` are docker's global flags, forwarded to every docker call.
 pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
     engine::process::install_interrupt_handler();
+    ui::start_clock();
     let outcome = match &cli.command {
         Command::Release(args) => commands::release::run(args, globals),
         Command::Verify(args) => commands::verify::run(args, globals),

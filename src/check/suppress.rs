@@ -2,7 +2,7 @@
 //! names a misspelled one with the valid names close to it.
 
 /// Every rule `check` reports, in the order the README's rule table lists them.
-pub const RULES: [&str; 22] = [
+pub const RULES: [&str; 25] = [
     "from-latest",
     "from-unpinned",
     "apt-without-snapshot",
@@ -15,6 +15,8 @@ pub const RULES: [&str; 22] = [
     "conda-unlocked",
     "conda-cache-left",
     "python-without-sde",
+    "compileall-without-epoch",
+    "shell-redirect-version",
     "apk-unpinned",
     "dnf-unpinned",
     "npm-unlocked",
@@ -23,6 +25,7 @@ pub const RULES: [&str; 22] = [
     "download-no-checksum",
     "add-url-no-checksum",
     "curl-pipe-shell",
+    "build-time-content",
     "copy-all-without-dockerignore",
     "dockerfile-invalid",
 ];

@@ -3,26 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use crate::check::{check_file, Finding, Options, Pull, Severity};
-use crate::cli::{CheckArgs, Format};
+use crate::check::sarif::{FileFindings, Log, Silenced};
+use crate::check::{Options, Severity};
+use crate::cli::{CheckArgs, CheckFormat};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::limits;
+use crate::ops::lint::{check_one, set_apart, FileReport};
 use crate::project::{SEED_BASE, SEED_RELEASE};
-
-#[derive(Serialize)]
-struct FileReport {
-    file: String,
-    bases: Vec<Pull>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    findings: Vec<Finding>,
-    /// Findings of rules silenced by --ignore: listed apart, never failing the check.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    suppressed: Vec<Finding>,
-}
 
 /// The Dockerfiles `check` looks at when none is named.
 fn default_files(project: &Path) -> Vec<PathBuf> {
@@ -61,25 +48,48 @@ pub fn run(args: &CheckArgs) -> Result<Exit> {
         .map(|file| check_one(file, args.context.as_deref(), &opts))
         .collect::<Result<Vec<_>>>()?;
     for report in &mut reports {
-        let (silenced, kept) = std::mem::take(&mut report.findings)
-            .into_iter()
-            .partition(|f| ignored.contains(&f.rule));
-        report.findings = kept;
-        report.suppressed.extend(silenced);
-        report.suppressed.sort_by_key(|f| f.line);
+        set_apart(report, &ignored);
     }
     match args.format {
-        Format::Json => println!(
+        CheckFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&reports).expect("report serializes")
         ),
-        Format::Human => crate::ui::print_human(&render_human(&reports, args.severity)),
+        CheckFormat::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&sarif(&reports)).expect("log serializes")
+        ),
+        CheckFormat::Human => crate::ui::print_human(&render_human(&reports, args.severity)),
     }
     let failing = reports
         .iter()
         .flat_map(|r| &r.findings)
         .any(|f| f.severity >= args.severity);
     Ok(if failing { Exit::Different } else { Exit::Ok })
+}
+
+/// The reports as one SARIF log; a silenced finding is a result with its suppression.
+fn sarif(reports: &[FileReport]) -> Log {
+    let files: Vec<FileFindings> = reports
+        .iter()
+        .map(|r| FileFindings {
+            path: &r.file,
+            findings: &r.findings,
+            suppressed: r
+                .suppressed
+                .iter()
+                .map(|f| {
+                    let how = if r.silenced_in_source.contains(&(f.line, f.rule)) {
+                        Silenced::InSource
+                    } else {
+                        Silenced::External
+                    };
+                    (f, how)
+                })
+                .collect(),
+        })
+        .collect();
+    Log::new(&files)
 }
 
 /// The target, platform and build arguments of the build to answer for; `--build-arg NAME`
@@ -103,61 +113,6 @@ fn options(args: &CheckArgs) -> Options {
         opts.build_args.insert(key, value);
     }
     opts
-}
-
-/// Checks one Dockerfile, with `context` as its build context (by default the project root for
-/// the seed layout's `docker/Dockerfile.*`, else the file's directory).
-fn check_one(file: &Path, context: Option<&Path>, opts: &Options) -> Result<FileReport> {
-    let source = limits::read(file, limits::DOCKERFILE).map_err(|e| match e {
-        limits::ReadError::NotFound { .. } => Error::Usage(format!(
-            "{}: no such Dockerfile; name one: docker repro check PATH",
-            file.display()
-        )),
-        other => other.into(),
-    })?;
-    let context = match context {
-        Some(c) => c.to_path_buf(),
-        // The seed layout builds docker/Dockerfile.* with the project root as context.
-        None if file.parent().is_some_and(|p| p.ends_with("docker")) => file
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default(),
-        None => file.parent().map(Path::to_path_buf).unwrap_or_default(),
-    };
-    let context = if context.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        context
-    };
-    let seed_release = file.file_name().is_some_and(|n| n == "Dockerfile.release");
-    let silenced = crate::check::suppress::inline_ignores(&source).map_err(|e| {
-        Error::Usage(format!(
-            "{}: {e}",
-            crate::ui::escape(&file.display().to_string())
-        ))
-    })?;
-    let report = check_file(&source, &context, seed_release, opts);
-    // check_file stops early on Ctrl-C; its findings are then partial, never a verdict.
-    if crate::cancel::requested() {
-        return Err(Error::Interrupted);
-    }
-    Ok(FileReport {
-        file: file.display().to_string(),
-        bases: report.bases,
-        error: report.error,
-        suppressed: report
-            .findings
-            .iter()
-            .filter(|f| silenced.contains(&(f.line, f.rule)))
-            .cloned()
-            .collect(),
-        findings: report
-            .findings
-            .into_iter()
-            .filter(|f| !silenced.contains(&(f.line, f.rule)))
-            .collect(),
-    })
 }
 
 /// The human report: what each build pulls, each finding with its fix, and the count at or

@@ -64,7 +64,7 @@ pub fn run(args: &DevArgs, globals: Vec<String>) -> Result<Exit> {
     ui.progress(&format!(
         "building {tag} from {base_file} in the working tree (cached)"
     ));
-    docker.build_into_engine(&base.spec, args.quiet)?;
+    docker.build_into_engine(&base.spec, crate::ops::build::step_log(args.quiet))?;
     let image = docker.image_id(&tag)?.ok_or_else(|| {
         Error::Failed(format!(
             "{tag} is not in the engine after its build; is the builder's output loaded into this engine (`docker buildx ls`)?"

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::{Format, ReleaseArgs};
+use crate::cli::{Format, ProgressArg, ReleaseArgs};
 use crate::engine::docker::BuildInputs;
 use crate::engine::docker::Docker;
 use crate::engine::git::Git;
@@ -15,6 +15,7 @@ use crate::image::archive::Select;
 use crate::image::reference::{self, normalise_ref};
 use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{pin_contexts, proxies_from_env, Plan, Settings};
+use crate::ops::lint;
 use crate::ops::read;
 use crate::project::confine::confine;
 use crate::project::{self, Config};
@@ -46,7 +47,9 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let git = Git::new()?;
     let toplevel = git.toplevel(&project)?;
     let config = Config::load(&toplevel, &project)?;
+    let ignored: Vec<&'static str> = config.check.ignore.iter().map(|rule| rule.0).collect();
     let inputs = project::inputs(&project, &args.into(), config, &|k| std::env::var(k).ok())?;
+    lint_first(&inputs, &ignored, args.strict, &ui)?;
 
     let facts = source_facts(&git, &project, &inputs.lock, args.allow_dirty)?;
     let dirty = !facts.dirty_files.is_empty();
@@ -89,6 +92,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &contexts,
     );
     settings.base_source_date_epoch = base_source_date_epoch;
+    settings.full_log = args.progress == ProgressArg::Plain;
 
     let work = crate::scratch::work_dir("release")?;
     let (root, source) = build_source(
@@ -152,6 +156,65 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     write_lock(&lock, &inputs.lock, &ui)?;
     print_summary(args.format, &inputs.lock, &lock);
     Ok(Exit::Ok)
+}
+
+/// Lints the base and release Dockerfiles as `check` does, before anything is built: each
+/// warning or error (not silenced by repro.toml or an ignore comment) is printed as a warning;
+/// with `strict` any of them refuses the release. A Dockerfile that is not a regular file here
+/// (missing, or a link, which may point out of the repository) is left to the build plan, which
+/// names it or refuses it before reading it.
+fn lint_first(
+    inputs: &project::Inputs,
+    ignored: &[&'static str],
+    strict: bool,
+    ui: &Ui,
+) -> Result<()> {
+    let files = inputs
+        .base_file
+        .iter()
+        .map(|f| (f, None))
+        .chain(std::iter::once((
+            &inputs.release_file,
+            Some(&inputs.target),
+        )));
+    let mut found = 0;
+    for (file, target) in files {
+        let path = Path::new(file);
+        let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+        if !regular {
+            continue;
+        }
+        let opts = crate::check::Options {
+            build_args: inputs.args.clone(),
+            target: target.filter(|t| !t.is_empty()).cloned(),
+            platform: inputs
+                .platform
+                .as_deref()
+                .and_then(|p| p.split(',').next())
+                .unwrap_or("linux/amd64")
+                .to_string(),
+            contexts: inputs.contexts.keys().cloned().collect(),
+        };
+        let mut report = lint::check_one(path, Some(Path::new(&inputs.context)), &opts)?;
+        lint::set_apart(&mut report, ignored);
+        for f in report
+            .findings
+            .iter()
+            .filter(|f| f.severity >= crate::check::Severity::Warning)
+        {
+            found += 1;
+            ui.warn(&format!(
+                "{file}:{}: [{}] {}; fix: {}",
+                f.line, f.rule, f.message, f.fix
+            ));
+        }
+    }
+    if strict && found > 0 {
+        return Err(Error::Lint(format!(
+            "--strict: check found {found} problem(s) in the Dockerfiles (above); nothing was built. Fix them, or silence a rule that does not apply with [check] ignore in repro.toml or a # repro:ignore=RULE comment"
+        )));
+    }
+    Ok(())
 }
 
 /// The base's own `SOURCE_DATE_EPOCH`: the newest commit time of what the base Dockerfile
@@ -232,6 +295,7 @@ fn build_settings(
         use_cache,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
+        full_log: false,
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),

@@ -1065,6 +1065,8 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         use_cache: false,
         compression: lock.build.compression,
         timestamps: lock.build.timestamps,
+        // A rebuild shows BuildKit's whole log, as it did before release had step lines.
+        full_log: true,
         inputs: BuildInputs {
             secrets: how
                 .inputs

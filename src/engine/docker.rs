@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::process::{Deadline, Options, ProcessError, Tool};
+use crate::engine::process::{Deadline, LineSink, Options, ProcessError, Tool};
 use crate::error::{Error, Result};
 use crate::image::archive as layers;
 use crate::image::oci::{self, Resolved};
@@ -67,6 +67,17 @@ pub struct BuildInputs {
     /// Proxy variables set in this environment, passed as `--build-arg NAME` without a value:
     /// buildx takes the value from its environment, so it is in no argv and no error message.
     pub proxies: Vec<String>,
+}
+
+/// What a build shows on stderr.
+#[derive(Debug, Clone)]
+pub enum BuildLog {
+    /// Nothing (`--quiet`).
+    Quiet,
+    /// BuildKit's whole log, as buildx shows it.
+    Full,
+    /// BuildKit's plain log, line by line, to a sink (which shows one line per step).
+    Lines(LineSink),
 }
 
 impl BuildSpec {
@@ -356,27 +367,32 @@ impl Docker {
         }
     }
 
-    pub fn build(&self, spec: &BuildSpec, quiet: bool) -> Result<()> {
-        self.build_argv(spec, spec.argv(), quiet)
+    pub fn build(&self, spec: &BuildSpec, log: BuildLog) -> Result<()> {
+        self.build_argv(spec, spec.argv(), log)
     }
 
     /// [`Docker::build`] into the engine: see [`BuildSpec::engine_argv`]. A build that fails
     /// tags nothing.
-    pub fn build_into_engine(&self, spec: &BuildSpec, quiet: bool) -> Result<()> {
-        self.build_argv(spec, spec.engine_argv(), quiet)
+    pub fn build_into_engine(&self, spec: &BuildSpec, log: BuildLog) -> Result<()> {
+        self.build_argv(spec, spec.engine_argv(), log)
     }
 
-    fn build_argv(&self, spec: &BuildSpec, mut argv: Vec<String>, quiet: bool) -> Result<()> {
-        let opts = Options {
+    fn build_argv(&self, spec: &BuildSpec, mut argv: Vec<String>, log: BuildLog) -> Result<()> {
+        let mut opts = Options {
             env: vec![(
                 "SOURCE_DATE_EPOCH".into(),
                 spec.source_date_epoch.to_string(),
             )],
-            show_stderr: !quiet,
             ..Default::default()
         };
-        if quiet {
-            argv.insert(2, "--quiet".into());
+        match log {
+            BuildLog::Quiet => argv.insert(2, "--quiet".into()),
+            BuildLog::Full => opts.show_stderr = true,
+            BuildLog::Lines(sink) => {
+                // Plain, so that each step starts a line of its own even on a terminal.
+                argv.insert(2, "--progress=plain".into());
+                opts.stderr_lines = Some(sink);
+            }
         }
         // A failed build's stderr can quote a proxy URL and its password: the process module
         // redacts them from every command's stderr.

@@ -152,6 +152,43 @@ pub struct Options {
     /// a process group of its own so that all of it can be killed: `docker buildx` is a
     /// child of `docker`, and `git clone` starts `git-remote-https`.
     pub deadline: Option<Deadline>,
+    /// Hand each line the child writes on stderr to this, as it comes, instead of showing or
+    /// capturing the stream whole; the last lines still go into the error of a failed command.
+    pub stderr_lines: Option<LineSink>,
+}
+
+/// Receives the lines of a child's stderr on a thread of their own (a build's progress).
+#[derive(Clone)]
+pub struct LineSink(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for LineSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineSink")
+    }
+}
+
+/// How many of the last stderr lines a streamed command keeps for its error.
+const STREAMED_TAIL_LINES: usize = 20;
+
+/// Reads `reader` line by line into `sink` until every writer has closed it; the last lines.
+fn stream_lines(reader: os_pipe::PipeReader, sink: LineSink) -> Vec<u8> {
+    use std::io::BufRead;
+    let mut tail: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+    let mut reader = std::io::BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        (sink.0)(String::from_utf8_lossy(&line).trim_end());
+        if tail.len() == STREAMED_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line.clone());
+    }
+    tail.into_iter().flatten().collect()
 }
 
 /// A program found once on PATH, with arguments that go before every call (docker's global flags).
@@ -220,7 +257,16 @@ impl Tool {
             .unchecked()
             .stdout_capture()
             .stdin_null();
-        if !opts.show_stderr {
+        let mut streamed = None;
+        if let Some(sink) = &opts.stderr_lines {
+            let (reader, writer) = os_pipe::pipe().map_err(|source| ProcessError::Spawn {
+                command: command.clone(),
+                source,
+            })?;
+            expr = expr.stderr_file(writer);
+            let sink = sink.clone();
+            streamed = Some(std::thread::spawn(move || stream_lines(reader, sink)));
+        } else if !opts.show_stderr {
             expr = expr.stderr_capture();
         }
         if let Some(dir) = &opts.dir {
@@ -243,6 +289,9 @@ impl Tool {
             command: command.clone(),
             source,
         })?;
+        // The expression holds the write end of a streamed stderr: the reader sees its end only
+        // once this copy is closed too.
+        drop(expr);
         let output = if opts.cleanup {
             handle
                 .wait()
@@ -257,15 +306,18 @@ impl Tool {
         if interrupted() && !opts.cleanup {
             return Err(ProcessError::Interrupted { command });
         }
+        // The child has exited and closed its stderr; the reader is at its end (an interrupted
+        // or timed-out child returned above, and its reader is left to end with the stream).
+        let streamed_tail = streamed.map(|reader| reader.join().unwrap_or_default());
         if !output.status.success() {
             let status = match output.status.code() {
                 Some(code) => format!("exit status {code}"),
                 None => "killed by a signal".to_string(),
             };
-            let stderr = if opts.show_stderr {
-                "its output is above".to_string()
-            } else {
-                quoted_stderr(&output.stderr)
+            let stderr = match &streamed_tail {
+                Some(tail) => quoted_stderr(tail),
+                None if opts.show_stderr => "its output is above".to_string(),
+                None => quoted_stderr(&output.stderr),
             };
             return Err(ProcessError::Failed {
                 command,

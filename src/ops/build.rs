@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
-use crate::engine::docker::{BuildInputs, BuildSpec, BuilderFacts, Docker};
+use crate::engine::docker::{BuildInputs, BuildLog, BuildSpec, BuilderFacts, Docker};
+use crate::engine::process::LineSink;
 use crate::error::{clip, Error, Result};
 use crate::image::oci::{self, sha256_digest, OciImage};
 
@@ -14,6 +15,7 @@ use crate::image::archive::Select;
 use crate::image::reference::normalise_ref;
 use crate::lock::{split_platforms, Base, DockerfileEntry, Role, Timestamps};
 use crate::project::confine::confine;
+use crate::ui::Ui;
 
 /// Inputs that are the same for every image of a release.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct Settings {
     pub compression: crate::lock::Compression,
     /// Who clamps the layers' file times: BuildKit while it exports, or this tool after.
     pub timestamps: Timestamps,
+    /// Show BuildKit's whole log while building (`--progress plain`), not one line per step.
+    pub full_log: bool,
 }
 
 /// How a new release clamps its layers' file times: after the build, so that no BuildKit
@@ -274,8 +278,15 @@ impl Plan {
         known: &BTreeSet<String>,
         progress: &dyn Fn(&str),
     ) -> Result<()> {
+        let log = if quiet {
+            BuildLog::Quiet
+        } else if self.settings.full_log {
+            BuildLog::Full
+        } else {
+            BuildLog::Lines(step_lines())
+        };
         if self.settings.timestamps == Timestamps::RewriteTimestamp {
-            return docker.build(spec, quiet);
+            return docker.build(spec, log);
         }
         let built = spec.output.with_extension("unclamped.tar");
         docker.build(
@@ -283,7 +294,7 @@ impl Plan {
                 output: built.clone(),
                 ..spec.clone()
             },
-            quiet,
+            log,
         )?;
         let reencode = self.settings.timestamps == Timestamps::Encoded;
         // Re-encoded, a registry base's layers would no longer be the ones it shares with the
@@ -498,6 +509,57 @@ impl Plan {
         )?;
         read_built(Role::Release, archive, &self.settings.platform)
     }
+}
+
+/// The longest instruction text a step line shows.
+const STEP_TEXT_MAX: usize = 100;
+
+/// A sink for BuildKit's plain log that shows each Dockerfile step once, when it starts, with
+/// the time since the build started: `[base 2/4] RUN pip install … (0:12)`. BuildKit's own
+/// steps (`[internal] load …`) and the lines of a step's output are not shown.
+/// What a build shows by default: nothing with `--quiet`, else one line per Dockerfile step.
+pub fn step_log(quiet: bool) -> BuildLog {
+    if quiet {
+        BuildLog::Quiet
+    } else {
+        BuildLog::Lines(step_lines())
+    }
+}
+
+fn step_lines() -> LineSink {
+    let started = std::time::Instant::now();
+    let seen = std::sync::Mutex::new(BTreeSet::new());
+    LineSink(std::sync::Arc::new(move |line: &str| {
+        let Some((id, step, text)) = step_of(line) else {
+            return;
+        };
+        if !seen
+            .lock()
+            .map(|mut s| s.insert(id.to_string()))
+            .unwrap_or(false)
+        {
+            return;
+        }
+        let mut shown: String = text.chars().take(STEP_TEXT_MAX).collect();
+        if shown.len() < text.len() {
+            shown.push('…');
+        }
+        let at = crate::ui::clock(started.elapsed());
+        Ui { quiet: false }.step(&format!("[{step}] {shown} ({at})"));
+    }))
+}
+
+/// `#7 [base 2/4] RUN pip install x`: the vertex `#7`, the step `base 2/4` and its text; `None`
+/// for any other line of the log.
+fn step_of(line: &str) -> Option<(&str, &str, &str)> {
+    let (id, rest) = line.split_once(' ')?;
+    if !id.starts_with('#') || !id[1..].chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (step, text) = rest.strip_prefix('[')?.split_once("] ")?;
+    let (done, total) = step.rsplit(' ').next()?.split_once('/')?;
+    let numbers = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    (numbers(done) && numbers(total)).then_some((id, step, text))
 }
 
 /// What the release's `FROM <image>:base` is pinned to: a named context buildx takes.
@@ -875,6 +937,28 @@ mod tests {
 
     const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+    #[test]
+    fn a_step_line_is_a_dockerfile_step_of_buildkits_plain_log() {
+        assert_eq!(
+            step_of("#7 [base 2/4] RUN pip install x==1"),
+            Some(("#7", "base 2/4", "RUN pip install x==1"))
+        );
+        assert_eq!(
+            step_of("#5 [1/2] FROM docker.io/library/busybox@sha256:abc"),
+            Some(("#5", "1/2", "FROM docker.io/library/busybox@sha256:abc"))
+        );
+        for other in [
+            "#1 [internal] load build definition from Dockerfile",
+            "#7 0.512 Collecting x==1",
+            "#7 DONE 3.1s",
+            "#7 CACHED",
+            "[2/4] RUN x",
+            "#x [1/2] RUN y",
+        ] {
+            assert_eq!(step_of(other), None, "{other}");
+        }
+    }
+
     fn settings(contexts: &[(&str, &str)]) -> Settings {
         Settings {
             image: "paper".into(),
@@ -889,6 +973,7 @@ mod tests {
             inputs: BuildInputs::default(),
             compression: Default::default(),
             timestamps: Default::default(),
+            full_log: false,
             contexts: contexts
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

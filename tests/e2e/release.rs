@@ -655,3 +655,76 @@ fn commits_that_change_only_code_build_the_same_base() {
     assert_ne!(digest_of(&third, "base"), digest_of(&first, "base"));
     assert!(!third.contains("base_source_date_epoch"), "{third}");
 }
+
+/// A release shows one line per phase with the time since it started, and one line per
+/// Dockerfile step as the step starts, not BuildKit's log; `--progress plain` shows BuildKit's
+/// whole log instead, and `-q` neither.
+#[test]
+fn release_progress_is_a_line_per_phase_and_step_and_plain_keeps_buildkits_log() {
+    let _serial = serial();
+    let p = Project::new(
+        "progresslines",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nRUN echo built > /built\nCOPY app /app\n",
+                    busybox()
+                ),
+            ),
+            ("app/hello.txt", "hello\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    let phases = p.repro(&["release", "--format", "json"]).expect(0);
+    let names: Vec<String> = phases.json()["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect();
+    let stderr = &phases.stderr;
+    let building = stderr
+        .lines()
+        .find(|l| l.starts_with("==> building "))
+        .unwrap_or_else(|| panic!("no building phase:\n{stderr}"));
+    assert!(
+        building.ends_with(']') && building.contains(" [0:"),
+        "{building}"
+    );
+    let step = |text: &str| {
+        stderr
+            .lines()
+            .any(|l| l.starts_with("    [") && l.contains(&format!("/3] {text} (0:")))
+    };
+    assert!(step("RUN echo built > /built"), "{stderr}");
+    assert!(step("COPY app /app"), "{stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with('#')), "{stderr}");
+
+    let plain = p
+        .repro(&["release", "--progress", "plain", "--format", "json"])
+        .expect(0);
+    assert!(
+        plain
+            .stderr
+            .lines()
+            .any(|l| l.starts_with('#') && l.contains("DONE")),
+        "{}",
+        plain.stderr
+    );
+    assert!(
+        !plain.stderr.contains("/3] RUN echo built > /built (0:"),
+        "{}",
+        plain.stderr
+    );
+
+    let quiet = p.repro(&["release", "-q"]).expect(0);
+    assert!(
+        !quiet.stderr.contains("==>") && !quiet.stderr.contains("/3] RUN"),
+        "{}",
+        quiet.stderr
+    );
+    for name in names {
+        docker(&["image", "rm", &name]);
+    }
+}
