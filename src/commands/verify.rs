@@ -433,7 +433,12 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
         &dir,
         &env,
     )?;
-    check_locked_ids(lock, &secrets, &ssh)?;
+    check_locked_ids(
+        lock,
+        args.base.unwrap_or(BaseChoice::Rebuild),
+        &secrets,
+        &ssh,
+    )?;
     let mut overridden = Vec::new();
     let args_used = overridden_args(args, lock, &env, &mut overridden)?;
     let add_hosts = overridden_hosts(args, lock, &mut overridden)?;
@@ -455,23 +460,35 @@ fn shown(flag: &str, values: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every secret and SSH id the lock names is given, all missing ones named at once, and none
-/// that the release did not have: a rebuild gets no more than the author's build did.
+/// Every secret and SSH id the Dockerfiles to be built were given (the release's alone with
+/// `--base locked`) is given again, all missing ones named at once, and none that the release
+/// did not have: a rebuild gets no more than the author's build did.
 fn check_locked_ids(
     lock: &Lock,
+    base: BaseChoice,
     secrets: &[crate::project::Secret],
     ssh: &[crate::project::Ssh],
 ) -> Result<()> {
+    let roles: &[Role] = match base {
+        BaseChoice::Rebuild => &[Role::Base, Role::Release],
+        BaseChoice::Locked => &[Role::Release],
+    };
     let mut missing = Vec::new();
-    for (flag, locked, given) in [
+    let mut only_base = true;
+    for (flag, locked, needed, given) in [
         (
             "--secret",
             &lock.build.secrets,
+            roles
+                .iter()
+                .flat_map(|r| lock.secrets_of(*r))
+                .collect::<Vec<_>>(),
             secrets.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
         ),
         (
             "--ssh",
             &lock.build.ssh,
+            roles.iter().flat_map(|r| lock.ssh_of(*r)).collect(),
             ssh.iter().map(|s| s.id.as_str()).collect(),
         ),
     ] {
@@ -481,8 +498,13 @@ fn check_locked_ids(
                 if locked.is_empty() { "it names none".to_string() } else { format!("it names {}", locked.join(", ")) }
             )));
         }
-        for id in locked {
+        let release_needs = match flag {
+            "--secret" => lock.secrets_of(Role::Release),
+            _ => lock.ssh_of(Role::Release),
+        };
+        for id in locked.iter().filter(|id| needed.contains(id)) {
             if !given.contains(&id.as_str()) {
+                only_base &= !release_needs.contains(id);
                 missing.push(match flag {
                     "--secret" => (format!("secret {id}"), format!("--secret id={id},src=PATH")),
                     _ => (format!("ssh {id}"), format!("--ssh {id}[=PATH]")),
@@ -494,8 +516,14 @@ fn check_locked_ids(
         return Ok(());
     }
     let (names, flags): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
+    // Ids only the base's build read: the release can be verified on the locked base instead.
+    let alternative = if only_base && base == BaseChoice::Rebuild {
+        ", or verify the release on the locked base without rebuilding it (--base locked needs none of them)"
+    } else {
+        ""
+    };
     Err(Error::Usage(format!(
-        "the locked build used {}, not given here: add {} (the lock records ids only; ask the author what each one holds); nothing was built",
+        "the locked build used {}, not given here: add {} (the lock records ids only; ask the author what each one holds){alternative}; nothing was built",
         names.join(", "),
         flags.join(" ")
     )))

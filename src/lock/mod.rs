@@ -237,6 +237,14 @@ pub struct DockerfileEntry {
     /// Relative to the project directory.
     pub path: String,
     pub sha256: String,
+    /// The ids of the build's secrets this Dockerfile's build was given: those its `RUN
+    /// --mount`s read. Absent when the builds had none, and in locks that record them for the
+    /// whole build only (every Dockerfile then had `build.secrets`); see [`Lock::secrets_of`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
+    /// As `secrets`, for the SSH agents and keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -324,6 +332,12 @@ impl Lock {
     /// The TOML text, byte-for-byte the same for the same content.
     pub fn to_toml(&self) -> String {
         let mut sorted = self.clone();
+        for d in &mut sorted.dockerfiles {
+            d.secrets
+                .iter_mut()
+                .chain(d.ssh.iter_mut())
+                .for_each(|ids| ids.sort());
+        }
         sorted.dockerfiles.sort();
         sorted.bases.sort();
         sorted.bases.dedup();
@@ -470,6 +484,27 @@ impl Lock {
         for d in &self.dockerfiles {
             check_relative("dockerfile.path", &d.path)?;
             check_hex("dockerfile.sha256", &d.sha256, &[64])?;
+            for (key, ids, build) in [
+                ("secrets", &d.secrets, &self.build.secrets),
+                ("ssh", &d.ssh, &self.build.ssh),
+            ] {
+                for id in ids.iter().flatten() {
+                    if !build.contains(id) {
+                        return Err(format!(
+                            "[[dockerfile]] {} names {key} id {}, which build.{key} does not; a Dockerfile's build has only what the release was given",
+                            quote(&d.path),
+                            quote(id)
+                        ));
+                    }
+                }
+                if let Some(dup) = duplicate(ids.iter().flatten().map(String::as_str)) {
+                    return Err(format!(
+                        "[[dockerfile]] {} names {key} id {} twice",
+                        quote(&d.path),
+                        quote(dup)
+                    ));
+                }
+            }
         }
         for b in &self.bases {
             check_ref("base.ref", &b.reference)?;
@@ -584,6 +619,22 @@ impl Lock {
             }
         }
         Ok(())
+    }
+
+    /// The secret ids the build of `role`'s Dockerfile was given (none for a role without one).
+    pub fn secrets_of(&self, role: Role) -> &[String] {
+        match self.dockerfiles.iter().find(|d| d.role == role) {
+            Some(d) => d.secrets.as_deref().unwrap_or(&self.build.secrets),
+            None => &[],
+        }
+    }
+
+    /// The SSH ids the build of `role`'s Dockerfile was given (none for a role without one).
+    pub fn ssh_of(&self, role: Role) -> &[String] {
+        match self.dockerfiles.iter().find(|d| d.role == role) {
+            Some(d) => d.ssh.as_deref().unwrap_or(&self.build.ssh),
+            None => &[],
+        }
     }
 
     /// The image of `role`: in a multi-platform lock, its first platform's.
@@ -1107,11 +1158,15 @@ pub(crate) mod tests {
                     role: Role::Release,
                     path: "docker/Dockerfile.release".into(),
                     sha256: "b".repeat(64),
+                    secrets: None,
+                    ssh: None,
                 },
                 DockerfileEntry {
                     role: Role::Base,
                     path: "docker/Dockerfile.base".into(),
                     sha256: "a".repeat(64),
+                    secrets: None,
+                    ssh: None,
                 },
             ],
             bases: vec![Base {
@@ -1501,6 +1556,54 @@ pub(crate) mod tests {
             let err = lock.validate().unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
         }
+    }
+
+    #[test]
+    fn secrets_and_ssh_are_recorded_per_dockerfile_and_a_lock_without_them_gives_every_one_all() {
+        let mut lock = sample();
+        lock.build.secrets = vec!["pip_index".into(), "lab_token".into()];
+        lock.build.ssh = vec!["default".into()];
+        // A lock that records them for the whole build only: each Dockerfile had all of them.
+        assert_eq!(lock.secrets_of(Role::Base), ["pip_index", "lab_token"]);
+        assert_eq!(lock.ssh_of(Role::Release), ["default"]);
+        for d in &mut lock.dockerfiles {
+            (d.secrets, d.ssh) = match d.role {
+                Role::Base => (
+                    Some(vec!["pip_index".into(), "lab_token".into()]),
+                    Some(vec![]),
+                ),
+                Role::Release => (Some(vec![]), Some(vec!["default".into()])),
+            };
+        }
+        let text = lock.to_toml();
+        assert!(
+            text.contains("path = \"docker/Dockerfile.base\"\nsha256 = \"aaaa"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secrets = [\n    \"lab_token\",\n    \"pip_index\",\n]\nssh = []\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secrets = []\nssh = [\"default\"]\n"),
+            "{text}"
+        );
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.to_toml(), text);
+        assert_eq!(back.secrets_of(Role::Release), [] as [String; 0]);
+        assert_eq!(back.secrets_of(Role::Base), ["lab_token", "pip_index"]);
+        assert_eq!(back.ssh_of(Role::Base), [] as [String; 0]);
+
+        let mut foreign = lock.clone();
+        foreign.dockerfiles[0].secrets = Some(vec!["other".into()]);
+        let err = foreign.validate().unwrap_err();
+        assert!(
+            err.contains("names secrets id \"other\", which build.secrets does not"),
+            "{err}"
+        );
+        let mut twice = lock;
+        twice.dockerfiles[1].ssh = Some(vec!["default".into(), "default".into()]);
+        assert!(twice.validate().unwrap_err().contains("twice"));
     }
 
     #[test]

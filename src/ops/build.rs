@@ -201,12 +201,31 @@ impl Plan {
         self.base
             .iter()
             .chain(std::iter::once(&self.release))
-            .map(|s| DockerfileEntry {
-                role: s.role,
-                path: s.path.clone(),
-                sha256: s.sha256.clone(),
+            .map(|s| {
+                let inputs = self.inputs_of(s);
+                let ids = |all: &[String], given: Vec<String>, id: fn(&str) -> &str| {
+                    // Recorded per Dockerfile whenever the builds were given any.
+                    (!all.is_empty()).then(|| given.iter().map(|v| id(v).to_string()).collect())
+                };
+                DockerfileEntry {
+                    role: s.role,
+                    path: s.path.clone(),
+                    sha256: s.sha256.clone(),
+                    secrets: ids(&self.settings.inputs.secrets, inputs.secrets, secret_id),
+                    ssh: ids(&self.settings.inputs.ssh, inputs.ssh, ssh_id),
+                }
             })
             .collect()
+    }
+
+    /// The build inputs of `stage`: the secrets and SSH agents its `RUN --mount`s read, of
+    /// those given, and every other input as given.
+    fn inputs_of(&self, stage: &Stage) -> BuildInputs {
+        let mounts = &stage.parsed.mounts;
+        let mut inputs = self.settings.inputs.clone();
+        inputs.secrets.retain(|v| mounts.reads_secret(secret_id(v)));
+        inputs.ssh.retain(|v| mounts.reads_ssh(ssh_id(v)));
+        inputs
     }
 
     pub fn base_tag(&self) -> String {
@@ -259,7 +278,7 @@ impl Plan {
             use_cache: self.settings.use_cache,
             compression: self.settings.compression,
             rewrite_timestamp: self.settings.timestamps == Timestamps::RewriteTimestamp,
-            inputs: self.settings.inputs.clone(),
+            inputs: self.inputs_of(stage),
         }
     }
 
@@ -498,6 +517,17 @@ impl Plan {
         )?;
         read_built(Role::Release, archive, &self.settings.platform)
     }
+}
+
+/// The id of a `--secret` value as [`crate::project::Secret::buildx_value`] writes it.
+fn secret_id(value: &str) -> &str {
+    let rest = value.strip_prefix("id=").unwrap_or(value);
+    rest.split(',').next().unwrap_or(rest)
+}
+
+/// The id of an `--ssh` value as [`crate::project::Ssh::buildx_value`] writes it.
+fn ssh_id(value: &str) -> &str {
+    value.split('=').next().unwrap_or(value)
 }
 
 /// What the release's `FROM <image>:base` is pinned to: a named context buildx takes.

@@ -183,9 +183,37 @@ fn a_secret_and_a_proxy_reach_the_build_and_only_the_secret_id_reaches_the_lock(
     let missing = repro_with(&review, &["verify", "--rebuild"], None).expect(125);
     assert_eq!(
         missing.stderr,
-        "error: the locked build used secret pip_index, not given here: add --secret id=pip_index,src=PATH (the lock records ids only; ask the author what each one holds); nothing was built\n"
+        "error: the locked build used secret pip_index, not given here: add --secret id=pip_index,src=PATH (the lock records ids only; ask the author what each one holds), or verify the release on the locked base without rebuilding it (--base locked needs none of them); nothing was built\n"
     );
     assert!(missing.stdout.is_empty(), "{}", missing.stdout);
+    // Only the base's RUN reads the token, and the lock says so per Dockerfile: the release
+    // rebuilt on the locked base needs no secret (it used to need a dummy file for it).
+    let parsed: toml::Value = toml::from_str(&lock).unwrap();
+    let per_dockerfile: Vec<(String, String)> = parsed["dockerfile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["role"].to_string(), d["secrets"].to_string()))
+        .collect();
+    assert_eq!(
+        per_dockerfile,
+        [
+            ("\"base\"".to_string(), "[\"pip_index\"]".to_string()),
+            ("\"release\"".to_string(), "[]".to_string())
+        ],
+        "{lock}"
+    );
+    let on_locked_base = repro_with(
+        &review,
+        &["verify", "--rebuild", "--base", "locked", "-q"],
+        None,
+    )
+    .expect(0);
+    assert!(
+        on_locked_base.stdout.contains("verdict: identical"),
+        "{}",
+        on_locked_base.stdout
+    );
 
     // With the same secret id, and another address for the mirror argument: identical (the
     // proxy left no trace in the images), and the override is reported.
