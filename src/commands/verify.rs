@@ -867,7 +867,8 @@ fn rebuild(
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
     let work = crate::scratch::work_dir("verify")?;
-    let (plan, ignore) = locked_plan(lock, lock_path, &how, &git, work.path(), ui)?;
+    let (mut plan, ignore) = locked_plan(lock, lock_path, &how, &git, work.path(), ui)?;
+    plan.logged = true;
     let explainer = Explainer {
         docker,
         work: work.path(),
@@ -1244,7 +1245,20 @@ fn base_for_release(
             .collect();
         return Ok((reports, Some(pin), Some(BuiltOn::LockedBase)));
     }
-    let built = plan.build_base(docker, work, explainer.quiet, &|m| ui.progress(m))?;
+    let built = plan
+        .build_base(docker, work, explainer.quiet, &|m| ui.progress(m))
+        .map_err(|e| match e {
+            Error::Process(failure)
+                if failure
+                    .downcast_ref::<crate::engine::buildlog::BuildFailure>()
+                    .is_some() =>
+            {
+                Error::Failed(format!(
+                    "{failure}; to verify the release on the locked base without rebuilding the base, add --base locked"
+                ))
+            }
+            other => other,
+        })?;
     let mut reports = Vec::new();
     for locked in &checked_bases {
         let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));

@@ -1,6 +1,7 @@
 //! The adapters: the only code that touches the outside. `process` starts every process;
 //! `docker` and `git` are the commands run through it; `gpu` reads nvidia-smi.
 
+pub mod buildlog;
 pub mod docker;
 pub mod git;
 pub mod gpu;

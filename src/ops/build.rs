@@ -67,6 +67,9 @@ pub struct Plan {
     pub base: Option<Stage>,
     pub release: Stage,
     pub bases: Vec<Base>,
+    /// Each build's progress goes to a log file, and a failed build is one line naming the
+    /// step, the cause and the log ([`Docker::build_logged`]); else buildx's output is shown.
+    pub logged: bool,
 }
 
 pub struct Built {
@@ -194,6 +197,7 @@ impl Plan {
             base,
             release,
             bases,
+            logged: false,
         })
     }
 
@@ -293,17 +297,18 @@ impl Plan {
         known: &BTreeSet<String>,
         progress: &dyn Fn(&str),
     ) -> Result<()> {
+        let build = |spec: &BuildSpec| match self.logged {
+            true => docker.build_logged(spec, quiet),
+            false => docker.build(spec, quiet),
+        };
         if self.settings.timestamps == Timestamps::RewriteTimestamp {
-            return docker.build(spec, quiet);
+            return build(spec);
         }
         let built = spec.output.with_extension("unclamped.tar");
-        docker.build(
-            &BuildSpec {
-                output: built.clone(),
-                ..spec.clone()
-            },
-            quiet,
-        )?;
+        build(&BuildSpec {
+            output: built.clone(),
+            ..spec.clone()
+        })?;
         let reencode = self.settings.timestamps == Timestamps::Encoded;
         // Re-encoded, a registry base's layers would no longer be the ones it shares with the
         // registry: they are kept as pulled (BuildKit exports the pulled blobs).
