@@ -151,6 +151,13 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     }
     write_lock(&lock, &inputs.lock, &ui)?;
     print_summary(args.format, &inputs.lock, &lock);
+    if lock.source.remote.is_empty() {
+        ui.warn(&format!(
+            "the repository has no remote, so {} records remote = \"\": a reviewer holding only the lock cannot fetch commit {} to rebuild it. Add the repository you publish (git remote add origin URL) and release again, or hand reviewers the repository with the lock (verify --rebuild --source DIR)",
+            inputs.lock.display(),
+            lock.short_commit()
+        ));
+    }
     Ok(Exit::Ok)
 }
 
@@ -348,6 +355,8 @@ fn load_and_read(
                 layers: one.image.layers.clone(),
                 needs: crate::host::needs::for_lock(&inventory.to_lock()),
                 inventory: inventory.to_lock(),
+                inventory_over: None,
+                inventory_removed: Default::default(),
             });
         }
     }
@@ -694,6 +703,8 @@ mod tests {
             layers: vec![format!("sha256:{}", "8".repeat(64))],
             needs: None,
             inventory: Default::default(),
+            inventory_over: None,
+            inventory_removed: Default::default(),
         };
         assemble_lock(
             &facts(dirty),

@@ -9,9 +9,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{clip, quote, Error, Result};
+
+mod summary;
 use crate::inventory::LockedInventory;
 
-pub const VERSION: u32 = 1;
+/// The version written. Version 2 writes a summary header and the release's inventory as a
+/// difference over its base's; version 1 locks are still read.
+pub const VERSION: u32 = 2;
+/// The versions read.
+pub const VERSIONS: [u32; 2] = [1, 2];
 pub const DEFAULT_PATH: &str = "repro.lock";
 
 const HEADER: &str = "# This file is written by `docker repro release`; do not edit it by hand.\n\
@@ -282,6 +288,12 @@ pub struct Image {
     pub manifest_digest: String,
     pub config_digest: String,
     pub layers: Vec<String>,
+    /// In the text only (version 2): `base` when `inventory` lists only what this image adds
+    /// to or changes in the inventory of the base image of its platform, and
+    /// `inventory_removed` what it lacks of it. Reading puts the whole inventory back, so in a
+    /// [`Lock`] this is always `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_over: Option<Role>,
     /// What the image needs from a GPU host (absent when it uses no CUDA, and in locks cut
     /// before the key existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,6 +301,10 @@ pub struct Image {
     /// What is installed in the image, one line per package.
     #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
     pub inventory: LockedInventory,
+    /// In the text only, with `inventory_over`: the packages of the base this image does not
+    /// have, with the base's versions.
+    #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
+    pub inventory_removed: LockedInventory,
 }
 
 /// What an image needs from a GPU host, derived from its CUDA facts when the release was cut
@@ -345,8 +361,11 @@ impl Lock {
         sorted.build.secrets.sort();
         sorted.build.ssh.sort();
         sorted.build.ulimits.sort();
+        let summary = summary::summary(&sorted);
+        sorted.version = VERSION;
+        sorted.inventories_over_bases();
         format!(
-            "{HEADER}\n{}",
+            "{HEADER}{summary}\n{}",
             toml::to_string_pretty(&sorted).expect("lock serializes")
         )
     }
@@ -360,10 +379,10 @@ impl Lock {
             ))
         })?;
         match value.get("version") {
-            Some(toml::Value::Integer(v)) if *v == VERSION as i64 => {}
+            Some(toml::Value::Integer(v)) if VERSIONS.iter().any(|known| *v == *known as i64) => {}
             Some(toml::Value::Integer(v)) => {
                 return Err(Error::Failed(format!(
-                    "{}: lockfile version {v} is not supported by docker repro {} (it reads version {VERSION}); upgrade docker repro",
+                    "{}: lockfile version {v} is not supported by docker repro {} (it reads versions 1 and {VERSION}); upgrade docker repro",
                     path.display(),
                     env!("CARGO_PKG_VERSION")
                 )))
@@ -379,12 +398,79 @@ impl Lock {
             }
             None => return Err(Error::Failed(format!("{}: not a repro.lock (no `version` key)", path.display()))),
         }
-        let lock: Lock = value.try_into().map_err(|e: toml::de::Error| {
+        let mut lock: Lock = value.try_into().map_err(|e: toml::de::Error| {
             Error::Failed(format!("{}: {}", path.display(), toml_error(text, &e)))
         })?;
-        lock.validate()
+        lock.whole_inventories()
+            .and_then(|()| lock.validate())
             .map_err(|m| Error::Failed(format!("{}: {m}", path.display())))?;
         Ok(lock)
+    }
+
+    /// Puts back the whole inventory of each image whose text lists it over its base's.
+    fn whole_inventories(&mut self) -> std::result::Result<(), String> {
+        let bases: Vec<Image> = self
+            .images
+            .iter()
+            .filter(|i| i.role == Role::Base)
+            .cloned()
+            .collect();
+        for image in &mut self.images {
+            match image.inventory_over.take() {
+                None if image.inventory_removed.is_empty() => continue,
+                None => {
+                    return Err(format!(
+                        "[[image]] {} has inventory_removed but no inventory_over = \"base\"",
+                        quote(&image.name)
+                    ))
+                }
+                Some(Role::Release) => {
+                    return Err(format!(
+                        "[[image]] {} has inventory_over = \"release\"; an inventory is written over the base's only",
+                        quote(&image.name)
+                    ))
+                }
+                Some(Role::Base) => {}
+            }
+            let base = bases
+                .iter()
+                .find(|b| image.role == Role::Release && b.platform == image.platform)
+                .ok_or_else(|| {
+                    format!(
+                        "[[image]] {} lists its inventory over the base's, but the lock has no base image{} for it to be over",
+                        quote(&image.name),
+                        image.on_platform()
+                    )
+                })?;
+            let removed = std::mem::take(&mut image.inventory_removed);
+            image.inventory =
+                LockedInventory::from_difference(&base.inventory, &image.inventory, &removed)
+                    .map_err(|why| format!("[[image]] {} {why}", quote(&image.name)))?;
+        }
+        Ok(())
+    }
+
+    /// Each release image's inventory as a difference over its platform's base image's, as the
+    /// text writes it.
+    fn inventories_over_bases(&mut self) {
+        let bases: Vec<Image> = self
+            .images
+            .iter()
+            .filter(|i| i.role == Role::Base)
+            .cloned()
+            .collect();
+        for image in self.images.iter_mut().filter(|i| i.role == Role::Release) {
+            let Some(base) = bases.iter().find(|b| b.platform == image.platform) else {
+                continue;
+            };
+            if base.inventory.is_empty() {
+                continue;
+            }
+            let (added, removed) = image.inventory.over(&base.inventory);
+            image.inventory = added;
+            image.inventory_removed = removed;
+            image.inventory_over = Some(Role::Base);
+        }
     }
 
     pub fn read(path: &Path) -> Result<Lock> {
@@ -1188,6 +1274,8 @@ pub(crate) mod tests {
                     layers: vec![d('5')],
                     needs: None,
                     inventory: Default::default(),
+                    inventory_over: None,
+                    inventory_removed: Default::default(),
                 },
                 Image {
                     role: Role::Release,
@@ -1199,6 +1287,8 @@ pub(crate) mod tests {
                     layers: vec![d('5'), d('8')],
                     needs: None,
                     inventory: Default::default(),
+                    inventory_over: None,
+                    inventory_removed: Default::default(),
                 },
             ],
         }
@@ -1419,22 +1509,82 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_release_inventory_is_written_over_the_base_and_read_back_whole() {
+        let mut lock = sample();
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let base = LockedInventory {
+            os: "debian 12".into(),
+            apt: map(&[("bash", "5.2 amd64"), ("curl", "7.88 amd64")]),
+            ..Default::default()
+        };
+        let mut release = base.clone();
+        release.apt.remove("curl");
+        release.pip.insert(
+            "/usr/local/lib/python3.11/dist-packages".into(),
+            map(&[("numpy", "1.26.4")]),
+        );
+        lock.images[0].inventory = base.clone();
+        lock.images[1].inventory = release.clone();
+        let text = lock.to_toml();
+        assert!(text.contains("\nversion = 2\n"), "{text}");
+        // bash is the base's alone; the release lists what it adds and what it lacks.
+        assert_eq!(text.matches("bash = ").count(), 1, "{text}");
+        assert!(text.contains("inventory_over = \"base\"\n"), "{text}");
+        assert!(
+            text.contains("[image.inventory_removed.apt]\ncurl = \"7.88 amd64\"\n"),
+            "{text}"
+        );
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.images[1].inventory, release);
+        assert_eq!(back.images[1].inventory_over, None);
+        assert_eq!(back.images, lock.images);
+        assert_eq!(back.to_toml(), text);
+        // Version 1 wrote every inventory whole; it reads as it was.
+        let mut v1 = lock.clone();
+        v1.version = 1;
+        let v1_text = toml::to_string_pretty(&v1).unwrap();
+        assert_eq!(text.matches("bash = ").count(), 1);
+        assert_eq!(v1_text.matches("bash = ").count(), 2);
+        let read = Lock::from_toml(&v1_text, Path::new("old.lock")).unwrap();
+        assert_eq!(read.images[1].inventory, release);
+        // A difference that cannot be applied is refused with the image's name.
+        let bad = text.replace(
+            "[image.inventory_removed.apt]\ncurl = \"7.88 amd64\"",
+            "[image.inventory_removed.apt]\nvim = \"9 amd64\"",
+        );
+        let err = Lock::from_toml(&bad, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"curvenet:0123456789ab\" removes apt package \"vim\""),
+            "{err}"
+        );
+        let orphan = text.replace("role = \"base\"\nname", "role = \"release\"\nname");
+        assert!(Lock::from_toml(&orphan, Path::new("x.lock")).is_err());
+    }
+
+    #[test]
     fn wrong_version_and_unknown_keys_are_clear_errors() {
-        let text = sample().to_toml().replace("version = 1", "version = 9");
+        let text = sample().to_toml().replace("version = 2", "version = 9");
         let err = Lock::from_toml(&text, Path::new("x.lock"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("lockfile version 9 is not supported"), "{err}");
         // A string used to read as no version key at all.
-        let text = sample().to_toml().replace("version = 1", "version = \"1\"");
+        let text = sample().to_toml().replace("version = 2", "version = \"2\"");
         let err = Lock::from_toml(&text, Path::new("x.lock"))
             .unwrap_err()
             .to_string();
         assert_eq!(
             err,
-            "x.lock: `version` is a string (\"1\") where a number is expected; write version = 1 without quotes"
+            "x.lock: `version` is a string (\"2\") where a number is expected; write version = 2 without quotes"
         );
-        let text = sample().to_toml().replace("version = 1", "");
+        let text = sample().to_toml().replace("version = 2", "");
         let err = Lock::from_toml(&text, Path::new("x.lock"))
             .unwrap_err()
             .to_string();

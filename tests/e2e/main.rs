@@ -10,6 +10,7 @@ mod engines;
 mod init;
 mod inputs;
 mod inspect;
+mod lockfile;
 mod platforms;
 mod plugin;
 mod release;
