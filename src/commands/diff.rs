@@ -92,8 +92,8 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
             lock.build.compression.as_str().into(),
         );
     }
-    if !lock.build.network.is_empty() {
-        m.insert("build.network".into(), lock.build.network.clone());
+    if !lock.build.network.is_default() {
+        m.insert("build.network".into(), lock.build.network.as_str().into());
     }
     for host in &lock.build.add_hosts {
         let name = crate::lock::host_name(host);
@@ -542,7 +542,7 @@ mod tests {
     fn build_inputs_are_fields_of_a_lock_diff_by_id_and_host_name() {
         let a = crate::lock::tests::sample();
         let mut b = a.clone();
-        b.build.network = "none".into();
+        b.build.network = crate::lock::Network::None;
         b.build.add_hosts = vec!["pypi.lab:10.0.0.5".into()];
         b.build.secrets = vec!["pip_index".into()];
         b.build.ssh = vec!["default".into()];

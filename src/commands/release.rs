@@ -242,7 +242,7 @@ fn build_settings(
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: inputs.network.clone(),
+            network: inputs.network.buildx_value().to_string(),
             add_hosts: inputs.add_hosts.clone(),
             shm_size: inputs.shm_size.clone(),
             ulimits: inputs.ulimits.clone(),
@@ -413,7 +413,7 @@ fn locked_build(
         platform: platform.to_string(),
         context: inputs.context.clone(),
         target: inputs.target.clone(),
-        network: inputs.network.clone(),
+        network: inputs.network,
         add_hosts: inputs.add_hosts.clone(),
         // Ids only: where a secret or key is read from is the author's business.
         secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
@@ -716,7 +716,7 @@ mod tests {
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),
-                network: String::new(),
+                network: lock::Network::Default,
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],

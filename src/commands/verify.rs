@@ -1102,7 +1102,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
                 .map(|s| s.buildx_value())
                 .collect(),
             ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: lock.build.network.clone(),
+            network: lock.build.network.buildx_value().to_string(),
             add_hosts: how.inputs.add_hosts.clone(),
             shm_size: lock.build.shm_size.clone(),
             ulimits: lock.build.ulimits.clone(),

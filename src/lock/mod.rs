@@ -88,9 +88,9 @@ pub struct Build {
     pub context: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target: String,
-    /// The build's network, `host` or `none`; absent (empty) for buildx's default.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub network: String,
+    /// The build's network, `host` or `none`; absent for buildx's default.
+    #[serde(default, skip_serializing_if = "Network::is_default")]
+    pub network: Network,
     /// Extra `/etc/hosts` entries of the build, `NAME:IP`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_hosts: Vec<String>,
@@ -122,6 +122,47 @@ pub struct Build {
     /// digest) or `NAME = "DIR"` (a directory of the committed project, relative to it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub contexts: BTreeMap<String, String>,
+}
+
+/// The network of the builds' `RUN` steps, as buildx's `--network` names it. A lock naming
+/// another network is refused when it is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// buildx's own, without the flag.
+    #[default]
+    Default,
+    Host,
+    None,
+}
+
+impl Network {
+    pub fn is_default(&self) -> bool {
+        *self == Network::Default
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Default => "default",
+            Network::Host => "host",
+            Network::None => "none",
+        }
+    }
+
+    /// The value of buildx's `--network`; empty for the default, which passes no flag.
+    pub fn buildx_value(self) -> &'static str {
+        match self {
+            Network::Default => "",
+            other => other.as_str(),
+        }
+    }
+
+    /// The network a flag or `repro.toml` names: `default`, `host` or `none`.
+    pub fn parse(name: &str) -> Option<Network> {
+        [Network::Default, Network::Host, Network::None]
+            .into_iter()
+            .find(|n| n.as_str() == name)
+    }
 }
 
 /// The compression of the images' layers. gzip is what every engine and registry takes; zstd
@@ -530,9 +571,6 @@ impl Lock {
                     clip(key)
                 ));
             }
-        }
-        if !self.build.network.is_empty() {
-            check_network("build.network", &self.build.network)?;
         }
         for host in &self.build.add_hosts {
             check_add_host("build.add_hosts", host)?;
@@ -950,20 +988,6 @@ pub fn is_proxy_arg(key: &str) -> bool {
     PROXY_ARGS.contains(&key) || key.eq_ignore_ascii_case("ftp_proxy")
 }
 
-/// The build networks buildx takes; `default` is what it does without the flag.
-pub const NETWORKS: [&str; 3] = ["default", "host", "none"];
-
-pub fn check_network(key: &str, value: &str) -> std::result::Result<(), String> {
-    if NETWORKS.contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key} = {} is not a build network: use default, host or none",
-            quote(value)
-        ))
-    }
-}
-
 /// A secret or SSH id: a plain word (letters, digits, `_ . -`, not starting with `-` or `.`),
 /// so that it can never become another option or another field of buildx's `id=...,src=...`.
 pub fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
@@ -1213,7 +1237,7 @@ pub(crate) mod tests {
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),
-                network: String::new(),
+                network: Network::Default,
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
@@ -1643,7 +1667,7 @@ pub(crate) mod tests {
     #[test]
     fn build_inputs_are_recorded_by_id_and_checked_when_read() {
         let mut lock = sample();
-        lock.build.network = "none".into();
+        lock.build.network = Network::None;
         lock.build.add_hosts = vec!["pypi.lab:10.0.0.5".into(), "deb.lab:::1".into()];
         lock.build.secrets = vec!["pip_index".into(), "apt-auth".into()];
         lock.build.ssh = vec!["default".into()];
@@ -1668,8 +1692,6 @@ pub(crate) mod tests {
 
         type Spoil = fn(&mut Build);
         let bad: &[(&str, Spoil)] = &[
-            ("build.network", |b| b.network = "bridge".into()),
-            ("build.network", |b| b.network = "host --privileged".into()),
             ("build.add_hosts", |b| {
                 b.add_hosts = vec!["--privileged".into()]
             }),
@@ -1705,6 +1727,21 @@ pub(crate) mod tests {
             spoil(&mut lock.build);
             let err = lock.validate().unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
+        }
+        // A network buildx would take as another option, or one it does not know, cannot even
+        // be read: it is no Network.
+        for bad in ["bridge", "host --privileged"] {
+            let text = sample()
+                .to_toml()
+                .replace("[build]\n", &format!("[build]\nnetwork = \"{bad}\"\n"));
+            let err = Lock::from_toml(&text, Path::new("x.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("x.lock: unknown variant `")
+                    && err.contains("expected one of `default`, `host`, `none`"),
+                "{err}"
+            );
         }
     }
 
@@ -2016,10 +2053,11 @@ pub(crate) mod tests {
         ] {
             assert!(check_add_host("k", bad).is_err(), "{bad}");
         }
-        for ok in NETWORKS {
-            assert_eq!(check_network("k", ok), Ok(()));
+        for ok in ["default", "host", "none"] {
+            assert_eq!(Network::parse(ok).map(Network::as_str), Some(ok));
         }
-        assert!(check_network("k", "bridge").is_err());
+        assert_eq!(Network::parse("bridge"), None);
+        assert_eq!(Network::Default.buildx_value(), "");
         assert!(PROXY_ARGS.iter().all(|a| is_proxy_arg(a)));
         assert!(is_proxy_arg("FTP_PROXY") && !is_proxy_arg("PIP_INDEX_URL"));
     }
