@@ -119,7 +119,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         );
     }
     for (name, value) in &lock.build.contexts {
-        m.insert(format!("build.contexts.{name}"), value.clone());
+        m.insert(format!("build.contexts.{name}"), value.to_string());
     }
     let b = &lock.builder;
     for (k, v) in [
@@ -566,15 +566,19 @@ mod tests {
 
     #[test]
     fn shm_size_ulimits_and_named_contexts_are_fields_of_a_lock_diff() {
+        use crate::lock::LockedContext;
         let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         let mut a = crate::lock::tests::sample();
         a.build.ulimits = vec!["nofile=1024:4096".into(), "stack=8192".into()];
         a.build.contexts = [
             (
                 "deps".to_string(),
-                format!("docker-image://r.lab/deps:1@{}", digest('a')),
+                LockedContext::Image {
+                    reference: "r.lab/deps:1".into(),
+                    digest: digest('a'),
+                },
             ),
-            ("data".to_string(), "vendor/data".to_string()),
+            ("data".to_string(), LockedContext::Dir("vendor/data".into())),
         ]
         .into();
         let mut b = a.clone();
@@ -586,7 +590,10 @@ mod tests {
         ];
         b.build.contexts.insert(
             "deps".into(),
-            format!("docker-image://r.lab/deps:1@{}", digest('b')),
+            LockedContext::Image {
+                reference: "r.lab/deps:1".into(),
+                digest: digest('b'),
+            },
         );
         b.build.contexts.remove("data");
         let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));

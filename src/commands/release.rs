@@ -135,7 +135,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &rel_path,
         lock::Build {
             base_source_date_epoch,
-            ..locked_build(&inputs, &platform, source_date_epoch, contexts)
+            ..locked_build(&inputs, &platform, source_date_epoch, contexts)?
         },
         builder,
         (plan.dockerfile_entries(), plan.bases.clone()),
@@ -405,8 +405,17 @@ fn locked_build(
     platform: &str,
     source_date_epoch: i64,
     contexts: std::collections::BTreeMap<String, String>,
-) -> lock::Build {
-    lock::Build {
+) -> Result<lock::Build> {
+    // Pinned here: an image by the digest just resolved, a directory checked inside the project.
+    let contexts = contexts
+        .into_iter()
+        .map(|(name, value)| {
+            lock::LockedContext::try_from(value)
+                .map(|context| (name, context))
+                .map_err(|why| Error::Failed(format!("a named context cannot be locked: {why}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(lock::Build {
         image: inputs.image.clone(),
         source_date_epoch,
         base_source_date_epoch: None,
@@ -424,7 +433,7 @@ fn locked_build(
         contexts,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
-    }
+    })
 }
 
 /// The lock, checked as a reviewer's verify will check it, written last and atomically.

@@ -1110,7 +1110,12 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
             proxies: proxies_from_env(),
         },
         // Used as locked: images by digest, directories inside the materialised commit.
-        contexts: lock.build.contexts.clone(),
+        contexts: lock
+            .build
+            .contexts
+            .iter()
+            .map(|(name, context)| (name.clone(), context.to_string()))
+            .collect(),
     }
 }
 

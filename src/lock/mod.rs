@@ -121,7 +121,61 @@ pub struct Build {
     /// Named build contexts: `NAME = "docker-image://REF@sha256:..."` (an image pinned by
     /// digest) or `NAME = "DIR"` (a directory of the committed project, relative to it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub contexts: BTreeMap<String, String>,
+    pub contexts: BTreeMap<String, LockedContext>,
+}
+
+/// A named build context as a lock records it, parsed as the lock is read: an image pinned by
+/// digest, or a directory of the committed project. Written back as the same text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum LockedContext {
+    /// `docker-image://REF@sha256:<64 hex>`.
+    Image { reference: String, digest: String },
+    /// Relative to the project directory, inside it.
+    Dir(String),
+}
+
+impl TryFrom<String> for LockedContext {
+    type Error = String;
+
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        const KEY: &str = "build.contexts value";
+        let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
+            check_context_dir(KEY, &value)?;
+            return Ok(LockedContext::Dir(value));
+        };
+        match image.rsplit_once('@').filter(|(reference, digest)| {
+            !reference.contains('@')
+                && check_digest(KEY, digest).is_ok()
+                && check_ref(KEY, reference).is_ok()
+        }) {
+            Some((reference, digest)) => Ok(LockedContext::Image {
+                reference: reference.to_string(),
+                digest: digest.to_string(),
+            }),
+            None => Err(format!(
+                "{KEY} {} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
+                quote(&value)
+            )),
+        }
+    }
+}
+
+impl From<LockedContext> for String {
+    fn from(context: LockedContext) -> String {
+        context.to_string()
+    }
+}
+
+impl std::fmt::Display for LockedContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockedContext::Image { reference, digest } => {
+                write!(f, "{IMAGE_CONTEXT}{reference}@{digest}")
+            }
+            LockedContext::Dir(dir) => f.write_str(dir),
+        }
+    }
 }
 
 /// The network of the builds' `RUN` steps, as buildx's `--network` names it. A lock naming
@@ -601,9 +655,8 @@ impl Lock {
         if let Some(dup) = duplicate(self.build.ulimits.iter().map(|u| ulimit_type(u))) {
             return Err(format!("build.ulimits names {} twice", quote(dup)));
         }
-        for (name, value) in &self.build.contexts {
+        for name in self.build.contexts.keys() {
             check_context_name("build.contexts key", name)?;
-            check_locked_context(&format!("build.contexts.{}", clip(name)), value)?;
         }
         for d in &self.dockerfiles {
             check_relative("dockerfile.path", &d.path)?;
@@ -1184,25 +1237,6 @@ pub fn check_context_dir(key: &str, value: &str) -> std::result::Result<(), Stri
     if value.contains([':', '@']) || value.starts_with("github.com/") {
         return Err(format!(
             "{key} = {} is not a directory docker repro can name: no `:` or `@`, which buildx reads as a URL, an image or a git remote",
-            quote(value)
-        ));
-    }
-    Ok(())
-}
-
-/// A locked named context: `docker-image://REF@sha256:<64 hex>`, or a directory.
-pub fn check_locked_context(key: &str, value: &str) -> std::result::Result<(), String> {
-    let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
-        return check_context_dir(key, value);
-    };
-    let pinned = image.rsplit_once('@').filter(|(reference, digest)| {
-        !reference.contains('@')
-            && check_digest(key, digest).is_ok()
-            && check_ref(key, reference).is_ok()
-    });
-    if pinned.is_none() {
-        return Err(format!(
-            "{key} = {} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
             quote(value)
         ));
     }
@@ -1802,9 +1836,12 @@ pub(crate) mod tests {
         lock.build.contexts = [
             (
                 "deps".to_string(),
-                format!("docker-image://127.0.0.1:5000/lab/deps:1@{digest}"),
+                LockedContext::Image {
+                    reference: "127.0.0.1:5000/lab/deps:1".into(),
+                    digest: digest.clone(),
+                },
             ),
-            ("data".to_string(), "vendor/data".to_string()),
+            ("data".to_string(), LockedContext::Dir("vendor/data".into())),
         ]
         .into();
         assert_eq!(lock.validate(), Ok(()));
@@ -1848,62 +1885,16 @@ pub(crate) mod tests {
                 b.ulimits = vec!["nofile=1".into(), "nofile=2".into()]
             }),
             ("build.contexts key", |b| {
-                b.contexts.insert("--x".into(), "data".into());
+                b.contexts
+                    .insert("--x".into(), LockedContext::Dir("data".into()));
             }),
             ("build.contexts key", |b| {
-                b.contexts.insert("Deps".into(), "data".into());
+                b.contexts
+                    .insert("Deps".into(), LockedContext::Dir("data".into()));
             }),
             ("build.contexts key", |b| {
-                b.contexts.insert("a=b".into(), "data".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "/home/reviewer".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "../outside".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "--privileged".into());
-            }),
-            ("build.contexts.data", |b| {
                 b.contexts
-                    .insert("data".into(), "oci-layout:///home/x".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts
-                    .insert("data".into(), "https://example.org/x.git".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "target:other".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "git@host:x".into());
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts
-                    .insert("deps".into(), "docker-image://lab/deps:1".into());
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts
-                    .insert("deps".into(), "docker-image://lab/deps@sha256:abc".into());
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts.insert(
-                    "deps".into(),
-                    format!("docker-image://-x@sha256:{}", "a".repeat(64)),
-                );
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts.insert(
-                    "deps".into(),
-                    format!("docker-image://a b@sha256:{}", "a".repeat(64)),
-                );
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts.insert(
-                    "deps".into(),
-                    format!("docker-image://a@sha256:{0}@sha256:{0}", "a".repeat(64)),
-                );
+                    .insert("a=b".into(), LockedContext::Dir("data".into()));
             }),
         ];
         for (needle, spoil) in bad {
@@ -1911,6 +1902,36 @@ pub(crate) mod tests {
             spoil(&mut lock.build);
             let err = lock.validate().unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        // A value that is neither a directory inside the project nor an image pinned by digest
+        // cannot be read into a lock.
+        let a = "a".repeat(64);
+        for bad in [
+            "/home/reviewer".to_string(),
+            "../outside".to_string(),
+            "--privileged".to_string(),
+            "oci-layout:///home/x".to_string(),
+            "https://example.org/x.git".to_string(),
+            "target:other".to_string(),
+            "git@host:x".to_string(),
+            "docker-image://lab/deps:1".to_string(),
+            "docker-image://lab/deps@sha256:abc".to_string(),
+            format!("docker-image://-x@sha256:{a}"),
+            format!("docker-image://a b@sha256:{a}"),
+            format!("docker-image://a@sha256:{a}@sha256:{a}"),
+        ] {
+            let text = sample().to_toml().replace(
+                "[build.args]",
+                &format!("[build.contexts]\ndata = {bad:?}\n\n[build.args]"),
+            );
+            let err = Lock::from_toml(&text, Path::new("x.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("x.lock: build.contexts value "),
+                "{bad}: {err}"
+            );
             assert!(!err.contains('\n'), "{err}");
         }
     }
@@ -2004,7 +2025,10 @@ pub(crate) mod tests {
             format!("docker-image://busybox@{digest}"),
             format!("docker-image://127.0.0.1:5000/a/b:1@{digest}"),
         ] {
-            assert_eq!(check_locked_context("k", &ok), Ok(()), "{ok}");
+            assert_eq!(
+                LockedContext::try_from(ok.clone()).map(|c| c.to_string()),
+                Ok(ok.clone())
+            );
         }
         for bad in [
             "".to_string(),
@@ -2017,7 +2041,7 @@ pub(crate) mod tests {
             format!("oci-layout://dir@{digest}"),
             format!("docker-image://busybox\n@{digest}"),
         ] {
-            assert!(check_locked_context("k", &bad).is_err(), "{bad}");
+            assert!(LockedContext::try_from(bad.clone()).is_err(), "{bad}");
         }
     }
 
