@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::lock;
 
 pub mod grammar;
 
@@ -139,7 +138,30 @@ pub fn image_name_from_dir(dir: &Path) -> String {
 }
 
 pub fn check_user_ref(what: &str, value: &str) -> Result<()> {
-    lock::check_ref(what, value).map_err(Error::Usage)
+    check_ref(what, value).map_err(Error::Usage)
+}
+
+/// A reference that will be passed to docker: a word (not empty, no leading `-`, no whitespace
+/// or control character) of the characters a reference has.
+pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
+    let word = !value.is_empty()
+        && !value.starts_with('-')
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !word {
+        return Err(format!(
+            "{key} = {} is not allowed (empty, leading `-`, whitespace or control character)",
+            crate::error::quote(value)
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
+    if value.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {} is not an image reference",
+            crate::error::quote(value)
+        ))
+    }
 }
 
 #[cfg(test)]

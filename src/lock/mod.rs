@@ -941,18 +941,9 @@ pub fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
     }
 }
 
-pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
-    check_word(key, value)?;
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
-    if value.chars().all(allowed) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key} = {} is not an image reference",
-            quote(value)
-        ))
-    }
-}
+/// An image reference a lock names; it belongs to the image model, which does not import the
+/// lock.
+pub use crate::image::reference::check_ref;
 
 /// The helper of git's `<transport>::<address>` syntax (`ext::`, `fd::`), if `remote` uses it.
 pub fn remote_helper(remote: &str) -> Option<&str> {
