@@ -493,7 +493,10 @@ impl Lock {
             }
             None => return Err(Error::Failed(format!("{}: not a repro.lock (no `version` key)", path.display()))),
         }
-        let mut lock: Lock = value.try_into().map_err(|e: toml::de::Error| {
+        drop(value);
+        // From the text, not the value: an error then says where (a network or a context the
+        // lock cannot hold is refused by the type it is read into).
+        let mut lock: Lock = toml::from_str(text).map_err(|e: toml::de::Error| {
             Error::Failed(format!("{}: {}", path.display(), toml_error(text, &e)))
         })?;
         lock.whole_inventories()
@@ -1764,7 +1767,9 @@ pub(crate) mod tests {
                 .to_string();
             assert!(
                 err.starts_with("x.lock: unknown variant `")
-                    && err.contains("expected one of `default`, `host`, `none`"),
+                    && err.ends_with(
+                        "expected one of `default`, `host`, `none` (line 19, column 11)"
+                    ),
                 "{err}"
             );
         }
@@ -1920,7 +1925,7 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.starts_with("x.lock: build.contexts value "),
+                err.starts_with("x.lock: build.contexts value ") && err.contains(" (line "),
                 "{bad}: {err}"
             );
             assert!(!err.contains('\n'), "{err}");
