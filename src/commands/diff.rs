@@ -156,7 +156,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
                 base.dockerfile,
                 on(&base.platform)
             ),
-            base.index_digest.clone(),
+            base.index_digest.to_string(),
         );
     }
     for i in &lock.images {

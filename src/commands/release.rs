@@ -12,6 +12,7 @@ use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::archive::Select;
+use crate::image::digest::Digest;
 use crate::image::reference::{self, normalise_ref};
 use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{pin_contexts, proxies_from_env, Plan, Settings};
@@ -542,13 +543,22 @@ fn resolve_base(
         Err(Error::Failed(why)) => Err(why),
         Err(other) => return Err(other),
     };
+    let digest = |text: &str| {
+        Digest::try_from(text.to_string()).map_err(|why| {
+            Error::Failed(format!(
+                "{dockerfile}:{}: the registry of {} answered {why}",
+                external.line,
+                crate::ui::escape(&external.image)
+            ))
+        })
+    };
     match answer {
         Ok(resolved) => Ok(Base {
             reference: external.image.clone(),
             dockerfile: dockerfile.to_string(),
             platform: String::new(),
-            index_digest: resolved.index_digest,
-            platform_digest: resolved.platform_digest,
+            index_digest: digest(&resolved.index_digest)?,
+            platform_digest: digest(&resolved.platform_digest)?,
         }),
         Err(why) if docker.image_id(&external.image)?.is_some() => Err(Error::Failed(format!(
             "{dockerfile}:{}: base image {} exists only in the local engine, so nobody else can pull it; push it to a registry and use that reference{} ({why})",
@@ -748,8 +758,8 @@ mod tests {
             reference: reference.into(),
             dockerfile: "Dockerfile".into(),
             platform: String::new(),
-            index_digest: format!("sha256:{}", "1".repeat(64)),
-            platform_digest: format!("sha256:{}", "2".repeat(64)),
+            index_digest: Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap(),
+            platform_digest: Digest::parse(&format!("sha256:{}", "2".repeat(64))).unwrap(),
         }
     }
 

@@ -813,18 +813,18 @@ fn check_base_tag(docker: &Docker, base: &lock::Base, platform: &str) -> Result<
     let mut report = BaseReport {
         reference: base.reference.clone(),
         dockerfile: base.dockerfile.clone(),
-        locked: base.index_digest.clone(),
+        locked: base.index_digest.to_string(),
         current: None,
         tag: TagState::Unchanged,
         detail: None,
     };
     if base.reference.contains('@') {
-        report.current = Some(base.index_digest.clone());
+        report.current = Some(base.index_digest.to_string());
         return Ok(report);
     }
     match docker.resolve(&base.reference, platform) {
         Ok(Ok(now)) => {
-            if now.index_digest != base.index_digest {
+            if base.index_digest != now.index_digest {
                 report.tag = TagState::Moved;
             }
             report.current = Some(now.index_digest);

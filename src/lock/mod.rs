@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{clip, quote, Error, Result};
 
 mod summary;
+use crate::image::digest::Digest;
 use crate::inventory::LockedInventory;
 
 /// The version written. Version 2 writes a summary header and the release's inventory as a
@@ -361,9 +362,9 @@ pub struct Base {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub platform: String,
     /// Digest of what the reference resolved to: an image index, or a single manifest.
-    pub index_digest: String,
+    pub index_digest: Digest,
     /// Digest of the manifest for the build platform.
-    pub platform_digest: String,
+    pub platform_digest: Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -688,8 +689,6 @@ impl Lock {
         }
         for b in &self.bases {
             check_ref("base.ref", &b.reference)?;
-            check_digest("base.index_digest", &b.index_digest)?;
-            check_digest("base.platform_digest", &b.platform_digest)?;
         }
         if !self.images.iter().any(|i| i.role == Role::Release) {
             return Err("no [[image]] with role = \"release\"".into());
@@ -1311,8 +1310,8 @@ pub(crate) mod tests {
                 reference: "ubuntu:22.04".into(),
                 dockerfile: "docker/Dockerfile.base".into(),
                 platform: String::new(),
-                index_digest: d('1'),
-                platform_digest: d('2'),
+                index_digest: Digest::parse(&d('1')).unwrap(),
+                platform_digest: Digest::parse(&d('2')).unwrap(),
             }],
             host: Host::default(),
             images: vec![
@@ -1358,7 +1357,7 @@ pub(crate) mod tests {
             for b in &lock.bases {
                 bases.push(Base {
                     platform: platform.into(),
-                    platform_digest: d(['2', 'c'][n]),
+                    platform_digest: Digest::parse(&d(['2', 'c'][n])).unwrap(),
                     ..b.clone()
                 });
             }
@@ -1618,6 +1617,26 @@ pub(crate) mod tests {
         );
         let orphan = text.replace("role = \"base\"\nname", "role = \"release\"\nname");
         assert!(Lock::from_toml(&orphan, Path::new("x.lock")).is_err());
+    }
+
+    #[test]
+    fn a_base_digest_is_read_as_a_digest_or_refused_where_it_is() {
+        let text = sample().to_toml();
+        let ok = format!("index_digest = \"sha256:{}\"", "1".repeat(64));
+        assert!(text.contains(&ok), "{text}");
+        let bad = text.replace(&ok, "index_digest = \"sha256:$(id)\"");
+        let err = Lock::from_toml(&bad, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.lock: \"sha256:$(id)\" is not a sha256:<64 hex> digest (line "),
+            "{err}"
+        );
+        let back = Lock::from_toml(&text, Path::new("x.lock")).unwrap();
+        assert_eq!(
+            back.bases[0].index_digest,
+            format!("sha256:{}", "1".repeat(64))
+        );
     }
 
     #[test]

@@ -873,8 +873,8 @@ mod tests {
                     reference: external.image.clone(),
                     dockerfile: dockerfile.to_string(),
                     platform: String::new(),
-                    index_digest: DIGEST.into(),
-                    platform_digest: DIGEST.into(),
+                    index_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
+                    platform_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
                 })
             },
         );
