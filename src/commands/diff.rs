@@ -69,7 +69,7 @@ struct LayerLine {
 /// The lock as flat `field = value` pairs, for a readable change list.
 fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    m.insert("source.commit".into(), lock.source.commit.clone());
+    m.insert("source.commit".into(), lock.source.commit.to_string());
     m.insert(
         "source.commit_time".into(),
         lock.source.commit_time.to_string(),

@@ -142,7 +142,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         (plan.dockerfile_entries(), plan.bases.clone()),
         images,
         crate::engine::gpu::host_gpus(),
-    );
+    )?;
     if let Some(dir) = &args.sbom {
         write_sboms(dir, &sboms, &ui)?;
     }
@@ -602,12 +602,14 @@ fn assemble_lock(
     (dockerfiles, bases): (Vec<lock::DockerfileEntry>, Vec<Base>),
     images: Vec<lock::Image>,
     gpu: Vec<crate::host::gpu::Gpu>,
-) -> Lock {
+) -> Result<Lock> {
     let buildkit_note = builder.buildkit_note().unwrap_or_default();
-    Lock {
+    let commit = lock::CommitId::try_from(facts.commit.clone())
+        .map_err(|why| Error::Failed(format!("git named the commit to release {why}")))?;
+    Ok(Lock {
         version: lock::VERSION,
         source: lock::Source {
-            commit: facts.commit.clone(),
+            commit,
             commit_time: facts.commit_time,
             remote: facts.remote.clone(),
             path: rel_path.to_string_lossy().into_owned(),
@@ -629,7 +631,7 @@ fn assemble_lock(
         bases,
         images,
         host: lock::Host { gpu },
-    }
+    })
 }
 
 /// What a release prints on stdout: the images it locked, or the summary as JSON.
@@ -751,6 +753,7 @@ mod tests {
             vec![image(Role::Release), image(Role::Base)],
             vec![],
         )
+        .unwrap()
     }
 
     fn base(reference: &str) -> Base {

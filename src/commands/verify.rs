@@ -97,7 +97,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     let mut report = Report {
         lock: lock_path.display().to_string(),
         mode,
-        commit: lock.source.commit.clone(),
+        commit: lock.source.commit.to_string(),
         verdict: Verdict::Identical,
         images,
         bases,

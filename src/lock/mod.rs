@@ -59,7 +59,7 @@ impl Host {
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// Full commit hash the release was built from.
-    pub commit: String,
+    pub commit: CommitId,
     /// Committer time, seconds since the epoch.
     pub commit_time: i64,
     /// The `origin` remote (or the first remote), credentials stripped; empty when none.
@@ -68,6 +68,40 @@ pub struct Source {
     pub path: String,
     /// True when released with `--allow-dirty`: the built source is in no commit.
     pub dirty: bool,
+}
+
+/// A full git commit hash: SHA-1's 40 or SHA-256's 64 lowercase hex digits. Read by serde, so a
+/// lock naming anything else (a branch, an option, a short hash) is refused as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommitId(String);
+
+impl TryFrom<String> for CommitId {
+    type Error = String;
+
+    fn try_from(hash: String) -> std::result::Result<CommitId, String> {
+        check_hex("source.commit", &hash, &[40, 64]).map(|()| CommitId(hash))
+    }
+}
+
+impl From<CommitId> for String {
+    fn from(commit: CommitId) -> String {
+        commit.0
+    }
+}
+
+impl std::ops::Deref for CommitId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CommitId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -606,7 +640,6 @@ impl Lock {
     /// Rejects anything that would become a docker option or argument it should not be,
     /// before any process starts.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        check_hex("source.commit", &self.source.commit, &[40, 64])?;
         check_ref("build.image", &self.build.image)?;
         check_remote(&self.source.remote)?;
         check_platforms("build.platform", &self.build.platform)?;
@@ -1251,7 +1284,8 @@ pub(crate) mod tests {
         Lock {
             version: VERSION,
             source: Source {
-                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                commit: CommitId::try_from("0123456789abcdef0123456789abcdef01234567".to_string())
+                    .unwrap(),
                 commit_time: 1_700_000_000,
                 remote: "https://example.org/lab/curvenet.git".into(),
                 path: ".".into(),
@@ -2109,10 +2143,18 @@ pub(crate) mod tests {
             .to_string();
         assert!(err.len() < 600, "{} bytes: {}", err.len(), clip(&err));
         assert!(err.contains("line 2"), "{err}");
-        let mut lock = sample();
-        lock.source.commit = "z".repeat(5_000_000);
-        let err = lock.validate().unwrap_err();
-        assert!(err.len() < 600 && err.contains('…'), "{}", clip(&err));
+        let huge_commit = sample().to_toml().replace(
+            "commit = \"0123456789abcdef0123456789abcdef01234567\"",
+            &format!("commit = \"{}\"", "z".repeat(5_000_000)),
+        );
+        let err = Lock::from_toml(&huge_commit, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.len() < 600 && err.contains('…') && err.contains("source.commit"),
+            "{}",
+            clip(&err)
+        );
         let mut lock = sample();
         lock.bases[0].reference = format!("-{}", "x".repeat(5_000_000));
         assert!(lock.validate().unwrap_err().len() < 600);
