@@ -138,7 +138,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for d in &lock.dockerfiles {
         m.insert(
             format!("dockerfile {} ({})", d.path, d.role),
-            d.sha256.clone(),
+            d.sha256.to_string(),
         );
     }
     let on = |platform: &str| {

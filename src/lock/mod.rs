@@ -372,7 +372,7 @@ pub struct DockerfileEntry {
     pub role: Role,
     /// Relative to the project directory.
     pub path: String,
-    pub sha256: String,
+    pub sha256: FileSha256,
     /// The ids of the build's secrets this Dockerfile's build was given: those its `RUN
     /// --mount`s read. Absent when the builds had none, and in locks that record them for the
     /// whole build only (every Dockerfile then had `build.secrets`); see [`Lock::secrets_of`].
@@ -381,6 +381,39 @@ pub struct DockerfileEntry {
     /// As `secrets`, for the SSH agents and keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<Vec<String>>,
+}
+
+/// The sha256 of a file's bytes, 64 lowercase hex digits. Read by serde, so a lock holding
+/// anything else is refused as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FileSha256(String);
+
+impl FileSha256 {
+    /// The sha256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> FileSha256 {
+        FileSha256(Digest::of(bytes).hex().to_string())
+    }
+}
+
+impl TryFrom<String> for FileSha256 {
+    type Error = String;
+
+    fn try_from(hex: String) -> std::result::Result<FileSha256, String> {
+        check_hex("dockerfile.sha256", &hex, &[64]).map(|()| FileSha256(hex))
+    }
+}
+
+impl From<FileSha256> for String {
+    fn from(sha: FileSha256) -> String {
+        sha.0
+    }
+}
+
+impl std::fmt::Display for FileSha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -697,7 +730,6 @@ impl Lock {
         }
         for d in &self.dockerfiles {
             check_relative("dockerfile.path", &d.path)?;
-            check_hex("dockerfile.sha256", &d.sha256, &[64])?;
             for (key, ids, build) in [
                 ("secrets", &d.secrets, &self.build.secrets),
                 ("ssh", &d.ssh, &self.build.ssh),
@@ -1328,14 +1360,14 @@ pub(crate) mod tests {
                 DockerfileEntry {
                     role: Role::Release,
                     path: "docker/Dockerfile.release".into(),
-                    sha256: "b".repeat(64),
+                    sha256: FileSha256::try_from("b".repeat(64)).unwrap(),
                     secrets: None,
                     ssh: None,
                 },
                 DockerfileEntry {
                     role: Role::Base,
                     path: "docker/Dockerfile.base".into(),
-                    sha256: "a".repeat(64),
+                    sha256: FileSha256::try_from("a".repeat(64)).unwrap(),
                     secrets: None,
                     ssh: None,
                 },
@@ -1670,6 +1702,24 @@ pub(crate) mod tests {
         assert_eq!(
             back.bases[0].index_digest,
             format!("sha256:{}", "1".repeat(64))
+        );
+        // A Dockerfile's sha256, the same way.
+        let bad = text.replace(
+            &format!("sha256 = \"{}\"", "a".repeat(64)),
+            "sha256 = \"AB\"",
+        );
+        let err = Lock::from_toml(&bad, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "x.lock: dockerfile.sha256 = \"AB\" is not a lowercase hex hash (line "
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            FileSha256::of(b"").to_string(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
 

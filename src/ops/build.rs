@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::dockerfile::{self, Dockerfile, ExternalRef};
 use crate::engine::docker::{BuildInputs, BuildSpec, BuilderFacts, Docker};
 use crate::error::{clip, Error, Result};
-use crate::image::oci::{self, sha256_digest, OciImage};
+use crate::image::oci::{self, OciImage};
 
 use crate::image::archive::Select;
 use crate::image::reference::normalise_ref;
@@ -53,7 +53,7 @@ pub struct Stage {
     /// Where the Dockerfile is, every link resolved (inside the committed source); BuildKit is
     /// given this path, so it builds the bytes hashed here.
     pub file: PathBuf,
-    pub sha256: String,
+    pub sha256: crate::lock::FileSha256,
     pub parsed: Dockerfile,
 }
 
@@ -721,9 +721,7 @@ fn read_stage(
         other => other.into(),
     })?;
     let parsed = parse_bytes(role, path, &bytes, settings, platform)?;
-    let sha256 = sha256_digest(&bytes)
-        .trim_start_matches("sha256:")
-        .to_string();
+    let sha256 = crate::lock::FileSha256::of(&bytes);
     Ok(Stage {
         role,
         path: path.to_string(),
