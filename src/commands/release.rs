@@ -554,7 +554,8 @@ fn resolve_base(
     };
     match answer {
         Ok(resolved) => Ok(Base {
-            reference: external.image.clone(),
+            reference: crate::image::reference::ImageRef::try_from(external.image.clone())
+                .map_err(|why| Error::Failed(format!("{dockerfile}:{}: {why}", external.line)))?,
             dockerfile: dockerfile.to_string(),
             platform: String::new(),
             index_digest: digest(&resolved.index_digest)?,
@@ -758,7 +759,7 @@ mod tests {
 
     fn base(reference: &str) -> Base {
         Base {
-            reference: reference.into(),
+            reference: crate::image::reference::ImageRef::try_from(reference.to_string()).unwrap(),
             dockerfile: "Dockerfile".into(),
             platform: String::new(),
             index_digest: Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap(),

@@ -811,7 +811,7 @@ fn not_found(
 /// the verdict), but an interrupt stops the command.
 fn check_base_tag(docker: &Docker, base: &lock::Base, platform: &str) -> Result<BaseReport> {
     let mut report = BaseReport {
-        reference: base.reference.clone(),
+        reference: base.reference.to_string(),
         dockerfile: base.dockerfile.clone(),
         locked: base.index_digest.to_string(),
         current: None,

@@ -249,7 +249,7 @@ impl Plan {
             .filter(|b| b.dockerfile == stage.path && !b.reference.contains('@'))
             .map(|b| {
                 (
-                    b.reference.clone(),
+                    b.reference.to_string(),
                     format!("docker-image://{}@{}", b.reference, b.index_digest),
                 )
             })
@@ -868,7 +868,8 @@ mod tests {
             |external, dockerfile, _| {
                 asked.push(external.image.clone());
                 Ok(Base {
-                    reference: external.image.clone(),
+                    reference: crate::image::reference::ImageRef::try_from(external.image.clone())
+                        .unwrap(),
                     dockerfile: dockerfile.to_string(),
                     platform: String::new(),
                     index_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
