@@ -290,6 +290,35 @@ install_sbom_validators() {
   echo "$want" >"$SBOM_VENV/.installed"
 }
 
+# A real conda channel made offline (no conda channel is reachable from the test bed):
+# py-rattler-build assembles a few small packages and py-rattler indexes them
+# (scripts/conda-env.py); the conda-explicit e2e test installs an environment from it with
+# py-rattler and re-creates it from the explicit file `inspect` writes. Made again only when
+# the tools or the script change.
+CONDA_VENV=$CACHE/conda-venv
+CONDA_CHANNEL=$CACHE/conda-channel
+CONDA_TOOLS=("py-rattler==0.28.0" "py-rattler-build==0.73.0")
+make_conda_channel() {
+  local want
+  want="${CONDA_TOOLS[*]} $(sha256sum "$HERE/conda-env.py" | cut -d' ' -f1)"
+  [ "$(cat "$CONDA_CHANNEL/.made" 2>/dev/null)" = "$want" ] && return 0
+  if [ "$(cat "$CONDA_VENV/.installed" 2>/dev/null)" != "${CONDA_TOOLS[*]}" ]; then
+    log "pip install ${CONDA_TOOLS[*]} into $CONDA_VENV (a conda channel and installer made offline)"
+    rm -rf "$CONDA_VENV"
+    if ! python3 -m venv "$CONDA_VENV" >/dev/null 2>&1; then
+      rm -rf "$CONDA_VENV"
+      apt_install python3-venv
+      python3 -m venv "$CONDA_VENV"
+    fi
+    "$CONDA_VENV/bin/python" -m pip install -q --disable-pip-version-check "${CONDA_TOOLS[@]}"
+    echo "${CONDA_TOOLS[*]}" >"$CONDA_VENV/.installed"
+  fi
+  log "making the local conda channel $CONDA_CHANNEL"
+  rm -rf "$CONDA_CHANNEL"
+  "$CONDA_VENV/bin/python" "$HERE/conda-env.py" channel "$CONDA_CHANNEL"
+  echo "$want" >"$CONDA_CHANNEL/.made"
+}
+
 # --- Local mirrors, the way a lab's build hosts see the outside: a Debian repository, a PEP 503
 # wheel index that wants a token, and a forward proxy, all on the engine's bridge address so that
 # build containers (no NAT here) reach them. Everything downloaded is cached under $CACHE/mirror,
@@ -677,6 +706,7 @@ main() {
   start_mirrors
   install_syft
   install_sbom_validators
+  make_conda_channel
   build_tarlist
   start_sid_engine
   log "ready: engine $(docker version -f '{{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2), registry $REGISTRY"

@@ -41,6 +41,24 @@ struct Package {
     version: String,
     /// Where it is installed (a Python or conda environment), for pip and conda.
     environment: Option<String>,
+    /// Hashes of the package archive, `(CycloneDX algorithm, hex)`: a conda record's sha256
+    /// and MD5, when they are hex of the right length.
+    hashes: Vec<(&'static str, String)>,
+    /// Where the package archive was fetched from: a conda record's URL.
+    download: Option<String>,
+}
+
+/// The hashes a conda record holds that are what they claim to be (hex of their length).
+fn conda_hashes(sha256: &str, md5: &str) -> Vec<(&'static str, String)> {
+    let hex = |v: &str, n: usize| v.len() == n && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut out = Vec::new();
+    if hex(sha256, 64) {
+        out.push(("SHA-256", sha256.to_ascii_lowercase()));
+    }
+    if hex(md5, 32) {
+        out.push(("MD5", md5.to_ascii_lowercase()));
+    }
+    out
 }
 
 fn escape(text: &str) -> String {
@@ -133,6 +151,8 @@ fn packages(inventory: &Inventory) -> Vec<Package> {
             name: p.name.clone(),
             version: p.version.clone(),
             environment: None,
+            hashes: Vec::new(),
+            download: None,
         });
     }
     for p in &inventory.pip {
@@ -141,6 +161,8 @@ fn packages(inventory: &Inventory) -> Vec<Package> {
             name: p.name.clone(),
             version: p.version.clone(),
             environment: Some(p.environment.clone()),
+            hashes: Vec::new(),
+            download: None,
         });
     }
     for c in &inventory.conda {
@@ -161,6 +183,10 @@ fn packages(inventory: &Inventory) -> Vec<Package> {
             name: p.name.clone(),
             version: p.version.clone(),
             environment: Some(c.environment.clone()),
+            hashes: conda_hashes(&p.sha256, &p.md5),
+            download: Some(p.url.clone()).filter(|u| {
+                !u.is_empty() && !u.contains(|c: char| c.is_whitespace() || c.is_control())
+            }),
         });
     }
     out.sort();
@@ -248,6 +274,16 @@ pub fn cyclonedx(subject: &Subject, inventory: &Inventory) -> Value {
             if let Some(env) = &p.environment {
                 c["properties"] = json!([{"name": format!("{TOOL}:environment"), "value": env}]);
             }
+            if !p.hashes.is_empty() {
+                c["hashes"] = p
+                    .hashes
+                    .iter()
+                    .map(|(alg, hex)| json!({"alg": alg, "content": hex}))
+                    .collect();
+            }
+            if let Some(url) = &p.download {
+                c["externalReferences"] = json!([{"type": "distribution", "url": url}]);
+            }
             c
         })
         .collect();
@@ -333,6 +369,22 @@ pub fn spdx(subject: &Subject, inventory: &Inventory) -> Value {
         if let Some(env) = &p.environment {
             package["comment"] = json!(format!("installed in {env}"));
         }
+        if !p.hashes.is_empty() {
+            package["checksums"] = p
+                .hashes
+                .iter()
+                .map(|(alg, hex)| json!({"algorithm": alg.replace('-', ""), "checksumValue": hex}))
+                .collect();
+        }
+        // SPDX's download location is a URL of a network protocol; a local channel's
+        // `file://` stays NOASSERTION.
+        if let Some(url) = p
+            .download
+            .as_ref()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        {
+            package["downloadLocation"] = json!(url);
+        }
         all.push(package);
         relationships.push(json!({
             "spdxElementId": "SPDXRef-Image",
@@ -377,8 +429,8 @@ mod tests {
                     build: "py311h64a7726_0".into(),
                     channel: "https://conda.anaconda.org/conda-forge/linux-64".into(),
                     url: "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda".into(),
-                    sha256: String::new(),
-                    md5: String::new(),
+                    sha256: "3F4C".repeat(16),
+                    md5: "not hex".into(),
                 },
                 environment: "/opt/conda".into(),
             }],
@@ -419,6 +471,31 @@ mod tests {
             .map(|c| c["bom-ref"].as_str().unwrap())
             .collect();
         assert_eq!(refs.len(), 7, "bom-refs are unique: {refs:?}");
+        // A conda package carries its archive's hash (the MD5 that is not hex left out) and URL.
+        let conda = &bom["components"][0];
+        assert_eq!(
+            conda["hashes"],
+            json!([{"alg": "SHA-256", "content": "3f4c".repeat(16)}])
+        );
+        assert_eq!(
+            conda["externalReferences"][0]["url"],
+            "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda"
+        );
+        let doc = spdx(&sub, &sample());
+        let package = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "numpy" && p["comment"] == "installed in /opt/conda")
+            .unwrap();
+        assert_eq!(
+            package["checksums"],
+            json!([{"algorithm": "SHA256", "checksumValue": "3f4c".repeat(16)}])
+        );
+        assert_eq!(
+            package["downloadLocation"],
+            conda["externalReferences"][0]["url"]
+        );
         assert_eq!(bom["metadata"]["timestamp"], "2024-05-01T12:00:00Z");
         let props = &bom["metadata"]["component"]["properties"];
         assert_eq!(

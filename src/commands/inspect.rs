@@ -10,10 +10,15 @@ use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::archive::Select;
+use crate::image::oci::sha256_digest;
 use crate::image::reference::check_user_ref;
+use crate::image::reference::Reference;
+use crate::inventory::explicit::explicit_file;
 use crate::inventory::layers::ImageScan;
 use crate::inventory::Inventory;
-use crate::ops::read::{inventory_of_file, inventory_of_image, read_inventory};
+use crate::ops::read::{
+    inventory_of_file, inventory_of_image, inventory_of_registry, read_inventory,
+};
 
 #[derive(Serialize)]
 struct Output<'a> {
@@ -24,6 +29,11 @@ struct Output<'a> {
 }
 
 pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
+    if args.env.is_some() && args.format != InspectFormat::CondaExplicit {
+        return Err(Error::Usage(
+            "--env picks the conda environment of --format conda-explicit; add --format conda-explicit or drop --env".into(),
+        ));
+    }
     let mut known = HashMap::new();
     // An image index of several platforms (and buildx's attestations beside them): the one
     // asked for, else this host's.
@@ -72,6 +82,15 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
         (Some(image), None) => {
             check_user_ref("IMAGE", image)?;
             let docker = Docker::new(globals)?;
+            let pinned = Reference::split(image).digest.is_some();
+            if docker.image_id(image)?.is_none() {
+                if pinned {
+                    // Only in its registry: read from there by digest, the engine untouched.
+                    let read = inventory_of_registry(image, &select(None), args.quiet, &mut known)?;
+                    return write(args, image.clone(), read);
+                }
+                not_in_engine(&docker, image)?;
+            }
             (
                 image.clone(),
                 inventory_of_image(
@@ -84,6 +103,28 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
             )
         }
     };
+    write(args, label, (scan, inventory))
+}
+
+/// A tag the engine does not have: read from a registry only by digest, so that what is
+/// reported is one image; the digest the tag names now is said when the registry answers.
+fn not_in_engine(docker: &Docker, image: &str) -> Result<()> {
+    let shown = crate::ui::escape(image);
+    match docker.raw(image) {
+        Ok(Ok(bytes)) => Err(Error::Usage(format!(
+            "{shown} is not in the engine; its registry has it as {}: inspect that (a tag can move, a digest names one image), or `docker pull {shown}` first",
+            crate::ui::escape(&Reference::split(image).pinned(&sha256_digest(&bytes)))
+        ))),
+        // The engine's own answer (docker save) names what is missing.
+        _ => Ok(()),
+    }
+}
+
+fn write(
+    args: &InspectArgs,
+    label: String,
+    (scan, inventory): (ImageScan, Inventory),
+) -> Result<Exit> {
     let created = scan.config.get("created").and_then(|c| c.as_str());
     let subject = crate::sbom::Subject {
         name: &label,
@@ -93,6 +134,16 @@ pub fn run(args: &InspectArgs, globals: Vec<String>) -> Result<Exit> {
     match args.format {
         InspectFormat::Cyclonedx => print_json(&crate::sbom::cyclonedx(&subject, &inventory)),
         InspectFormat::Spdx => print_json(&crate::sbom::spdx(&subject, &inventory)),
+        InspectFormat::CondaExplicit => {
+            let text = explicit_file(&inventory, args.env.as_deref(), &label).map_err(|e| {
+                if e.is_usage() {
+                    Error::Usage(e.to_string())
+                } else {
+                    Error::Failed(e.to_string())
+                }
+            })?;
+            print!("{text}");
+        }
         InspectFormat::Json => {
             let out = Output {
                 image: label,

@@ -1,8 +1,10 @@
 //! The adapters: the only code that touches the outside. `process` starts every process;
-//! `docker` and `git` are the commands run through it; `gpu` reads nvidia-smi.
+//! `docker` and `git` are the commands run through it; `gpu` reads nvidia-smi; `registry`
+//! reads a registry's HTTP API by digest (no process).
 
 pub mod buildlog;
 pub mod docker;
 pub mod git;
 pub mod gpu;
 pub mod process;
+pub mod registry;

@@ -2,6 +2,7 @@
 //! without running it (so `FROM scratch`, distroless and foreign-architecture images work).
 
 pub mod catalog;
+pub mod explicit;
 pub mod layers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -256,6 +257,7 @@ impl Inventory {
                 .or_insert_with(|| p.version.clone());
         }
         let mut conda: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut conda_urls: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for CondaPackage {
             package: p,
             environment,
@@ -275,6 +277,12 @@ impl Inventory {
                 .entry(environment.clone())
                 .or_default()
                 .insert(p.name.clone(), value);
+            if let Some(source) = explicit::lock_source(p) {
+                conda_urls
+                    .entry(environment.clone())
+                    .or_default()
+                    .insert(p.name.clone(), source);
+            }
         }
         let mut cuda: BTreeMap<String, String> = BTreeMap::new();
         for c in &self.cuda {
@@ -296,6 +304,7 @@ impl Inventory {
             apt,
             pip,
             conda,
+            conda_urls,
             cuda,
         }
     }
@@ -363,6 +372,11 @@ pub struct LockedInventory {
     /// Environment → name → "version build channel".
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conda: BTreeMap<String, BTreeMap<String, String>>,
+    /// Environment → name → "URL#sha256:HEX" (or "URL#MD5"), the package's line of an explicit
+    /// file, so that a reviewer can re-create the environment from the lock. Absent in locks
+    /// cut before it existed, and for packages whose record has no URL.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conda_urls: BTreeMap<String, BTreeMap<String, String>>,
     /// Component → version(s).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cuda: BTreeMap<String, String>,
@@ -411,6 +425,7 @@ impl LockedInventory {
             && self.apt.is_empty()
             && self.pip.is_empty()
             && self.conda.is_empty()
+            && self.conda_urls.is_empty()
             && self.cuda.is_empty()
     }
 
@@ -435,6 +450,12 @@ impl LockedInventory {
                 &base.conda,
                 &mut added.conda,
                 &mut removed.conda,
+            ),
+            (
+                &self.conda_urls,
+                &base.conda_urls,
+                &mut added.conda_urls,
+                &mut removed.conda_urls,
             ),
         ] {
             let empty = BTreeMap::new();
@@ -492,6 +513,7 @@ impl LockedInventory {
         for (kind, into, remove) in [
             ("pip", &mut full.pip, &removed.pip),
             ("conda", &mut full.conda, &removed.conda),
+            ("conda", &mut full.conda_urls, &removed.conda_urls),
         ] {
             for (env, names) in remove {
                 let packages = into.get_mut(env).ok_or_else(|| gone(kind, env, ""))?;
@@ -505,7 +527,11 @@ impl LockedInventory {
         }
         full.apt.extend(added.apt.clone());
         full.cuda.extend(added.cuda.clone());
-        for (into, add) in [(&mut full.pip, &added.pip), (&mut full.conda, &added.conda)] {
+        for (into, add) in [
+            (&mut full.pip, &added.pip),
+            (&mut full.conda, &added.conda),
+            (&mut full.conda_urls, &added.conda_urls),
+        ] {
             for (env, packages) in add {
                 into.entry(env.clone())
                     .or_default()
@@ -521,6 +547,18 @@ impl LockedInventory {
         diff_maps("apt", "", &self.apt, &found.apt, &mut out);
         diff_nested("pip", &self.pip, &found.pip, &mut out);
         diff_nested("conda", &self.conda, &found.conda, &mut out);
+        // Where a conda package came from is compared only where the lock recorded it (older
+        // locks did not) and its version, build and channel are the same: a changed version is
+        // already one drift, and its new URL would only repeat it.
+        if !self.conda_urls.is_empty() {
+            let mut sources = Vec::new();
+            diff_nested("conda", &self.conda_urls, &found.conda_urls, &mut sources);
+            sources.retain(|s| {
+                !out.iter()
+                    .any(|o| o.kind == "conda" && o.package == s.package)
+            });
+            out.extend(sources);
+        }
         diff_maps("cuda", "", &self.cuda, &found.cuda, &mut out);
         out
     }
@@ -715,7 +753,13 @@ mod tests {
             map(&[("numpy", "1.26.4")]),
         );
         release.pip.remove("/usr/lib/python3/dist-packages");
+        // A conda package's URL moves without its version: a difference too.
+        release.conda_urls = env(
+            "/opt/conda",
+            &[("numpy", "https://mirror/numpy.conda#sha256:00")],
+        );
         let (added, removed) = release.over(&base);
+        assert_eq!(added.conda_urls, release.conda_urls);
         assert_eq!(added.os, "");
         assert_eq!(added.apt, map(&[("jq", "1.7 amd64")]));
         assert_eq!(
@@ -745,5 +789,67 @@ mod tests {
         let err = LockedInventory::from_difference(&base, &LockedInventory::default(), &bogus)
             .unwrap_err();
         assert!(err.contains("removes apt package \"vim\""), "{err}");
+    }
+
+    /// The lock keeps each conda package's URL and hash (the explicit file's line); a lock cut
+    /// before it did verifies against the same image without drift, and one that has them names
+    /// a package whose URL moved.
+    #[test]
+    fn conda_urls_in_the_lock_are_additive() {
+        let mut numpy = CondaRecord {
+            name: "numpy".into(),
+            version: "1.26.4".into(),
+            build: "py311_0".into(),
+            channel: "https://conda.anaconda.org/conda-forge/linux-64".into(),
+            url: "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311_0.conda"
+                .into(),
+            sha256: "AB".repeat(32),
+            md5: "cd".repeat(16),
+        };
+        let found = |p: &CondaRecord| {
+            let files: BTreeMap<String, Arc<Found>> = [(
+                "opt/env/conda-meta/numpy-1.26.4-py311_0.json".to_string(),
+                Arc::new(Found::Conda(p.clone())),
+            )]
+            .into_iter()
+            .collect();
+            Inventory::from_files(&files, &BTreeMap::new()).to_lock()
+        };
+        let lock = found(&numpy);
+        assert_eq!(
+            lock.conda_urls["/opt/env"]["numpy"],
+            format!("{}#sha256:{}", numpy.url, "ab".repeat(32))
+        );
+        assert_eq!(
+            lock.conda["/opt/env"]["numpy"],
+            "1.26.4 py311_0 conda-forge"
+        );
+        let old_lock = LockedInventory {
+            conda_urls: BTreeMap::new(),
+            ..lock.clone()
+        };
+        assert_eq!(old_lock.drift(&lock), []);
+        numpy.url = numpy.url.replace("conda-forge", "mirror/conda-forge");
+        let drift = lock.drift(&found(&numpy));
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert_eq!(
+            (drift[0].kind, drift[0].package.as_str(), drift[0].change),
+            ("conda", "/opt/env numpy", Change::Changed)
+        );
+        numpy.version = "2.0.0".into();
+        assert_eq!(lock.drift(&found(&numpy)).len(), 1);
+        // As the lock writes and reads it.
+        let text = toml::to_string(&lock).unwrap();
+        assert!(
+            text.contains("[conda_urls.\"/opt/env\"]\nnumpy = \"https://"),
+            "{text}"
+        );
+        assert_eq!(toml::from_str::<LockedInventory>(&text).unwrap(), lock);
+        let old_text = toml::to_string(&old_lock).unwrap();
+        assert!(!old_text.contains("conda_urls"));
+        assert_eq!(
+            toml::from_str::<LockedInventory>(&old_text).unwrap(),
+            old_lock
+        );
     }
 }

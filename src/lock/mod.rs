@@ -394,6 +394,10 @@ impl FileSha256 {
     pub fn of(bytes: &[u8]) -> FileSha256 {
         FileSha256(Digest::of(bytes).hex().to_string())
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl TryFrom<String> for FileSha256 {

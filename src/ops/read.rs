@@ -103,3 +103,159 @@ pub fn scan_error(label: &str, e: ScanError) -> Error {
         )),
     }
 }
+
+/// Catalogues an image that is only in a registry, `NAME@sha256:…`, without pulling it into the
+/// engine: its manifests and configs are fetched by digest and each checked against it, the
+/// selection (attestations skipped, this host's platform or `select`'s) is the archive reader's
+/// own, and the chosen image's layers are streamed from the registry once, each checked
+/// against its digest as it is read.
+pub fn inventory_of_registry(
+    reference: &str,
+    select: &layers::Select,
+    quiet: bool,
+    known: &mut HashMap<String, LayerScan>,
+) -> Result<(ImageScan, Inventory)> {
+    use crate::image::archive::{digest_of_blob_path, manifest_layers};
+    use crate::image::oci::sha256_digest;
+
+    let digest = crate::image::reference::Reference::split(reference)
+        .digest
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{reference} names no digest; pin it as NAME@sha256:…"
+            ))
+        })?
+        .to_string();
+    crate::image::digest::Digest::parse(&digest)
+        .map_err(|e| Error::Usage(format!("{}: {e}", crate::ui::escape(reference))))?;
+    let lookup = crate::engine::process::Deadline::lookup()?.limit;
+    let transfer = crate::engine::process::Deadline::transfer("a layer read")?.limit;
+    let registry = crate::engine::registry::Registry::for_reference(reference, lookup, transfer);
+    let shown = crate::ui::escape(reference).into_owned();
+    let checked = |wanted: &str, bytes: Vec<u8>| -> Result<Vec<u8>> {
+        let got = sha256_digest(&bytes);
+        if got != wanted {
+            return Err(Error::Failed(format!(
+                "the registry of {shown} sent {got} for {wanted}; refusing it (a blob whose digest is wrong is not the image named)"
+            )));
+        }
+        Ok(bytes)
+    };
+    let blob_path = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Descriptor {
+        digest: String,
+        #[serde(default)]
+        size: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Document {
+        #[serde(default, rename = "mediaType")]
+        media_type: Option<String>,
+        #[serde(default)]
+        manifests: Vec<Descriptor>,
+        config: Option<Descriptor>,
+        #[serde(default)]
+        layers: Vec<Descriptor>,
+    }
+    let parse = |d: &str, bytes: &[u8]| -> Result<Document> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::Failed(format!(
+                "{shown}: {d} is not an image manifest or index ({e})"
+            ))
+        })
+    };
+
+    // The documents the archive reader decides from: an index.json naming the one digest, the
+    // index or manifest, every manifest an index lists (attestations included, so that the
+    // reader can check what they are about), and each manifest's config.
+    let mut json: HashMap<String, Vec<u8>> = HashMap::new();
+    let top = checked(&digest, registry.manifest(&digest)?)?;
+    let top_doc = parse(&digest, &top)?;
+    let media_type = top_doc.media_type.clone().unwrap_or_else(|| {
+        if top_doc.manifests.is_empty() {
+            "application/vnd.oci.image.manifest.v1+json".into()
+        } else {
+            "application/vnd.oci.image.index.v1+json".into()
+        }
+    });
+    let index_json = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": media_type, "digest": digest, "size": top.len()}],
+    });
+    json.insert("index.json".into(), index_json.to_string().into_bytes());
+    let mut manifests = vec![(digest.clone(), top_doc)];
+    json.insert(blob_path(&digest), top);
+    if manifests[0].1.manifests.len() > 64 {
+        crate::fail!(
+            "{shown} is an index of {} manifests, more than 64; refusing it",
+            manifests[0].1.manifests.len()
+        );
+    }
+    let children: Vec<String> = manifests[0]
+        .1
+        .manifests
+        .iter()
+        .map(|m| m.digest.clone())
+        .collect();
+    for child in children {
+        crate::image::digest::Digest::parse(&child)
+            .map_err(|e| Error::Failed(format!("{shown}: {e}")))?;
+        let bytes = checked(&child, registry.manifest(&child)?)?;
+        manifests.push((child.clone(), parse(&child, &bytes)?));
+        json.insert(blob_path(&child), bytes);
+    }
+    for (_, doc) in &manifests {
+        if let Some(config) = &doc.config {
+            crate::image::digest::Digest::parse(&config.digest)
+                .map_err(|e| Error::Failed(format!("{shown}: {e}")))?;
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                json.entry(blob_path(&config.digest))
+            {
+                slot.insert(checked(
+                    &config.digest,
+                    registry.small_blob(&config.digest)?,
+                )?);
+            }
+        }
+    }
+    let entry =
+        manifest_layers(&json, &HashMap::new(), select).map_err(|e| scan_error(&shown, e))?;
+    let sizes: HashMap<String, u64> = manifests
+        .iter()
+        .flat_map(|(_, doc)| doc.layers.iter())
+        .map(|l| (blob_path(&l.digest), l.size))
+        .collect();
+    let total = entry.layer_paths.iter().filter_map(|p| sizes.get(p)).sum();
+    let bar = progress_bar(Some(total), &shown, quiet);
+    let mut read = 0;
+    let mut scanned = Vec::new();
+    for path in &entry.layer_paths {
+        let layer = digest_of_blob_path(path).unwrap_or_else(|| path.clone());
+        let scan = match known.get(&layer) {
+            Some(scan) => scan.clone(),
+            None => {
+                let size = sizes.get(path).copied().unwrap_or(0);
+                let stream = registry.blob(&layer)?;
+                let scan = layers::scan_layer_blob(stream, size, Some(&layer), &layer)
+                    .map_err(|e| scan_error(&shown, e))?;
+                known.insert(layer.clone(), scan.clone());
+                scan
+            }
+        };
+        read += sizes.get(path).copied().unwrap_or(0);
+        bar.set_position(read);
+        scanned.push((layer, scan));
+    }
+    bar.finish_and_clear();
+    let scan = ImageScan {
+        manifest_digest: entry.manifest_digest,
+        config_digest: entry.config_digest,
+        config: entry.config,
+        layers: scanned,
+    };
+    let inventory = Inventory::from_scan(&scan);
+    Ok((scan, inventory))
+}

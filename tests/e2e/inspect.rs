@@ -628,7 +628,7 @@ fn an_archive_saved_without_the_containerd_store_is_read() {
 
 /// Validates an SBOM with its format's official library (`scripts/validate-sbom.py` in the test
 /// bed's virtual environment); a missing validator is a failure naming the fix.
-fn validate_sbom(format: &str, text: &str) {
+pub(crate) fn validate_sbom(format: &str, text: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("sbom.{format}.json"));
     std::fs::write(&file, text).unwrap();

@@ -5,6 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod conda;
+mod dev;
 mod diff;
 mod engines;
 mod init;
@@ -13,6 +15,7 @@ mod inspect;
 mod lockfile;
 mod platforms;
 mod plugin;
+mod registry_inspect;
 mod release;
 mod reviewer;
 mod run;
