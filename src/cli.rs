@@ -144,8 +144,8 @@ the release's `FROM <image>:base` is pinned to the base just built), or a single
 Defaults can be set in repro.toml under [release] (image, file, base_file, context, tags, target, \
 platform, builder, lock, build_args, secrets, ssh, network, add_hosts, shm_size, ulimits, \
 build_contexts); flags override it.\n\n\
-Build inputs: --secret and --ssh reach every build (base and release) and the lock records their \
-ids only; --network, --add-host, --shm-size and --ulimit are recorded in the lock. \
+Build inputs: --secret and --ssh reach each build (base, release) whose RUN --mounts read them, \
+and the lock records their ids only, per Dockerfile; --network, --add-host, --shm-size and --ulimit are recorded in the lock. \
 --build-context NAME=docker-image://REF is resolved in its registry and locked by digest (a \
 Dockerfile's FROM NAME is then that image, not a registry base); NAME=DIR must be a directory \
 inside the committed project, locked by its relative path; other kinds (oci-layout://, URLs, \
@@ -173,7 +173,7 @@ pub struct ReleaseArgs {
     /// A build argument, recorded in the lock (repeatable; KEY alone takes $KEY)
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
-    /// A BuildKit secret for every build, as buildx takes it; the lock records its id only (repeatable)
+    /// A BuildKit secret for the builds whose RUN --mounts read it, as buildx takes it; the lock records its id only (repeatable)
     #[arg(long = "secret", value_name = "id=ID[,src=PATH|,env=VAR]")]
     pub secrets: Vec<String>,
     /// An SSH agent or key for every build (`default`, or ID=PATH); the lock records its id only (repeatable)
@@ -266,8 +266,9 @@ With --rebuild: copies the locked commit out of the lock's git repository into a
 directory (your working tree is never touched), rebuilds it exactly as the lock says (same base \
 digests, build args, platform, SOURCE_DATE_EPOCH, no build cache), and compares manifest, config and layer \
 digests. A difference names the layer and the Dockerfile instruction that produced it. The secrets and \
-SSH ids the lock names must be given again (--secret, --ssh); every missing one is named before \
-anything is built. --build-arg and --add-host override locked values (a mirror near you), and the \
+SSH ids of the Dockerfiles rebuilt must be given again (--secret, --ssh; with --base locked only the \
+release's); every missing one is named before anything is built. A build that fails is one line \
+naming the step and the cause, with buildx's full log kept in a file. --build-arg and --add-host override locked values (a mirror near you), and the \
 report lists what was overridden. The locked network, shm size, ulimits and named contexts are used \
 as locked: an image context by its digest, a directory context inside the locked commit. Proxies come from the environment, as for release.\n\n\
 With --archive FILE: checks an OCI archive written by `release --archive` (each locked image it \
@@ -310,10 +311,10 @@ pub struct VerifyArgs {
     /// Verify an OCI archive written by `release --archive`, with no registry and no network
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
-    /// With --rebuild: a secret the lock names by id, given as to release (repeatable; every locked id is needed)
+    /// With --rebuild: a secret the lock names by id, given as to release (repeatable; every id of the Dockerfiles rebuilt is needed)
     #[arg(long = "secret", value_name = "id=ID[,src=PATH|,env=VAR]")]
     pub secrets: Vec<String>,
-    /// With --rebuild: an SSH agent or key the lock names by id (repeatable; every locked id is needed)
+    /// With --rebuild: an SSH agent or key the lock names by id (repeatable; every id of the Dockerfiles rebuilt is needed)
     #[arg(long = "ssh", value_name = "default|ID[=PATH]")]
     pub ssh: Vec<String>,
     /// With --rebuild: override a locked build argument (a mirror near you); reported as overridden (repeatable)

@@ -118,3 +118,13 @@ fn only_the_engine_starts_processes() {
         .collect();
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// The image model is below the inventory, which is below the lock: no import goes back up,
+/// so that none of them is in a circle with another.
+#[test]
+fn image_inventory_and_lock_import_only_downwards() {
+    let found = mentions(&src(&["image"]), &["lock", "inventory"]);
+    assert!(found.is_empty(), "{found:#?}");
+    let found = mentions(&src(&["inventory"]), &["lock"]);
+    assert!(found.is_empty(), "{found:#?}");
+}

@@ -69,7 +69,7 @@ struct LayerLine {
 /// The lock as flat `field = value` pairs, for a readable change list.
 fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
-    m.insert("source.commit".into(), lock.source.commit.clone());
+    m.insert("source.commit".into(), lock.source.commit.to_string());
     m.insert(
         "source.commit_time".into(),
         lock.source.commit_time.to_string(),
@@ -92,8 +92,8 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
             lock.build.compression.as_str().into(),
         );
     }
-    if !lock.build.network.is_empty() {
-        m.insert("build.network".into(), lock.build.network.clone());
+    if !lock.build.network.is_default() {
+        m.insert("build.network".into(), lock.build.network.as_str().into());
     }
     for host in &lock.build.add_hosts {
         let name = crate::lock::host_name(host);
@@ -119,7 +119,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         );
     }
     for (name, value) in &lock.build.contexts {
-        m.insert(format!("build.contexts.{name}"), value.clone());
+        m.insert(format!("build.contexts.{name}"), value.to_string());
     }
     let b = &lock.builder;
     for (k, v) in [
@@ -138,7 +138,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for d in &lock.dockerfiles {
         m.insert(
             format!("dockerfile {} ({})", d.path, d.role),
-            d.sha256.clone(),
+            d.sha256.to_string(),
         );
     }
     let on = |platform: &str| {
@@ -156,7 +156,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
                 base.dockerfile,
                 on(&base.platform)
             ),
-            base.index_digest.clone(),
+            base.index_digest.to_string(),
         );
     }
     for i in &lock.images {
@@ -542,7 +542,7 @@ mod tests {
     fn build_inputs_are_fields_of_a_lock_diff_by_id_and_host_name() {
         let a = crate::lock::tests::sample();
         let mut b = a.clone();
-        b.build.network = "none".into();
+        b.build.network = crate::lock::Network::None;
         b.build.add_hosts = vec!["pypi.lab:10.0.0.5".into()];
         b.build.secrets = vec!["pip_index".into()];
         b.build.ssh = vec!["default".into()];
@@ -566,15 +566,19 @@ mod tests {
 
     #[test]
     fn shm_size_ulimits_and_named_contexts_are_fields_of_a_lock_diff() {
+        use crate::lock::LockedContext;
         let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         let mut a = crate::lock::tests::sample();
         a.build.ulimits = vec!["nofile=1024:4096".into(), "stack=8192".into()];
         a.build.contexts = [
             (
                 "deps".to_string(),
-                format!("docker-image://r.lab/deps:1@{}", digest('a')),
+                LockedContext::Image {
+                    reference: "r.lab/deps:1".into(),
+                    digest: digest('a'),
+                },
             ),
-            ("data".to_string(), "vendor/data".to_string()),
+            ("data".to_string(), LockedContext::Dir("vendor/data".into())),
         ]
         .into();
         let mut b = a.clone();
@@ -586,7 +590,10 @@ mod tests {
         ];
         b.build.contexts.insert(
             "deps".into(),
-            format!("docker-image://r.lab/deps:1@{}", digest('b')),
+            LockedContext::Image {
+                reference: "r.lab/deps:1".into(),
+                digest: digest('b'),
+            },
         );
         b.build.contexts.remove("data");
         let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));

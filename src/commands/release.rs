@@ -12,6 +12,7 @@ use crate::engine::git::Git;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::archive::Select;
+use crate::image::digest::Digest;
 use crate::image::reference::{self, normalise_ref};
 use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{pin_contexts, proxies_from_env, Plan, Settings};
@@ -139,13 +140,13 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &rel_path,
         lock::Build {
             base_source_date_epoch,
-            ..locked_build(&inputs, &platform, source_date_epoch, contexts)
+            ..locked_build(&inputs, &platform, source_date_epoch, contexts)?
         },
         builder,
         (plan.dockerfile_entries(), plan.bases.clone()),
         images,
         crate::engine::gpu::host_gpus(),
-    );
+    )?;
     if let Some(dir) = &args.sbom {
         write_sboms(dir, &sboms, &ui)?;
     }
@@ -155,6 +156,13 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     }
     write_lock(&lock, &inputs.lock, &ui)?;
     print_summary(args.format, &inputs.lock, &lock);
+    if lock.source.remote.is_empty() {
+        ui.warn(&format!(
+            "the repository has no remote, so {} records remote = \"\": a reviewer holding only the lock cannot fetch commit {} to rebuild it. Add the repository you publish (git remote add origin URL) and release again, or hand reviewers the repository with the lock (verify --rebuild --source DIR)",
+            inputs.lock.display(),
+            lock.short_commit()
+        ));
+    }
     Ok(Exit::Ok)
 }
 
@@ -299,7 +307,7 @@ fn build_settings(
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: inputs.network.clone(),
+            network: inputs.network.buildx_value().to_string(),
             add_hosts: inputs.add_hosts.clone(),
             shm_size: inputs.shm_size.clone(),
             ulimits: inputs.ulimits.clone(),
@@ -412,6 +420,8 @@ fn load_and_read(
                 layers: one.image.layers.clone(),
                 needs: crate::host::needs::for_lock(&inventory.to_lock()),
                 inventory: inventory.to_lock(),
+                inventory_over: None,
+                inventory_removed: Default::default(),
             });
         }
     }
@@ -460,15 +470,24 @@ fn locked_build(
     platform: &str,
     source_date_epoch: i64,
     contexts: std::collections::BTreeMap<String, String>,
-) -> lock::Build {
-    lock::Build {
+) -> Result<lock::Build> {
+    // Pinned here: an image by the digest just resolved, a directory checked inside the project.
+    let contexts = contexts
+        .into_iter()
+        .map(|(name, value)| {
+            lock::LockedContext::try_from(value)
+                .map(|context| (name, context))
+                .map_err(|why| Error::Failed(format!("a named context cannot be locked: {why}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(lock::Build {
         image: inputs.image.clone(),
         source_date_epoch,
         base_source_date_epoch: None,
         platform: platform.to_string(),
         context: inputs.context.clone(),
         target: inputs.target.clone(),
-        network: inputs.network.clone(),
+        network: inputs.network,
         add_hosts: inputs.add_hosts.clone(),
         // Ids only: where a secret or key is read from is the author's business.
         secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
@@ -479,7 +498,7 @@ fn locked_build(
         contexts,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
-    }
+    })
 }
 
 /// The lock, checked as a reviewer's verify will check it, written last and atomically.
@@ -588,13 +607,23 @@ fn resolve_base(
         Err(Error::Failed(why)) => Err(why),
         Err(other) => return Err(other),
     };
+    let digest = |text: &str| {
+        Digest::try_from(text.to_string()).map_err(|why| {
+            Error::Failed(format!(
+                "{dockerfile}:{}: the registry of {} answered {why}",
+                external.line,
+                crate::ui::escape(&external.image)
+            ))
+        })
+    };
     match answer {
         Ok(resolved) => Ok(Base {
-            reference: external.image.clone(),
+            reference: crate::image::reference::ImageRef::try_from(external.image.clone())
+                .map_err(|why| Error::Failed(format!("{dockerfile}:{}: {why}", external.line)))?,
             dockerfile: dockerfile.to_string(),
             platform: String::new(),
-            index_digest: resolved.index_digest,
-            platform_digest: resolved.platform_digest,
+            index_digest: digest(&resolved.index_digest)?,
+            platform_digest: digest(&resolved.platform_digest)?,
         }),
         Err(why) if docker.image_id(&external.image)?.is_some() => Err(Error::Failed(format!(
             "{dockerfile}:{}: base image {} exists only in the local engine, so nobody else can pull it; push it to a registry and use that reference{} ({why})",
@@ -638,12 +667,14 @@ fn assemble_lock(
     (dockerfiles, bases): (Vec<lock::DockerfileEntry>, Vec<Base>),
     images: Vec<lock::Image>,
     gpu: Vec<crate::host::gpu::Gpu>,
-) -> Lock {
+) -> Result<Lock> {
     let buildkit_note = builder.buildkit_note().unwrap_or_default();
-    Lock {
+    let commit = lock::CommitId::try_from(facts.commit.clone())
+        .map_err(|why| Error::Failed(format!("git named the commit to release {why}")))?;
+    Ok(Lock {
         version: lock::VERSION,
         source: lock::Source {
-            commit: facts.commit.clone(),
+            commit,
             commit_time: facts.commit_time,
             remote: facts.remote.clone(),
             path: rel_path.to_string_lossy().into_owned(),
@@ -665,7 +696,7 @@ fn assemble_lock(
         bases,
         images,
         host: lock::Host { gpu },
-    }
+    })
 }
 
 /// What a release prints on stdout: the images it locked, or the summary as JSON.
@@ -758,6 +789,8 @@ mod tests {
             layers: vec![format!("sha256:{}", "8".repeat(64))],
             needs: None,
             inventory: Default::default(),
+            inventory_over: None,
+            inventory_removed: Default::default(),
         };
         assemble_lock(
             &facts(dirty),
@@ -769,7 +802,7 @@ mod tests {
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),
-                network: String::new(),
+                network: lock::Network::Default,
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
@@ -785,15 +818,16 @@ mod tests {
             vec![image(Role::Release), image(Role::Base)],
             vec![],
         )
+        .unwrap()
     }
 
     fn base(reference: &str) -> Base {
         Base {
-            reference: reference.into(),
+            reference: crate::image::reference::ImageRef::try_from(reference.to_string()).unwrap(),
             dockerfile: "Dockerfile".into(),
             platform: String::new(),
-            index_digest: format!("sha256:{}", "1".repeat(64)),
-            platform_digest: format!("sha256:{}", "2".repeat(64)),
+            index_digest: Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap(),
+            platform_digest: Digest::parse(&format!("sha256:{}", "2".repeat(64))).unwrap(),
         }
     }
 

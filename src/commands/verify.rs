@@ -97,7 +97,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     let mut report = Report {
         lock: lock_path.display().to_string(),
         mode,
-        commit: lock.source.commit.clone(),
+        commit: lock.source.commit.to_string(),
         verdict: Verdict::Identical,
         images,
         bases,
@@ -433,7 +433,12 @@ fn rebuild_inputs(args: &VerifyArgs, lock: &Lock) -> Result<RebuildInputs> {
         &dir,
         &env,
     )?;
-    check_locked_ids(lock, &secrets, &ssh)?;
+    check_locked_ids(
+        lock,
+        args.base.unwrap_or(BaseChoice::Rebuild),
+        &secrets,
+        &ssh,
+    )?;
     let mut overridden = Vec::new();
     let args_used = overridden_args(args, lock, &env, &mut overridden)?;
     let add_hosts = overridden_hosts(args, lock, &mut overridden)?;
@@ -455,23 +460,35 @@ fn shown(flag: &str, values: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every secret and SSH id the lock names is given, all missing ones named at once, and none
-/// that the release did not have: a rebuild gets no more than the author's build did.
+/// Every secret and SSH id the Dockerfiles to be built were given (the release's alone with
+/// `--base locked`) is given again, all missing ones named at once, and none that the release
+/// did not have: a rebuild gets no more than the author's build did.
 fn check_locked_ids(
     lock: &Lock,
+    base: BaseChoice,
     secrets: &[crate::project::Secret],
     ssh: &[crate::project::Ssh],
 ) -> Result<()> {
+    let roles: &[Role] = match base {
+        BaseChoice::Rebuild => &[Role::Base, Role::Release],
+        BaseChoice::Locked => &[Role::Release],
+    };
     let mut missing = Vec::new();
-    for (flag, locked, given) in [
+    let mut only_base = true;
+    for (flag, locked, needed, given) in [
         (
             "--secret",
             &lock.build.secrets,
+            roles
+                .iter()
+                .flat_map(|r| lock.secrets_of(*r))
+                .collect::<Vec<_>>(),
             secrets.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
         ),
         (
             "--ssh",
             &lock.build.ssh,
+            roles.iter().flat_map(|r| lock.ssh_of(*r)).collect(),
             ssh.iter().map(|s| s.id.as_str()).collect(),
         ),
     ] {
@@ -481,8 +498,13 @@ fn check_locked_ids(
                 if locked.is_empty() { "it names none".to_string() } else { format!("it names {}", locked.join(", ")) }
             )));
         }
-        for id in locked {
+        let release_needs = match flag {
+            "--secret" => lock.secrets_of(Role::Release),
+            _ => lock.ssh_of(Role::Release),
+        };
+        for id in locked.iter().filter(|id| needed.contains(id)) {
             if !given.contains(&id.as_str()) {
+                only_base &= !release_needs.contains(id);
                 missing.push(match flag {
                     "--secret" => (format!("secret {id}"), format!("--secret id={id},src=PATH")),
                     _ => (format!("ssh {id}"), format!("--ssh {id}[=PATH]")),
@@ -494,8 +516,14 @@ fn check_locked_ids(
         return Ok(());
     }
     let (names, flags): (Vec<String>, Vec<String>) = missing.into_iter().unzip();
+    // Ids only the base's build read: the release can be verified on the locked base instead.
+    let alternative = if only_base && base == BaseChoice::Rebuild {
+        ", or verify the release on the locked base without rebuilding it (--base locked needs none of them)"
+    } else {
+        ""
+    };
     Err(Error::Usage(format!(
-        "the locked build used {}, not given here: add {} (the lock records ids only; ask the author what each one holds); nothing was built",
+        "the locked build used {}, not given here: add {} (the lock records ids only; ask the author what each one holds){alternative}; nothing was built",
         names.join(", "),
         flags.join(" ")
     )))
@@ -783,20 +811,20 @@ fn not_found(
 /// the verdict), but an interrupt stops the command.
 fn check_base_tag(docker: &Docker, base: &lock::Base, platform: &str) -> Result<BaseReport> {
     let mut report = BaseReport {
-        reference: base.reference.clone(),
+        reference: base.reference.to_string(),
         dockerfile: base.dockerfile.clone(),
-        locked: base.index_digest.clone(),
+        locked: base.index_digest.to_string(),
         current: None,
         tag: TagState::Unchanged,
         detail: None,
     };
     if base.reference.contains('@') {
-        report.current = Some(base.index_digest.clone());
+        report.current = Some(base.index_digest.to_string());
         return Ok(report);
     }
     match docker.resolve(&base.reference, platform) {
         Ok(Ok(now)) => {
-            if now.index_digest != base.index_digest {
+            if base.index_digest != now.index_digest {
                 report.tag = TagState::Moved;
             }
             report.current = Some(now.index_digest);
@@ -839,7 +867,8 @@ fn rebuild(
 ) -> Result<Vec<ImageReport>> {
     let git = Git::new()?;
     let work = crate::scratch::work_dir("verify")?;
-    let (plan, ignore) = locked_plan(lock, lock_path, &how, &git, work.path(), ui)?;
+    let (mut plan, ignore) = locked_plan(lock, lock_path, &how, &git, work.path(), ui)?;
+    plan.logged = true;
     let explainer = Explainer {
         docker,
         work: work.path(),
@@ -1075,7 +1104,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
                 .map(|s| s.buildx_value())
                 .collect(),
             ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: lock.build.network.clone(),
+            network: lock.build.network.buildx_value().to_string(),
             add_hosts: how.inputs.add_hosts.clone(),
             shm_size: lock.build.shm_size.clone(),
             ulimits: lock.build.ulimits.clone(),
@@ -1083,7 +1112,12 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
             proxies: proxies_from_env(),
         },
         // Used as locked: images by digest, directories inside the materialised commit.
-        contexts: lock.build.contexts.clone(),
+        contexts: lock
+            .build
+            .contexts
+            .iter()
+            .map(|(name, context)| (name.clone(), context.to_string()))
+            .collect(),
     }
 }
 
@@ -1218,7 +1252,20 @@ fn base_for_release(
             .collect();
         return Ok((reports, Some(pin), Some(BuiltOn::LockedBase)));
     }
-    let built = plan.build_base(docker, work, explainer.quiet, &|m| ui.progress(m))?;
+    let built = plan
+        .build_base(docker, work, explainer.quiet, &|m| ui.progress(m))
+        .map_err(|e| match e {
+            Error::Process(failure)
+                if failure
+                    .downcast_ref::<crate::engine::buildlog::BuildFailure>()
+                    .is_some() =>
+            {
+                Error::Failed(format!(
+                    "{failure}; to verify the release on the locked base without rebuilding the base, add --base locked"
+                ))
+            }
+            other => other,
+        })?;
     let mut reports = Vec::new();
     for locked in &checked_bases {
         let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));

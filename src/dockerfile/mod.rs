@@ -80,6 +80,80 @@ pub struct Dockerfile {
     pub stage_info: Vec<Stage>,
     /// The indexes of the stages a build of the target needs.
     pub reachable: Vec<usize>,
+    /// The secret and SSH ids the `RUN --mount`s of those stages read.
+    pub mounts: MountIds,
+}
+
+/// The ids of the secrets and SSH agents a build's `RUN --mount=type=secret|ssh` read, so that
+/// a build is given, and a lock records, only those.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MountIds {
+    pub secrets: BTreeSet<String>,
+    pub ssh: BTreeSet<String>,
+    /// A secret or SSH mount whose id depends on an `ARG` or `ENV` (`id=$TOKEN`): which id it
+    /// reads is not known before the build, so every id given is taken as read.
+    pub unknown: bool,
+}
+
+impl MountIds {
+    /// Whether the build may read the secret `id`.
+    pub fn reads_secret(&self, id: &str) -> bool {
+        self.unknown || self.secrets.contains(id)
+    }
+
+    /// Whether the build may use the SSH agent or key `id`.
+    pub fn reads_ssh(&self, id: &str) -> bool {
+        self.unknown || self.ssh.contains(id)
+    }
+
+    fn extend(&mut self, other: &MountIds) {
+        self.secrets.extend(other.secrets.iter().cloned());
+        self.ssh.extend(other.ssh.iter().cloned());
+        self.unknown |= other.unknown;
+    }
+
+    /// Notes the secret or SSH id one `--mount` value reads, as BuildKit's dockerfile frontend
+    /// names it: a secret's `source` or `id`, else its `target` file name; an SSH mount's `id`,
+    /// else `default`.
+    fn note(&mut self, fields: &[String]) {
+        let mut kind = String::new();
+        let mut id = None;
+        let mut source = None;
+        let mut target = None;
+        for field in fields {
+            let (k, v) = field.split_once('=').unwrap_or((field, ""));
+            let v = Some(v).filter(|v| !v.is_empty());
+            match k.to_ascii_lowercase().as_str() {
+                "type" => kind = v.unwrap_or_default().to_ascii_lowercase(),
+                "id" => id = v,
+                "source" | "src" => source = v,
+                "target" | "dst" | "destination" => target = v,
+                _ => {}
+            }
+        }
+        let id = match (kind.as_str(), id) {
+            ("secret", _) if source.is_some() => source.unwrap_or_default().to_string(),
+            ("secret" | "ssh", Some(id)) => id.to_string(),
+            ("secret", None) => match target {
+                Some(t) => t
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+                None => return,
+            },
+            ("ssh", None) => "default".to_string(),
+            _ => return,
+        };
+        if id.contains('$') {
+            self.unknown = true;
+        } else if kind == "secret" {
+            self.secrets.insert(id);
+        } else {
+            self.ssh.insert(id);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -273,6 +347,14 @@ pub fn parse_target(
     };
     let seen = reachable_from(start, &deps);
     out.reachable = (0..stages.len()).filter(|i| seen[*i]).collect();
+    for i in &out.reachable {
+        out.mounts.extend(&stages[*i].ids);
+    }
+    // Another frontend reads the file by rules of its own.
+    out.mounts.unknown |= out
+        .syntax
+        .as_deref()
+        .is_some_and(|s| !is_dockerfile_frontend(s));
     out.all_externals.sort_by_key(|e| e.line);
     out.externals = out
         .all_externals
@@ -283,6 +365,18 @@ pub fn parse_target(
     Ok(out)
 }
 
+/// Whether a `# syntax=` image is BuildKit's own Dockerfile frontend (`docker/dockerfile:1.7`,
+/// `docker.io/docker/dockerfile-upstream:master`, the labs channel).
+fn is_dockerfile_frontend(syntax: &str) -> bool {
+    let name = syntax
+        .trim()
+        .trim_start_matches("docker.io/")
+        .split(['@', ':'])
+        .next()
+        .unwrap_or("");
+    matches!(name, "docker/dockerfile" | "docker/dockerfile-upstream")
+}
+
 /// What one stage refers to: its `FROM`, the stage it is built on, and the `COPY --from` and
 /// `RUN --mount=from=` sources, resolved once every stage is known.
 struct StageRefs {
@@ -290,6 +384,7 @@ struct StageRefs {
     deps: BTreeSet<usize>,
     copies: Vec<Pending>,
     mounts: Vec<Pending>,
+    ids: MountIds,
 }
 
 /// Reads the instructions in order: the global `ARG`s (before the first `FROM`, given values
@@ -433,6 +528,7 @@ fn from_stage(
         deps: base_stage.into_iter().collect(),
         copies: Vec::new(),
         mounts: Vec::new(),
+        ids: MountIds::default(),
     })
 }
 
@@ -478,6 +574,7 @@ fn stage_sources(node: &Node, cmd: &str, current: &mut StageRefs) -> Result<(), 
                 let Some(fields) = csv_record(mount) else {
                     continue;
                 };
+                current.ids.note(&fields);
                 for field in fields {
                     let (k, v) = field.split_once('=').unwrap_or((&field, ""));
                     if k.eq_ignore_ascii_case("from") && !v.is_empty() {
@@ -868,5 +965,46 @@ mod tests {
         assert_eq!(csv_record("from=a\"b"), None);
         assert_eq!(atoi("+1"), Some(1));
         assert_eq!(atoi("1a"), None);
+    }
+
+    #[test]
+    fn the_secret_and_ssh_ids_of_the_stages_a_build_needs() {
+        let src = "FROM a AS unused\nRUN --mount=type=secret,id=never true\n\
+            FROM b AS tools\nRUN --mount=type=secret,id=pip_index --mount=type=ssh true\n\
+            FROM c\nCOPY --from=tools / /\n\
+            RUN --mount=type=secret,target=/run/secrets/netrc --mount=TYPE=Secret,src=tok,target=/t \\\n\
+              --mount=type=ssh,id=deploy --mount=type=cache,id=pip,target=/c --mount=type=bind,target=/x true\n";
+        let df = parse(src.as_bytes(), &args(&[]), "linux/amd64").unwrap();
+        assert_eq!(
+            df.mounts.secrets.iter().collect::<Vec<_>>(),
+            ["netrc", "pip_index", "tok"]
+        );
+        assert_eq!(
+            df.mounts.ssh.iter().collect::<Vec<_>>(),
+            ["default", "deploy"]
+        );
+        assert!(!df.mounts.unknown);
+        assert!(df.mounts.reads_secret("tok") && !df.mounts.reads_secret("never"));
+        // An id from an ARG is known only to the build: every id given may be read.
+        let df = parse(
+            b"FROM a\nARG T=x\nRUN --mount=type=secret,id=$T true\n",
+            &args(&[]),
+            "linux/amd64",
+        )
+        .unwrap();
+        assert!(df.mounts.unknown && df.mounts.reads_secret("anything"));
+        let df = parse(b"FROM a\nRUN true\n", &args(&[]), "linux/amd64").unwrap();
+        assert_eq!(df.mounts, MountIds::default());
+        let read = |syntax: &str| {
+            let src = format!("# syntax={syntax}\nFROM a\nRUN true\n");
+            parse(src.as_bytes(), &args(&[]), "linux/amd64")
+                .unwrap()
+                .mounts
+                .unknown
+        };
+        assert!(
+            !read("docker/dockerfile:1.7-labs") && !read("docker.io/docker/dockerfile@sha256:00")
+        );
+        assert!(read("example.org/frontend:1"));
     }
 }

@@ -17,6 +17,27 @@ pub struct Docker {
     transfer: Deadline,
 }
 
+/// A build log with every proxy URL and its credentials redacted, written back in place when
+/// it held one.
+fn redacted_log(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let redacted = crate::engine::process::redact(&text, &crate::engine::process::proxy_values());
+    if redacted != text {
+        std::fs::write(path, &redacted).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(redacted)
+}
+
+/// The last `max` bytes of `text` or fewer, cut at a character boundary.
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
 /// One `docker buildx build`, as plain data: the same spec gives the same argv.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildSpec {
@@ -398,6 +419,46 @@ impl Docker {
         // redacts them from every command's stderr.
         self.tool.run_with(&argv, &opts)?;
         Ok(())
+    }
+
+    /// [`Docker::build`] with buildx's plain progress written to a log file (shown as it is
+    /// written, unless `quiet`): a failure is one line naming the failing step, the cause when
+    /// its output tells it, and the log, which is kept (proxy credentials redacted) as the only
+    /// thing left behind; after a success the log is removed.
+    pub fn build_logged(&self, spec: &BuildSpec, quiet: bool) -> Result<()> {
+        let log = tempfile::Builder::new()
+            .prefix("docker-repro-build-")
+            .suffix(".log")
+            .tempfile()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        let opts = Options {
+            env: vec![(
+                "SOURCE_DATE_EPOCH".into(),
+                spec.source_date_epoch.to_string(),
+            )],
+            show_stderr: !quiet,
+            stderr_file: Some(log.path().to_path_buf()),
+            ..Default::default()
+        };
+        let mut argv = spec.argv();
+        argv.insert(2, "--progress=plain".into());
+        match self.tool.run_with(&argv, &opts) {
+            Err(ProcessError::Failed { .. }) => {}
+            done => return done.map(|_| ()).map_err(Error::from),
+        }
+        let text = redacted_log(log.path())?;
+        let (step, cause) = crate::engine::buildlog::read_failure(tail(&text, 1 << 20));
+        let (_, path) = log
+            .keep()
+            .map_err(|e| Error::io(std::env::temp_dir(), e.error))?;
+        Err(Error::Process(Box::new(
+            crate::engine::buildlog::BuildFailure {
+                name: crate::ui::escape(&spec.name).into_owned(),
+                step,
+                cause,
+                log: path,
+            },
+        )))
     }
 
     /// Loads an OCI archive, whose index names the image `tags[0]`, and adds the other tags.

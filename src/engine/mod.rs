@@ -2,6 +2,7 @@
 //! `docker` and `git` are the commands run through it; `gpu` reads nvidia-smi; `registry`
 //! reads a registry's HTTP API by digest (no process).
 
+pub mod buildlog;
 pub mod docker;
 pub mod git;
 pub mod gpu;

@@ -145,6 +145,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Let the child write its stderr straight to ours (build progress) instead of capturing it.
     pub show_stderr: bool,
+    /// Write the child's stderr to this file instead (a build's log); with `show_stderr`, it is
+    /// also shown as it is written, proxy credentials redacted.
+    pub stderr_file: Option<PathBuf>,
     /// A cleanup that must run even after Ctrl-C (removing a container the interrupt left
     /// behind): it is neither refused nor killed because of the interrupt.
     pub cleanup: bool,
@@ -266,6 +269,8 @@ impl Tool {
             expr = expr.stderr_file(writer);
             let sink = sink.clone();
             streamed = Some(std::thread::spawn(move || stream_lines(reader, sink)));
+        } else if let Some(file) = &opts.stderr_file {
+            expr = expr.stderr_path(file);
         } else if !opts.show_stderr {
             expr = expr.stderr_capture();
         }
@@ -292,6 +297,11 @@ impl Tool {
         // The expression holds the write end of a streamed stderr: the reader sees its end only
         // once this copy is closed too.
         drop(expr);
+        // Stops (after showing the rest of the file) when this call returns, however it does.
+        let _echo = match (&opts.stderr_file, opts.show_stderr) {
+            (Some(file), true) if opts.stderr_lines.is_none() => Some(Echo::start(file.clone())),
+            _ => None,
+        };
         let output = if opts.cleanup {
             handle
                 .wait()
@@ -314,10 +324,14 @@ impl Tool {
                 Some(code) => format!("exit status {code}"),
                 None => "killed by a signal".to_string(),
             };
-            let stderr = match &streamed_tail {
-                Some(tail) => quoted_stderr(tail),
-                None if opts.show_stderr => "its output is above".to_string(),
-                None => quoted_stderr(&output.stderr),
+            let stderr = if let Some(tail) = &streamed_tail {
+                quoted_stderr(tail)
+            } else if let Some(file) = &opts.stderr_file {
+                format!("its output is in {}", file.display())
+            } else if opts.show_stderr {
+                "its output is above".to_string()
+            } else {
+                quoted_stderr(&output.stderr)
             };
             return Err(ProcessError::Failed {
                 command,
@@ -489,12 +503,75 @@ const PROXY_VARS: [&str; 6] = [
 /// A command's stderr as an error quotes it: with the proxies of this environment redacted,
 /// since docker, buildx and git read them and can print them in their errors.
 fn quoted_stderr(stderr: &[u8]) -> String {
-    let proxies: Vec<String> = PROXY_VARS
+    redact(&String::from_utf8_lossy(stderr), &proxy_values())
+}
+
+/// The proxy variables set in this environment, whose values no output may show.
+pub fn proxy_values() -> Vec<String> {
+    PROXY_VARS
         .iter()
         .filter_map(|name| std::env::var(name).ok())
         .filter(|v| !v.is_empty())
-        .collect();
-    redact(&String::from_utf8_lossy(stderr), &proxies)
+        .collect()
+}
+
+/// Shows a file on stderr as a child writes it, line by line, proxy credentials redacted.
+struct Echo {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Echo {
+    fn start(file: PathBuf) -> Echo {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(mut reader) = std::fs::File::open(&file) else {
+                return;
+            };
+            let proxies = proxy_values();
+            let show = |bytes: &[u8]| {
+                let text = redact(&String::from_utf8_lossy(bytes), &proxies);
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            };
+            let mut pending = Vec::new();
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                // Read after the flag: once the child is gone, what it wrote is all there.
+                let done = stopped.load(Ordering::SeqCst);
+                match reader.read(&mut chunk) {
+                    Ok(0) if done => break,
+                    Ok(0) => std::thread::sleep(Duration::from_millis(50)),
+                    Ok(n) => {
+                        pending.extend_from_slice(&chunk[..n]);
+                        if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+                            show(&pending[..=end]);
+                            pending.drain(..=end);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            if !pending.is_empty() {
+                show(&pending);
+            }
+        });
+        Echo {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// `text` with each proxy URL, and the credentials in it, replaced by `[redacted]`.

@@ -4,9 +4,41 @@
 
 use sha2::{Digest as _, Sha256};
 
-/// A checked `sha256:<64 lowercase hex>` digest.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A checked `sha256:<64 lowercase hex>` digest. Read by serde through [`Digest::parse`], so a
+/// lock holding another string is refused as it is read.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Digest(String);
+
+impl TryFrom<String> for Digest {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Digest, String> {
+        Digest::parse(&text).map_err(|why| format!("{} {why}", crate::error::quote(&text)))
+    }
+}
+
+impl std::ops::Deref for Digest {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Digest {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for Digest {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
 
 impl Digest {
     /// The digest `text` is, or why it is not one (an error quotes no part of `text`).

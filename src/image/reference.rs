@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::lock;
 
 pub mod grammar;
 
@@ -138,8 +137,79 @@ pub fn image_name_from_dir(dir: &Path) -> String {
     }
 }
 
+/// An image reference a lock names, checked by [`check_ref`] when it is read (serde), so that
+/// it can never become another docker option; [`Reference::split`] answers the rest.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct ImageRef(String);
+
+impl TryFrom<String> for ImageRef {
+    type Error = String;
+
+    fn try_from(value: String) -> std::result::Result<ImageRef, String> {
+        check_ref("an image reference", &value).map(|()| ImageRef(value))
+    }
+}
+
+impl From<ImageRef> for String {
+    fn from(reference: ImageRef) -> String {
+        reference.0
+    }
+}
+
+impl std::ops::Deref for ImageRef {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<String> for ImageRef {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<str> for ImageRef {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
 pub fn check_user_ref(what: &str, value: &str) -> Result<()> {
-    lock::check_ref(what, value).map_err(Error::Usage)
+    check_ref(what, value).map_err(Error::Usage)
+}
+
+/// A reference that will be passed to docker: a word (not empty, no leading `-`, no whitespace
+/// or control character) of the characters a reference has.
+pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
+    let word = !value.is_empty()
+        && !value.starts_with('-')
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !word {
+        return Err(format!(
+            "{key} = {} is not allowed (empty, leading `-`, whitespace or control character)",
+            crate::error::quote(value)
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
+    if value.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} = {} is not an image reference",
+            crate::error::quote(value)
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -296,6 +296,11 @@ impl Inventory {
                 .or_insert_with(|| c.version.clone());
         }
         LockedInventory {
+            os: self
+                .os
+                .as_ref()
+                .map(|os| format!("{} {}", os.id, os.version_id).trim().to_string())
+                .unwrap_or_default(),
             apt,
             pip,
             conda,
@@ -354,6 +359,10 @@ pub fn image_env(config: &serde_json::Value) -> BTreeMap<String, String> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedInventory {
+    /// The distribution, `ID VERSION_ID` of its os-release (`debian 12`); absent when the image
+    /// has none, and in locks written before the key existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub os: String,
     /// Package (`name`, or `name:arch` when several architectures are installed) → "version arch".
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub apt: BTreeMap<String, String>,
@@ -412,7 +421,124 @@ pub struct Drift {
 
 impl LockedInventory {
     pub fn is_empty(&self) -> bool {
-        self.apt.is_empty() && self.pip.is_empty() && self.conda.is_empty() && self.cuda.is_empty()
+        self.os.is_empty()
+            && self.apt.is_empty()
+            && self.pip.is_empty()
+            && self.conda.is_empty()
+            && self.conda_urls.is_empty()
+            && self.cuda.is_empty()
+    }
+
+    /// `self` as a difference over `base`: what it adds or changes (with its values; the OS
+    /// only when it differs), and what of `base` it does not have (with the base's values).
+    pub fn over(&self, base: &LockedInventory) -> (LockedInventory, LockedInventory) {
+        let mut added = LockedInventory {
+            os: if self.os == base.os {
+                String::new()
+            } else {
+                self.os.clone()
+            },
+            ..Default::default()
+        };
+        let mut removed = LockedInventory::default();
+        split_map(&self.apt, &base.apt, &mut added.apt, &mut removed.apt);
+        split_map(&self.cuda, &base.cuda, &mut added.cuda, &mut removed.cuda);
+        for (mine, theirs, add, remove) in [
+            (&self.pip, &base.pip, &mut added.pip, &mut removed.pip),
+            (
+                &self.conda,
+                &base.conda,
+                &mut added.conda,
+                &mut removed.conda,
+            ),
+            (
+                &self.conda_urls,
+                &base.conda_urls,
+                &mut added.conda_urls,
+                &mut removed.conda_urls,
+            ),
+        ] {
+            let empty = BTreeMap::new();
+            let envs: std::collections::BTreeSet<&String> =
+                mine.keys().chain(theirs.keys()).collect();
+            for env in envs {
+                let (mut a, mut r) = (BTreeMap::new(), BTreeMap::new());
+                split_map(
+                    mine.get(env).unwrap_or(&empty),
+                    theirs.get(env).unwrap_or(&empty),
+                    &mut a,
+                    &mut r,
+                );
+                if !a.is_empty() {
+                    add.insert(env.clone(), a);
+                }
+                if !r.is_empty() {
+                    remove.insert(env.clone(), r);
+                }
+            }
+        }
+        (added, removed)
+    }
+
+    /// The inventory that [`LockedInventory::over`] made `added` and `removed` of, over `base`;
+    /// `Err` names a removed package `base` does not have.
+    pub fn from_difference(
+        base: &LockedInventory,
+        added: &LockedInventory,
+        removed: &LockedInventory,
+    ) -> Result<LockedInventory, String> {
+        let mut full = base.clone();
+        if !added.os.is_empty() {
+            full.os = added.os.clone();
+        }
+        let gone = |kind: &str, env: &str, name: &str| {
+            format!(
+                "removes {kind} package {}{}, which the base's inventory does not have",
+                crate::error::quote(name),
+                if env.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of {}", crate::error::quote(env))
+                }
+            )
+        };
+        for (kind, into, remove) in [
+            ("apt", &mut full.apt, &removed.apt),
+            ("cuda", &mut full.cuda, &removed.cuda),
+        ] {
+            for name in remove.keys() {
+                into.remove(name).ok_or_else(|| gone(kind, "", name))?;
+            }
+        }
+        for (kind, into, remove) in [
+            ("pip", &mut full.pip, &removed.pip),
+            ("conda", &mut full.conda, &removed.conda),
+            ("conda", &mut full.conda_urls, &removed.conda_urls),
+        ] {
+            for (env, names) in remove {
+                let packages = into.get_mut(env).ok_or_else(|| gone(kind, env, ""))?;
+                for name in names.keys() {
+                    packages.remove(name).ok_or_else(|| gone(kind, env, name))?;
+                }
+                if packages.is_empty() {
+                    into.remove(env);
+                }
+            }
+        }
+        full.apt.extend(added.apt.clone());
+        full.cuda.extend(added.cuda.clone());
+        for (into, add) in [
+            (&mut full.pip, &added.pip),
+            (&mut full.conda, &added.conda),
+            (&mut full.conda_urls, &added.conda_urls),
+        ] {
+            for (env, packages) in add {
+                into.entry(env.clone())
+                    .or_default()
+                    .extend(packages.clone());
+            }
+        }
+        Ok(full)
     }
 
     /// What changed from `self` (locked) to `found`.
@@ -435,6 +561,25 @@ impl LockedInventory {
         }
         diff_maps("cuda", "", &self.cuda, &found.cuda, &mut out);
         out
+    }
+}
+
+/// Splits `mine` against `base` into what it adds or changes and what of `base` it lacks.
+fn split_map(
+    mine: &BTreeMap<String, String>,
+    base: &BTreeMap<String, String>,
+    added: &mut BTreeMap<String, String>,
+    removed: &mut BTreeMap<String, String>,
+) {
+    for (name, value) in mine {
+        if base.get(name) != Some(value) {
+            added.insert(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in base {
+        if !mine.contains_key(name) {
+            removed.insert(name.clone(), value.clone());
+        }
     }
 }
 
@@ -578,6 +723,72 @@ mod tests {
             sources.contains(&"conda /opt/conda") && sources.contains(&"pip"),
             "{sources:?}"
         );
+    }
+
+    #[test]
+    fn an_inventory_as_a_difference_over_its_base_gives_it_back() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let env =
+            |name: &str, pairs: &[(&str, &str)]| BTreeMap::from([(name.to_string(), map(pairs))]);
+        let base = LockedInventory {
+            os: "debian 12".into(),
+            apt: map(&[
+                ("bash", "5.2 amd64"),
+                ("curl", "7.88 amd64"),
+                ("jq", "1.6 amd64"),
+            ]),
+            pip: env("/usr/lib/python3/dist-packages", &[("six", "1.16.0")]),
+            ..Default::default()
+        };
+        let mut release = base.clone();
+        release.apt.remove("curl");
+        release.apt.insert("jq".into(), "1.7 amd64".into());
+        release.pip.insert(
+            "/usr/local/lib/python3.11/dist-packages".into(),
+            map(&[("numpy", "1.26.4")]),
+        );
+        release.pip.remove("/usr/lib/python3/dist-packages");
+        // A conda package's URL moves without its version: a difference too.
+        release.conda_urls = env(
+            "/opt/conda",
+            &[("numpy", "https://mirror/numpy.conda#sha256:00")],
+        );
+        let (added, removed) = release.over(&base);
+        assert_eq!(added.conda_urls, release.conda_urls);
+        assert_eq!(added.os, "");
+        assert_eq!(added.apt, map(&[("jq", "1.7 amd64")]));
+        assert_eq!(
+            added.pip,
+            env(
+                "/usr/local/lib/python3.11/dist-packages",
+                &[("numpy", "1.26.4")]
+            )
+        );
+        assert_eq!(removed.apt, map(&[("curl", "7.88 amd64")]));
+        assert_eq!(
+            removed.pip,
+            env("/usr/lib/python3/dist-packages", &[("six", "1.16.0")])
+        );
+        assert_eq!(
+            LockedInventory::from_difference(&base, &added, &removed),
+            Ok(release.clone())
+        );
+        // The same inventory is no difference at all.
+        let (added, removed) = base.over(&base);
+        assert!(added.is_empty() && removed.is_empty());
+        // A removal of what the base does not have is refused, not ignored.
+        let bogus = LockedInventory {
+            apt: map(&[("vim", "9 amd64")]),
+            ..Default::default()
+        };
+        let err = LockedInventory::from_difference(&base, &LockedInventory::default(), &bogus)
+            .unwrap_err();
+        assert!(err.contains("removes apt package \"vim\""), "{err}");
     }
 
     /// The lock keeps each conda package's URL and hash (the explicit file's line); a lock cut

@@ -9,9 +9,16 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{clip, quote, Error, Result};
+
+mod summary;
+use crate::image::digest::Digest;
 use crate::inventory::LockedInventory;
 
-pub const VERSION: u32 = 1;
+/// The version written. Version 2 writes a summary header and the release's inventory as a
+/// difference over its base's; version 1 locks are still read.
+pub const VERSION: u32 = 2;
+/// The versions read.
+pub const VERSIONS: [u32; 2] = [1, 2];
 pub const DEFAULT_PATH: &str = "repro.lock";
 
 const HEADER: &str = "# This file is written by `docker repro release`; do not edit it by hand.\n\
@@ -52,7 +59,7 @@ impl Host {
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// Full commit hash the release was built from.
-    pub commit: String,
+    pub commit: CommitId,
     /// Committer time, seconds since the epoch.
     pub commit_time: i64,
     /// The `origin` remote (or the first remote), credentials stripped; empty when none.
@@ -61,6 +68,40 @@ pub struct Source {
     pub path: String,
     /// True when released with `--allow-dirty`: the built source is in no commit.
     pub dirty: bool,
+}
+
+/// A full git commit hash: SHA-1's 40 or SHA-256's 64 lowercase hex digits. Read by serde, so a
+/// lock naming anything else (a branch, an option, a short hash) is refused as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommitId(String);
+
+impl TryFrom<String> for CommitId {
+    type Error = String;
+
+    fn try_from(hash: String) -> std::result::Result<CommitId, String> {
+        check_hex("source.commit", &hash, &[40, 64]).map(|()| CommitId(hash))
+    }
+}
+
+impl From<CommitId> for String {
+    fn from(commit: CommitId) -> String {
+        commit.0
+    }
+}
+
+impl std::ops::Deref for CommitId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CommitId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,9 +123,9 @@ pub struct Build {
     pub context: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target: String,
-    /// The build's network, `host` or `none`; absent (empty) for buildx's default.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub network: String,
+    /// The build's network, `host` or `none`; absent for buildx's default.
+    #[serde(default, skip_serializing_if = "Network::is_default")]
+    pub network: Network,
     /// Extra `/etc/hosts` entries of the build, `NAME:IP`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_hosts: Vec<String>,
@@ -115,7 +156,102 @@ pub struct Build {
     /// Named build contexts: `NAME = "docker-image://REF@sha256:..."` (an image pinned by
     /// digest) or `NAME = "DIR"` (a directory of the committed project, relative to it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub contexts: BTreeMap<String, String>,
+    pub contexts: BTreeMap<String, LockedContext>,
+}
+
+/// A named build context as a lock records it, parsed as the lock is read: an image pinned by
+/// digest, or a directory of the committed project. Written back as the same text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum LockedContext {
+    /// `docker-image://REF@sha256:<64 hex>`.
+    Image { reference: String, digest: String },
+    /// Relative to the project directory, inside it.
+    Dir(String),
+}
+
+impl TryFrom<String> for LockedContext {
+    type Error = String;
+
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        const KEY: &str = "build.contexts value";
+        let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
+            check_context_dir(KEY, &value)?;
+            return Ok(LockedContext::Dir(value));
+        };
+        match image.rsplit_once('@').filter(|(reference, digest)| {
+            !reference.contains('@')
+                && check_digest(KEY, digest).is_ok()
+                && check_ref(KEY, reference).is_ok()
+        }) {
+            Some((reference, digest)) => Ok(LockedContext::Image {
+                reference: reference.to_string(),
+                digest: digest.to_string(),
+            }),
+            None => Err(format!(
+                "{KEY} {} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
+                quote(&value)
+            )),
+        }
+    }
+}
+
+impl From<LockedContext> for String {
+    fn from(context: LockedContext) -> String {
+        context.to_string()
+    }
+}
+
+impl std::fmt::Display for LockedContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockedContext::Image { reference, digest } => {
+                write!(f, "{IMAGE_CONTEXT}{reference}@{digest}")
+            }
+            LockedContext::Dir(dir) => f.write_str(dir),
+        }
+    }
+}
+
+/// The network of the builds' `RUN` steps, as buildx's `--network` names it. A lock naming
+/// another network is refused when it is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// buildx's own, without the flag.
+    #[default]
+    Default,
+    Host,
+    None,
+}
+
+impl Network {
+    pub fn is_default(&self) -> bool {
+        *self == Network::Default
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Default => "default",
+            Network::Host => "host",
+            Network::None => "none",
+        }
+    }
+
+    /// The value of buildx's `--network`; empty for the default, which passes no flag.
+    pub fn buildx_value(self) -> &'static str {
+        match self {
+            Network::Default => "",
+            other => other.as_str(),
+        }
+    }
+
+    /// The network a flag or `repro.toml` names: `default`, `host` or `none`.
+    pub fn parse(name: &str) -> Option<Network> {
+        [Network::Default, Network::Host, Network::None]
+            .into_iter()
+            .find(|n| n.as_str() == name)
+    }
 }
 
 /// The compression of the images' layers. gzip is what every engine and registry takes; zstd
@@ -236,7 +372,52 @@ pub struct DockerfileEntry {
     pub role: Role,
     /// Relative to the project directory.
     pub path: String,
-    pub sha256: String,
+    pub sha256: FileSha256,
+    /// The ids of the build's secrets this Dockerfile's build was given: those its `RUN
+    /// --mount`s read. Absent when the builds had none, and in locks that record them for the
+    /// whole build only (every Dockerfile then had `build.secrets`); see [`Lock::secrets_of`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
+    /// As `secrets`, for the SSH agents and keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<Vec<String>>,
+}
+
+/// The sha256 of a file's bytes, 64 lowercase hex digits. Read by serde, so a lock holding
+/// anything else is refused as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FileSha256(String);
+
+impl FileSha256 {
+    /// The sha256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> FileSha256 {
+        FileSha256(Digest::of(bytes).hex().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FileSha256 {
+    type Error = String;
+
+    fn try_from(hex: String) -> std::result::Result<FileSha256, String> {
+        check_hex("dockerfile.sha256", &hex, &[64]).map(|()| FileSha256(hex))
+    }
+}
+
+impl From<FileSha256> for String {
+    fn from(sha: FileSha256) -> String {
+        sha.0
+    }
+}
+
+impl std::fmt::Display for FileSha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -244,7 +425,7 @@ pub struct DockerfileEntry {
 pub struct Base {
     /// The reference after ARG expansion, as BuildKit resolves it.
     #[serde(rename = "ref")]
-    pub reference: String,
+    pub reference: crate::image::reference::ImageRef,
     /// The Dockerfile (path) that uses it.
     pub dockerfile: String,
     /// The platform this entry's `platform_digest` is for: only in a multi-platform lock, which
@@ -252,9 +433,9 @@ pub struct Base {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub platform: String,
     /// Digest of what the reference resolved to: an image index, or a single manifest.
-    pub index_digest: String,
+    pub index_digest: Digest,
     /// Digest of the manifest for the build platform.
-    pub platform_digest: String,
+    pub platform_digest: Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,6 +455,12 @@ pub struct Image {
     pub manifest_digest: String,
     pub config_digest: String,
     pub layers: Vec<String>,
+    /// In the text only (version 2): `base` when `inventory` lists only what this image adds
+    /// to or changes in the inventory of the base image of its platform, and
+    /// `inventory_removed` what it lacks of it. Reading puts the whole inventory back, so in a
+    /// [`Lock`] this is always `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory_over: Option<Role>,
     /// What the image needs from a GPU host (absent when it uses no CUDA, and in locks cut
     /// before the key existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,6 +468,10 @@ pub struct Image {
     /// What is installed in the image, one line per package.
     #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
     pub inventory: LockedInventory,
+    /// In the text only, with `inventory_over`: the packages of the base this image does not
+    /// have, with the base's versions.
+    #[serde(default, skip_serializing_if = "LockedInventory::is_empty")]
+    pub inventory_removed: LockedInventory,
 }
 
 /// What an image needs from a GPU host, derived from its CUDA facts when the release was cut
@@ -324,6 +515,12 @@ impl Lock {
     /// The TOML text, byte-for-byte the same for the same content.
     pub fn to_toml(&self) -> String {
         let mut sorted = self.clone();
+        for d in &mut sorted.dockerfiles {
+            d.secrets
+                .iter_mut()
+                .chain(d.ssh.iter_mut())
+                .for_each(|ids| ids.sort());
+        }
         sorted.dockerfiles.sort();
         sorted.bases.sort();
         sorted.bases.dedup();
@@ -331,8 +528,11 @@ impl Lock {
         sorted.build.secrets.sort();
         sorted.build.ssh.sort();
         sorted.build.ulimits.sort();
+        let summary = summary::summary(&sorted);
+        sorted.version = VERSION;
+        sorted.inventories_over_bases();
         format!(
-            "{HEADER}\n{}",
+            "{HEADER}{summary}\n{}",
             toml::to_string_pretty(&sorted).expect("lock serializes")
         )
     }
@@ -346,10 +546,10 @@ impl Lock {
             ))
         })?;
         match value.get("version") {
-            Some(toml::Value::Integer(v)) if *v == VERSION as i64 => {}
+            Some(toml::Value::Integer(v)) if VERSIONS.iter().any(|known| *v == *known as i64) => {}
             Some(toml::Value::Integer(v)) => {
                 return Err(Error::Failed(format!(
-                    "{}: lockfile version {v} is not supported by docker repro {} (it reads version {VERSION}); upgrade docker repro",
+                    "{}: lockfile version {v} is not supported by docker repro {} (it reads versions 1 and {VERSION}); upgrade docker repro",
                     path.display(),
                     env!("CARGO_PKG_VERSION")
                 )))
@@ -365,12 +565,82 @@ impl Lock {
             }
             None => return Err(Error::Failed(format!("{}: not a repro.lock (no `version` key)", path.display()))),
         }
-        let lock: Lock = value.try_into().map_err(|e: toml::de::Error| {
+        drop(value);
+        // From the text, not the value: an error then says where (a network or a context the
+        // lock cannot hold is refused by the type it is read into).
+        let mut lock: Lock = toml::from_str(text).map_err(|e: toml::de::Error| {
             Error::Failed(format!("{}: {}", path.display(), toml_error(text, &e)))
         })?;
-        lock.validate()
+        lock.whole_inventories()
+            .and_then(|()| lock.validate())
             .map_err(|m| Error::Failed(format!("{}: {m}", path.display())))?;
         Ok(lock)
+    }
+
+    /// Puts back the whole inventory of each image whose text lists it over its base's.
+    fn whole_inventories(&mut self) -> std::result::Result<(), String> {
+        let bases: Vec<Image> = self
+            .images
+            .iter()
+            .filter(|i| i.role == Role::Base)
+            .cloned()
+            .collect();
+        for image in &mut self.images {
+            match image.inventory_over.take() {
+                None if image.inventory_removed.is_empty() => continue,
+                None => {
+                    return Err(format!(
+                        "[[image]] {} has inventory_removed but no inventory_over = \"base\"",
+                        quote(&image.name)
+                    ))
+                }
+                Some(Role::Release) => {
+                    return Err(format!(
+                        "[[image]] {} has inventory_over = \"release\"; an inventory is written over the base's only",
+                        quote(&image.name)
+                    ))
+                }
+                Some(Role::Base) => {}
+            }
+            let base = bases
+                .iter()
+                .find(|b| image.role == Role::Release && b.platform == image.platform)
+                .ok_or_else(|| {
+                    format!(
+                        "[[image]] {} lists its inventory over the base's, but the lock has no base image{} for it to be over",
+                        quote(&image.name),
+                        image.on_platform()
+                    )
+                })?;
+            let removed = std::mem::take(&mut image.inventory_removed);
+            image.inventory =
+                LockedInventory::from_difference(&base.inventory, &image.inventory, &removed)
+                    .map_err(|why| format!("[[image]] {} {why}", quote(&image.name)))?;
+        }
+        Ok(())
+    }
+
+    /// Each release image's inventory as a difference over its platform's base image's, as the
+    /// text writes it.
+    fn inventories_over_bases(&mut self) {
+        let bases: Vec<Image> = self
+            .images
+            .iter()
+            .filter(|i| i.role == Role::Base)
+            .cloned()
+            .collect();
+        for image in self.images.iter_mut().filter(|i| i.role == Role::Release) {
+            let Some(base) = bases.iter().find(|b| b.platform == image.platform) else {
+                continue;
+            };
+            if base.inventory.is_empty() {
+                continue;
+            }
+            let (added, removed) = image.inventory.over(&base.inventory);
+            image.inventory = added;
+            image.inventory_removed = removed;
+            image.inventory_over = Some(Role::Base);
+        }
     }
 
     pub fn read(path: &Path) -> Result<Lock> {
@@ -407,7 +677,6 @@ impl Lock {
     /// Rejects anything that would become a docker option or argument it should not be,
     /// before any process starts.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        check_hex("source.commit", &self.source.commit, &[40, 64])?;
         check_ref("build.image", &self.build.image)?;
         check_remote(&self.source.remote)?;
         check_platforms("build.platform", &self.build.platform)?;
@@ -430,9 +699,6 @@ impl Lock {
                     clip(key)
                 ));
             }
-        }
-        if !self.build.network.is_empty() {
-            check_network("build.network", &self.build.network)?;
         }
         for host in &self.build.add_hosts {
             check_add_host("build.add_hosts", host)?;
@@ -463,18 +729,32 @@ impl Lock {
         if let Some(dup) = duplicate(self.build.ulimits.iter().map(|u| ulimit_type(u))) {
             return Err(format!("build.ulimits names {} twice", quote(dup)));
         }
-        for (name, value) in &self.build.contexts {
+        for name in self.build.contexts.keys() {
             check_context_name("build.contexts key", name)?;
-            check_locked_context(&format!("build.contexts.{}", clip(name)), value)?;
         }
         for d in &self.dockerfiles {
             check_relative("dockerfile.path", &d.path)?;
-            check_hex("dockerfile.sha256", &d.sha256, &[64])?;
-        }
-        for b in &self.bases {
-            check_ref("base.ref", &b.reference)?;
-            check_digest("base.index_digest", &b.index_digest)?;
-            check_digest("base.platform_digest", &b.platform_digest)?;
+            for (key, ids, build) in [
+                ("secrets", &d.secrets, &self.build.secrets),
+                ("ssh", &d.ssh, &self.build.ssh),
+            ] {
+                for id in ids.iter().flatten() {
+                    if !build.contains(id) {
+                        return Err(format!(
+                            "[[dockerfile]] {} names {key} id {}, which build.{key} does not; a Dockerfile's build has only what the release was given",
+                            quote(&d.path),
+                            quote(id)
+                        ));
+                    }
+                }
+                if let Some(dup) = duplicate(ids.iter().flatten().map(String::as_str)) {
+                    return Err(format!(
+                        "[[dockerfile]] {} names {key} id {} twice",
+                        quote(&d.path),
+                        quote(dup)
+                    ));
+                }
+            }
         }
         if !self.images.iter().any(|i| i.role == Role::Release) {
             return Err("no [[image]] with role = \"release\"".into());
@@ -584,6 +864,22 @@ impl Lock {
             }
         }
         Ok(())
+    }
+
+    /// The secret ids the build of `role`'s Dockerfile was given (none for a role without one).
+    pub fn secrets_of(&self, role: Role) -> &[String] {
+        match self.dockerfiles.iter().find(|d| d.role == role) {
+            Some(d) => d.secrets.as_deref().unwrap_or(&self.build.secrets),
+            None => &[],
+        }
+    }
+
+    /// The SSH ids the build of `role`'s Dockerfile was given (none for a role without one).
+    pub fn ssh_of(&self, role: Role) -> &[String] {
+        match self.dockerfiles.iter().find(|d| d.role == role) {
+            Some(d) => d.ssh.as_deref().unwrap_or(&self.build.ssh),
+            None => &[],
+        }
     }
 
     /// The image of `role`: in a multi-platform lock, its first platform's.
@@ -713,18 +1009,9 @@ pub fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
     }
 }
 
-pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
-    check_word(key, value)?;
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
-    if value.chars().all(allowed) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key} = {} is not an image reference",
-            quote(value)
-        ))
-    }
-}
+/// An image reference a lock names; it belongs to the image model, which does not import the
+/// lock.
+pub use crate::image::reference::check_ref;
 
 /// The helper of git's `<transport>::<address>` syntax (`ext::`, `fd::`), if `remote` uses it.
 pub fn remote_helper(remote: &str) -> Option<&str> {
@@ -811,20 +1098,6 @@ pub const PROXY_ARGS: [&str; 8] = [
 /// Is `key` one of BuildKit's predefined proxy arguments (FTP included, which it also knows)?
 pub fn is_proxy_arg(key: &str) -> bool {
     PROXY_ARGS.contains(&key) || key.eq_ignore_ascii_case("ftp_proxy")
-}
-
-/// The build networks buildx takes; `default` is what it does without the flag.
-pub const NETWORKS: [&str; 3] = ["default", "host", "none"];
-
-pub fn check_network(key: &str, value: &str) -> std::result::Result<(), String> {
-    if NETWORKS.contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key} = {} is not a build network: use default, host or none",
-            quote(value)
-        ))
-    }
 }
 
 /// A secret or SSH id: a plain word (letters, digits, `_ . -`, not starting with `-` or `.`),
@@ -1029,25 +1302,6 @@ pub fn check_context_dir(key: &str, value: &str) -> std::result::Result<(), Stri
     Ok(())
 }
 
-/// A locked named context: `docker-image://REF@sha256:<64 hex>`, or a directory.
-pub fn check_locked_context(key: &str, value: &str) -> std::result::Result<(), String> {
-    let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
-        return check_context_dir(key, value);
-    };
-    let pinned = image.rsplit_once('@').filter(|(reference, digest)| {
-        !reference.contains('@')
-            && check_digest(key, digest).is_ok()
-            && check_ref(key, reference).is_ok()
-    });
-    if pinned.is_none() {
-        return Err(format!(
-            "{key} = {} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
-            quote(value)
-        ));
-    }
-    Ok(())
-}
-
 /// The first value that appears twice.
 pub fn duplicate<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let mut seen = std::collections::BTreeSet::new();
@@ -1063,7 +1317,8 @@ pub(crate) mod tests {
         Lock {
             version: VERSION,
             source: Source {
-                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                commit: CommitId::try_from("0123456789abcdef0123456789abcdef01234567".to_string())
+                    .unwrap(),
                 commit_time: 1_700_000_000,
                 remote: "https://example.org/lab/curvenet.git".into(),
                 path: ".".into(),
@@ -1076,7 +1331,7 @@ pub(crate) mod tests {
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),
-                network: String::new(),
+                network: Network::Default,
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
@@ -1106,20 +1361,25 @@ pub(crate) mod tests {
                 DockerfileEntry {
                     role: Role::Release,
                     path: "docker/Dockerfile.release".into(),
-                    sha256: "b".repeat(64),
+                    sha256: FileSha256::try_from("b".repeat(64)).unwrap(),
+                    secrets: None,
+                    ssh: None,
                 },
                 DockerfileEntry {
                     role: Role::Base,
                     path: "docker/Dockerfile.base".into(),
-                    sha256: "a".repeat(64),
+                    sha256: FileSha256::try_from("a".repeat(64)).unwrap(),
+                    secrets: None,
+                    ssh: None,
                 },
             ],
             bases: vec![Base {
-                reference: "ubuntu:22.04".into(),
+                reference: crate::image::reference::ImageRef::try_from("ubuntu:22.04".to_string())
+                    .unwrap(),
                 dockerfile: "docker/Dockerfile.base".into(),
                 platform: String::new(),
-                index_digest: d('1'),
-                platform_digest: d('2'),
+                index_digest: Digest::parse(&d('1')).unwrap(),
+                platform_digest: Digest::parse(&d('2')).unwrap(),
             }],
             host: Host::default(),
             images: vec![
@@ -1133,6 +1393,8 @@ pub(crate) mod tests {
                     layers: vec![d('5')],
                     needs: None,
                     inventory: Default::default(),
+                    inventory_over: None,
+                    inventory_removed: Default::default(),
                 },
                 Image {
                     role: Role::Release,
@@ -1144,6 +1406,8 @@ pub(crate) mod tests {
                     layers: vec![d('5'), d('8')],
                     needs: None,
                     inventory: Default::default(),
+                    inventory_over: None,
+                    inventory_removed: Default::default(),
                 },
             ],
         }
@@ -1161,7 +1425,7 @@ pub(crate) mod tests {
             for b in &lock.bases {
                 bases.push(Base {
                     platform: platform.into(),
-                    platform_digest: d(['2', 'c'][n]),
+                    platform_digest: Digest::parse(&d(['2', 'c'][n])).unwrap(),
                     ..b.clone()
                 });
             }
@@ -1364,22 +1628,120 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_release_inventory_is_written_over_the_base_and_read_back_whole() {
+        let mut lock = sample();
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let base = LockedInventory {
+            os: "debian 12".into(),
+            apt: map(&[("bash", "5.2 amd64"), ("curl", "7.88 amd64")]),
+            ..Default::default()
+        };
+        let mut release = base.clone();
+        release.apt.remove("curl");
+        release.pip.insert(
+            "/usr/local/lib/python3.11/dist-packages".into(),
+            map(&[("numpy", "1.26.4")]),
+        );
+        lock.images[0].inventory = base.clone();
+        lock.images[1].inventory = release.clone();
+        let text = lock.to_toml();
+        assert!(text.contains("\nversion = 2\n"), "{text}");
+        // bash is the base's alone; the release lists what it adds and what it lacks.
+        assert_eq!(text.matches("bash = ").count(), 1, "{text}");
+        assert!(text.contains("inventory_over = \"base\"\n"), "{text}");
+        assert!(
+            text.contains("[image.inventory_removed.apt]\ncurl = \"7.88 amd64\"\n"),
+            "{text}"
+        );
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.images[1].inventory, release);
+        assert_eq!(back.images[1].inventory_over, None);
+        assert_eq!(back.images, lock.images);
+        assert_eq!(back.to_toml(), text);
+        // Version 1 wrote every inventory whole; it reads as it was.
+        let mut v1 = lock.clone();
+        v1.version = 1;
+        let v1_text = toml::to_string_pretty(&v1).unwrap();
+        assert_eq!(text.matches("bash = ").count(), 1);
+        assert_eq!(v1_text.matches("bash = ").count(), 2);
+        let read = Lock::from_toml(&v1_text, Path::new("old.lock")).unwrap();
+        assert_eq!(read.images[1].inventory, release);
+        // A difference that cannot be applied is refused with the image's name.
+        let bad = text.replace(
+            "[image.inventory_removed.apt]\ncurl = \"7.88 amd64\"",
+            "[image.inventory_removed.apt]\nvim = \"9 amd64\"",
+        );
+        let err = Lock::from_toml(&bad, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"curvenet:0123456789ab\" removes apt package \"vim\""),
+            "{err}"
+        );
+        let orphan = text.replace("role = \"base\"\nname", "role = \"release\"\nname");
+        assert!(Lock::from_toml(&orphan, Path::new("x.lock")).is_err());
+    }
+
+    #[test]
+    fn a_base_digest_is_read_as_a_digest_or_refused_where_it_is() {
+        let text = sample().to_toml();
+        let ok = format!("index_digest = \"sha256:{}\"", "1".repeat(64));
+        assert!(text.contains(&ok), "{text}");
+        let bad = text.replace(&ok, "index_digest = \"sha256:$(id)\"");
+        let err = Lock::from_toml(&bad, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.lock: \"sha256:$(id)\" is not a sha256:<64 hex> digest (line "),
+            "{err}"
+        );
+        let back = Lock::from_toml(&text, Path::new("x.lock")).unwrap();
+        assert_eq!(
+            back.bases[0].index_digest,
+            format!("sha256:{}", "1".repeat(64))
+        );
+        // A Dockerfile's sha256, the same way.
+        let bad = text.replace(
+            &format!("sha256 = \"{}\"", "a".repeat(64)),
+            "sha256 = \"AB\"",
+        );
+        let err = Lock::from_toml(&bad, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "x.lock: dockerfile.sha256 = \"AB\" is not a lowercase hex hash (line "
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            FileSha256::of(b"").to_string(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
     fn wrong_version_and_unknown_keys_are_clear_errors() {
-        let text = sample().to_toml().replace("version = 1", "version = 9");
+        let text = sample().to_toml().replace("version = 2", "version = 9");
         let err = Lock::from_toml(&text, Path::new("x.lock"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("lockfile version 9 is not supported"), "{err}");
         // A string used to read as no version key at all.
-        let text = sample().to_toml().replace("version = 1", "version = \"1\"");
+        let text = sample().to_toml().replace("version = 2", "version = \"2\"");
         let err = Lock::from_toml(&text, Path::new("x.lock"))
             .unwrap_err()
             .to_string();
         assert_eq!(
             err,
-            "x.lock: `version` is a string (\"1\") where a number is expected; write version = 1 without quotes"
+            "x.lock: `version` is a string (\"2\") where a number is expected; write version = 2 without quotes"
         );
-        let text = sample().to_toml().replace("version = 1", "");
+        let text = sample().to_toml().replace("version = 2", "");
         let err = Lock::from_toml(&text, Path::new("x.lock"))
             .unwrap_err()
             .to_string();
@@ -1395,12 +1757,19 @@ pub(crate) mod tests {
 
     #[test]
     fn fields_that_would_become_options_are_rejected() {
-        let mut lock = sample();
-        lock.bases[0].reference = "--privileged".into();
-        assert!(lock.validate().unwrap_err().contains("leading `-`"));
-        let mut lock = sample();
-        lock.bases[0].reference = "ubuntu:22.04 $(reboot)".into();
-        assert!(lock.validate().is_err());
+        // A base reference that would be an option is not even read.
+        for bad in ["--privileged", "ubuntu:22.04 $(reboot)"] {
+            let text = sample()
+                .to_toml()
+                .replace("ref = \"ubuntu:22.04\"", &format!("ref = {bad:?}"));
+            let err = Lock::from_toml(&text, Path::new("x.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("an image reference = ") && err.contains("(line "),
+                "{err}"
+            );
+        }
         let mut lock = sample();
         lock.images[1].manifest_digest = "sha256:abc".into();
         assert!(lock.validate().unwrap_err().contains("manifest_digest"));
@@ -1438,7 +1807,7 @@ pub(crate) mod tests {
     #[test]
     fn build_inputs_are_recorded_by_id_and_checked_when_read() {
         let mut lock = sample();
-        lock.build.network = "none".into();
+        lock.build.network = Network::None;
         lock.build.add_hosts = vec!["pypi.lab:10.0.0.5".into(), "deb.lab:::1".into()];
         lock.build.secrets = vec!["pip_index".into(), "apt-auth".into()];
         lock.build.ssh = vec!["default".into()];
@@ -1463,8 +1832,6 @@ pub(crate) mod tests {
 
         type Spoil = fn(&mut Build);
         let bad: &[(&str, Spoil)] = &[
-            ("build.network", |b| b.network = "bridge".into()),
-            ("build.network", |b| b.network = "host --privileged".into()),
             ("build.add_hosts", |b| {
                 b.add_hosts = vec!["--privileged".into()]
             }),
@@ -1501,6 +1868,71 @@ pub(crate) mod tests {
             let err = lock.validate().unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
         }
+        // A network buildx would take as another option, or one it does not know, cannot even
+        // be read: it is no Network.
+        for bad in ["bridge", "host --privileged"] {
+            let text = sample()
+                .to_toml()
+                .replace("[build]\n", &format!("[build]\nnetwork = \"{bad}\"\n"));
+            let err = Lock::from_toml(&text, Path::new("x.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("x.lock: unknown variant `")
+                    && err.ends_with(
+                        "expected one of `default`, `host`, `none` (line 19, column 11)"
+                    ),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_and_ssh_are_recorded_per_dockerfile_and_a_lock_without_them_gives_every_one_all() {
+        let mut lock = sample();
+        lock.build.secrets = vec!["pip_index".into(), "lab_token".into()];
+        lock.build.ssh = vec!["default".into()];
+        // A lock that records them for the whole build only: each Dockerfile had all of them.
+        assert_eq!(lock.secrets_of(Role::Base), ["pip_index", "lab_token"]);
+        assert_eq!(lock.ssh_of(Role::Release), ["default"]);
+        for d in &mut lock.dockerfiles {
+            (d.secrets, d.ssh) = match d.role {
+                Role::Base => (
+                    Some(vec!["pip_index".into(), "lab_token".into()]),
+                    Some(vec![]),
+                ),
+                Role::Release => (Some(vec![]), Some(vec!["default".into()])),
+            };
+        }
+        let text = lock.to_toml();
+        assert!(
+            text.contains("path = \"docker/Dockerfile.base\"\nsha256 = \"aaaa"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secrets = [\n    \"lab_token\",\n    \"pip_index\",\n]\nssh = []\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("secrets = []\nssh = [\"default\"]\n"),
+            "{text}"
+        );
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.to_toml(), text);
+        assert_eq!(back.secrets_of(Role::Release), [] as [String; 0]);
+        assert_eq!(back.secrets_of(Role::Base), ["lab_token", "pip_index"]);
+        assert_eq!(back.ssh_of(Role::Base), [] as [String; 0]);
+
+        let mut foreign = lock.clone();
+        foreign.dockerfiles[0].secrets = Some(vec!["other".into()]);
+        let err = foreign.validate().unwrap_err();
+        assert!(
+            err.contains("names secrets id \"other\", which build.secrets does not"),
+            "{err}"
+        );
+        let mut twice = lock;
+        twice.dockerfiles[1].ssh = Some(vec!["default".into(), "default".into()]);
+        assert!(twice.validate().unwrap_err().contains("twice"));
     }
 
     #[test]
@@ -1512,9 +1944,12 @@ pub(crate) mod tests {
         lock.build.contexts = [
             (
                 "deps".to_string(),
-                format!("docker-image://127.0.0.1:5000/lab/deps:1@{digest}"),
+                LockedContext::Image {
+                    reference: "127.0.0.1:5000/lab/deps:1".into(),
+                    digest: digest.clone(),
+                },
             ),
-            ("data".to_string(), "vendor/data".to_string()),
+            ("data".to_string(), LockedContext::Dir("vendor/data".into())),
         ]
         .into();
         assert_eq!(lock.validate(), Ok(()));
@@ -1558,62 +1993,16 @@ pub(crate) mod tests {
                 b.ulimits = vec!["nofile=1".into(), "nofile=2".into()]
             }),
             ("build.contexts key", |b| {
-                b.contexts.insert("--x".into(), "data".into());
+                b.contexts
+                    .insert("--x".into(), LockedContext::Dir("data".into()));
             }),
             ("build.contexts key", |b| {
-                b.contexts.insert("Deps".into(), "data".into());
+                b.contexts
+                    .insert("Deps".into(), LockedContext::Dir("data".into()));
             }),
             ("build.contexts key", |b| {
-                b.contexts.insert("a=b".into(), "data".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "/home/reviewer".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "../outside".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "--privileged".into());
-            }),
-            ("build.contexts.data", |b| {
                 b.contexts
-                    .insert("data".into(), "oci-layout:///home/x".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts
-                    .insert("data".into(), "https://example.org/x.git".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "target:other".into());
-            }),
-            ("build.contexts.data", |b| {
-                b.contexts.insert("data".into(), "git@host:x".into());
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts
-                    .insert("deps".into(), "docker-image://lab/deps:1".into());
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts
-                    .insert("deps".into(), "docker-image://lab/deps@sha256:abc".into());
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts.insert(
-                    "deps".into(),
-                    format!("docker-image://-x@sha256:{}", "a".repeat(64)),
-                );
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts.insert(
-                    "deps".into(),
-                    format!("docker-image://a b@sha256:{}", "a".repeat(64)),
-                );
-            }),
-            ("build.contexts.deps", |b| {
-                b.contexts.insert(
-                    "deps".into(),
-                    format!("docker-image://a@sha256:{0}@sha256:{0}", "a".repeat(64)),
-                );
+                    .insert("a=b".into(), LockedContext::Dir("data".into()));
             }),
         ];
         for (needle, spoil) in bad {
@@ -1621,6 +2010,36 @@ pub(crate) mod tests {
             spoil(&mut lock.build);
             let err = lock.validate().unwrap_err();
             assert!(err.contains(needle), "{needle}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        // A value that is neither a directory inside the project nor an image pinned by digest
+        // cannot be read into a lock.
+        let a = "a".repeat(64);
+        for bad in [
+            "/home/reviewer".to_string(),
+            "../outside".to_string(),
+            "--privileged".to_string(),
+            "oci-layout:///home/x".to_string(),
+            "https://example.org/x.git".to_string(),
+            "target:other".to_string(),
+            "git@host:x".to_string(),
+            "docker-image://lab/deps:1".to_string(),
+            "docker-image://lab/deps@sha256:abc".to_string(),
+            format!("docker-image://-x@sha256:{a}"),
+            format!("docker-image://a b@sha256:{a}"),
+            format!("docker-image://a@sha256:{a}@sha256:{a}"),
+        ] {
+            let text = sample().to_toml().replace(
+                "[build.args]",
+                &format!("[build.contexts]\ndata = {bad:?}\n\n[build.args]"),
+            );
+            let err = Lock::from_toml(&text, Path::new("x.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("x.lock: build.contexts value ") && err.contains(" (line "),
+                "{bad}: {err}"
+            );
             assert!(!err.contains('\n'), "{err}");
         }
     }
@@ -1714,7 +2133,10 @@ pub(crate) mod tests {
             format!("docker-image://busybox@{digest}"),
             format!("docker-image://127.0.0.1:5000/a/b:1@{digest}"),
         ] {
-            assert_eq!(check_locked_context("k", &ok), Ok(()), "{ok}");
+            assert_eq!(
+                LockedContext::try_from(ok.clone()).map(|c| c.to_string()),
+                Ok(ok.clone())
+            );
         }
         for bad in [
             "".to_string(),
@@ -1727,7 +2149,7 @@ pub(crate) mod tests {
             format!("oci-layout://dir@{digest}"),
             format!("docker-image://busybox\n@{digest}"),
         ] {
-            assert!(check_locked_context("k", &bad).is_err(), "{bad}");
+            assert!(LockedContext::try_from(bad.clone()).is_err(), "{bad}");
         }
     }
 
@@ -1763,10 +2185,11 @@ pub(crate) mod tests {
         ] {
             assert!(check_add_host("k", bad).is_err(), "{bad}");
         }
-        for ok in NETWORKS {
-            assert_eq!(check_network("k", ok), Ok(()));
+        for ok in ["default", "host", "none"] {
+            assert_eq!(Network::parse(ok).map(Network::as_str), Some(ok));
         }
-        assert!(check_network("k", "bridge").is_err());
+        assert_eq!(Network::parse("bridge"), None);
+        assert_eq!(Network::Default.buildx_value(), "");
         assert!(PROXY_ARGS.iter().all(|a| is_proxy_arg(a)));
         assert!(is_proxy_arg("FTP_PROXY") && !is_proxy_arg("PIP_INDEX_URL"));
     }
@@ -1779,13 +2202,26 @@ pub(crate) mod tests {
             .to_string();
         assert!(err.len() < 600, "{} bytes: {}", err.len(), clip(&err));
         assert!(err.contains("line 2"), "{err}");
-        let mut lock = sample();
-        lock.source.commit = "z".repeat(5_000_000);
-        let err = lock.validate().unwrap_err();
-        assert!(err.len() < 600 && err.contains('…'), "{}", clip(&err));
-        let mut lock = sample();
-        lock.bases[0].reference = format!("-{}", "x".repeat(5_000_000));
-        assert!(lock.validate().unwrap_err().len() < 600);
+        let huge_commit = sample().to_toml().replace(
+            "commit = \"0123456789abcdef0123456789abcdef01234567\"",
+            &format!("commit = \"{}\"", "z".repeat(5_000_000)),
+        );
+        let err = Lock::from_toml(&huge_commit, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.len() < 600 && err.contains('…') && err.contains("source.commit"),
+            "{}",
+            clip(&err)
+        );
+        let text = sample().to_toml().replace(
+            "ref = \"ubuntu:22.04\"",
+            &format!("ref = \"-{}\"", "x".repeat(5_000_000)),
+        );
+        let err = Lock::from_toml(&text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 600, "{}", clip(&err));
         let mut lock = sample();
         lock.source.remote = format!("ext::{}", "x".repeat(5_000_000));
         assert!(lock.validate().unwrap_err().len() < 800);

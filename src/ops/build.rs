@@ -9,7 +9,7 @@ use crate::dockerfile::{self, Dockerfile, ExternalRef};
 use crate::engine::docker::{BuildInputs, BuildLog, BuildSpec, BuilderFacts, Docker};
 use crate::engine::process::LineSink;
 use crate::error::{clip, Error, Result};
-use crate::image::oci::{self, sha256_digest, OciImage};
+use crate::image::oci::{self, OciImage};
 
 use crate::image::archive::Select;
 use crate::image::reference::normalise_ref;
@@ -57,7 +57,7 @@ pub struct Stage {
     /// Where the Dockerfile is, every link resolved (inside the committed source); BuildKit is
     /// given this path, so it builds the bytes hashed here.
     pub file: PathBuf,
-    pub sha256: String,
+    pub sha256: crate::lock::FileSha256,
     pub parsed: Dockerfile,
 }
 
@@ -71,6 +71,9 @@ pub struct Plan {
     pub base: Option<Stage>,
     pub release: Stage,
     pub bases: Vec<Base>,
+    /// Each build's progress goes to a log file, and a failed build is one line naming the
+    /// step, the cause and the log ([`Docker::build_logged`]); else buildx's output is shown.
+    pub logged: bool,
 }
 
 pub struct Built {
@@ -198,6 +201,7 @@ impl Plan {
             base,
             release,
             bases,
+            logged: false,
         })
     }
 
@@ -205,12 +209,31 @@ impl Plan {
         self.base
             .iter()
             .chain(std::iter::once(&self.release))
-            .map(|s| DockerfileEntry {
-                role: s.role,
-                path: s.path.clone(),
-                sha256: s.sha256.clone(),
+            .map(|s| {
+                let inputs = self.inputs_of(s);
+                let ids = |all: &[String], given: Vec<String>, id: fn(&str) -> &str| {
+                    // Recorded per Dockerfile whenever the builds were given any.
+                    (!all.is_empty()).then(|| given.iter().map(|v| id(v).to_string()).collect())
+                };
+                DockerfileEntry {
+                    role: s.role,
+                    path: s.path.clone(),
+                    sha256: s.sha256.clone(),
+                    secrets: ids(&self.settings.inputs.secrets, inputs.secrets, secret_id),
+                    ssh: ids(&self.settings.inputs.ssh, inputs.ssh, ssh_id),
+                }
             })
             .collect()
+    }
+
+    /// The build inputs of `stage`: the secrets and SSH agents its `RUN --mount`s read, of
+    /// those given, and every other input as given.
+    fn inputs_of(&self, stage: &Stage) -> BuildInputs {
+        let mounts = &stage.parsed.mounts;
+        let mut inputs = self.settings.inputs.clone();
+        inputs.secrets.retain(|v| mounts.reads_secret(secret_id(v)));
+        inputs.ssh.retain(|v| mounts.reads_ssh(ssh_id(v)));
+        inputs
     }
 
     pub fn base_tag(&self) -> String {
@@ -230,7 +253,7 @@ impl Plan {
             .filter(|b| b.dockerfile == stage.path && !b.reference.contains('@'))
             .map(|b| {
                 (
-                    b.reference.clone(),
+                    b.reference.to_string(),
                     format!("docker-image://{}@{}", b.reference, b.index_digest),
                 )
             })
@@ -263,7 +286,7 @@ impl Plan {
             use_cache: self.settings.use_cache,
             compression: self.settings.compression,
             rewrite_timestamp: self.settings.timestamps == Timestamps::RewriteTimestamp,
-            inputs: self.settings.inputs.clone(),
+            inputs: self.inputs_of(stage),
         }
     }
 
@@ -285,17 +308,18 @@ impl Plan {
         } else {
             BuildLog::Lines(step_lines())
         };
+        let build = |spec: &BuildSpec| match self.logged {
+            true => docker.build_logged(spec, quiet),
+            false => docker.build(spec, log.clone()),
+        };
         if self.settings.timestamps == Timestamps::RewriteTimestamp {
-            return docker.build(spec, log);
+            return build(spec);
         }
         let built = spec.output.with_extension("unclamped.tar");
-        docker.build(
-            &BuildSpec {
-                output: built.clone(),
-                ..spec.clone()
-            },
-            log,
-        )?;
+        build(&BuildSpec {
+            output: built.clone(),
+            ..spec.clone()
+        })?;
         let reencode = self.settings.timestamps == Timestamps::Encoded;
         // Re-encoded, a registry base's layers would no longer be the ones it shares with the
         // registry: they are kept as pulled (BuildKit exports the pulled blobs).
@@ -511,12 +535,6 @@ impl Plan {
     }
 }
 
-/// The longest instruction text a step line shows.
-const STEP_TEXT_MAX: usize = 100;
-
-/// A sink for BuildKit's plain log that shows each Dockerfile step once, when it starts, with
-/// the time since the build started: `[base 2/4] RUN pip install … (0:12)`. BuildKit's own
-/// steps (`[internal] load …`) and the lines of a step's output are not shown.
 /// What a build shows by default: nothing with `--quiet`, else one line per Dockerfile step.
 pub fn step_log(quiet: bool) -> BuildLog {
     if quiet {
@@ -526,6 +544,12 @@ pub fn step_log(quiet: bool) -> BuildLog {
     }
 }
 
+/// The longest instruction text a step line shows.
+const STEP_TEXT_MAX: usize = 100;
+
+/// A sink for BuildKit's plain log that shows each Dockerfile step once, when it starts, with
+/// the time since the build started: `[base 2/4] RUN pip install … (0:12)`. BuildKit's own
+/// steps (`[internal] load …`) and the lines of a step's output are not shown.
 fn step_lines() -> LineSink {
     let started = std::time::Instant::now();
     let seen = std::sync::Mutex::new(BTreeSet::new());
@@ -560,6 +584,17 @@ fn step_of(line: &str) -> Option<(&str, &str, &str)> {
     let (done, total) = step.rsplit(' ').next()?.split_once('/')?;
     let numbers = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     (numbers(done) && numbers(total)).then_some((id, step, text))
+}
+
+/// The id of a `--secret` value as [`crate::project::Secret::buildx_value`] writes it.
+fn secret_id(value: &str) -> &str {
+    let rest = value.strip_prefix("id=").unwrap_or(value);
+    rest.split(',').next().unwrap_or(rest)
+}
+
+/// The id of an `--ssh` value as [`crate::project::Ssh::buildx_value`] writes it.
+fn ssh_id(value: &str) -> &str {
+    value.split('=').next().unwrap_or(value)
 }
 
 /// What the release's `FROM <image>:base` is pinned to: a named context buildx takes.
@@ -748,9 +783,7 @@ fn read_stage(
         other => other.into(),
     })?;
     let parsed = parse_bytes(role, path, &bytes, settings, platform)?;
-    let sha256 = sha256_digest(&bytes)
-        .trim_start_matches("sha256:")
-        .to_string();
+    let sha256 = crate::lock::FileSha256::of(&bytes);
     Ok(Stage {
         role,
         path: path.to_string(),
@@ -907,7 +940,7 @@ pub fn dev_base(
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: inputs.network.clone(),
+            network: inputs.network.buildx_value().to_string(),
             add_hosts: inputs.add_hosts.clone(),
             shm_size: inputs.shm_size.clone(),
             ulimits: inputs.ulimits.clone(),
@@ -918,9 +951,7 @@ pub fn dev_base(
     Ok(DevBase {
         spec,
         path: base_file.to_string(),
-        sha256: sha256_digest(&bytes)
-            .trim_start_matches("sha256:")
-            .to_string(),
+        sha256: crate::lock::FileSha256::of(&bytes).to_string(),
     })
 }
 
@@ -1008,11 +1039,12 @@ mod tests {
             |external, dockerfile, _| {
                 asked.push(external.image.clone());
                 Ok(Base {
-                    reference: external.image.clone(),
+                    reference: crate::image::reference::ImageRef::try_from(external.image.clone())
+                        .unwrap(),
                     dockerfile: dockerfile.to_string(),
                     platform: String::new(),
-                    index_digest: DIGEST.into(),
-                    platform_digest: DIGEST.into(),
+                    index_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
+                    platform_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
                 })
             },
         );

@@ -129,6 +129,8 @@ mod tests {
             config_digest: format!("sha256:{}", "b".repeat(64)),
             layers: vec![format!("sha256:{}", "c".repeat(64))],
             inventory: Default::default(),
+            inventory_over: None,
+            inventory_removed: Default::default(),
             needs: None,
         };
         let mut r = ImageReport::of(&locked, None);

@@ -561,6 +561,8 @@ mod tests {
             layers: layers.iter().map(|c| d(*c)).collect(),
             needs: None,
             inventory: Default::default(),
+            inventory_over: None,
+            inventory_removed: Default::default(),
         }
     }
 

@@ -47,7 +47,7 @@ pub fn base_state(
     match locked {
         None => changed.push("the lock has no base image".to_string()),
         Some(d) if d.path != path => changed.push(format!("the base Dockerfile was {}", d.path)),
-        Some(d) if d.sha256 != sha256 => changed.push(format!("{path} differs")),
+        Some(d) if d.sha256.as_str() != sha256 => changed.push(format!("{path} differs")),
         Some(_) => {}
     }
     if &lock.build.args != args {
@@ -95,12 +95,14 @@ mod tests {
         let base = crate::lock::DockerfileEntry {
             role: Role::Base,
             path: "docker/Dockerfile.base".into(),
-            sha256: "a".repeat(64),
+            sha256: crate::lock::FileSha256::try_from("a".repeat(64)).unwrap(),
+            secrets: None,
+            ssh: None,
         };
         lock.dockerfiles.push(base.clone());
         let args = lock.build.args.clone();
         assert_eq!(
-            base_state(Some(&lock), &base.path, &base.sha256, &args),
+            base_state(Some(&lock), &base.path, base.sha256.as_str(), &args),
             BaseState::Locked
         );
         let other = base_state(Some(&lock), &base.path, "00", &args);
@@ -109,11 +111,11 @@ mod tests {
         let mut more = args.clone();
         more.insert("EXTRA".into(), "1".into());
         assert_eq!(
-            base_state(Some(&lock), &base.path, &base.sha256, &more),
+            base_state(Some(&lock), &base.path, base.sha256.as_str(), &more),
             BaseState::Changed("build arguments EXTRA".into())
         );
         assert_eq!(
-            base_state(None, &base.path, &base.sha256, &args),
+            base_state(None, &base.path, base.sha256.as_str(), &args),
             BaseState::NoLock
         );
     }

@@ -165,8 +165,7 @@ pub struct Inputs {
     pub args: BTreeMap<String, String>,
     pub secrets: Vec<Secret>,
     pub ssh: Vec<Ssh>,
-    /// `host` or `none`; empty for buildx's default.
-    pub network: String,
+    pub network: crate::lock::Network,
     pub compression: crate::lock::Compression,
     /// `NAME:IP`, sorted by name.
     pub add_hosts: Vec<String>,
@@ -836,26 +835,14 @@ fn lock_path(project: &Path, args: &ReleaseFlags, c: &ReleaseConfig) -> Result<P
     })
 }
 
-/// The builds' network: `host` or `none`, empty for buildx's default.
-fn network(args: &ReleaseFlags, c: &ReleaseConfig) -> Result<String> {
+/// The builds' network, buildx's default when none is given.
+fn network(args: &ReleaseFlags, c: &ReleaseConfig) -> Result<lock::Network> {
     let network_from = From::of("--network", "[release] network", &args.network);
-    let network = args
-        .network
-        .clone()
-        .or(c.network.clone())
-        .unwrap_or_default();
-    if !network.is_empty() {
-        lock::check_network("network", &network).map_err(|_| {
-            network_from.usage(
-                &network,
-                "is not a build network: use default, host or none",
-            )
-        })?;
-    }
-    Ok(if network == "default" {
-        String::new()
-    } else {
-        network
+    let Some(name) = args.network.clone().or(c.network.clone()) else {
+        return Ok(lock::Network::Default);
+    };
+    lock::Network::parse(&name).ok_or_else(|| {
+        network_from.usage(&name, "is not a build network: use default, host or none")
     })
 }
 
@@ -1187,7 +1174,7 @@ mod tests {
             i.ssh.iter().map(Ssh::buildx_value).collect::<Vec<_>>(),
             ["default", "deploy=pip.netrc"]
         );
-        assert_eq!(i.network, "host");
+        assert_eq!(i.network, lock::Network::Host);
         assert_eq!(i.add_hosts, ["deb.lab:10.0.0.6", "pypi.lab:10.1.1.1"]);
         let default = inputs(
             dir.path(),
@@ -1196,7 +1183,7 @@ mod tests {
             &env,
         )
         .unwrap();
-        assert_eq!(default.network, "");
+        assert_eq!(default.network, lock::Network::Default);
 
         let cases: &[(&[&str], &str)] = &[
             (

@@ -293,6 +293,8 @@ pub fn filters() -> Vec<(String, String)> {
         ),
         // Temporary directories of the tests and of docker repro (not paths inside images).
         (r#"/tmp/(?:\.tmp|repro-|docker-repro-)[^\s"`,]*"#, "[path]"),
+        // The toolchain in a lock's summary comment.
+        (r"(?m)^#   builder .*$", "#   builder    [versions]"),
         // The verdict on this machine's GPU depends on the machine.
         (r"(?m)^host: .*$", "host: [this host's verdict]"),
         // The evidence of a random file's content changes on every run.

@@ -183,9 +183,37 @@ fn a_secret_and_a_proxy_reach_the_build_and_only_the_secret_id_reaches_the_lock(
     let missing = repro_with(&review, &["verify", "--rebuild"], None).expect(125);
     assert_eq!(
         missing.stderr,
-        "error: the locked build used secret pip_index, not given here: add --secret id=pip_index,src=PATH (the lock records ids only; ask the author what each one holds); nothing was built\n"
+        "error: the locked build used secret pip_index, not given here: add --secret id=pip_index,src=PATH (the lock records ids only; ask the author what each one holds), or verify the release on the locked base without rebuilding it (--base locked needs none of them); nothing was built\n"
     );
     assert!(missing.stdout.is_empty(), "{}", missing.stdout);
+    // Only the base's RUN reads the token, and the lock says so per Dockerfile: the release
+    // rebuilt on the locked base needs no secret (it used to need a dummy file for it).
+    let parsed: toml::Value = toml::from_str(&lock).unwrap();
+    let per_dockerfile: Vec<(String, String)> = parsed["dockerfile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["role"].to_string(), d["secrets"].to_string()))
+        .collect();
+    assert_eq!(
+        per_dockerfile,
+        [
+            ("\"base\"".to_string(), "[\"pip_index\"]".to_string()),
+            ("\"release\"".to_string(), "[]".to_string())
+        ],
+        "{lock}"
+    );
+    let on_locked_base = repro_with(
+        &review,
+        &["verify", "--rebuild", "--base", "locked", "-q"],
+        None,
+    )
+    .expect(0);
+    assert!(
+        on_locked_base.stdout.contains("verdict: identical"),
+        "{}",
+        on_locked_base.stdout
+    );
 
     // With the same secret id, and another address for the mirror argument: identical (the
     // proxy left no trace in the images), and the override is reported.
@@ -549,4 +577,132 @@ fn named_contexts_an_image_pinned_by_digest_and_a_committed_directory_rebuild_id
         assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
         assert_eq!(p.lock_text(), lock);
     }
+}
+
+/// The tags a test's release made, removed when it ends however it ends.
+struct Tags(Vec<String>);
+
+impl Drop for Tags {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", "--force"])
+            .args(&self.0)
+            .output();
+    }
+}
+
+#[test]
+fn a_base_rebuild_whose_mirror_is_gone_is_one_line_naming_the_step_the_cause_and_base_locked() {
+    let _serial = serial();
+    // The base fetches from the lab's Debian mirror, whose address is a build argument.
+    let p = Project::new(
+        "gonemirror",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG MIRROR\nRUN wget -q -O /Packages \"$MIRROR/Packages\"\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM gonemirror:base\nRUN true\n",
+            ),
+        ],
+    );
+    let release = p
+        .repro(&[
+            "release",
+            "-q",
+            "--build-arg",
+            "MIRROR=http://172.17.0.1:8081",
+            "--format",
+            "json",
+        ])
+        .expect(0);
+    let _tags = Tags(
+        release.json()["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_string())
+            .collect(),
+    );
+    let (_tmp, review) = p.clone_with_lock();
+    let logs_before = build_logs();
+    for (mirror, cause) in [
+        // A port nobody serves, then a path the mirror does not have.
+        ("http://172.17.0.1:9", "a mirror or server is unreachable (\"wget: can't connect to remote host (172.17.0.1): Connection refused\")"),
+        ("http://172.17.0.1:8081/gone", "the server has no such path (HTTP 404)"),
+    ] {
+        for quiet in [true, false] {
+            let arg = format!("MIRROR={mirror}");
+            let mut args = vec!["repro", "verify", "--rebuild", "--build-arg", &arg];
+            if quiet {
+                args.push("-q");
+            }
+            let failed = docker_in(&review, &args).expect(1);
+            let last = failed.stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with("error: building gonemirror:base failed at \"[")
+                    && last.contains(&format!(
+                        "] RUN wget -q -O /Packages \\\"{mirror}/Packages\\\"\": {cause}"
+                    ))
+                    && last.ends_with("; to verify the release on the locked base without rebuilding the base, add --base locked"),
+                "{}",
+                failed.stderr
+            );
+            if quiet {
+                assert_eq!(failed.stderr.lines().count(), 1, "{}", failed.stderr);
+            } else {
+                // Without -q buildx's progress is shown as it comes, then the one line.
+                assert!(failed.stderr.contains("#0 building with"), "{}", failed.stderr);
+            }
+            // The full log is kept where the line says, and it is the only thing left behind.
+            let log = last
+                .split("buildx's full log is in ")
+                .nth(1)
+                .and_then(|rest| rest.split(';').next())
+                .unwrap();
+            let text = std::fs::read_to_string(log).unwrap();
+            assert!(text.contains("ERROR: failed to solve"), "{text}");
+            std::fs::remove_file(log).unwrap();
+        }
+    }
+    assert_eq!(build_logs(), logs_before);
+    // The hint works: the release is verified on the locked base, which needs no mirror.
+    let on_locked = docker_in(
+        &review,
+        &[
+            "repro",
+            "verify",
+            "--rebuild",
+            "--base",
+            "locked",
+            "-q",
+            "--build-arg",
+            "MIRROR=http://172.17.0.1:9",
+        ],
+    )
+    .expect(0);
+    assert!(
+        on_locked.stdout.contains("verdict: identical"),
+        "{}",
+        on_locked.stdout
+    );
+}
+
+/// The build logs in the temporary directory.
+fn build_logs() -> Vec<PathBuf> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("docker-repro-build-"))
+        })
+        .collect();
+    logs.sort();
+    logs
 }

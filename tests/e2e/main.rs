@@ -12,6 +12,7 @@ mod engines;
 mod init;
 mod inputs;
 mod inspect;
+mod lockfile;
 mod platforms;
 mod plugin;
 mod registry_inspect;
