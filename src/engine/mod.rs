@@ -5,3 +5,4 @@ pub mod docker;
 pub mod git;
 pub mod gpu;
 pub mod process;
+pub mod registry;

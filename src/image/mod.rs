@@ -9,6 +9,7 @@ pub mod layer;
 pub mod oci;
 pub mod platform;
 pub mod reference;
+pub mod referrer;
 pub mod retime;
 pub mod tarstream;
 pub mod tie;

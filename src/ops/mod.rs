@@ -4,5 +4,6 @@
 pub mod build;
 pub mod equivalent;
 pub mod read;
+pub mod referrer;
 pub mod report;
 pub mod tie;
