@@ -12,6 +12,7 @@ mod inputs;
 mod inspect;
 mod platforms;
 mod plugin;
+mod publish;
 mod release;
 mod reviewer;
 mod run;
