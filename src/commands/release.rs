@@ -433,7 +433,7 @@ fn check_tag_served(docker: &Docker, tag: &str, image: &lock::Image, platform: &
 }
 
 /// What a release attaches to its images, each with the digest it refers to: the lock to each
-/// image (its index, or its manifest), each SBOM to the manifest it describes. A reviewer
+/// image (its index and each of its manifests), each SBOM to the manifest it describes. A reviewer
 /// holding `name@digest` gets from it to the lock, and so to the commit, the remote and every
 /// digest.
 fn attachments(lock: &Lock, sboms: &[Sboms]) -> Vec<(crate::image::referrer::Attachment, String)> {
@@ -441,14 +441,19 @@ fn attachments(lock: &Lock, sboms: &[Sboms]) -> Vec<(crate::image::referrer::Att
     let lock_text = lock.to_toml().into_bytes();
     let mut subjects = std::collections::BTreeSet::new();
     let mut out = Vec::new();
-    for image in &lock.images {
-        if subjects.insert(image.engine_digest().to_string()) {
+    // To each platform's manifest too: a paper may cite either digest.
+    let digests = lock
+        .images
+        .iter()
+        .flat_map(|i| [i.engine_digest(), i.manifest_digest.as_str()]);
+    for digest in digests {
+        if subjects.insert(digest.to_string()) {
             let attachment = Attachment {
                 artifact_type: LOCK_TYPE,
                 title: "repro.lock".into(),
                 content: lock_text.clone(),
             };
-            out.push((attachment, image.engine_digest().to_string()));
+            out.push((attachment, digest.to_string()));
         }
     }
     for s in sboms {
@@ -874,5 +879,56 @@ mod tests {
             image_tags(Role::Base, "p:base", "p:0123", "p", &["v1".into()]),
             ["p:base"]
         );
+    }
+
+    #[test]
+    fn the_lock_goes_to_every_index_and_manifest_and_each_sbom_to_its_manifest() {
+        use crate::image::referrer::{CYCLONEDX_TYPE, LOCK_TYPE, SPDX_TYPE};
+        let lock = crate::lock::tests::sample_multi();
+        let sboms: Vec<Sboms> = lock
+            .images
+            .iter()
+            .map(|i| Sboms {
+                stem: format!("{}-{}", i.role, i.platform.replace('/', "-")),
+                manifest_digest: i.manifest_digest.clone(),
+                cyclonedx: serde_json::json!({}),
+                spdx: serde_json::json!({}),
+            })
+            .collect();
+        let attached = attachments(&lock, &sboms);
+        let of = |kind: &str| -> std::collections::BTreeSet<String> {
+            attached
+                .iter()
+                .filter(|(a, _)| a.artifact_type == kind)
+                .map(|(_, subject)| subject.clone())
+                .collect()
+        };
+        let indexes_and_manifests: std::collections::BTreeSet<String> = lock
+            .images
+            .iter()
+            .flat_map(|i| [i.index_digest.clone(), i.manifest_digest.clone()])
+            .collect();
+        let manifests: std::collections::BTreeSet<String> = lock
+            .images
+            .iter()
+            .map(|i| i.manifest_digest.clone())
+            .collect();
+        // Two roles, each an index of two platforms: six subjects, one lock each.
+        assert_eq!(indexes_and_manifests.len(), 6);
+        assert_eq!(of(LOCK_TYPE), indexes_and_manifests);
+        assert_eq!(
+            attached
+                .iter()
+                .filter(|(a, _)| a.artifact_type == LOCK_TYPE)
+                .count(),
+            6
+        );
+        assert_eq!(of(CYCLONEDX_TYPE), manifests);
+        assert_eq!(of(SPDX_TYPE), manifests);
+        let text = lock.to_toml().into_bytes();
+        assert!(attached
+            .iter()
+            .filter(|(a, _)| a.artifact_type == LOCK_TYPE)
+            .all(|(a, _)| a.content == text && a.title == "repro.lock"));
     }
 }

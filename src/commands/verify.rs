@@ -33,9 +33,6 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     let (lock_path, shown) = lock_file(args, work.path(), &ui)?;
     // Read and validate the whole lock before any process starts.
     let lock = Lock::read(&lock_path)?;
-    if let Some(LockSource::Pushed { repository, digest }) = &args.lock {
-        crate::ops::referrer::check_names(&lock, repository, digest)?;
-    }
     let platforms = chosen_platforms(&lock, args.platform.as_deref(), args.load)?;
     if args.rebuild && lock.source.dirty {
         return Err(Error::Failed(format!(
@@ -132,10 +129,15 @@ fn lock_file(args: &VerifyArgs, work: &Path, ui: &Ui) -> Result<(PathBuf, String
             let shown = format!("{repository}@{digest}");
             ui.progress(&format!("fetching the lock attached to {shown}"));
             let registry = crate::engine::registry::Registry::new(repository)?;
-            fetched(
-                crate::ops::referrer::fetch_lock(&registry, digest, &shown)?,
-                shown,
-            )
+            let bytes = crate::ops::referrer::fetch_lock(&registry, digest, &shown)?;
+            // Judged here first, so that a message about it names the image, not a temp file.
+            let named = PathBuf::from(format!("the lock attached to {shown}"));
+            let text = String::from_utf8(bytes.clone()).map_err(|_| {
+                Error::Failed(format!("{}: not UTF-8 text; refusing it", named.display()))
+            })?;
+            let lock = Lock::from_toml(&text, &named)?;
+            crate::ops::referrer::check_names(&lock, repository, digest)?;
+            fetched(bytes, shown)
         }
         None => {
             let default = PathBuf::from(lock::DEFAULT_PATH);
