@@ -2,9 +2,9 @@
 //! blob and an artifact manifest, ask for an image's referrers, and fetch a manifest or a blob
 //! with a bound on its size. Images themselves are pushed and pulled by docker.
 //!
-//! Credentials: none, or those `docker login` stored inline in the docker config
-//! (`auths.<host>.auth`), sent for a Basic challenge or to the Bearer token service a 401
-//! names; credential helpers (`credsStore`, `credHelpers`) are not asked.
+//! Credentials: none, or those `docker login` stored (inline in the docker config's
+//! `auths.<host>.auth`, or by the credential helper of `credHelpers.<host>` or `credsStore`),
+//! sent for a Basic challenge or to the Bearer token service a 401 names.
 
 use std::io::Read;
 use std::time::Duration;
@@ -193,7 +193,7 @@ impl Registry {
 
     fn refused(&self, what: &str, status: u16) -> Error {
         let fix = match status {
-            401 | 403 => "; `docker login` to it with an account that may write there (credential helpers are not asked: see the README)",
+            401 | 403 => "; `docker login` to it with an account that may do that",
             _ => "",
         };
         Error::Failed(format!(
@@ -355,7 +355,64 @@ fn check_digest(what: &str, digest: &Digest, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The base64 `user:password` that `docker login` stored inline for `host`, if any.
+/// Where `docker login` keeps the credentials of a registry, as the docker config says.
+#[derive(Debug, PartialEq, Eq)]
+enum Stored {
+    /// `credHelpers.<host>`, else `credsStore`: the program `docker-credential-<name>`.
+    Helper(String),
+    /// `auths.<host>.auth`: base64 of `user:password`.
+    Inline(String),
+    None,
+}
+
+/// The keys `docker login` files a registry's credentials under.
+fn server_keys(host: &str) -> Vec<String> {
+    if host == "registry-1.docker.io" {
+        vec!["https://index.docker.io/v1/".to_string()]
+    } else {
+        vec![
+            host.to_string(),
+            format!("https://{host}"),
+            format!("http://{host}"),
+        ]
+    }
+}
+
+/// What the docker config `config` says about `host`, as docker's CLI reads it: a helper
+/// named for the host first, then the config's store, then an inline entry.
+fn stored_in(config: &serde_json::Value, host: &str) -> Stored {
+    let keys = server_keys(host);
+    let helper = config
+        .get("credHelpers")
+        .and_then(|h| keys.iter().find_map(|k| h.get(k)?.as_str()))
+        .or_else(|| config.get("credsStore").and_then(|s| s.as_str()));
+    if let Some(name) = helper.filter(|n| is_helper_name(n)) {
+        return Stored::Helper(name.to_string());
+    }
+    let inline = config.get("auths").and_then(|auths| {
+        keys.iter().find_map(|k| {
+            auths
+                .get(k)?
+                .get("auth")?
+                .as_str()
+                .filter(|a| !a.is_empty())
+                .map(String::from)
+        })
+    });
+    inline.map_or(Stored::None, Stored::Inline)
+}
+
+/// A helper name is part of a program's name: letters, digits, `-`, `_`, `.`, never a path.
+fn is_helper_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The base64 `user:password` that `docker login` stored for `host`, inline or through a
+/// credential helper, if any. An identity token (OAuth refresh token) is not used.
 fn stored_credentials(host: &str) -> Option<String> {
     let dir = std::env::var_os("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
@@ -366,24 +423,67 @@ fn stored_credentials(host: &str) -> Option<String> {
     };
     let bytes = crate::limits::read(&dir.join("config.json"), limit).ok()?;
     let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let auths = config.get("auths")?.as_object()?;
-    let keys = [
-        host.to_string(),
-        format!("https://{host}"),
-        format!("http://{host}"),
-    ];
-    let docker_hub = ["https://index.docker.io/v1/".to_string()];
-    let candidates = if host == "registry-1.docker.io" {
-        &docker_hub[..]
-    } else {
-        &keys[..]
-    };
-    candidates.iter().find_map(|k| {
-        auths
-            .get(k)?
-            .get("auth")?
-            .as_str()
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-    })
+    match stored_in(&config, host) {
+        Stored::Inline(auth) => Some(auth),
+        Stored::Helper(name) => from_helper(&name, host),
+        Stored::None => None,
+    }
+}
+
+/// `docker-credential-<name> get`, given the server on stdin as docker's CLI gives it.
+fn from_helper(name: &str, host: &str) -> Option<String> {
+    use base64::Engine as _;
+    let helper =
+        crate::engine::process::Tool::find(&format!("docker-credential-{name}"), "").ok()?;
+    let server = server_keys(host).remove(0);
+    let mut stream = helper
+        .stream_with(&["get"], &Default::default(), Some(server.into_bytes()))
+        .ok()?;
+    let mut answer = Vec::new();
+    (&mut stream).take(1 << 20).read_to_end(&mut answer).ok()?;
+    stream.finish().ok()?;
+    let answer: serde_json::Value = serde_json::from_slice(&answer).ok()?;
+    let user = answer.get("Username")?.as_str()?;
+    let secret = answer.get("Secret")?.as_str()?;
+    if user == "<token>" || secret.is_empty() {
+        return None;
+    }
+    Some(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_looked_for_where_docker_login_keeps_them() {
+        let config = serde_json::json!({
+            "auths": {
+                "ghcr.io": {"auth": "dTpw"},
+                "https://index.docker.io/v1/": {"auth": "aHViOnB3"},
+                "quay.io": {}
+            },
+            "credHelpers": {"gcr.io": "gcloud", "evil.example": "../../bin/sh"}
+        });
+        assert_eq!(stored_in(&config, "ghcr.io"), Stored::Inline("dTpw".into()));
+        assert_eq!(
+            stored_in(&config, "registry-1.docker.io"),
+            Stored::Inline("aHViOnB3".into())
+        );
+        assert_eq!(
+            stored_in(&config, "gcr.io"),
+            Stored::Helper("gcloud".into())
+        );
+        // An entry without `auth` (a store holds it) and a helper name that is a path: none.
+        assert_eq!(stored_in(&config, "quay.io"), Stored::None);
+        assert_eq!(stored_in(&config, "evil.example"), Stored::None);
+        assert_eq!(stored_in(&config, "127.0.0.1:5000"), Stored::None);
+        // A store for every registry wins over inline entries, as in docker's CLI.
+        let store =
+            serde_json::json!({"credsStore": "desktop", "auths": {"ghcr.io": {"auth": "dTpw"}}});
+        assert_eq!(
+            stored_in(&store, "ghcr.io"),
+            Stored::Helper("desktop".into())
+        );
+    }
 }
