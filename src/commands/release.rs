@@ -144,10 +144,14 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         write_archive(&built, &lock, &sboms, dest, work.path())?;
         ui.progress(&format!("wrote OCI archive {}", dest.display()));
     }
-    if args.push {
+    // The images are in the registry once pushed: a registry that refuses the attachments
+    // (one without OCI 1.1 artifacts) must not cost the author the lock of what it holds.
+    let attached = if args.push {
         push_and_check(&docker, &lock.images, &tags, &platform, &ui)?;
-        attach_to_pushed(&lock, &sboms, &ui)?;
-    }
+        attach_to_pushed(&lock, &sboms, &ui)
+    } else {
+        Ok(())
+    };
     if let Some(dir) = &args.sbom {
         write_sboms(dir, &sboms, &ui)?;
     }
@@ -157,6 +161,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     }
     write_lock(&lock, &inputs.lock, &ui)?;
     print_summary(args.format, &inputs.lock, &lock);
+    attached.map_err(|e| {
+        Error::Failed(format!(
+            "the images are pushed and {} is written, but the lock and SBOMs are not attached to them: {e}; a reviewer holding only the image reference cannot find the lock, so publish it with the paper, or release again once the registry takes OCI artifacts",
+            inputs.lock.display()
+        ))
+    })?;
     Ok(Exit::Ok)
 }
 
