@@ -45,13 +45,28 @@ fn attached(repository: &str, digest: &str) -> Vec<(String, String)> {
 #[test]
 fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone() {
     let _serial = serial();
-    let p = crate::one_stage("published");
     let pid = std::process::id();
-    p.write(&[
-        ("app/unique.txt", &format!("published {pid}\n")),
-        ("repro.toml", "[release]\ntags = [\"paper-v1\"]\n"),
-    ]);
-    p.commit("a paper's release");
+    let repo = format!("{REGISTRY}/repro-test/published-{pid}");
+    // A base and a release: both are pushed, both carry the lock.
+    let p = Project::new(
+        "published",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nRUN echo environment {pid} > /env.txt\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                &format!("FROM {repo}:base\nCOPY app /app\n"),
+            ),
+            ("app/unique.txt", &format!("published {pid}\n")),
+            ("repro.toml", "[release]\ntags = [\"paper-v1\"]\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
     // The remote a reviewer clones: a bare repository the lock records.
     let remote = p.dir.join("../remote.git");
     git_in(
@@ -59,7 +74,6 @@ fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone
         &["clone", "-q", "--bare", ".", remote.to_str().unwrap()],
     );
     p.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
-    let repo = format!("{REGISTRY}/repro-test/published-{pid}");
     let archive = p.dir.join("../paper.oci.tar");
     let release = |extra: &[&str]| {
         let mut args = vec!["release", "--image", &repo, "--push", "--tag", "extra"];
@@ -67,30 +81,43 @@ fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone
         p.repro(&args).expect(0)
     };
     let first = release(&["--archive", archive.to_str().unwrap(), "--format", "json"]);
-    let digest = first.json()["images"][0]["manifest_digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let summary = first.json();
+    let digest_of = |role: &str| -> String {
+        summary["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["role"] == role)
+            .unwrap()["manifest_digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (digest, base_digest) = (digest_of("release"), digest_of("base"));
     let lock = p.lock_text();
     let commit = p.git(&["rev-parse", "HEAD"]);
 
-    // Every tag is in the registry, each naming the locked digest.
+    // Every tag is in the registry, each naming the locked digest: the release's commit tag,
+    // repro.toml's tag and --tag's; the base's.
     for tag in [&commit[..12], "paper-v1", "extra"] {
         assert_eq!(sha256(&served(&format!("{repo}:{tag}"))), digest, "{tag}");
     }
-    // The lock and both SBOMs are attached, once each; the lock is the file written.
-    let types: Vec<String> = attached(&repo, &digest)
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
-    assert_eq!(
-        types,
-        [
-            "application/spdx+json",
-            "application/vnd.cyclonedx+json",
-            "application/vnd.docker-repro.lock.v1+toml"
-        ]
-    );
+    assert_eq!(sha256(&served(&format!("{repo}:base"))), base_digest);
+    // The lock and both SBOMs are attached to each image, once each.
+    for subject in [&digest, &base_digest] {
+        let types: Vec<String> = attached(&repo, subject)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "application/spdx+json",
+                "application/vnd.cyclonedx+json",
+                "application/vnd.docker-repro.lock.v1+toml"
+            ]
+        );
+    }
     assert!(
         first.stderr.contains("repro.lock: attached to"),
         "{}",
@@ -105,12 +132,17 @@ fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone
         "{}",
         second.stderr
     );
+    assert!(
+        !second.stderr.contains("repro.lock: attached to"),
+        "{}",
+        second.stderr
+    );
     assert_eq!(attached(&repo, &digest), before);
     assert_eq!(p.lock_text(), lock);
 
     // A reviewer with nothing but the reference: the engine's copies are gone, and the
     // directory is empty.
-    docker(&["image", "rm", "--force", &digest]);
+    docker(&["image", "rm", "--force", &digest, &base_digest]);
     let empty = tempfile::tempdir().unwrap();
     let pinned = format!("{repo}@{digest}");
     let by_reference = docker_in(
@@ -121,8 +153,19 @@ fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone
     .json();
     assert_eq!(by_reference["lock"], pinned.as_str());
     assert_eq!(by_reference["verdict"], "identical");
-    assert_eq!(by_reference["images"][0]["source"], "registry");
     assert_eq!(by_reference["commit"], commit.as_str());
+    for image in by_reference["images"].as_array().unwrap() {
+        assert_eq!(image["source"], "registry", "{by_reference:#}");
+    }
+    // The base's digest leads to the same lock.
+    let base_pinned = format!("{repo}@{base_digest}");
+    let by_base = docker_in(
+        empty.path(),
+        &["repro", "verify", &base_pinned, "--format", "json"],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(by_base["commit"], commit.as_str());
 
     // The rebuild clones the locked remote at the locked commit.
     let rebuilt = docker_in(
@@ -155,7 +198,7 @@ fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone
     let offline = docker_in(empty.path(), &["repro", "verify", &pinned, "--offline"]).expect(125);
     assert_eq!(offline.stderr.lines().count(), 1, "{}", offline.stderr);
 
-    for tag in [&commit[..12], "paper-v1", "extra"] {
+    for tag in [&commit[..12], "paper-v1", "extra", "base"] {
         let _ = std::process::Command::new("docker")
             .args(["image", "rm", &format!("{repo}:{tag}")])
             .output();
