@@ -47,6 +47,7 @@ fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone
     let _serial = serial();
     let pid = std::process::id();
     let repo = format!("{REGISTRY}/repro-test/published-{pid}");
+    let _pushed = PushedRepository(repo.clone());
     // A base and a release: both are pushed, both carry the lock.
     let p = Project::new(
         "published",

@@ -13,8 +13,10 @@ use sha2::Digest as _;
 use crate::common::*;
 
 /// `busybox` pushed to a repository of this test's own: `(repository, digest, registry)`.
-fn own_image(name: &str) -> (String, Digest, Registry) {
+/// The repository is emptied when `pushed` drops.
+fn own_image(name: &str, pushed: &mut Vec<PushedRepository>) -> (String, Digest, Registry) {
     let repository = format!("{REGISTRY}/repro-test/{name}-{}", std::process::id());
+    pushed.push(PushedRepository(repository.clone()));
     publish(&busybox(), &format!("{repository}:1"));
     let out = std::process::Command::new("docker")
         .args([
@@ -58,6 +60,7 @@ fn refused(pinned: &str, words: &str) {
 #[test]
 fn a_lock_attached_to_another_image_is_refused() {
     let _serial = serial();
+    let mut pushed = Vec::new();
     // A real lock, of a release pushed elsewhere.
     let p = Project::new(
         "foreignlock",
@@ -76,7 +79,7 @@ fn a_lock_attached_to_another_image_is_refused() {
         .unwrap()
         .to_string();
 
-    let (repository, digest, registry) = own_image("foreign-lock");
+    let (repository, digest, registry) = own_image("foreign-lock", &mut pushed);
     let subject = ops::subject(&registry, &digest, &repository).unwrap();
     ops::attach(
         &registry,
@@ -92,7 +95,8 @@ fn a_lock_attached_to_another_image_is_refused() {
 #[test]
 fn a_referrers_list_naming_an_artifact_about_another_image_is_refused() {
     let _serial = serial();
-    let (repository, digest, registry) = own_image("foreign-artifact");
+    let mut pushed = Vec::new();
+    let (repository, digest, registry) = own_image("foreign-artifact", &mut pushed);
     // A lock artifact whose subject is another image, listed under this image's tag.
     let other = referrer::Descriptor::of(referrer::MANIFEST_TYPE, b"another image");
     let artifact = referrer::artifact(
@@ -207,7 +211,8 @@ fn an_archived_lock_whose_bytes_are_not_its_digest_is_refused() {
 #[test]
 fn a_lock_over_the_bound_is_refused_without_reading_it() {
     let _serial = serial();
-    let (repository, digest, registry) = own_image("huge-lock");
+    let mut pushed = Vec::new();
+    let (repository, digest, registry) = own_image("huge-lock", &mut pushed);
     let subject = ops::subject(&registry, &digest, &repository).unwrap();
     // 17 MiB, past the 16 MiB a repro.lock may have: refused from its descriptor.
     let huge = vec![b'#'; 17 << 20];
@@ -222,7 +227,7 @@ fn a_lock_over_the_bound_is_refused_without_reading_it() {
 
     // The same bytes under a descriptor that lies about their size (the registry takes it):
     // refused from the size the registry announces, and never read past the bound.
-    let (repository, digest, registry) = own_image("lying-lock");
+    let (repository, digest, registry) = own_image("lying-lock", &mut pushed);
     let subject = ops::subject(&registry, &digest, &repository).unwrap();
     let honest = referrer::artifact(&lock(huge), &subject, "2024-01-01T00:00:00Z");
     let mut manifest: serde_json::Value = serde_json::from_slice(&honest.manifest).unwrap();
