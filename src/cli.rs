@@ -14,6 +14,7 @@ The workflow (base image for the environment, release image = base + code):
   docker repro verify               check the locked images are present with the locked digests
   docker repro verify --rebuild     rebuild the locked commit from scratch and compare byte for byte
   docker repro inspect IMAGE        list the apt/pip/conda packages and CUDA facts inside an image
+  docker repro dev [-- CMD]         work in the base built from the working tree, code bind-mounted
   docker repro run [-- CMD]         run the locked image by digest, judged against this host's GPU
   docker repro check                lint the Dockerfiles for what makes rebuilds differ
   docker repro diff A B             explain what differs between two locks or images
@@ -51,6 +52,7 @@ pub enum Command {
     Verify(VerifyArgs),
     Inspect(InspectArgs),
     Run(RunArgs),
+    Dev(DevArgs),
     Check(CheckArgs),
     Diff(DiffArgs),
     Init(InitArgs),
@@ -409,7 +411,9 @@ Of a multi-platform lock, the locked image index is first checked to list exactl
 manifest for each locked platform (exit 2 if it does not; nothing is loaded or run), and this \
 platform's manifest is run by its own digest, NAME@sha256:MANIFEST, never the index.\n\n\
 A run record, repro-run.json (image digest, lock sha256, host facts and verdict, command, exit \
-status, start and end times), is written to --out DIR, or to the current directory.",
+status, start and end times), is written to --out DIR; without --out to \
+$XDG_STATE_HOME/docker-repro/runs/TIME-DIGEST-PID.json (~/.local/state/... by default), never into \
+the clone. stderr says where.",
     after_help = "Exit codes: the command's own exit status; 1 error, 2 the locked image index does not list the locked manifests, 3 this host cannot run the image, 125 usage, 130 interrupted.\n\nExamples:\n  docker repro run\n  docker repro run paper/repro.lock --archive paper/paper-v1.oci.tar --data ./inputs --out ./results\n  docker repro run -- python3 train.py --epochs 1"
 )]
 pub struct RunArgs {
@@ -441,6 +445,39 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+/// Work in the base: build it from the working tree (cached), run it with the code bind-mounted.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Work in the base: build it from the working tree (cached), run it with the code bind-mounted.\n\n\
+The daily loop of the base/release layout. The base Dockerfile of the working tree (not a commit) is \
+built with repro.toml's inputs (build arguments, secrets, SSH, network, add-hosts, ulimits, named \
+contexts; proxies from the environment) and the build cache, so an unchanged base takes seconds, \
+and stored as <image>:dev (never <image>:base, which release owns); a failed build tags nothing. \
+Then it runs, removed on exit, with each directory docker/Dockerfile.release copies bind-mounted \
+where the release copies it and the release's WORKDIR as the working directory: files written \
+there land in the working tree. No image is built on top: what runs is the base itself.\n\n\
+The container runs as the invoking user (SUDO_UID:SUDO_GID under sudo, else this process's \
+owner; root stays root) with HOME=/tmp, so what it writes into the working tree is yours \
+(--user chooses). A terminal when stdin and stdout are terminals, /dev/shm of 8g, -e, -p and \
+--mount as for `run`. --gpus all when this host has an NVIDIA GPU and the image needs CUDA: as \
+the lock's inventory says when the base is the locked one, else whenever the host has an \
+NVIDIA GPU (--gpus / --no-gpus choose).\n\n\
+One line on stderr names the base it runs and whether it is the base of repro.lock (today \
+compared by the base Dockerfile's sha256 and the build arguments). A single-Dockerfile project \
+has no base to work in: dev refuses it.",
+    after_help = "Exit codes: the command's own exit status; 1 error (no base Dockerfile, a failed build, a container that could not start: docker run's 125, 126 or 127), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro dev\n  docker repro dev -- python3 train.py --epochs 1\n  docker repro dev -p 127.0.0.1:8888:8888 -- jupyter lab --ip 0.0.0.0\n  sudo -E docker repro dev --mount type=volume,source=pip-cache,target=/tmp/.cache -- bash"
+)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub container: ContainerArgs,
+    /// Hide build progress and messages
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// The command to run instead of the image's own (after --)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
 /// How a container is run: what a deep-learning job needs from `docker run`.
 #[derive(Debug, Args)]
 pub struct ContainerArgs {
@@ -453,7 +490,7 @@ pub struct ContainerArgs {
     /// Size of /dev/shm (docker's 64m kills PyTorch DataLoader workers with "Bus error")
     #[arg(long, value_name = "SIZE", default_value = "8g")]
     pub shm_size: String,
-    /// Run as UID[:GID], with HOME=/tmp [default: the invoking user when --out is given]
+    /// Run as UID[:GID], with HOME=/tmp [default: the invoking user where the container writes to this host: run --out, dev]
     #[arg(long, value_name = "UID[:GID]")]
     pub user: Option<String>,
     /// Set an environment variable in the container (repeatable)

@@ -5,8 +5,8 @@
 //! | layer | modules | what |
 //! |---|---|---|
 //! | entry | `main.rs`, [`plugin`], [`cli`] | parse argv, the plugin protocol, map exit codes |
-//! | commands | [`commands`] (`release`, `verify`, `inspect`, `run`, `check`, `diff`) | one thin file per subcommand: read arguments, call ops, core and engine, print |
-//! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report, the lock and SBOMs attached to pushed images |
+//! | commands | [`commands`] (`release`, `verify`, `inspect`, `run`, `dev`, `check`, `diff`, `init`) | one thin file per subcommand: read arguments, call ops, core and engine, print |
+//! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report, how a container is run, the lock and SBOMs attached to pushed images |
 //! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`check`], [`host`], [`sbom`] | pure models and decisions: digests, references, archives and layers (the image model), packages, why images differ, the lockfile, `repro.toml`, Dockerfiles and their lint, the host verdict, the inventory as CycloneDX and SPDX |
 //! | engine | [`engine`] (`process`, `docker`, `git`, `gpu`, `registry`) | the only code that touches the outside: every process starts in `engine::process`; a registry's HTTP API is spoken in `engine::registry` |
 //! | plumbing | [`error`], [`exit`], [`ui`], [`cancel`], [`scratch`], [`limits`] | typed errors, exit codes, escaped output, Ctrl-C, temp files, bounded reads of untrusted files |
@@ -51,6 +51,7 @@ pub fn run(cli: Cli, globals: Vec<String>) -> Result<Exit> {
         Command::Verify(args) => commands::verify::run(args, globals),
         Command::Inspect(args) => commands::inspect::run(args, globals),
         Command::Run(args) => commands::run::run(args, globals),
+        Command::Dev(args) => commands::dev::run(args, globals),
         Command::Check(args) => commands::check::run(args),
         Command::Diff(args) => commands::diff::run(args, globals),
         Command::Init(args) => commands::init::run(args),

@@ -62,6 +62,7 @@ fn help_of_every_command() {
         ("help_verify", vec!["repro", "verify", "--help"]),
         ("help_inspect", vec!["repro", "inspect", "--help"]),
         ("help_run", vec!["repro", "run", "--help"]),
+        ("help_dev", vec!["repro", "dev", "--help"]),
         ("help_check", vec!["repro", "check", "--help"]),
         ("help_diff", vec!["repro", "diff", "--help"]),
         ("help_init", vec!["repro", "init", "--help"]),

@@ -2,6 +2,7 @@
 //! adapters, and prints. No command imports another.
 
 pub mod check;
+pub mod dev;
 pub mod diff;
 pub mod init;
 pub mod inspect;

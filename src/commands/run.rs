@@ -2,19 +2,21 @@
 //! it, and leave a run record a reviewer can attach to a review.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use serde::Serialize;
 
 use crate::cli::RunArgs;
 use crate::engine::docker::{Docker, VerifiedLoad};
-use crate::engine::process::ProcessError;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::host::{self, HostReport};
 use crate::image::oci::sha256_digest;
 use crate::image::reference;
 use crate::lock::{self, Lock, Role};
+use crate::ops::container::{
+    check_mount_path, container_options, gpus_due, run_argv_with, run_container, use_gpus,
+    ContainerOptions,
+};
 use crate::ops::tie;
 use crate::ui::Ui;
 
@@ -42,23 +44,6 @@ struct RunRecord<'a> {
     exit_status: Option<i32>,
     started: String,
     finished: String,
-}
-
-/// A path that goes into a `--mount` field. docker reads `--mount` as comma-separated
-/// `key=value` fields (with CSV quoting), so a `,` `=` or `"` in a path could add fields of its
-/// own, such as a second `source=`; control characters have no place in a path either.
-pub fn check_mount_path(flag: &str, spec: &str, path: &str) -> Result<()> {
-    match path
-        .chars()
-        .find(|c| matches!(c, ',' | '=' | '"') || c.is_control())
-    {
-        Some(c) => Err(Error::Usage(format!(
-            "{flag} {}: {:?} cannot be part of a mounted path (docker would read it as a mount option); rename the directory",
-            crate::ui::escape(spec),
-            c
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// `--data DIR[:PATH]` → (absolute host dir, container path).
@@ -108,123 +93,6 @@ pub fn run_argv(
     )
 }
 
-/// The shared memory a container gets unless told otherwise. docker's own 64 MiB is what
-/// PyTorch DataLoader workers die of ("Bus error"), since they pass batches through
-/// `/dev/shm`; 8 GiB is a size, not a reservation (tmpfs takes pages only as written), and
-/// keeps the container's IPC namespace its own, which `--ipc host` would not.
-pub const DEFAULT_SHM_SIZE: &str = "8g";
-
-/// How the container is run, besides what it runs: the options a deep-learning job needs.
-#[derive(Debug, Default, Clone)]
-pub struct ContainerOptions {
-    /// `-it`: stdin kept open and a terminal, for an interactive shell or a progress bar.
-    pub tty: bool,
-    /// `--shm-size`; none leaves docker's default.
-    pub shm_size: Option<String>,
-    /// `--user UID:GID`, with `HOME=/tmp` so that a user the image does not know can write
-    /// its caches.
-    pub user: Option<String>,
-    /// `--env KEY=VALUE`, each checked by [`parse_env`].
-    pub env: Vec<String>,
-    /// `--publish` specs, passed as one argv element each.
-    pub publish: Vec<String>,
-    /// `--mount` specs the user gave, each checked by [`parse_mount`].
-    pub mounts: Vec<String>,
-}
-
-/// A `--mount` spec passed through to docker: one argv element with a target, and no control
-/// characters (docker reads the fields itself; no shell ever sees it).
-pub fn parse_mount(spec: &str) -> Result<String> {
-    let has_target = spec.split(',').any(|field| {
-        ["target=", "dst=", "destination="]
-            .iter()
-            .any(|key| field.trim_start().starts_with(key))
-    });
-    if has_target && !spec.chars().any(char::is_control) {
-        Ok(spec.to_string())
-    } else {
-        Err(Error::Usage(format!(
-            "--mount {}: expected a docker mount spec with a target, such as type=volume,source=cache,target=/root/.cache",
-            crate::ui::escape(spec)
-        )))
-    }
-}
-
-/// `KEY=VALUE` for `--env`: a name docker can set (no `=` in it, not empty), and a value,
-/// which may hold anything; it travels as one argv element, never through a shell.
-pub fn parse_env(spec: &str) -> Result<String> {
-    match spec.split_once('=') {
-        Some((key, _)) if !key.is_empty() && !key.chars().any(|c| c.is_control() || c == ' ') => {
-            Ok(spec.to_string())
-        }
-        _ => Err(Error::Usage(format!(
-            "--env {}: expected KEY=VALUE, such as --env WANDB_MODE=offline",
-            crate::ui::escape(spec)
-        ))),
-    }
-}
-
-/// The [`run_argv`] with the container's [`ContainerOptions`].
-pub fn run_argv_with(
-    name: &str,
-    use_gpus: bool,
-    data: &[(PathBuf, String)],
-    out: Option<&Path>,
-    (image, platform): (&str, Option<&str>),
-    command: &[String],
-    options: &ContainerOptions,
-) -> Vec<String> {
-    let mut argv: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), name.into()];
-    if let Some(platform) = platform {
-        argv.extend(["--platform".into(), platform.into()]);
-    }
-    if use_gpus {
-        argv.extend(["--gpus".into(), "all".into()]);
-    }
-    if options.tty {
-        argv.extend(["--interactive".into(), "--tty".into()]);
-    }
-    if let Some(size) = &options.shm_size {
-        argv.extend(["--shm-size".into(), size.clone()]);
-    }
-    if let Some(user) = &options.user {
-        argv.extend([
-            "--user".into(),
-            user.clone(),
-            "--env".into(),
-            "HOME=/tmp".into(),
-        ]);
-    }
-    for env in &options.env {
-        argv.extend(["--env".into(), env.clone()]);
-    }
-    for publish in &options.publish {
-        argv.extend(["--publish".into(), publish.clone()]);
-    }
-    for mount in &options.mounts {
-        argv.extend(["--mount".into(), mount.clone()]);
-    }
-    for (dir, target) in data {
-        argv.extend([
-            "--mount".into(),
-            format!(
-                "type=bind,source={},target={target},readonly",
-                dir.display()
-            ),
-        ]);
-    }
-    if let Some(out) = out {
-        argv.extend([
-            "--mount".into(),
-            format!("type=bind,source={},target=/out", out.display()),
-        ]);
-    }
-    argv.push("--".into());
-    argv.push(image.into());
-    argv.extend(command.iter().cloned());
-    argv
-}
-
 pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     let ui = Ui { quiet: args.quiet };
     let lock_path = args
@@ -237,8 +105,12 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         .iter()
         .map(|d| parse_data(d))
         .collect::<Result<Vec<_>>>()?;
-    let out = out_dir(args.out.as_deref())?;
-    let options = container_options(&args.container, out.is_some())?;
+    let options = container_options(&args.container, args.out.is_some())?;
+    let out = out_dir(args.out.as_deref(), options.user.as_deref())?;
+    let records = match &out {
+        Some(_) => None,
+        None => Some(records_dir()?),
+    };
     let docker = Docker::new(globals)?;
     let release = release_for_host(&lock, &docker)?;
     let (image, verified) = locked_image(&docker, &lock, release, args, &ui)?;
@@ -253,11 +125,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
             host.verdict.line()
         )));
     }
-    let use_gpus = match (args.container.gpus, args.container.no_gpus) {
-        (true, _) => true,
-        (_, true) => false,
-        _ => gpus_due(&host),
-    };
+    let use_gpus = use_gpus(&args.container, gpus_due(&host));
 
     let name = format!("docker-repro-run-{}", std::process::id());
     let argv = run_argv_with(
@@ -300,10 +168,17 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         started: humantime::format_rfc3339_seconds(started).to_string(),
         finished: humantime::format_rfc3339_seconds(finished).to_string(),
     };
-    let record_path = out.as_deref().unwrap_or(Path::new(".")).join(RECORD_FILE);
+    let record_path = match (&out, &records) {
+        (Some(out), _) => out.join(RECORD_FILE),
+        (None, Some(dir)) => dir.join(record_name(started, &release.manifest_digest)),
+        (None, None) => unreachable!("a records directory is made when there is no --out"),
+    };
     let json = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
     lock::write_atomic(&record_path, json.as_bytes())?;
-    ui.progress(&format!("wrote {}", record_path.display()));
+    if out.is_some() {
+        give_to(&record_path, options.user.as_deref());
+    }
+    ui.progress(&format!("wrote the run record {}", record_path.display()));
     match status {
         Ok(0) => Ok(Exit::Ok),
         Ok(code) => Ok(Exit::Command(code)),
@@ -311,111 +186,59 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     }
 }
 
-/// Whether the container gets `--gpus all`: the image needs CUDA and this host has an NVIDIA GPU
-/// judged able to run it. Where the release was cut does not count: a release cut on a CPU-only
-/// CI machine still needs the reviewer's GPU.
-fn gpus_due(host: &HostReport) -> bool {
-    host.image_cuda.is_some() && !host.gpus.is_empty() && !host.cannot_run()
+/// Where run records go without `--out`: `$XDG_STATE_HOME/docker-repro/runs`, by default
+/// `~/.local/state/docker-repro/runs`, never the clone, whose `git status` a record would
+/// dirty. Made before the run, so that a run is never lost for want of a place to record it.
+fn records_dir() -> Result<PathBuf> {
+    let dir = records_dir_of(
+        std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+    .ok_or_else(|| {
+        Error::Failed(
+            "no place for the run record: neither XDG_STATE_HOME nor HOME is an absolute path; set one, or pass --out DIR".into(),
+        )
+    })?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
 }
 
-/// The [`ContainerOptions`] of the flags: a terminal when stdin and stdout are ones, and, when
-/// an output directory is mounted, the invoking user (`SUDO_UID`/`SUDO_GID` under sudo, else
-/// this process's owner; none for root), so that what the job writes there is not root's.
-pub fn container_options(
-    args: &crate::cli::ContainerArgs,
-    mounts_output: bool,
-) -> Result<ContainerOptions> {
-    use std::io::IsTerminal;
-    let tty = args.tty
-        || (!args.no_tty && std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
-    let user = match &args.user {
-        Some(user) => Some(parse_user(user)?),
-        None if mounts_output => invoking_user(),
-        None => None,
-    };
-    Ok(ContainerOptions {
-        tty,
-        shm_size: Some(args.shm_size.clone()),
-        user,
-        env: args
-            .env
-            .iter()
-            .map(|e| parse_env(e))
-            .collect::<Result<_>>()?,
-        publish: args.publish.clone(),
-        mounts: args
-            .mount
-            .iter()
-            .map(|m| parse_mount(m))
-            .collect::<Result<_>>()?,
-    })
+/// [`records_dir`] of these variables; a relative `XDG_STATE_HOME` is ignored, as the XDG
+/// base directory specification says.
+fn records_dir_of(xdg_state_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let state = xdg_state_home.filter(|p| p.is_absolute()).or_else(|| {
+        home.filter(|p| p.is_absolute())
+            .map(|h| h.join(".local/state"))
+    })?;
+    Some(state.join("docker-repro").join("runs"))
 }
 
-/// `UID[:GID]`, numbers or names docker resolves in the image; nothing else.
-pub fn parse_user(spec: &str) -> Result<String> {
-    let part = |p: &str| {
-        !p.is_empty()
-            && !p.starts_with('-')
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+/// A record's file name: when the run started (UTC) and which image ran, `20261206T031500Z-
+/// b5e1cab0f9cb-4242.json`; the process id keeps two runs of one second apart.
+fn record_name(started: std::time::SystemTime, digest: &str) -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(started)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let short = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!(
+        "{stamp}-{}-{}.json",
+        &short[..short.len().min(12)],
+        std::process::id()
+    )
+}
+
+/// Gives a file or folder this tool made to the container's user, when that is a numeric
+/// `UID:GID` other than ours (root running for `sudo`'s user); best effort, since the
+/// container reports its own failure to write.
+fn give_to(path: &Path, user: Option<&str>) {
+    let Some((uid, gid)) = user.and_then(|u| u.split_once(':')) else {
+        return;
     };
-    let ok = match spec.split_once(':') {
-        Some((u, g)) => part(u) && part(g),
-        None => part(spec),
-    };
-    if ok {
-        Ok(spec.to_string())
-    } else {
-        Err(Error::Usage(format!(
-            "--user {}: expected UID[:GID] such as --user 1000:1000",
-            crate::ui::escape(spec)
-        )))
+    if let (Ok(uid), Ok(gid)) = (uid.parse::<u32>(), gid.parse::<u32>()) {
+        let _ = std::os::unix::fs::chown(path, Some(uid), Some(gid));
     }
-}
-
-/// The user who asked for the run, as `UID:GID`: under sudo the one sudo names, else the
-/// owner of this process; `None` for root, whose files are root's anyway.
-fn invoking_user() -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let number = |key: &str| {
-        std::env::var(key)
-            .ok()
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-    };
-    if let (Some(uid), Some(gid)) = (number("SUDO_UID"), number("SUDO_GID")) {
-        return (uid != "0").then(|| format!("{uid}:{gid}"));
-    }
-    let me = std::fs::metadata("/proc/self").ok()?;
-    (me.uid() != 0).then(|| format!("{}:{}", me.uid(), me.gid()))
-}
-
-/// Runs the container attached, and when and how it ended. Ctrl-C stops and removes it (the
-/// container outlives a killed client) and is an interruption, so that no record is written of
-/// a run that did not finish and "nothing was written" is true.
-#[allow(clippy::type_complexity)]
-fn run_container(
-    docker: &Docker,
-    name: &str,
-    argv: &[String],
-    ui: &Ui,
-) -> Result<(
-    std::result::Result<i32, ProcessError>,
-    SystemTime,
-    SystemTime,
-)> {
-    let started = SystemTime::now();
-    let status = docker.run_attached(argv);
-    let finished = SystemTime::now();
-    if let Err(ProcessError::Interrupted { .. }) = &status {
-        ui.progress(&format!("stopping container {name}"));
-        if let Err(e) = docker.remove_container(name) {
-            ui.warn(&format!(
-                "could not remove container {name} ({e}); remove it with `docker rm --force {name}`"
-            ));
-        }
-        return Err(Error::Interrupted);
-    }
-    Ok((status, started, finished))
 }
 
 /// The lock, validated, and its bytes (the run record holds their sha256).
@@ -426,14 +249,24 @@ fn read_lock(lock_path: &Path) -> Result<(Lock, Vec<u8>)> {
 }
 
 /// The `--out` directory, created and resolved, its path checked before anything is created:
-/// `res,source=/x` must not even make a folder.
-fn out_dir(dir: Option<&Path>) -> Result<Option<PathBuf>> {
+/// `res,source=/x` must not even make a folder. The folders made for it belong to `user` (the
+/// container's numeric `UID:GID`), who must be able to write there.
+fn out_dir(dir: Option<&Path>, user: Option<&str>) -> Result<Option<PathBuf>> {
     let Some(dir) = dir else {
         return Ok(None);
     };
     let spec = dir.to_string_lossy();
     check_mount_path("--out", &spec, &spec)?;
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| std::fs::symlink_metadata(a).is_err())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    for made in &missing {
+        give_to(made, user);
+    }
     let resolved = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
     check_mount_path("--out", &spec, &resolved.to_string_lossy())?;
     Ok(Some(resolved))
@@ -657,109 +490,31 @@ mod tests {
         );
     }
 
-    fn host(
-        image_cuda: Option<&str>,
-        gpus: usize,
-        verdict: host::cuda_compat::Verdict,
-    ) -> HostReport {
-        let a100 = crate::host::gpu::Gpu {
-            name: "NVIDIA A100-SXM4-80GB".into(),
-            driver_version: "550.54.15".into(),
-            compute_capability: "8.0".into(),
+    #[test]
+    fn run_records_go_to_the_users_state_directory_never_the_clone() {
+        let state = |xdg: Option<&str>, home: Option<&str>| {
+            records_dir_of(xdg.map(PathBuf::from), home.map(PathBuf::from))
         };
-        HostReport {
-            gpus: vec![a100; gpus],
-            driver: (gpus > 0).then(|| "550.54.15".into()),
-            image_cuda: image_cuda.map(str::to_string),
-            needs: None,
-            // A release cut on a CPU-only CI machine: no GPU in the lock.
-            release_gpus: vec![],
-            verdict,
-        }
-    }
-
-    #[test]
-    fn gpus_follow_the_images_cuda_and_this_hosts_gpu_not_where_the_release_was_cut() {
-        use host::cuda_compat::Verdict;
-        assert!(gpus_due(&host(Some("12.4"), 1, Verdict::Runs)));
-        assert!(!gpus_due(&host(None, 1, Verdict::NoCudaInImage)));
-        assert!(!gpus_due(&host(
-            Some("12.4"),
-            0,
-            Verdict::NoGpu {
-                reason: "none".into()
-            }
-        )));
-        assert!(!gpus_due(&host(
-            Some("12.4"),
-            1,
-            Verdict::WillNotRun {
-                reason: "old driver".into()
-            }
-        )));
-    }
-
-    #[test]
-    fn the_container_options_go_into_the_argv_each_as_one_element() {
-        let options = ContainerOptions {
-            tty: true,
-            shm_size: Some(DEFAULT_SHM_SIZE.into()),
-            user: Some("4321:4321".into()),
-            env: vec!["A=b; rm -rf /".into()],
-            publish: vec!["127.0.0.1:8888:8888".into()],
-            mounts: vec!["type=volume,source=cache,target=/root/.cache".into()],
-        };
-        let argv = run_argv_with("n", false, &[], None, ("sha256:abc", None), &[], &options);
         assert_eq!(
-            argv,
-            [
-                "run",
-                "--rm",
-                "--name",
-                "n",
-                "--interactive",
-                "--tty",
-                "--shm-size",
-                "8g",
-                "--user",
-                "4321:4321",
-                "--env",
-                "HOME=/tmp",
-                "--env",
-                "A=b; rm -rf /",
-                "--publish",
-                "127.0.0.1:8888:8888",
-                "--mount",
-                "type=volume,source=cache,target=/root/.cache",
-                "--",
-                "sha256:abc"
-            ]
+            state(Some("/x/state"), Some("/home/r")),
+            Some(PathBuf::from("/x/state/docker-repro/runs"))
         );
-    }
-
-    #[test]
-    fn env_and_user_are_parsed_or_refused_in_one_line() {
         assert_eq!(
-            parse_env("WANDB_MODE=offline").unwrap(),
-            "WANDB_MODE=offline"
+            state(None, Some("/home/r")),
+            Some(PathBuf::from("/home/r/.local/state/docker-repro/runs"))
         );
-        assert_eq!(parse_env("EMPTY=").unwrap(), "EMPTY=");
-        for bad in ["NOVALUE", "=x", "A B=c", "\u{1b}[2J=x"] {
-            let e = parse_env(bad).unwrap_err().to_string();
-            assert!(
-                e.contains("expected KEY=VALUE") && !e.contains('\u{1b}'),
-                "{e}"
-            );
-        }
-        assert_eq!(parse_user("1000:1000").unwrap(), "1000:1000");
-        assert_eq!(parse_user("researcher").unwrap(), "researcher");
-        for bad in ["", ":", "1000:", "a b", "1000:1000:1", "--privileged"] {
-            assert!(parse_user(bad).is_err(), "{bad}");
-        }
-        assert!(parse_mount("type=bind,source=/d,dst=/d,readonly").is_ok());
-        for bad in ["type=volume,source=cache", "target=/x\n", ""] {
-            assert!(parse_mount(bad).is_err(), "{bad:?}");
-        }
+        // A relative XDG_STATE_HOME would land in the clone: ignored, as XDG says.
+        assert_eq!(
+            state(Some("state"), Some("/home/r")),
+            Some(PathBuf::from("/home/r/.local/state/docker-repro/runs"))
+        );
+        assert_eq!(state(Some("state"), Some("home")), None);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_527_500);
+        let name = record_name(at, "sha256:b5e1cab0f9cb0123456789");
+        assert!(
+            name.starts_with("20261206T032500Z-b5e1cab0f9cb-") && name.ends_with(".json"),
+            "{name}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@
 pub mod lex;
 pub mod parser;
 pub mod sources;
+pub mod workspace;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -71,6 +71,29 @@ pub struct BuildInputs {
 
 impl BuildSpec {
     pub fn argv(&self) -> Vec<String> {
+        let compression = match self.compression {
+            crate::lock::Compression::Gzip => "",
+            crate::lock::Compression::Zstd => ",compression=zstd,force-compression=true",
+        };
+        let rewrite = if self.rewrite_timestamp {
+            ",rewrite-timestamp=true"
+        } else {
+            ""
+        };
+        self.argv_to(format!(
+            "type=oci,dest={}{rewrite},name={}{compression}",
+            self.output.to_string_lossy(),
+            self.name
+        ))
+    }
+
+    /// The build with its image stored in the engine under `name` (`type=docker`, what
+    /// `--load` does), not written to `output`: for an image that is run here, never locked.
+    pub fn engine_argv(&self) -> Vec<String> {
+        self.argv_to(format!("type=docker,name={}", self.name))
+    }
+
+    fn argv_to(&self, output: String) -> Vec<String> {
         let mut argv: Vec<String> = vec!["buildx".into(), "build".into()];
         if !self.builder.is_empty() {
             argv.extend(["--builder".into(), self.builder.clone()]);
@@ -120,22 +143,9 @@ impl BuildSpec {
         if !self.target.is_empty() {
             argv.extend(["--target".into(), self.target.clone()]);
         }
-        let compression = match self.compression {
-            crate::lock::Compression::Gzip => "",
-            crate::lock::Compression::Zstd => ",compression=zstd,force-compression=true",
-        };
-        let rewrite = if self.rewrite_timestamp {
-            ",rewrite-timestamp=true"
-        } else {
-            ""
-        };
         argv.extend([
             "--output".into(),
-            format!(
-                "type=oci,dest={}{rewrite},name={}{compression}",
-                self.output.to_string_lossy(),
-                self.name
-            ),
+            output,
             "--".into(),
             self.context.to_string_lossy().into_owned(),
         ]);
@@ -347,6 +357,16 @@ impl Docker {
     }
 
     pub fn build(&self, spec: &BuildSpec, quiet: bool) -> Result<()> {
+        self.build_argv(spec, spec.argv(), quiet)
+    }
+
+    /// [`Docker::build`] into the engine: see [`BuildSpec::engine_argv`]. A build that fails
+    /// tags nothing.
+    pub fn build_into_engine(&self, spec: &BuildSpec, quiet: bool) -> Result<()> {
+        self.build_argv(spec, spec.engine_argv(), quiet)
+    }
+
+    fn build_argv(&self, spec: &BuildSpec, mut argv: Vec<String>, quiet: bool) -> Result<()> {
         let opts = Options {
             env: vec![(
                 "SOURCE_DATE_EPOCH".into(),
@@ -355,7 +375,6 @@ impl Docker {
             show_stderr: !quiet,
             ..Default::default()
         };
-        let mut argv = spec.argv();
         if quiet {
             argv.insert(2, "--quiet".into());
         }
@@ -648,6 +667,19 @@ mod tests {
         assert!(clamped_after.argv().join(" ").ends_with(
             "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=zstd,force-compression=true -- /w"
         ));
+        // dev's base: the same build, cached, stored in the engine under its name.
+        let dev = BuildSpec {
+            use_cache: true,
+            name: "curvenet:dev".into(),
+            ..clamped_after
+        };
+        let argv = dev.engine_argv().join(" ");
+        assert!(
+            argv.ends_with("--output type=docker,name=curvenet:dev -- /w")
+                && !argv.contains("--no-cache")
+                && argv.contains("--build-arg SOURCE_DATE_EPOCH=1700000000"),
+            "{argv}"
+        );
     }
 
     #[test]

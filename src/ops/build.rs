@@ -774,6 +774,94 @@ fn read_image(archive: &Path, select: &Select) -> Result<OciImage> {
     crate::image::archive::read_image(archive, select).map_err(|e| scan_error(archive, e))
 }
 
+/// The base `dev` builds: the working tree's base Dockerfile with the release's inputs, built
+/// with the build cache (an unchanged base takes seconds) into the engine as `tag`.
+pub struct DevBase {
+    pub spec: BuildSpec,
+    /// The base Dockerfile as the lock names it (relative to the project), and the sha256 of
+    /// its bytes (hex), to tell it from the locked one.
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Plans [`DevBase`]: the base Dockerfile and the context resolved inside `root` (the working
+/// tree) as a release confines them; the named contexts as given (an image context is not
+/// resolved: dev reads what a plain build would); `source_date_epoch` stays put between runs
+/// so that it does not defeat the cache.
+#[allow(clippy::too_many_arguments)]
+pub fn dev_base(
+    inputs: &crate::project::Inputs,
+    root: &Path,
+    project: &Path,
+    base_file: &str,
+    platform: &str,
+    source_date_epoch: i64,
+    tag: &str,
+) -> Result<DevBase> {
+    use crate::project::ContextSource;
+    let context = confine(
+        root,
+        project,
+        Path::new(&inputs.context),
+        "the build context",
+    )?;
+    let file = confine(root, project, Path::new(base_file), "the base Dockerfile")?;
+    let bytes = crate::limits::read(&file, crate::limits::DOCKERFILE).map_err(|e| match e {
+        crate::limits::ReadError::NotFound { .. } => Error::Failed(format!(
+            "{}: no such base Dockerfile; dev builds the environment from it (docker repro init writes one), or set base_file in repro.toml",
+            clip(base_file)
+        )),
+        other => other.into(),
+    })?;
+    dockerfile::parse(&bytes, &inputs.args, platform)
+        .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(base_file), e.line, e.message)))?;
+    let given: BTreeMap<String, String> = inputs
+        .contexts
+        .iter()
+        .map(|(name, source)| {
+            let value = match source {
+                ContextSource::Image(reference) => {
+                    format!("{}{reference}", crate::lock::IMAGE_CONTEXT)
+                }
+                ContextSource::Dir(dir) => dir.clone(),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let spec = BuildSpec {
+        dockerfile: file,
+        context,
+        platform: platform.to_string(),
+        target: String::new(),
+        builder: inputs.builder.clone(),
+        source_date_epoch,
+        args: inputs.args.clone(),
+        pins: BTreeMap::new(),
+        output: PathBuf::new(),
+        name: tag.to_string(),
+        use_cache: true,
+        compression: inputs.compression,
+        rewrite_timestamp: false,
+        inputs: BuildInputs {
+            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
+            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
+            network: inputs.network.clone(),
+            add_hosts: inputs.add_hosts.clone(),
+            shm_size: inputs.shm_size.clone(),
+            ulimits: inputs.ulimits.clone(),
+            contexts: named_contexts(&given, root, project)?,
+            proxies: proxies_from_env(),
+        },
+    };
+    Ok(DevBase {
+        spec,
+        path: base_file.to_string(),
+        sha256: sha256_digest(&bytes)
+            .trim_start_matches("sha256:")
+            .to_string(),
+    })
+}
+
 fn scan_error(archive: &Path, e: crate::image::archive::ScanError) -> Error {
     match e {
         crate::image::archive::ScanError::Interrupted => Error::Interrupted,

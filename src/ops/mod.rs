@@ -2,6 +2,7 @@
 //! same way), reading an image's inventory with progress, and the verify report.
 
 pub mod build;
+pub mod container;
 pub mod equivalent;
 pub mod read;
 pub mod referrer;

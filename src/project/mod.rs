@@ -1,5 +1,6 @@
 //! Where a project's inputs come from: flags, then `repro.toml`, then the layout on disk.
 
+pub mod base_state;
 pub mod confine;
 pub mod scaffold;
 

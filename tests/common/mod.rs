@@ -70,10 +70,15 @@ pub fn docker_config() -> &'static Path {
         if !reg.is_ok_and(|r| r.status.success()) {
             fail(format!("the loopback registry does not serve {}: run `bash scripts/testbed.sh`", busybox()));
         }
-        let dir = tempfile::Builder::new().prefix("repro-docker-config-").tempdir().unwrap();
+        // A static is never dropped, so this folder outlives the test binary: keep it inside
+        // the build's own temporary folder (not /tmp) and link the plugin rather than copy it.
+        let dir = tempfile::Builder::new()
+            .prefix("docker-config-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
         let plugins = dir.path().join("cli-plugins");
         std::fs::create_dir_all(&plugins).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_docker-repro"), plugins.join("docker-repro")).unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_docker-repro"), plugins.join("docker-repro")).unwrap();
         dir
     })
     .path()
@@ -120,9 +125,48 @@ pub fn docker_cmd(dir: &Path, args: &[&str]) -> Command {
     cmd.args(args)
         .current_dir(dir)
         .env("DOCKER_CONFIG", docker_config())
+        .env("XDG_STATE_HOME", state_home())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     cmd
+}
+
+/// The XDG_STATE_HOME the plugin runs with: `run` records go there without `--out`, beside
+/// the plugin in the test binary's DOCKER_CONFIG, never in the user's own.
+pub fn state_home() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = docker_config().join("state");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// The run records `run` wrote without `--out` for the image `digest` (their names hold its
+/// first 12 hex digits, so tests running at once do not see each other's).
+pub fn run_records(digest: &str) -> Vec<PathBuf> {
+    let short = &digest.trim_start_matches("sha256:")[..12];
+    let dir = state_home().join("docker-repro/runs");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.file_name().unwrap().to_string_lossy().contains(short))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// The one run record of `digest`, read and removed.
+#[track_caller]
+pub fn take_run_record(digest: &str) -> serde_json::Value {
+    let records = run_records(digest);
+    assert_eq!(records.len(), 1, "run records of {digest}: {records:?}");
+    let record = serde_json::from_str(&std::fs::read_to_string(&records[0]).unwrap()).unwrap();
+    std::fs::remove_file(&records[0]).unwrap();
+    record
 }
 
 /// Plain docker (the user's config), for setting up fixtures.

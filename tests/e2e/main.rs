@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod dev;
 mod diff;
 mod engines;
 mod init;

@@ -184,7 +184,10 @@ fn two_platform_release_locks_each_platform_and_verifies_every_way() {
         "x86_64\n"
     };
     assert_eq!(ran.stdout, expected);
-    let _ = std::fs::remove_file(p.dir.join("repro-run.json"));
+    assert!(
+        !p.dir.join("repro-run.json").exists(),
+        "the clone is left as it was"
+    );
 
     // A reviewer's clone, with an empty build cache: every platform rebuilds identical.
     let (_tmp, review) = p.clone_with_lock();

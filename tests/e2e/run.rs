@@ -87,6 +87,26 @@ fn run_uses_the_locked_digest_mounts_data_and_writes_a_run_record() {
         record["started"].as_str().unwrap().ends_with('Z')
             && record["finished"].as_str().unwrap().ends_with('Z')
     );
+
+    // Without --out, a reviewer's clone stays as it was: the record goes to the user's state
+    // directory, and stderr says where.
+    p.commit("the lock");
+    let plain = p.repro(&["run"]).expect(0);
+    assert_eq!(p.git(&["status", "--porcelain", "--ignored"]), "");
+    let records = run_records(&digest);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(
+        records[0].starts_with(state_home().join("docker-repro/runs")),
+        "{records:?}"
+    );
+    assert!(
+        plain
+            .stderr
+            .contains(&format!("wrote the run record {}", records[0].display())),
+        "{}",
+        plain.stderr
+    );
+    assert_eq!(take_run_record(&digest)["image_digest"], digest);
 }
 
 #[test]
@@ -250,4 +270,44 @@ fn run_gives_a_job_room_in_dev_shm_its_env_and_outputs_owned_by_the_invoking_use
         "{argv:?}"
     );
     assert!(!argv.contains(&"--tty"), "no terminal in a test: {argv:?}");
+
+    // An output directory the tool makes belongs to the invoking user, who runs the job: the
+    // job can write there, and so can the user afterwards.
+    let made = p.dir.join("../made-by-run");
+    let deeper = made.join("epoch-1");
+    let mut repro = docker_cmd(
+        &p.dir,
+        &[
+            "repro",
+            "run",
+            "-q",
+            "--out",
+            deeper.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "echo done > /out/result.txt",
+        ],
+    );
+    repro.env("SUDO_UID", "4321").env("SUDO_GID", "4322");
+    let ran = repro.output().unwrap();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    for path in [
+        &made,
+        &deeper,
+        &deeper.join("result.txt"),
+        &deeper.join("repro-run.json"),
+    ] {
+        let owner = std::fs::metadata(path).unwrap();
+        assert_eq!(
+            (owner.uid(), owner.gid()),
+            (4321, 4322),
+            "{}",
+            path.display()
+        );
+    }
 }

@@ -239,10 +239,11 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     p.repro(&["verify"]).expect(0);
     let ran = p.repro(&["run", "-q"]).expect(0);
     assert_eq!(ran.stdout, "the locked release\n");
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.dir.join("repro-run.json")).unwrap())
-            .unwrap();
-    std::fs::remove_file(p.dir.join("repro-run.json")).unwrap();
+    assert!(
+        !p.dir.join("repro-run.json").exists(),
+        "the clone is left as it was"
+    );
+    let record = take_run_record(&amd);
     assert_eq!(record["image_digest"], amd.as_str());
     assert_eq!(record["index_digest"], index.as_str());
     let argv: Vec<&str> = record["docker_argv"]
@@ -262,7 +263,7 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
         "{}",
         again.stderr
     );
-    std::fs::remove_file(p.dir.join("repro-run.json")).unwrap();
+    take_run_record(&amd);
 
     // The attack: only the release's index_digest changed.
     let evil_tag = format!("{image}:evil");
@@ -287,7 +288,7 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
         !image_present(&evil),
         "run --archive loaded the attacker's index"
     );
-    assert!(!p.dir.join("repro-run.json").exists());
+    assert!(!p.dir.join("repro-run.json").exists() && run_records(&amd).is_empty());
 
     // The registry: the attacker's index pushed there, not in the engine.
     docker(&["load", "-q", "-i", evil_archive]);
@@ -298,7 +299,7 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     assert_untied(&from_registry, &line, "verify from the registry");
     let run_registry = p.repro(&["run"]);
     assert_untied(&run_registry, &line, "run from the registry");
-    assert!(!p.dir.join("repro-run.json").exists());
+    assert!(!p.dir.join("repro-run.json").exists() && run_records(&amd).is_empty());
 
     // The engine: the attacker's index loaded, as the lock's index_digest names it.
     docker(&["load", "-q", "-i", evil_archive]);
@@ -310,7 +311,7 @@ fn an_index_digest_that_lists_another_manifest_is_refused_by_verify_and_run() {
     assert_eq!(report["verdict"], "different", "{report}");
     let run_engine = p.repro(&["run"]);
     assert_untied(&run_engine, &line, "run from the engine");
-    assert!(!p.dir.join("repro-run.json").exists());
+    assert!(!p.dir.join("repro-run.json").exists() && run_records(&amd).is_empty());
 
     // A rebuild makes the genuine index, which is not the locked one; the engine's locked
     // index says what it lists instead.
