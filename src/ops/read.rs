@@ -130,7 +130,8 @@ pub fn inventory_of_registry(
         .map_err(|e| Error::Usage(format!("{}: {e}", crate::ui::escape(reference))))?;
     let lookup = crate::engine::process::Deadline::lookup()?.limit;
     let transfer = crate::engine::process::Deadline::transfer("a layer read")?.limit;
-    let registry = crate::engine::registry::Registry::for_reference(reference, lookup, transfer);
+    let registry =
+        crate::engine::registry::ReadOnlyRegistry::for_reference(reference, lookup, transfer);
     let shown = crate::ui::escape(reference).into_owned();
     let checked = |wanted: &str, bytes: Vec<u8>| -> Result<Vec<u8>> {
         let got = sha256_digest(&bytes);

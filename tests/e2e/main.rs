@@ -14,6 +14,7 @@ mod inputs;
 mod inspect;
 mod platforms;
 mod plugin;
+mod publish;
 mod registry_inspect;
 mod release;
 mod reviewer;
