@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::image::digest::Digest;
 use crate::image::platform::Platform;
 
 const AFTER_HELP: &str = "\
@@ -212,7 +213,7 @@ pub struct ReleaseArgs {
     /// Release from a tree with uncommitted changes; the lock records dirty = true and can never be verified by rebuild
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Push the release (and base) image to its registry after building; the pushed digest is checked
+    /// Push the release (and base) image to its registry under every tag after building, each checked to serve the locked digest, and attach the lock and SBOMs to them as OCI referrers
     #[arg(long)]
     pub push: bool,
     /// Also write the images (base and release) as one OCI archive to FILE, for archiving with a paper
@@ -256,6 +257,37 @@ pub enum ProgressArg {
     Plain,
 }
 
+/// Where `verify` takes the lock from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockSource {
+    File(PathBuf),
+    /// A pushed image by digest, `name@sha256:<hex>`: its attached lock.
+    Pushed {
+        repository: String,
+        digest: Digest,
+    },
+}
+
+/// A lock's path, or (when no such file exists) a pushed image pinned by digest.
+fn parse_lock_source(value: &str) -> Result<LockSource, String> {
+    let path = PathBuf::from(value);
+    let Some((name, digest)) = value.split_once('@') else {
+        return Ok(LockSource::File(path));
+    };
+    if path.exists() {
+        return Ok(LockSource::File(path));
+    }
+    let digest = Digest::parse(digest).map_err(|why| {
+        format!("the image digest after @ {why}; give NAME@sha256:<64 hex digits>, or the path of a lock")
+    })?;
+    crate::image::reference::Reference::parse(name)
+        .map_err(|why| format!("{why}; give NAME@sha256:<64 hex digits>, or the path of a lock"))?;
+    Ok(LockSource::Pushed {
+        repository: name.to_string(),
+        digest,
+    })
+}
+
 /// Check images against a repro.lock, by digest or by rebuilding from source.
 #[derive(Debug, Args)]
 #[command(
@@ -271,10 +303,13 @@ release's); every missing one is named before anything is built. A build that fa
 naming the step and the cause, with buildx's full log kept in a file. --build-arg and --add-host override locked values (a mirror near you), and the \
 report lists what was overridden. The locked network, shm size, ulimits and named contexts are used \
 as locked: an image context by its digest, a directory context inside the locked commit. Proxies come from the environment, as for release.\n\n\
+Given NAME@sha256:DIGEST instead of a lock: fetches the lock that `release --push` attached to \
+that image as an OCI referrer, refuses it unless it names that digest, and verifies as with the \
+lock in hand; --rebuild then clones the locked remote at the locked commit (or takes --source).\n\n\
 With --archive FILE: checks an OCI archive written by `release --archive` (each locked image it \
 holds, base and release, every blob against its digest, the image against the lock, its packages \
 against the lock's inventory) with no registry and no network; --load then loads them into the \
-engine.\n\n\
+engine. With no lock named and no ./repro.lock, the lock inside the archive is used.\n\n\
 The base image of a base + release layout is built from mirrors that move: years later it may not \
 rebuild. `--rebuild --base locked` takes the locked base by digest (from --archive FILE, else the \
 engine, else its registry), checks it, and rebuilds only the release on it; the report says the \
@@ -296,17 +331,17 @@ engine and the rebuilt one has the same files (the config's diff IDs) and the sa
 (env, cmd, entrypoint, user, workdir, labels, ports, volumes, stop signal, platform), the result \
 is `equivalent`, exit 5, and each differing config field is named with both values and what \
 writes it. `identical` stays the only result for equal bytes.",
-    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 5 rebuilt equivalent (other bytes, same files and runtime), 1 error (a lock over 16 MiB; a registry lookup past DOCKER_REPRO_LOOKUP_TIMEOUT, 60s; a clone past DOCKER_REPRO_TRANSFER_TIMEOUT, 2h), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64\n  docker -H unix:///var/run/other.sock repro verify --rebuild"
+    after_help = "Exit codes: 0 verified identical, 2 different or missing, 3 verified but this host cannot run it, 4 the base's packages drifted but the release is identical on the locked base, 5 rebuilt equivalent (other bytes, same files and runtime), 1 error (a lock over 16 MiB; a registry lookup past DOCKER_REPRO_LOOKUP_TIMEOUT, 60s; a clone past DOCKER_REPRO_TRANSFER_TIMEOUT, 2h), 125 usage, 130 interrupted.\n\nExamples:\n  docker repro verify\n  docker repro verify registry.example/lab/curvenet@sha256:<digest> --rebuild\n  docker repro verify --archive paper-v1.oci.tar\n  docker repro verify --rebuild\n  docker repro verify path/to/repro.lock --rebuild --format json\n  docker repro verify --rebuild --secret id=pip_index,src=$HOME/.netrc --build-arg PIP_INDEX_URL=https://mirror.example/simple\n  docker repro verify --rebuild --base locked --archive paper-v1.oci.tar\n  docker repro verify --rebuild --platform linux/arm64\n  docker -H unix:///var/run/other.sock repro verify --rebuild"
 )]
 pub struct VerifyArgs {
-    /// The lockfile [default: ./repro.lock]
-    #[arg(value_name = "LOCK")]
-    pub lock: Option<PathBuf>,
+    /// The lockfile, or a pushed release as NAME@sha256:DIGEST whose attached lock is fetched [default: ./repro.lock; with --archive and no ./repro.lock, the lock inside the archive]
+    #[arg(value_name = "LOCK|REF@DIGEST", value_parser = parse_lock_source)]
+    pub lock: Option<LockSource>,
     /// Rebuild the locked commit from source and compare byte for byte
     #[arg(long)]
     pub rebuild: bool,
     /// With --rebuild: the checkout holding the locked commit [default: the repository holding the lock, else a clone of the lock's remote]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, visible_alias = "repo", value_name = "DIR")]
     pub source: Option<PathBuf>,
     /// Verify an OCI archive written by `release --archive`, with no registry and no network
     #[arg(long, value_name = "FILE")]

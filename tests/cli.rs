@@ -107,6 +107,54 @@ fn missing_or_broken_lock_is_a_clear_error() {
     assert_eq!(text(&out.stderr).lines().count(), 1);
 }
 
+/// `verify NAME@DIGEST`: a malformed reference is a usage error; an unreachable registry is
+/// one line, exit 1, no verdict; a file of that name is still a lock's path.
+#[test]
+fn verify_by_reference_refuses_bad_references_and_unreachable_registries() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = "0".repeat(64);
+    for (reference, needle) in [
+        (
+            "127.0.0.1:5000/lab/x@sha256:abc".to_string(),
+            "the image digest after @ is not a sha256:<64 hex> digest",
+        ),
+        (
+            format!("Lab/X@sha256:{zeros}"),
+            "give NAME@sha256:<64 hex digits>",
+        ),
+    ] {
+        let out = run(&["repro", "verify", &reference], dir.path(), None);
+        assert_eq!(out.status.code(), Some(125), "{reference}");
+        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+    }
+    // Port 9 (discard) on loopback: nothing listens there.
+    let pinned = format!("127.0.0.1:9/lab/x@sha256:{zeros}");
+    let out = run(&["repro", "verify", &pinned], dir.path(), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    let errors: Vec<String> = text(&out.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("==>"))
+        .map(String::from)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("could not reach the registry 127.0.0.1:9"),
+        "{errors:?}"
+    );
+    let out = run(&["repro", "verify", &pinned, "--offline"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(125));
+    // A lock file whose name has an @ is read as a lock.
+    std::fs::write(dir.path().join("x@sha256:1"), "version = 1\n[source\n").unwrap();
+    let out = run(&["repro", "verify", "x@sha256:1"], dir.path(), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("x@sha256:1: not a valid lockfile"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A fake `docker` that records each argv and fails like an engine that is down.
 fn recording_docker(dir: &Path) -> (PathBuf, PathBuf) {
     fake_docker(dir, "echo 'Cannot connect to the Docker daemon' >&2")

@@ -127,14 +127,6 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let tags = |role: Role| image_tags(role, &base_tag, &release_tag, &inputs.image, &inputs.tags);
     let (images, sboms) = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
 
-    if let Some(dest) = &args.archive {
-        write_archive(&built, &images, dest, work.path())?;
-        ui.progress(&format!("wrote OCI archive {}", dest.display()));
-    }
-    if args.push {
-        push_and_check(&docker, &images, &platform, &ui)?;
-    }
-
     let lock = assemble_lock(
         &facts,
         &rel_path,
@@ -147,6 +139,24 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         images,
         crate::engine::gpu::host_gpus(),
     )?;
+    // Checked before anything leaves this machine: the lock is attached as it will be written.
+    lock.validate().map_err(|m| {
+        Error::Failed(format!(
+            "internal error: the new lock is invalid ({m}); nothing was written"
+        ))
+    })?;
+    if let Some(dest) = &args.archive {
+        write_archive(&built, &lock, &sboms, dest, work.path())?;
+        ui.progress(&format!("wrote OCI archive {}", dest.display()));
+    }
+    // The images are in the registry once pushed: a registry that refuses the attachments
+    // (one without OCI 1.1 artifacts) must not cost the author the lock of what it holds.
+    let attached = if args.push {
+        push_and_check(&docker, &lock.images, &tags, &platform, &ui)?;
+        attach_to_pushed(&lock, &sboms, &ui)
+    } else {
+        Ok(())
+    };
     if let Some(dir) = &args.sbom {
         write_sboms(dir, &sboms, &ui)?;
     }
@@ -163,6 +173,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             lock.short_commit()
         ));
     }
+    attached.map_err(|e| {
+        Error::Failed(format!(
+            "the images are pushed and {} is written, but the lock and SBOMs are not attached to them: {e}; a reviewer holding only the image reference cannot find the lock, so publish it with the paper, or release again once the registry takes OCI artifacts",
+            inputs.lock.display()
+        ))
+    })?;
     Ok(Exit::Ok)
 }
 
@@ -351,6 +367,8 @@ fn build_source(
 /// `base-linux-arm64.spdx.json`.
 struct Sboms {
     stem: String,
+    /// The image manifest they describe, which they are attached to.
+    manifest_digest: String,
     cyclonedx: serde_json::Value,
     spdx: serde_json::Value,
 }
@@ -407,6 +425,7 @@ fn load_and_read(
                     "" => b.role.to_string(),
                     p => format!("{}-{}", b.role, p.replace('/', "-")),
                 },
+                manifest_digest: one.image.manifest_digest.clone(),
                 cyclonedx: crate::sbom::cyclonedx(&subject, &inventory),
                 spdx: crate::sbom::spdx(&subject, &inventory),
             });
@@ -428,14 +447,25 @@ fn load_and_read(
     Ok((images, sboms))
 }
 
-/// Pushes each image (an index once, with all its platforms) and checks that the registry
-/// serves exactly the locked digests.
-fn push_and_check(docker: &Docker, images: &[lock::Image], platform: &str, ui: &Ui) -> Result<()> {
+/// Pushes each image under every tag it has (an index once per tag, with all its platforms)
+/// and checks that the registry serves exactly the locked digests under each.
+fn push_and_check(
+    docker: &Docker,
+    images: &[lock::Image],
+    tags: &dyn Fn(Role) -> Vec<String>,
+    platform: &str,
+    ui: &Ui,
+) -> Result<()> {
     let mut pushed_names = std::collections::HashSet::new();
     for image in images {
         if pushed_names.insert(image.name.clone()) {
-            ui.progress(&format!("pushing {}", image.name));
-            docker.push(&image.name)?;
+            for tag in tags(image.role) {
+                ui.progress(&format!("pushing {tag}"));
+                docker.push(&tag)?;
+                if tag != image.name {
+                    check_tag_served(docker, &tag, image, platform)?;
+                }
+            }
         }
         let (pushed, on) = if image.platform.is_empty() {
             (
@@ -460,6 +490,100 @@ fn push_and_check(docker: &Docker, images: &[lock::Image], platform: &str, ui: &
                 image.name, served.platform_digest, image.manifest_digest
             )));
         }
+    }
+    Ok(())
+}
+
+/// A further tag of a pushed image must name the locked image in the registry, as its first does.
+fn check_tag_served(docker: &Docker, tag: &str, image: &lock::Image, platform: &str) -> Result<()> {
+    let on = if image.platform.is_empty() {
+        platform
+    } else {
+        image.platform.as_str()
+    };
+    let served = docker.resolve(tag, on)?.map_err(|why| {
+        Error::Failed(format!(
+            "pushed {tag} but the registry does not serve it: {why}"
+        ))
+    })?;
+    if served.index_digest != image.engine_digest() {
+        return Err(Error::Failed(format!(
+            "pushed {tag} but the registry's {tag} is {}, not the locked {}; another push moved it meanwhile; nothing was written",
+            served.index_digest,
+            image.engine_digest()
+        )));
+    }
+    Ok(())
+}
+
+/// What a release attaches to its images, each with the digest it refers to: the lock to each
+/// image (its index and each of its manifests), each SBOM to the manifest it describes. A reviewer
+/// holding `name@digest` gets from it to the lock, and so to the commit, the remote and every
+/// digest.
+fn attachments(lock: &Lock, sboms: &[Sboms]) -> Vec<(crate::image::referrer::Attachment, String)> {
+    use crate::image::referrer::{Attachment, CYCLONEDX_TYPE, LOCK_TYPE, SPDX_TYPE};
+    let lock_text = lock.to_toml().into_bytes();
+    let mut subjects = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    // To each platform's manifest too: a paper may cite either digest.
+    let digests = lock
+        .images
+        .iter()
+        .flat_map(|i| [i.engine_digest(), i.manifest_digest.as_str()]);
+    for digest in digests {
+        if subjects.insert(digest.to_string()) {
+            let attachment = Attachment {
+                artifact_type: LOCK_TYPE,
+                title: "repro.lock".into(),
+                content: lock_text.clone(),
+            };
+            out.push((attachment, digest.to_string()));
+        }
+    }
+    for s in sboms {
+        for (artifact_type, suffix, doc) in [
+            (CYCLONEDX_TYPE, "cdx.json", &s.cyclonedx),
+            (SPDX_TYPE, "spdx.json", &s.spdx),
+        ] {
+            let attachment = Attachment {
+                artifact_type,
+                title: format!("{}.{suffix}", s.stem),
+                content: serde_json::to_vec(doc).expect("an SBOM serializes"),
+            };
+            out.push((attachment, s.manifest_digest.clone()));
+        }
+    }
+    out
+}
+
+/// The release's epoch as the artifacts' creation time, RFC 3339.
+fn created(lock: &Lock) -> String {
+    let epoch = std::time::Duration::from_secs(lock.build.source_date_epoch.max(0) as u64);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + epoch).to_string()
+}
+
+/// Attaches the lock and the SBOMs to the pushed images as OCI referrers.
+fn attach_to_pushed(lock: &Lock, sboms: &[Sboms], ui: &Ui) -> Result<()> {
+    use crate::ops::referrer::{self as referrer, Attached};
+    let created = created(lock);
+    for (attachment, subject_digest) in attachments(lock, sboms) {
+        let Some(image) = lock
+            .images
+            .iter()
+            .find(|i| i.engine_digest() == subject_digest || i.manifest_digest == subject_digest)
+        else {
+            continue;
+        };
+        let registry = crate::engine::registry::Registry::new(reference::repository(&image.name))?;
+        let digest = crate::image::digest::Digest::parse(&subject_digest)
+            .map_err(|why| Error::Failed(format!("{}: the locked digest {why}", image.name)))?;
+        let pinned = reference::pinned(&image.name, &subject_digest);
+        let subject = referrer::subject(&registry, &digest, &pinned)?;
+        let how = match referrer::attach(&registry, &subject, &attachment, &created)? {
+            Attached::Added => "attached",
+            Attached::AlreadyThere => "already attached",
+        };
+        ui.progress(&format!("{}: {how} to {pinned}", attachment.title));
     }
     Ok(())
 }
@@ -524,13 +648,16 @@ fn warn_unpinned_frontends(plan: &Plan, ui: &Ui) {
 
 /// Writes the base (when there is one) and the release into one OCI archive, each blob checked
 /// against its digest and a layer they share stored once, named as the lock names them: what a
-/// reviewer with no network needs for `verify --archive` and `verify --rebuild --base locked`.
+/// reviewer with no network needs for `verify --archive` and `verify --rebuild --base locked`,
+/// with the lock and SBOMs attached to the images (so the archive alone is enough).
 fn write_archive(
     built: &[crate::ops::build::Built],
-    images: &[lock::Image],
+    lock: &Lock,
+    sboms: &[Sboms],
     dest: &Path,
     work: &Path,
 ) -> Result<()> {
+    let images = &lock.images;
     use crate::image::archive::{self as layers, LayoutImage, Select};
     let layout: Vec<LayoutImage> = images
         .iter()
@@ -545,10 +672,13 @@ fn write_archive(
         })
         .collect();
     let staged = work.join("archive.tar");
-    layers::write_verified_layout(&staged, &layout).map_err(|e| match e {
-        layers::ScanError::Interrupted => Error::Interrupted,
-        other => Error::Failed(format!("writing {}: {other}", dest.display())),
-    })?;
+    let attached = attachments(lock, sboms);
+    layers::write_layout_with(&staged, &layout, &attached, &created(lock)).map_err(
+        |e| match e {
+            layers::ScanError::Interrupted => Error::Interrupted,
+            other => Error::Failed(format!("writing {}: {other}", dest.display())),
+        },
+    )?;
     let mut source = std::fs::File::open(&staged).map_err(|e| Error::io(&staged, e))?;
     lock::copy_atomic(&mut source, dest)
 }
@@ -857,5 +987,56 @@ mod tests {
             image_tags(Role::Base, "p:base", "p:0123", "p", &["v1".into()]),
             ["p:base"]
         );
+    }
+
+    #[test]
+    fn the_lock_goes_to_every_index_and_manifest_and_each_sbom_to_its_manifest() {
+        use crate::image::referrer::{CYCLONEDX_TYPE, LOCK_TYPE, SPDX_TYPE};
+        let lock = crate::lock::tests::sample_multi();
+        let sboms: Vec<Sboms> = lock
+            .images
+            .iter()
+            .map(|i| Sboms {
+                stem: format!("{}-{}", i.role, i.platform.replace('/', "-")),
+                manifest_digest: i.manifest_digest.clone(),
+                cyclonedx: serde_json::json!({}),
+                spdx: serde_json::json!({}),
+            })
+            .collect();
+        let attached = attachments(&lock, &sboms);
+        let of = |kind: &str| -> std::collections::BTreeSet<String> {
+            attached
+                .iter()
+                .filter(|(a, _)| a.artifact_type == kind)
+                .map(|(_, subject)| subject.clone())
+                .collect()
+        };
+        let indexes_and_manifests: std::collections::BTreeSet<String> = lock
+            .images
+            .iter()
+            .flat_map(|i| [i.index_digest.clone(), i.manifest_digest.clone()])
+            .collect();
+        let manifests: std::collections::BTreeSet<String> = lock
+            .images
+            .iter()
+            .map(|i| i.manifest_digest.clone())
+            .collect();
+        // Two roles, each an index of two platforms: six subjects, one lock each.
+        assert_eq!(indexes_and_manifests.len(), 6);
+        assert_eq!(of(LOCK_TYPE), indexes_and_manifests);
+        assert_eq!(
+            attached
+                .iter()
+                .filter(|(a, _)| a.artifact_type == LOCK_TYPE)
+                .count(),
+            6
+        );
+        assert_eq!(of(CYCLONEDX_TYPE), manifests);
+        assert_eq!(of(SPDX_TYPE), manifests);
+        let text = lock.to_toml().into_bytes();
+        assert!(attached
+            .iter()
+            .filter(|(a, _)| a.artifact_type == LOCK_TYPE)
+            .all(|(a, _)| a.content == text && a.title == "repro.lock"));
     }
 }

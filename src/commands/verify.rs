@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{BaseChoice, Format, VerifyArgs};
+use crate::cli::{BaseChoice, Format, LockSource, VerifyArgs};
 use crate::engine::docker::BuildInputs;
 use crate::engine::docker::Docker;
 use crate::engine::docker::VerifiedLoad;
@@ -27,11 +27,10 @@ use crate::ui::Ui;
 
 pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     let ui = Ui { quiet: args.quiet };
-    let lock_path = args
-        .lock
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(lock::DEFAULT_PATH));
     check_flags(args)?;
+    // Kept until the end: a fetched lock is read from a file in it.
+    let work = crate::scratch::work_dir("verify-lock")?;
+    let (lock_path, shown) = lock_file(args, work.path(), &ui)?;
     // Read and validate the whole lock before any process starts.
     let lock = Lock::read(&lock_path)?;
     let platforms = chosen_platforms(&lock, args.platform.as_deref(), args.load)?;
@@ -95,7 +94,7 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
     }
     let (gpus, driver) = crate::engine::gpu::read_host();
     let mut report = Report {
-        lock: lock_path.display().to_string(),
+        lock: shown,
         mode,
         commit: lock.source.commit.to_string(),
         verdict: Verdict::Identical,
@@ -114,6 +113,44 @@ pub fn run(args: &VerifyArgs, globals: Vec<String>) -> Result<Exit> {
         Format::Human => crate::ui::print_human(&report.render_human()),
     }
     Ok(exit_of(&report))
+}
+
+/// The lock file to read, and how the report names it: the one given, the one attached to a
+/// pushed image (fetched into `work`), `./repro.lock`, or the one inside `--archive`.
+fn lock_file(args: &VerifyArgs, work: &Path, ui: &Ui) -> Result<(PathBuf, String)> {
+    let fetched = |bytes: Vec<u8>, shown: String| {
+        let path = work.join("repro.lock");
+        lock::write_atomic(&path, &bytes)?;
+        Ok((path, shown))
+    };
+    match &args.lock {
+        Some(LockSource::File(path)) => Ok((path.clone(), path.display().to_string())),
+        Some(LockSource::Pushed { repository, digest }) => {
+            let shown = format!("{repository}@{digest}");
+            ui.progress(&format!("fetching the lock attached to {shown}"));
+            let registry = crate::engine::registry::Registry::new(repository)?;
+            let bytes = crate::ops::referrer::fetch_lock(&registry, digest, &shown)?;
+            // Judged here first, so that a message about it names the image, not a temp file.
+            let named = PathBuf::from(format!("the lock attached to {shown}"));
+            let text = String::from_utf8(bytes.clone()).map_err(|_| {
+                Error::Failed(format!("{}: not UTF-8 text; refusing it", named.display()))
+            })?;
+            let lock = Lock::from_toml(&text, &named)?;
+            crate::ops::referrer::check_names(&lock, repository, digest)?;
+            fetched(bytes, shown)
+        }
+        None => {
+            let default = PathBuf::from(lock::DEFAULT_PATH);
+            match &args.archive {
+                Some(archive) if !default.exists() => {
+                    let bytes = crate::ops::referrer::lock_in_archive(archive)?;
+                    ui.progress(&format!("using the lock inside {}", archive.display()));
+                    fetched(bytes, format!("{} (its attached lock)", archive.display()))
+                }
+                _ => Ok((default.clone(), default.display().to_string())),
+            }
+        }
+    }
 }
 
 /// Each locked image (of the chosen platforms) by digest, in the engine or else its registry
@@ -383,6 +420,13 @@ fn check_flags(args: &VerifyArgs) -> Result<()> {
         return Err(Error::Usage(
             "--load loads an archive: give --archive FILE".into(),
         ));
+    }
+    if args.offline && matches!(args.lock, Some(LockSource::Pushed { .. })) {
+        return conflict(
+            "--offline",
+            "NAME@DIGEST",
+            "the lock attached to a pushed image is fetched from its registry; give the lock file, or an --archive holding it",
+        );
     }
     if args.source.is_some() && !args.rebuild {
         return Err(Error::Usage(

@@ -80,6 +80,8 @@ pub(crate) struct OciDoc {
 #[derive(Deserialize)]
 pub(crate) struct OciDescriptor {
     digest: String,
+    #[serde(default, rename = "artifactType")]
+    artifact_type: Option<String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
     #[serde(default)]
@@ -128,6 +130,14 @@ impl OciDescriptor {
     /// annotation, never guessed from its platform or media type.
     fn is_attestation(&self) -> bool {
         self.annotations.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
+    }
+
+    /// A document attached to an image of the layout (a lock, an SBOM), told by the
+    /// annotation naming the image it refers to: never an image itself.
+    fn subject(&self) -> Option<&str> {
+        self.annotations
+            .get(crate::image::referrer::LAYOUT_SUBJECT)
+            .map(String::as_str)
     }
 }
 
@@ -398,7 +408,29 @@ pub fn write_verified_layout(
     out: &std::path::Path,
     images: &[LayoutImage],
 ) -> Result<Vec<String>, ScanError> {
+    write_layout_with(out, images, &[], "")
+}
+
+/// [`write_verified_layout`], with documents attached to its images as `release --archive`
+/// writes them: each `(document, subject digest)` an artifact manifest referring to that
+/// image's index or manifest, listed in `index.json` with the `io.containerd.manifest.subject`
+/// annotation (as containerd and buildx record referrers in a layout). `created` is the
+/// artifacts' creation time (the release's epoch), so the same release writes the same bytes.
+pub fn write_layout_with(
+    out: &std::path::Path,
+    images: &[LayoutImage],
+    attachments: &[(crate::image::referrer::Attachment, String)],
+    created: &str,
+) -> Result<Vec<String>, ScanError> {
     let mut layout = Layout::create(out)?;
+    // Each copied manifest and index, by digest: the media type and size a subject names.
+    let mut documents: HashMap<String, (String, usize)> = HashMap::new();
+    let media_type_of = |bytes: &[u8], default: &str| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType")?.as_str().map(String::from))
+            .unwrap_or_else(|| default.to_string())
+    };
     let mut digests = Vec::new();
     let mut indexes_named = std::collections::HashSet::new();
     for image in images {
@@ -416,6 +448,13 @@ pub fn write_verified_layout(
         };
         let from = (image.archive, &members);
         let manifest = layout.copy_document(from, &blob_path(&manifest_digest))?;
+        documents.insert(
+            manifest_digest.clone(),
+            (
+                media_type_of(&manifest, "application/vnd.oci.image.manifest.v1+json"),
+                manifest.len(),
+            ),
+        );
         for member in std::iter::once(blob_path(&config_digest)).chain(layer_paths.iter().cloned())
         {
             layout.copy(from, &member)?;
@@ -433,6 +472,13 @@ pub fn write_verified_layout(
                     )));
                 }
                 let bytes = layout.copy_document(from, &blob_path(index))?;
+                documents.insert(
+                    index.clone(),
+                    (
+                        media_type_of(&bytes, "application/vnd.oci.image.index.v1+json"),
+                        bytes.len(),
+                    ),
+                );
                 if indexes_named.insert(index.clone()) {
                     let media_type = "application/vnd.oci.image.index.v1+json";
                     layout.name((index, media_type, bytes.len()), &image.name);
@@ -449,6 +495,20 @@ pub fn write_verified_layout(
             }
         }
         digests.push(manifest_digest);
+    }
+    for (attachment, subject) in attachments {
+        let (media_type, size) = documents.get(subject).ok_or_else(|| {
+            ScanError::Archive(format!("{subject} is not an image of this archive"))
+        })?;
+        let subject = crate::image::referrer::Descriptor {
+            media_type: media_type.clone(),
+            digest: subject.clone(),
+            size: *size as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        };
+        let artifact = crate::image::referrer::artifact(attachment, &subject, created);
+        layout.attach(&artifact, &subject.digest)?;
     }
     layout.finish()?;
     Ok(digests)
@@ -515,6 +575,37 @@ impl<'a> Layout<'a> {
                 "org.opencontainers.image.ref.name": tag,
             },
         }));
+    }
+
+    /// Stores an artifact's blobs and manifest, and lists it in `index.json` as attached to
+    /// `subject`.
+    fn attach(
+        &mut self,
+        artifact: &crate::image::referrer::Artifact,
+        subject: &str,
+    ) -> Result<(), ScanError> {
+        let out = self.out;
+        let written = |e: io::Error| ScanError::Archive(format!("{}: {e}", out.display()));
+        let manifest = (
+            artifact.descriptor.digest.clone(),
+            artifact.manifest.clone(),
+        );
+        for (digest, bytes) in artifact.blobs.iter().chain(std::iter::once(&manifest)) {
+            let member = blob_path(digest);
+            if self.copied.insert(member.clone()) {
+                append_member(
+                    &mut self.tar,
+                    &member,
+                    &mut bytes.as_slice(),
+                    bytes.len() as u64,
+                )
+                .map_err(written)?;
+            }
+        }
+        let mut entry = serde_json::to_value(&artifact.descriptor).expect("json");
+        entry["annotations"][crate::image::referrer::LAYOUT_SUBJECT] = subject.into();
+        self.named.push(entry);
+        Ok(())
     }
 
     /// Describes an image in `manifest.json` by its config and layers.
@@ -1067,6 +1158,7 @@ pub(crate) fn index_entries(index: &[u8]) -> Result<Vec<String>, ScanError> {
     }
     doc.manifests
         .iter()
+        .filter(|m| m.subject().is_none())
         .map(|m| checked_digest(&m.digest))
         .collect()
 }
@@ -1091,10 +1183,84 @@ pub(crate) fn check_json_digest(
     Ok(())
 }
 
+/// The documents of `artifact_type` attached to the layout's images (`index.json` entries
+/// annotated with the image they refer to), each `(subject, bytes)`: its artifact manifest
+/// checked against its digest and against the subject its entry names, which must be an image
+/// the layout lists; the document at most `limit` bytes, checked against its digest.
+pub fn attached(
+    path: &std::path::Path,
+    artifact_type: &str,
+    limit: u64,
+) -> Result<Vec<(String, Vec<u8>)>, ScanError> {
+    use crate::image::referrer::attached_blob;
+    let (members, json, _) = archive_documents(path)?;
+    let index = json
+        .get("index.json")
+        .ok_or_else(|| ScanError::Archive("no OCI index.json: not an OCI image layout".into()))?;
+    let images = index_entries(index)?;
+    let doc: OciDoc = serde_json::from_slice(index)
+        .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
+    let mut found = Vec::new();
+    for entry in &doc.manifests {
+        let Some(subject) = entry.subject() else {
+            continue;
+        };
+        if entry.artifact_type.as_deref() != Some(artifact_type) {
+            continue;
+        }
+        let digest = checked_digest(&entry.digest)?;
+        let subject = checked_digest(subject)?;
+        let reachable = images.contains(&subject)
+            || images.iter().any(|i| {
+                oci_doc(&json, i).is_ok_and(|d| d.manifests.iter().any(|m| m.digest == subject))
+            });
+        if !reachable {
+            return Err(ScanError::Archive(format!(
+                "index.json attaches {digest} to {subject}, which is not an image of the archive; refusing a confusing index"
+            )));
+        }
+        let member = blob_path(&digest);
+        let manifest = json.get(&member).ok_or_else(|| {
+            ScanError::Archive(format!("{digest} is listed but not in the archive"))
+        })?;
+        check_json_digest(manifest, &member, Some(&digest))?;
+        let blob = attached_blob(manifest, &subject, artifact_type)
+            .map_err(|e| ScanError::Archive(format!("the artifact {digest} {e}")))?;
+        if blob.size > limit {
+            return Err(ScanError::Archive(format!(
+                "the attached {artifact_type} is {} bytes, over the {} limit on it; refusing it unread",
+                blob.size,
+                crate::limits::human(limit)
+            )));
+        }
+        let blob_member = blob_path(&checked_digest(&blob.digest)?);
+        let (source, size) = open_member(path, &members, &blob_member)?;
+        if size > limit {
+            return Err(ScanError::Archive(format!(
+                "{blob_member} is {size} bytes, over the {} limit on an attached {artifact_type}; refusing it unread",
+                crate::limits::human(limit)
+            )));
+        }
+        let mut bytes = Vec::new();
+        let mut source = source;
+        source
+            .read_to_end(&mut bytes)
+            .map_err(|e| stopped_or(format!("the archive is truncated ({e})")))?;
+        check_json_digest(&bytes, &blob_member, None)?;
+        found.push((subject, bytes));
+    }
+    Ok(found)
+}
+
 pub(crate) fn single_manifest(index: &[u8]) -> Result<String, ScanError> {
     let doc: OciDoc = serde_json::from_slice(index)
         .map_err(|e| ScanError::Archive(format!("index.json is not an OCI index: {e}")))?;
-    match doc.manifests.as_slice() {
+    let images: Vec<&OciDescriptor> = doc
+        .manifests
+        .iter()
+        .filter(|m| m.subject().is_none())
+        .collect();
+    match images.as_slice() {
         [one] => Ok(one.digest.clone()),
         [] => Err(ScanError::Archive("index.json lists no image".into())),
         many => {

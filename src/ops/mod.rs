@@ -7,5 +7,6 @@ pub mod container;
 pub mod equivalent;
 pub mod lint;
 pub mod read;
+pub mod referrer;
 pub mod report;
 pub mod tie;

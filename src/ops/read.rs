@@ -12,6 +12,10 @@ use crate::image::platform::Platform;
 use crate::inventory::layers::{self, ImageScan, LayerScan};
 use crate::inventory::{self, Inventory};
 
+/// The largest manifest or config `inspect NAME@DIGEST` reads from a registry; real ones are a
+/// few KiB, and archives hold them to the same bound.
+const MAX_REGISTRY_DOCUMENT: u64 = 4 << 20;
+
 /// Reads an image archive with a progress bar on stderr (drawn only on a terminal).
 pub fn read_inventory<R: Read>(
     reader: R,
@@ -116,7 +120,6 @@ pub fn inventory_of_registry(
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
     use crate::image::archive::{digest_of_blob_path, manifest_layers};
-    use crate::image::oci::sha256_digest;
 
     let digest = crate::image::reference::Reference::split(reference)
         .digest
@@ -128,18 +131,20 @@ pub fn inventory_of_registry(
         .to_string();
     crate::image::digest::Digest::parse(&digest)
         .map_err(|e| Error::Usage(format!("{}: {e}", crate::ui::escape(reference))))?;
-    let lookup = crate::engine::process::Deadline::lookup()?.limit;
-    let transfer = crate::engine::process::Deadline::transfer("a layer read")?.limit;
-    let registry = crate::engine::registry::Registry::for_reference(reference, lookup, transfer);
+    let registry = crate::engine::registry::Registry::new(reference)?;
     let shown = crate::ui::escape(reference).into_owned();
-    let checked = |wanted: &str, bytes: Vec<u8>| -> Result<Vec<u8>> {
-        let got = sha256_digest(&bytes);
-        if got != wanted {
-            return Err(Error::Failed(format!(
-                "the registry of {shown} sent {got} for {wanted}; refusing it (a blob whose digest is wrong is not the image named)"
-            )));
-        }
-        Ok(bytes)
+    let repository =
+        crate::ui::escape(crate::image::reference::Reference::split(reference).repository());
+    // Every document fetched by digest comes back checked against it.
+    let manifest = |wanted: &str| -> Result<Vec<u8>> {
+        registry
+            .manifest(wanted, MAX_REGISTRY_DOCUMENT)?
+            .map(|document| document.bytes)
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "the registry of {repository} has no manifest {wanted}; check the digest (`docker buildx imagetools inspect {repository}:TAG` shows the one a tag has)"
+                ))
+            })
     };
     let blob_path = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
     #[derive(serde::Deserialize)]
@@ -171,7 +176,7 @@ pub fn inventory_of_registry(
     // index or manifest, every manifest an index lists (attestations included, so that the
     // reader can check what they are about), and each manifest's config.
     let mut json: HashMap<String, Vec<u8>> = HashMap::new();
-    let top = checked(&digest, registry.manifest(&digest)?)?;
+    let top = manifest(&digest)?;
     let top_doc = parse(&digest, &top)?;
     let media_type = top_doc.media_type.clone().unwrap_or_else(|| {
         if top_doc.manifests.is_empty() {
@@ -203,20 +208,21 @@ pub fn inventory_of_registry(
     for child in children {
         crate::image::digest::Digest::parse(&child)
             .map_err(|e| Error::Failed(format!("{shown}: {e}")))?;
-        let bytes = checked(&child, registry.manifest(&child)?)?;
+        let bytes = manifest(&child)?;
         manifests.push((child.clone(), parse(&child, &bytes)?));
         json.insert(blob_path(&child), bytes);
     }
     for (_, doc) in &manifests {
         if let Some(config) = &doc.config {
-            crate::image::digest::Digest::parse(&config.digest)
+            let digest = crate::image::digest::Digest::parse(&config.digest)
                 .map_err(|e| Error::Failed(format!("{shown}: {e}")))?;
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 json.entry(blob_path(&config.digest))
             {
-                slot.insert(checked(
-                    &config.digest,
-                    registry.small_blob(&config.digest)?,
+                slot.insert(registry.blob(
+                    &digest,
+                    MAX_REGISTRY_DOCUMENT,
+                    &format!("the config {digest} of {shown}"),
                 )?);
             }
         }
@@ -238,7 +244,9 @@ pub fn inventory_of_registry(
             Some(scan) => scan.clone(),
             None => {
                 let size = sizes.get(path).copied().unwrap_or(0);
-                let stream = registry.blob(&layer)?;
+                let digest = crate::image::digest::Digest::parse(&layer)
+                    .map_err(|e| Error::Failed(format!("{shown}: {e}")))?;
+                let stream = registry.layer(&digest)?;
                 let scan = layers::scan_layer_blob(stream, size, Some(&layer), &layer)
                     .map_err(|e| scan_error(&shown, e))?;
                 known.insert(layer.clone(), scan.clone());

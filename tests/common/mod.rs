@@ -428,3 +428,38 @@ pub fn make_wheel(dir: &Path, version: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A repository of the loopback registry that a test pushes to: when the guard drops (the
+/// test passed or failed), every tag of it is deleted by its manifest's digest, the
+/// `sha256-<hex>` tags of attached documents included.
+pub struct PushedRepository(pub String);
+
+impl Drop for PushedRepository {
+    fn drop(&mut self) {
+        let Some(path) = self.0.strip_prefix(&format!("{REGISTRY}/")) else {
+            return;
+        };
+        let base = format!("http://{REGISTRY}/v2/{path}");
+        let tags: serde_json::Value = match ureq::get(&format!("{base}/tags/list"))
+            .call()
+            .map(|r| r.into_string())
+        {
+            Ok(Ok(text)) => serde_json::from_str(&text).unwrap_or_default(),
+            _ => return,
+        };
+        let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+        for tag in tags["tags"].as_array().into_iter().flatten() {
+            let Some(tag) = tag.as_str() else { continue };
+            // A tag whose manifest went with an earlier tag's delete is gone already.
+            let Ok(head) = ureq::head(&format!("{base}/manifests/{tag}"))
+                .set("Accept", accept)
+                .call()
+            else {
+                continue;
+            };
+            if let Some(digest) = head.header("docker-content-digest") {
+                let _ = ureq::delete(&format!("{base}/manifests/{digest}")).call();
+            }
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod inspect;
 mod lockfile;
 mod platforms;
 mod plugin;
+mod publish;
 mod registry_inspect;
 mod release;
 mod reviewer;

@@ -281,6 +281,119 @@ fn an_image_only_in_a_registry_is_read_by_digest_without_pulling_it() {
     assert!(bad.stderr.contains(&top_layer), "{}", bad.stderr);
 }
 
+/// A registry that wants a login: every request without `Authorization: Basic <auth>` gets a
+/// 401 with a Basic challenge; the others are answered as the loopback registry answers them
+/// (through curl). Returns the port and the number of requests that carried the credentials.
+fn login_registry(auth: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let authorized = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = authorized.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let (mut accept, mut credentials) = (String::new(), String::new());
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("accept:") {
+                    accept = v.trim().to_string();
+                }
+                if lower.starts_with("authorization:") {
+                    credentials = line["authorization:".len()..].trim().to_string();
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            if credentials != format!("Basic {auth}") {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"lab\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                continue;
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let body = Command::new("curl")
+                .args(["-fsS", "-H", &format!("Accept: {accept}")])
+                .arg(format!("http://{REGISTRY}{path}"))
+                .output()
+                .unwrap()
+                .stdout;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    (port, authorized)
+}
+
+#[test]
+fn an_image_in_a_registry_that_wants_a_login_is_read_with_what_docker_login_stored() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let _serial = serial();
+    let work = tempfile::tempdir().unwrap();
+    let raw = docker(&["buildx", "imagetools", "inspect", "--raw", &busybox()]).stdout;
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(raw.as_bytes()));
+    let auth = base64::engine::general_purpose::STANDARD.encode("lab:secret");
+    let (port, authorized) = login_registry(auth.clone());
+    let pinned = format!("127.0.0.1:{port}/repro-test/busybox@{digest}");
+
+    // Without stored credentials: refused in one line that says to log in, exit 1.
+    let anonymous = docker_in(work.path(), &["repro", "inspect", &pinned]).expect(1);
+    assert_eq!(
+        anonymous.stderr.trim().lines().count(),
+        1,
+        "{}",
+        anonymous.stderr
+    );
+    assert!(
+        anonymous.stderr.contains("docker login"),
+        "{}",
+        anonymous.stderr
+    );
+    assert_eq!(authorized.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // With what `docker login` stores inline in the docker config: read, as from the engine.
+    let config = work.path().join("config");
+    std::fs::create_dir_all(config.join("cli-plugins")).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_docker-repro"),
+        config.join("cli-plugins/docker-repro"),
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        serde_json::json!({"auths": {format!("127.0.0.1:{port}"): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let logged_in = docker_cmd(
+        work.path(),
+        &["repro", "inspect", &pinned, "--format", "json"],
+    )
+    .env("DOCKER_CONFIG", &config)
+    .output()
+    .unwrap();
+    assert_eq!(
+        logged_in.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&logged_in.stderr)
+    );
+    let inventory: serde_json::Value = serde_json::from_slice(&logged_in.stdout).unwrap();
+    assert!(inventory["manifest_digest"].is_string(), "{inventory}");
+    assert!(authorized.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
+
 /// An image pulled by a test, removed when it ends.
 struct PulledImage(String);
 

@@ -11,5 +11,6 @@ mod dos;
 mod faults;
 mod index;
 mod network;
+mod referrers;
 mod repo;
 mod tar;
