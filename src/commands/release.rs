@@ -232,6 +232,7 @@ fn build_settings(
         use_cache,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
+        image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
@@ -415,6 +416,7 @@ fn locked_build(
         contexts,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
+        image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
     }
 }
 
@@ -715,6 +717,7 @@ mod tests {
                 contexts: Default::default(),
                 compression: Default::default(),
                 timestamps: Default::default(),
+                image_config: Default::default(),
             },
             Default::default(),
             (vec![], bases),

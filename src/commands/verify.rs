@@ -1065,6 +1065,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         use_cache: false,
         compression: lock.build.compression,
         timestamps: lock.build.timestamps,
+        image_config: lock.build.image_config,
         inputs: BuildInputs {
             secrets: how
                 .inputs

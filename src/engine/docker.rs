@@ -308,6 +308,44 @@ impl Docker {
         Ok(Ok(raw.stdout))
     }
 
+    /// The image configs of `pinned` (`REPO@DIGEST`) in its registry: one for a manifest, one
+    /// per platform for an index, as buildx reads them (the JSON of Go's image type).
+    pub fn image_configs(&self, pinned: &str) -> Result<Vec<serde_json::Value>> {
+        let opts = Options {
+            deadline: Some(self.lookup),
+            ..Default::default()
+        };
+        let out = match self.tool.run_with(
+            &[
+                "buildx",
+                "imagetools",
+                "inspect",
+                "--format",
+                "{{json .Image}}",
+                "--",
+                pinned,
+            ],
+            &opts,
+        ) {
+            Ok(out) => out,
+            Err(ProcessError::Failed { stderr, .. }) => {
+                return Err(Error::Failed(format!(
+                    "the registry did not give it ({}); check the network and the registry",
+                    last_line(&stderr)
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            Error::Failed(format!(
+                "`docker buildx imagetools inspect` printed no JSON ({e})"
+            ))
+        })?;
+        image_configs_of(parsed).ok_or_else(|| {
+            Error::Failed("`docker buildx imagetools inspect` printed no image config".into())
+        })
+    }
+
     /// The engine's `os/arch` (what it runs without `--platform`).
     pub fn engine_platform(&self) -> Result<String> {
         let out = self
@@ -533,6 +571,25 @@ pub fn registry_answer(stderr: &str, reference: &str) -> RegistryAnswer {
         RegistryAnswer::Absent
     } else {
         RegistryAnswer::NoAnswer
+    }
+}
+
+/// The configs in what `imagetools inspect --format '{{json .Image}}'` prints: one config (it
+/// has `rootfs`), or an object of configs by platform.
+fn image_configs_of(parsed: serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    match parsed {
+        config @ serde_json::Value::Object(_) if config.get("rootfs").is_some() => {
+            Some(vec![config])
+        }
+        serde_json::Value::Object(by_platform) => {
+            let configs: Vec<serde_json::Value> = by_platform
+                .into_iter()
+                .map(|(_, config)| config)
+                .filter(|config| config.get("rootfs").is_some())
+                .collect();
+            (!configs.is_empty()).then_some(configs)
+        }
+        _ => None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! manifests.
 
 pub mod archive;
+pub mod canonical;
 pub mod digest;
 pub mod layer;
 pub mod oci;
