@@ -616,6 +616,14 @@ fn parse_version_json(stdout: &[u8]) -> Result<BuilderFacts> {
             .unwrap_or("")
             .to_string()
     };
+    // The lock records the engine that built a release; an answer without the engine's version
+    // (no `Server`, as from an API proxy or a CLI that reached no engine) cannot say it.
+    let engine = s("/Server/Version");
+    if engine.trim().is_empty() {
+        return Err(Error::Failed(
+            "the Docker engine did not say its version (`docker version` has no Server.Version), which the lock records; point docker at a Docker engine (DOCKER_HOST, `docker context use`) and check `docker version`".into(),
+        ));
+    }
     let containerd = v
         .pointer("/Server/Components")
         .and_then(|c| c.as_array())
@@ -628,7 +636,7 @@ fn parse_version_json(stdout: &[u8]) -> Result<BuilderFacts> {
         .to_string();
     Ok(BuilderFacts {
         client: s("/Client/Version"),
-        engine: s("/Server/Version"),
+        engine,
         engine_platform: format!("{}/{}", s("/Server/Os"), s("/Server/Arch")),
         containerd,
         engine_go: s("/Server/GoVersion"),
@@ -841,6 +849,21 @@ mod tests {
             parse_buildx_inspect(inspect),
             ("default".into(), "docker".into(), "v0.0.0+unknown".into())
         );
+    }
+
+    #[test]
+    fn an_engine_that_does_not_say_its_version_is_one_clear_error() {
+        for json in [
+            &br#"{"Client":{"Version":"28.2.2"},"Server":null}"#[..],
+            br#"{"Client":{"Version":"28.2.2"},"Server":{"Version":" ","Os":"linux"}}"#,
+            br#"{"Client":{"Version":"28.2.2"}}"#,
+        ] {
+            let err = parse_version_json(json).unwrap_err().to_string();
+            assert!(
+                err.starts_with("the Docker engine did not say its version (`docker version` has no Server.Version)"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
