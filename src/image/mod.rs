@@ -1,7 +1,7 @@
 //! The image model: digests and references (one type each), registry manifests and indexes,
 //! image configs and their history, the bounded tar header reader that every archive and layer
-//! is read with, the clamp of a built image's file times, and the tie of a locked index to the locked
-//! manifests.
+//! is read with, the clamp of a built image's file times, the canonical form of an image config,
+//! and the tie of a locked index to the locked manifests.
 
 pub mod archive;
 pub mod canonical;
