@@ -395,8 +395,8 @@ impl Plan {
 
     /// The history of the image the built stage stands on, by platform, as that image's own
     /// config lists it: the base this release built or was pinned to (`base`), or a registry
-    /// base, whose config is read from its registry by its locked digest. Empty for `scratch`
-    /// and for an image given as a named context (its history is left as BuildKit wrote it).
+    /// base or an image given as a named context (`docker-image://REF@DIGEST`), whose config is
+    /// read from its registry by its locked digest. Empty for `scratch`.
     fn base_histories(
         &self,
         docker: &Docker,
@@ -415,6 +415,15 @@ impl Plan {
                 Some(pin) => pin_histories(docker, pin),
                 None => Ok(BTreeMap::new()),
             };
+        }
+        let image_context = self
+            .settings
+            .contexts
+            .iter()
+            .find(|(name, _)| normalise_ref(name) == normalise_ref(&root))
+            .and_then(|(_, value)| value.strip_prefix(crate::lock::IMAGE_CONTEXT));
+        if let Some(pinned) = image_context {
+            return config_histories(docker, pinned);
         }
         let mut histories = BTreeMap::new();
         for base in self
