@@ -44,6 +44,10 @@ pub struct BuildSpec {
     /// Whether BuildKit clamps the layers' file times (`rewrite-timestamp=true`); off when
     /// they are clamped after the build (`crate::image::retime`).
     pub rewrite_timestamp: bool,
+    /// Whether BuildKit exports uncompressed (`compression=uncompressed`, nothing forced): the
+    /// layers the build makes are then compressed once, by `crate::image::retime`, in the
+    /// lock's compression, and layers it pulled or was given keep their blobs.
+    pub export_uncompressed: bool,
 }
 
 /// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
@@ -121,6 +125,7 @@ impl BuildSpec {
             argv.extend(["--target".into(), self.target.clone()]);
         }
         let compression = match self.compression {
+            _ if self.export_uncompressed => ",compression=uncompressed",
             crate::lock::Compression::Gzip => "",
             crate::lock::Compression::Zstd => ",compression=zstd,force-compression=true",
         };
@@ -690,6 +695,7 @@ mod tests {
             use_cache: false,
             compression: Default::default(),
             rewrite_timestamp: true,
+            export_uncompressed: false,
             inputs: BuildInputs::default(),
         };
         assert_eq!(
@@ -713,6 +719,13 @@ mod tests {
         assert!(clamped_after.argv().join(" ").ends_with(
             "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=zstd,force-compression=true -- /w"
         ));
+        let compressed_after = BuildSpec {
+            export_uncompressed: true,
+            ..clamped_after
+        };
+        assert!(compressed_after.argv().join(" ").ends_with(
+            "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=uncompressed -- /w"
+        ));
     }
 
     #[test]
@@ -731,6 +744,7 @@ mod tests {
             use_cache: false,
             compression: Default::default(),
             rewrite_timestamp: true,
+            export_uncompressed: false,
             inputs: BuildInputs {
                 secrets: vec![
                     "id=pip_index,src=/k/pip.netrc".into(),

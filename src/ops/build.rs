@@ -265,6 +265,10 @@ impl Plan {
             use_cache: self.settings.use_cache,
             compression: self.settings.compression,
             rewrite_timestamp: self.settings.timestamps == Timestamps::RewriteTimestamp,
+            // Every layer the build makes is compressed by this tool in the canonical form: one
+            // compression, not BuildKit's and then this tool's again.
+            export_uncompressed: self.settings.timestamps == Timestamps::Encoded
+                && self.settings.image_config == ImageConfig::Canonical1,
             inputs: self.settings.inputs.clone(),
         }
     }
