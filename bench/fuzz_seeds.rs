@@ -431,6 +431,34 @@ fn dockerfiles() -> Seeds {
     out
 }
 
+/// Image configs as BuildKit 0.13 and 0.25 wrote them for one Dockerfile (measured on the test
+/// bed), each alone and followed by a NUL and the history of the base they stand on.
+fn canonical() -> Seeds {
+    let base = r#"[{"created":"2026-12-05T23:41:34.821689076Z","comment":"Imported from -"}]"#;
+    let config = |created: &str, sde: &str, args: &str| {
+        format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/sh"],"Env":["PATH=/bin","A=b"],"WorkingDir":"/app"}},"created":"2024-05-01T12:00:00Z","history":[{{"comment":"Imported from -","created":"{created}"}},{{"comment":"buildkit.dockerfile.v0","created":"2024-05-01T12:00:00Z","created_by":"{sde}","empty_layer":true}},{{"comment":"buildkit.dockerfile.v0","created":"2024-05-01T12:00:00Z","created_by":"{args}","empty_layer":true}},{{"comment":"buildkit.dockerfile.v0","created":"2024-05-01T12:00:00Z","created_by":"WORKDIR /app"}},{{"comment":"buildkit.dockerfile.v0","created":"2024-05-01T12:00:00Z","created_by":"RUN |2 SOURCE_DATE_EPOCH=1714564800 FOO=foo /bin/sh -c echo $FOO \u003e /x # buildkit"}}],"rootfs":{{"type":"layers","diff_ids":["sha256:df5276e62a8cdf2725cd1cdbc2a0aa3bcf91d17530912da7861693a518fb98c5"]}}}}"#
+        )
+    };
+    let old = config(
+        "2024-05-01T12:00:00Z",
+        "ARG SOURCE_DATE_EPOCH",
+        "ARG FOO BAR=dflt",
+    );
+    let new = config(
+        "2026-12-05T23:41:34.821689076Z",
+        "ARG SOURCE_DATE_EPOCH=1714564800",
+        "ARG FOO=foo BAR=dflt",
+    );
+    let with_base = |c: &str| [c.as_bytes(), b"\0", base.as_bytes()].concat();
+    vec![
+        ("buildkit-0.13".to_string(), old.clone().into_bytes()),
+        ("buildkit-0.25".to_string(), new.clone().into_bytes()),
+        ("buildkit-0.13-on-base".to_string(), with_base(&old)),
+        ("buildkit-0.25-on-base".to_string(), with_base(&new)),
+    ]
+}
+
 fn main() {
     let dir = std::env::args()
         .nth(1)
@@ -483,6 +511,7 @@ fn main() {
         ("metadata", metadata),
         ("dockerfile", dockerfiles.clone()),
         ("check", dockerfiles),
+        ("canonical", canonical()),
     ];
     for (target, seeds) in corpora {
         let target_dir = dir.join(target);

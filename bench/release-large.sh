@@ -18,6 +18,11 @@
 # Prints each time, the ratios (goal: release <= 1.3 x plain), and where release's time went
 # (the time of each of its progress lines). Needs the test bed (scripts/testbed.sh) and about
 # 40 GB of free disk. Not a test: the numbers depend on the machine.
+#
+# BENCH_SYNTHETIC_MB=N replaces the torch environment with N MB of generated files (seeded, half
+# random bytes and half text, so they compress about 2:1 like libraries do), written by one RUN
+# in the same base Dockerfile: no PyPI, no mirror, N MB times four of disk. For a machine that
+# cannot fetch the wheels or hold the torch images.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache=${BENCH_CACHE:-/var/cache/docker-repro-bench}
@@ -28,6 +33,11 @@ cd "$root"
 cargo build --release --locked --quiet
 bin="$root/target/release/docker-repro"
 
+synthetic=${BENCH_SYNTHETIC_MB:-}
+if [ -n "$synthetic" ]; then
+  environment="$synthetic MB of generated files"
+else
+environment="torch 2.5.1 + CUDA 12.4 wheels"
 mkdir -p "$cache/wheels"
 if ! pip download --quiet --no-deps --require-hashes --only-binary :all: \
     --python-version 3.11 --implementation cp \
@@ -35,6 +45,7 @@ if ! pip download --quiet --no-deps --require-hashes --only-binary :all: \
     -r bench/torch-requirements.txt -d "$cache/wheels"; then
   echo "bench: could not download the wheels of bench/torch-requirements.txt from PyPI" >&2
   exit 1
+fi
 fi
 
 work=$(mktemp -d)
@@ -48,13 +59,23 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -z "$synthetic" ]; then
 python3 -m http.server "$port" --bind "$bridge" --directory "$cache/wheels" >"$work/mirror.log" 2>&1 &
 server=$!
 for _ in $(seq 50); do curl -fsS "http://$bridge:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
+fi
 
 project="$work/$image"
 mkdir -p "$project/docker" "$project/code"
 grep -v '^#' bench/torch-requirements.txt >"$project/requirements.txt"
+if [ -n "$synthetic" ]; then
+cat >"$project/docker/Dockerfile.base" <<EOF
+FROM 127.0.0.1:5000/repro-test/bookworm-python:1
+ARG SOURCE_DATE_EPOCH
+RUN python3 -c 'import os, random; os.makedirs("/opt/env"); [open(f"/opt/env/lib{i}.so", "wb").write(random.Random(i).randbytes(1 << 19) + (b"symbol_table_entry_%d " % i) * 24966) for i in range($synthetic)]'
+WORKDIR /workspace
+EOF
+else
 cat >"$project/docker/Dockerfile.base" <<EOF
 FROM 127.0.0.1:5000/repro-test/bookworm-python:1
 ARG SOURCE_DATE_EPOCH
@@ -64,6 +85,7 @@ RUN pip3 install --no-cache-dir --break-system-packages --no-index --require-has
       --trusted-host $bridge --find-links http://$bridge:$port/ -r /tmp/requirements.txt
 WORKDIR /workspace
 EOF
+fi
 cat >"$project/docker/Dockerfile.release" <<EOF
 FROM $image:base
 COPY code /workspace/code
@@ -138,7 +160,7 @@ if [ "$status" != 0 ] || ! jq -e '.verdict == "identical"' "$work/verify.json" >
   exit 1
 fi
 
-printf 'environment                 torch 2.5.1 + CUDA 12.4 wheels; base image %.2f GB in the engine\n' "$(echo "$size / 1000000000" | bc -l)"
+printf 'environment                 %s; base image %.2f GB in the engine\n' "$environment" "$(echo "$size / 1000000000" | bc -l)"
 printf 'plain buildx build          %7.1fs  (base %.1fs)\n' "$plain" "$plain_base"
 for c in $compressions; do
   printf 'release --compression %s %7.1fs   %.2f x plain   (goal <= 1.3)\n' "$c" "${took[$c]}" "$(echo "${took[$c]} / $plain" | bc -l)"

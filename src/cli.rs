@@ -325,8 +325,11 @@ The report ends with this host's verdict: its NVIDIA driver and GPUs against the
 When the rebuilt image differs and the locked image is in the engine, the differing layers are \
 compared file by file, each difference given a cause and a fix, causes ranked by differing \
 bytes; `[verify] ignore = [\"/var/log/**\"]` in repro.toml lists accepted noise as ignored.\n\n\
-A rebuild on another Docker writes other bytes for the same image: its BuildKit writes the \
-history otherwise, its dockerd's Go compresses gzip otherwise. When the locked image is in the \
+A release cut now rebuilds byte for byte on another Docker (its lock says image_config = \
+\"canonical/1\"): every layer the build makes is compressed by docker repro and every image \
+config written in one canonical form, so no byte depends on the BuildKit or the Go of the \
+engine. A lock cut before that is rebuilt as it was cut, and on another Docker its BuildKit \
+writes the history otherwise and its dockerd's Go compresses gzip otherwise. When the locked image is in the \
 engine and the rebuilt one has the same files (the config's diff IDs) and the same runtime config \
 (env, cmd, entrypoint, user, workdir, labels, ports, volumes, stop signal, platform), the result \
 is `equivalent`, exit 5, and each differing config field is named with both values and what \

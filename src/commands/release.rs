@@ -320,6 +320,7 @@ fn build_settings(
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         full_log: false,
+        image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
@@ -622,6 +623,7 @@ fn locked_build(
         contexts,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
+        image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
     })
 }
 
@@ -942,6 +944,7 @@ mod tests {
                 contexts: Default::default(),
                 compression: Default::default(),
                 timestamps: Default::default(),
+                image_config: Default::default(),
             },
             Default::default(),
             (vec![], bases),

@@ -1140,6 +1140,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         timestamps: lock.build.timestamps,
         // A rebuild shows BuildKit's whole log, as it did before release had step lines.
         full_log: true,
+        image_config: lock.build.image_config,
         inputs: BuildInputs {
             secrets: how
                 .inputs

@@ -65,6 +65,10 @@ pub struct BuildSpec {
     /// Whether BuildKit clamps the layers' file times (`rewrite-timestamp=true`); off when
     /// they are clamped after the build (`crate::image::retime`).
     pub rewrite_timestamp: bool,
+    /// Whether BuildKit exports uncompressed (`compression=uncompressed`, nothing forced): the
+    /// layers the build makes are then compressed once, by `crate::image::retime`, in the
+    /// lock's compression, and layers it pulled or was given keep their blobs.
+    pub export_uncompressed: bool,
 }
 
 /// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
@@ -104,6 +108,7 @@ pub enum BuildLog {
 impl BuildSpec {
     pub fn argv(&self) -> Vec<String> {
         let compression = match self.compression {
+            _ if self.export_uncompressed => ",compression=uncompressed",
             crate::lock::Compression::Gzip => "",
             crate::lock::Compression::Zstd => ",compression=zstd,force-compression=true",
         };
@@ -348,6 +353,44 @@ impl Docker {
             Err(e) => return Err(e.into()),
         };
         Ok(Ok(raw.stdout))
+    }
+
+    /// The image configs of `pinned` (`REPO@DIGEST`) in its registry: one for a manifest, one
+    /// per platform for an index, as buildx reads them (the JSON of Go's image type).
+    pub fn image_configs(&self, pinned: &str) -> Result<Vec<serde_json::Value>> {
+        let opts = Options {
+            deadline: Some(self.lookup),
+            ..Default::default()
+        };
+        let out = match self.tool.run_with(
+            &[
+                "buildx",
+                "imagetools",
+                "inspect",
+                "--format",
+                "{{json .Image}}",
+                "--",
+                pinned,
+            ],
+            &opts,
+        ) {
+            Ok(out) => out,
+            Err(ProcessError::Failed { stderr, .. }) => {
+                return Err(Error::Failed(format!(
+                    "the registry did not give it ({}); check the network and the registry",
+                    last_line(&stderr)
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            Error::Failed(format!(
+                "`docker buildx imagetools inspect` printed no JSON ({e})"
+            ))
+        })?;
+        image_configs_of(parsed).ok_or_else(|| {
+            Error::Failed("`docker buildx imagetools inspect` printed no image config".into())
+        })
     }
 
     /// The engine's `os/arch` (what it runs without `--platform`).
@@ -632,6 +675,25 @@ pub fn registry_answer(stderr: &str, reference: &str) -> RegistryAnswer {
     }
 }
 
+/// The configs in what `imagetools inspect --format '{{json .Image}}'` prints: one config (it
+/// has `rootfs`), or an object of configs by platform.
+fn image_configs_of(parsed: serde_json::Value) -> Option<Vec<serde_json::Value>> {
+    match parsed {
+        config @ serde_json::Value::Object(_) if config.get("rootfs").is_some() => {
+            Some(vec![config])
+        }
+        serde_json::Value::Object(by_platform) => {
+            let configs: Vec<serde_json::Value> = by_platform
+                .into_iter()
+                .map(|(_, config)| config)
+                .filter(|config| config.get("rootfs").is_some())
+                .collect();
+            (!configs.is_empty()).then_some(configs)
+        }
+        _ => None,
+    }
+}
+
 fn last_line(stderr: &str) -> String {
     let line = stderr
         .lines()
@@ -655,6 +717,14 @@ fn parse_version_json(stdout: &[u8]) -> Result<BuilderFacts> {
             .unwrap_or("")
             .to_string()
     };
+    // The lock records the engine that built a release; an answer without the engine's version
+    // (no `Server`, as from an API proxy or a CLI that reached no engine) cannot say it.
+    let engine = s("/Server/Version");
+    if engine.trim().is_empty() {
+        return Err(Error::Failed(
+            "the Docker engine did not say its version (`docker version` has no Server.Version), which the lock records; point docker at a Docker engine (DOCKER_HOST, `docker context use`) and check `docker version`".into(),
+        ));
+    }
     let containerd = v
         .pointer("/Server/Components")
         .and_then(|c| c.as_array())
@@ -667,7 +737,7 @@ fn parse_version_json(stdout: &[u8]) -> Result<BuilderFacts> {
         .to_string();
     Ok(BuilderFacts {
         client: s("/Client/Version"),
-        engine: s("/Server/Version"),
+        engine,
         engine_platform: format!("{}/{}", s("/Server/Os"), s("/Server/Arch")),
         containerd,
         engine_go: s("/Server/GoVersion"),
@@ -721,6 +791,7 @@ mod tests {
             use_cache: false,
             compression: Default::default(),
             rewrite_timestamp: true,
+            export_uncompressed: false,
             inputs: BuildInputs::default(),
         };
         assert_eq!(
@@ -743,6 +814,13 @@ mod tests {
         };
         assert!(clamped_after.argv().join(" ").ends_with(
             "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=zstd,force-compression=true -- /w"
+        ));
+        let compressed_after = BuildSpec {
+            export_uncompressed: true,
+            ..clamped_after.clone()
+        };
+        assert!(compressed_after.argv().join(" ").ends_with(
+            "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=uncompressed -- /w"
         ));
         // dev's base: the same build, cached, stored in the engine under its name.
         let dev = BuildSpec {
@@ -775,6 +853,7 @@ mod tests {
             use_cache: false,
             compression: Default::default(),
             rewrite_timestamp: true,
+            export_uncompressed: false,
             inputs: BuildInputs {
                 secrets: vec![
                     "id=pip_index,src=/k/pip.netrc".into(),
@@ -893,6 +972,21 @@ mod tests {
             parse_buildx_inspect(inspect),
             ("default".into(), "docker".into(), "v0.0.0+unknown".into())
         );
+    }
+
+    #[test]
+    fn an_engine_that_does_not_say_its_version_is_one_clear_error() {
+        for json in [
+            &br#"{"Client":{"Version":"28.2.2"},"Server":null}"#[..],
+            br#"{"Client":{"Version":"28.2.2"},"Server":{"Version":" ","Os":"linux"}}"#,
+            br#"{"Client":{"Version":"28.2.2"}}"#,
+        ] {
+            let err = parse_version_json(json).unwrap_err().to_string();
+            assert!(
+                err.starts_with("the Docker engine did not say its version (`docker version` has no Server.Version)"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! checksum is computed again, and the stream is compressed as it was stored (gzip or zstd, at
 //! fixed levels, so the same input always gives the same bytes).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -255,19 +255,22 @@ pub struct Clamped {
 /// Writes to `output` the OCI archive `input` (as buildx writes it) with the file times of its
 /// layers clamped to `epoch` (see [`clamp_times`]). A layer in `known` (a base the release is
 /// built on, already clamped to this epoch, or a registry base's layer, kept as pulled) is not
-/// read. With `reencode`, every other layer is written by this tool's own encoder whether or
-/// not a time needed clamping, so that no byte of a layer the build made is BuildKit's
+/// read. With `reencode`, every other layer is written by this tool's own encoder, compressed
+/// as `reencode` says whatever variant the build exported, whether or not a time needed clamping, so that no byte of a layer the build made is BuildKit's
 /// compression (which depends on the Go that built dockerd, and on which compressed variant of
 /// a layer the engine already holds); without it (locks cut before), only layers holding a later
 /// time are rewritten. Each rewritten layer changes its
 /// config's diff ID and its manifest, and so every document above it; a document with nothing
-/// under it rewritten keeps its bytes. `progress` hears of each layer rewritten.
+/// under it rewritten keeps its bytes, unless `configs` puts every config into the canonical
+/// form (see [`crate::image::canonical`]). Every layer read must hash, uncompressed, to the
+/// diff ID its config lists for it. `progress` hears of each layer rewritten.
 pub fn clamp_archive(
     input: &Path,
     output: &Path,
     epoch: i64,
     known: &BTreeSet<String>,
-    reencode: bool,
+    reencode: Reencode,
+    configs: Configs<'_>,
     progress: &dyn Fn(&str),
 ) -> Result<Clamped, ScanError> {
     let epoch = u64::try_from(epoch)
@@ -287,6 +290,7 @@ pub fn clamp_archive(
         epoch,
         known,
         reencode,
+        configs,
         progress,
         tar: tar::Builder::new(BufWriter::with_capacity(1 << 20, file)),
         written: HashSet::new(),
@@ -314,12 +318,38 @@ pub fn clamp_archive(
     Ok(writer.done)
 }
 
+/// Which layers are written again, and how they are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reencode {
+    /// Only layers holding a later time, compressed as they were stored (`timestamps =
+    /// "clamped"`).
+    Later,
+    /// Every layer, compressed as it was stored (`timestamps = "encoded"` in a lock cut before
+    /// the canonical config).
+    EveryAsStored,
+    /// Every layer, compressed this way whatever variant the build exported.
+    Every(Stored),
+}
+
+/// What becomes of the image configs of an archive.
+#[derive(Debug, Clone, Copy)]
+pub enum Configs<'a> {
+    /// Each config as the build wrote it, its diff IDs updated (locks cut before the canonical
+    /// form).
+    AsBuilt,
+    /// Each config in the canonical form; the map holds, by platform (`os/arch[/variant]`), the
+    /// history of the image the built stage stands on, as its own config lists it (no entry for
+    /// a platform: it stands on none whose config is known).
+    Canonical(&'a BTreeMap<String, Vec<Value>>),
+}
+
 /// A layer as rewritten: its blob's digest and size, and its tar stream's digest (diff ID).
 #[derive(Debug, Clone)]
 struct NewLayer {
     digest: String,
     size: u64,
     diff_id: String,
+    stored: Stored,
 }
 
 struct Writer<'a> {
@@ -329,7 +359,8 @@ struct Writer<'a> {
     json: HashMap<String, Vec<u8>>,
     epoch: u64,
     known: &'a BTreeSet<String>,
-    reencode: bool,
+    reencode: Reencode,
+    configs: Configs<'a>,
     progress: &'a dyn Fn(&str),
     tar: tar::Builder<BufWriter<File>>,
     /// Blob members already in the output.
@@ -402,38 +433,72 @@ impl Writer<'_> {
                 "a manifest's layers are not a list".into(),
             ));
         };
+        let mut config: Value = serde_json::from_slice(&self.json_blob(&config_digest)?)
+            .map_err(|e| ScanError::Archive(format!("config {config_digest} is not JSON: {e}")))?;
+        let listed: Vec<String> = config
+            .pointer("/rootfs/diff_ids")
+            .and_then(Value::as_array)
+            .filter(|ids| ids.len() == layers.len())
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| id.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .ok_or_else(|| {
+                ScanError::Archive(format!(
+                    "config {config_digest} does not list one diff ID per layer"
+                ))
+            })?;
         let mut rewritten = Vec::new();
         for (i, layer) in layers.iter_mut().enumerate() {
             let digest = descriptor_digest(layer)?;
             let size = layer["size"].as_u64().unwrap_or_default();
-            if let Some(new) = self.layer(&digest, size)? {
+            if let Some(new) = self.layer(&digest, size, &listed[i])? {
                 layer["digest"] = Value::from(new.digest.clone());
                 layer["size"] = Value::from(new.size);
+                let media_type = layer["mediaType"].as_str().unwrap_or_default();
+                layer["mediaType"] = Value::from(layer_media_type(media_type, new.stored));
                 rewritten.push((i, new.diff_id));
             } else {
                 self.copy(&digest)?;
             }
         }
-        let count = layers.len();
-        if rewritten.is_empty() {
+        let canonical = match self.configs {
+            Configs::AsBuilt => false,
+            Configs::Canonical(bases) => {
+                let platform = crate::image::canonical::config_platform(&config);
+                crate::image::canonical::canonicalise(
+                    &mut config,
+                    bases.get(&platform).map(Vec::as_slice),
+                )
+                .map_err(|e| {
+                    ScanError::Archive(format!(
+                        "the image config {config_digest} cannot be put into the canonical form: {e}"
+                    ))
+                })?;
+                true
+            }
+        };
+        let rewritten_none = rewritten.is_empty();
+        if rewritten_none && !canonical {
             self.copy(&config_digest)?;
             return Ok(false);
         }
-        let mut config: Value = serde_json::from_slice(&self.json_blob(&config_digest)?)
-            .map_err(|e| ScanError::Archive(format!("config {config_digest} is not JSON: {e}")))?;
-        let Some(diff_ids) = config
+        if let Some(diff_ids) = config
             .pointer_mut("/rootfs/diff_ids")
             .and_then(Value::as_array_mut)
-            .filter(|ids| ids.len() == count)
-        else {
-            return Err(ScanError::Archive(format!(
-                "config {config_digest} does not list one diff ID per layer"
-            )));
-        };
-        for (i, diff_id) in rewritten {
-            diff_ids[i] = Value::from(diff_id);
+        {
+            for (i, diff_id) in rewritten {
+                diff_ids[i] = Value::from(diff_id);
+            }
         }
         let bytes = serde_json::to_vec(&config).expect("json");
+        if bytes == self.json_blob(&config_digest)? {
+            // The same config (a re-encoded layer of the same tar keeps its diff ID): the
+            // manifest changed only if a layer's blob did.
+            self.copy(&config_digest)?;
+            return Ok(!rewritten_none);
+        }
         manifest["config"]["digest"] = Value::from(self.put_document(&bytes)?);
         manifest["config"]["size"] = Value::from(bytes.len() as u64);
         Ok(true)
@@ -441,14 +506,22 @@ impl Writer<'_> {
 
     /// The layer `digest` rewritten with its times clamped, or `None` when it holds no later
     /// time (then it is copied as it is).
-    fn layer(&mut self, digest: &str, size: u64) -> Result<Option<NewLayer>, ScanError> {
+    /// `diff_id` is what the config lists for it: the layer's tar stream must hash to it.
+    fn layer(
+        &mut self,
+        digest: &str,
+        size: u64,
+        diff_id: &str,
+    ) -> Result<Option<NewLayer>, ScanError> {
         if let Some(done) = self.layers.get(digest) {
             return Ok(done.clone());
         }
         let new = if self.known.contains(digest) {
             self.done.known += 1;
             None
-        } else if !self.reencode && !self.layer_holds_later_time(digest, size)? {
+        } else if self.reencode == Reencode::Later
+            && !self.layer_holds_later_time(digest, size, diff_id)?
+        {
             self.done.unchanged += 1;
             None
         } else {
@@ -457,7 +530,7 @@ impl Writer<'_> {
                 Digest::parse(digest).map(|d| d.short()).unwrap_or_default(),
                 megabytes(size)
             ));
-            let new = self.rewrite_layer(digest, size)?;
+            let new = self.rewrite_layer(digest, size, diff_id)?;
             self.done.rewritten.push(digest.to_string());
             Some(new)
         };
@@ -487,10 +560,16 @@ impl Writer<'_> {
 
     /// Whether the layer `digest` holds a time later than the epoch (read whole, and checked
     /// against its digest).
-    fn layer_holds_later_time(&self, digest: &str, size: u64) -> Result<bool, ScanError> {
-        let mut layer = self.open(digest, size)?;
+    fn layer_holds_later_time(
+        &self,
+        digest: &str,
+        size: u64,
+        diff_id: &str,
+    ) -> Result<bool, ScanError> {
+        let mut layer = HashingReader::new(self.open(digest, size)?);
         let later = clamp_times(&mut layer, io::sink(), self.epoch)
             .map_err(|e| layer_error(digest, e.to_string()))?;
+        let layer = layer.finish(digest, diff_id)?;
         layer
             .finish(Some(digest))
             .map_err(|m| layer_error(digest, m))?;
@@ -499,8 +578,17 @@ impl Writer<'_> {
 
     /// Writes the layer `digest` with its times clamped into the output, compressed as it was
     /// stored. Its member's header is written last, once the digest it is named by is known.
-    fn rewrite_layer(&mut self, digest: &str, size: u64) -> Result<NewLayer, ScanError> {
-        let mut layer = self.open(digest, size)?;
+    fn rewrite_layer(
+        &mut self,
+        digest: &str,
+        size: u64,
+        listed: &str,
+    ) -> Result<NewLayer, ScanError> {
+        let mut layer = HashingReader::new(self.open(digest, size)?);
+        let stored = match self.reencode {
+            Reencode::Every(stored) => stored,
+            Reencode::Later | Reencode::EveryAsStored => layer.inner.stored(),
+        };
         let output = self.output;
         let written = |e: io::Error| stopped_or(format!("{}: {e}", output.display()));
         let out = self.tar.get_mut();
@@ -509,13 +597,14 @@ impl Writer<'_> {
         out.write_all(&[0u8; BLOCK]).map_err(written)?;
         let (diff_id, (new_digest, new_size)) = {
             let blob = HashingWriter::new(&mut *out);
-            let mut tar = HashingWriter::new(compressor(layer.stored(), blob).map_err(written)?);
+            let mut tar = HashingWriter::new(compressor(stored, blob).map_err(written)?);
             clamp_times(&mut layer, &mut tar, self.epoch)
                 .map_err(|e| layer_error(digest, e.to_string()))?;
             let (diff_id, _) = tar.digest();
             let HashingWriter { inner, .. } = tar;
             (diff_id, inner.finish().map_err(written)?.digest())
         };
+        let layer = layer.finish(digest, listed)?;
         layer
             .finish(Some(digest))
             .map_err(|m| layer_error(digest, m))?;
@@ -544,6 +633,7 @@ impl Writer<'_> {
             digest: new_digest,
             size: new_size,
             diff_id,
+            stored,
         })
     }
 
@@ -579,6 +669,19 @@ impl Writer<'_> {
                 .map_err(|e| ScanError::Archive(format!("{}: {e}", self.output.display())))?;
         }
         Ok(digest)
+    }
+}
+
+/// The media type of a layer now stored as `stored`: the same when it says so already (a
+/// Docker gzip type stays one), else the OCI type of that compression.
+fn layer_media_type(current: &str, stored: Stored) -> &str {
+    const OCI: &str = "application/vnd.oci.image.layer.v1.tar";
+    const DOCKER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    match stored {
+        Stored::Gzip if current == DOCKER_GZIP => DOCKER_GZIP,
+        Stored::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+        Stored::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        Stored::Plain => OCI,
     }
 }
 
@@ -669,6 +772,47 @@ impl<W: Write> Write for Compressor<W> {
     /// Writes nothing on: a flush would end a deflate block where the writes fell.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Hashes a layer's tar stream as it is read, for the check against the config's diff ID.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Reads the rest of the stream, then checks its digest against `diff_id`, what the
+    /// config lists for the layer `digest`: a layer whose files are not the ones the config
+    /// names is refused, since its rewrite would carry a diff ID no build wrote.
+    fn finish(mut self, digest: &str, diff_id: &str) -> Result<R, ScanError> {
+        io::copy(&mut self, &mut io::sink()).map_err(|e| layer_error(digest, e.to_string()))?;
+        let actual: String = Digest::from_hasher(self.hasher).into();
+        if actual != diff_id {
+            return Err(layer_error(
+                digest,
+                format!(
+                    "its tar stream hashes to {actual}, but the image config lists the diff ID {} for it; the build's output does not hold together",
+                    crate::error::clip(diff_id)
+                ),
+            ));
+        }
+        Ok(self.inner)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -1058,7 +1202,16 @@ mod tests {
                 &[(pulled.clone(), pulled_blob.clone()), (old.clone(), blob)],
             );
             let out = dir.path().join(format!("{name}.out"));
-            let done = clamp_archive(&input, &out, EPOCH as i64, &known, true, &|_| {}).unwrap();
+            let done = clamp_archive(
+                &input,
+                &out,
+                EPOCH as i64,
+                &known,
+                Reencode::Every(Stored::Gzip),
+                Configs::AsBuilt,
+                &|_| {},
+            )
+            .unwrap();
             (std::fs::read(&out).unwrap(), done)
         };
         std::fs::create_dir_all(dir.path().join("one")).unwrap();
@@ -1067,6 +1220,14 @@ mod tests {
         let (two, _) = clamp("two", level(&old, 9));
         assert_ne!(level(&old, 1), level(&old, 9));
         assert_eq!(one, two, "the same tar, re-encoded, is the same archive");
+        // An engine that held an uncompressed or zstd variant of the layer exports that one:
+        // re-encoded in the lock's compression, it is the same archive too.
+        std::fs::create_dir_all(dir.path().join("plain")).unwrap();
+        std::fs::create_dir_all(dir.path().join("zstd")).unwrap();
+        let (plain, _) = clamp("plain", old.clone());
+        let (zstd, _) = clamp("zstd", zstd::encode_all(&old[..], 19).unwrap());
+        assert_eq!(one, plain, "an uncompressed variant");
+        assert_eq!(one, zstd, "a zstd variant");
         assert_eq!(
             (done.rewritten.len(), done.unchanged, done.known),
             (1, 0, 1)
@@ -1092,9 +1253,15 @@ mod tests {
         let heard = std::cell::RefCell::new(Vec::new());
         let clamp = |out: &str| {
             let out = dir.path().join(out);
-            let done = clamp_archive(&input, &out, EPOCH as i64, &known, false, &|m| {
-                heard.borrow_mut().push(m.to_string())
-            })
+            let done = clamp_archive(
+                &input,
+                &out,
+                EPOCH as i64,
+                &known,
+                Reencode::Later,
+                Configs::AsBuilt,
+                &|m| heard.borrow_mut().push(m.to_string()),
+            )
             .unwrap();
             (out, done)
         };
@@ -1134,6 +1301,87 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_whose_tar_is_not_the_configs_diff_id_is_refused_and_nothing_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let listed = layer_tar(EPOCH - 100);
+        let shipped = layer_tar(EPOCH - 50);
+        // The config lists the diff ID of one tar; the blob holds another.
+        let input = archive(dir.path(), &[(listed, gzip(&shipped))]);
+        let out = dir.path().join("out.tar");
+        for reencode in [Reencode::Every(Stored::Gzip), Reencode::Later] {
+            let err = clamp_archive(
+                &input,
+                &out,
+                EPOCH as i64,
+                &BTreeSet::new(),
+                reencode,
+                Configs::AsBuilt,
+                &|_| {},
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains(&format!(
+                    "its tar stream hashes to {}, but the image config lists the diff ID",
+                    sha(&shipped)
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_rewrites_a_config_even_when_no_layer_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = layer_tar(EPOCH - 100);
+        let blob = gzip(&old);
+        let input = archive(dir.path(), &[(old.clone(), blob.clone())]);
+        let out = dir.path().join("out.tar");
+        let base = BTreeMap::from([(
+            "linux/amd64".to_string(),
+            vec![serde_json::json!({"created": "2020-01-01T00:00:00Z"})],
+        )]);
+        // The test archive's config has no history: a base with one entry cannot be its base.
+        let known = BTreeSet::from([sha(&blob)]);
+        let err = clamp_archive(
+            &input,
+            &out,
+            EPOCH as i64,
+            &known,
+            Reencode::Every(Stored::Gzip),
+            Configs::Canonical(&base),
+            &|_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("cannot be put into the canonical form: its history has 0 entries, fewer than the 1 its base image gave it"),
+            "{err}"
+        );
+        // With no base, the config is written by this tool (keys sorted) and the layer kept.
+        let before =
+            crate::image::archive::read_image(&input, &crate::image::archive::Select::Only)
+                .unwrap();
+        clamp_archive(
+            &input,
+            &out,
+            EPOCH as i64,
+            &known,
+            Reencode::Every(Stored::Gzip),
+            Configs::Canonical(&BTreeMap::new()),
+            &|_| {},
+        )
+        .unwrap();
+        let after =
+            crate::image::archive::read_image(&out, &crate::image::archive::Select::Only).unwrap();
+        assert_eq!(after.layers, before.layers);
+        let (_, json, _) = archive_documents(&out).unwrap();
+        let config: Value =
+            serde_json::from_slice(&json[&blob_path(&after.config_digest)]).unwrap();
+        assert_eq!(config["rootfs"]["diff_ids"][0], sha(&old));
+    }
+
+    #[test]
     fn an_archive_with_nothing_to_clamp_keeps_its_digests() {
         let dir = tempfile::tempdir().unwrap();
         let old = layer_tar(EPOCH);
@@ -1142,8 +1390,16 @@ mod tests {
             crate::image::archive::read_image(&input, &crate::image::archive::Select::Only)
                 .unwrap();
         let out = dir.path().join("out.tar");
-        let done =
-            clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), false, &|_| {}).unwrap();
+        let done = clamp_archive(
+            &input,
+            &out,
+            EPOCH as i64,
+            &BTreeSet::new(),
+            Reencode::Later,
+            Configs::AsBuilt,
+            &|_| {},
+        )
+        .unwrap();
         assert!(done.rewritten.is_empty());
         let after =
             crate::image::archive::read_image(&out, &crate::image::archive::Select::Only).unwrap();
@@ -1154,9 +1410,16 @@ mod tests {
         let (offset, _) = members[&blob_path(&before.layers[0])];
         bytes[offset as usize + 20] ^= 1;
         std::fs::write(&input, bytes).unwrap();
-        assert!(
-            clamp_archive(&input, &out, EPOCH as i64, &BTreeSet::new(), false, &|_| {}).is_err()
-        );
+        assert!(clamp_archive(
+            &input,
+            &out,
+            EPOCH as i64,
+            &BTreeSet::new(),
+            Reencode::Later,
+            Configs::AsBuilt,
+            &|_| {}
+        )
+        .is_err());
     }
 
     #[test]

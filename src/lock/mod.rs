@@ -151,6 +151,10 @@ pub struct Build {
     /// built.
     #[serde(default, skip_serializing_if = "Timestamps::is_rewrite_timestamp")]
     pub timestamps: Timestamps,
+    /// The form the image configs were written in; absent for BuildKit's own, so that locks
+    /// written before the key existed are rebuilt as they were cut.
+    #[serde(default, skip_serializing_if = "ImageConfig::is_as_built")]
+    pub image_config: ImageConfig,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
     /// Named build contexts: `NAME = "docker-image://REF@sha256:..."` (an image pinned by
@@ -296,6 +300,26 @@ pub enum Timestamps {
     /// BuildKit's compression, which depends on the Go that built dockerd and on the compressed
     /// variants the engine already holds. A registry base's layers are kept as pulled.
     Encoded,
+}
+
+/// Who wrote the image configs' bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImageConfig {
+    /// BuildKit, with only the diff IDs of rewritten layers changed: its history differs between
+    /// BuildKit versions (see [`crate::image::canonical`]).
+    #[default]
+    #[serde(rename = "as-built")]
+    AsBuilt,
+    /// docker repro, in the canonical form of [`crate::image::canonical`]: the base's history
+    /// entries as the base's own config lists them, `ARG` lines without values, keys sorted.
+    #[serde(rename = "canonical/1")]
+    Canonical1,
+}
+
+impl ImageConfig {
+    pub fn is_as_built(&self) -> bool {
+        *self == ImageConfig::AsBuilt
+    }
 }
 
 impl Timestamps {
@@ -1345,6 +1369,7 @@ pub(crate) mod tests {
                 contexts: BTreeMap::new(),
                 compression: Default::default(),
                 timestamps: Default::default(),
+                image_config: Default::default(),
             },
             builder: Builder {
                 docker_client: "28.2.2".into(),
@@ -1442,6 +1467,23 @@ pub(crate) mod tests {
         lock.bases = bases;
         lock.images = images;
         lock
+    }
+
+    #[test]
+    fn the_canonical_image_config_is_recorded_and_a_lock_without_the_key_keeps_buildkits() {
+        let mut lock = sample();
+        assert!(!lock.to_toml().contains("image_config"));
+        lock.build.image_config = ImageConfig::Canonical1;
+        let text = lock.to_toml();
+        assert!(text.contains("image_config = \"canonical/1\"\n"), "{text}");
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.build.image_config, ImageConfig::Canonical1);
+        let without = text.replace("image_config = \"canonical/1\"\n", "");
+        let old = Lock::from_toml(&without, Path::new("repro.lock")).unwrap();
+        assert_eq!(old.build.image_config, ImageConfig::AsBuilt);
+        // A form this version does not know is refused, never rebuilt by another rule.
+        let later = text.replace("\"canonical/1\"", "\"canonical/2\"");
+        assert!(Lock::from_toml(&later, Path::new("repro.lock")).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::image::oci::{self, OciImage};
 
 use crate::image::archive::Select;
 use crate::image::reference::normalise_ref;
-use crate::lock::{split_platforms, Base, DockerfileEntry, Role, Timestamps};
+use crate::lock::{split_platforms, Base, DockerfileEntry, ImageConfig, Role, Timestamps};
 use crate::project::confine::confine;
 use crate::ui::Ui;
 
@@ -43,11 +43,17 @@ pub struct Settings {
     pub timestamps: Timestamps,
     /// Show BuildKit's whole log while building (`--progress plain`), not one line per step.
     pub full_log: bool,
+    /// Who writes the image configs: BuildKit, or this tool in its canonical form.
+    pub image_config: ImageConfig,
 }
 
 /// How a new release clamps its layers' file times: after the build, so that no BuildKit
 /// rewrites a layer that holds no later time (see [`crate::image::retime`]).
 pub const RELEASE_TIMESTAMPS: Timestamps = Timestamps::Encoded;
+
+/// How a new release writes its image configs: in the canonical form, so that another
+/// BuildKit's history text does not change its digests (see [`crate::image::canonical`]).
+pub const RELEASE_IMAGE_CONFIG: ImageConfig = ImageConfig::Canonical1;
 
 /// One Dockerfile to build.
 #[derive(Debug, Clone)]
@@ -286,19 +292,23 @@ impl Plan {
             use_cache: self.settings.use_cache,
             compression: self.settings.compression,
             rewrite_timestamp: self.settings.timestamps == Timestamps::RewriteTimestamp,
+            // Every layer the build makes is compressed by this tool in the canonical form: one
+            // compression, not BuildKit's and then this tool's again.
+            export_uncompressed: self.settings.timestamps == Timestamps::Encoded
+                && self.settings.image_config == ImageConfig::Canonical1,
             inputs: self.inputs_of(stage),
         }
     }
 
     /// Builds `stage` into the OCI archive `archive`; with [`Timestamps::Clamped`], BuildKit
-    /// writes it beside, and the copy with the file times clamped becomes `archive`. A layer in
-    /// `known` (of the base the release is built on, clamped already) is not read again.
+    /// writes it beside, and the copy with the file times clamped becomes `archive`. A layer of
+    /// `base` (the base the release is built on, clamped already) is not read again.
     fn build_stage(
         &self,
         docker: &Docker,
         spec: &BuildSpec,
         quiet: bool,
-        known: &BTreeSet<String>,
+        base: Option<&BasePin>,
         progress: &dyn Fn(&str),
     ) -> Result<()> {
         let log = if quiet {
@@ -315,24 +325,50 @@ impl Plan {
         if self.settings.timestamps == Timestamps::RewriteTimestamp {
             return build(spec);
         }
+        let no_layers = BTreeSet::new();
+        let known = base.map_or(&no_layers, |b| &b.layers);
+        // Read before the build: a base whose config cannot be had stops the release before
+        // anything is built.
+        let histories = match self.settings.image_config {
+            ImageConfig::AsBuilt => None,
+            ImageConfig::Canonical1 => Some(self.base_histories(docker, spec, base)?),
+        };
         let built = spec.output.with_extension("unclamped.tar");
         build(&BuildSpec {
             output: built.clone(),
             ..spec.clone()
         })?;
-        let reencode = self.settings.timestamps == Timestamps::Encoded;
+        // Every layer in the lock's compression, whichever variant of it BuildKit exported (an
+        // engine that holds another variant of a layer exports that one).
+        // A lock cut before the canonical config keeps the rule it was cut with.
+        use crate::image::{layer::Stored, retime::Reencode};
+        let reencode = match (self.settings.timestamps, self.settings.image_config) {
+            (Timestamps::Encoded, ImageConfig::Canonical1) => {
+                Reencode::Every(match self.settings.compression {
+                    crate::lock::Compression::Gzip => Stored::Gzip,
+                    crate::lock::Compression::Zstd => Stored::Zstd,
+                })
+            }
+            (Timestamps::Encoded, ImageConfig::AsBuilt) => Reencode::EveryAsStored,
+            _ => Reencode::Later,
+        };
         // Re-encoded, a registry base's layers would no longer be the ones it shares with the
         // registry: they are kept as pulled (BuildKit exports the pulled blobs).
         let mut keep = known.clone();
-        if reencode {
+        if reencode != Reencode::Later {
             keep.extend(self.pulled_layers(docker, spec)?);
         }
+        let configs = match &histories {
+            None => crate::image::retime::Configs::AsBuilt,
+            Some(histories) => crate::image::retime::Configs::Canonical(histories),
+        };
         let done = crate::image::retime::clamp_archive(
             &built,
             &spec.output,
             spec.source_date_epoch,
             &keep,
             reencode,
+            configs,
             progress,
         )
         .map_err(|e| match e {
@@ -363,37 +399,10 @@ impl Plan {
     /// registry: empty for `scratch`, the base this release builds (its layers are known), or
     /// an image given as a named context.
     fn pulled_layers(&self, docker: &Docker, spec: &BuildSpec) -> Result<BTreeSet<String>> {
-        let stage = if spec.dockerfile == self.release.file {
-            &self.release
-        } else {
-            match &self.base {
-                Some(base) => base,
-                None => return Ok(BTreeSet::new()),
-            }
-        };
-        let info = &stage.parsed.stage_info;
-        let target = match (stage.role, spec.target.as_str()) {
-            (Role::Release, t) if !t.is_empty() => info
-                .iter()
-                .position(|s| s.name.as_deref() == Some(&t.to_ascii_lowercase())),
-            _ => info.len().checked_sub(1),
-        };
-        let mut at = target;
-        let mut seen = 0;
-        let root = loop {
-            let Some(i) = at else {
-                return Ok(BTreeSet::new());
-            };
-            seen += 1;
-            match info.get(i) {
-                Some(s) if seen <= info.len() => match s.base_stage {
-                    Some(b) => at = Some(b),
-                    None => break s.base.clone(),
-                },
-                _ => return Ok(BTreeSet::new()),
-            }
-        };
         let mut layers = BTreeSet::new();
+        let Some((stage, root)) = self.root_image(spec) else {
+            return Ok(layers);
+        };
         if is_built_base(&self.settings.image, &root) {
             return Ok(layers);
         }
@@ -421,6 +430,80 @@ impl Plan {
             }
         }
         Ok(layers)
+    }
+
+    /// The history of the image the built stage stands on, by platform, as that image's own
+    /// config lists it: the base this release built or was pinned to (`base`), or a registry
+    /// base or an image given as a named context (`docker-image://REF@DIGEST`), whose config is
+    /// read from its registry by its locked digest. Empty for `scratch`.
+    fn base_histories(
+        &self,
+        docker: &Docker,
+        spec: &BuildSpec,
+        base: Option<&BasePin>,
+    ) -> Result<BTreeMap<String, Vec<serde_json::Value>>> {
+        let Some((stage, root)) = self.root_image(spec) else {
+            return Ok(BTreeMap::new());
+        };
+        if is_built_base(&self.settings.image, &root) {
+            return match base {
+                Some(BasePin {
+                    histories: Some(histories),
+                    ..
+                }) => Ok(histories.clone()),
+                Some(pin) => pin_histories(docker, pin),
+                None => Ok(BTreeMap::new()),
+            };
+        }
+        let image_context = self
+            .settings
+            .contexts
+            .iter()
+            .find(|(name, _)| normalise_ref(name) == normalise_ref(&root))
+            .and_then(|(_, value)| value.strip_prefix(crate::lock::IMAGE_CONTEXT));
+        if let Some(pinned) = image_context {
+            return config_histories(docker, pinned);
+        }
+        let mut histories = BTreeMap::new();
+        for base in self
+            .bases
+            .iter()
+            .filter(|b| b.dockerfile == stage.path && b.reference == root)
+        {
+            let repository = crate::image::reference::repository(&base.reference);
+            let pinned = format!("{repository}@{}", base.platform_digest);
+            histories.extend(config_histories(docker, &pinned)?);
+        }
+        Ok(histories)
+    }
+
+    /// The stage a build of `spec` makes, and the image its target stage stands on at the root
+    /// of its `FROM`s (through the stages it names); `None` for `scratch` or a stage loop.
+    fn root_image(&self, spec: &BuildSpec) -> Option<(&Stage, String)> {
+        let stage = if spec.dockerfile == self.release.file {
+            &self.release
+        } else {
+            self.base.as_ref()?
+        };
+        let info = &stage.parsed.stage_info;
+        let target = match (stage.role, spec.target.as_str()) {
+            (Role::Release, t) if !t.is_empty() => info
+                .iter()
+                .position(|s| s.name.as_deref() == Some(&t.to_ascii_lowercase())),
+            _ => info.len().checked_sub(1),
+        };
+        let mut at = target;
+        let mut seen = 0;
+        loop {
+            seen += 1;
+            match info.get(at?) {
+                Some(s) if seen <= info.len() => match s.base_stage {
+                    Some(b) => at = Some(b),
+                    None => return Some((stage, s.base.clone())),
+                },
+                _ => return None,
+            }
+        }
     }
 
     /// Says, before a release is built on a base, when this builder will spend time rewriting
@@ -494,7 +577,7 @@ impl Plan {
             docker,
             &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
             quiet,
-            &BTreeSet::new(),
+            None,
             progress,
         )?;
         read_built(Role::Base, archive, &self.settings.platform)
@@ -528,7 +611,7 @@ impl Plan {
             docker,
             &self.spec(&self.release, &archive, release_name.to_string(), pins),
             quiet,
-            base.map(|b| &b.layers).unwrap_or(&BTreeSet::new()),
+            base,
             progress,
         )?;
         read_built(Role::Release, archive, &self.settings.platform)
@@ -605,6 +688,11 @@ pub struct BasePin {
     /// The base's layers (of every platform): built or locked with their times clamped to the
     /// release's epoch, so the release's clamp need not read them.
     pub layers: BTreeSet<String>,
+    /// The base's history by platform, from its configs (see [`Configs::Canonical`]); `None`
+    /// for a base in a registry, whose configs are read from there when needed.
+    ///
+    /// [`Configs::Canonical`]: crate::image::retime::Configs::Canonical
+    pub histories: Option<BTreeMap<String, Vec<serde_json::Value>>>,
 }
 
 impl BasePin {
@@ -621,6 +709,7 @@ impl BasePin {
         Ok(BasePin {
             target: format!("oci-layout://{}@{digest}", layout.display()),
             layers,
+            histories: Some(archive_histories(archive)?),
         })
     }
 
@@ -633,8 +722,71 @@ impl BasePin {
                 crate::image::reference::pinned(name, digest)
             ),
             layers,
+            histories: None,
         }
     }
+}
+
+/// The history of every image config in the OCI archive `archive`, by platform.
+fn archive_histories(archive: &Path) -> Result<BTreeMap<String, Vec<serde_json::Value>>> {
+    let (_, json, _) =
+        crate::image::archive::archive_documents(archive).map_err(|e| scan_error(archive, e))?;
+    let mut histories = BTreeMap::new();
+    for bytes in json.values() {
+        let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            continue;
+        };
+        if document.get("rootfs").is_some() {
+            histories.insert(
+                crate::image::canonical::config_platform(&document),
+                history_of(&document),
+            );
+        }
+    }
+    Ok(histories)
+}
+
+/// The history of a base pinned in its registry (`docker-image://REPO@DIGEST`).
+fn pin_histories(
+    docker: &Docker,
+    pin: &BasePin,
+) -> Result<BTreeMap<String, Vec<serde_json::Value>>> {
+    let pinned = pin
+        .target
+        .strip_prefix("docker-image://")
+        .unwrap_or(&pin.target);
+    config_histories(docker, pinned)
+}
+
+/// The history of the image `pinned` (`REPO@DIGEST`, a manifest or an index), by platform, from
+/// its config in its registry.
+fn config_histories(
+    docker: &Docker,
+    pinned: &str,
+) -> Result<BTreeMap<String, Vec<serde_json::Value>>> {
+    let configs = docker.image_configs(pinned).map_err(|e| match e {
+        Error::Failed(why) => Error::Failed(format!(
+            "reading the history of {pinned} from its image config, to write the image's own config in its canonical form: {why}"
+        )),
+        other => other,
+    })?;
+    Ok(configs
+        .iter()
+        .map(|config| {
+            (
+                crate::image::canonical::config_platform(config),
+                history_of(config),
+            )
+        })
+        .collect())
+}
+
+fn history_of(config: &serde_json::Value) -> Vec<serde_json::Value> {
+    config
+        .get("history")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The proxy variables set (not empty) in this environment, by name: BuildKit's predefined
@@ -937,6 +1089,8 @@ pub fn dev_base(
         use_cache: true,
         compression: inputs.compression,
         rewrite_timestamp: false,
+        // Stored in the engine to be run, never locked: compressed as the engine likes.
+        export_uncompressed: false,
         inputs: BuildInputs {
             secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
             ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
@@ -1005,6 +1159,7 @@ mod tests {
             compression: Default::default(),
             timestamps: Default::default(),
             full_log: false,
+            image_config: Default::default(),
             contexts: contexts
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -156,3 +156,29 @@ fn ctrl_c_during_run_removes_the_container_and_writes_nothing() {
         "a record of an unfinished run was written"
     );
 }
+
+#[test]
+fn a_release_on_an_engine_that_does_not_say_its_version_is_one_line_and_writes_nothing() {
+    let p = crate::common::Project::new("noversion", &[("Dockerfile", "FROM scratch\n")]);
+    // What `docker version` prints when it reached something that answers no engine version.
+    let (bin, record) = fake_docker(
+        &p.dir,
+        "'version --format {{json .}}') echo '{\"Client\":{\"Version\":\"28.2.2\"},\"Server\":null}';;",
+    );
+    // The fake's record sits in the project: commit it so that the tree stays clean.
+    std::fs::write(p.dir.join(".gitignore"), "bin/\ncalls.txt\n").unwrap();
+    p.commit("ignore the fake");
+    let out = start(&p.dir, &bin, &["release"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: the Docker engine did not say its version (`docker version` has no Server.Version), which the lock records; point docker at a Docker engine (DOCKER_HOST, `docker context use`) and check `docker version`"
+    );
+    assert!(!p.dir.join("repro.lock").exists());
+    // Nothing was built: `docker version` was the only call.
+    let calls = std::fs::read_to_string(record).unwrap();
+    assert_eq!(calls.lines().count(), 1, "{calls}");
+}
