@@ -217,6 +217,10 @@ pub struct ReleaseArgs {
     /// identically. Without it every layer is built fresh.
     #[arg(long)]
     pub use_cache: bool,
+    /// Build the base even when the last lock's base has the same input fingerprint (it is
+    /// kept otherwise), and say whether it came out identical to the kept one
+    #[arg(long)]
+    pub rebuild_base: bool,
     /// Hide build progress
     #[arg(long, short = 'q')]
     pub quiet: bool,

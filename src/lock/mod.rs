@@ -75,6 +75,12 @@ pub struct Build {
     /// built with `source_date_epoch` (locks cut before the key, `--source-date-epoch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_source_date_epoch: Option<i64>,
+    /// The fingerprint of the base's inputs (see [`crate::project::fingerprint`]): a release
+    /// whose base inputs give the same one keeps this base rather than building it again, and
+    /// the base's immutable tag, `<image>:base-<first 12 hex digits>`, is named by it. Absent
+    /// without a base, and in locks cut before the key existed (they still verify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_fingerprint: Option<crate::project::fingerprint::Fingerprint>,
     /// `os/arch[/variant]`, or several joined by `,` for a multi-platform release (one OCI
     /// image index); see [`Build::platforms`].
     pub platform: String,
@@ -1058,6 +1064,30 @@ pub fn duplicate<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
 pub(crate) mod tests {
     use super::*;
 
+    #[test]
+    fn a_base_fingerprint_is_read_as_one_and_a_malformed_one_is_refused_in_one_line() {
+        let mut lock = sample();
+        assert!(
+            !lock.to_toml().contains("base_fingerprint"),
+            "absent when none"
+        );
+        let fingerprint = format!("sha256:{}", "0a".repeat(32));
+        lock.build.base_fingerprint = Some(fingerprint.clone().try_into().unwrap());
+        let text = lock.to_toml();
+        assert!(text.contains(&format!("base_fingerprint = \"{fingerprint}\"\n")));
+        let read = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(read.build.base_fingerprint, lock.build.base_fingerprint);
+        assert_eq!(read.to_toml(), text);
+        for bad in ["sha256:0a", "0a0a", "sha256:ZZ"] {
+            let err = Lock::from_toml(&text.replace(&fingerprint, bad), Path::new("repro.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("repro.lock: "), "{err}");
+            assert!(err.contains("is not a base fingerprint"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
     pub fn sample() -> Lock {
         let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         Lock {
@@ -1073,6 +1103,7 @@ pub(crate) mod tests {
                 image: "curvenet".into(),
                 source_date_epoch: 1_700_000_000,
                 base_source_date_epoch: None,
+                base_fingerprint: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),

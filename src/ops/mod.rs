@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod equivalent;
+pub mod kept;
 pub mod read;
 pub mod report;
 pub mod tie;

@@ -1,6 +1,7 @@
 //! Where a project's inputs come from: flags, then `repro.toml`, then the layout on disk.
 
 pub mod confine;
+pub mod fingerprint;
 pub mod scaffold;
 
 use std::collections::BTreeMap;

@@ -655,3 +655,216 @@ fn commits_that_change_only_code_build_the_same_base() {
     assert_ne!(digest_of(&third, "base"), digest_of(&first, "base"));
     assert!(!third.contains("base_source_date_epoch"), "{third}");
 }
+
+/// Removes every tag of a repository when dropped: the kept-base tests make several.
+struct RemoveTags(&'static str);
+
+impl Drop for RemoveTags {
+    fn drop(&mut self) {
+        let listed = Command::new("docker")
+            .args([
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                self.0,
+            ])
+            .output()
+            .unwrap();
+        for tag in String::from_utf8_lossy(&listed.stdout).lines() {
+            let _ = Command::new("docker")
+                .args(["image", "rm", "--force", tag])
+                .output();
+        }
+    }
+}
+
+fn base_fingerprint(lock: &str) -> String {
+    let lock: toml::Value = toml::from_str(lock).unwrap();
+    lock["build"]["base_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn engine_id(reference: &str) -> String {
+    docker(&["image", "inspect", "--format", "{{.Id}}", reference])
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_base_with_unchanged_inputs_is_kept_by_its_digest_and_never_taken_by_its_tag() {
+    let _serial = serial();
+    let _tags = RemoveTags("kept-fp");
+    let p = Project::new(
+        "kept-fp",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nCOPY requirements.txt /env/requirements.txt\nRUN mkdir -p /env/site && cp /env/requirements.txt /env/site/installed\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM kept-fp:base\nCOPY code /workspace/code\nWORKDIR /workspace/code\n",
+            ),
+            ("requirements.txt", "numpy==1.26.4\n"),
+            ("code/train.py", "print('v1')\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    let first = p.repro(&["release"]).expect(0);
+    assert!(
+        first
+            .stderr
+            .contains("building kept-fp:base from docker/Dockerfile.base"),
+        "{}",
+        first.stderr
+    );
+    let lock1 = p.lock_text();
+    let fingerprint = base_fingerprint(&lock1);
+    let base = digest_of(&lock1, "base");
+    // The lock names the base by its immutable tag, which the engine has beside :base.
+    let immutable = format!("kept-fp:base-{}", &fingerprint["sha256:".len()..][..12]);
+    assert!(
+        lock1.contains(&format!("name = \"{immutable}\"\n")),
+        "{lock1}"
+    );
+    assert_eq!(engine_id(&immutable), base);
+    assert_eq!(engine_id("kept-fp:base"), base);
+
+    // Only the code changes, and someone points the immutable tag at another image: the base
+    // is kept by the lock's digest, not built, and the tag names it again.
+    let release1 = format!("kept-fp:{}", &p.git(&["rev-parse", "HEAD"])[..12]);
+    let release1_id = engine_id(&release1);
+    docker(&["tag", &release1, &immutable]);
+    p.write(&[("code/train.py", "print('v2')\n")]);
+    commit_at(&p, "code only", "2024-06-01T12:00:00Z");
+    let second = p.repro(&["release"]).expect(0);
+    assert!(
+        second.stderr.contains(&format!(
+            "base unchanged (fingerprint {fingerprint}): kept {base} (engine), not built"
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("building kept-fp:base from"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second
+            .stderr
+            .contains(&format!("{immutable} named {release1_id}")),
+        "{}",
+        second.stderr
+    );
+    let lock2 = p.lock_text();
+    assert_eq!(digest_of(&lock2, "base"), base);
+    assert_eq!(base_fingerprint(&lock2), fingerprint);
+    assert!(
+        lock2.contains("base_source_date_epoch = 1714564800\n"),
+        "{lock2}"
+    );
+    assert_eq!(engine_id(&immutable), base);
+
+    // --rebuild-base builds it all the same and says it came out identical.
+    let rebuilt = p.repro(&["release", "--rebuild-base"]).expect(0);
+    assert!(
+        rebuilt
+            .stderr
+            .contains("building kept-fp:base from docker/Dockerfile.base"),
+        "{}",
+        rebuilt.stderr
+    );
+    assert!(
+        rebuilt.stderr.contains(&format!(
+            "--rebuild-base: the base came out identical to the kept one ({base})"
+        )),
+        "{}",
+        rebuilt.stderr
+    );
+
+    // The kept base is gone from the engine and both its tags name another image: that image
+    // is never used; the base is built again, and comes out as the locked one.
+    docker(&["image", "rm", &immutable, "kept-fp:base"]);
+    docker(&["tag", &release1, &immutable]);
+    docker(&["tag", &release1, "kept-fp:base"]);
+    p.write(&[("code/train.py", "print('v3')\n")]);
+    commit_at(&p, "code again", "2024-06-15T12:00:00Z");
+    let tampered = p.repro(&["release"]).expect(0);
+    assert!(
+        tampered.stderr.contains(&format!(
+            "base unchanged (fingerprint {fingerprint}), but the kept base {base} is not in the engine"
+        )),
+        "{}",
+        tampered.stderr
+    );
+    assert!(
+        tampered
+            .stderr
+            .contains("building kept-fp:base from docker/Dockerfile.base"),
+        "{}",
+        tampered.stderr
+    );
+    assert_eq!(digest_of(&p.lock_text(), "base"), base);
+    assert_eq!(engine_id(&immutable), base);
+
+    // The environment's inputs change: a new base, and progress says why.
+    p.write(&[("requirements.txt", "numpy==2.0.0\n")]);
+    commit_at(&p, "numpy 2", "2024-07-01T12:00:00Z");
+    let changed = p.repro(&["release"]).expect(0);
+    assert!(
+        changed.stderr.contains(&format!(
+            "base inputs changed (fingerprint {fingerprint} in"
+        )),
+        "{}",
+        changed.stderr
+    );
+    let lock3 = p.lock_text();
+    assert_ne!(digest_of(&lock3, "base"), base);
+    assert_ne!(base_fingerprint(&lock3), fingerprint);
+}
+
+#[test]
+fn a_base_input_outside_the_commit_is_named_before_anything_is_built() {
+    let _serial = serial();
+    let p = Project::new(
+        "kept-missing",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nCOPY requirements.txt /env/requirements.txt\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM kept-missing:base\nCOPY code /workspace/code\n",
+            ),
+            ("code/train.py", "print('v1')\n"),
+        ],
+    );
+    // Written after the commit: in the working tree, never in the release.
+    p.write(&[("requirements.txt", "numpy==1.26.4\n")]);
+    let refused = p.repro(&["release", "-q"]).expect(1);
+    // The untracked file is warned about; the refusal is one line.
+    let errors: Vec<&str> = refused
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", refused.stderr);
+    let message = errors[0];
+    assert!(
+        message.contains("docker/Dockerfile.base: the base Dockerfile copies requirements.txt, which is not in its build context (not committed, or left out by .dockerignore); commit it (git add), or take it out of the Dockerfile"),
+        "{message}"
+    );
+    assert!(!p.dir.join("repro.lock").exists());
+}
