@@ -160,7 +160,12 @@ fn seed_layout_with_pip_installed_wheel_verifies_by_rebuild() {
     let images = release.json()["images"].as_array().unwrap().clone();
     assert_eq!(images.len(), 2);
     assert_eq!(images[0]["role"], "base");
-    assert_eq!(images[0]["name"], format!("{}:base", p.image()));
+    // The lock names the base by its immutable tag.
+    let base_name = images[0]["name"].as_str().unwrap();
+    assert!(
+        base_name.starts_with(&format!("{}:base-", p.image())),
+        "{base_name}"
+    );
     let lock = p.lock_text();
     assert!(
         lock.contains("role = \"base\"") && lock.contains("path = \"docker/Dockerfile.base\""),
@@ -621,10 +626,38 @@ fn commits_that_change_only_code_build_the_same_base() {
         "one commit: one epoch\n{first}"
     );
 
+    // A lock as releases cut before base fingerprints wrote it (no fingerprint, the base named
+    // by :base) still verifies by rebuild, and the next release builds the base rather than
+    // keeping it.
+    let fingerprint_line = first
+        .lines()
+        .find(|l| l.starts_with("base_fingerprint = "))
+        .expect("a fingerprint");
+    let immutable = first
+        .lines()
+        .find(|l| l.starts_with("name = \"kept-base:base-"))
+        .expect("an immutable base tag");
+    let old = first
+        .replace(&format!("{fingerprint_line}\n"), "")
+        .replace(immutable, "name = \"kept-base:base\"");
+    std::fs::write(p.dir.join("repro.lock"), &old).unwrap();
+    let (_old_tmp, old_clone) = p.clone_with_lock();
+    let verify_old = docker_in(&old_clone, &["repro", "verify", "--rebuild", "-q"]);
+    assert_eq!(
+        verify_old.code, 0,
+        "{}{}",
+        verify_old.stdout, verify_old.stderr
+    );
+
     // A month later, only the code changes: the same base, by digest.
     p.write(&[("code/train.py", "print('v2')\n")]);
     commit_at(&p, "code only", "2024-06-01T12:00:00Z");
-    let release = p.repro(&["release", "-q"]).expect(0);
+    let release = p.repro(&["release"]).expect(0);
+    assert!(
+        release.stderr.contains("records no fingerprint"),
+        "{}",
+        release.stderr
+    );
     let second = p.lock_text();
     assert_eq!(
         digest_of(&second, "base"),
@@ -772,6 +805,10 @@ fn a_base_with_unchanged_inputs_is_kept_by_its_digest_and_never_taken_by_its_tag
         "{lock2}"
     );
     assert_eq!(engine_id(&immutable), base);
+    // A reviewer rebuilds the release built on the kept base, and the base with its epoch.
+    let (_tmp, clone) = p.clone_with_lock();
+    let verify = docker_in(&clone, &["repro", "verify", "--rebuild", "-q"]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
 
     // --rebuild-base builds it all the same and says it came out identical.
     let rebuilt = p.repro(&["release", "--rebuild-base"]).expect(0);
