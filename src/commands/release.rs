@@ -995,6 +995,53 @@ mod tests {
     }
 
     #[test]
+    fn only_a_last_lock_with_the_same_fingerprint_and_a_base_image_keeps_its_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repro.lock");
+        let ui = Ui { quiet: true };
+        let fingerprint =
+            |c: &str| Fingerprint::try_from(format!("sha256:{}", c.repeat(64))).unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "no lock"
+        );
+
+        let mut lock = crate::lock::tests::sample();
+        lock.build.base_source_date_epoch = Some(1_690_000_000);
+        lock.write_atomic(&path).unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "a lock cut before fingerprints"
+        );
+
+        lock.build.base_fingerprint = Some(fingerprint("a"));
+        lock.write_atomic(&path).unwrap();
+        let kept = last_base(&path, &fingerprint("a"), &ui).expect("the same inputs");
+        assert_eq!(
+            kept.digest(),
+            lock.image(Role::Base).unwrap().manifest_digest
+        );
+        assert_eq!(kept.epoch, 1_690_000_000, "the base keeps its own epoch");
+        assert!(
+            last_base(&path, &fingerprint("b"), &ui).is_none(),
+            "other inputs"
+        );
+
+        lock.images.retain(|i| i.role != Role::Base);
+        lock.write_atomic(&path).unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "no base image"
+        );
+
+        std::fs::write(&path, "not a lock").unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "an unreadable lock"
+        );
+    }
+
+    #[test]
     fn the_release_is_named_by_its_commit_tag_first() {
         assert_eq!(
             image_tags(
