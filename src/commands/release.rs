@@ -99,7 +99,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &project,
         &rel_path,
         work.path(),
-        base_source_date_epoch.unwrap_or(source_date_epoch),
+        // A release with a base fingerprints it: see lock::Build::source_files_epoch.
+        source_date_epoch,
         &ui,
     )?;
 
@@ -180,10 +181,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let mut base_epoch_of_lock = base_source_date_epoch;
     if let (Some(kept), Some(last)) = (&kept, &last) {
         tag_kept(&docker, kept, last, &tags(Role::Base), &ui)?;
-        images.extend(last.images.iter().map(|i| lock::Image {
+        // First, where a built base stands: a kept base gives the lock the same bytes.
+        let kept_images = last.images.iter().map(|i| lock::Image {
             name: immutable_tag.clone().unwrap_or_else(|| i.name.clone()),
             ..i.clone()
-        }));
+        });
+        images.splice(0..0, kept_images);
         base_epoch_of_lock = Some(last.epoch).filter(|e| *e != source_date_epoch);
         if args.sbom.is_some() {
             ui.warn("--sbom: the kept base's SBOM is not written again (the release's is); its packages are in repro.lock, or pass --rebuild-base");

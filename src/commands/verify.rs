@@ -976,7 +976,7 @@ fn locked_plan(
             &repo,
             &lock.source.commit,
             &checkout,
-            lock.build.base_epoch().min(lock.build.source_date_epoch),
+            lock.build.source_files_epoch(),
         )?
         .warnings()
     {

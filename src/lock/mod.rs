@@ -181,6 +181,21 @@ impl Build {
             .unwrap_or(self.source_date_epoch)
     }
 
+    /// The time every file of the copy of the commit carries when it is built. The release's
+    /// epoch in a lock that fingerprints its base: BuildKit keeps the last context it was sent
+    /// and updates it, and a directory it updates can take the time of the update, which the
+    /// clamp after the build brings back to the release's epoch only, so the files must carry
+    /// that epoch to come out the same whether the context was sent whole or as an update (a
+    /// base's layers clamp its files to its own, earlier epoch all the same). The base's epoch
+    /// in locks cut before, as they were built.
+    pub fn source_files_epoch(&self) -> i64 {
+        if self.base_fingerprint.is_some() {
+            self.source_date_epoch
+        } else {
+            self.base_epoch().min(self.source_date_epoch)
+        }
+    }
+
     /// The platforms of the build, in the order given (one for a single-platform release).
     pub fn platforms(&self) -> Vec<&str> {
         split_platforms(&self.platform)
@@ -1063,6 +1078,16 @@ pub fn duplicate<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn the_copy_of_a_commit_carries_the_releases_epoch_once_the_base_is_fingerprinted() {
+        let mut build = sample().build;
+        build.source_date_epoch = 1_717_243_200;
+        build.base_source_date_epoch = Some(1_714_564_800);
+        assert_eq!(build.source_files_epoch(), 1_714_564_800, "as cut before");
+        build.base_fingerprint = Some(format!("sha256:{}", "0a".repeat(32)).try_into().unwrap());
+        assert_eq!(build.source_files_epoch(), 1_717_243_200);
+    }
 
     #[test]
     fn a_base_fingerprint_is_read_as_one_and_a_malformed_one_is_refused_in_one_line() {

@@ -826,6 +826,8 @@ fn a_base_with_unchanged_inputs_is_kept_by_its_digest_and_never_taken_by_its_tag
         "{}",
         rebuilt.stderr
     );
+    // The same commit, its base built rather than kept: the same lock, byte for byte.
+    assert_eq!(p.lock_text(), lock2);
 
     // The kept base is gone from the engine and both its tags name another image: that image
     // is never used; the base is built again, and comes out as the locked one.
