@@ -831,7 +831,16 @@ fn a_base_with_unchanged_inputs_is_kept_by_its_digest_and_never_taken_by_its_tag
 
     // The kept base is gone from the engine and both its tags name another image: that image
     // is never used; the base is built again, and comes out as the locked one.
-    docker(&["image", "rm", &immutable, "kept-fp:base"]);
+    // By its names, then by its digest (a dangling record of it may be left).
+    docker(&["image", "rm", "--force", &immutable, "kept-fp:base"]);
+    let _ = Command::new("docker")
+        .args(["image", "rm", "--force", &base])
+        .output();
+    let gone = Command::new("docker")
+        .args(["image", "inspect", &base])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "{base} is still in the engine");
     docker(&["tag", &release1, &immutable]);
     docker(&["tag", &release1, "kept-fp:base"]);
     p.write(&[("code/train.py", "print('v3')\n")]);
