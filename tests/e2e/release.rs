@@ -600,6 +600,7 @@ fn digest_of(lock: &str, role: &str) -> String {
 #[test]
 fn commits_that_change_only_code_build_the_same_base() {
     let _serial = serial();
+    let _tags = RemoveTags("kept-base");
     let p = Project::new(
         "kept-base",
         &[
