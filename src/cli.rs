@@ -239,6 +239,10 @@ pub struct ReleaseArgs {
     /// How builds show their progress on stderr (-q shows none)
     #[arg(long, value_enum, default_value_t = ProgressArg::Phases)]
     pub progress: ProgressArg,
+    /// Build the base even when the last lock's base has the same input fingerprint (it is
+    /// kept otherwise), and say whether it came out identical to the kept one
+    #[arg(long)]
+    pub rebuild_base: bool,
     /// Hide build progress
     #[arg(long, short = 'q')]
     pub quiet: bool,

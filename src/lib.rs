@@ -6,8 +6,8 @@
 //! |---|---|---|
 //! | entry | `main.rs`, [`plugin`], [`cli`] | parse argv, the plugin protocol, map exit codes |
 //! | commands | [`commands`] (`release`, `verify`, `inspect`, `run`, `dev`, `check`, `diff`, `init`) | one thin file per subcommand: read arguments, call ops, core and engine, print |
-//! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report, how a container is run, the lock and SBOMs attached to pushed images |
-//! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`check`], [`host`], [`sbom`] | pure models and decisions: digests, references, archives and layers (the image model), packages, why images differ, the lockfile, `repro.toml`, Dockerfiles and their lint, the host verdict, the inventory as CycloneDX and SPDX |
+//! | ops | [`ops`] | work several commands share: the build plan, reading an image's inventory, the verify report, the kept base, how a container is run, the lock and SBOMs attached to pushed images |
+//! | core | [`image`], [`inventory`], [`explain`], [`lock`], [`project`], [`dockerfile`], [`check`], [`host`], [`sbom`] | pure models and decisions: digests, references, archives and layers (the image model), packages, why images differ, the lockfile, `repro.toml` and the base's input fingerprint, Dockerfiles and their lint, the host verdict, the inventory as CycloneDX and SPDX |
 //! | engine | [`engine`] (`process`, `docker`, `git`, `gpu`, `registry`) | the only code that touches the outside: every process starts in `engine::process`; a registry's HTTP API is spoken in `engine::registry` |
 //! | plumbing | [`error`], [`exit`], [`ui`], [`cancel`], [`scratch`], [`limits`] | typed errors, exit codes, escaped output, Ctrl-C, temp files, bounded reads of untrusted files |
 //!

@@ -41,6 +41,9 @@ struct LockReport {
     packages: BTreeMap<Role, Vec<Drift>>,
     /// The two release images compared, when both are in the engine.
     images: Option<ImageDiffReport>,
+    /// What the differences amount to, when one thing explains them all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +84,12 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         "build.source_date_epoch".into(),
         lock.build.source_date_epoch.to_string(),
     );
+    if let Some(epoch) = lock.build.base_source_date_epoch {
+        m.insert("build.base_source_date_epoch".into(), epoch.to_string());
+    }
+    if let Some(fingerprint) = &lock.build.base_fingerprint {
+        m.insert("build.base_fingerprint".into(), fingerprint.to_string());
+    }
     m.insert("build.platform".into(), lock.build.platform.clone());
     m.insert("build.target".into(), lock.build.target.clone());
     for (k, v) in &lock.build.args {
@@ -195,7 +204,14 @@ fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
         }
     }
     let identical = changes.is_empty() && packages.is_empty();
+    let note = base_epoch_only(a.1, b.1, &changes, &packages).map(|(ea, eb)| {
+        format!(
+            "the bases differ only by their SOURCE_DATE_EPOCH ({ea} -> {eb}): the same base Dockerfile, base images, build settings, builder and packages; {}",
+            crate::explain::Cause::BaseEpoch.fix()
+        )
+    });
     LockReport {
+        note,
         kind: "locks",
         a: a.0.display().to_string(),
         b: b.0.display().to_string(),
@@ -204,6 +220,36 @@ fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
         packages,
         images: None,
     }
+}
+
+/// The two bases' epochs, when the bases of two locks differ by nothing else: every other
+/// change is of the commit, the release's epoch, the release Dockerfile or the image digests,
+/// and no package of the base moved.
+fn base_epoch_only(
+    a: &Lock,
+    b: &Lock,
+    changes: &[FieldChange],
+    packages: &BTreeMap<Role, Vec<Drift>>,
+) -> Option<(i64, i64)> {
+    let (ea, eb) = (a.build.base_epoch(), b.build.base_epoch());
+    if ea == eb
+        || a.image(Role::Base).is_none()
+        || b.image(Role::Base).is_none()
+        || packages.contains_key(&Role::Base)
+    {
+        return None;
+    }
+    let of_epoch_or_identity = |field: &str| {
+        field.starts_with("source.")
+            || field == "build.source_date_epoch"
+            || field == "build.base_source_date_epoch"
+            || field.starts_with("image ")
+            || (field.starts_with("dockerfile ") && field.ends_with("(release)"))
+    };
+    changes
+        .iter()
+        .all(|c| of_epoch_or_identity(&c.field))
+        .then_some((ea, eb))
 }
 
 fn render_lock(r: &LockReport) -> String {
@@ -240,6 +286,9 @@ fn render_lock(r: &LockReport) -> String {
                 crate::ui::escape(b)
             ));
         }
+    }
+    if let Some(note) = &r.note {
+        out.push_str(&format!("{note}\n"));
     }
     if let Some(images) = &r.images {
         out.push_str("release images:\n");
@@ -365,6 +414,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
                         a_layers: ka,
                         b_layers: kb,
                         changed: ida != idb,
+                        epoch_only: r.note.is_some(),
                     };
                     let drift: Vec<Drift> =
                         r.packages.get(&Role::Release).cloned().unwrap_or_default();
@@ -562,6 +612,42 @@ mod tests {
             ]
         );
         assert!(!report.identical);
+    }
+
+    #[test]
+    fn two_releases_whose_bases_differ_only_by_their_epoch_say_so_with_the_fix() {
+        let a = crate::lock::tests::sample();
+        let mut b = a.clone();
+        b.source.commit = crate::lock::CommitId::try_from("f".repeat(40)).unwrap();
+        b.source.commit_time += 60;
+        b.build.source_date_epoch += 60;
+        for image in &mut b.images {
+            image.manifest_digest = format!("sha256:{}", "e".repeat(64));
+        }
+        let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
+        let note = report.note.as_deref().expect("an epoch-only note");
+        assert!(
+            note.starts_with(&format!(
+                "the bases differ only by their SOURCE_DATE_EPOCH ({} -> {})",
+                a.build.source_date_epoch, b.build.source_date_epoch
+            )),
+            "{note}"
+        );
+        assert!(note.contains("keeps a base whose input fingerprint is unchanged"));
+        assert!(!note.contains("--use-cache"), "{note}");
+        assert!(render_lock(&report).contains(note));
+
+        // Another argument, or the same epoch, is not "only the epoch".
+        let mut c = b.clone();
+        c.build.args.insert("X".into(), "1".into());
+        assert!(lock_report((Path::new("a"), &a), (Path::new("c"), &c))
+            .note
+            .is_none());
+        let mut d = b.clone();
+        d.build.base_source_date_epoch = Some(a.build.source_date_epoch);
+        assert!(lock_report((Path::new("a"), &a), (Path::new("d"), &d))
+            .note
+            .is_none());
     }
 
     #[test]

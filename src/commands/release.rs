@@ -18,7 +18,9 @@ use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{pin_contexts, proxies_from_env, Plan, Settings};
 use crate::ops::lint;
 use crate::ops::read;
+use crate::ops::report::Source;
 use crate::project::confine::confine;
+use crate::project::fingerprint::Fingerprint;
 use crate::project::{self, Config};
 use crate::ui::Ui;
 
@@ -102,7 +104,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &project,
         &rel_path,
         work.path(),
-        base_source_date_epoch.unwrap_or(source_date_epoch),
+        // A release with a base fingerprints it: see lock::Build::source_files_epoch.
+        source_date_epoch,
         &ui,
     )?;
 
@@ -120,18 +123,87 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     )?;
     warn_unpinned_frontends(&plan, &ui);
 
+    let secret_ids: Vec<String> = inputs.secrets.iter().map(|s| s.id.clone()).collect();
+    let ssh_ids: Vec<String> = inputs.ssh.iter().map(|s| s.id.clone()).collect();
+    let fingerprint = plan.base_fingerprint(&secret_ids, &ssh_ids)?;
+    let immutable_tag = fingerprint
+        .as_ref()
+        .map(|f| format!("{}:{}", inputs.image, f.tag()));
+    let last = fingerprint
+        .as_ref()
+        .and_then(|f| last_base(&inputs.lock, f, &ui));
+    let kept = match (&last, args.rebuild_base) {
+        (Some(last), false) => keep_base(&docker, last, &platform, work.path(), &ui)?,
+        (Some(last), true) => {
+            ui.progress(&format!(
+                "base unchanged (fingerprint {}), rebuilt as --rebuild-base asks: it is compared with the kept {}",
+                last.fingerprint,
+                last.digest()
+            ));
+            None
+        }
+        (None, _) => None,
+    };
+
     let release_tag = format!("{}:{}", inputs.image, &facts.commit[..12]);
-    let built = plan.build(&docker, work.path(), &release_tag, args.quiet, &|m| {
-        ui.progress(m)
-    })?;
-    let tags = |role: Role| image_tags(role, &base_tag, &release_tag, &inputs.image, &inputs.tags);
-    let (images, sboms) = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
+    let built = plan.build(
+        &docker,
+        work.path(),
+        &release_tag,
+        args.quiet,
+        &|m| ui.progress(m),
+        kept.as_ref().map(|k| k.pin.clone()),
+    )?;
+    if let (Some(last), true, Some(rebuilt)) = (
+        &last,
+        args.rebuild_base,
+        built.iter().find(|b| b.role == Role::Base),
+    ) {
+        if rebuilt.digest() == last.digest() {
+            ui.progress(&format!(
+                "--rebuild-base: the base came out identical to the kept one ({})",
+                last.digest()
+            ));
+        } else {
+            ui.warn(&format!(
+                "--rebuild-base: the base came out as {}, not as the kept {} with the same inputs (a mirror or a base image moved, or the builder differs); the lock now names the rebuilt one",
+                rebuilt.digest(),
+                last.digest()
+            ));
+        }
+    }
+    let tags = |role: Role| {
+        image_tags(
+            role,
+            &base_tag,
+            immutable_tag.as_deref(),
+            &release_tag,
+            &inputs.image,
+            &inputs.tags,
+        )
+    };
+    let (mut images, sboms) = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
+    let mut base_epoch_of_lock = base_source_date_epoch;
+    if let (Some(kept), Some(last)) = (&kept, &last) {
+        tag_kept(&docker, kept, last, &tags(Role::Base), &ui)?;
+        // First, where a built base stands: a kept base gives the lock the same bytes.
+        let kept_images = last.images.iter().map(|i| lock::Image {
+            name: immutable_tag.clone().unwrap_or_else(|| i.name.clone()),
+            ..i.clone()
+        });
+        images.splice(0..0, kept_images);
+        base_epoch_of_lock = Some(last.epoch).filter(|e| *e != source_date_epoch);
+        if args.sbom.is_some() {
+            ui.warn("--sbom: the kept base's SBOM is not written again (the release's is); its packages are in repro.lock, or pass --rebuild-base");
+        }
+    }
 
     let lock = assemble_lock(
         &facts,
         &rel_path,
         lock::Build {
-            base_source_date_epoch,
+            base_source_date_epoch: base_epoch_of_lock,
+            base_fingerprint: fingerprint.clone(),
             ..locked_build(&inputs, &platform, source_date_epoch, contexts)?
         },
         builder,
@@ -146,13 +218,27 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         ))
     })?;
     if let Some(dest) = &args.archive {
-        write_archive(&built, &lock, &sboms, dest, work.path())?;
+        let mut all = Vec::new();
+        if let Some(saved) = kept.as_ref().and_then(|k| k.saved.as_ref()) {
+            all.push(crate::ops::build::read_built(
+                Role::Base,
+                saved.clone(),
+                &platform,
+            )?);
+        } else if kept.is_some() {
+            return Err(Error::Failed(format!(
+                "--archive: the kept base is only in its registry, so its bytes are not here to archive; pull {} first, or pass --rebuild-base",
+                immutable_tag.as_deref().unwrap_or(&base_tag)
+            )));
+        }
+        all.extend(built);
+        write_archive(&all, &lock, &sboms, dest, work.path())?;
         ui.progress(&format!("wrote OCI archive {}", dest.display()));
     }
     // The images are in the registry once pushed: a registry that refuses the attachments
     // (one without OCI 1.1 artifacts) must not cost the author the lock of what it holds.
     let attached = if args.push {
-        push_and_check(&docker, &lock.images, &tags, &platform, &ui)?;
+        push_and_check(&docker, &lock.images, &tags, &platform, kept.is_some(), &ui)?;
         attach_to_pushed(&lock, &sboms, &ui)
     } else {
         Ok(())
@@ -299,6 +385,136 @@ fn base_epoch(
     git.newest_change(&facts.toplevel, &facts.commit, &paths)
 }
 
+/// The base of the last lock, when its inputs had the fingerprint the base's inputs have now.
+struct LastBase {
+    fingerprint: Fingerprint,
+    /// Its `[[image]]` entries (one per platform).
+    images: Vec<lock::Image>,
+    /// The `SOURCE_DATE_EPOCH` it was built with, which the new lock records for it.
+    epoch: i64,
+}
+
+impl LastBase {
+    /// What the engine knows it by: its image index, or its one manifest.
+    fn digest(&self) -> &str {
+        self.images[0].engine_digest()
+    }
+}
+
+/// The last lock's base, when it has `fingerprint`; else says on stderr why the base is built.
+/// A lock that cannot be read is named in a warning and replaced: it cannot keep a base.
+fn last_base(path: &Path, fingerprint: &Fingerprint, ui: &Ui) -> Option<LastBase> {
+    if !path.exists() {
+        ui.progress(&format!(
+            "building the base (fingerprint {fingerprint}): there is no {} to keep one from",
+            path.display()
+        ));
+        return None;
+    }
+    let last = match Lock::read(path) {
+        Ok(last) => last,
+        Err(e) => {
+            ui.warn(&format!(
+                "{e}; the base is built rather than kept, and the new lock replaces it"
+            ));
+            return None;
+        }
+    };
+    let images: Vec<lock::Image> = last
+        .images
+        .iter()
+        .filter(|i| i.role == Role::Base)
+        .cloned()
+        .collect();
+    match &last.build.base_fingerprint {
+        Some(f) if f == fingerprint && !images.is_empty() => {
+            return Some(LastBase {
+                fingerprint: f.clone(),
+                images,
+                epoch: last.build.base_epoch(),
+            })
+        }
+        Some(f) if f == fingerprint => ui.progress(&format!(
+            "building the base (fingerprint {fingerprint}): {} names no base image to keep",
+            path.display()
+        )),
+        Some(f) => ui.progress(&format!(
+            "base inputs changed (fingerprint {f} in {}, now {fingerprint}): building a new base",
+            path.display()
+        )),
+        None => ui.progress(&format!(
+            "building the base (fingerprint {fingerprint}): {} records no fingerprint (it was cut before they existed)",
+            path.display()
+        )),
+    }
+    None
+}
+
+/// The kept base, found by the last lock's digest and checked blob by blob.
+struct Kept {
+    pin: crate::ops::build::BasePin,
+    /// Its bytes, checked, when they came from the engine (for --archive).
+    saved: Option<PathBuf>,
+    source: Source,
+}
+
+/// Keeps the last lock's base when the engine or its registry has it by its locked digest
+/// (never by a tag, which anyone can move); else says why it is built again.
+fn keep_base(
+    docker: &Docker,
+    last: &LastBase,
+    platform: &str,
+    work: &Path,
+    ui: &Ui,
+) -> Result<Option<Kept>> {
+    let all: Vec<&lock::Image> = last.images.iter().collect();
+    match crate::ops::kept::locked_base(&all, platform, None, docker, work, ui) {
+        Ok(Ok((pin, source))) => {
+            ui.progress(&format!(
+                "base unchanged (fingerprint {}): kept {} ({}), not built",
+                last.fingerprint,
+                last.digest(),
+                source.as_str()
+            ));
+            let saved = (source == Source::Engine).then(|| work.join("locked-base.tar"));
+            Ok(Some(Kept { pin, saved, source }))
+        }
+        Ok(Err(why)) => {
+            ui.progress(&format!(
+                "base unchanged (fingerprint {}), but the kept base {} {why}: building it again",
+                last.fingerprint,
+                last.digest()
+            ));
+            Ok(None)
+        }
+        Err(Error::Different(why)) => {
+            ui.warn(&format!("{why}: building the base again"));
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Points the base's tags at the kept base in the engine; a tag that named another image is
+/// moved back, and said so. A base kept in its registry only is not pulled for its tags.
+fn tag_kept(docker: &Docker, kept: &Kept, last: &LastBase, tags: &[String], ui: &Ui) -> Result<()> {
+    if kept.source != Source::Engine {
+        return Ok(());
+    }
+    for tag in tags {
+        match docker.image_id(tag)? {
+            Some(id) if id == last.digest() => continue,
+            Some(other) => ui.warn(&format!(
+                "{tag} named {other}, not the kept base {}: it names the kept base again",
+                last.digest()
+            )),
+            None => {}
+        }
+        docker.tag(last.digest(), tag)?;
+    }
+    Ok(())
+}
+
 /// The settings every build of this release shares, from the checked inputs.
 fn build_settings(
     inputs: &project::Inputs,
@@ -390,6 +606,17 @@ fn write_sboms(dir: &Path, sboms: &[Sboms], ui: &Ui) -> Result<()> {
     Ok(())
 }
 
+/// The name the lock records of an image tagged `tags`: a base's immutable tag (its last),
+/// a release's commit tag (its first).
+fn locked_name(role: Role, tags: &[String]) -> String {
+    match role {
+        Role::Base => tags.last(),
+        Role::Release => tags.first(),
+    }
+    .cloned()
+    .unwrap_or_default()
+}
+
 /// Loads each built image into the engine under its tags, and reads the packages inside each
 /// of its platforms: the lock's images, and their bills of materials.
 fn load_and_read(
@@ -432,7 +659,7 @@ fn load_and_read(
             });
             images.push(lock::Image {
                 role: b.role,
-                name: tags[0].clone(),
+                name: locked_name(b.role, &tags),
                 platform: one.platform.clone(),
                 index_digest: b.index.clone().unwrap_or_default(),
                 manifest_digest: one.image.manifest_digest.clone(),
@@ -449,16 +676,27 @@ fn load_and_read(
 }
 
 /// Pushes each image under every tag it has (an index once per tag, with all its platforms)
-/// and checks that the registry serves exactly the locked digests under each.
+/// and checks that the registry serves exactly the locked digests under each. A kept base the
+/// registry serves already by its digest is not pushed again.
 fn push_and_check(
     docker: &Docker,
     images: &[lock::Image],
     tags: &dyn Fn(Role) -> Vec<String>,
     platform: &str,
+    base_kept: bool,
     ui: &Ui,
 ) -> Result<()> {
     let mut pushed_names = std::collections::HashSet::new();
     for image in images {
+        if base_kept && image.role == Role::Base && !pushed_names.contains(&image.name) {
+            let pinned = reference::pinned(&image.name, image.engine_digest());
+            if docker.resolve(&pinned, platform)?.is_ok() {
+                ui.progress(&format!(
+                    "the kept base is in its registry already ({pinned}): not pushed again"
+                ));
+                pushed_names.insert(image.name.clone());
+            }
+        }
         if pushed_names.insert(image.name.clone()) {
             for tag in tags(image.role) {
                 ui.progress(&format!("pushing {tag}"));
@@ -609,6 +847,7 @@ fn locked_build(
         image: inputs.image.clone(),
         source_date_epoch,
         base_source_date_epoch: None,
+        base_fingerprint: None,
         platform: platform.to_string(),
         context: inputs.context.clone(),
         target: inputs.target.clone(),
@@ -770,17 +1009,22 @@ fn resolve_base(
     }
 }
 
-/// The tags a built image gets: the base its `:base` tag; the release its commit tag first
-/// (the name the lock records), then each `--tag`.
+/// The tags a built image gets: the base its moving `:base` tag (the name its archive gives it)
+/// and its immutable `:base-<fingerprint>` tag (the name the lock records); the release its
+/// commit tag first (the name the lock records), then each `--tag`.
 fn image_tags(
     role: Role,
     base_tag: &str,
+    immutable_base_tag: Option<&str>,
     release_tag: &str,
     image: &str,
     extra: &[String],
 ) -> Vec<String> {
     if role == Role::Base {
-        vec![base_tag.to_string()]
+        std::iter::once(base_tag)
+            .chain(immutable_base_tag)
+            .map(str::to_string)
+            .collect()
     } else {
         std::iter::once(release_tag.to_string())
             .chain(extra.iter().map(|t| format!("{image}:{t}")))
@@ -931,6 +1175,7 @@ mod tests {
                 image: "paper".into(),
                 source_date_epoch: 1_700_000_000,
                 base_source_date_epoch: None,
+                base_fingerprint: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),
@@ -975,11 +1220,59 @@ mod tests {
     }
 
     #[test]
+    fn only_a_last_lock_with_the_same_fingerprint_and_a_base_image_keeps_its_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repro.lock");
+        let ui = Ui { quiet: true };
+        let fingerprint =
+            |c: &str| Fingerprint::try_from(format!("sha256:{}", c.repeat(64))).unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "no lock"
+        );
+
+        let mut lock = crate::lock::tests::sample();
+        lock.build.base_source_date_epoch = Some(1_690_000_000);
+        lock.write_atomic(&path).unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "a lock cut before fingerprints"
+        );
+
+        lock.build.base_fingerprint = Some(fingerprint("a"));
+        lock.write_atomic(&path).unwrap();
+        let kept = last_base(&path, &fingerprint("a"), &ui).expect("the same inputs");
+        assert_eq!(
+            kept.digest(),
+            lock.image(Role::Base).unwrap().manifest_digest
+        );
+        assert_eq!(kept.epoch, 1_690_000_000, "the base keeps its own epoch");
+        assert!(
+            last_base(&path, &fingerprint("b"), &ui).is_none(),
+            "other inputs"
+        );
+
+        lock.images.retain(|i| i.role != Role::Base);
+        lock.write_atomic(&path).unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "no base image"
+        );
+
+        std::fs::write(&path, "not a lock").unwrap();
+        assert!(
+            last_base(&path, &fingerprint("a"), &ui).is_none(),
+            "an unreadable lock"
+        );
+    }
+
+    #[test]
     fn the_release_is_named_by_its_commit_tag_first() {
         assert_eq!(
             image_tags(
                 Role::Release,
                 "p:base",
+                Some("p:base-0123456789ab"),
                 "p:0123456789ab",
                 "p",
                 &["v1".into()]
@@ -987,8 +1280,15 @@ mod tests {
             ["p:0123456789ab", "p:v1"]
         );
         assert_eq!(
-            image_tags(Role::Base, "p:base", "p:0123", "p", &["v1".into()]),
-            ["p:base"]
+            image_tags(
+                Role::Base,
+                "p:base",
+                Some("p:base-0123456789ab"),
+                "p:0123",
+                "p",
+                &["v1".into()]
+            ),
+            ["p:base", "p:base-0123456789ab"]
         );
     }
 

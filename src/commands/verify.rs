@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::explain;
 use crate::host;
-use crate::image::archive::{LayoutImage, Select};
+use crate::image::archive::Select;
 use crate::image::oci::OciImage;
 use crate::inventory::Inventory;
 use crate::lock::{self, Lock, Role};
@@ -1049,7 +1049,7 @@ fn locked_plan(
             &repo,
             &lock.source.commit,
             &checkout,
-            lock.build.base_epoch().min(lock.build.source_date_epoch),
+            lock.build.source_files_epoch(),
         )?
         .warnings()
     {
@@ -1275,7 +1275,7 @@ fn base_for_release(
         )));
     };
     if how.base == BaseChoice::Locked {
-        let (pin, source) = locked_base(&all, platform, how.archive, docker, work, ui)?
+        let (pin, source) = crate::ops::kept::locked_base(&all, platform, how.archive, docker, work, ui)?
             .map_err(|why| {
                 Error::Failed(format!(
                     "the locked base {} ({}) {why}; give the paper's archive with --archive FILE, or rebuild the base too (drop --base locked)",
@@ -1335,7 +1335,7 @@ fn base_for_release(
         "the base differs; looking for the locked base {} to rebuild the release on",
         first.engine_digest()
     ));
-    match locked_base(&all, platform, None, docker, work, ui)? {
+    match crate::ops::kept::locked_base(&all, platform, None, docker, work, ui)? {
         Ok((pin, _)) => Ok((reports, Some(pin), Some(BuiltOn::LockedBase))),
         Err(why) => {
             let note = format!("the release was rebuilt on the rebuilt base, so it differs too: the locked base {why} (load the paper's archive, or pull it, to check the release on it)");
@@ -1347,108 +1347,6 @@ fn base_for_release(
             }
             Ok((reports, Some(rebuilt()?), Some(BuiltOn::RebuiltBase)))
         }
-    }
-}
-
-/// The locked base image, by its digest, as a pin for the release build and where it was
-/// found: the archive given, else the engine (saved, then checked blob by blob), else its
-/// registry (BuildKit pulls it by digest). The inner `Err` says why it is not here.
-fn locked_base(
-    all: &[&lock::Image],
-    platform: &str,
-    archive: Option<&Path>,
-    docker: &Docker,
-    work: &Path,
-    ui: &Ui,
-) -> Result<std::result::Result<(BasePin, Source), String>> {
-    let locked = all[0];
-    // The image index of several platforms (each platform's manifest copied and checked),
-    // else the one manifest.
-    let digest = &locked.engine_digest().to_string();
-    let platform = if locked.platform.is_empty() {
-        platform
-    } else {
-        &locked.platform
-    };
-    let locked_layers = || all.iter().flat_map(|i| i.layers.iter().cloned()).collect();
-    let layout = work.join("locked-base-layout");
-    let verified = work.join("locked-base.tar");
-    let copy = |from: &Path| -> Result<()> {
-        // The release is built on the index the pin names: it must list the locked manifests.
-        if !locked.index_digest.is_empty() {
-            crate::ops::tie::in_archive(from, digest, all)?.map_err(|why| {
-                Error::Different(format!(
-                    "the locked base {}: {why}; nothing was rebuilt on it",
-                    locked.name
-                ))
-            })?;
-        }
-        let images: Vec<LayoutImage> = all
-            .iter()
-            .map(|i| LayoutImage {
-                archive: from,
-                select: Select::Manifest(i.manifest_digest.clone()),
-                name: i.name.clone(),
-                index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
-            })
-            .collect();
-        crate::image::archive::write_verified_layout(&verified, &images)
-            .map(|_| ())
-            .map_err(|e| match e {
-                crate::image::archive::ScanError::Interrupted => Error::Interrupted,
-                other => Error::Failed(format!("{}: {other}", from.display())),
-            })
-    };
-    if let Some(archive) = archive {
-        ui.progress(&format!(
-            "checking the locked base {} in {}",
-            locked.name,
-            archive.display()
-        ));
-        copy(archive)?;
-        return Ok(Ok((
-            BasePin::archive(&verified, digest, &layout, locked_layers())?,
-            Source::Archive,
-        )));
-    }
-    if docker.image_id(digest)?.is_some() {
-        ui.progress(&format!("taking the locked base {digest} from the engine"));
-        let saved = work.join("engine-base.tar");
-        docker.save_to(digest, &saved)?;
-        copy(&saved)?;
-        return Ok(Ok((
-            BasePin::archive(&verified, digest, &layout, locked_layers())?,
-            Source::Engine,
-        )));
-    }
-    if !crate::image::reference::repository(&locked.name).contains('/') {
-        return Ok(Err(
-            "is not in the engine and its name has no registry to pull it from".into(),
-        ));
-    }
-    let pinned = crate::image::reference::pinned(&locked.name, digest);
-    if !locked.index_digest.is_empty() {
-        return match crate::ops::tie::in_registry(docker, &locked.name, digest, all)? {
-            Ok(Ok(())) => Ok(Ok((
-                BasePin::registry(&locked.name, digest, locked_layers()),
-                Source::Registry,
-            ))),
-            Ok(Err(why)) => Err(Error::Different(format!(
-                "the locked base {pinned}: {why}; nothing was rebuilt on it"
-            ))),
-            Err(why) => Ok(Err(format!(
-                "is neither in the engine nor in its registry ({why})"
-            ))),
-        };
-    }
-    match docker.resolve(&pinned, platform)? {
-        Ok(_) => Ok(Ok((
-            BasePin::registry(&locked.name, digest, locked_layers()),
-            Source::Registry,
-        ))),
-        Err(why) => Ok(Err(format!(
-            "is neither in the engine nor in its registry ({why})"
-        ))),
     }
 }
 

@@ -504,6 +504,12 @@ impl Docker {
         )))
     }
 
+    /// `docker tag SOURCE TARGET`: `source` is an image ID or name the engine has.
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        self.tool.run(&["tag", "--", source, target])?;
+        Ok(())
+    }
+
     /// Loads an OCI archive, whose index names the image `tags[0]`, and adds the other tags.
     pub fn load(&self, archive: &Path, tags: &[String]) -> Result<()> {
         self.tool

@@ -285,13 +285,14 @@ pub enum Cause {
     Metadata,
     PackageDrift,
     BaseDrift,
+    BaseEpoch,
     LayerMissing,
     FileSet,
     BuildTimeContent,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 10] = [
+    pub const ALL: [Cause; 11] = [
         Cause::PycTimestamp,
         Cause::PackageLogs,
         Cause::ToolCaches,
@@ -299,6 +300,7 @@ impl Cause {
         Cause::Metadata,
         Cause::PackageDrift,
         Cause::BaseDrift,
+        Cause::BaseEpoch,
         Cause::LayerMissing,
         Cause::FileSet,
         Cause::BuildTimeContent,
@@ -313,6 +315,7 @@ impl Cause {
             Cause::Metadata => "metadata",
             Cause::PackageDrift => "package-drift",
             Cause::BaseDrift => "base-drift",
+            Cause::BaseEpoch => "base-epoch",
             Cause::LayerMissing => "layer-missing",
             Cause::FileSet => "file-set",
             Cause::BuildTimeContent => "build-time-content",
@@ -328,6 +331,7 @@ impl Cause {
             Cause::Metadata => "file modes, owners, symlink targets or xattrs differ",
             Cause::PackageDrift => "a package at another version (see the package differences)",
             Cause::BaseDrift => "the base image is another one (another digest), which explains its layers",
+            Cause::BaseEpoch => "the bases were built from the same inputs with another SOURCE_DATE_EPOCH: their file times (clamped to it) differ, and so every file of their layers",
             Cause::LayerMissing => "a layer only one image has (another Dockerfile, base or target)",
             Cause::FileSet => "a file that exists in one build only (a temporary or randomly named file, or another input)",
             Cause::BuildTimeContent => "content that depends on when or where it was built (a time, a random id, a host name)",
@@ -343,6 +347,7 @@ impl Cause {
             Cause::Metadata => "set them explicitly (COPY --chmod/--chown, chmod in the RUN); check the umask of the build",
             Cause::PackageDrift => "pin it: apt pkg=VERSION or a snapshot.debian.org date, pip pkg==VERSION with hashes, a conda lock",
             Cause::BaseDrift => "keep the base pinned by digest (docker repro release pins it in the lock) and move it on purpose, in a release of its own",
+            Cause::BaseEpoch => "nothing is wrong with either release; to share one base, release with a docker repro that dates the base by the newest commit changing its inputs and keeps a base whose input fingerprint is unchanged (build.base_fingerprint in the lock)",
             Cause::LayerMissing => "build both from the same commit, Dockerfiles and base digests (compare the locks with docker repro diff)",
             Cause::FileSet => "delete temporary files in the same RUN, and check the inputs the instruction reads",
             Cause::BuildTimeContent => "make the instruction deterministic: use $SOURCE_DATE_EPOCH instead of the clock, a fixed seed, no host names; or delete the file in the same RUN",

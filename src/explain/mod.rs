@@ -55,13 +55,21 @@ pub struct Bases {
     pub a_layers: Option<usize>,
     pub b_layers: Option<usize>,
     pub changed: bool,
+    /// The two base images were built from the same inputs with another `SOURCE_DATE_EPOCH`:
+    /// that explains their layers.
+    pub epoch_only: bool,
 }
 
 impl Bases {
-    fn explains(&self, i: Option<usize>, j: Option<usize>) -> bool {
+    /// Whether layer `i` of A or `j` of B is one of a base image's layers.
+    fn within(&self, i: Option<usize>, j: Option<usize>) -> bool {
         let within =
             |k: Option<usize>, n: Option<usize>| matches!((k, n), (Some(k), Some(n)) if k < n);
-        self.changed && (within(i, self.a_layers) || within(j, self.b_layers))
+        within(i, self.a_layers) || within(j, self.b_layers)
+    }
+
+    fn explains(&self, i: Option<usize>, j: Option<usize>) -> bool {
+        self.changed && self.within(i, j)
     }
 }
 
@@ -94,6 +102,8 @@ pub fn compare_layers(
             d.ignored = ignore.iter().any(|p| files::glob_match(p, &d.path));
             if bases.explains(i, j) {
                 d.cause = Cause::BaseDrift;
+            } else if bases.epoch_only && bases.within(i, j) {
+                d.cause = Cause::BaseEpoch;
             } else if x.is_none() || y.is_none() {
                 d.cause = Cause::LayerMissing;
             }
@@ -182,7 +192,9 @@ pub fn claim_package_files(layers: &mut [LayerFiles], drift: &[crate::inventory:
         .map(|(env, name)| format!("{env}/{}/", name.replace('-', "_")))
         .collect();
     for f in layers.iter_mut().flat_map(|l| l.files.iter_mut()) {
-        if f.cause != Cause::BaseDrift && prefixes.iter().any(|p| f.path.starts_with(p.as_str())) {
+        if !matches!(f.cause, Cause::BaseDrift | Cause::BaseEpoch)
+            && prefixes.iter().any(|p| f.path.starts_with(p.as_str()))
+        {
             f.cause = Cause::PackageDrift;
         }
     }

@@ -116,6 +116,12 @@ pub struct Build {
     /// built with `source_date_epoch` (locks cut before the key, `--source-date-epoch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_source_date_epoch: Option<i64>,
+    /// The fingerprint of the base's inputs (see [`crate::project::fingerprint`]): a release
+    /// whose base inputs give the same one keeps this base rather than building it again, and
+    /// the base's immutable tag, `<image>:base-<first 12 hex digits>`, is named by it. Absent
+    /// without a base, and in locks cut before the key existed (they still verify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_fingerprint: Option<crate::project::fingerprint::Fingerprint>,
     /// `os/arch[/variant]`, or several joined by `,` for a multi-platform release (one OCI
     /// image index); see [`Build::platforms`].
     pub platform: String,
@@ -333,6 +339,21 @@ impl Build {
     pub fn base_epoch(&self) -> i64 {
         self.base_source_date_epoch
             .unwrap_or(self.source_date_epoch)
+    }
+
+    /// The time every file of the copy of the commit carries when it is built. The release's
+    /// epoch in a lock that fingerprints its base: BuildKit keeps the last context it was sent
+    /// and updates it, and a directory it updates can take the time of the update, which the
+    /// clamp after the build brings back to the release's epoch only, so the files must carry
+    /// that epoch to come out the same whether the context was sent whole or as an update (a
+    /// base's layers clamp its files to its own, earlier epoch all the same). The base's epoch
+    /// in locks cut before, as they were built.
+    pub fn source_files_epoch(&self) -> i64 {
+        if self.base_fingerprint.is_some() {
+            self.source_date_epoch
+        } else {
+            self.base_epoch().min(self.source_date_epoch)
+        }
     }
 
     /// The platforms of the build, in the order given (one for a single-platform release).
@@ -1336,6 +1357,40 @@ pub fn duplicate<'a>(values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
 pub(crate) mod tests {
     use super::*;
 
+    #[test]
+    fn the_copy_of_a_commit_carries_the_releases_epoch_once_the_base_is_fingerprinted() {
+        let mut build = sample().build;
+        build.source_date_epoch = 1_717_243_200;
+        build.base_source_date_epoch = Some(1_714_564_800);
+        assert_eq!(build.source_files_epoch(), 1_714_564_800, "as cut before");
+        build.base_fingerprint = Some(format!("sha256:{}", "0a".repeat(32)).try_into().unwrap());
+        assert_eq!(build.source_files_epoch(), 1_717_243_200);
+    }
+
+    #[test]
+    fn a_base_fingerprint_is_read_as_one_and_a_malformed_one_is_refused_in_one_line() {
+        let mut lock = sample();
+        assert!(
+            !lock.to_toml().contains("base_fingerprint"),
+            "absent when none"
+        );
+        let fingerprint = format!("sha256:{}", "0a".repeat(32));
+        lock.build.base_fingerprint = Some(fingerprint.clone().try_into().unwrap());
+        let text = lock.to_toml();
+        assert!(text.contains(&format!("base_fingerprint = \"{fingerprint}\"\n")));
+        let read = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(read.build.base_fingerprint, lock.build.base_fingerprint);
+        assert_eq!(read.to_toml(), text);
+        for bad in ["sha256:0a", "0a0a", "sha256:ZZ"] {
+            let err = Lock::from_toml(&text.replace(&fingerprint, bad), Path::new("repro.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("repro.lock: "), "{err}");
+            assert!(err.contains("is not a base fingerprint"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
     pub fn sample() -> Lock {
         let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         Lock {
@@ -1352,6 +1407,7 @@ pub(crate) mod tests {
                 image: "curvenet".into(),
                 source_date_epoch: 1_700_000_000,
                 base_source_date_epoch: None,
+                base_fingerprint: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
                 target: String::new(),

@@ -526,8 +526,61 @@ impl Plan {
         }
     }
 
-    /// Builds the base (when there is one) and the release into OCI archives under `work`.
-    /// The release's `FROM <image>:base` is pinned to the base just built, by digest.
+    /// The fingerprint of the base's inputs in this plan (see [`crate::project::fingerprint`]);
+    /// `None` without a base. `secrets` and `ssh` are the ids the build is given.
+    pub fn base_fingerprint(
+        &self,
+        secrets: &[String],
+        ssh: &[String],
+    ) -> Result<Option<crate::project::fingerprint::Fingerprint>> {
+        use crate::project::fingerprint::{fingerprint, BaseInputs, FingerprintError};
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        let context_dirs: BTreeMap<String, PathBuf> = self
+            .settings
+            .inputs
+            .contexts
+            .iter()
+            .filter(|(_, v)| !v.starts_with(crate::lock::IMAGE_CONTEXT))
+            .map(|(name, dir)| (name.clone(), PathBuf::from(dir)))
+            .collect();
+        let images: Vec<Base> = self
+            .bases
+            .iter()
+            .filter(|b| b.dockerfile == base.path)
+            .cloned()
+            .collect();
+        let inputs = &self.settings.inputs;
+        fingerprint(&BaseInputs {
+            dockerfile: &base.file,
+            context: &self.context,
+            args: &self.settings.args,
+            secrets,
+            ssh,
+            network: &inputs.network,
+            add_hosts: &inputs.add_hosts,
+            shm_size: &inputs.shm_size,
+            ulimits: &inputs.ulimits,
+            contexts: &self.settings.contexts,
+            context_dirs: &context_dirs,
+            images: &images,
+            platform: &self.settings.platform,
+            compression: self.settings.compression,
+            timestamps: self.settings.timestamps,
+        })
+        .map(Some)
+        .map_err(|e| match e {
+            FingerprintError::Missing { .. } => Error::Failed(format!("{}: {e}", base.path)),
+            other => Error::Failed(format!(
+                "reading the base's inputs for its fingerprint: {other}"
+            )),
+        })
+    }
+
+    /// Builds the base (when there is one and none is `kept`) and the release into OCI
+    /// archives under `work`. The release's `FROM <image>:base` is pinned by digest to the
+    /// base just built, or to the kept one.
     pub fn build(
         &self,
         docker: &Docker,
@@ -535,10 +588,11 @@ impl Plan {
         release_name: &str,
         quiet: bool,
         progress: &dyn Fn(&str),
+        kept: Option<BasePin>,
     ) -> Result<Vec<Built>> {
         let mut built = Vec::new();
-        let mut base_pin = None;
-        if self.base.is_some() {
+        let mut base_pin = kept;
+        if self.base.is_some() && base_pin.is_none() {
             let base = self.build_base(docker, work, quiet, progress)?;
             base_pin = Some(BasePin::archive(
                 &base.archive,
@@ -966,7 +1020,7 @@ fn parse_bytes(
 
 /// What a build of `platforms` (one, or several joined by `,`) wrote: one manifest, or an
 /// image index listing exactly those platforms, in that order.
-fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built> {
+pub fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built> {
     let wanted = split_platforms(platforms);
     let index =
         crate::image::archive::image_index(&archive, None).map_err(|e| scan_error(&archive, e))?;

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod container;
 pub mod equivalent;
+pub mod kept;
 pub mod lint;
 pub mod read;
 pub mod referrer;

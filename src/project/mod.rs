@@ -2,6 +2,7 @@
 
 pub mod base_state;
 pub mod confine;
+pub mod fingerprint;
 pub mod scaffold;
 
 use std::collections::BTreeMap;

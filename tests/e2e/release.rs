@@ -160,7 +160,12 @@ fn seed_layout_with_pip_installed_wheel_verifies_by_rebuild() {
     let images = release.json()["images"].as_array().unwrap().clone();
     assert_eq!(images.len(), 2);
     assert_eq!(images[0]["role"], "base");
-    assert_eq!(images[0]["name"], format!("{}:base", p.image()));
+    // The lock names the base by its immutable tag.
+    let base_name = images[0]["name"].as_str().unwrap();
+    assert!(
+        base_name.starts_with(&format!("{}:base-", p.image())),
+        "{base_name}"
+    );
     let lock = p.lock_text();
     assert!(
         lock.contains("role = \"base\"") && lock.contains("path = \"docker/Dockerfile.base\""),
@@ -608,6 +613,7 @@ fn digest_of(lock: &str, role: &str) -> String {
 #[test]
 fn commits_that_change_only_code_build_the_same_base() {
     let _serial = serial();
+    let _tags = RemoveTags("kept-base");
     let p = Project::new(
         "kept-base",
         &[
@@ -634,10 +640,38 @@ fn commits_that_change_only_code_build_the_same_base() {
         "one commit: one epoch\n{first}"
     );
 
+    // A lock as releases cut before base fingerprints wrote it (no fingerprint, the base named
+    // by :base) still verifies by rebuild, and the next release builds the base rather than
+    // keeping it.
+    let fingerprint_line = first
+        .lines()
+        .find(|l| l.starts_with("base_fingerprint = "))
+        .expect("a fingerprint");
+    let immutable = first
+        .lines()
+        .find(|l| l.starts_with("name = \"kept-base:base-"))
+        .expect("an immutable base tag");
+    let old = first
+        .replace(&format!("{fingerprint_line}\n"), "")
+        .replace(immutable, "name = \"kept-base:base\"");
+    std::fs::write(p.dir.join("repro.lock"), &old).unwrap();
+    let (_old_tmp, old_clone) = p.clone_with_lock();
+    let verify_old = docker_in(&old_clone, &["repro", "verify", "--rebuild", "-q"]);
+    assert_eq!(
+        verify_old.code, 0,
+        "{}{}",
+        verify_old.stdout, verify_old.stderr
+    );
+
     // A month later, only the code changes: the same base, by digest.
     p.write(&[("code/train.py", "print('v2')\n")]);
     commit_at(&p, "code only", "2024-06-01T12:00:00Z");
-    let release = p.repro(&["release", "-q"]).expect(0);
+    let release = p.repro(&["release"]).expect(0);
+    assert!(
+        release.stderr.contains("records no fingerprint"),
+        "{}",
+        release.stderr
+    );
     let second = p.lock_text();
     assert_eq!(
         digest_of(&second, "base"),
@@ -740,4 +774,232 @@ fn release_progress_is_a_line_per_phase_and_step_and_plain_keeps_buildkits_log()
     for name in names {
         docker(&["image", "rm", &name]);
     }
+}
+
+/// Removes every tag of a repository when dropped: the kept-base tests make several.
+struct RemoveTags(&'static str);
+
+impl Drop for RemoveTags {
+    fn drop(&mut self) {
+        let listed = Command::new("docker")
+            .args([
+                "image",
+                "ls",
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+                self.0,
+            ])
+            .output()
+            .unwrap();
+        for tag in String::from_utf8_lossy(&listed.stdout).lines() {
+            let _ = Command::new("docker")
+                .args(["image", "rm", "--force", tag])
+                .output();
+        }
+    }
+}
+
+fn base_fingerprint(lock: &str) -> String {
+    let lock: toml::Value = toml::from_str(lock).unwrap();
+    lock["build"]["base_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn engine_id(reference: &str) -> String {
+    docker(&["image", "inspect", "--format", "{{.Id}}", reference])
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_base_with_unchanged_inputs_is_kept_by_its_digest_and_never_taken_by_its_tag() {
+    let _serial = serial();
+    let _tags = RemoveTags("kept-fp");
+    let p = Project::new(
+        "kept-fp",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nCOPY requirements.txt /env/requirements.txt\nRUN mkdir -p /env/site && cp /env/requirements.txt /env/site/installed\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM kept-fp:base\nCOPY code /workspace/code\nWORKDIR /workspace/code\n",
+            ),
+            ("requirements.txt", "numpy==1.26.4\n"),
+            ("code/train.py", "print('v1')\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    let first = p.repro(&["release"]).expect(0);
+    assert!(
+        first
+            .stderr
+            .contains("building kept-fp:base from docker/Dockerfile.base"),
+        "{}",
+        first.stderr
+    );
+    let lock1 = p.lock_text();
+    let fingerprint = base_fingerprint(&lock1);
+    let base = digest_of(&lock1, "base");
+    // The lock names the base by its immutable tag, which the engine has beside :base.
+    let immutable = format!("kept-fp:base-{}", &fingerprint["sha256:".len()..][..12]);
+    assert!(
+        lock1.contains(&format!("name = \"{immutable}\"\n")),
+        "{lock1}"
+    );
+    assert_eq!(engine_id(&immutable), base);
+    assert_eq!(engine_id("kept-fp:base"), base);
+
+    // Only the code changes, and someone points the immutable tag at another image: the base
+    // is kept by the lock's digest, not built, and the tag names it again.
+    let release1 = format!("kept-fp:{}", &p.git(&["rev-parse", "HEAD"])[..12]);
+    let release1_id = engine_id(&release1);
+    docker(&["tag", &release1, &immutable]);
+    p.write(&[("code/train.py", "print('v2')\n")]);
+    commit_at(&p, "code only", "2024-06-01T12:00:00Z");
+    let second = p.repro(&["release"]).expect(0);
+    assert!(
+        second.stderr.contains(&format!(
+            "base unchanged (fingerprint {fingerprint}): kept {base} (engine), not built"
+        )),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("building kept-fp:base from"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second
+            .stderr
+            .contains(&format!("{immutable} named {release1_id}")),
+        "{}",
+        second.stderr
+    );
+    let lock2 = p.lock_text();
+    assert_eq!(digest_of(&lock2, "base"), base);
+    assert_eq!(base_fingerprint(&lock2), fingerprint);
+    assert!(
+        lock2.contains("base_source_date_epoch = 1714564800\n"),
+        "{lock2}"
+    );
+    assert_eq!(engine_id(&immutable), base);
+    // A reviewer rebuilds the release built on the kept base, and the base with its epoch.
+    let (_tmp, clone) = p.clone_with_lock();
+    let verify = docker_in(&clone, &["repro", "verify", "--rebuild", "-q"]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+
+    // --rebuild-base builds it all the same and says it came out identical.
+    let rebuilt = p.repro(&["release", "--rebuild-base"]).expect(0);
+    assert!(
+        rebuilt
+            .stderr
+            .contains("building kept-fp:base from docker/Dockerfile.base"),
+        "{}",
+        rebuilt.stderr
+    );
+    assert!(
+        rebuilt.stderr.contains(&format!(
+            "--rebuild-base: the base came out identical to the kept one ({base})"
+        )),
+        "{}",
+        rebuilt.stderr
+    );
+    // The same commit, its base built rather than kept: the same lock, byte for byte.
+    assert_eq!(p.lock_text(), lock2);
+
+    // The kept base is gone from the engine and both its tags name another image: that image
+    // is never used; the base is built again, and comes out as the locked one.
+    // By its names, then by its digest (a dangling record of it may be left).
+    docker(&["image", "rm", "--force", &immutable, "kept-fp:base"]);
+    let _ = Command::new("docker")
+        .args(["image", "rm", "--force", &base])
+        .output();
+    let gone = Command::new("docker")
+        .args(["image", "inspect", &base])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "{base} is still in the engine");
+    docker(&["tag", &release1, &immutable]);
+    docker(&["tag", &release1, "kept-fp:base"]);
+    p.write(&[("code/train.py", "print('v3')\n")]);
+    commit_at(&p, "code again", "2024-06-15T12:00:00Z");
+    let tampered = p.repro(&["release"]).expect(0);
+    assert!(
+        tampered.stderr.contains(&format!(
+            "base unchanged (fingerprint {fingerprint}), but the kept base {base} is not in the engine"
+        )),
+        "{}",
+        tampered.stderr
+    );
+    assert!(
+        tampered
+            .stderr
+            .contains("building kept-fp:base from docker/Dockerfile.base"),
+        "{}",
+        tampered.stderr
+    );
+    assert_eq!(digest_of(&p.lock_text(), "base"), base);
+    assert_eq!(engine_id(&immutable), base);
+
+    // The environment's inputs change: a new base, and progress says why.
+    p.write(&[("requirements.txt", "numpy==2.0.0\n")]);
+    commit_at(&p, "numpy 2", "2024-07-01T12:00:00Z");
+    let changed = p.repro(&["release"]).expect(0);
+    assert!(
+        changed.stderr.contains(&format!(
+            "base inputs changed (fingerprint {fingerprint} in"
+        )),
+        "{}",
+        changed.stderr
+    );
+    let lock3 = p.lock_text();
+    assert_ne!(digest_of(&lock3, "base"), base);
+    assert_ne!(base_fingerprint(&lock3), fingerprint);
+}
+
+#[test]
+fn a_base_input_outside_the_commit_is_named_before_anything_is_built() {
+    let _serial = serial();
+    let p = Project::new(
+        "kept-missing",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nCOPY requirements.txt /env/requirements.txt\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM kept-missing:base\nCOPY code /workspace/code\n",
+            ),
+            ("code/train.py", "print('v1')\n"),
+        ],
+    );
+    // Written after the commit: in the working tree, never in the release.
+    p.write(&[("requirements.txt", "numpy==1.26.4\n")]);
+    let refused = p.repro(&["release", "-q"]).expect(1);
+    // The untracked file is warned about; the refusal is one line.
+    let errors: Vec<&str> = refused
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", refused.stderr);
+    let message = errors[0];
+    assert!(
+        message.contains("docker/Dockerfile.base: the base Dockerfile copies requirements.txt, which is not in its build context (not committed, or left out by .dockerignore); commit it (git add), or take it out of the Dockerfile"),
+        "{message}"
+    );
+    assert!(!p.dir.join("repro.lock").exists());
 }
