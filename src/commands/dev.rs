@@ -64,14 +64,31 @@ pub fn run(args: &DevArgs, globals: Vec<String>) -> Result<Exit> {
     ui.progress(&format!(
         "building {tag} from {base_file} in the working tree (cached)"
     ));
-    docker.build_into_engine(&base.spec, crate::ops::build::step_log(args.quiet))?;
+    // BuildKit's whole log: a dev build is mostly CACHED steps, and the log says which.
+    let log = match args.quiet {
+        true => crate::engine::docker::BuildLog::Quiet,
+        false => crate::engine::docker::BuildLog::Full,
+    };
+    docker.build_into_engine(&base.spec, log)?;
     let image = docker.image_id(&tag)?.ok_or_else(|| {
         Error::Failed(format!(
             "{tag} is not in the engine after its build; is the builder's output loaded into this engine (`docker buildx ls`)?"
         ))
     })?;
 
-    let state = base_state(lock.as_ref(), &base.path, &base.sha256, &inputs.args);
+    let fingerprint = match &lock {
+        Some(lock) => {
+            crate::ops::build::dev_fingerprint(&inputs, &root, &project, &base_file, lock)?
+        }
+        None => None,
+    };
+    let state = base_state(
+        lock.as_ref(),
+        fingerprint.as_ref(),
+        &base.path,
+        &base.sha256,
+        &inputs.args,
+    );
     let (gpus_here, driver) = crate::engine::gpu::read_host();
     let due = match (&lock, &state) {
         (Some(lock), BaseState::Locked) => gpus_due(&crate::host::judge(lock, gpus_here, driver)),

@@ -672,15 +672,6 @@ impl Plan {
     }
 }
 
-/// What a build shows by default: nothing with `--quiet`, else one line per Dockerfile step.
-pub fn step_log(quiet: bool) -> BuildLog {
-    if quiet {
-        BuildLog::Quiet
-    } else {
-        BuildLog::Lines(step_lines())
-    }
-}
-
 /// The longest instruction text a step line shows.
 const STEP_TEXT_MAX: usize = 100;
 
@@ -1083,6 +1074,74 @@ pub struct DevBase {
     /// its bytes (hex), to tell it from the locked one.
     pub path: String,
     pub sha256: String,
+}
+
+/// The input fingerprint the working tree's base would have, to tell `dev` whether it is the
+/// locked base: the working tree's base Dockerfile, the files its `COPY`/`ADD` read, the build
+/// arguments, secret and SSH ids and build settings of `repro.toml`, with the base images, named
+/// contexts, platforms, compression and timestamps as `lock` pinned them (dev resolves no
+/// registry digest). `None` when the lock records no fingerprint (cut before fingerprints).
+pub fn dev_fingerprint(
+    inputs: &crate::project::Inputs,
+    root: &Path,
+    project: &Path,
+    base_file: &str,
+    lock: &crate::lock::Lock,
+) -> Result<Option<crate::project::fingerprint::Fingerprint>> {
+    use crate::project::fingerprint::{fingerprint, BaseInputs, FingerprintError};
+    if lock.build.base_fingerprint.is_none() {
+        return Ok(None);
+    }
+    let context = confine(
+        root,
+        project,
+        Path::new(&inputs.context),
+        "the build context",
+    )?;
+    let file = confine(root, project, Path::new(base_file), "the base Dockerfile")?;
+    let contexts: BTreeMap<String, String> = lock
+        .build
+        .contexts
+        .iter()
+        .map(|(name, c)| (name.clone(), c.to_string()))
+        .collect();
+    let mut context_dirs = BTreeMap::new();
+    for (name, c) in &lock.build.contexts {
+        if let crate::lock::LockedContext::Dir(dir) = c {
+            let path = confine(root, project, Path::new(dir), "a named context")?;
+            context_dirs.insert(name.clone(), path);
+        }
+    }
+    let images: Vec<Base> = lock
+        .bases
+        .iter()
+        .filter(|b| b.dockerfile == base_file)
+        .cloned()
+        .collect();
+    let secrets: Vec<String> = inputs.secrets.iter().map(|s| s.id.clone()).collect();
+    let ssh: Vec<String> = inputs.ssh.iter().map(|s| s.id.clone()).collect();
+    fingerprint(&BaseInputs {
+        dockerfile: &file,
+        context: &context,
+        args: &inputs.args,
+        secrets: &secrets,
+        ssh: &ssh,
+        network: inputs.network.buildx_value(),
+        add_hosts: &inputs.add_hosts,
+        shm_size: &inputs.shm_size,
+        ulimits: &inputs.ulimits,
+        contexts: &contexts,
+        context_dirs: &context_dirs,
+        images: &images,
+        platform: &lock.build.platform,
+        compression: lock.build.compression,
+        timestamps: lock.build.timestamps,
+    })
+    .map(Some)
+    .map_err(|e| match e {
+        FingerprintError::Missing { .. } => Error::Failed(format!("{}: {e}", clip(base_file))),
+        other => Error::Failed(other.to_string()),
+    })
 }
 
 /// Plans [`DevBase`]: the base Dockerfile and the context resolved inside `root` (the working

@@ -1,10 +1,11 @@
 //! Whether the base a developer builds from the working tree is the base `repro.lock` locked:
-//! one function, so that what it compares can grow (to the base's input fingerprint) in one
-//! place.
+//! by the base's input fingerprint where the lock records one, else (a lock cut before
+//! fingerprints) by the base Dockerfile's bytes and the build arguments.
 
 use std::collections::BTreeMap;
 
 use crate::lock::{Lock, Role};
+use crate::project::fingerprint::Fingerprint;
 
 /// The working tree's base inputs against the lock's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +31,14 @@ impl BaseState {
     }
 }
 
-/// Compares what can be compared honestly today: the base Dockerfile's sha256 (hex) at
-/// `path` (relative to the project, as the lock records it) and the build arguments. The
-/// files the base copies (requirements.txt) are not compared yet.
+/// With `fingerprint` (the working tree's, computed against a lock that records one): the
+/// locked base exactly when the two fingerprints are equal, which covers the files the base
+/// copies (requirements.txt) too. Without: the base Dockerfile's sha256 (hex) at `path`
+/// (relative to the project, as the lock records it) and the build arguments, all a lock cut
+/// before fingerprints can be compared by.
 pub fn base_state(
     lock: Option<&Lock>,
+    fingerprint: Option<&Fingerprint>,
     path: &str,
     sha256: &str,
     args: &BTreeMap<String, String>,
@@ -42,6 +46,17 @@ pub fn base_state(
     let Some(lock) = lock else {
         return BaseState::NoLock;
     };
+    if let (Some(now), Some(locked)) = (fingerprint, &lock.build.base_fingerprint) {
+        return if now == locked {
+            BaseState::Locked
+        } else {
+            BaseState::Changed(format!(
+                "the base Dockerfile, the files it copies, its arguments or build settings: fingerprint {} here, {} locked",
+                now.tag(),
+                locked.tag()
+            ))
+        };
+    }
     let locked = lock.dockerfiles.iter().find(|d| d.role == Role::Base);
     let mut changed = Vec::new();
     match locked {
@@ -89,7 +104,7 @@ mod tests {
     fn the_locked_base_is_told_from_a_changed_one_by_its_dockerfile_and_arguments() {
         let mut lock = lock();
         assert!(matches!(
-            base_state(Some(&lock), "Dockerfile", "bb", &lock.build.args),
+            base_state(Some(&lock), None, "Dockerfile", "bb", &lock.build.args),
             BaseState::Changed(why) if why == "the lock has no base image"
         ));
         let base = crate::lock::DockerfileEntry {
@@ -102,21 +117,40 @@ mod tests {
         lock.dockerfiles.push(base.clone());
         let args = lock.build.args.clone();
         assert_eq!(
-            base_state(Some(&lock), &base.path, base.sha256.as_str(), &args),
+            base_state(Some(&lock), None, &base.path, base.sha256.as_str(), &args),
             BaseState::Locked
         );
-        let other = base_state(Some(&lock), &base.path, "00", &args);
+        let other = base_state(Some(&lock), None, &base.path, "00", &args);
         assert_eq!(other, BaseState::Changed(format!("{} differs", base.path)));
         assert!(other.line().ends_with("the next release makes a new base"));
         let mut more = args.clone();
         more.insert("EXTRA".into(), "1".into());
         assert_eq!(
-            base_state(Some(&lock), &base.path, base.sha256.as_str(), &more),
+            base_state(Some(&lock), None, &base.path, base.sha256.as_str(), &more),
             BaseState::Changed("build arguments EXTRA".into())
         );
         assert_eq!(
-            base_state(None, &base.path, base.sha256.as_str(), &args),
+            base_state(None, None, &base.path, base.sha256.as_str(), &args),
             BaseState::NoLock
+        );
+    }
+
+    #[test]
+    fn with_a_fingerprint_the_locked_base_is_the_one_with_the_same_inputs() {
+        let mut lock = lock();
+        let locked = Fingerprint::try_from(format!("sha256:{}", "a".repeat(64))).unwrap();
+        let other = Fingerprint::try_from(format!("sha256:{}", "b".repeat(64))).unwrap();
+        lock.build.base_fingerprint = Some(locked.clone());
+        let args = lock.build.args.clone();
+        // The Dockerfile and arguments are not what decides: the fingerprint covers them.
+        assert_eq!(
+            base_state(Some(&lock), Some(&locked), "Dockerfile", "00", &args),
+            BaseState::Locked
+        );
+        let changed = base_state(Some(&lock), Some(&other), "Dockerfile", "00", &args);
+        assert!(
+            matches!(&changed, BaseState::Changed(why) if why.contains("base-bbbbbbbbbbbb here, base-aaaaaaaaaaaa locked")),
+            "{changed:?}"
         );
     }
 }
