@@ -318,6 +318,11 @@ impl Plan {
         } else {
             BuildLog::Lines(step_lines())
         };
+        let context = ContextLink::new(&spec.context, &spec.output)?;
+        let spec = &BuildSpec {
+            context: context.path().to_path_buf(),
+            ..spec.clone()
+        };
         let build = |spec: &BuildSpec| match self.logged {
             true => docker.build_logged(spec, quiet),
             false => docker.build(spec, log.clone()),
@@ -669,6 +674,38 @@ impl Plan {
             progress,
         )?;
         read_built(Role::Release, archive, &self.settings.platform)
+    }
+}
+
+/// A link of a name no other build has, beside the build's output, to the build context: what
+/// buildx is given as the context. BuildKit keeps a copy of every context it was sent, shared
+/// between builds under a key buildx makes of the context directory's name (`src`, or the
+/// project's folder), and sends again only the files whose size, time or mode differ from that
+/// copy. A materialised commit gives every file the same time, so a file of another commit or
+/// project with the same name and size but other bytes would be built from the old copy; a
+/// name of its own gives each build a fresh copy. The link goes when the build ends.
+struct ContextLink(tempfile::NamedTempFile<()>);
+
+impl ContextLink {
+    /// Links to `context` from the directory of `output`.
+    fn new(context: &Path, output: &Path) -> Result<ContextLink> {
+        // A relative link would be read from where it is, not from here.
+        let context = std::env::current_dir()
+            .map_err(|e| Error::io(context, e))?
+            .join(context);
+        let beside = output
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let link = tempfile::Builder::new()
+            .prefix("context-")
+            .make_in(beside, |path| std::os::unix::fs::symlink(&context, path))
+            .map_err(|e| Error::io(beside, e))?;
+        Ok(ContextLink(link))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 }
 
@@ -1430,5 +1467,25 @@ mod tests {
                 format!("the named context data: {what} is not a directory in the committed source; commit it (git keeps no empty directory: add a file to it), or name another")
             );
         }
+    }
+
+    #[test]
+    fn each_build_is_given_its_context_under_a_name_of_its_own_that_goes_when_it_ends() {
+        let work = tempfile::tempdir().unwrap();
+        let context = work.path().join("src");
+        std::fs::create_dir(&context).unwrap();
+        let output = work.path().join("release.tar");
+        let first = ContextLink::new(&context, &output).unwrap();
+        let second = ContextLink::new(&context, &output).unwrap();
+        assert_ne!(first.path().file_name(), second.path().file_name());
+        for link in [&first, &second] {
+            assert_eq!(link.path().parent(), Some(work.path()));
+            assert_eq!(std::fs::read_link(link.path()).unwrap(), context);
+            assert!(link.path().is_dir());
+        }
+        let gone = first.path().to_path_buf();
+        drop(first);
+        assert!(gone.symlink_metadata().is_err(), "the link is left behind");
+        assert!(context.is_dir(), "the context went with its link");
     }
 }

@@ -1003,3 +1003,81 @@ fn a_base_input_outside_the_commit_is_named_before_anything_is_built() {
     );
     assert!(!p.dir.join("repro.lock").exists());
 }
+
+/// Releases two projects and then a second commit of one, each holding `app/x.txt` of the same
+/// size and the same commit time but other bytes, one after the other on the engine `host`,
+/// then rebuilds the first: each image must hold its own file. BuildKit keeps a copy of each
+/// build context between builds and sends only the files whose size, time or mode changed,
+/// and a materialised commit gives every file the same time.
+pub(crate) fn releases_in_a_row_build_their_own_files(host: Option<&str>, prefix: &str) {
+    let on = |dir: &std::path::Path, args: &[&str]| -> Run {
+        let mut full: Vec<&str> = Vec::new();
+        if let Some(host) = host {
+            full.extend(["-H", host]);
+        }
+        full.extend(args);
+        docker_in(dir, &full)
+    };
+    let project = |name: &str, value: &str| {
+        Project::new(
+            &format!("{prefix}{name}"),
+            &[
+                (
+                    "Dockerfile",
+                    &format!(
+                        "FROM {}\nCOPY app /app\nCMD [\"cat\", \"/app/x.txt\"]\n",
+                        busybox()
+                    ),
+                ),
+                ("app/x.txt", value),
+                (".dockerignore", ".git\n"),
+            ],
+        )
+    };
+    let release_and_run = |p: &Project| -> (String, String) {
+        on(&p.dir, &["repro", "release", "-q"]).expect(0);
+        let lock: toml::Value = toml::from_str(&p.lock_text()).unwrap();
+        let image = &lock["image"][0];
+        let name = image["name"].as_str().unwrap().to_string();
+        let printed = on(&p.dir, &["run", "--rm", "--network", "none", &name])
+            .expect(0)
+            .stdout;
+        (
+            printed,
+            image["manifest_digest"].as_str().unwrap().to_string(),
+        )
+    };
+    let first = project("one", "value = 0.1\n");
+    let second = project("two", "value = 0.2\n");
+    let (printed, first_digest) = release_and_run(&first);
+    assert_eq!(printed, "value = 0.1\n");
+    let (printed, second_digest) = release_and_run(&second);
+    assert_eq!(
+        printed, "value = 0.2\n",
+        "built from the first project's files"
+    );
+    assert_ne!(first_digest, second_digest);
+
+    // A second commit of one project, at the same commit time.
+    second.write(&[("app/x.txt", "value = 0.3\n")]);
+    second.commit("the next value");
+    let (printed, _) = release_and_run(&second);
+    assert_eq!(
+        printed, "value = 0.3\n",
+        "built from the previous commit's files"
+    );
+
+    // The first project rebuilt after the others: its own bytes, so identical to its lock.
+    on(&first.dir, &["repro", "verify", "--rebuild", "-q"]).expect(0);
+    for p in [&first, &second] {
+        let lock: toml::Value = toml::from_str(&p.lock_text()).unwrap();
+        let name = lock["image"][0]["name"].as_str().unwrap().to_string();
+        let _ = on(&p.dir, &["rmi", "--force", &name]);
+    }
+}
+
+#[test]
+fn releases_in_a_row_with_equal_size_equal_time_files_each_build_their_own() {
+    let _serial = serial();
+    releases_in_a_row_build_their_own_files(None, "samesize");
+}
