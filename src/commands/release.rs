@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::cli::{Format, ProgressArg, ReleaseArgs};
-use crate::engine::docker::BuildInputs;
 use crate::engine::docker::Docker;
 use crate::engine::git::Git;
 use crate::error::{Error, Result};
@@ -15,7 +14,7 @@ use crate::image::archive::Select;
 use crate::image::digest::Digest;
 use crate::image::reference::{self, normalise_ref};
 use crate::lock::{self, Base, Lock, Role};
-use crate::ops::build::{pin_contexts, proxies_from_env, Plan, Settings};
+use crate::ops::build::{pin_contexts, Plan, Settings};
 use crate::ops::lint;
 use crate::ops::read;
 use crate::ops::report::Source;
@@ -537,16 +536,7 @@ fn build_settings(
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         full_log: false,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
-        inputs: BuildInputs {
-            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
-            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: inputs.network.buildx_value().to_string(),
-            add_hosts: inputs.add_hosts.clone(),
-            shm_size: inputs.shm_size.clone(),
-            ulimits: inputs.ulimits.clone(),
-            contexts: Default::default(),
-            proxies: proxies_from_env(),
-        },
+        inputs: crate::ops::build::build_inputs(inputs, Default::default()),
         contexts: contexts.clone(),
     }
 }

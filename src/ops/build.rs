@@ -1113,6 +1113,25 @@ pub struct DevBase {
     pub sha256: String,
 }
 
+/// What every build of a project is given from `repro.toml` and the flags: secrets and SSH
+/// agents, network, hosts, shm, ulimits and proxies by name, with the named `contexts` as
+/// buildx takes them.
+pub fn build_inputs(
+    inputs: &crate::project::Inputs,
+    contexts: BTreeMap<String, String>,
+) -> BuildInputs {
+    BuildInputs {
+        secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
+        ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
+        network: inputs.network.buildx_value().to_string(),
+        add_hosts: inputs.add_hosts.clone(),
+        shm_size: inputs.shm_size.clone(),
+        ulimits: inputs.ulimits.clone(),
+        contexts,
+        proxies: proxies_from_env(),
+    }
+}
+
 /// The input fingerprint the working tree's base would have, to tell `dev` whether it is the
 /// locked base: the working tree's base Dockerfile, the files its `COPY`/`ADD` read, the build
 /// arguments, secret and SSH ids and build settings of `repro.toml`, with the base images, named
@@ -1241,16 +1260,7 @@ pub fn dev_base(
         rewrite_timestamp: false,
         // Stored in the engine to be run, never locked: compressed as the engine likes.
         export_uncompressed: false,
-        inputs: BuildInputs {
-            secrets: inputs.secrets.iter().map(|s| s.buildx_value()).collect(),
-            ssh: inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
-            network: inputs.network.buildx_value().to_string(),
-            add_hosts: inputs.add_hosts.clone(),
-            shm_size: inputs.shm_size.clone(),
-            ulimits: inputs.ulimits.clone(),
-            contexts: named_contexts(&given, root, project)?,
-            proxies: proxies_from_env(),
-        },
+        inputs: build_inputs(inputs, named_contexts(&given, root, project)?),
     };
     Ok(DevBase {
         spec,
