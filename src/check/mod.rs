@@ -13,6 +13,8 @@ mod rules;
 pub mod sarif;
 mod shell;
 pub mod suppress;
+#[cfg(test)]
+mod testutil;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -639,20 +641,14 @@ fn lint_scripts(
     }
 }
 
+/// The walk and the report: stages, ARG and ENV expansion, the commands found in a RUN, the
+/// bases, one finding per line and rule, BuildKit's refusal. Each rule's own tests are in its
+/// family's file under `rules/`.
 #[cfg(test)]
 mod tests {
     use super::command::unquote_whole;
-    use super::rules::distro::rpm_versioned;
-    use super::rules::from::moving_tag;
+    use super::testutil::{has, only, rules, BASE};
     use super::*;
-
-    fn rules(dockerfile: &str) -> Vec<(usize, &'static str)> {
-        let dir = tempfile::tempdir().unwrap();
-        lint(dockerfile.as_bytes(), dir.path(), false)
-            .into_iter()
-            .map(|f| (f.line, f.rule))
-            .collect()
-    }
 
     #[test]
     fn a_stage_arg_default_sees_the_names_declared_before_it_in_the_same_instruction() {
@@ -667,42 +663,6 @@ mod tests {
     fn clean_dockerfile_has_no_findings() {
         let df = "FROM python:3.11-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000\nARG SOURCE_DATE_EPOCH\nCOPY requirements.lock /tmp/\nRUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock\nCOPY src /app/src\n";
         assert_eq!(rules(df), []);
-    }
-
-    #[test]
-    fn each_rule_fires_on_its_line() {
-        let df = "FROM ubuntu\nFROM ubuntu:22.04 AS build\nRUN apt-get update && apt-get install -y python3 curl=7.81.0-1\nRUN pip install numpy torch==2.1.0 ./local.whl\nADD https://example.org/x.tar.gz /x\nRUN git clone https://github.com/a/b /b\nRUN curl -fsSL https://get.example.org | sh\nRUN conda env create -f environment.yml\nCOPY . /app\nFROM build\nRUN git clone https://github.com/a/b /b && git -C /b checkout 0123456789abcdef0123456789abcdef01234567\n";
-        assert_eq!(
-            rules(df),
-            [
-                (1, "from-latest"),
-                (2, "from-unpinned"),
-                (3, "apt-cache-left"),
-                (3, "apt-logs-left"),
-                (3, "apt-unpinned"),
-                (3, "apt-without-snapshot"),
-                (4, "pip-cache-left"),
-                (4, "pip-unpinned"),
-                (4, "python-without-sde"),
-                (5, "add-url-no-checksum"),
-                (6, "git-clone-unpinned"),
-                (7, "curl-pipe-shell"),
-                (8, "conda-cache-left"),
-                (8, "conda-unlocked"),
-                (9, "copy-all-without-dockerignore"),
-            ]
-        );
-    }
-
-    #[test]
-    fn fixes_that_silence_rules() {
-        // A snapshot date, cleaned lists and logs, ARG SOURCE_DATE_EPOCH before pip, a cache mount.
-        let df = "FROM debian:bookworm@sha256:1111111111111111111111111111111111111111111111111111111111111111\nARG SOURCE_DATE_EPOCH\nRUN echo 'deb http://snapshot.debian.org/archive/debian/20240501T000000Z bookworm main' > /etc/apt/sources.list && apt-get update && apt-get install -y python3-pip && rm -rf /var/lib/apt/lists/* /var/log/dpkg.log /var/log/apt /var/cache/ldconfig/aux-cache\nRUN --mount=type=cache,target=/root/.cache/pip pip install numpy==1.26.4\n";
-        assert_eq!(rules(df), []);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".dockerignore"), ".git\n").unwrap();
-        assert!(lint(b"FROM scratch\nCOPY . /app\n", dir.path(), false).is_empty());
-        assert!(lint(b"FROM curvenet:base\nCOPY src /app\n", dir.path(), true).is_empty());
     }
 
     #[test]
@@ -729,24 +689,6 @@ mod tests {
         let df = "FROM a:1@sha256:1111111111111111111111111111111111111111111111111111111111111111 AS one\nARG SOURCE_DATE_EPOCH\nFROM a:1@sha256:1111111111111111111111111111111111111111111111111111111111111111\nRUN pip install --no-cache-dir x==1\n";
         assert_eq!(rules(df), [(4, "python-without-sde")]);
     }
-
-    fn has(dockerfile: &str, line: usize, rule: &str) -> bool {
-        rules(dockerfile).contains(&(line, rule_name(rule)))
-    }
-
-    fn rule_name(rule: &str) -> &'static str {
-        Box::leak(rule.to_string().into_boxed_str())
-    }
-
-    fn only(dockerfile: &str, rule: &str) -> Vec<usize> {
-        rules(dockerfile)
-            .into_iter()
-            .filter(|(_, r)| *r == rule)
-            .map(|(l, _)| l)
-            .collect()
-    }
-
-    const BASE: &str = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\nARG SOURCE_DATE_EPOCH\n";
 
     #[test]
     fn commands_behind_run_flags_heredocs_and_operators_are_linted() {
@@ -780,200 +722,6 @@ mod tests {
         // A heredoc that feeds a file is data, not commands.
         let df = format!("{BASE}RUN cat > /x <<EOF\npip install numpy\nEOF\n");
         assert!(rules(&df).is_empty(), "{:?}", rules(&df));
-    }
-
-    #[test]
-    fn installers_beyond_pip_and_apt() {
-        let df = format!(
-            "{BASE}RUN uv add requests\nRUN uv sync\nRUN uv sync --frozen --no-cache\nRUN conda install -y numpy && conda clean -afy\n\
-             RUN mamba env create -f environment.yml && mamba clean -afy\nRUN micromamba install -y -n base -f conda-lock.yml && micromamba clean --all --yes\n\
-             RUN apk add --no-cache curl py3-pip=23.1-r0\nRUN dnf install -y gcc python3-devel-3.11.5\nRUN yum install -y make\n\
-             COPY package.json /app/\nRUN npm install\nRUN npm install -g typescript@5.4.5 yarn\nRUN gem install bundler\nRUN gem install rake -v 13.0.6\n"
-        );
-        let r = rules(&df);
-        for want in [
-            (3, "uv-unlocked"),
-            (4, "uv-unlocked"),
-            (6, "conda-unlocked"),
-            (7, "conda-unlocked"),
-            (9, "apk-unpinned"),
-            (10, "dnf-unpinned"),
-            (11, "dnf-unpinned"),
-            (13, "npm-unlocked"),
-            (14, "npm-unlocked"),
-            (15, "gem-unpinned"),
-        ] {
-            assert!(r.contains(&want), "{want:?} in {r:?}");
-        }
-        for not in [
-            (5, "uv-unlocked"),
-            (8, "conda-unlocked"),
-            (16, "gem-unpinned"),
-        ] {
-            assert!(!r.contains(&not), "{not:?} in {r:?}");
-        }
-        let report = check_file(
-            df.as_bytes(),
-            Path::new("/nonexistent"),
-            false,
-            &Options::default(),
-        );
-        let apk = report
-            .findings
-            .iter()
-            .find(|f| f.rule == "apk-unpinned")
-            .unwrap();
-        assert_eq!(apk.message, "apk packages without versions: curl");
-        let npm = report.findings.iter().find(|f| f.line == 14).unwrap();
-        assert!(npm.message.ends_with(": yarn"), "{}", npm.message);
-        // The lockfile copied in: npm install follows it.
-        let df = format!("{BASE}COPY package.json package-lock.json /app/\nRUN npm install\n");
-        assert!(only(&df, "npm-unlocked").is_empty());
-    }
-
-    #[test]
-    fn sources_that_float() {
-        let df = format!(
-            "{BASE}RUN pip install --no-cache-dir git+https://github.com/a/b.git@main git+https://github.com/a/c.git \
-             git+https://github.com/a/d.git@0123456789abcdef0123456789abcdef01234567 \"e @ git+https://github.com/a/e@v1.2.3\"\n\
-             RUN git clone https://github.com/a/b /b\n\
-             RUN git clone --depth 1 --branch v2.1.0 https://github.com/a/c /c\n\
-             RUN git clone https://github.com/a/d /d && git -C /d checkout 0123456789abcdef0123456789abcdef01234567\n\
-             RUN curl -fsSLO https://example.org/tool.tar.gz && tar xzf tool.tar.gz\n\
-             RUN curl -fsSLO https://example.org/t2.tar.gz && echo \"abc  t2.tar.gz\" | sha256sum -c - && tar xzf t2.tar.gz\n\
-             RUN wget -qO- https://example.org/t3.tgz | tar xz\n\
-             ADD https://example.org/x.tar.gz /x\n\
-             ADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d https://example.org/y.tar.gz /y\n\
-             RUN curl -fsSL https://get.example.org | sh\n\
-             RUN curl -fsSL https://get.example.org | sudo -E bash -\n\
-             RUN wget -qO- https://get.example.org | python3\n\
-             RUN bash -c \"$(curl -fsSL https://get.example.org)\"\n\
-             RUN curl -fsSL https://example.org/key.gpg | gpg --dearmor -o /usr/share/keyrings/x.gpg\n"
-        );
-        let report = check_file(
-            df.as_bytes(),
-            Path::new("/nonexistent"),
-            false,
-            &Options::default(),
-        );
-        let at = |line: usize, rule: &str| {
-            report
-                .findings
-                .iter()
-                .find(|f| f.line == line && f.rule == rule)
-                .cloned()
-        };
-        let pip = at(3, "pip-unpinned").expect("pip-unpinned");
-        assert!(
-            pip.message.contains("b.git@main") && pip.message.contains("c.git"),
-            "{}",
-            pip.message
-        );
-        assert!(
-            !pip.message.contains("d.git") && !pip.message.contains("e@v1.2.3"),
-            "{}",
-            pip.message
-        );
-        assert!(pip.fix.contains("40-hex commit"), "{}", pip.fix);
-        assert!(at(4, "git-clone-unpinned")
-            .unwrap()
-            .fix
-            .contains("git clone https://github.com/a/b DIR"));
-        assert!(at(5, "git-clone-unpinned").is_none());
-        assert!(at(6, "git-clone-unpinned").is_none());
-        assert!(at(7, "download-no-checksum").is_some());
-        assert!(at(8, "download-no-checksum").is_none());
-        assert!(at(9, "download-no-checksum").is_some());
-        assert!(at(10, "add-url-no-checksum")
-            .unwrap()
-            .fix
-            .contains("https://example.org/x.tar.gz"));
-        assert!(at(11, "add-url-no-checksum").is_none());
-        for line in 12..=15 {
-            assert!(at(line, "curl-pipe-shell").is_some(), "line {line}");
-            assert!(at(line, "download-no-checksum").is_none(), "line {line}");
-        }
-        assert!(at(16, "download-no-checksum").is_none());
-        assert!(at(16, "curl-pipe-shell").is_none());
-    }
-
-    #[test]
-    fn images_from_args_copy_from_and_mounts() {
-        let df = "ARG CUDA=12.1.0\nARG BASE=nvidia/cuda:${CUDA}-devel-ubuntu22.04\nFROM ${BASE} AS build\n\
-                  FROM ubuntu\nCOPY --from=busybox:1.36 /bin/busybox /bin/\nCOPY --from=build /a /a\n\
-                  RUN --mount=type=bind,from=ghcr.io/astral-sh/uv:latest,source=/uv,target=/bin/uv true\n\
-                  FROM pytorch/pytorch:latest-gpu\n";
-        let report = check_file(
-            df.as_bytes(),
-            Path::new("/nonexistent"),
-            false,
-            &Options::default(),
-        );
-        let f: Vec<(usize, &str, &str)> = report
-            .findings
-            .iter()
-            .map(|f| (f.line, f.rule, f.fix.as_str()))
-            .collect();
-        assert!(f.contains(&(3, "from-unpinned", "pin the digest: FROM nvidia/cuda:12.1.0-devel-ubuntu22.04@sha256:... (`docker buildx imagetools inspect nvidia/cuda:12.1.0-devel-ubuntu22.04` prints it; docker repro release pins it in the lock, but a plain docker build does not)")), "{f:?}");
-        assert!(f
-            .iter()
-            .any(|x| x.0 == 4 && x.1 == "from-latest" && x.2.contains("FROM ubuntu:TAG@sha256")));
-        assert!(f.iter().any(|x| x.0 == 5
-            && x.1 == "from-unpinned"
-            && x.2.contains("COPY --from=busybox:1.36@sha256")));
-        assert!(f.iter().any(|x| x.0 == 7
-            && x.1 == "from-latest"
-            && x.2
-                .contains("RUN --mount=from=ghcr.io/astral-sh/uv:TAG@sha256")));
-        assert!(f.iter().any(|x| x.0 == 8 && x.1 == "from-latest"));
-        let message = |line: usize| {
-            report
-                .findings
-                .iter()
-                .find(|f| f.line == line)
-                .map(|f| f.message.clone())
-                .unwrap_or_default()
-        };
-        assert_eq!(
-            message(4),
-            "`FROM ubuntu` has no tag, so it is :latest, which moves"
-        );
-        assert_eq!(
-            message(8),
-            "`FROM pytorch/pytorch:latest-gpu` follows a moving tag (latest-gpu)"
-        );
-        assert!(!f.iter().any(|x| x.0 == 6));
-        let bases: Vec<(usize, &str, &str)> = report
-            .bases
-            .iter()
-            .map(|b| (b.line, b.reference.as_str(), b.via))
-            .collect();
-        assert_eq!(bases, [(8, "pytorch/pytorch:latest-gpu", "from")]);
-    }
-
-    #[test]
-    fn no_false_alarms_for_what_is_fine() {
-        let df = format!(
-            "{BASE}ENV PIP_NO_COMPILE=1\n\
-             RUN pip install --no-cache-dir --trusted-host pypi.example.org --upgrade-strategy eager -i https://pypi.example.org/simple \
-             -c constraints.txt -r requirements.txt torch==2.3.0\n\
-             RUN PKGS='torch==2.3.0 numpy==1.26.4' && pip install --no-cache-dir $PKGS\n\
-             RUN pip install numpy==1.26.4 && pip cache purge\n\
-             RUN pip install numpy==1.26.4 && rm -rf ~/.cache/pip\n\
-             RUN --mount=type=cache,target=/root/.cache/pip pip install numpy==1.26.4\n\
-             RUN uv sync --frozen --no-cache\n\
-             RUN pip install --no-cache-dir numpy==1.26.4 # numpy scipy pandas\n\
-             ARG TORCH_VERSION\n\
-             RUN pip install --no-cache-dir torch==${{TORCH_VERSION}} \"numpy==$NUMPY\" $PKGS\n"
-        );
-        assert_eq!(rules(&df), []);
-        // A cache mount keeps apt's archives out, but the lists of `apt-get update` stay.
-        let df = "FROM debian:12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
-                  RUN --mount=type=cache,target=/var/cache/apt apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/log/*\n";
-        assert_eq!(only(df, "apt-cache-left"), [2]);
-        let df = "FROM debian:12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
-                  RUN --mount=type=cache,target=/var/cache/apt --mount=type=cache,target=/var/lib/apt apt-get update && apt-get install -y curl=7.88.1-10 && rm -rf /var/log/*\n";
-        assert_eq!(only(df, "apt-cache-left"), Vec::<usize>::new());
     }
 
     #[test]
@@ -1037,55 +785,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn branch_tags_move_and_dated_tags_do_not() {
-        for (tag, moving) in [
-            ("latest", true),
-            ("latest-gpu", true),
-            ("3.12-nightly", true),
-            ("main-base", true),
-            ("master", true),
-            ("stable-slim", true),
-            ("edge", true),
-            ("rolling", true),
-            ("nightly_3.10_tpuvm_20250124", false),
-            ("nightly-2024-05-01", false),
-            ("12.1.0-devel-ubuntu22.04", false),
-            ("2.3.0-cuda12.1-cudnn8-devel", false),
-            ("24.02-py3", false),
-            ("3.19", false),
-        ] {
-            assert_eq!(moving_tag(tag), moving, "{tag}");
-        }
-        let df = "FROM axolotlai/axolotl-base-uv:main-base\nFROM us-docker.pkg.dev/p/xla:nightly_3.10_tpuvm_20250124\n";
-        assert_eq!(rules(df), [(1, "from-latest"), (2, "from-unpinned")]);
-    }
-
-    /// Ray's base image lists its apt packages in a bash array inside a heredoc.
-    #[test]
-    fn packages_in_a_bash_array_are_linted_and_its_elements_are_no_commands() {
-        let df = "FROM ubuntu:24.04@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
-                  RUN <<EOF\n#!/bin/bash\nAPT_PKGS=(\n    sudo\n    # a comment\n    wget\n    curl=8.5.0-2ubuntu10\n)\napt-get install -y \"${APT_PKGS[@]}\"\nEOF\n";
-        let report = check_file(
-            df.as_bytes(),
-            Path::new("/nonexistent"),
-            false,
-            &Options::default(),
-        );
-        let apt = report
-            .findings
-            .iter()
-            .find(|f| f.rule == "apt-unpinned")
-            .expect("apt-unpinned");
-        assert_eq!(apt.line, 10);
-        assert!(apt.message.ends_with(": sudo, wget"), "{}", apt.message);
-        assert_eq!(
-            rules(df),
-            [(10, "apt-logs-left"), (10, "apt-unpinned")],
-            "wget alone on a line is an element, not a download"
-        );
-    }
-
     /// TensorFlow's Dockerfiles: `ARG USE_PYTHON_3_NOT_2`, `ARG _PY_SUFFIX=${USE_PYTHON_3_NOT_2:+3}`,
     /// `ARG PIP=pip${_PY_SUFFIX}`: without build args, `${PIP}` is pip.
     #[test]
@@ -1112,58 +811,6 @@ mod tests {
         assert_eq!(only(&df, "pip-unpinned"), [5]);
     }
 
-    /// Each message and fix names what the line does: the command, the tool, the package.
-    #[test]
-    fn messages_and_fixes_name_the_case_at_hand() {
-        let df = format!(
-            "{BASE}RUN apt update && apt install -y curl=8.5.0-2 git && rm -rf /var/lib/apt/lists/* /var/log/*\n\
-             RUN micromamba install -y -n base numpy\n\
-             RUN uv pip install --system numpy==1.26.4\n\
-             RUN mamba install -y scipy && mamba clean -afy\n"
-        );
-        let report = check_file(
-            df.as_bytes(),
-            Path::new("/nonexistent"),
-            false,
-            &Options::default(),
-        );
-        let get = |line: usize, rule: &str| {
-            report
-                .findings
-                .iter()
-                .find(|f| f.line == line && f.rule == rule)
-                .unwrap_or_else(|| panic!("{rule} on line {line}: {:?}", report.findings))
-        };
-        assert!(get(3, "apt-without-snapshot")
-            .message
-            .starts_with("`apt update` reads"));
-        let conda = get(4, "conda-unlocked");
-        assert!(
-            conda.message.contains("`micromamba install -n base numpy`"),
-            "{}",
-            conda.message
-        );
-        assert_eq!(
-            get(4, "conda-cache-left").fix,
-            "end the same RUN with `micromamba clean --all --yes`"
-        );
-        let uv = get(5, "pip-cache-left");
-        assert!(
-            uv.message.starts_with("uv's download cache"),
-            "{}",
-            uv.message
-        );
-        assert!(uv.fix.starts_with("add --no-cache to uv"), "{}", uv.fix);
-        assert!(!uv.fix.contains("--no-cache-dir"), "{}", uv.fix);
-        assert!(report
-            .findings
-            .iter()
-            .all(|f| f.line != 5 || f.rule != "python-without-sde"));
-        assert!(get(6, "conda-unlocked")
-            .message
-            .contains("`mamba install scipy`"));
-    }
-
     /// Horovod: `bash -c "… pip install $(ls dist/horovod-*.tar.gz)[spark]"`.
     #[test]
     fn a_double_quoted_script_with_a_substitution_is_linted() {
@@ -1175,89 +822,5 @@ mod tests {
         assert_eq!(unquote_whole("\"a $(b \"c\") d\""), "a $(b \"c\") d");
         assert_eq!(unquote_whole("\"a\"$(b)\"c\""), "\"a\"$(b)\"c\"");
         assert_eq!(unquote_whole("'$(x)'"), "$(x)");
-    }
-
-    /// A version from a variable is a pin only after `==` without a wildcard.
-    #[test]
-    fn a_range_or_wildcard_floats_whatever_the_variable_holds() {
-        let df = format!(
-            "{BASE}ARG TRT\nRUN pip install --no-cache-dir tensorrt==${{TRT}}.* \"torch>=$V\" \"x~=${{X}}\" y==$Y\n"
-        );
-        let report = check_file(
-            df.as_bytes(),
-            Path::new("/nonexistent"),
-            false,
-            &Options::default(),
-        );
-        let pip = report
-            .findings
-            .iter()
-            .find(|f| f.rule == "pip-unpinned")
-            .expect("pip-unpinned");
-        assert_eq!(pip.line, 4);
-        assert!(
-            pip.message.contains("tensorrt==.*")
-                && pip.message.contains("torch>=$V")
-                && pip.message.contains("x~=${X}")
-                && !pip.message.contains("y=="),
-            "{}",
-            pip.message
-        );
-    }
-
-    /// get-pip.py is pip installing the newest pip: unpinned, cached and compiled.
-    #[test]
-    fn get_pip_installs_an_unpinned_pip() {
-        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
-        let df = format!("{from}RUN python3.9 get-pip.py\n");
-        assert_eq!(
-            rules(&df),
-            [
-                (2, "pip-cache-left"),
-                (2, "pip-unpinned"),
-                (2, "python-without-sde")
-            ]
-        );
-        let df = format!("{from}ARG SOURCE_DATE_EPOCH\nRUN python /tmp/get-pip.py --no-cache-dir pip==24.0 setuptools==69.5.1\n");
-        assert_eq!(rules(&df), []);
-        // A script that is not get-pip.py, and python -c, are not pip.
-        let df = format!("{from}RUN python3 setup_env.py pip && python3 -c 'import pip'\n");
-        assert_eq!(rules(&df), []);
-    }
-
-    #[test]
-    fn rpm_versions_are_not_numbers_in_names() {
-        let df = format!(
-            "{BASE}RUN dnf install -y gcc-toolset-13-gcc gcc-toolset-13-gcc-c++\n\
-             RUN dnf install -y cuda-toolkit-12-8\n\
-             RUN dnf install -y make-4.2.1 bash-5.1.8-6.el9.x86_64 cuda-toolkit-12-8-12.8.1-1 tar-2:1.34-6.el9\n\
-             RUN yum install -y java-1.8.0-openjdk\n"
-        );
-        assert_eq!(only(&df, "dnf-unpinned"), [3, 4, 6]);
-        for (spec, pinned) in [
-            ("make-4.2.1", true),
-            ("make-4.2.1-1.el8", true),
-            ("tar-2:1.34-6.el9", true),
-            ("gcc-toolset-13-gcc", false),
-            ("libcudnn9-cuda-13", false),
-            ("java-1.8.0-openjdk", false),
-            ("python3.11", false),
-        ] {
-            assert_eq!(rpm_versioned(spec), pinned, "{spec}");
-        }
-    }
-
-    /// pip writes timestamped .pyc of what it installs even with PYTHONDONTWRITEBYTECODE=1
-    /// (checked in a bookworm container: `__pycache__/*.pyc` is there after the install), so
-    /// that variable is no fix, and the lint must neither accept nor suggest it.
-    #[test]
-    fn pythondontwritebytecode_does_not_stop_pip_compiling() {
-        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
-        let df = format!(
-            "{from}ENV PYTHONDONTWRITEBYTECODE=1\nRUN pip install --no-cache-dir numpy==1.26.4\n"
-        );
-        assert_eq!(only(&df, "python-without-sde").len(), 1);
-        let df = format!("{from}RUN PIP_NO_COMPILE=1 pip install --no-cache-dir numpy==1.26.4\n");
-        assert!(only(&df, "python-without-sde").is_empty());
     }
 }

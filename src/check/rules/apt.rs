@@ -122,7 +122,10 @@ pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {
 
 #[cfg(test)]
 mod tests {
-    use crate::check::lint;
+    use std::path::Path;
+
+    use crate::check::testutil::rules;
+    use crate::check::{check_file, lint, Options};
 
     fn updates(run: &str) -> Vec<(usize, String)> {
         let df = format!("FROM debian:12@sha256:{}\n{run}\n", "1".repeat(64));
@@ -173,5 +176,30 @@ mod tests {
         ] {
             assert!(fix.contains(part), "{part} in {fix}");
         }
+    }
+
+    /// Ray's base image lists its apt packages in a bash array inside a heredoc.
+    #[test]
+    fn packages_in_a_bash_array_are_linted_and_its_elements_are_no_commands() {
+        let df = "FROM ubuntu:24.04@sha256:1111111111111111111111111111111111111111111111111111111111111111\n\
+                  RUN <<EOF\n#!/bin/bash\nAPT_PKGS=(\n    sudo\n    # a comment\n    wget\n    curl=8.5.0-2ubuntu10\n)\napt-get install -y \"${APT_PKGS[@]}\"\nEOF\n";
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let apt = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "apt-unpinned")
+            .expect("apt-unpinned");
+        assert_eq!(apt.line, 10);
+        assert!(apt.message.ends_with(": sudo, wget"), "{}", apt.message);
+        assert_eq!(
+            rules(df),
+            [(10, "apt-logs-left"), (10, "apt-unpinned")],
+            "wget alone on a line is an element, not a download"
+        );
     }
 }

@@ -63,7 +63,7 @@ pub(in crate::check) fn lint_rpm_install(acc: &mut Acc, c: &Invocation) {
 /// `name-version` or `name-version-release` (`make-4.2.1`, `bash-5.1.8-6.el9.x86_64`,
 /// `cuda-toolkit-12-8-12.8.1-1`): after some `-`, one or two parts that start with a digit, one
 /// with a dot. A number in the name (`gcc-toolset-13-gcc`, `cuda-toolkit-12-8`) is no version.
-pub(in crate::check) fn rpm_versioned(spec: &str) -> bool {
+fn rpm_versioned(spec: &str) -> bool {
     // An epoch (`name-1:2.3-4`) is part of the version.
     let without_epoch = spec.split_once(':').and_then(|(before, after)| {
         let (name, epoch) = before.rsplit_once('-')?;
@@ -103,4 +103,32 @@ pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {
         ),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rpm_versioned;
+    use crate::check::testutil::{only, BASE};
+
+    #[test]
+    fn rpm_versions_are_not_numbers_in_names() {
+        let df = format!(
+            "{BASE}RUN dnf install -y gcc-toolset-13-gcc gcc-toolset-13-gcc-c++\n\
+             RUN dnf install -y cuda-toolkit-12-8\n\
+             RUN dnf install -y make-4.2.1 bash-5.1.8-6.el9.x86_64 cuda-toolkit-12-8-12.8.1-1 tar-2:1.34-6.el9\n\
+             RUN yum install -y java-1.8.0-openjdk\n"
+        );
+        assert_eq!(only(&df, "dnf-unpinned"), [3, 4, 6]);
+        for (spec, pinned) in [
+            ("make-4.2.1", true),
+            ("make-4.2.1-1.el8", true),
+            ("tar-2:1.34-6.el9", true),
+            ("gcc-toolset-13-gcc", false),
+            ("libcudnn9-cuda-13", false),
+            ("java-1.8.0-openjdk", false),
+            ("python3.11", false),
+        ] {
+            assert_eq!(rpm_versioned(spec), pinned, "{spec}");
+        }
+    }
 }

@@ -30,7 +30,7 @@ pub(in crate::check) fn lint_image(acc: &mut Acc, line: usize, instr: &str, imag
 /// A tag that names no release but whatever is newest: `latest`, `rolling`, `nightly`,
 /// `latest-gpu`, `3.12-nightly`, a branch (`main-base`, `master`), `stable-slim`. A date in it
 /// names one build (`nightly_3.10_tpuvm_20250124`, `nightly-2024-05-01`).
-pub(in crate::check) fn moving_tag(tag: &str) -> bool {
+fn moving_tag(tag: &str) -> bool {
     let t = tag.to_ascii_lowercase();
     if dated(&t) {
         return false;
@@ -106,4 +106,91 @@ pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::moving_tag;
+    use crate::check::testutil::rules;
+    use crate::check::{check_file, Options};
+
+    #[test]
+    fn images_from_args_copy_from_and_mounts() {
+        let df = "ARG CUDA=12.1.0\nARG BASE=nvidia/cuda:${CUDA}-devel-ubuntu22.04\nFROM ${BASE} AS build\n\
+                  FROM ubuntu\nCOPY --from=busybox:1.36 /bin/busybox /bin/\nCOPY --from=build /a /a\n\
+                  RUN --mount=type=bind,from=ghcr.io/astral-sh/uv:latest,source=/uv,target=/bin/uv true\n\
+                  FROM pytorch/pytorch:latest-gpu\n";
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let f: Vec<(usize, &str, &str)> = report
+            .findings
+            .iter()
+            .map(|f| (f.line, f.rule, f.fix.as_str()))
+            .collect();
+        assert!(f.contains(&(3, "from-unpinned", "pin the digest: FROM nvidia/cuda:12.1.0-devel-ubuntu22.04@sha256:... (`docker buildx imagetools inspect nvidia/cuda:12.1.0-devel-ubuntu22.04` prints it; docker repro release pins it in the lock, but a plain docker build does not)")), "{f:?}");
+        assert!(f
+            .iter()
+            .any(|x| x.0 == 4 && x.1 == "from-latest" && x.2.contains("FROM ubuntu:TAG@sha256")));
+        assert!(f.iter().any(|x| x.0 == 5
+            && x.1 == "from-unpinned"
+            && x.2.contains("COPY --from=busybox:1.36@sha256")));
+        assert!(f.iter().any(|x| x.0 == 7
+            && x.1 == "from-latest"
+            && x.2
+                .contains("RUN --mount=from=ghcr.io/astral-sh/uv:TAG@sha256")));
+        assert!(f.iter().any(|x| x.0 == 8 && x.1 == "from-latest"));
+        let message = |line: usize| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.line == line)
+                .map(|f| f.message.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            message(4),
+            "`FROM ubuntu` has no tag, so it is :latest, which moves"
+        );
+        assert_eq!(
+            message(8),
+            "`FROM pytorch/pytorch:latest-gpu` follows a moving tag (latest-gpu)"
+        );
+        assert!(!f.iter().any(|x| x.0 == 6));
+        let bases: Vec<(usize, &str, &str)> = report
+            .bases
+            .iter()
+            .map(|b| (b.line, b.reference.as_str(), b.via))
+            .collect();
+        assert_eq!(bases, [(8, "pytorch/pytorch:latest-gpu", "from")]);
+    }
+
+    #[test]
+    fn branch_tags_move_and_dated_tags_do_not() {
+        for (tag, moving) in [
+            ("latest", true),
+            ("latest-gpu", true),
+            ("3.12-nightly", true),
+            ("main-base", true),
+            ("master", true),
+            ("stable-slim", true),
+            ("edge", true),
+            ("rolling", true),
+            ("nightly_3.10_tpuvm_20250124", false),
+            ("nightly-2024-05-01", false),
+            ("12.1.0-devel-ubuntu22.04", false),
+            ("2.3.0-cuda12.1-cudnn8-devel", false),
+            ("24.02-py3", false),
+            ("3.19", false),
+        ] {
+            assert_eq!(moving_tag(tag), moving, "{tag}");
+        }
+        let df = "FROM axolotlai/axolotl-base-uv:main-base\nFROM us-docker.pkg.dev/p/xla:nightly_3.10_tpuvm_20250124\n";
+        assert_eq!(rules(df), [(1, "from-latest"), (2, "from-unpinned")]);
+    }
 }

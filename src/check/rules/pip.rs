@@ -331,7 +331,10 @@ pub(super) fn describe(rule: &str, items: &[String]) -> Option<Described> {
 
 #[cfg(test)]
 mod tests {
-    use crate::check::lint;
+    use std::path::Path;
+
+    use crate::check::testutil::{only, rules, BASE};
+    use crate::check::{check_file, lint, Options};
 
     fn cache_left(run: &str) -> bool {
         let df = format!(
@@ -351,5 +354,67 @@ mod tests {
         assert!(cache_left("RUN pip install --no-c x==1"));
         assert!(cache_left("RUN pip install --no-compile x==1"));
         assert!(cache_left("RUN pip install x==1"));
+    }
+
+    /// A version from a variable is a pin only after `==` without a wildcard.
+    #[test]
+    fn a_range_or_wildcard_floats_whatever_the_variable_holds() {
+        let df = format!(
+            "{BASE}ARG TRT\nRUN pip install --no-cache-dir tensorrt==${{TRT}}.* \"torch>=$V\" \"x~=${{X}}\" y==$Y\n"
+        );
+        let report = check_file(
+            df.as_bytes(),
+            Path::new("/nonexistent"),
+            false,
+            &Options::default(),
+        );
+        let pip = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "pip-unpinned")
+            .expect("pip-unpinned");
+        assert_eq!(pip.line, 4);
+        assert!(
+            pip.message.contains("tensorrt==.*")
+                && pip.message.contains("torch>=$V")
+                && pip.message.contains("x~=${X}")
+                && !pip.message.contains("y=="),
+            "{}",
+            pip.message
+        );
+    }
+
+    /// get-pip.py is pip installing the newest pip: unpinned, cached and compiled.
+    #[test]
+    fn get_pip_installs_an_unpinned_pip() {
+        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+        let df = format!("{from}RUN python3.9 get-pip.py\n");
+        assert_eq!(
+            rules(&df),
+            [
+                (2, "pip-cache-left"),
+                (2, "pip-unpinned"),
+                (2, "python-without-sde")
+            ]
+        );
+        let df = format!("{from}ARG SOURCE_DATE_EPOCH\nRUN python /tmp/get-pip.py --no-cache-dir pip==24.0 setuptools==69.5.1\n");
+        assert_eq!(rules(&df), []);
+        // A script that is not get-pip.py, and python -c, are not pip.
+        let df = format!("{from}RUN python3 setup_env.py pip && python3 -c 'import pip'\n");
+        assert_eq!(rules(&df), []);
+    }
+
+    /// pip writes timestamped .pyc of what it installs even with PYTHONDONTWRITEBYTECODE=1
+    /// (checked in a bookworm container: `__pycache__/*.pyc` is there after the install), so
+    /// that variable is no fix, and the lint must neither accept nor suggest it.
+    #[test]
+    fn pythondontwritebytecode_does_not_stop_pip_compiling() {
+        let from = "FROM python:3.12@sha256:1111111111111111111111111111111111111111111111111111111111111111\n";
+        let df = format!(
+            "{from}ENV PYTHONDONTWRITEBYTECODE=1\nRUN pip install --no-cache-dir numpy==1.26.4\n"
+        );
+        assert_eq!(only(&df, "python-without-sde").len(), 1);
+        let df = format!("{from}RUN PIP_NO_COMPILE=1 pip install --no-cache-dir numpy==1.26.4\n");
+        assert!(only(&df, "python-without-sde").is_empty());
     }
 }
