@@ -171,10 +171,10 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for i in &lock.images {
         m.insert(
             format!("image {}{}", i.role, on(&i.platform)),
-            i.manifest_digest.clone(),
+            i.manifest_digest.to_string(),
         );
-        if !i.index_digest.is_empty() {
-            m.insert(format!("image {} index", i.role), i.index_digest.clone());
+        if let Some(index) = &i.index_digest {
+            m.insert(format!("image {} index", i.role), index.to_string());
         }
     }
     m
@@ -398,7 +398,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             let mut r = lock_report((&pa, &la), (&pb, &lb));
             let digest = |l: &Lock| {
                 l.image(Role::Release)
-                    .map(|i| i.manifest_digest.clone())
+                    .map(|i| i.manifest_digest.to_string())
                     .unwrap_or_default()
             };
             if digest(&la) != digest(&lb) {
@@ -437,7 +437,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             let release_of = |op: &Operand| match op {
                 Operand::Lock(_, lock) => lock
                     .image(Role::Release)
-                    .map(|i| Select::Manifest(i.manifest_digest.clone())),
+                    .map(|i| Select::Manifest(i.manifest_digest.to_string())),
                 Operand::Archive(..) => None,
             };
             let (sa, sb) = (release_of(&b), release_of(&a));
@@ -622,7 +622,7 @@ mod tests {
         b.source.commit_time += 60;
         b.build.source_date_epoch += 60;
         for image in &mut b.images {
-            image.manifest_digest = format!("sha256:{}", "e".repeat(64));
+            image.manifest_digest = crate::lock::tests::digest('e');
         }
         let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
         let note = report.note.as_deref().expect("an epoch-only note");

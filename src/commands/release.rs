@@ -651,10 +651,15 @@ fn load_and_read(
                 role: b.role,
                 name: locked_name(b.role, &tags),
                 platform: one.platform.clone(),
-                index_digest: b.index.clone().unwrap_or_default(),
-                manifest_digest: one.image.manifest_digest.clone(),
-                config_digest: one.image.config_digest.clone(),
-                layers: one.image.layers.clone(),
+                index_digest: b.index.as_deref().map(lock::built_digest).transpose()?,
+                manifest_digest: lock::built_digest(&one.image.manifest_digest)?,
+                config_digest: lock::built_digest(&one.image.config_digest)?,
+                layers: one
+                    .image
+                    .layers
+                    .iter()
+                    .map(|l| lock::built_digest(l))
+                    .collect::<Result<_>>()?,
                 needs: crate::host::needs::for_lock(&inventory.to_lock()),
                 inventory: inventory.to_lock(),
                 inventory_over: None,
@@ -703,7 +708,7 @@ fn push_and_check(
             )
         } else {
             (
-                reference::pinned(&image.name, &image.index_digest),
+                reference::pinned(&image.name, image.engine_digest()),
                 image.platform.as_str(),
             )
         };
@@ -799,7 +804,7 @@ fn attach_to_pushed(lock: &Lock, sboms: &[Sboms], ui: &Ui) -> Result<()> {
         let Some(image) = lock
             .images
             .iter()
-            .find(|i| i.engine_digest() == subject_digest || i.manifest_digest == subject_digest)
+            .find(|i| *i.engine_digest() == subject_digest || i.manifest_digest == subject_digest)
         else {
             continue;
         };
@@ -896,7 +901,7 @@ fn write_archive(
             let b = built.iter().find(|b| b.role == image.role)?;
             Some(LayoutImage {
                 archive: &b.archive,
-                select: Select::Manifest(image.manifest_digest.clone()),
+                select: Select::Manifest(image.manifest_digest.to_string()),
                 name: image.name.clone(),
                 index: b.index.clone(),
             })
@@ -1078,7 +1083,7 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
                 role: i.role,
                 name: &i.name,
                 platform: &i.platform,
-                index_digest: &i.index_digest,
+                index_digest: i.index_digest.as_deref().unwrap_or_default(),
                 manifest_digest: &i.manifest_digest,
             })
             .collect(),
@@ -1149,10 +1154,10 @@ mod tests {
             role,
             name: format!("paper:{role}"),
             platform: String::new(),
-            index_digest: String::new(),
-            manifest_digest: format!("sha256:{}", "6".repeat(64)),
-            config_digest: format!("sha256:{}", "7".repeat(64)),
-            layers: vec![format!("sha256:{}", "8".repeat(64))],
+            index_digest: None,
+            manifest_digest: lock::tests::digest('6'),
+            config_digest: lock::tests::digest('7'),
+            layers: vec![lock::tests::digest('8')],
             needs: None,
             inventory: Default::default(),
             inventory_over: None,
@@ -1234,7 +1239,7 @@ mod tests {
         let kept = last_base(&path, &fingerprint("a"), &ui).expect("the same inputs");
         assert_eq!(
             kept.digest(),
-            lock.image(Role::Base).unwrap().manifest_digest
+            lock.image(Role::Base).unwrap().manifest_digest.as_str()
         );
         assert_eq!(kept.epoch, 1_690_000_000, "the base keeps its own epoch");
         assert!(
@@ -1291,7 +1296,7 @@ mod tests {
             .iter()
             .map(|i| Sboms {
                 stem: format!("{}-{}", i.role, i.platform.replace('/', "-")),
-                manifest_digest: i.manifest_digest.clone(),
+                manifest_digest: i.manifest_digest.to_string(),
                 cyclonedx: serde_json::json!({}),
                 spdx: serde_json::json!({}),
             })
@@ -1307,12 +1312,14 @@ mod tests {
         let indexes_and_manifests: std::collections::BTreeSet<String> = lock
             .images
             .iter()
-            .flat_map(|i| [i.index_digest.clone(), i.manifest_digest.clone()])
+            .flat_map(|i| [i.index_digest.clone(), Some(i.manifest_digest.clone())])
+            .flatten()
+            .map(String::from)
             .collect();
         let manifests: std::collections::BTreeSet<String> = lock
             .images
             .iter()
-            .map(|i| i.manifest_digest.clone())
+            .map(|i| i.manifest_digest.to_string())
             .collect();
         // Two roles, each an index of two platforms: six subjects, one lock each.
         assert_eq!(indexes_and_manifests.len(), 6);

@@ -156,7 +156,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         image: &release.name,
         image_digest: &release.manifest_digest,
         platform: &release.platform,
-        index_digest: &release.index_digest,
+        index_digest: release.index_digest.as_deref().unwrap_or_default(),
         lock: lock_path.display().to_string(),
         lock_sha256: sha256_digest(&lock_bytes),
         commit: &lock.source.commit,
@@ -303,8 +303,8 @@ fn locked_image(
     args: &RunArgs,
     ui: &Ui,
 ) -> Result<(String, bool)> {
-    if !release.index_digest.is_empty() {
-        return locked_platform_image(docker, lock, release, args, ui);
+    if let Some(index) = &release.index_digest {
+        return locked_platform_image(docker, lock, release, index, args, ui);
     }
     let digest = release.engine_digest();
     if docker.image_id(digest)?.is_none() {
@@ -312,7 +312,7 @@ fn locked_image(
             ui.progress(&format!("checking and loading {}", archive.display()));
             docker.load_verified(&[VerifiedLoad {
                 archive: archive.clone(),
-                digest: release.manifest_digest.clone(),
+                digest: release.manifest_digest.to_string(),
                 index: None,
                 tags: vec![release.name.clone()],
             }])?;
@@ -343,10 +343,10 @@ fn locked_platform_image(
     docker: &Docker,
     lock: &Lock,
     release: &lock::Image,
+    index: &str,
     args: &RunArgs,
     ui: &Ui,
 ) -> Result<(String, bool)> {
-    let index = &release.index_digest;
     let manifest = &release.manifest_digest;
     let images = tie::role_images(lock, Role::Release);
     let pinned = reference::pinned(&release.name, manifest);
@@ -365,7 +365,7 @@ fn locked_platform_image(
         }
         docker.load_verified(&[VerifiedLoad {
             archive: archive.to_path_buf(),
-            digest: manifest.clone(),
+            digest: manifest.to_string(),
             index: None,
             tags: vec![pinned.clone()],
         }])

@@ -172,10 +172,10 @@ fn verify_digests(
         .iter()
         .filter(|image| checked(image, platforms))
         .map(|image| {
-            if image.index_digest.is_empty() {
+            let Some(index) = &image.index_digest else {
                 return check_present(docker, image, &lock.build.platform, offline);
-            }
-            let key = (image.role, image.index_digest.as_str());
+            };
+            let key = (image.role, index.as_str());
             let found = match indexes.get(&key) {
                 Some(found) => found.clone(),
                 None => {
@@ -204,15 +204,17 @@ fn find_index(
     work: &Path,
 ) -> Result<FoundIndex> {
     let images = crate::ops::tie::role_images(lock, image.role);
-    if docker.image_id(&image.index_digest)?.is_some() {
-        let tied = crate::ops::tie::in_engine(docker, &image.index_digest, &images, work)?;
+    // Asked only of an image of a multi-platform lock, whose engine digest is its index.
+    let index = image.engine_digest();
+    if docker.image_id(index)?.is_some() {
+        let tied = crate::ops::tie::in_engine(docker, index, &images, work)?;
         return Ok(Ok((Source::Engine, tied)));
     }
     if offline {
         return Ok(Err(None));
     }
-    let asked = crate::ops::tie::in_registry(docker, &image.name, &image.index_digest, &images)
-        .map_err(|e| match e {
+    let asked =
+        crate::ops::tie::in_registry(docker, &image.name, index, &images).map_err(|e| match e {
             Error::Failed(why) => Error::Failed(format!(
                 "could not check {}{}: it is not in the engine, and {why}",
                 image.name,
@@ -239,7 +241,7 @@ fn check_index_present(
         Ok((source, tied)) => {
             report.source = Some(source);
             match tied {
-                Ok(()) => report.found = Some(image.manifest_digest.clone()),
+                Ok(()) => report.found = Some(image.manifest_digest.to_string()),
                 Err(why) => {
                     report.status = Status::Different;
                     report.detail = Some(why);
@@ -248,7 +250,7 @@ fn check_index_present(
             Ok(report)
         }
         Err(registry) => {
-            let pinned = crate::image::reference::pinned(&image.name, &image.index_digest);
+            let pinned = crate::image::reference::pinned(&image.name, image.engine_digest());
             not_found(docker, image, report, &pinned, registry.map(Err))
         }
     }
@@ -325,8 +327,8 @@ fn load_archive(
                 .images
                 .iter()
                 .find(|i| i.role == r.role && i.manifest_digest == r.locked)
-                .map(|i| i.index_digest.clone())
-                .filter(|i| !i.is_empty()),
+                .and_then(|i| i.index_digest.as_ref())
+                .map(|i| i.to_string()),
             tags: vec![r.name.clone()],
         })
         .collect();
@@ -677,12 +679,12 @@ fn verify_archive(
         }
         // Of several platforms, the archive's locked index is tied to the lock first: it is
         // what `--load` and `run --archive` give the engine, so it decides what runs.
-        if !locked.index_digest.is_empty() {
+        if let Some(index) = &locked.index_digest {
             let tied = match indexes.get(&locked.role) {
                 Some(tied) => tied.clone(),
                 None => {
                     let images = crate::ops::tie::role_images(lock, locked.role);
-                    let tied = crate::ops::tie::in_archive(archive, &locked.index_digest, &images)?;
+                    let tied = crate::ops::tie::in_archive(archive, index, &images)?;
                     indexes.insert(locked.role, tied.clone());
                     tied
                 }
@@ -696,7 +698,7 @@ fn verify_archive(
             }
         }
         if held {
-            let select = Select::Manifest(locked.manifest_digest.clone());
+            let select = Select::Manifest(locked.manifest_digest.to_string());
             let (scan, inventory) = read::inventory_of_file(archive, &select, quiet, &mut known)?;
             reports.push(archive_report(locked, &scan, inventory));
         } else {
@@ -738,7 +740,7 @@ fn missing_base(archive: &Path, locked: &lock::Image) -> Result<String> {
 
 /// Does the archive hold the locked image at all (as opposed to holding it corrupt)?
 fn holds(archive: &Path, locked: &lock::Image) -> Result<bool> {
-    let select = Select::Manifest(locked.manifest_digest.clone());
+    let select = Select::Manifest(locked.manifest_digest.to_string());
     match crate::image::archive::index_archive(archive, &select) {
         Err(crate::image::archive::ScanError::NotHeld(_)) => Ok(false),
         Err(crate::image::archive::ScanError::Interrupted) => Err(Error::Interrupted),
@@ -785,11 +787,11 @@ fn check_present(
     // for several platforms); with the classic store it is the config digest.
     let by_id = match docker.image_id(image.engine_digest())? {
         Some(id) => Some(id),
-        None if image.index_digest.is_empty() => docker.image_id(&image.config_digest)?,
+        None if image.index_digest.is_none() => docker.image_id(&image.config_digest)?,
         None => None,
     };
     if by_id.is_some() {
-        report.found = Some(image.manifest_digest.clone());
+        report.found = Some(image.manifest_digest.to_string());
         report.source = Some(Source::Engine);
         return Ok(report);
     }
@@ -807,7 +809,7 @@ fn check_present(
         })?)
     };
     if let Some(Ok(_)) = &registry {
-        report.found = Some(image.manifest_digest.clone());
+        report.found = Some(image.manifest_digest.to_string());
         report.source = Some(Source::Registry);
         return Ok(report);
     }
@@ -989,7 +991,7 @@ fn tie_rebuilt_index(
         return Ok(());
     };
     let all = crate::ops::tie::role_images(lock, built.role);
-    let Some(locked) = all.first().map(|i| i.index_digest.as_str()) else {
+    let Some(locked) = all.first().and_then(|i| i.index_digest.as_deref()) else {
         return Ok(());
     };
     let of_role = |r: &&mut ImageReport| r.role == built.role;
@@ -1286,7 +1288,7 @@ fn base_for_release(
             .iter()
             .map(|locked| {
                 let mut report = ImageReport::of(locked, Some(source));
-                report.found = Some(locked.manifest_digest.clone());
+                report.found = Some(locked.manifest_digest.to_string());
                 report.config_identical = Some(true);
                 report.detail = Some(format!(
                     "verified by digest ({}), not rebuilt: --base locked",
@@ -1433,10 +1435,10 @@ fn add_file_causes(
         return;
     }
     // One platform of a saved image index is read by its locked manifest digest.
-    let locked_select = if locked.index_digest.is_empty() {
+    let locked_select = if locked.index_digest.is_none() {
         Select::Only
     } else {
-        Select::Manifest(locked.manifest_digest.clone())
+        Select::Manifest(locked.manifest_digest.to_string())
     };
     let saved = work.join(format!("locked-{}.tar", locked.role));
     let result = docker
@@ -1451,7 +1453,14 @@ fn add_file_causes(
         .and_then(|(a, b)| {
             crate::ops::equivalent::settle(
                 report,
-                (&a.config, &locked.layers),
+                (
+                    &a.config,
+                    &locked
+                        .layers
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>(),
+                ),
                 (&b.config, &b.layer_names()),
                 engines(),
             );

@@ -149,7 +149,7 @@ impl TryFrom<String> for ImageRef {
     type Error = String;
 
     fn try_from(value: String) -> std::result::Result<ImageRef, String> {
-        check_ref("an image reference", &value).map(|()| ImageRef(value))
+        check_ref("", &value).map(|()| ImageRef(value))
     }
 }
 
@@ -197,8 +197,8 @@ pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
         && !value.chars().any(|c| c.is_whitespace() || c.is_control());
     if !word {
         return Err(format!(
-            "{key} = {} is not allowed (empty, leading `-`, whitespace or control character)",
-            crate::error::quote(value)
+            "{} is not allowed (empty, leading `-`, whitespace or control character)",
+            crate::error::named(key, value)
         ));
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
@@ -206,8 +206,8 @@ pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{key} = {} is not an image reference",
-            crate::error::quote(value)
+            "{} is not an image reference",
+            crate::error::named(key, value)
         ))
     }
 }

@@ -24,7 +24,7 @@ pub struct LockedManifest<'a> {
     pub platform: &'a str,
     pub manifest: &'a str,
     pub config: &'a str,
-    pub layers: &'a [String],
+    pub layers: &'a [crate::image::digest::Digest],
 }
 
 /// What a manifest, read and checked against its digest, names.
@@ -280,13 +280,13 @@ pub fn tie_manifest(want: &LockedManifest, found: &ManifestFacts) -> Result<(), 
     let count = found.layers.len().max(want.layers.len());
     for position in 0..count {
         let (a, b) = (found.layers.get(position), want.layers.get(position));
-        if a != b {
+        if a.map(String::as_str) != b.map(|d| d.as_str()) {
             return Err(Untied::Layers {
                 manifest: want.manifest.to_string(),
                 platform: want.platform.to_string(),
                 position: position + 1,
                 found: a.map(|d| shown(d)).unwrap_or_else(|| "nothing".into()),
-                locked: b.cloned().unwrap_or_else(|| "nothing".into()),
+                locked: b.map_or_else(|| "nothing".into(), |d| d.to_string()),
             });
         }
     }
@@ -357,14 +357,14 @@ mod tests {
     struct Locked {
         amd: String,
         arm: String,
-        layers: Vec<String>,
+        layers: Vec<crate::image::digest::Digest>,
     }
 
     fn locked() -> Locked {
         Locked {
             amd: digest('a'),
             arm: digest('b'),
-            layers: vec![digest('l')],
+            layers: vec![crate::image::digest::Digest::parse(&digest('1')).unwrap()],
         }
     }
 
@@ -391,19 +391,13 @@ mod tests {
     fn reader(_: &str) -> Result<ManifestFacts, String> {
         Ok(ManifestFacts {
             config: "sha256:cfg".into(),
-            layers: vec![digest('l')],
+            layers: vec![digest('1')],
         })
     }
 
     fn check(bytes: &[u8]) -> Result<(), Untied> {
         let l = locked();
-        tie(
-            &Digest::of(bytes).to_string(),
-            bytes,
-            &l.manifests(),
-            reader,
-        )
-        .unwrap()
+        tie(Digest::of(bytes).as_str(), bytes, &l.manifests(), reader).unwrap()
     }
 
     #[test]
@@ -571,7 +565,7 @@ mod tests {
                 } else {
                     "sha256:cfg".into()
                 },
-                layers: vec![digest('l')],
+                layers: vec![digest('1')],
             })
         };
         let err = tie(&index_digest, &bytes, &l.manifests(), other_config)
@@ -584,7 +578,7 @@ mod tests {
         let more_layers = |_: &str| -> Result<ManifestFacts, String> {
             Ok(ManifestFacts {
                 config: "sha256:cfg".into(),
-                layers: vec![digest('l'), digest('m')],
+                layers: vec![digest('1'), digest('2')],
             })
         };
         let err = tie(&index_digest, &bytes, &l.manifests(), more_layers)

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{clip, quote, Error, Result};
+use crate::error::{clip, named, quote, Error, Result};
 
 mod summary;
 use crate::image::digest::Digest;
@@ -80,7 +80,7 @@ impl TryFrom<String> for CommitId {
     type Error = String;
 
     fn try_from(hash: String) -> std::result::Result<CommitId, String> {
-        check_hex("source.commit", &hash, &[40, 64]).map(|()| CommitId(hash))
+        check_hex("", &hash, &[40, 64]).map(|()| CommitId(hash))
     }
 }
 
@@ -184,7 +184,7 @@ impl TryFrom<String> for LockedContext {
     type Error = String;
 
     fn try_from(value: String) -> std::result::Result<Self, String> {
-        const KEY: &str = "build.contexts value";
+        const KEY: &str = "";
         let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
             check_context_dir(KEY, &value)?;
             return Ok(LockedContext::Dir(value));
@@ -199,7 +199,7 @@ impl TryFrom<String> for LockedContext {
                 digest: digest.to_string(),
             }),
             None => Err(format!(
-                "{KEY} {} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
+                "{} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
                 quote(&value)
             )),
         }
@@ -449,7 +449,7 @@ impl TryFrom<String> for FileSha256 {
     type Error = String;
 
     fn try_from(hex: String) -> std::result::Result<FileSha256, String> {
-        check_hex("dockerfile.sha256", &hex, &[64]).map(|()| FileSha256(hex))
+        check_hex("", &hex, &[64]).map(|()| FileSha256(hex))
     }
 }
 
@@ -495,11 +495,15 @@ pub struct Image {
     pub platform: String,
     /// The image index holding this platform's manifest (the engine's image ID): only in a
     /// multi-platform lock, the same for every platform of a role.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub index_digest: String,
-    pub manifest_digest: String,
-    pub config_digest: String,
-    pub layers: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "none_if_empty"
+    )]
+    pub index_digest: Option<Digest>,
+    pub manifest_digest: Digest,
+    pub config_digest: Digest,
+    pub layers: Vec<Digest>,
     /// In the text only (version 2): `base` when `inventory` lists only what this image adds
     /// to or changes in the inventory of the base image of its platform, and
     /// `inventory_removed` what it lacks of it. Reading puts the whole inventory back, so in a
@@ -538,12 +542,8 @@ pub struct CudaNeeds {
 impl Image {
     /// What the engine knows this image by once loaded (its image ID with the containerd
     /// store): the image index of a multi-platform lock, else the manifest.
-    pub fn engine_digest(&self) -> &str {
-        if self.index_digest.is_empty() {
-            &self.manifest_digest
-        } else {
-            &self.index_digest
-        }
+    pub fn engine_digest(&self) -> &Digest {
+        self.index_digest.as_ref().unwrap_or(&self.manifest_digest)
     }
 
     /// ` (linux/arm64)` for an image of a multi-platform lock, else nothing: for messages.
@@ -806,11 +806,6 @@ impl Lock {
         }
         for i in &self.images {
             check_ref("image.name", &i.name)?;
-            check_digest("image.manifest_digest", &i.manifest_digest)?;
-            check_digest("image.config_digest", &i.config_digest)?;
-            for l in &i.layers {
-                check_digest("image.layers", l)?;
-            }
         }
         self.check_platforms()
     }
@@ -822,7 +817,7 @@ impl Lock {
         let platforms = self.build.platforms();
         if platforms.len() == 1 {
             for i in &self.images {
-                if !i.platform.is_empty() || !i.index_digest.is_empty() {
+                if !i.platform.is_empty() || i.index_digest.is_some() {
                     return Err(format!(
                         "[[image]] {} has a platform or index_digest, but build.platform names one platform; only a multi-platform lock has them",
                         quote(&i.name)
@@ -849,7 +844,12 @@ impl Lock {
                     quote(&self.build.platform)
                 ));
             }
-            check_digest("image.index_digest", &i.index_digest)?;
+            if i.index_digest.is_none() {
+                return Err(format!(
+                    "[[image]] {} has no index_digest; each image of a multi-platform lock names its role's image index",
+                    quote(&i.name)
+                ));
+            }
         }
         for role in [Role::Base, Role::Release] {
             let of_role: Vec<&Image> = self.images.iter().filter(|i| i.role == role).collect();
@@ -868,8 +868,8 @@ impl Lock {
             {
                 return Err(format!(
                     "the {role} images name two index digests ({} and {}); one role is one image index",
-                    quote(&first.index_digest),
-                    quote(&other.index_digest)
+                    quote(first.index_digest.as_deref().unwrap_or_default()),
+                    quote(other.index_digest.as_deref().unwrap_or_default())
                 ));
             }
             if let Some(other) = of_role.iter().find(|i| i.name != first.name) {
@@ -983,6 +983,32 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A digest docker repro read from what it built, to record in a lock: it is one, or the
+/// build's output is not what docker repro takes it for.
+pub fn built_digest(text: &str) -> Result<Digest> {
+    Digest::parse(text).map_err(|why| {
+        Error::Failed(format!(
+            "internal error: the built image names {} which {why}; nothing was written",
+            quote(text)
+        ))
+    })
+}
+
+/// An optional value that older hand-written locks may give as `""`: read as none.
+fn none_if_empty<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<String, Error = String>,
+{
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    T::try_from(text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// A TOML error as one short line: its message (clipped, as it may quote the input) and where.
 /// Not the error's Display, which quotes the whole offending line: a 50 MB line once.
 pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
@@ -997,7 +1023,72 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
             + 1;
         format!(" (line {line}, column {column})")
     });
-    format!("{}{}", clip(&one_line(e.message())), at.unwrap_or_default())
+    let key = e
+        .span()
+        .and_then(|span| key_of_value(text, span.start))
+        .map(|key| format!("{key} = "))
+        .unwrap_or_default();
+    format!(
+        "{key}{}{}",
+        clip(&one_line(e.message())),
+        at.unwrap_or_default()
+    )
+}
+
+/// The dotted key of the string value that starts at byte `at` of a lock's text, as its table
+/// header and key line name it (`image.manifest_digest`, `build.ulimits`): what a typed value
+/// refused as it is read is about, since its own error knows only the value. `None` where `at`
+/// is no string value under a bare key.
+fn key_of_value(text: &str, at: usize) -> Option<String> {
+    let bare = |key: &str| {
+        !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    // The bare key a line starts with, `KEY = ...`, and what follows its `=`.
+    let leading = |line: &str| -> Option<(String, String)> {
+        let (key, rest) = line.trim_start().split_once('=')?;
+        let key = key.trim();
+        bare(key).then(|| (key.to_string(), rest.trim().to_string()))
+    };
+    let before = text.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    let prefix = &before[line_start..];
+    // A string, or an array of them (a list is refused as a whole); a `[` opening a line is a
+    // table's header, no value.
+    match text.as_bytes().get(at) {
+        Some(b'"' | b'\'') => {}
+        Some(b'[') if !prefix.trim().is_empty() => {}
+        _ => return None,
+    }
+    let mut lines = before[..line_start].lines().rev();
+    let key = if prefix.trim().is_empty() {
+        // An element of an array written one per line: the key opened it above.
+        lines
+            .by_ref()
+            .find_map(|l| leading(l).filter(|(_, rest)| rest.starts_with('[')))?
+            .0
+    } else {
+        let (key, rest) = leading(prefix)?;
+        // `KEY = { NAME = "..." }`: the value is NAME's, inside KEY.
+        match rest.strip_prefix('{').and_then(|inner| {
+            let (name, _) = inner.rsplit_once('=')?;
+            let name = name.rsplit(',').next()?.trim();
+            bare(name).then_some(name)
+        }) {
+            Some(name) => format!("{key}.{name}"),
+            None => key,
+        }
+    };
+    let table = lines
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|header| header.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match table {
+        Some(table) if !table.is_empty() => format!("{table}.{key}"),
+        _ => key,
+    })
 }
 
 /// The remote a lock records: git must be able to take it as a URL and nothing else.
@@ -1026,17 +1117,14 @@ fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(
     {
         Ok(())
     } else {
-        Err(format!(
-            "{key} = {} is not a lowercase hex hash",
-            quote(value)
-        ))
+        Err(format!("{} is not a lowercase hex hash", named(key, value)))
     }
 }
 
 pub fn check_digest(key: &str, value: &str) -> std::result::Result<(), String> {
     crate::image::digest::Digest::parse(value)
         .map(|_| ())
-        .map_err(|why| format!("{key} = {} {why}", quote(value)))
+        .map_err(|why| format!("{} {why}", named(key, value)))
 }
 
 /// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.
@@ -1046,8 +1134,8 @@ pub fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         Err(format!(
-            "{key} = {} is not allowed (empty, leading `-`, whitespace or control character)",
-            quote(value)
+            "{} is not allowed (empty, leading `-`, whitespace or control character)",
+            named(key, value)
         ))
     } else {
         Ok(())
@@ -1078,8 +1166,8 @@ pub fn check_platform(key: &str, value: &str) -> std::result::Result<(), String>
         Ok(())
     } else {
         Err(format!(
-            "{key} = {} is not one os/arch[/variant] platform, such as linux/amd64",
-            quote(value)
+            "{} is not one os/arch[/variant] platform, such as linux/amd64",
+            named(key, value)
         ))
     }
 }
@@ -1089,20 +1177,20 @@ pub fn check_platforms(key: &str, value: &str) -> std::result::Result<(), String
     let list: Vec<&str> = value.split(',').collect();
     if list.len() > 16 {
         return Err(format!(
-            "{key} = {} names more than 16 platforms",
-            quote(value)
+            "{} names more than 16 platforms",
+            named(key, value)
         ));
     }
     for p in &list {
         check_platform(key, p).map_err(|_| {
             format!(
-                "{key} = {} is not a platform, or a comma-separated list of platforms, such as linux/amd64,linux/arm64",
-                quote(value)
+                "{} is not a platform, or a comma-separated list of platforms, such as linux/amd64,linux/arm64",
+                named(key, value)
             )
         })?;
     }
     if let Some(dup) = duplicate(list.iter().copied()) {
-        return Err(format!("{key} = {} names {dup} twice", quote(value)));
+        return Err(format!("{} names {dup} twice", named(key, value)));
     }
     Ok(())
 }
@@ -1118,8 +1206,8 @@ pub fn check_relative(key: &str, value: &str) -> std::result::Result<(), String>
         || value.chars().any(char::is_control)
     {
         Err(format!(
-            "{key} = {} must be a relative path inside the project",
-            quote(value)
+            "{} must be a relative path inside the project",
+            named(key, value)
         ))
     } else {
         Ok(())
@@ -1158,8 +1246,8 @@ pub fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{key} = {} is not a plain id: use letters, digits and _ . - (starting with a letter or digit), at most 128",
-            quote(value)
+            "{} is not a plain id: use letters, digits and _ . - (starting with a letter or digit), at most 128",
+            named(key, value)
         ))
     }
 }
@@ -1168,8 +1256,8 @@ pub fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
 pub fn check_add_host(key: &str, value: &str) -> std::result::Result<(), String> {
     let why = || {
         format!(
-            "{key} = {} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)",
-            quote(value)
+            "{} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)",
+            named(key, value)
         )
     };
     let (name, ip) = value.split_once(':').ok_or_else(why)?;
@@ -1275,7 +1363,7 @@ pub fn parse_ulimit(value: &str) -> std::result::Result<Ulimit<'_>, String> {
 pub fn check_ulimit(key: &str, value: &str) -> std::result::Result<(), String> {
     parse_ulimit(value)
         .map(|_| ())
-        .map_err(|why| format!("{key} = {} {why}", quote(value)))
+        .map_err(|why| format!("{} {why}", named(key, value)))
 }
 
 /// The TYPE of a `TYPE=SOFT[:HARD]` entry.
@@ -1314,7 +1402,7 @@ pub fn parse_size(value: &str) -> std::result::Result<u64, String> {
 pub fn check_shm_size(key: &str, value: &str) -> std::result::Result<(), String> {
     parse_size(value)
         .map(|_| ())
-        .map_err(|why| format!("{key} = {} {why}", quote(value)))
+        .map_err(|why| format!("{} {why}", named(key, value)))
 }
 
 /// How a named context names an image: `docker-image://REF`.
@@ -1328,8 +1416,8 @@ pub fn check_context_name(key: &str, name: &str) -> std::result::Result<(), Stri
         Ok(())
     } else {
         Err(format!(
-            "{key} = {} is not a context name: use lowercase letters and digits, joined by . _ or - (as a Dockerfile names it in FROM NAME), at most 128",
-            quote(name)
+            "{} is not a context name: use lowercase letters and digits, joined by . _ or - (as a Dockerfile names it in FROM NAME), at most 128",
+            named(key, name)
         ))
     }
 }
@@ -1340,8 +1428,8 @@ pub fn check_context_dir(key: &str, value: &str) -> std::result::Result<(), Stri
     check_relative(key, value)?;
     if value.contains([':', '@']) || value.starts_with("github.com/") {
         return Err(format!(
-            "{key} = {} is not a directory docker repro can name: no `:` or `@`, which buildx reads as a URL, an image or a git remote",
-            quote(value)
+            "{} is not a directory docker repro can name: no `:` or `@`, which buildx reads as a URL, an image or a git remote",
+            named(key, value)
         ));
     }
     Ok(())
@@ -1389,6 +1477,11 @@ pub(crate) mod tests {
             assert!(err.contains("is not a base fingerprint"), "{err}");
             assert!(!err.contains('\n'), "{err}");
         }
+    }
+
+    /// The digest of 64 `c`s.
+    pub fn digest(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
     }
 
     pub fn sample() -> Lock {
@@ -1468,10 +1561,10 @@ pub(crate) mod tests {
                     role: Role::Base,
                     name: "curvenet:base".into(),
                     platform: String::new(),
-                    index_digest: String::new(),
-                    manifest_digest: d('3'),
-                    config_digest: d('4'),
-                    layers: vec![d('5')],
+                    index_digest: None,
+                    manifest_digest: digest('3'),
+                    config_digest: digest('4'),
+                    layers: vec![digest('5')],
                     needs: None,
                     inventory: Default::default(),
                     inventory_over: None,
@@ -1481,10 +1574,10 @@ pub(crate) mod tests {
                     role: Role::Release,
                     name: "curvenet:0123456789ab".into(),
                     platform: String::new(),
-                    index_digest: String::new(),
-                    manifest_digest: d('6'),
-                    config_digest: d('7'),
-                    layers: vec![d('5'), d('8')],
+                    index_digest: None,
+                    manifest_digest: digest('6'),
+                    config_digest: digest('7'),
+                    layers: vec![digest('5'), digest('8')],
                     needs: None,
                     inventory: Default::default(),
                     inventory_over: None,
@@ -1513,9 +1606,9 @@ pub(crate) mod tests {
             for i in &lock.images {
                 let mut i = i.clone();
                 i.platform = platform.into();
-                i.index_digest = d(if i.role == Role::Base { 'a' } else { 'b' });
+                i.index_digest = Some(digest(if i.role == Role::Base { 'a' } else { 'b' }));
                 if n == 1 {
-                    i.manifest_digest = d(if i.role == Role::Base { 'd' } else { 'e' });
+                    i.manifest_digest = digest(if i.role == Role::Base { 'd' } else { 'e' });
                 }
                 images.push(i);
             }
@@ -1653,12 +1746,9 @@ pub(crate) mod tests {
                 l.images[2].platform = "linux/amd64".into()
             }),
             ("two index digests", |l| {
-                l.images[3].index_digest = format!("sha256:{}", "f".repeat(64))
+                l.images[3].index_digest = Some(digest('f'))
             }),
-            ("image.index_digest", |l| l.images[0].index_digest.clear()),
-            ("image.index_digest", |l| {
-                l.images[0].index_digest = "--privileged".into()
-            }),
+            ("has no index_digest", |l| l.images[0].index_digest = None),
             ("two names", |l| l.images[3].name = "other:1".into()),
             ("for platform \"linux/arm64\"", |l| {
                 l.images
@@ -1696,7 +1786,7 @@ pub(crate) mod tests {
             .unwrap_err()
             .contains("only a multi-platform lock"));
         let mut lock = sample();
-        lock.images[1].index_digest = format!("sha256:{}", "f".repeat(64));
+        lock.images[1].index_digest = Some(digest('f'));
         assert!(lock
             .validate()
             .unwrap_err()
@@ -1795,7 +1885,9 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("x.lock: \"sha256:$(id)\" is not a sha256:<64 hex> digest (line "),
+            err.starts_with(
+                "x.lock: base.index_digest = \"sha256:$(id)\" is not a sha256:<64 hex> digest (line "
+            ),
             "{err}"
         );
         let back = Lock::from_toml(&text, Path::new("x.lock")).unwrap();
@@ -1864,13 +1956,53 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("an image reference = ") && err.contains("(line "),
+                err.starts_with("x.lock: base.ref = ") && err.contains("(line "),
                 "{err}"
             );
         }
-        let mut lock = sample();
-        lock.images[1].manifest_digest = "sha256:abc".into();
-        assert!(lock.validate().unwrap_err().contains("manifest_digest"));
+        // A digest that is none is not even read, and the error names its key.
+        let text = sample().to_toml();
+        for (key, locked) in [
+            ("image.manifest_digest", digest('6')),
+            ("image.config_digest", digest('7')),
+            ("image.layers", digest('8')),
+        ] {
+            for bad in ["sha256:abc", "--privileged"] {
+                let err = Lock::from_toml(
+                    &text.replace(&format!("\"{locked}\""), &format!("{bad:?}")),
+                    Path::new("x.lock"),
+                )
+                .unwrap_err()
+                .to_string();
+                assert!(
+                    err.starts_with(&format!(
+                        "x.lock: {key} = {bad:?} is not a sha256:<64 hex> digest (line "
+                    )),
+                    "{err}"
+                );
+            }
+        }
+        let multi = sample_multi().to_toml();
+        let index = format!("index_digest = \"{}\"", digest('a'));
+        assert!(multi.contains(&index), "{multi}");
+        let err = Lock::from_toml(
+            &multi.replacen(&index, "index_digest = \"--privileged\"", 1),
+            Path::new("x.lock"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("x.lock: image.index_digest = \"--privileged\" is not a sha256:"),
+            "{err}"
+        );
+        // An empty one, as a hand-written single-platform lock may have it, means none.
+        let single = text.replace(
+            "[[image]]\nrole = \"release\"\n",
+            "[[image]]\nrole = \"release\"\nindex_digest = \"\"\n",
+        );
+        assert_ne!(single, text);
+        let read = Lock::from_toml(&single, Path::new("x.lock")).unwrap();
+        assert_eq!(read.to_toml(), text);
         let mut lock = sample();
         lock.build.context = "../outside".into();
         assert!(lock.validate().unwrap_err().contains("relative path"));
@@ -1976,7 +2108,7 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.starts_with("x.lock: unknown variant `")
+                err.starts_with("x.lock: build.network = unknown variant `")
                     && err.ends_with(
                         "expected one of `default`, `host`, `none` (line 19, column 11)"
                     ),
@@ -2135,7 +2267,7 @@ pub(crate) mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.starts_with("x.lock: build.contexts value ") && err.contains(" (line "),
+                err.starts_with("x.lock: build.contexts.data = ") && err.contains(" (line "),
                 "{bad}: {err}"
             );
             assert!(!err.contains('\n'), "{err}");
