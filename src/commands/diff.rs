@@ -77,7 +77,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         "source.commit_time".into(),
         lock.source.commit_time.to_string(),
     );
-    m.insert("source.remote".into(), lock.source.remote.clone());
+    m.insert("source.remote".into(), lock.source.remote.to_string());
     m.insert("source.dirty".into(), lock.source.dirty.to_string());
     m.insert("build.image".into(), lock.build.image.clone());
     m.insert(
@@ -91,7 +91,10 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         m.insert("build.base_fingerprint".into(), fingerprint.to_string());
     }
     m.insert("build.platform".into(), lock.build.platform.clone());
-    m.insert("build.target".into(), lock.build.target.clone());
+    m.insert(
+        "build.target".into(),
+        lock.build.target.as_deref().unwrap_or_default().to_string(),
+    );
     for (k, v) in &lock.build.args {
         m.insert(format!("build.args.{k}"), v.clone());
     }
@@ -117,8 +120,8 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for id in &lock.build.ssh {
         m.insert(format!("build.ssh.{id}"), "given".into());
     }
-    if !lock.build.shm_size.is_empty() {
-        m.insert("build.shm_size".into(), lock.build.shm_size.clone());
+    if let Some(size) = &lock.build.shm_size {
+        m.insert("build.shm_size".into(), size.to_string());
     }
     for limit in &lock.build.ulimits {
         let kind = crate::lock::ulimit_type(limit);
@@ -658,17 +661,17 @@ mod tests {
         a.build.ulimits = vec!["nofile=1024:4096".into(), "stack=8192".into()];
         a.build.contexts = [
             (
-                "deps".to_string(),
+                "deps".into(),
                 LockedContext::Image {
                     reference: "r.lab/deps:1".into(),
                     digest: digest('a'),
                 },
             ),
-            ("data".to_string(), LockedContext::Dir("vendor/data".into())),
+            ("data".into(), LockedContext::Dir("vendor/data".into())),
         ]
         .into();
         let mut b = a.clone();
-        b.build.shm_size = "2g".into();
+        b.build.shm_size = Some("2g".into());
         b.build.ulimits = vec![
             "memlock=-1".into(),
             "nofile=65536".into(),

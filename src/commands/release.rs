@@ -206,7 +206,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             ..locked_build(&inputs, &platform, source_date_epoch, contexts)?
         },
         builder,
-        (plan.dockerfile_entries(), plan.bases.clone()),
+        (plan.dockerfile_entries()?, plan.bases.clone()),
         images,
         crate::engine::gpu::host_gpus(),
     )?;
@@ -834,8 +834,8 @@ fn locked_build(
         .into_iter()
         .map(|(name, value)| {
             lock::LockedContext::try_from(value)
-                .map(|context| (name, context))
                 .map_err(|why| Error::Failed(format!("a named context cannot be locked: {why}")))
+                .and_then(|context| Ok((lock::recorded("build.contexts", name)?, context)))
         })
         .collect::<Result<_>>()?;
     Ok(lock::Build {
@@ -844,15 +844,15 @@ fn locked_build(
         base_source_date_epoch: None,
         base_fingerprint: None,
         platform: platform.to_string(),
-        context: inputs.context.clone(),
-        target: inputs.target.clone(),
+        context: lock::recorded("build.context", &inputs.context)?,
+        target: lock::recorded_unless_empty("build.target", &inputs.target)?,
         network: inputs.network,
-        add_hosts: inputs.add_hosts.clone(),
+        add_hosts: lock::recorded_all("build.add_hosts", &inputs.add_hosts)?,
         // Ids only: where a secret or key is read from is the author's business.
-        secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
-        ssh: inputs.ssh.iter().map(|s| s.id.clone()).collect(),
-        shm_size: inputs.shm_size.clone(),
-        ulimits: inputs.ulimits.clone(),
+        secrets: lock::recorded_all("build.secrets", inputs.secrets.iter().map(|s| &s.id))?,
+        ssh: lock::recorded_all("build.ssh", inputs.ssh.iter().map(|s| &s.id))?,
+        shm_size: lock::recorded_unless_empty("build.shm_size", &inputs.shm_size)?,
+        ulimits: lock::recorded_all("build.ulimits", &inputs.ulimits)?,
         args: inputs.args.clone(),
         contexts,
         compression: inputs.compression,
@@ -1047,8 +1047,8 @@ fn assemble_lock(
         source: lock::Source {
             commit,
             commit_time: facts.commit_time,
-            remote: facts.remote.clone(),
-            path: rel_path.to_string_lossy().into_owned(),
+            remote: lock::recorded("source.remote", &facts.remote)?,
+            path: lock::recorded("source.path", rel_path.to_string_lossy())?,
             dirty: !facts.dirty_files.is_empty(),
         },
         build,
@@ -1173,12 +1173,12 @@ mod tests {
                 base_fingerprint: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
-                target: String::new(),
+                target: None,
                 network: lock::Network::Default,
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
-                shm_size: String::new(),
+                shm_size: None,
                 ulimits: vec![],
                 args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
                 contexts: Default::default(),

@@ -538,7 +538,7 @@ fn check_locked_ids(
             ssh.iter().map(|s| s.id.as_str()).collect(),
         ),
     ] {
-        if let Some(extra) = given.iter().find(|id| !locked.contains(&id.to_string())) {
+        if let Some(extra) = given.iter().find(|id| !locked.iter().any(|l| l == *id)) {
             return Err(Error::Usage(format!(
                 "{flag} {extra}: the lock names no such id ({}); a rebuild gets only what the release had",
                 if locked.is_empty() { "it names none".to_string() } else { format!("it names {}", locked.join(", ")) }
@@ -635,7 +635,7 @@ fn overridden_hosts(
     let host_values = shown("--add-host", &args.add_hosts);
     let given_hosts =
         crate::project::add_hosts(host_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
-    let mut add_hosts = lock.build.add_hosts.clone();
+    let mut add_hosts: Vec<String> = lock.build.add_hosts.iter().map(|h| h.to_string()).collect();
     for given in given_hosts {
         let name = lock::host_name(&given).to_string();
         let Some(slot) = add_hosts.iter_mut().find(|h| lock::host_name(h) == name) else {
@@ -1061,7 +1061,7 @@ fn locked_plan(
     let project = confine(
         &checkout,
         &checkout,
-        Path::new(&lock.source.path),
+        lock.source.path.as_ref(),
         "the lock's source.path",
     )?;
     // Accepted noise, as the locked commit's repro.toml says.
@@ -1133,10 +1133,10 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         platform: how.platforms.join(","),
         source_date_epoch: lock.build.source_date_epoch,
         base_source_date_epoch: lock.build.base_source_date_epoch,
-        target: lock.build.target.clone(),
+        target: lock.build.target.as_deref().unwrap_or_default().to_string(),
         builder: String::new(),
         args: how.inputs.args.clone(),
-        context: lock.build.context.clone(),
+        context: lock.build.context.to_string(),
         use_cache: false,
         compression: lock.build.compression,
         timestamps: lock.build.timestamps,
@@ -1153,8 +1153,13 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
             ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
             network: lock.build.network.buildx_value().to_string(),
             add_hosts: how.inputs.add_hosts.clone(),
-            shm_size: lock.build.shm_size.clone(),
-            ulimits: lock.build.ulimits.clone(),
+            shm_size: lock
+                .build
+                .shm_size
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
+            ulimits: lock.build.ulimits.iter().map(|u| u.to_string()).collect(),
             contexts: Default::default(),
             proxies: proxies_from_env(),
         },
@@ -1163,14 +1168,14 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
             .build
             .contexts
             .iter()
-            .map(|(name, context)| (name.clone(), context.to_string()))
+            .map(|(name, context)| (name.to_string(), context.to_string()))
             .collect(),
     }
 }
 
 /// Every Dockerfile the plan builds has the sha256 the lock records for it.
 fn check_locked_dockerfiles(plan: &Plan, lock: &Lock, lock_path: &Path) -> Result<()> {
-    for entry in plan.dockerfile_entries() {
+    for entry in plan.dockerfile_entries()? {
         let locked = lock.dockerfiles.iter().find(|d| d.path == entry.path);
         if locked.map(|d| &d.sha256) != Some(&entry.sha256) {
             return Err(Error::Failed(format!(

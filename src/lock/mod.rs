@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{clip, named, quote, Error, Result};
 
 mod summary;
+mod types;
 use crate::image::digest::Digest;
 use crate::inventory::LockedInventory;
+pub use types::{
+    AddHost, BuildId, ContextName, RelativePath, Remote, ShmSize, UlimitSetting, Word,
+};
 
 /// The version written. Version 2 writes a summary header and the release's inventory as a
 /// difference over its base's; version 1 locks are still read.
@@ -63,9 +67,9 @@ pub struct Source {
     /// Committer time, seconds since the epoch.
     pub commit_time: i64,
     /// The `origin` remote (or the first remote), credentials stripped; empty when none.
-    pub remote: String,
+    pub remote: Remote,
     /// The project directory inside the repository, `.` for its root.
-    pub path: String,
+    pub path: RelativePath,
     /// True when released with `--allow-dirty`: the built source is in no commit.
     pub dirty: bool,
 }
@@ -126,28 +130,36 @@ pub struct Build {
     /// image index); see [`Build::platforms`].
     pub platform: String,
     /// The build context, relative to the project directory.
-    pub context: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub target: String,
+    pub context: RelativePath,
+    /// The stage built of the release's Dockerfile; absent for its last.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "none_if_empty"
+    )]
+    pub target: Option<Word>,
     /// The build's network, `host` or `none`; absent for buildx's default.
     #[serde(default, skip_serializing_if = "Network::is_default")]
     pub network: Network,
     /// Extra `/etc/hosts` entries of the build, `NAME:IP`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub add_hosts: Vec<String>,
+    pub add_hosts: Vec<AddHost>,
     /// The ids of the BuildKit secrets the build was given: never their values or paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub secrets: Vec<String>,
+    pub secrets: Vec<BuildId>,
     /// The ids of the SSH agents or keys the build was given (`default`): never their paths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ssh: Vec<String>,
-    /// The size of `/dev/shm` in the builds' RUN steps (`2g`); absent (empty) for buildx's
-    /// default.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub shm_size: String,
+    pub ssh: Vec<BuildId>,
+    /// The size of `/dev/shm` in the builds' RUN steps (`2g`); absent for buildx's default.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "none_if_empty"
+    )]
+    pub shm_size: Option<ShmSize>,
     /// The resource limits of the builds' RUN steps, `TYPE=SOFT[:HARD]`, one per type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ulimits: Vec<String>,
+    pub ulimits: Vec<UlimitSetting>,
     /// How the layers are compressed; absent for gzip, the default, so that locks written
     /// before the key existed read as they were built.
     #[serde(default, skip_serializing_if = "Compression::is_gzip")]
@@ -166,7 +178,7 @@ pub struct Build {
     /// Named build contexts: `NAME = "docker-image://REF@sha256:..."` (an image pinned by
     /// digest) or `NAME = "DIR"` (a directory of the committed project, relative to it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub contexts: BTreeMap<String, LockedContext>,
+    pub contexts: BTreeMap<ContextName, LockedContext>,
 }
 
 /// A named build context as a lock records it, parsed as the lock is read: an image pinned by
@@ -416,16 +428,16 @@ impl std::fmt::Display for Role {
 pub struct DockerfileEntry {
     pub role: Role,
     /// Relative to the project directory.
-    pub path: String,
+    pub path: RelativePath,
     pub sha256: FileSha256,
     /// The ids of the build's secrets this Dockerfile's build was given: those its `RUN
     /// --mount`s read. Absent when the builds had none, and in locks that record them for the
     /// whole build only (every Dockerfile then had `build.secrets`); see [`Lock::secrets_of`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secrets: Option<Vec<String>>,
+    pub secrets: Option<Vec<BuildId>>,
     /// As `secrets`, for the SSH agents and keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssh: Option<Vec<String>>,
+    pub ssh: Option<Vec<BuildId>>,
 }
 
 /// The sha256 of a file's bytes, 64 lowercase hex digits. Read by serde, so a lock holding
@@ -723,13 +735,7 @@ impl Lock {
     /// before any process starts.
     pub fn validate(&self) -> std::result::Result<(), String> {
         check_ref("build.image", &self.build.image)?;
-        check_remote(&self.source.remote)?;
         check_platforms("build.platform", &self.build.platform)?;
-        check_relative("source.path", &self.source.path)?;
-        check_relative("build.context", &self.build.context)?;
-        if !self.build.target.is_empty() {
-            check_word("build.target", &self.build.target)?;
-        }
         for (key, value) in &self.build.args {
             check_word("build.args key", key)?;
             if value.chars().any(char::is_control) {
@@ -745,40 +751,21 @@ impl Lock {
                 ));
             }
         }
-        for host in &self.build.add_hosts {
-            check_add_host("build.add_hosts", host)?;
-        }
-        for id in &self.build.secrets {
-            check_id("build.secrets", id)?;
-        }
-        for id in &self.build.ssh {
-            check_id("build.ssh", id)?;
-        }
         for (key, list) in [
             ("build.secrets", &self.build.secrets),
             ("build.ssh", &self.build.ssh),
         ] {
-            if let Some(dup) = duplicate(list.iter().map(String::as_str)) {
+            if let Some(dup) = duplicate(list.iter().map(BuildId::as_str)) {
                 return Err(format!("{key} names {} twice", quote(dup)));
             }
         }
-        if let Some(dup) = duplicate(self.build.add_hosts.iter().map(|h| host_name(h))) {
+        if let Some(dup) = duplicate(self.build.add_hosts.iter().map(AddHost::name)) {
             return Err(format!("build.add_hosts names {} twice", quote(dup)));
         }
-        if !self.build.shm_size.is_empty() {
-            check_shm_size("build.shm_size", &self.build.shm_size)?;
-        }
-        for limit in &self.build.ulimits {
-            check_ulimit("build.ulimits", limit)?;
-        }
-        if let Some(dup) = duplicate(self.build.ulimits.iter().map(|u| ulimit_type(u))) {
+        if let Some(dup) = duplicate(self.build.ulimits.iter().map(UlimitSetting::kind)) {
             return Err(format!("build.ulimits names {} twice", quote(dup)));
         }
-        for name in self.build.contexts.keys() {
-            check_context_name("build.contexts key", name)?;
-        }
         for d in &self.dockerfiles {
-            check_relative("dockerfile.path", &d.path)?;
             for (key, ids, build) in [
                 ("secrets", &d.secrets, &self.build.secrets),
                 ("ssh", &d.ssh, &self.build.ssh),
@@ -792,7 +779,7 @@ impl Lock {
                         ));
                     }
                 }
-                if let Some(dup) = duplicate(ids.iter().flatten().map(String::as_str)) {
+                if let Some(dup) = duplicate(ids.iter().flatten().map(BuildId::as_str)) {
                     return Err(format!(
                         "[[dockerfile]] {} names {key} id {} twice",
                         quote(&d.path),
@@ -912,7 +899,7 @@ impl Lock {
     }
 
     /// The secret ids the build of `role`'s Dockerfile was given (none for a role without one).
-    pub fn secrets_of(&self, role: Role) -> &[String] {
+    pub fn secrets_of(&self, role: Role) -> &[BuildId] {
         match self.dockerfiles.iter().find(|d| d.role == role) {
             Some(d) => d.secrets.as_deref().unwrap_or(&self.build.secrets),
             None => &[],
@@ -920,7 +907,7 @@ impl Lock {
     }
 
     /// The SSH ids the build of `role`'s Dockerfile was given (none for a role without one).
-    pub fn ssh_of(&self, role: Role) -> &[String] {
+    pub fn ssh_of(&self, role: Role) -> &[BuildId] {
         match self.dockerfiles.iter().find(|d| d.role == role) {
             Some(d) => d.ssh.as_deref().unwrap_or(&self.build.ssh),
             None => &[],
@@ -994,6 +981,38 @@ pub fn built_digest(text: &str) -> Result<Digest> {
     })
 }
 
+/// `value`, taken from `repro.toml`, a flag or git and checked there, as the lock records it
+/// under `key`: a value the lock cannot hold stops the release before anything is written.
+pub fn recorded<T>(key: &str, value: impl AsRef<str>) -> Result<T>
+where
+    T: TryFrom<String, Error = String>,
+{
+    T::try_from(value.as_ref().to_string()).map_err(|why| {
+        Error::Failed(format!(
+            "{key} = {why}, so it cannot be recorded in a lock; nothing was written"
+        ))
+    })
+}
+
+/// [`recorded`], none for an empty `value`.
+pub fn recorded_unless_empty<T>(key: &str, value: &str) -> Result<Option<T>>
+where
+    T: TryFrom<String, Error = String>,
+{
+    (!value.is_empty())
+        .then(|| recorded(key, value))
+        .transpose()
+}
+
+/// [`recorded`], for each of `values`.
+pub fn recorded_all<T, S>(key: &str, values: impl IntoIterator<Item = S>) -> Result<Vec<T>>
+where
+    T: TryFrom<String, Error = String>,
+    S: AsRef<str>,
+{
+    values.into_iter().map(|v| recorded(key, v)).collect()
+}
+
 /// An optional value that older hand-written locks may give as `""`: read as none.
 fn none_if_empty<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
 where
@@ -1055,53 +1074,75 @@ fn key_of_value(text: &str, at: usize) -> Option<String> {
     let before = text.get(..at)?;
     let line_start = before.rfind('\n').map_or(0, |p| p + 1);
     let prefix = &before[line_start..];
-    // A string, or an array of them (a list is refused as a whole); a `[` opening a line is a
-    // table's header, no value.
-    match text.as_bytes().get(at) {
-        Some(b'"' | b'\'') => {}
-        Some(b'[') if !prefix.trim().is_empty() => {}
-        _ => return None,
-    }
     let mut lines = before[..line_start].lines().rev();
-    let key = if prefix.trim().is_empty() {
-        // An element of an array written one per line: the key opened it above.
-        lines
-            .by_ref()
-            .find_map(|l| leading(l).filter(|(_, rest)| rest.starts_with('[')))?
-            .0
-    } else {
-        let (key, rest) = leading(prefix)?;
-        // `KEY = { NAME = "..." }`: the value is NAME's, inside KEY.
-        match rest.strip_prefix('{').and_then(|inner| {
-            let (name, _) = inner.rsplit_once('=')?;
-            let name = name.rsplit(',').next()?.trim();
-            bare(name).then_some(name)
-        }) {
-            Some(name) => format!("{key}.{name}"),
-            None => key,
+    // A key refused as it is read (a context's name): the table it is in names it.
+    let after = &text[at..];
+    let token_end = match after.as_bytes().first() {
+        Some(b'"') => after[1..].find('"').map(|end| end + 2),
+        Some(_) => Some(
+            after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(after.len()),
+        ),
+        None => None,
+    }?;
+    let is_key = after[token_end..].trim_start().starts_with('=');
+    let key = if is_key {
+        match prefix.trim() {
+            "" => None,
+            // `KEY = { NAME = ... }`: a name inside KEY.
+            inline if inline.contains('{') => Some(leading(prefix)?.0),
+            _ => return None,
         }
+    } else {
+        // A string, or an array of them (a list is refused as a whole); a `[` opening a line
+        // is a table's header, no value.
+        match text.as_bytes().get(at) {
+            Some(b'"' | b'\'') => {}
+            Some(b'[') if !prefix.trim().is_empty() => {}
+            _ => return None,
+        }
+        Some(if prefix.trim().is_empty() {
+            // An element of an array written one per line: the key opened it above.
+            lines
+                .by_ref()
+                .find_map(|l| leading(l).filter(|(_, rest)| rest.starts_with('[')))?
+                .0
+        } else {
+            let (key, rest) = leading(prefix)?;
+            // `KEY = { NAME = "..." }`: the value is NAME's, inside KEY.
+            match rest.strip_prefix('{').and_then(|inner| {
+                let (name, _) = inner.rsplit_once('=')?;
+                let name = name.rsplit(',').next()?.trim();
+                bare(name).then_some(name)
+            }) {
+                Some(name) => format!("{key}.{name}"),
+                None => key,
+            }
+        })
     };
     let table = lines
         .map(str::trim)
         .find(|l| l.starts_with('['))
         .map(|header| header.trim_matches(|c| c == '[' || c == ']').trim());
-    Some(match table {
-        Some(table) if !table.is_empty() => format!("{table}.{key}"),
-        _ => key,
-    })
+    match (table.filter(|t| !t.is_empty()), key) {
+        (Some(table), Some(key)) => Some(format!("{table}.{key}")),
+        (Some(table), None) => Some(table.to_string()),
+        (None, key) => key,
+    }
 }
 
 /// The remote a lock records: git must be able to take it as a URL and nothing else.
 pub fn check_remote(remote: &str) -> std::result::Result<(), String> {
     if remote.starts_with('-') || remote.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(format!(
-            "source.remote = {} is not allowed (leading `-`, whitespace or control character)",
+            "{} is not allowed (leading `-`, whitespace or control character)",
             quote(remote)
         ));
     }
     if let Some(helper) = remote_helper(remote) {
         return Err(format!(
-            "source.remote = {} names the git remote helper `{}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
+            "{} names the git remote helper `{}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
             quote(remote),
             clip(helper)
         ));
@@ -1479,6 +1520,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// Why the lock `text` is refused, as its reader says it.
+    fn refused(text: &str) -> String {
+        Lock::from_toml(text, Path::new("x.lock"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// Why the sample lock with `line` added to its `[build]` table is refused.
+    fn refused_in_build(line: &str) -> String {
+        let text = sample().to_toml();
+        assert!(text.contains("[build]\n"), "{text}");
+        refused(&text.replacen("[build]\n", &format!("[build]\n{line}\n"), 1))
+    }
+
     /// The digest of 64 `c`s.
     pub fn digest(c: char) -> Digest {
         Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
@@ -1503,12 +1558,12 @@ pub(crate) mod tests {
                 base_fingerprint: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
-                target: String::new(),
+                target: None,
                 network: Network::Default,
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
-                shm_size: String::new(),
+                shm_size: None,
                 ulimits: vec![],
                 args: [
                     ("B".to_string(), "2".to_string()),
@@ -2003,34 +2058,36 @@ pub(crate) mod tests {
         assert_ne!(single, text);
         let read = Lock::from_toml(&single, Path::new("x.lock")).unwrap();
         assert_eq!(read.to_toml(), text);
-        let mut lock = sample();
-        lock.build.context = "../outside".into();
-        assert!(lock.validate().unwrap_err().contains("relative path"));
+        let err = refused(&text.replace("context = \".\"", "context = \"../outside\""));
+        assert!(
+            err.starts_with("x.lock: build.context = \"../outside\" must be a relative path"),
+            "{err}"
+        );
         let mut lock = sample();
         lock.build.args.insert("X".into(), "a\nb".into());
         assert!(lock.validate().is_err());
-        for remote in [
+        let remote = "remote = \"https://example.org/lab/curvenet.git\"";
+        assert!(text.contains(remote), "{text}");
+        for bad in [
             "ext::sh -c touch% /tmp/pwned",
             "ext::/tmp/evil.sh",
             "fd::0",
             "FD::7,8",
         ] {
-            let mut lock = sample();
-            lock.source.remote = remote.into();
-            assert!(lock.validate().is_err(), "{remote}");
+            let err = refused(&text.replace(remote, &format!("remote = {bad:?}")));
+            assert!(err.starts_with("x.lock: source.remote = "), "{err}");
         }
-        let mut lock = sample();
-        lock.source.remote = "ext::/tmp/evil.sh".into();
-        assert!(lock.validate().unwrap_err().contains("`ext::`"));
-        for remote in [
+        let err = refused(&text.replace(remote, "remote = \"ext::/tmp/evil.sh\""));
+        assert!(err.contains("`ext::`"), "{err}");
+        for good in [
             "/srv/a::b/x.git",
             "https://example.org/a::b.git",
             "git@host:lab/x.git",
             "",
         ] {
-            let mut lock = sample();
-            lock.source.remote = remote.into();
-            assert_eq!(lock.validate(), Ok(()), "{remote}");
+            let text = text.replace(remote, &format!("remote = {good:?}"));
+            let lock = Lock::from_toml(&text, Path::new("x.lock")).unwrap();
+            assert_eq!(lock.source.remote, good);
         }
     }
 
@@ -2060,44 +2117,58 @@ pub(crate) mod tests {
             assert!(!plain.contains(key), "{plain}");
         }
 
-        type Spoil = fn(&mut Build);
-        let bad: &[(&str, Spoil)] = &[
-            ("build.add_hosts", |b| {
-                b.add_hosts = vec!["--privileged".into()]
-            }),
-            ("build.add_hosts", |b| {
-                b.add_hosts = vec!["x:not-an-ip".into()]
-            }),
-            ("build.add_hosts", |b| {
-                b.add_hosts = vec!["a b:10.0.0.1".into()]
-            }),
-            ("build.add_hosts", |b| {
-                b.add_hosts = vec!["x:10.0.0.1\n".into()]
-            }),
-            ("twice", |b| {
-                b.add_hosts = vec!["x:10.0.0.1".into(), "x:10.0.0.2".into()]
-            }),
-            ("build.secrets", |b| {
-                b.secrets = vec!["id=x,src=/etc/shadow".into()]
-            }),
-            ("build.secrets", |b| b.secrets = vec!["-x".into()]),
-            ("build.secrets", |b| b.secrets = vec!["".into()]),
-            ("twice", |b| b.secrets = vec!["a".into(), "a".into()]),
-            ("build.ssh", |b| {
-                b.ssh = vec!["default=/root/.ssh/id_rsa".into()]
-            }),
-            ("build.ssh", |b| b.ssh = vec!["a,b".into()]),
-            ("proxy", |b| {
-                b.args
-                    .insert("https_proxy".into(), "http://u:p@proxy:3128".into());
-            }),
-        ];
-        for (needle, spoil) in bad {
-            let mut lock = sample();
-            spoil(&mut lock.build);
-            let err = lock.validate().unwrap_err();
-            assert!(err.contains(needle), "{needle}: {err}");
+        for (needle, line) in [
+            (
+                "build.add_hosts = \"--privileged\" is not NAME:IP",
+                r#"add_hosts = ["--privileged"]"#,
+            ),
+            (
+                "build.add_hosts = \"x:not-an-ip\" is not NAME:IP",
+                r#"add_hosts = ["x:not-an-ip"]"#,
+            ),
+            (
+                "build.add_hosts = \"a b:10.0.0.1\" is not NAME:IP",
+                r#"add_hosts = ["a b:10.0.0.1"]"#,
+            ),
+            (
+                "build.add_hosts = \"x:10.0.0.1\\n\" is not NAME:IP",
+                r#"add_hosts = ["x:10.0.0.1\n"]"#,
+            ),
+            (
+                "build.add_hosts names \"x\" twice",
+                r#"add_hosts = ["x:10.0.0.1", "x:10.0.0.2"]"#,
+            ),
+            (
+                "build.secrets = \"id=x,src=/etc/shadow\" is not a plain id",
+                r#"secrets = ["id=x,src=/etc/shadow"]"#,
+            ),
+            (
+                "build.secrets = \"-x\" is not a plain id",
+                r#"secrets = ["-x"]"#,
+            ),
+            (
+                "build.secrets = \"\" is not a plain id",
+                r#"secrets = [""]"#,
+            ),
+            ("build.secrets names \"a\" twice", r#"secrets = ["a", "a"]"#),
+            (
+                "build.ssh = \"default=/root/.ssh/id_rsa\" is not a plain id",
+                r#"ssh = ["default=/root/.ssh/id_rsa"]"#,
+            ),
+            ("build.ssh = \"a,b\" is not a plain id", r#"ssh = ["a,b"]"#),
+        ] {
+            let err = refused_in_build(line);
+            assert!(
+                err.starts_with(&format!("x.lock: {needle}")),
+                "{needle}: {err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
         }
+        let mut lock = sample();
+        lock.build
+            .args
+            .insert("https_proxy".into(), "http://u:p@proxy:3128".into());
+        assert!(lock.validate().unwrap_err().contains("proxy"));
         // A network buildx would take as another option, or one it does not know, cannot even
         // be read: it is no Network.
         for bad in ["bridge", "host --privileged"] {
@@ -2169,17 +2240,17 @@ pub(crate) mod tests {
     fn shm_size_ulimits_and_contexts_are_recorded_and_checked_when_read() {
         let digest = format!("sha256:{}", "a".repeat(64));
         let mut lock = sample();
-        lock.build.shm_size = "2g".into();
+        lock.build.shm_size = Some("2g".into());
         lock.build.ulimits = vec!["nofile=1024:4096".into(), "memlock=-1".into()];
         lock.build.contexts = [
             (
-                "deps".to_string(),
+                "deps".into(),
                 LockedContext::Image {
                     reference: "127.0.0.1:5000/lab/deps:1".into(),
                     digest: digest.clone(),
                 },
             ),
-            ("data".to_string(), LockedContext::Dir("vendor/data".into())),
+            ("data".into(), LockedContext::Dir("vendor/data".into())),
         ]
         .into();
         assert_eq!(lock.validate(), Ok(()));
@@ -2203,44 +2274,83 @@ pub(crate) mod tests {
             assert!(!plain.contains(key), "{plain}");
         }
 
-        type Spoil = fn(&mut Build);
-        let bad: &[(&str, Spoil)] = &[
-            ("build.shm_size", |b| b.shm_size = "2g --privileged".into()),
-            ("build.shm_size", |b| b.shm_size = "-1".into()),
-            ("build.shm_size", |b| b.shm_size = "0".into()),
-            ("build.shm_size", |b| {
-                b.shm_size = "99999999999999999999g".into()
-            }),
-            ("build.ulimits", |b| b.ulimits = vec!["--privileged".into()]),
-            ("build.ulimits", |b| b.ulimits = vec!["nofile".into()]),
-            ("build.ulimits", |b| b.ulimits = vec!["files=1".into()]),
-            ("build.ulimits", |b| b.ulimits = vec!["nofile=1 --x".into()]),
-            ("build.ulimits", |b| {
-                b.ulimits = vec!["nofile=4096:1024".into()]
-            }),
-            ("build.ulimits", |b| b.ulimits = vec!["nofile=-2".into()]),
-            ("twice", |b| {
-                b.ulimits = vec!["nofile=1".into(), "nofile=2".into()]
-            }),
-            ("build.contexts key", |b| {
-                b.contexts
-                    .insert("--x".into(), LockedContext::Dir("data".into()));
-            }),
-            ("build.contexts key", |b| {
-                b.contexts
-                    .insert("Deps".into(), LockedContext::Dir("data".into()));
-            }),
-            ("build.contexts key", |b| {
-                b.contexts
-                    .insert("a=b".into(), LockedContext::Dir("data".into()));
-            }),
-        ];
-        for (needle, spoil) in bad {
-            let mut lock = sample();
-            spoil(&mut lock.build);
-            let err = lock.validate().unwrap_err();
-            assert!(err.contains(needle), "{needle}: {err}");
+        for (needle, line) in [
+            (
+                "build.shm_size = \"2g --privileged\" is not a size",
+                r#"shm_size = "2g --privileged""#,
+            ),
+            (
+                "build.shm_size = \"-1\" is not a size",
+                r#"shm_size = "-1""#,
+            ),
+            ("build.shm_size = \"0\" is no size", r#"shm_size = "0""#),
+            (
+                "build.shm_size = \"99999999999999999999g\" is not a size",
+                r#"shm_size = "99999999999999999999g""#,
+            ),
+            (
+                "build.ulimits = \"--privileged\" is not TYPE=SOFT[:HARD]",
+                r#"ulimits = ["--privileged"]"#,
+            ),
+            (
+                "build.ulimits = \"nofile\" is not TYPE=SOFT[:HARD]",
+                r#"ulimits = ["nofile"]"#,
+            ),
+            (
+                "build.ulimits = \"files=1\" names the limit",
+                r#"ulimits = ["files=1"]"#,
+            ),
+            (
+                "build.ulimits = \"nofile=1 --x\" has a limit",
+                r#"ulimits = ["nofile=1 --x"]"#,
+            ),
+            (
+                "build.ulimits = \"nofile=4096:1024\" has a soft limit above",
+                r#"ulimits = ["nofile=4096:1024"]"#,
+            ),
+            (
+                "build.ulimits = \"nofile=-2\" has a limit",
+                r#"ulimits = ["nofile=-2"]"#,
+            ),
+            (
+                "build.ulimits names \"nofile\" twice",
+                r#"ulimits = ["nofile=1", "nofile=2"]"#,
+            ),
+            (
+                "build.contexts = \"--x\" is not a context name",
+                r#"contexts = { "--x" = "data" }"#,
+            ),
+            (
+                "build.contexts = \"Deps\" is not a context name",
+                r#"contexts = { Deps = "data" }"#,
+            ),
+            (
+                "build.contexts = \"a=b\" is not a context name",
+                r#"contexts = { "a=b" = "data" }"#,
+            ),
+            (
+                "build.contexts = \"--x\" is not a context name",
+                r#"contexts = { x = "data", "--x" = "data" }"#,
+            ),
+        ] {
+            let err = refused_in_build(line);
+            assert!(
+                err.starts_with(&format!("x.lock: {needle}")),
+                "{needle}: {err}"
+            );
             assert!(!err.contains('\n'), "{err}");
+        }
+        for name in ["Deps", "\"--x\""] {
+            let text = sample().to_toml().replace(
+                "[build.args]",
+                &format!("[build.contexts]\n{name} = \"data\"\n\n[build.args]"),
+            );
+            let err = refused(&text);
+            assert!(
+                err.starts_with("x.lock: build.contexts = \"")
+                    && err.contains("is not a context name"),
+                "{err}"
+            );
         }
         // A value that is neither a directory inside the project nor an image pinned by digest
         // cannot be read into a lock.
@@ -2452,9 +2562,11 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.len() < 600, "{}", clip(&err));
-        let mut lock = sample();
-        lock.source.remote = format!("ext::{}", "x".repeat(5_000_000));
-        assert!(lock.validate().unwrap_err().len() < 800);
+        let err = refused(&sample().to_toml().replace(
+            "remote = \"https://example.org/lab/curvenet.git\"",
+            &format!("remote = \"ext::{}\"", "x".repeat(5_000_000)),
+        ));
+        assert!(err.len() < 800, "{}", clip(&err));
         let text = sample().to_toml().replace(
             "dirty = false",
             &format!("dirty = false\n{} = 1", "k".repeat(5_000_000)),

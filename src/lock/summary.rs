@@ -262,7 +262,7 @@ mod tests {
             text.contains("the base has 2 apt package(s); the release adds or changes 3 pip package(s), removes no packages (listed under it)\n"),
             "{text}"
         );
-        lock.source.remote = String::new();
+        lock.source.remote = "".into();
         lock.builder.buildkit_note = "a distribution's dockerd".into();
         let text = summary(&lock);
         assert!(text.contains("no remote recorded"), "{text}");

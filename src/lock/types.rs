@@ -1,0 +1,236 @@
+//! The build settings a lock records, one type each, read by serde through the check of its
+//! kind: a lock whose value would become another option of docker, buildx or git (or name a
+//! path outside the project) is refused as it is read, and what a [`super::Lock`] holds is
+//! always valid. Each is its text as written (`Deref<Target = str>`), so the lock's bytes do
+//! not change and a call site reads it as the string it was.
+
+use std::borrow::Borrow;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    check_add_host, check_context_name, check_id, check_relative, check_remote, check_shm_size,
+    check_ulimit, check_word,
+};
+
+/// A text value checked once, as it is made or read. `check` returns why a value is refused,
+/// starting with the quoted value (the lock's reader adds the key).
+macro_rules! checked_text {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(value: String) -> Result<$name, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(&value).map(|()| $name(value))
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(value: &str) -> Result<$name, String> {
+                $name::try_from(value.to_string())
+            }
+        }
+
+        /// For tests' literals: a value that is none panics.
+        #[cfg(test)]
+        impl From<&str> for $name {
+            fn from(value: &str) -> $name {
+                value.parse().expect("a valid test value")
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+    };
+}
+
+checked_text!(
+    /// A word passed to buildx as one argument (`build.target`): not empty, no leading `-`, no
+    /// whitespace or control character.
+    Word,
+    |value| check_word("", value)
+);
+
+checked_text!(
+    /// A secret's or an SSH agent's id (`build.secrets`, `build.ssh`): a plain word, so that it
+    /// can never become another option or another field of buildx's `id=...,src=...`.
+    BuildId,
+    |value| check_id("", value)
+);
+
+checked_text!(
+    /// An `/etc/hosts` entry of the builds, `NAME:IP` (`build.add_hosts`).
+    AddHost,
+    |value| check_add_host("", value)
+);
+
+impl AddHost {
+    /// The NAME of `NAME:IP`.
+    pub fn name(&self) -> &str {
+        super::host_name(&self.0)
+    }
+}
+
+checked_text!(
+    /// The size of `/dev/shm` in the builds' RUN steps, as `--shm-size` takes it (`2g`).
+    ShmSize,
+    |value| check_shm_size("", value)
+);
+
+checked_text!(
+    /// A resource limit of the builds' RUN steps, `TYPE=SOFT[:HARD]` (`build.ulimits`).
+    UlimitSetting,
+    |value| check_ulimit("", value)
+);
+
+impl UlimitSetting {
+    /// The TYPE of `TYPE=SOFT[:HARD]`.
+    pub fn kind(&self) -> &str {
+        super::ulimit_type(&self.0)
+    }
+}
+
+checked_text!(
+    /// The name of a named build context, as a Dockerfile's `FROM NAME` uses it.
+    ContextName,
+    |value| check_context_name("", value)
+);
+
+checked_text!(
+    /// A path relative to the project, inside it (`source.path`, `build.context`,
+    /// `dockerfile.path`): not absolute, no `..`, no leading `-`, no control character.
+    RelativePath,
+    |value| check_relative("", value)
+);
+
+impl AsRef<std::path::Path> for RelativePath {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+checked_text!(
+    /// The git remote a release was cut from (`source.remote`), credentials stripped: a path or
+    /// a URL git takes as nothing else (no leading `-`, no `helper::` that runs a program).
+    /// Empty when the repository has none.
+    Remote,
+    check_remote
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_setting_is_its_text_and_refuses_what_would_become_an_option() {
+        let id: BuildId = "pip_index".parse().unwrap();
+        assert_eq!(id, "pip_index");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"pip_index\"");
+        assert_eq!(
+            serde_json::from_str::<BuildId>("\"pip_index\"").unwrap(),
+            id
+        );
+        let err = serde_json::from_str::<BuildId>("\"id=x,src=/etc/shadow\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("\"id=x,src=/etc/shadow\" is not a plain id"),
+            "{err}"
+        );
+        assert_eq!(
+            "pypi.lab:10.0.0.5".parse::<AddHost>().unwrap().name(),
+            "pypi.lab"
+        );
+        assert_eq!(
+            "nofile=1024:4096".parse::<UlimitSetting>().unwrap().kind(),
+            "nofile"
+        );
+        for bad in ["--privileged", "pypi.lab", "a b:10.0.0.5"] {
+            assert!(bad.parse::<AddHost>().is_err(), "{bad}");
+        }
+        assert!("--privileged".parse::<ShmSize>().is_err());
+        assert!("0".parse::<ShmSize>().is_err());
+        assert!("nofile=1 --privileged".parse::<UlimitSetting>().is_err());
+        assert!("Data".parse::<ContextName>().is_err());
+        assert!("../x".parse::<RelativePath>().is_err());
+        assert!("/x".parse::<RelativePath>().is_err());
+        assert!("-x".parse::<Word>().is_err());
+        assert!("".parse::<Word>().is_err());
+        assert!("ext::sh -c x".parse::<Remote>().is_err());
+        assert!("fd::3".parse::<Remote>().is_err());
+        assert_eq!("".parse::<Remote>().unwrap(), "");
+    }
+}
