@@ -79,7 +79,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     );
     m.insert("source.remote".into(), lock.source.remote.to_string());
     m.insert("source.dirty".into(), lock.source.dirty.to_string());
-    m.insert("build.image".into(), lock.build.image.clone());
+    m.insert("build.image".into(), lock.build.image.to_string());
     m.insert(
         "build.source_date_epoch".into(),
         lock.build.source_date_epoch.to_string(),
@@ -656,7 +656,7 @@ mod tests {
     #[test]
     fn shm_size_ulimits_and_named_contexts_are_fields_of_a_lock_diff() {
         use crate::lock::LockedContext;
-        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let digest = crate::lock::tests::digest;
         let mut a = crate::lock::tests::sample();
         a.build.ulimits = vec!["nofile=1024:4096".into(), "stack=8192".into()];
         a.build.contexts = [

@@ -1,6 +1,7 @@
 //! `docker repro release`: build from the committed source with every input pinned, load and
 //! tag the images, then write `repro.lock` (last, atomically).
 
+use crate::image::reference::ImageRef;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -186,8 +187,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     if let (Some(kept), Some(last)) = (&kept, &last) {
         tag_kept(&docker, kept, last, &tags(Role::Base), &ui)?;
         // First, where a built base stands: a kept base gives the lock the same bytes.
+        let kept_name: Option<ImageRef> = immutable_tag
+            .as_deref()
+            .map(|tag| lock::recorded("image.name", tag))
+            .transpose()?;
         let kept_images = last.images.iter().map(|i| lock::Image {
-            name: immutable_tag.clone().unwrap_or_else(|| i.name.clone()),
+            name: kept_name.clone().unwrap_or_else(|| i.name.clone()),
             ..i.clone()
         });
         images.splice(0..0, kept_images);
@@ -649,7 +654,7 @@ fn load_and_read(
             });
             images.push(lock::Image {
                 role: b.role,
-                name: locked_name(b.role, &tags),
+                name: lock::recorded("image.name", locked_name(b.role, &tags))?,
                 platform: one.platform.clone(),
                 index_digest: b.index.as_deref().map(lock::built_digest).transpose()?,
                 manifest_digest: lock::built_digest(&one.image.manifest_digest)?,
@@ -839,7 +844,7 @@ fn locked_build(
         })
         .collect::<Result<_>>()?;
     Ok(lock::Build {
-        image: inputs.image.clone(),
+        image: lock::recorded("build.image", &inputs.image)?,
         source_date_epoch,
         base_source_date_epoch: None,
         base_fingerprint: None,
@@ -902,7 +907,7 @@ fn write_archive(
             Some(LayoutImage {
                 archive: &b.archive,
                 select: Select::Manifest(image.manifest_digest.to_string()),
-                name: image.name.clone(),
+                name: image.name.to_string(),
                 index: b.index.clone(),
             })
         })
@@ -1152,7 +1157,7 @@ mod tests {
     fn assembled(dirty: &[&str], bases: Vec<Base>) -> Lock {
         let image = |role: Role| lock::Image {
             role,
-            name: format!("paper:{role}"),
+            name: format!("paper:{role}").as_str().into(),
             platform: String::new(),
             index_digest: None,
             manifest_digest: lock::tests::digest('6'),

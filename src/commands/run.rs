@@ -314,7 +314,7 @@ fn locked_image(
                 archive: archive.clone(),
                 digest: release.manifest_digest.to_string(),
                 index: None,
-                tags: vec![release.name.clone()],
+                tags: vec![release.name.to_string()],
             }])?;
         } else if reference::repository(&release.name).contains('/') {
             let pinned = reference::pinned(&release.name, digest);
@@ -331,7 +331,7 @@ fn locked_image(
             release.name, release.name
         )));
     }
-    Ok((release.name.clone(), false))
+    Ok((release.name.to_string(), false))
 }
 
 /// Of a multi-platform lock: the locked image index (from the engine, else `--archive`, else
@@ -389,7 +389,7 @@ fn locked_platform_image(
             Ok(tied) => tied.map_err(refuse)?,
             Err(why) if args.no_verify => {
                 ui.warn(&format!("the locked image is not here ({why}); running {} unverified (--no-verify)", release.name));
-                return Ok((release.name.clone(), false));
+                return Ok((release.name.to_string(), false));
             }
             Err(why) => {
                 return Err(Error::Failed(format!(
@@ -403,7 +403,7 @@ fn locked_platform_image(
             docker.pull(&pinned)?;
         }
     } else if args.no_verify {
-        return Ok((release.name.clone(), false));
+        return Ok((release.name.to_string(), false));
     } else {
         return Err(Error::Failed(format!(
             "the locked image {} ({index}) is not in the engine and its name has no registry to pull it from; load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",

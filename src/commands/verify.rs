@@ -725,7 +725,7 @@ fn verify_archive(
 fn missing_base(archive: &Path, locked: &lock::Image) -> Result<String> {
     use crate::image::archive::{index_archive, ScanError};
     let name = crate::ui::escape(&locked.name);
-    match index_archive(archive, &Select::Named(locked.name.clone())) {
+    match index_archive(archive, &Select::Named(locked.name.to_string())) {
         Ok(found) => Ok(format!(
             "the base image {name}: the archive holds another image of that name (manifest {}; the lock has {}), so the locked base was not checked",
             found.manifest_digest.as_deref().unwrap_or("unnamed: a docker save archive"),
@@ -943,7 +943,7 @@ fn rebuild(
     };
     let release_name = lock
         .image(Role::Release)
-        .map(|i| i.name.clone())
+        .map(|i| i.name.to_string())
         .unwrap_or_default();
     let built = plan.build_release(
         docker,
@@ -1129,7 +1129,7 @@ fn locked_plan(
 /// hosts and arguments, some overridden) and the proxies of this environment.
 fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
     Settings {
-        image: lock.build.image.clone(),
+        image: lock.build.image.to_string(),
         platform: how.platforms.join(","),
         source_date_epoch: lock.build.source_date_epoch,
         base_source_date_epoch: lock.build.base_source_date_epoch,

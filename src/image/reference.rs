@@ -185,6 +185,49 @@ impl PartialEq<str> for ImageRef {
     }
 }
 
+impl PartialEq<ImageRef> for String {
+    fn eq(&self, other: &ImageRef) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<&str> for ImageRef {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::borrow::Borrow<str> for ImageRef {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ImageRef {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ImageRef {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The reference split into its parts, to ask what its repository, tag or registry is.
+    pub fn split(&self) -> Reference<'_> {
+        Reference::split(&self.0)
+    }
+}
+
+/// For tests' literals: a value that is none panics.
+#[cfg(test)]
+impl From<&str> for ImageRef {
+    fn from(value: &str) -> ImageRef {
+        ImageRef::try_from(value.to_string()).expect("a valid test reference")
+    }
+}
+
 pub fn check_user_ref(what: &str, value: &str) -> Result<()> {
     check_ref(what, value).map_err(Error::Usage)
 }

@@ -13,6 +13,7 @@ use crate::error::{clip, named, quote, Error, Result};
 mod summary;
 mod types;
 use crate::image::digest::Digest;
+use crate::image::reference::ImageRef;
 use crate::inventory::LockedInventory;
 pub use types::{
     AddHost, BuildId, ContextName, RelativePath, Remote, ShmSize, UlimitSetting, Word,
@@ -112,7 +113,7 @@ impl std::fmt::Display for CommitId {
 #[serde(deny_unknown_fields)]
 pub struct Build {
     /// The image name; images are tagged `<image>:<short commit>` (and `<image>:base`).
-    pub image: String,
+    pub image: ImageRef,
     pub source_date_epoch: i64,
     /// The base's own `SOURCE_DATE_EPOCH`: the time of the newest commit that changed what the
     /// base Dockerfile reads (itself, the context files its COPY and ADD name, .dockerignore),
@@ -187,7 +188,7 @@ pub struct Build {
 #[serde(try_from = "String", into = "String")]
 pub enum LockedContext {
     /// `docker-image://REF@sha256:<64 hex>`.
-    Image { reference: String, digest: String },
+    Image { reference: ImageRef, digest: Digest },
     /// Relative to the project directory, inside it.
     Dir(String),
 }
@@ -196,20 +197,18 @@ impl TryFrom<String> for LockedContext {
     type Error = String;
 
     fn try_from(value: String) -> std::result::Result<Self, String> {
-        const KEY: &str = "";
         let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
-            check_context_dir(KEY, &value)?;
+            check_context_dir("", &value)?;
             return Ok(LockedContext::Dir(value));
         };
-        match image.rsplit_once('@').filter(|(reference, digest)| {
-            !reference.contains('@')
-                && check_digest(KEY, digest).is_ok()
-                && check_ref(KEY, reference).is_ok()
-        }) {
-            Some((reference, digest)) => Ok(LockedContext::Image {
-                reference: reference.to_string(),
-                digest: digest.to_string(),
-            }),
+        let pinned = image.rsplit_once('@').and_then(|(reference, digest)| {
+            Some(LockedContext::Image {
+                reference: ImageRef::try_from(reference.to_string()).ok()?,
+                digest: Digest::parse(digest).ok()?,
+            })
+        });
+        match pinned.filter(|_| image.matches('@').count() == 1) {
+            Some(context) => Ok(context),
             None => Err(format!(
                 "{} is not docker-image://REF@sha256:<64 hex>: a locked image context is pinned by digest",
                 quote(&value)
@@ -500,7 +499,7 @@ pub struct Base {
 pub struct Image {
     pub role: Role,
     /// `<image>:<tag>` as tagged in the engine.
-    pub name: String,
+    pub name: ImageRef,
     /// The platform of this manifest: only in a multi-platform lock, which has one `[[image]]`
     /// per role and platform.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -734,7 +733,6 @@ impl Lock {
     /// Rejects anything that would become a docker option or argument it should not be,
     /// before any process starts.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        check_ref("build.image", &self.build.image)?;
         check_platforms("build.platform", &self.build.platform)?;
         for (key, value) in &self.build.args {
             check_word("build.args key", key)?;
@@ -790,9 +788,6 @@ impl Lock {
         }
         if !self.images.iter().any(|i| i.role == Role::Release) {
             return Err("no [[image]] with role = \"release\"".into());
-        }
-        for i in &self.images {
-            check_ref("image.name", &i.name)?;
         }
         self.check_platforms()
     }
@@ -2015,8 +2010,23 @@ pub(crate) mod tests {
                 "{err}"
             );
         }
-        // A digest that is none is not even read, and the error names its key.
+        // Nor is an image name, or the build's.
         let text = sample().to_toml();
+        for (key, locked) in [
+            ("image.name", "name = \"curvenet:0123456789ab\""),
+            ("build.image", "image = \"curvenet\""),
+        ] {
+            assert!(text.contains(locked), "{text}");
+            let (name, _) = locked.split_once(" = ").unwrap();
+            for bad in ["-v /:/host", "--privileged", "a$(id)"] {
+                let err = refused(&text.replacen(locked, &format!("{name} = {bad:?}"), 1));
+                assert!(
+                    err.starts_with(&format!("x.lock: {key} = {bad:?} is not")),
+                    "{err}"
+                );
+            }
+        }
+        // A digest that is none is not even read, and the error names its key.
         for (key, locked) in [
             ("image.manifest_digest", digest('6')),
             ("image.config_digest", digest('7')),
@@ -2238,7 +2248,7 @@ pub(crate) mod tests {
 
     #[test]
     fn shm_size_ulimits_and_contexts_are_recorded_and_checked_when_read() {
-        let digest = format!("sha256:{}", "a".repeat(64));
+        let digest = digest('a');
         let mut lock = sample();
         lock.build.shm_size = Some("2g".into());
         lock.build.ulimits = vec!["nofile=1024:4096".into(), "memlock=-1".into()];

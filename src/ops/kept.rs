@@ -53,7 +53,7 @@ pub fn locked_base(
             .map(|i| LayoutImage {
                 archive: from,
                 select: Select::Manifest(i.manifest_digest.to_string()),
-                name: i.name.clone(),
+                name: i.name.to_string(),
                 index: i.index_digest.as_ref().map(|d| d.to_string()),
             })
             .collect();

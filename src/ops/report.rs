@@ -192,7 +192,7 @@ impl ImageReport {
     pub fn of(locked: &crate::lock::Image, source: Option<Source>) -> ImageReport {
         ImageReport {
             role: locked.role,
-            name: locked.name.clone(),
+            name: locked.name.to_string(),
             platform: Some(locked.platform.clone()).filter(|p| !p.is_empty()),
             status: Status::Identical,
             locked: locked.manifest_digest.to_string(),
@@ -553,7 +553,7 @@ mod tests {
         let d = crate::lock::tests::digest;
         lock::Image {
             role,
-            name: format!("p:{role}"),
+            name: format!("p:{role}").as_str().into(),
             platform: String::new(),
             index_digest: None,
             manifest_digest: d('f'),
