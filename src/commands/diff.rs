@@ -90,7 +90,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     if let Some(fingerprint) = &lock.build.base_fingerprint {
         m.insert("build.base_fingerprint".into(), fingerprint.to_string());
     }
-    m.insert("build.platform".into(), lock.build.platform.clone());
+    m.insert("build.platform".into(), lock.build.platform.to_string());
     m.insert(
         "build.target".into(),
         lock.build.target.as_deref().unwrap_or_default().to_string(),
@@ -166,14 +166,14 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
                 "base {} ({}){}",
                 base.reference,
                 base.dockerfile,
-                on(&base.platform)
+                on(&crate::lock::platform_name(&base.platform))
             ),
             base.index_digest.to_string(),
         );
     }
     for i in &lock.images {
         m.insert(
-            format!("image {}{}", i.role, on(&i.platform)),
+            format!("image {}{}", i.role, on(&i.platform_name())),
             i.manifest_digest.to_string(),
         );
         if let Some(index) = &i.index_digest {
@@ -198,7 +198,7 @@ fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
     let mut packages = BTreeMap::new();
     for image in &a.1.images {
         let other =
-            b.1.image_for(image.role, &image.platform)
+            b.1.image_for(image.role, &image.platform_name())
                 .map(|i| i.inventory.clone())
                 .unwrap_or_default();
         let drift = image.inventory.drift(&other);

@@ -1,6 +1,7 @@
 //! `docker repro release`: build from the committed source with every input pinned, load and
 //! tag the images, then write `repro.lock` (last, atomically).
 
+use crate::image::platform::Platform;
 use crate::image::reference::ImageRef;
 use std::path::{Path, PathBuf};
 
@@ -37,8 +38,8 @@ struct SummaryImage<'a> {
     role: Role,
     name: &'a str,
     /// Of a multi-platform release only.
-    #[serde(skip_serializing_if = "str::is_empty")]
-    platform: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<&'a Platform>,
     #[serde(skip_serializing_if = "str::is_empty")]
     index_digest: &'a str,
     manifest_digest: &'a str,
@@ -655,7 +656,7 @@ fn load_and_read(
             images.push(lock::Image {
                 role: b.role,
                 name: lock::recorded("image.name", locked_name(b.role, &tags))?,
-                platform: one.platform.clone(),
+                platform: lock::recorded_unless_empty("image.platform", &one.platform)?,
                 index_digest: b.index.as_deref().map(lock::built_digest).transpose()?,
                 manifest_digest: lock::built_digest(&one.image.manifest_digest)?,
                 config_digest: lock::built_digest(&one.image.config_digest)?,
@@ -706,7 +707,8 @@ fn push_and_check(
                 }
             }
         }
-        let (pushed, on) = if image.platform.is_empty() {
+        let image_platform = image.platform_name();
+        let (pushed, on) = if image.platform.is_none() {
             (
                 reference::pinned(&image.name, &image.manifest_digest),
                 platform,
@@ -714,7 +716,7 @@ fn push_and_check(
         } else {
             (
                 reference::pinned(&image.name, image.engine_digest()),
-                image.platform.as_str(),
+                image_platform.as_str(),
             )
         };
         let served = docker.resolve(&pushed, on)?.map_err(|why| {
@@ -723,7 +725,7 @@ fn push_and_check(
                 image.name
             ))
         })?;
-        if !image.platform.is_empty() && served.platform_digest != image.manifest_digest {
+        if image.platform.is_some() && served.platform_digest != image.manifest_digest {
             return Err(Error::Failed(format!(
                 "pushed {} but the registry's {pushed} lists {} for {on}, not the built {}; nothing was written",
                 image.name, served.platform_digest, image.manifest_digest
@@ -735,10 +737,11 @@ fn push_and_check(
 
 /// A further tag of a pushed image must name the locked image in the registry, as its first does.
 fn check_tag_served(docker: &Docker, tag: &str, image: &lock::Image, platform: &str) -> Result<()> {
-    let on = if image.platform.is_empty() {
+    let image_platform = image.platform_name();
+    let on = if image.platform.is_none() {
         platform
     } else {
-        image.platform.as_str()
+        image_platform.as_str()
     };
     let served = docker.resolve(tag, on)?.map_err(|why| {
         Error::Failed(format!(
@@ -848,7 +851,7 @@ fn locked_build(
         source_date_epoch,
         base_source_date_epoch: None,
         base_fingerprint: None,
-        platform: platform.to_string(),
+        platform: lock::recorded("build.platform", platform)?,
         context: lock::recorded("build.context", &inputs.context)?,
         target: lock::recorded_unless_empty("build.target", &inputs.target)?,
         network: inputs.network,
@@ -992,7 +995,7 @@ fn resolve_base(
             reference: crate::image::reference::ImageRef::try_from(external.image.clone())
                 .map_err(|why| Error::Failed(format!("{dockerfile}:{}: {why}", external.line)))?,
             dockerfile: dockerfile.to_string(),
-            platform: String::new(),
+            platform: None,
             index_digest: digest(&resolved.index_digest)?,
             platform_digest: digest(&resolved.platform_digest)?,
         }),
@@ -1087,7 +1090,7 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
             .map(|i| SummaryImage {
                 role: i.role,
                 name: &i.name,
-                platform: &i.platform,
+                platform: i.platform.as_ref(),
                 index_digest: i.index_digest.as_deref().unwrap_or_default(),
                 manifest_digest: &i.manifest_digest,
             })
@@ -1101,7 +1104,7 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
         Format::Human => {
             for i in &summary.images {
                 // An image index is one line, naming its platforms.
-                if i.platform.is_empty() {
+                if i.platform.is_none() {
                     crate::ui::print_human(&format!(
                         "{:<8} {}@{}\n",
                         i.role, i.name, i.manifest_digest
@@ -1158,7 +1161,7 @@ mod tests {
         let image = |role: Role| lock::Image {
             role,
             name: format!("paper:{role}").as_str().into(),
-            platform: String::new(),
+            platform: None,
             index_digest: None,
             manifest_digest: lock::tests::digest('6'),
             config_digest: lock::tests::digest('7'),
@@ -1203,7 +1206,7 @@ mod tests {
         Base {
             reference: crate::image::reference::ImageRef::try_from(reference.to_string()).unwrap(),
             dockerfile: "Dockerfile".into(),
-            platform: String::new(),
+            platform: None,
             index_digest: Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap(),
             platform_digest: Digest::parse(&format!("sha256:{}", "2".repeat(64))).unwrap(),
         }
@@ -1300,7 +1303,7 @@ mod tests {
             .images
             .iter()
             .map(|i| Sboms {
-                stem: format!("{}-{}", i.role, i.platform.replace('/', "-")),
+                stem: format!("{}-{}", i.role, i.platform_name().replace('/', "-")),
                 manifest_digest: i.manifest_digest.to_string(),
                 cyclonedx: serde_json::json!({}),
                 spdx: serde_json::json!({}),

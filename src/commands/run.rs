@@ -135,7 +135,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         out.as_deref(),
         (
             &image,
-            Some(release.platform.as_str()).filter(|p| verified && !p.is_empty()),
+            Some(release.platform_name().as_str()).filter(|p| verified && !p.is_empty()),
         ),
         &args.command,
         &options,
@@ -155,7 +155,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     let record = RunRecord {
         image: &release.name,
         image_digest: &release.manifest_digest,
-        platform: &release.platform,
+        platform: &release.platform_name(),
         index_digest: release.index_digest.as_deref().unwrap_or_default(),
         lock: lock_path.display().to_string(),
         lock_sha256: sha256_digest(&lock_bytes),
@@ -283,7 +283,7 @@ fn release_for_host<'a>(lock: &'a Lock, docker: &Docker) -> Result<&'a lock::Ima
     let host = docker.engine_platform()?;
     lock.images
         .iter()
-        .find(|i| i.role == Role::Release && same_platform(&host, &i.platform))
+        .find(|i| i.role == Role::Release && same_platform(&host, &i.platform_name()))
         .ok_or_else(|| {
             Error::Failed(format!(
                 "this engine runs {host}, and the lock has the release for {} only; run it on a host of one of those platforms",

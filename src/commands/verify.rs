@@ -259,14 +259,20 @@ fn check_index_present(
 /// The platforms to check: every locked one, or those `--platform` names (each must be
 /// locked). `--load` loads whole image indexes, so it checks every platform.
 fn chosen_platforms(lock: &Lock, asked: Option<&str>, load: bool) -> Result<Vec<String>> {
-    let locked = lock.build.platforms();
+    let locked: Vec<String> = lock
+        .build
+        .platforms()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
     let Some(asked) = asked else {
         return Ok(locked.iter().map(|p| p.to_string()).collect());
     };
-    lock::check_platforms("--platform", asked)
-        .map_err(|why| Error::Usage(why.replace(" = ", " ")))?;
+    asked
+        .parse::<crate::image::platform::Platforms>()
+        .map_err(|why| Error::Usage(format!("--platform {why}")))?;
     let asked = lock::split_platforms(asked);
-    if let Some(other) = asked.iter().find(|p| !locked.contains(p)) {
+    if let Some(other) = asked.iter().find(|p| !locked.iter().any(|l| l == *p)) {
         return Err(Error::Usage(format!(
             "--platform {other}: the lock has no image for it (it was released for {}); name locked platforms only",
             locked.join(",")
@@ -281,14 +287,14 @@ fn chosen_platforms(lock: &Lock, asked: Option<&str>, load: bool) -> Result<Vec<
     // In the lock's order, so that a rebuild of them all is the locked index.
     Ok(locked
         .iter()
-        .filter(|p| asked.contains(p))
+        .filter(|p| asked.contains(&p.as_str()))
         .map(|p| p.to_string())
         .collect())
 }
 
 /// Whether a locked image is one of the platforms checked (always, in a single-platform lock).
 fn checked(image: &lock::Image, platforms: &[String]) -> bool {
-    image.platform.is_empty() || platforms.contains(&image.platform)
+    image.platform.is_none() || platforms.contains(&image.platform_name())
 }
 
 /// The exit status of a printed report: a difference first, then a drifted base, then a host
@@ -358,12 +364,11 @@ fn base_tags(
                 .iter()
                 .filter(|b| seen.insert((&b.reference, &b.dockerfile, &b.index_digest)))
                 .map(|b| {
-                    let platform = if b.platform.is_empty() {
-                        &lock.build.platform
-                    } else {
-                        &b.platform
+                    let platform = match &b.platform {
+                        Some(platform) => platform.to_string(),
+                        None => lock.build.platform.to_string(),
                     };
-                    check_base_tag(docker, b, platform)
+                    check_base_tag(docker, b, &platform)
                 })
                 .collect()
         }
@@ -958,7 +963,7 @@ fn rebuild(
         .iter()
         .filter(|i| i.role == Role::Release && checked(i, how.platforms))
     {
-        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));
+        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform_name()));
         report.built_on = built_on;
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
@@ -1094,7 +1099,7 @@ fn locked_plan(
                 .find(|b| {
                     b.reference == external.image
                         && b.dockerfile == dockerfile
-                        && (b.platform.is_empty() || b.platform == platform)
+                        && b.platform.as_ref().map_or(true, |p| *p == *platform)
                 })
                 .cloned()
                 .ok_or_else(|| {
@@ -1320,7 +1325,7 @@ fn base_for_release(
         })?;
     let mut reports = Vec::new();
     for locked in &checked_bases {
-        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));
+        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform_name()));
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
     }

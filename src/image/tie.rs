@@ -18,10 +18,10 @@ const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 const ATTESTATION: &str = "attestation-manifest";
 
 /// What the lock says one platform of a role is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LockedManifest<'a> {
     /// `os/arch[/variant]`.
-    pub platform: &'a str,
+    pub platform: String,
     pub manifest: &'a str,
     pub config: &'a str,
     pub layers: &'a [crate::image::digest::Digest],
@@ -233,7 +233,7 @@ pub fn tie<E>(
         Err(untied) => return Ok(Err(untied)),
     };
     for want in locked {
-        let Some((_, listed)) = map.iter().find(|(p, _)| same_platform(p, want.platform)) else {
+        let Some((_, listed)) = map.iter().find(|(p, _)| same_platform(p, &want.platform)) else {
             return Ok(Err(Untied::MissingPlatform {
                 index: index_digest.to_string(),
                 platform: want.platform.to_string(),
@@ -251,7 +251,7 @@ pub fn tie<E>(
     }
     if let Some((platform, listed)) = map
         .iter()
-        .find(|(p, _)| !locked.iter().any(|l| same_platform(p, l.platform)))
+        .find(|(p, _)| !locked.iter().any(|l| same_platform(p, &l.platform)))
     {
         return Ok(Err(Untied::ExtraPlatform {
             index: index_digest.to_string(),
@@ -372,13 +372,13 @@ mod tests {
         fn manifests(&self) -> Vec<LockedManifest<'_>> {
             vec![
                 LockedManifest {
-                    platform: "linux/amd64",
+                    platform: "linux/amd64".into(),
                     manifest: &self.amd,
                     config: "sha256:cfg",
                     layers: &self.layers,
                 },
                 LockedManifest {
-                    platform: "linux/arm64",
+                    platform: "linux/arm64".into(),
                     manifest: &self.arm,
                     config: "sha256:cfg",
                     layers: &self.layers,

@@ -13,6 +13,7 @@ use crate::error::{clip, named, quote, Error, Result};
 mod summary;
 mod types;
 use crate::image::digest::Digest;
+use crate::image::platform::{Platform, Platforms};
 use crate::image::reference::ImageRef;
 use crate::inventory::LockedInventory;
 pub use types::{
@@ -129,7 +130,7 @@ pub struct Build {
     pub base_fingerprint: Option<crate::project::fingerprint::Fingerprint>,
     /// `os/arch[/variant]`, or several joined by `,` for a multi-platform release (one OCI
     /// image index); see [`Build::platforms`].
-    pub platform: String,
+    pub platform: Platforms,
     /// The build context, relative to the project directory.
     pub context: RelativePath,
     /// The stage built of the release's Dockerfile; absent for its last.
@@ -368,9 +369,17 @@ impl Build {
     }
 
     /// The platforms of the build, in the order given (one for a single-platform release).
-    pub fn platforms(&self) -> Vec<&str> {
-        split_platforms(&self.platform)
+    pub fn platforms(&self) -> &[Platform] {
+        self.platform.list()
     }
+}
+
+/// The name of an entry's platform, empty for none (a single-platform lock's entries).
+pub fn platform_name(platform: &Option<Platform>) -> String {
+    platform
+        .as_ref()
+        .map(Platform::to_string)
+        .unwrap_or_default()
 }
 
 /// `linux/amd64,linux/arm64` → its platforms, in order.
@@ -486,8 +495,12 @@ pub struct Base {
     pub dockerfile: String,
     /// The platform this entry's `platform_digest` is for: only in a multi-platform lock, which
     /// has one `[[base]]` per platform.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub platform: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "none_if_empty"
+    )]
+    pub platform: Option<Platform>,
     /// Digest of what the reference resolved to: an image index, or a single manifest.
     pub index_digest: Digest,
     /// Digest of the manifest for the build platform.
@@ -502,8 +515,12 @@ pub struct Image {
     pub name: ImageRef,
     /// The platform of this manifest: only in a multi-platform lock, which has one `[[image]]`
     /// per role and platform.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub platform: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "none_if_empty"
+    )]
+    pub platform: Option<Platform>,
     /// The image index holding this platform's manifest (the engine's image ID): only in a
     /// multi-platform lock, the same for every platform of a role.
     #[serde(
@@ -559,11 +576,15 @@ impl Image {
 
     /// ` (linux/arm64)` for an image of a multi-platform lock, else nothing: for messages.
     pub fn on_platform(&self) -> String {
-        if self.platform.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", self.platform)
+        match &self.platform {
+            Some(platform) => format!(" ({platform})"),
+            None => String::new(),
         }
+    }
+
+    /// Its platform's name, empty in a single-platform lock.
+    pub fn platform_name(&self) -> String {
+        platform_name(&self.platform)
     }
 }
 
@@ -733,7 +754,6 @@ impl Lock {
     /// Rejects anything that would become a docker option or argument it should not be,
     /// before any process starts.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        check_platforms("build.platform", &self.build.platform)?;
         for (key, value) in &self.build.args {
             check_word("build.args key", key)?;
             if value.chars().any(char::is_control) {
@@ -799,7 +819,7 @@ impl Lock {
         let platforms = self.build.platforms();
         if platforms.len() == 1 {
             for i in &self.images {
-                if !i.platform.is_empty() || i.index_digest.is_some() {
+                if i.platform.is_some() || i.index_digest.is_some() {
                     return Err(format!(
                         "[[image]] {} has a platform or index_digest, but build.platform names one platform; only a multi-platform lock has them",
                         quote(&i.name)
@@ -809,7 +829,7 @@ impl Lock {
             if let Some(dup) = duplicate(self.images.iter().map(|i| i.role.as_str())) {
                 return Err(format!("two [[image]] entries with role = \"{dup}\""));
             }
-            if let Some(b) = self.bases.iter().find(|b| !b.platform.is_empty()) {
+            if let Some(b) = self.bases.iter().find(|b| b.platform.is_some()) {
                 return Err(format!(
                     "[[base]] {} has a platform, but build.platform names one platform",
                     quote(&b.reference)
@@ -818,11 +838,11 @@ impl Lock {
             return Ok(());
         }
         for i in &self.images {
-            if !platforms.contains(&i.platform.as_str()) {
+            if !i.platform.as_ref().is_some_and(|p| platforms.contains(p)) {
                 return Err(format!(
                     "[[image]] {} has platform = {}, which is not in build.platform = {}",
                     quote(&i.name),
-                    quote(&i.platform),
+                    quote(&i.platform_name()),
                     quote(&self.build.platform)
                 ));
             }
@@ -838,7 +858,8 @@ impl Lock {
             let Some(first) = of_role.first() else {
                 continue;
             };
-            if let Some(dup) = duplicate(of_role.iter().map(|i| i.platform.as_str())) {
+            let names: Vec<String> = of_role.iter().map(|i| i.platform_name()).collect();
+            if let Some(dup) = duplicate(names.iter().map(String::as_str)) {
                 return Err(format!(
                     "two [[image]] entries with role = \"{role}\" and platform = {}",
                     quote(dup)
@@ -863,21 +884,21 @@ impl Lock {
             }
             if let Some(missing) = platforms
                 .iter()
-                .find(|p| !of_role.iter().any(|i| i.platform == **p))
+                .find(|p| !of_role.iter().any(|i| i.platform.as_ref() == Some(*p)))
             {
                 return Err(format!(
                     "no [[image]] with role = \"{role}\" for platform {}, which build.platform names",
-                    quote(missing)
+                    quote(&missing.to_string())
                 ));
             }
         }
         let mut seen = std::collections::BTreeSet::new();
         for b in &self.bases {
-            if !platforms.contains(&b.platform.as_str()) {
+            if !b.platform.as_ref().is_some_and(|p| platforms.contains(p)) {
                 return Err(format!(
                     "[[base]] {} has platform = {}, which is not in build.platform = {}",
                     quote(&b.reference),
-                    quote(&b.platform),
+                    quote(&platform_name(&b.platform)),
                     quote(&self.build.platform)
                 ));
             }
@@ -886,7 +907,7 @@ impl Lock {
                     "two [[base]] entries for {} in {} on platform {}",
                     quote(&b.reference),
                     quote(&b.dockerfile),
-                    quote(&b.platform)
+                    quote(&platform_name(&b.platform))
                 ));
             }
         }
@@ -919,7 +940,7 @@ impl Lock {
     pub fn image_for(&self, role: Role, platform: &str) -> Option<&Image> {
         self.images
             .iter()
-            .find(|i| i.role == role && (i.platform.is_empty() || i.platform == platform))
+            .find(|i| i.role == role && i.platform.as_ref().map_or(true, |p| *p == *platform))
     }
 
     /// Whether the release is an image index of several platforms.
@@ -1601,7 +1622,7 @@ pub(crate) mod tests {
                 reference: crate::image::reference::ImageRef::try_from("ubuntu:22.04".to_string())
                     .unwrap(),
                 dockerfile: "docker/Dockerfile.base".into(),
-                platform: String::new(),
+                platform: None,
                 index_digest: Digest::parse(&d('1')).unwrap(),
                 platform_digest: Digest::parse(&d('2')).unwrap(),
             }],
@@ -1610,7 +1631,7 @@ pub(crate) mod tests {
                 Image {
                     role: Role::Base,
                     name: "curvenet:base".into(),
-                    platform: String::new(),
+                    platform: None,
                     index_digest: None,
                     manifest_digest: digest('3'),
                     config_digest: digest('4'),
@@ -1623,7 +1644,7 @@ pub(crate) mod tests {
                 Image {
                     role: Role::Release,
                     name: "curvenet:0123456789ab".into(),
-                    platform: String::new(),
+                    platform: None,
                     index_digest: None,
                     manifest_digest: digest('6'),
                     config_digest: digest('7'),
@@ -1648,14 +1669,14 @@ pub(crate) mod tests {
         for (n, platform) in ["linux/amd64", "linux/arm64"].into_iter().enumerate() {
             for b in &lock.bases {
                 bases.push(Base {
-                    platform: platform.into(),
+                    platform: Some(platform.into()),
                     platform_digest: Digest::parse(&d(['2', 'c'][n])).unwrap(),
                     ..b.clone()
                 });
             }
             for i in &lock.images {
                 let mut i = i.clone();
-                i.platform = platform.into();
+                i.platform = Some(platform.into());
                 i.index_digest = Some(digest(if i.role == Role::Base { 'a' } else { 'b' }));
                 if n == 1 {
                     i.manifest_digest = digest(if i.role == Role::Base { 'd' } else { 'e' });
@@ -1787,13 +1808,13 @@ pub(crate) mod tests {
         type Spoil = fn(&mut Lock);
         let bad: &[(&str, Spoil)] = &[
             ("not in build.platform", |l| {
-                l.images[1].platform = "linux/s390x".into()
+                l.images[1].platform = Some("linux/s390x".into())
             }),
             ("not in build.platform", |l| {
-                l.bases[0].platform = "linux/s390x".into()
+                l.bases[0].platform = Some("linux/s390x".into())
             }),
             ("platform = \"linux/amd64\"", |l| {
-                l.images[2].platform = "linux/amd64".into()
+                l.images[2].platform = Some("linux/amd64".into())
             }),
             ("two index digests", |l| {
                 l.images[3].index_digest = Some(digest('f'))
@@ -1802,23 +1823,11 @@ pub(crate) mod tests {
             ("two names", |l| l.images[3].name = "other:1".into()),
             ("for platform \"linux/arm64\"", |l| {
                 l.images
-                    .retain(|i| !(i.role == Role::Base && i.platform == "linux/arm64"))
+                    .retain(|i| !(i.role == Role::Base && i.platform_name() == "linux/arm64"))
             }),
             ("two [[base]] entries", |l| {
                 let b = l.bases[0].clone();
                 l.bases.push(b)
-            }),
-            ("names linux/amd64 twice", |l| {
-                l.build.platform = "linux/amd64,linux/amd64".into()
-            }),
-            ("comma-separated list", |l| {
-                l.build.platform = "linux/amd64, linux/arm64".into()
-            }),
-            ("comma-separated list", |l| {
-                l.build.platform = "linux/amd64,".into()
-            }),
-            ("comma-separated list", |l| {
-                l.build.platform = "linux/amd64,--privileged".into()
             }),
         ];
         for (needle, spoil) in bad {
@@ -1828,9 +1837,38 @@ pub(crate) mod tests {
             assert!(err.contains(needle), "{needle}: {err}");
             assert!(!err.contains('\n'), "{err}");
         }
+        // A platform list or an entry's platform that is none is not even read.
+        let text = sample_multi().to_toml();
+        let locked = "platform = \"linux/amd64,linux/arm64\"";
+        assert!(text.contains(locked), "{text}");
+        for (needle, list) in [
+            ("names linux/amd64 twice", "linux/amd64,linux/amd64"),
+            ("comma-separated list", "linux/amd64, linux/arm64"),
+            ("comma-separated list", "linux/amd64,"),
+            ("comma-separated list", "linux/amd64,--privileged"),
+            ("names more than 16", &vec!["linux/amd64"; 17].join(",")),
+        ] {
+            let err = refused(&text.replace(locked, &format!("platform = {list:?}")));
+            assert!(err.starts_with("x.lock: build.platform = \""), "{err}");
+            assert!(
+                err.contains(needle) && !err.contains('\n'),
+                "{needle}: {err}"
+            );
+        }
+        let entry = "platform = \"linux/arm64\"";
+        assert!(text.contains(entry), "{text}");
+        for bad in ["linux", "--privileged", "linux/arm64 --x"] {
+            let err = refused(&text.replacen(entry, &format!("platform = {bad:?}"), 1));
+            assert!(
+                err.starts_with(&format!(
+                    "x.lock: base.platform = {bad:?} is not a platform"
+                )),
+                "{err}"
+            );
+        }
         // A single-platform lock carries no platform keys, and one image per role.
         let mut lock = sample();
-        lock.images[0].platform = "linux/amd64".into();
+        lock.images[0].platform = Some("linux/amd64".into());
         assert!(lock
             .validate()
             .unwrap_err()
@@ -1842,7 +1880,7 @@ pub(crate) mod tests {
             .unwrap_err()
             .contains("only a multi-platform lock"));
         let mut lock = sample();
-        lock.bases[0].platform = "linux/amd64".into();
+        lock.bases[0].platform = Some("linux/amd64".into());
         assert!(lock.validate().unwrap_err().contains("names one platform"));
         let mut lock = sample();
         let again = lock.images[1].clone();

@@ -67,7 +67,7 @@ pub(super) fn summary(lock: &Lock) -> String {
         ),
     ));
     let release = lock.image(Role::Release);
-    let base = release.and_then(|r| lock.image_for(Role::Base, &r.platform));
+    let base = release.and_then(|r| lock.image_for(Role::Base, &r.platform_name()));
     if let Some(release) = release {
         let inventory = &release.inventory;
         let os = base

@@ -192,7 +192,7 @@ impl Plan {
                     }
                     let mut pinned = pin(external, &stage.path, platform)?;
                     if multi {
-                        pinned.platform = platform.to_string();
+                        pinned.platform = Some(crate::lock::recorded("base.platform", platform)?);
                     }
                     bases.push(pinned);
                 }
@@ -1369,7 +1369,7 @@ mod tests {
                     reference: crate::image::reference::ImageRef::try_from(external.image.clone())
                         .unwrap(),
                     dockerfile: dockerfile.to_string(),
-                    platform: String::new(),
+                    platform: None,
                     index_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
                     platform_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
                 })

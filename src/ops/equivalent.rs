@@ -123,7 +123,7 @@ mod tests {
         let locked = lock::Image {
             role: Role::Release,
             name: "paper:0aec7cf19e24".into(),
-            platform: String::new(),
+            platform: None,
             index_digest: None,
             manifest_digest: crate::lock::tests::digest('a'),
             config_digest: crate::lock::tests::digest('b'),

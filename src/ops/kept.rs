@@ -26,10 +26,11 @@ pub fn locked_base(
     // The image index of several platforms (each platform's manifest copied and checked),
     // else the one manifest.
     let digest = &locked.engine_digest().to_string();
-    let platform = if locked.platform.is_empty() {
+    let locked_platform = locked.platform_name();
+    let platform = if locked.platform.is_none() {
         platform
     } else {
-        &locked.platform
+        &locked_platform
     };
     let locked_layers = || {
         all.iter()

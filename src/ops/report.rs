@@ -193,7 +193,7 @@ impl ImageReport {
         ImageReport {
             role: locked.role,
             name: locked.name.to_string(),
-            platform: Some(locked.platform.clone()).filter(|p| !p.is_empty()),
+            platform: locked.platform.as_ref().map(|p| p.to_string()),
             status: Status::Identical,
             locked: locked.manifest_digest.to_string(),
             found: None,
@@ -554,7 +554,7 @@ mod tests {
         lock::Image {
             role,
             name: format!("p:{role}").as_str().into(),
-            platform: String::new(),
+            platform: None,
             index_digest: None,
             manifest_digest: d('f'),
             config_digest: d('c'),
