@@ -954,7 +954,7 @@ fn source_facts(
     facts
         .untracked_files
         .retain(|f| !crate::scratch::is_temp_file(f));
-    lock::check_remote(&facts.remote).map_err(|why| {
+    lock::Remote::try_from(facts.remote.clone()).map_err(|why| {
         Error::Failed(format!(
             "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
         ))

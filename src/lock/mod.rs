@@ -1149,7 +1149,7 @@ fn key_of_value(text: &str, at: usize) -> Option<String> {
 }
 
 /// The remote a lock records: git must be able to take it as a URL and nothing else.
-pub fn check_remote(remote: &str) -> std::result::Result<(), String> {
+fn check_remote(remote: &str) -> std::result::Result<(), String> {
     if remote.starts_with('-') || remote.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(format!(
             "{} is not allowed (leading `-`, whitespace or control character)",
@@ -1178,14 +1178,8 @@ fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(
     }
 }
 
-pub fn check_digest(key: &str, value: &str) -> std::result::Result<(), String> {
-    crate::image::digest::Digest::parse(value)
-        .map(|_| ())
-        .map_err(|why| format!("{} {why}", named(key, value)))
-}
-
 /// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.
-pub fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
+fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
     if value.is_empty()
         || value.starts_with('-')
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -1199,10 +1193,6 @@ pub fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// An image reference a lock names; it belongs to the image model, which does not import the
-/// lock.
-pub use crate::image::reference::check_ref;
-
 /// The helper of git's `<transport>::<address>` syntax (`ext::`, `fd::`), if `remote` uses it.
 pub fn remote_helper(remote: &str) -> Option<&str> {
     let (helper, _) = remote.split_once("::")?;
@@ -1213,46 +1203,7 @@ pub fn remote_helper(remote: &str) -> Option<&str> {
     .then_some(helper)
 }
 
-pub fn check_platform(key: &str, value: &str) -> std::result::Result<(), String> {
-    let parts: Vec<&str> = value.split('/').collect();
-    if (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} is not one os/arch[/variant] platform, such as linux/amd64",
-            named(key, value)
-        ))
-    }
-}
-
-/// One platform, or several joined by `,` (no spaces), none twice, at most 16.
-pub fn check_platforms(key: &str, value: &str) -> std::result::Result<(), String> {
-    let list: Vec<&str> = value.split(',').collect();
-    if list.len() > 16 {
-        return Err(format!(
-            "{} names more than 16 platforms",
-            named(key, value)
-        ));
-    }
-    for p in &list {
-        check_platform(key, p).map_err(|_| {
-            format!(
-                "{} is not a platform, or a comma-separated list of platforms, such as linux/amd64,linux/arm64",
-                named(key, value)
-            )
-        })?;
-    }
-    if let Some(dup) = duplicate(list.iter().copied()) {
-        return Err(format!("{} names {dup} twice", named(key, value)));
-    }
-    Ok(())
-}
-
-pub fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
+fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
     let path = Path::new(value);
     if value.is_empty()
         || path.is_absolute()
@@ -1292,7 +1243,7 @@ pub fn is_proxy_arg(key: &str) -> bool {
 
 /// A secret or SSH id: a plain word (letters, digits, `_ . -`, not starting with `-` or `.`),
 /// so that it can never become another option or another field of buildx's `id=...,src=...`.
-pub fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
+fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
     let ok = !value.is_empty()
         && value.len() <= 128
         && value.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -1310,7 +1261,7 @@ pub fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
 }
 
 /// `NAME:IP`, as `--add-host` takes it: a host name, then an IPv4 or IPv6 address.
-pub fn check_add_host(key: &str, value: &str) -> std::result::Result<(), String> {
+fn check_add_host(key: &str, value: &str) -> std::result::Result<(), String> {
     let why = || {
         format!(
             "{} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)",
@@ -1417,7 +1368,7 @@ pub fn parse_ulimit(value: &str) -> std::result::Result<Ulimit<'_>, String> {
     Ok(Ulimit { kind, soft, hard })
 }
 
-pub fn check_ulimit(key: &str, value: &str) -> std::result::Result<(), String> {
+fn check_ulimit(key: &str, value: &str) -> std::result::Result<(), String> {
     parse_ulimit(value)
         .map(|_| ())
         .map_err(|why| format!("{} {why}", named(key, value)))
@@ -1456,7 +1407,7 @@ pub fn parse_size(value: &str) -> std::result::Result<u64, String> {
     }
 }
 
-pub fn check_shm_size(key: &str, value: &str) -> std::result::Result<(), String> {
+fn check_shm_size(key: &str, value: &str) -> std::result::Result<(), String> {
     parse_size(value)
         .map(|_| ())
         .map_err(|why| format!("{} {why}", named(key, value)))
@@ -1468,7 +1419,7 @@ pub const IMAGE_CONTEXT: &str = "docker-image://";
 /// The name of a named context, as a Dockerfile's `FROM NAME` or `COPY --from=NAME` uses it: a
 /// plain word of docker's reference grammar (lowercase letters and digits, joined by `.`, `_`,
 /// `__` or dashes), so that BuildKit matches it as written and it can be no option.
-pub fn check_context_name(key: &str, name: &str) -> std::result::Result<(), String> {
+fn check_context_name(key: &str, name: &str) -> std::result::Result<(), String> {
     if name.len() <= 128 && crate::image::reference::is_path_component(name) {
         Ok(())
     } else {
