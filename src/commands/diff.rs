@@ -96,7 +96,7 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         lock.build.target.as_deref().unwrap_or_default().to_string(),
     );
     for (k, v) in &lock.build.args {
-        m.insert(format!("build.args.{k}"), v.clone());
+        m.insert(format!("build.args.{k}"), v.to_string());
     }
     if !lock.build.compression.is_gzip() {
         m.insert(

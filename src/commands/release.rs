@@ -861,7 +861,16 @@ fn locked_build(
         ssh: lock::recorded_all("build.ssh", inputs.ssh.iter().map(|s| &s.id))?,
         shm_size: lock::recorded_unless_empty("build.shm_size", &inputs.shm_size)?,
         ulimits: lock::recorded_all("build.ulimits", &inputs.ulimits)?,
-        args: inputs.args.clone(),
+        args: inputs
+            .args
+            .iter()
+            .map(|(name, value)| {
+                Ok((
+                    lock::recorded("build.args", name)?,
+                    lock::recorded(&format!("build.args.{name}"), value)?,
+                ))
+            })
+            .collect::<Result<_>>()?,
         contexts,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
@@ -1188,7 +1197,7 @@ mod tests {
                 ssh: vec![],
                 shm_size: None,
                 ulimits: vec![],
-                args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
+                args: [("B".into(), "2".into()), ("A".into(), "1".into())].into(),
                 contexts: Default::default(),
                 compression: Default::default(),
                 timestamps: Default::default(),

@@ -588,7 +588,7 @@ fn overridden_args(
     env: &dyn Fn(&str) -> Option<String>,
     overridden: &mut Vec<Overridden>,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    let mut build_args = lock.build.args.clone();
+    let mut build_args = lock.build.args_text();
     for raw in &args.build_args {
         let (key, value) = match raw.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
@@ -612,7 +612,7 @@ fn overridden_args(
         let flag = format!("--build-arg {}", crate::error::quote(raw));
         crate::project::check_build_arg(&key, &value)
             .map_err(|why| Error::Usage(format!("{flag} {why}")))?;
-        let Some(locked) = lock.build.args.get(&key) else {
+        let Some(locked) = lock.build.args.get(key.as_str()) else {
             return Err(Error::Usage(format!(
                 "{flag}: the lock has no build argument {key}; a rebuild can only override a locked one"
             )));
@@ -621,7 +621,7 @@ fn overridden_args(
             overridden.push(Overridden {
                 input: Input::BuildArg,
                 name: key.clone(),
-                locked: locked.clone(),
+                locked: locked.to_string(),
                 used: value.clone(),
             });
         }

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     check_add_host, check_context_name, check_id, check_relative, check_remote, check_shm_size,
-    check_ulimit, check_word,
+    check_ulimit, check_word, is_proxy_arg,
 };
+use crate::error::quote;
 
 /// A text value checked once, as it is made or read. `check` returns why a value is refused,
 /// starting with the quoted value (the lock's reader adds the key).
@@ -122,6 +123,35 @@ checked_text!(
     /// whitespace or control character.
     Word,
     |value| check_word("", value)
+);
+
+checked_text!(
+    /// The name of a build argument (`[build.args]`): a word, and never one of BuildKit's proxy
+    /// arguments, which come from the environment of the build and are never recorded.
+    ArgName,
+    |name| {
+        check_word("", name)?;
+        if is_proxy_arg(name) {
+            return Err(format!(
+                "{} is a proxy setting, which a lock never records: proxies come from the environment of the build",
+                quote(name)
+            ));
+        }
+        Ok(())
+    }
+);
+
+checked_text!(
+    /// The value of a build argument: one line, no control character. Its error does not
+    /// quote it (a value can hold a password).
+    ArgValue,
+    |value| {
+        if value.chars().any(char::is_control) {
+            Err("is a value with a control character; a build argument is one line without control characters".into())
+        } else {
+            Ok(())
+        }
+    }
 );
 
 checked_text!(
