@@ -760,8 +760,10 @@ impl Lock {
         write_atomic(path, self.to_toml().as_bytes())
     }
 
-    /// Rejects anything that would become a docker option or argument it should not be,
-    /// before any process starts.
+    /// The rules between values, which no value's type can say: each value is checked as it
+    /// is read (its type), these when the whole lock is, before any process starts. An id, host
+    /// or limit named twice; a Dockerfile's secret or SSH id the build was not given; a release
+    /// image; and the entries of each platform (see [`Lock::check_platform_entries`]).
     pub fn validate(&self) -> std::result::Result<(), String> {
         for (key, list) in [
             ("build.secrets", &self.build.secrets),
@@ -803,13 +805,13 @@ impl Lock {
         if !self.images.iter().any(|i| i.role == Role::Release) {
             return Err("no [[image]] with role = \"release\"".into());
         }
-        self.check_platforms()
+        self.check_platform_entries()
     }
 
     /// One `[[image]]` per role (and one `[[base]]` per reference) in a single-platform lock,
     /// none with a `platform`; in a multi-platform lock, one per role and platform of the
     /// build's list, each with its platform, and one index digest per role.
-    fn check_platforms(&self) -> std::result::Result<(), String> {
+    fn check_platform_entries(&self) -> std::result::Result<(), String> {
         let platforms = self.build.platforms();
         if platforms.len() == 1 {
             for i in &self.images {
