@@ -1133,15 +1133,26 @@ fn key_of_value(text: &str, at: usize) -> Option<String> {
             }
         })
     };
-    let table = lines
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|header| header.trim_matches(|c| c == '[' || c == ']').trim());
-    match (table.filter(|t| !t.is_empty()), key) {
-        (Some(table), Some(key)) => Some(format!("{table}.{key}")),
-        (Some(table), None) => Some(table.to_string()),
-        (None, key) => key,
-    }
+    // The table's header, `[a.b]` or `[[a]]` (a comment may follow): named only when each of
+    // its parts is a bare key, as every table a lock has is, so that no text of the lock but
+    // key names reaches the message.
+    let table = match lines.map(str::trim).find(|l| l.starts_with('[')) {
+        None => None,
+        Some(header) => {
+            let inner = header.trim_start_matches('[');
+            let inner = inner[..inner.find(']')?].trim();
+            if !inner.split('.').all(|part| bare(part.trim())) {
+                return None;
+            }
+            Some(inner.replace(' ', ""))
+        }
+    };
+    let name = match (table, key) {
+        (Some(table), Some(key)) => format!("{table}.{key}"),
+        (Some(table), None) => table,
+        (None, key) => key?,
+    };
+    Some(clip(&name))
 }
 
 /// The remote a lock records: git must be able to take it as a URL and nothing else.
@@ -2581,6 +2592,42 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.len() < 600, "{}", clip(&err));
+    }
+
+    #[test]
+    fn a_refused_value_is_named_by_its_key_and_only_key_names_reach_the_message() {
+        let text = sample().to_toml();
+        // A comment after the header is no part of the key.
+        let commented = text
+            .replace("[build]\n", "[build] # the build\n")
+            .replace("context = \".\"", "context = \"/etc\"");
+        let err = refused(&commented);
+        assert!(
+            err.starts_with("x.lock: build.context = \"/etc\" must be"),
+            "{err}"
+        );
+        // A huge key is clipped; a quoted table's name is not repeated at all.
+        let huge = "k".repeat(100_000);
+        let err = refused(&text.replace("[build]\n", &format!("[build]\n{huge} = 1\n")));
+        assert!(err.len() < 600, "{}", clip(&err));
+        let quoted = text
+            .replace("[build]\n", "[\"build\"]\n")
+            .replace("context = \".\"", "context = \"/etc\"");
+        let err = refused(&quoted);
+        assert!(err.starts_with("x.lock: \"/etc\" must be"), "{err}");
+        // An element of a list written one per line is named by the list's key.
+        let mut lock = sample();
+        lock.build.secrets = vec!["a".into(), "b".into()];
+        let text = lock.to_toml();
+        assert!(
+            text.contains("secrets = [\n    \"a\",\n    \"b\",\n]"),
+            "{text}"
+        );
+        let err = refused(&text.replace("    \"b\",\n", "    \"-b\",\n"));
+        assert!(
+            err.starts_with("x.lock: build.secrets = \"-b\" is not a plain id"),
+            "{err}"
+        );
     }
 
     #[test]
