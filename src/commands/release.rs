@@ -97,6 +97,16 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     );
     settings.base_source_date_epoch = base_source_date_epoch;
     settings.full_log = args.progress == ProgressArg::Plain;
+    settings.annotations = crate::image::annotations::Annotations::of_release(
+        &facts.commit,
+        &facts.remote,
+        source_date_epoch,
+    )
+    .map_err(|why| {
+        Error::Failed(format!(
+            "the release's image annotations: {why}; set a remote URL git can record (git remote set-url origin URL)"
+        ))
+    })?;
 
     let work = crate::scratch::work_dir("release")?;
     let (root, source) = build_source(
@@ -209,6 +219,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         lock::Build {
             base_source_date_epoch: base_epoch_of_lock,
             base_fingerprint: fingerprint.clone(),
+            annotations: plan.settings.annotations.clone(),
             ..locked_build(&inputs, &platform, source_date_epoch, contexts)?
         },
         builder,
@@ -542,6 +553,7 @@ fn build_settings(
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         full_log: false,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
+        annotations: Default::default(),
         inputs: crate::ops::build::build_inputs(inputs, Default::default()),
         contexts: contexts.clone(),
     }
@@ -875,6 +887,7 @@ fn locked_build(
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
+        annotations: Default::default(),
     })
 }
 
@@ -1202,6 +1215,12 @@ mod tests {
                 compression: Default::default(),
                 timestamps: Default::default(),
                 image_config: Default::default(),
+                annotations: crate::image::annotations::Annotations::of_release(
+                    &facts(dirty).commit,
+                    &facts(dirty).remote,
+                    1_700_000_000,
+                )
+                .unwrap(),
             },
             Default::default(),
             (vec![], bases),

@@ -45,6 +45,9 @@ pub struct Settings {
     pub full_log: bool,
     /// Who writes the image configs: BuildKit, or this tool in its canonical form.
     pub image_config: ImageConfig,
+    /// The OCI annotations of the release's manifests (never the base's, which many commits
+    /// share): see [`crate::lock::Build::annotations`].
+    pub annotations: crate::image::annotations::Annotations,
 }
 
 /// How a new release clamps its layers' file times: after the build, so that no BuildKit
@@ -309,6 +312,10 @@ impl Plan {
             export_uncompressed: self.settings.timestamps == Timestamps::Encoded
                 && self.settings.image_config == ImageConfig::Canonical1,
             inputs: self.inputs_of(stage),
+            annotations: match stage.role {
+                Role::Release => self.settings.annotations.clone(),
+                Role::Base => Default::default(),
+            },
         }
     }
 
@@ -1272,6 +1279,7 @@ pub fn dev_base(
         rewrite_timestamp: false,
         // Stored in the engine to be run, never locked: compressed as the engine likes.
         export_uncompressed: false,
+        annotations: Default::default(),
         inputs: build_inputs(inputs, named_contexts(&given, root, project)?),
     };
     Ok(DevBase {
@@ -1332,6 +1340,7 @@ mod tests {
             timestamps: Default::default(),
             full_log: false,
             image_config: Default::default(),
+            annotations: Default::default(),
             contexts: contexts
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
