@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{clip, named, quote, Error, Result};
+use crate::error::{clip, quote, Error, Result};
 
 mod summary;
 mod types;
@@ -88,7 +88,7 @@ impl TryFrom<String> for CommitId {
     type Error = String;
 
     fn try_from(hash: String) -> std::result::Result<CommitId, String> {
-        check_hex("", &hash, &[40, 64]).map(|()| CommitId(hash))
+        check_hex(&hash, &[40, 64]).map(|()| CommitId(hash))
     }
 }
 
@@ -206,7 +206,7 @@ impl TryFrom<String> for LockedContext {
 
     fn try_from(value: String) -> std::result::Result<Self, String> {
         let Some(image) = value.strip_prefix(IMAGE_CONTEXT) else {
-            check_context_dir("", &value)?;
+            check_context_dir(&value)?;
             return Ok(LockedContext::Dir(value));
         };
         let pinned = image.rsplit_once('@').and_then(|(reference, digest)| {
@@ -484,7 +484,7 @@ impl TryFrom<String> for FileSha256 {
     type Error = String;
 
     fn try_from(hex: String) -> std::result::Result<FileSha256, String> {
-        check_hex("", &hex, &[64]).map(|()| FileSha256(hex))
+        check_hex(&hex, &[64]).map(|()| FileSha256(hex))
     }
 }
 
@@ -1161,25 +1161,8 @@ fn key_of_value(text: &str, at: usize) -> Option<String> {
     Some(clip(&name))
 }
 
-/// The remote a lock records: git must be able to take it as a URL and nothing else.
-fn check_remote(remote: &str) -> std::result::Result<(), String> {
-    if remote.starts_with('-') || remote.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "{} is not allowed (leading `-`, whitespace or control character)",
-            quote(remote)
-        ));
-    }
-    if let Some(helper) = remote_helper(remote) {
-        return Err(format!(
-            "{} names the git remote helper `{}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
-            quote(remote),
-            clip(helper)
-        ));
-    }
-    Ok(())
-}
-
-fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(), String> {
+/// A lowercase hex hash of one of `lengths` digits.
+fn check_hex(value: &str, lengths: &[usize]) -> std::result::Result<(), String> {
     if lengths.contains(&value.len())
         && value
             .bytes()
@@ -1187,22 +1170,7 @@ fn check_hex(key: &str, value: &str, lengths: &[usize]) -> std::result::Result<(
     {
         Ok(())
     } else {
-        Err(format!("{} is not a lowercase hex hash", named(key, value)))
-    }
-}
-
-/// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.
-fn check_word(key: &str, value: &str) -> std::result::Result<(), String> {
-    if value.is_empty()
-        || value.starts_with('-')
-        || value.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        Err(format!(
-            "{} is not allowed (empty, leading `-`, whitespace or control character)",
-            named(key, value)
-        ))
-    } else {
-        Ok(())
+        Err(format!("{} is not a lowercase hex hash", quote(value)))
     }
 }
 
@@ -1214,25 +1182,6 @@ pub fn remote_helper(remote: &str) -> Option<&str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
     .then_some(helper)
-}
-
-fn check_relative(key: &str, value: &str) -> std::result::Result<(), String> {
-    let path = Path::new(value);
-    if value.is_empty()
-        || path.is_absolute()
-        || path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        || value.starts_with('-')
-        || value.chars().any(char::is_control)
-    {
-        Err(format!(
-            "{} must be a relative path inside the project",
-            named(key, value)
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// BuildKit's predefined proxy arguments that docker repro passes from the environment (as
@@ -1252,51 +1201,6 @@ pub const PROXY_ARGS: [&str; 8] = [
 /// Is `key` one of BuildKit's predefined proxy arguments (FTP included, which it also knows)?
 pub fn is_proxy_arg(key: &str) -> bool {
     PROXY_ARGS.contains(&key) || key.eq_ignore_ascii_case("ftp_proxy")
-}
-
-/// A secret or SSH id: a plain word (letters, digits, `_ . -`, not starting with `-` or `.`),
-/// so that it can never become another option or another field of buildx's `id=...,src=...`.
-fn check_id(key: &str, value: &str) -> std::result::Result<(), String> {
-    let ok = !value.is_empty()
-        && value.len() <= 128
-        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} is not a plain id: use letters, digits and _ . - (starting with a letter or digit), at most 128",
-            named(key, value)
-        ))
-    }
-}
-
-/// `NAME:IP`, as `--add-host` takes it: a host name, then an IPv4 or IPv6 address.
-fn check_add_host(key: &str, value: &str) -> std::result::Result<(), String> {
-    let why = || {
-        format!(
-            "{} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)",
-            named(key, value)
-        )
-    };
-    let (name, ip) = value.split_once(':').ok_or_else(why)?;
-    let name_ok = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        });
-    let ip_ok = ip.parse::<std::net::IpAddr>().is_ok();
-    if name_ok && ip_ok {
-        Ok(())
-    } else {
-        Err(why())
-    }
 }
 
 /// The NAME of a `NAME:IP` entry.
@@ -1381,12 +1285,6 @@ pub fn parse_ulimit(value: &str) -> std::result::Result<Ulimit<'_>, String> {
     Ok(Ulimit { kind, soft, hard })
 }
 
-fn check_ulimit(key: &str, value: &str) -> std::result::Result<(), String> {
-    parse_ulimit(value)
-        .map(|_| ())
-        .map_err(|why| format!("{} {why}", named(key, value)))
-}
-
 /// The TYPE of a `TYPE=SOFT[:HARD]` entry.
 pub fn ulimit_type(entry: &str) -> &str {
     entry.split_once('=').map_or(entry, |(kind, _)| kind)
@@ -1420,37 +1318,17 @@ pub fn parse_size(value: &str) -> std::result::Result<u64, String> {
     }
 }
 
-fn check_shm_size(key: &str, value: &str) -> std::result::Result<(), String> {
-    parse_size(value)
-        .map(|_| ())
-        .map_err(|why| format!("{} {why}", named(key, value)))
-}
-
 /// How a named context names an image: `docker-image://REF`.
 pub const IMAGE_CONTEXT: &str = "docker-image://";
 
-/// The name of a named context, as a Dockerfile's `FROM NAME` or `COPY --from=NAME` uses it: a
-/// plain word of docker's reference grammar (lowercase letters and digits, joined by `.`, `_`,
-/// `__` or dashes), so that BuildKit matches it as written and it can be no option.
-fn check_context_name(key: &str, name: &str) -> std::result::Result<(), String> {
-    if name.len() <= 128 && crate::image::reference::is_path_component(name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} is not a context name: use lowercase letters and digits, joined by . _ or - (as a Dockerfile names it in FROM NAME), at most 128",
-            named(key, name)
-        ))
-    }
-}
-
 /// A directory a named context reads: relative to the project, without `..`, and nothing
 /// buildx would read as something else (a URL, an image, a git remote: no `:` or `@`).
-pub fn check_context_dir(key: &str, value: &str) -> std::result::Result<(), String> {
-    check_relative(key, value)?;
+pub fn check_context_dir(value: &str) -> std::result::Result<(), String> {
+    types::check_relative(value)?;
     if value.contains([':', '@']) || value.starts_with("github.com/") {
         return Err(format!(
             "{} is not a directory docker repro can name: no `:` or `@`, which buildx reads as a URL, an image or a git remote",
-            named(key, value)
+            quote(value)
         ));
     }
     Ok(())
@@ -2507,14 +2385,14 @@ pub(crate) mod tests {
     #[test]
     fn context_names_and_values() {
         for ok in ["deps", "a.b", "a_b", "a__b", "a--b", "0", "base-cuda12.1"] {
-            assert_eq!(check_context_name("k", ok), Ok(()), "{ok}");
+            assert!(ok.parse::<ContextName>().is_ok(), "{ok}");
         }
         for bad in [
             "", "-a", "a-", ".a", "a..b", "a___b", "A", "a/b", "a:b", "a=b", "a b", "ä",
         ] {
-            assert!(check_context_name("k", bad).is_err(), "{bad}");
+            assert!(bad.parse::<ContextName>().is_err(), "{bad}");
         }
-        assert!(check_context_name("k", &"a".repeat(129)).is_err());
+        assert!("a".repeat(129).parse::<ContextName>().is_err());
         let digest = format!("sha256:{}", "0".repeat(64));
         for ok in [
             "data".to_string(),
@@ -2546,7 +2424,7 @@ pub(crate) mod tests {
     #[test]
     fn ids_hosts_and_networks() {
         for ok in ["pip_index", "default", "a.b-c", "0"] {
-            assert_eq!(check_id("k", ok), Ok(()), "{ok}");
+            assert!(ok.parse::<BuildId>().is_ok(), "{ok}");
         }
         for bad in [
             "",
@@ -2559,10 +2437,10 @@ pub(crate) mod tests {
             "ä",
             &"a".repeat(129),
         ] {
-            assert!(check_id("k", bad).is_err(), "{bad}");
+            assert!(bad.parse::<BuildId>().is_err(), "{bad}");
         }
         for ok in ["pypi.lab:10.0.0.5", "h:::1", "h:fe80::1", "my_host:1.2.3.4"] {
-            assert_eq!(check_add_host("k", ok), Ok(()), "{ok}");
+            assert!(ok.parse::<AddHost>().is_ok(), "{ok}");
         }
         for bad in [
             "h",
@@ -2573,7 +2451,7 @@ pub(crate) mod tests {
             "-h:1.2.3.4",
             "h:host-gateway",
         ] {
-            assert!(check_add_host("k", bad).is_err(), "{bad}");
+            assert!(bad.parse::<AddHost>().is_err(), "{bad}");
         }
         for ok in ["default", "host", "none"] {
             assert_eq!(Network::parse(ok).map(Network::as_str), Some(ok));

@@ -8,11 +8,10 @@ use std::borrow::Borrow;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_add_host, check_context_name, check_id, check_relative, check_remote, check_shm_size,
-    check_ulimit, check_word, is_proxy_arg,
-};
-use crate::error::quote;
+use std::path::Path;
+
+use super::{is_proxy_arg, parse_size, parse_ulimit, remote_helper};
+use crate::error::{clip, quote};
 
 /// A text value checked once, as it is made or read. `check` returns why a value is refused,
 /// starting with the quoted value (the lock's reader adds the key).
@@ -122,7 +121,7 @@ checked_text!(
     /// A word passed to buildx as one argument (`build.target`): not empty, no leading `-`, no
     /// whitespace or control character.
     Word,
-    |value| check_word("", value)
+    check_word
 );
 
 checked_text!(
@@ -130,7 +129,7 @@ checked_text!(
     /// arguments, which come from the environment of the build and are never recorded.
     ArgName,
     |name| {
-        check_word("", name)?;
+        check_word(name)?;
         if is_proxy_arg(name) {
             return Err(format!(
                 "{} is a proxy setting, which a lock never records: proxies come from the environment of the build",
@@ -158,13 +157,13 @@ checked_text!(
     /// A secret's or an SSH agent's id (`build.secrets`, `build.ssh`): a plain word, so that it
     /// can never become another option or another field of buildx's `id=...,src=...`.
     BuildId,
-    |value| check_id("", value)
+    check_id
 );
 
 checked_text!(
     /// An `/etc/hosts` entry of the builds, `NAME:IP` (`build.add_hosts`).
     AddHost,
-    |value| check_add_host("", value)
+    check_add_host
 );
 
 impl AddHost {
@@ -177,13 +176,13 @@ impl AddHost {
 checked_text!(
     /// The size of `/dev/shm` in the builds' RUN steps, as `--shm-size` takes it (`2g`).
     ShmSize,
-    |value| check_shm_size("", value)
+    check_shm_size
 );
 
 checked_text!(
     /// A resource limit of the builds' RUN steps, `TYPE=SOFT[:HARD]` (`build.ulimits`).
     UlimitSetting,
-    |value| check_ulimit("", value)
+    check_ulimit
 );
 
 impl UlimitSetting {
@@ -196,14 +195,14 @@ impl UlimitSetting {
 checked_text!(
     /// The name of a named build context, as a Dockerfile's `FROM NAME` uses it.
     ContextName,
-    |value| check_context_name("", value)
+    check_context_name
 );
 
 checked_text!(
     /// A path relative to the project, inside it (`source.path`, `build.context`,
     /// `dockerfile.path`): not absolute, no `..`, no leading `-`, no control character.
     RelativePath,
-    |value| check_relative("", value)
+    check_relative
 );
 
 impl AsRef<std::path::Path> for RelativePath {
@@ -219,6 +218,131 @@ checked_text!(
     Remote,
     check_remote
 );
+
+// The rule of each kind of value: why a value is refused, starting with it quoted.
+
+/// The remote a lock records: git must be able to take it as a URL and nothing else.
+fn check_remote(remote: &str) -> std::result::Result<(), String> {
+    if remote.starts_with('-') || remote.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "{} is not allowed (leading `-`, whitespace or control character)",
+            quote(remote)
+        ));
+    }
+    if let Some(helper) = remote_helper(remote) {
+        return Err(format!(
+            "{} names the git remote helper `{}::`, which can run a program; a lock's remote must be a path, https://, ssh:// or git:// URL (or pass --source DIR)",
+            quote(remote),
+            clip(helper)
+        ));
+    }
+    Ok(())
+}
+
+/// A word that will be passed to docker: not empty, no leading `-`, no whitespace or controls.
+fn check_word(value: &str) -> std::result::Result<(), String> {
+    if value.is_empty()
+        || value.starts_with('-')
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        Err(format!(
+            "{} is not allowed (empty, leading `-`, whitespace or control character)",
+            quote(value)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) fn check_relative(value: &str) -> std::result::Result<(), String> {
+    let path = Path::new(value);
+    if value.is_empty()
+        || path.is_absolute()
+        || path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        || value.starts_with('-')
+        || value.chars().any(char::is_control)
+    {
+        Err(format!(
+            "{} must be a relative path inside the project",
+            quote(value)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A secret or SSH id: a plain word (letters, digits, `_ . -`, not starting with `-` or `.`),
+/// so that it can never become another option or another field of buildx's `id=...,src=...`.
+fn check_id(value: &str) -> std::result::Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a plain id: use letters, digits and _ . - (starting with a letter or digit), at most 128",
+            quote(value)
+        ))
+    }
+}
+
+/// `NAME:IP`, as `--add-host` takes it: a host name, then an IPv4 or IPv6 address.
+fn check_add_host(value: &str) -> std::result::Result<(), String> {
+    let why = || {
+        format!(
+            "{} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)",
+            quote(value)
+        )
+    };
+    let (name, ip) = value.split_once(':').ok_or_else(why)?;
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    let ip_ok = ip.parse::<std::net::IpAddr>().is_ok();
+    if name_ok && ip_ok {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+fn check_ulimit(value: &str) -> std::result::Result<(), String> {
+    parse_ulimit(value)
+        .map(|_| ())
+        .map_err(|why| format!("{} {why}", quote(value)))
+}
+
+fn check_shm_size(value: &str) -> std::result::Result<(), String> {
+    parse_size(value)
+        .map(|_| ())
+        .map_err(|why| format!("{} {why}", quote(value)))
+}
+
+/// The name of a named context, as a Dockerfile's `FROM NAME` or `COPY --from=NAME` uses it: a
+/// plain word of docker's reference grammar (lowercase letters and digits, joined by `.`, `_`,
+/// `__` or dashes), so that BuildKit matches it as written and it can be no option.
+fn check_context_name(name: &str) -> std::result::Result<(), String> {
+    if name.len() <= 128 && crate::image::reference::is_path_component(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not a context name: use lowercase letters and digits, joined by . _ or - (as a Dockerfile names it in FROM NAME), at most 128",
+            quote(name)
+        ))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -494,7 +494,7 @@ pub fn check_build_context(name: &str, value: &str) -> std::result::Result<Conte
             quote(value)
         ));
     }
-    lock::check_context_dir("dir", value).map_err(|_| {
+    lock::check_context_dir(value).map_err(|_| {
         format!(
             "names the directory {}, which is not one docker repro can lock: no leading `-`, control characters, `:` or `@` (buildx reads those as a URL, an image or a git remote); {CONTEXT_FORMS}",
             quote(value)
