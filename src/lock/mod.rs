@@ -32,8 +32,10 @@ pub const DEFAULT_PATH: &str = "repro.lock";
 const HEADER: &str = "# This file is written by `docker repro release`; do not edit it by hand.\n\
 # It pins everything the release was built from. Check it with `docker repro verify --rebuild`.\n";
 
+/// A lock as read: each value by its type, its inventories whole, and the rules between its
+/// values kept ([`Lock::validate`]), so that no lock that breaks them is ever read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "LockText")]
 pub struct Lock {
     pub version: u32,
     pub source: Source,
@@ -48,6 +50,45 @@ pub struct Lock {
     /// Where the release was cut: information only, never an input of a rebuild.
     #[serde(default, skip_serializing_if = "Host::is_empty")]
     pub host: Host,
+}
+
+/// A lock as its text has it: each value read by its type, a release's inventory perhaps
+/// written over its base's. [`Lock`] is read through it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockText {
+    version: u32,
+    source: Source,
+    build: Build,
+    builder: Builder,
+    #[serde(rename = "dockerfile", default)]
+    dockerfiles: Vec<DockerfileEntry>,
+    #[serde(rename = "base", default)]
+    bases: Vec<Base>,
+    #[serde(rename = "image", default)]
+    images: Vec<Image>,
+    #[serde(default)]
+    host: Host,
+}
+
+impl TryFrom<LockText> for Lock {
+    type Error = String;
+
+    fn try_from(text: LockText) -> std::result::Result<Lock, String> {
+        let mut lock = Lock {
+            version: text.version,
+            source: text.source,
+            build: text.build,
+            builder: text.builder,
+            dockerfiles: text.dockerfiles,
+            bases: text.bases,
+            images: text.images,
+            host: text.host,
+        };
+        lock.whole_inventories()?;
+        lock.validate()?;
+        Ok(lock)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -660,13 +701,9 @@ impl Lock {
         drop(value);
         // From the text, not the value: an error then says where (a network or a context the
         // lock cannot hold is refused by the type it is read into).
-        let mut lock: Lock = toml::from_str(text).map_err(|e: toml::de::Error| {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
             Error::Failed(format!("{}: {}", path.display(), toml_error(text, &e)))
-        })?;
-        lock.whole_inventories()
-            .and_then(|()| lock.validate())
-            .map_err(|m| Error::Failed(format!("{}: {m}", path.display())))?;
-        Ok(lock)
+        })
     }
 
     /// Puts back the whole inventory of each image whose text lists it over its base's.
@@ -2503,6 +2540,32 @@ pub(crate) mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.len() < 600, "{}", clip(&err));
+    }
+
+    #[test]
+    fn no_deserializer_makes_a_lock_that_breaks_the_rules_between_its_values() {
+        let mut lock = sample();
+        let again = lock.images[1].clone();
+        lock.images.push(again);
+        let json = serde_json::to_value(&lock).unwrap();
+        let err = serde_json::from_value::<Lock>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("two [[image]] entries"), "{err}");
+        let text = toml::to_string(&lock).unwrap();
+        let err = toml::from_str::<Lock>(&text).unwrap_err().to_string();
+        assert!(err.contains("two [[image]] entries"), "{err}");
+        let err = refused(&text);
+        assert_eq!(
+            err, "x.lock: two [[image]] entries with role = \"release\"",
+            "one line, no position: the rule is about the whole lock"
+        );
+        // A lock read by serde alone is the lock its reader gives.
+        let text = sample_multi().to_toml();
+        assert_eq!(
+            toml::from_str::<Lock>(&text).unwrap(),
+            Lock::from_toml(&text, Path::new("x.lock")).unwrap()
+        );
     }
 
     #[test]
