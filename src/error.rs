@@ -83,6 +83,16 @@ pub fn quote(text: &str) -> String {
     format!("{:?}", clip(text))
 }
 
+/// `key = "value"` for an error about the value of `key`, or the quoted value alone where the
+/// key is named by whoever reports the error (an empty `key`: a lock's reader names it).
+pub fn named(key: &str, value: &str) -> String {
+    if key.is_empty() {
+        quote(value)
+    } else {
+        format!("{key} = {}", quote(value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

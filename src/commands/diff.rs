@@ -77,9 +77,9 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
         "source.commit_time".into(),
         lock.source.commit_time.to_string(),
     );
-    m.insert("source.remote".into(), lock.source.remote.clone());
+    m.insert("source.remote".into(), lock.source.remote.to_string());
     m.insert("source.dirty".into(), lock.source.dirty.to_string());
-    m.insert("build.image".into(), lock.build.image.clone());
+    m.insert("build.image".into(), lock.build.image.to_string());
     m.insert(
         "build.source_date_epoch".into(),
         lock.build.source_date_epoch.to_string(),
@@ -90,10 +90,13 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     if let Some(fingerprint) = &lock.build.base_fingerprint {
         m.insert("build.base_fingerprint".into(), fingerprint.to_string());
     }
-    m.insert("build.platform".into(), lock.build.platform.clone());
-    m.insert("build.target".into(), lock.build.target.clone());
+    m.insert("build.platform".into(), lock.build.platform.to_string());
+    m.insert(
+        "build.target".into(),
+        lock.build.target.as_deref().unwrap_or_default().to_string(),
+    );
     for (k, v) in &lock.build.args {
-        m.insert(format!("build.args.{k}"), v.clone());
+        m.insert(format!("build.args.{k}"), v.to_string());
     }
     if !lock.build.compression.is_gzip() {
         m.insert(
@@ -117,8 +120,8 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
     for id in &lock.build.ssh {
         m.insert(format!("build.ssh.{id}"), "given".into());
     }
-    if !lock.build.shm_size.is_empty() {
-        m.insert("build.shm_size".into(), lock.build.shm_size.clone());
+    if let Some(size) = &lock.build.shm_size {
+        m.insert("build.shm_size".into(), size.to_string());
     }
     for limit in &lock.build.ulimits {
         let kind = crate::lock::ulimit_type(limit);
@@ -163,18 +166,18 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
                 "base {} ({}){}",
                 base.reference,
                 base.dockerfile,
-                on(&base.platform)
+                on(&crate::lock::platform_name(&base.platform))
             ),
             base.index_digest.to_string(),
         );
     }
     for i in &lock.images {
         m.insert(
-            format!("image {}{}", i.role, on(&i.platform)),
-            i.manifest_digest.clone(),
+            format!("image {}{}", i.role, on(&i.platform_name())),
+            i.manifest_digest.to_string(),
         );
-        if !i.index_digest.is_empty() {
-            m.insert(format!("image {} index", i.role), i.index_digest.clone());
+        if let Some(index) = &i.index_digest {
+            m.insert(format!("image {} index", i.role), index.to_string());
         }
     }
     m
@@ -195,7 +198,7 @@ fn lock_report(a: (&Path, &Lock), b: (&Path, &Lock)) -> LockReport {
     let mut packages = BTreeMap::new();
     for image in &a.1.images {
         let other =
-            b.1.image_for(image.role, &image.platform)
+            b.1.image_for(image.role, &image.platform_name())
                 .map(|i| i.inventory.clone())
                 .unwrap_or_default();
         let drift = image.inventory.drift(&other);
@@ -398,7 +401,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             let mut r = lock_report((&pa, &la), (&pb, &lb));
             let digest = |l: &Lock| {
                 l.image(Role::Release)
-                    .map(|i| i.manifest_digest.clone())
+                    .map(|i| i.manifest_digest.to_string())
                     .unwrap_or_default()
             };
             if digest(&la) != digest(&lb) {
@@ -437,7 +440,7 @@ pub fn run(args: &DiffArgs, globals: Vec<String>) -> Result<Exit> {
             let release_of = |op: &Operand| match op {
                 Operand::Lock(_, lock) => lock
                     .image(Role::Release)
-                    .map(|i| Select::Manifest(i.manifest_digest.clone())),
+                    .map(|i| Select::Manifest(i.manifest_digest.to_string())),
                 Operand::Archive(..) => None,
             };
             let (sa, sb) = (release_of(&b), release_of(&a));
@@ -622,7 +625,7 @@ mod tests {
         b.source.commit_time += 60;
         b.build.source_date_epoch += 60;
         for image in &mut b.images {
-            image.manifest_digest = format!("sha256:{}", "e".repeat(64));
+            image.manifest_digest = crate::lock::tests::digest('e');
         }
         let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
         let note = report.note.as_deref().expect("an epoch-only note");
@@ -653,22 +656,22 @@ mod tests {
     #[test]
     fn shm_size_ulimits_and_named_contexts_are_fields_of_a_lock_diff() {
         use crate::lock::LockedContext;
-        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let digest = crate::lock::tests::digest;
         let mut a = crate::lock::tests::sample();
         a.build.ulimits = vec!["nofile=1024:4096".into(), "stack=8192".into()];
         a.build.contexts = [
             (
-                "deps".to_string(),
+                "deps".into(),
                 LockedContext::Image {
                     reference: "r.lab/deps:1".into(),
                     digest: digest('a'),
                 },
             ),
-            ("data".to_string(), LockedContext::Dir("vendor/data".into())),
+            ("data".into(), LockedContext::Dir("vendor/data".into())),
         ]
         .into();
         let mut b = a.clone();
-        b.build.shm_size = "2g".into();
+        b.build.shm_size = Some("2g".into());
         b.build.ulimits = vec![
             "memlock=-1".into(),
             "nofile=65536".into(),

@@ -1,6 +1,8 @@
 //! `docker repro release`: build from the committed source with every input pinned, load and
 //! tag the images, then write `repro.lock` (last, atomically).
 
+use crate::image::platform::Platform;
+use crate::image::reference::ImageRef;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -36,8 +38,8 @@ struct SummaryImage<'a> {
     role: Role,
     name: &'a str,
     /// Of a multi-platform release only.
-    #[serde(skip_serializing_if = "str::is_empty")]
-    platform: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<&'a Platform>,
     #[serde(skip_serializing_if = "str::is_empty")]
     index_digest: &'a str,
     manifest_digest: &'a str,
@@ -196,8 +198,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     if let (Some(kept), Some(last)) = (&kept, &last) {
         tag_kept(&docker, kept, last, &tags(Role::Base), &ui)?;
         // First, where a built base stands: a kept base gives the lock the same bytes.
+        let kept_name: Option<ImageRef> = immutable_tag
+            .as_deref()
+            .map(|tag| lock::recorded("image.name", tag))
+            .transpose()?;
         let kept_images = last.images.iter().map(|i| lock::Image {
-            name: immutable_tag.clone().unwrap_or_else(|| i.name.clone()),
+            name: kept_name.clone().unwrap_or_else(|| i.name.clone()),
             ..i.clone()
         });
         images.splice(0..0, kept_images);
@@ -217,7 +223,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             ..locked_build(&inputs, &platform, source_date_epoch, contexts)?
         },
         builder,
-        (plan.dockerfile_entries(), plan.bases.clone()),
+        (plan.dockerfile_entries()?, plan.bases.clone()),
         images,
         crate::engine::gpu::host_gpus(),
     )?;
@@ -661,12 +667,17 @@ fn load_and_read(
             });
             images.push(lock::Image {
                 role: b.role,
-                name: locked_name(b.role, &tags),
-                platform: one.platform.clone(),
-                index_digest: b.index.clone().unwrap_or_default(),
-                manifest_digest: one.image.manifest_digest.clone(),
-                config_digest: one.image.config_digest.clone(),
-                layers: one.image.layers.clone(),
+                name: lock::recorded("image.name", locked_name(b.role, &tags))?,
+                platform: lock::recorded_unless_empty("image.platform", &one.platform)?,
+                index_digest: b.index.as_deref().map(lock::built_digest).transpose()?,
+                manifest_digest: lock::built_digest(&one.image.manifest_digest)?,
+                config_digest: lock::built_digest(&one.image.config_digest)?,
+                layers: one
+                    .image
+                    .layers
+                    .iter()
+                    .map(|l| lock::built_digest(l))
+                    .collect::<Result<_>>()?,
                 needs: crate::host::needs::for_lock(&inventory.to_lock()),
                 inventory: inventory.to_lock(),
                 inventory_over: None,
@@ -708,15 +719,16 @@ fn push_and_check(
                 }
             }
         }
-        let (pushed, on) = if image.platform.is_empty() {
+        let image_platform = image.platform_name();
+        let (pushed, on) = if image.platform.is_none() {
             (
                 reference::pinned(&image.name, &image.manifest_digest),
                 platform,
             )
         } else {
             (
-                reference::pinned(&image.name, &image.index_digest),
-                image.platform.as_str(),
+                reference::pinned(&image.name, image.engine_digest()),
+                image_platform.as_str(),
             )
         };
         let served = docker.resolve(&pushed, on)?.map_err(|why| {
@@ -725,7 +737,7 @@ fn push_and_check(
                 image.name
             ))
         })?;
-        if !image.platform.is_empty() && served.platform_digest != image.manifest_digest {
+        if image.platform.is_some() && served.platform_digest != image.manifest_digest {
             return Err(Error::Failed(format!(
                 "pushed {} but the registry's {pushed} lists {} for {on}, not the built {}; nothing was written",
                 image.name, served.platform_digest, image.manifest_digest
@@ -737,10 +749,11 @@ fn push_and_check(
 
 /// A further tag of a pushed image must name the locked image in the registry, as its first does.
 fn check_tag_served(docker: &Docker, tag: &str, image: &lock::Image, platform: &str) -> Result<()> {
-    let on = if image.platform.is_empty() {
+    let image_platform = image.platform_name();
+    let on = if image.platform.is_none() {
         platform
     } else {
-        image.platform.as_str()
+        image_platform.as_str()
     };
     let served = docker.resolve(tag, on)?.map_err(|why| {
         Error::Failed(format!(
@@ -811,7 +824,7 @@ fn attach_to_pushed(lock: &Lock, sboms: &[Sboms], ui: &Ui) -> Result<()> {
         let Some(image) = lock
             .images
             .iter()
-            .find(|i| i.engine_digest() == subject_digest || i.manifest_digest == subject_digest)
+            .find(|i| *i.engine_digest() == subject_digest || i.manifest_digest == subject_digest)
         else {
             continue;
         };
@@ -841,26 +854,35 @@ fn locked_build(
         .into_iter()
         .map(|(name, value)| {
             lock::LockedContext::try_from(value)
-                .map(|context| (name, context))
                 .map_err(|why| Error::Failed(format!("a named context cannot be locked: {why}")))
+                .and_then(|context| Ok((lock::recorded("build.contexts", name)?, context)))
         })
         .collect::<Result<_>>()?;
     Ok(lock::Build {
-        image: inputs.image.clone(),
+        image: lock::recorded("build.image", &inputs.image)?,
         source_date_epoch,
         base_source_date_epoch: None,
         base_fingerprint: None,
-        platform: platform.to_string(),
-        context: inputs.context.clone(),
-        target: inputs.target.clone(),
+        platform: lock::recorded("build.platform", platform)?,
+        context: lock::recorded("build.context", &inputs.context)?,
+        target: lock::recorded_unless_empty("build.target", &inputs.target)?,
         network: inputs.network,
-        add_hosts: inputs.add_hosts.clone(),
+        add_hosts: lock::recorded_all("build.add_hosts", &inputs.add_hosts)?,
         // Ids only: where a secret or key is read from is the author's business.
-        secrets: inputs.secrets.iter().map(|s| s.id.clone()).collect(),
-        ssh: inputs.ssh.iter().map(|s| s.id.clone()).collect(),
-        shm_size: inputs.shm_size.clone(),
-        ulimits: inputs.ulimits.clone(),
-        args: inputs.args.clone(),
+        secrets: lock::recorded_all("build.secrets", inputs.secrets.iter().map(|s| &s.id))?,
+        ssh: lock::recorded_all("build.ssh", inputs.ssh.iter().map(|s| &s.id))?,
+        shm_size: lock::recorded_unless_empty("build.shm_size", &inputs.shm_size)?,
+        ulimits: lock::recorded_all("build.ulimits", &inputs.ulimits)?,
+        args: inputs
+            .args
+            .iter()
+            .map(|(name, value)| {
+                Ok((
+                    lock::recorded("build.args", name)?,
+                    lock::recorded(&format!("build.args.{name}"), value)?,
+                ))
+            })
+            .collect::<Result<_>>()?,
         contexts,
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
@@ -909,8 +931,8 @@ fn write_archive(
             let b = built.iter().find(|b| b.role == image.role)?;
             Some(LayoutImage {
                 archive: &b.archive,
-                select: Select::Manifest(image.manifest_digest.clone()),
-                name: image.name.clone(),
+                select: Select::Manifest(image.manifest_digest.to_string()),
+                name: image.name.to_string(),
                 index: b.index.clone(),
             })
         })
@@ -954,7 +976,7 @@ fn source_facts(
     facts
         .untracked_files
         .retain(|f| !crate::scratch::is_temp_file(f));
-    lock::check_remote(&facts.remote).map_err(|why| {
+    lock::Remote::try_from(facts.remote.clone()).map_err(|why| {
         Error::Failed(format!(
             "the repository's remote URL cannot be recorded in a lock: {why}; set one that can (git remote set-url origin URL), or remove the remote"
         ))
@@ -995,7 +1017,7 @@ fn resolve_base(
             reference: crate::image::reference::ImageRef::try_from(external.image.clone())
                 .map_err(|why| Error::Failed(format!("{dockerfile}:{}: {why}", external.line)))?,
             dockerfile: dockerfile.to_string(),
-            platform: String::new(),
+            platform: None,
             index_digest: digest(&resolved.index_digest)?,
             platform_digest: digest(&resolved.platform_digest)?,
         }),
@@ -1055,8 +1077,8 @@ fn assemble_lock(
         source: lock::Source {
             commit,
             commit_time: facts.commit_time,
-            remote: facts.remote.clone(),
-            path: rel_path.to_string_lossy().into_owned(),
+            remote: lock::recorded("source.remote", &facts.remote)?,
+            path: lock::recorded("source.path", rel_path.to_string_lossy())?,
             dirty: !facts.dirty_files.is_empty(),
         },
         build,
@@ -1090,8 +1112,8 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
             .map(|i| SummaryImage {
                 role: i.role,
                 name: &i.name,
-                platform: &i.platform,
-                index_digest: &i.index_digest,
+                platform: i.platform.as_ref(),
+                index_digest: i.index_digest.as_deref().unwrap_or_default(),
                 manifest_digest: &i.manifest_digest,
             })
             .collect(),
@@ -1104,7 +1126,7 @@ fn print_summary(format: Format, lock_path: &Path, lock: &Lock) {
         Format::Human => {
             for i in &summary.images {
                 // An image index is one line, naming its platforms.
-                if i.platform.is_empty() {
+                if i.platform.is_none() {
                     crate::ui::print_human(&format!(
                         "{:<8} {}@{}\n",
                         i.role, i.name, i.manifest_digest
@@ -1160,12 +1182,12 @@ mod tests {
     fn assembled(dirty: &[&str], bases: Vec<Base>) -> Lock {
         let image = |role: Role| lock::Image {
             role,
-            name: format!("paper:{role}"),
-            platform: String::new(),
-            index_digest: String::new(),
-            manifest_digest: format!("sha256:{}", "6".repeat(64)),
-            config_digest: format!("sha256:{}", "7".repeat(64)),
-            layers: vec![format!("sha256:{}", "8".repeat(64))],
+            name: format!("paper:{role}").as_str().into(),
+            platform: None,
+            index_digest: None,
+            manifest_digest: lock::tests::digest('6'),
+            config_digest: lock::tests::digest('7'),
+            layers: vec![lock::tests::digest('8')],
             needs: None,
             inventory: Default::default(),
             inventory_over: None,
@@ -1181,14 +1203,14 @@ mod tests {
                 base_fingerprint: None,
                 platform: "linux/amd64".into(),
                 context: ".".into(),
-                target: String::new(),
+                target: None,
                 network: lock::Network::Default,
                 add_hosts: vec![],
                 secrets: vec![],
                 ssh: vec![],
-                shm_size: String::new(),
+                shm_size: None,
                 ulimits: vec![],
-                args: [("B".to_string(), "2".to_string()), ("A".into(), "1".into())].into(),
+                args: [("B".into(), "2".into()), ("A".into(), "1".into())].into(),
                 contexts: Default::default(),
                 compression: Default::default(),
                 timestamps: Default::default(),
@@ -1212,7 +1234,7 @@ mod tests {
         Base {
             reference: crate::image::reference::ImageRef::try_from(reference.to_string()).unwrap(),
             dockerfile: "Dockerfile".into(),
-            platform: String::new(),
+            platform: None,
             index_digest: Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap(),
             platform_digest: Digest::parse(&format!("sha256:{}", "2".repeat(64))).unwrap(),
         }
@@ -1253,7 +1275,7 @@ mod tests {
         let kept = last_base(&path, &fingerprint("a"), &ui).expect("the same inputs");
         assert_eq!(
             kept.digest(),
-            lock.image(Role::Base).unwrap().manifest_digest
+            lock.image(Role::Base).unwrap().manifest_digest.as_str()
         );
         assert_eq!(kept.epoch, 1_690_000_000, "the base keeps its own epoch");
         assert!(
@@ -1309,8 +1331,8 @@ mod tests {
             .images
             .iter()
             .map(|i| Sboms {
-                stem: format!("{}-{}", i.role, i.platform.replace('/', "-")),
-                manifest_digest: i.manifest_digest.clone(),
+                stem: format!("{}-{}", i.role, i.platform_name().replace('/', "-")),
+                manifest_digest: i.manifest_digest.to_string(),
                 cyclonedx: serde_json::json!({}),
                 spdx: serde_json::json!({}),
             })
@@ -1326,12 +1348,14 @@ mod tests {
         let indexes_and_manifests: std::collections::BTreeSet<String> = lock
             .images
             .iter()
-            .flat_map(|i| [i.index_digest.clone(), i.manifest_digest.clone()])
+            .flat_map(|i| [i.index_digest.clone(), Some(i.manifest_digest.clone())])
+            .flatten()
+            .map(String::from)
             .collect();
         let manifests: std::collections::BTreeSet<String> = lock
             .images
             .iter()
-            .map(|i| i.manifest_digest.clone())
+            .map(|i| i.manifest_digest.to_string())
             .collect();
         // Two roles, each an index of two platforms: six subjects, one lock each.
         assert_eq!(indexes_and_manifests.len(), 6);

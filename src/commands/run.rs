@@ -135,7 +135,7 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
         out.as_deref(),
         (
             &image,
-            Some(release.platform.as_str()).filter(|p| verified && !p.is_empty()),
+            Some(release.platform_name().as_str()).filter(|p| verified && !p.is_empty()),
         ),
         &args.command,
         &options,
@@ -155,8 +155,8 @@ pub fn run(args: &RunArgs, globals: Vec<String>) -> Result<Exit> {
     let record = RunRecord {
         image: &release.name,
         image_digest: &release.manifest_digest,
-        platform: &release.platform,
-        index_digest: &release.index_digest,
+        platform: &release.platform_name(),
+        index_digest: release.index_digest.as_deref().unwrap_or_default(),
         lock: lock_path.display().to_string(),
         lock_sha256: sha256_digest(&lock_bytes),
         commit: &lock.source.commit,
@@ -283,7 +283,7 @@ fn release_for_host<'a>(lock: &'a Lock, docker: &Docker) -> Result<&'a lock::Ima
     let host = docker.engine_platform()?;
     lock.images
         .iter()
-        .find(|i| i.role == Role::Release && same_platform(&host, &i.platform))
+        .find(|i| i.role == Role::Release && same_platform(&host, &i.platform_name()))
         .ok_or_else(|| {
             Error::Failed(format!(
                 "this engine runs {host}, and the lock has the release for {} only; run it on a host of one of those platforms",
@@ -303,8 +303,8 @@ fn locked_image(
     args: &RunArgs,
     ui: &Ui,
 ) -> Result<(String, bool)> {
-    if !release.index_digest.is_empty() {
-        return locked_platform_image(docker, lock, release, args, ui);
+    if let Some(index) = &release.index_digest {
+        return locked_platform_image(docker, lock, release, index, args, ui);
     }
     let digest = release.engine_digest();
     if docker.image_id(digest)?.is_none() {
@@ -312,9 +312,9 @@ fn locked_image(
             ui.progress(&format!("checking and loading {}", archive.display()));
             docker.load_verified(&[VerifiedLoad {
                 archive: archive.clone(),
-                digest: release.manifest_digest.clone(),
+                digest: release.manifest_digest.to_string(),
                 index: None,
-                tags: vec![release.name.clone()],
+                tags: vec![release.name.to_string()],
             }])?;
         } else if reference::repository(&release.name).contains('/') {
             let pinned = reference::pinned(&release.name, digest);
@@ -331,7 +331,7 @@ fn locked_image(
             release.name, release.name
         )));
     }
-    Ok((release.name.clone(), false))
+    Ok((release.name.to_string(), false))
 }
 
 /// Of a multi-platform lock: the locked image index (from the engine, else `--archive`, else
@@ -343,10 +343,10 @@ fn locked_platform_image(
     docker: &Docker,
     lock: &Lock,
     release: &lock::Image,
+    index: &str,
     args: &RunArgs,
     ui: &Ui,
 ) -> Result<(String, bool)> {
-    let index = &release.index_digest;
     let manifest = &release.manifest_digest;
     let images = tie::role_images(lock, Role::Release);
     let pinned = reference::pinned(&release.name, manifest);
@@ -365,7 +365,7 @@ fn locked_platform_image(
         }
         docker.load_verified(&[VerifiedLoad {
             archive: archive.to_path_buf(),
-            digest: manifest.clone(),
+            digest: manifest.to_string(),
             index: None,
             tags: vec![pinned.clone()],
         }])
@@ -389,7 +389,7 @@ fn locked_platform_image(
             Ok(tied) => tied.map_err(refuse)?,
             Err(why) if args.no_verify => {
                 ui.warn(&format!("the locked image is not here ({why}); running {} unverified (--no-verify)", release.name));
-                return Ok((release.name.clone(), false));
+                return Ok((release.name.to_string(), false));
             }
             Err(why) => {
                 return Err(Error::Failed(format!(
@@ -403,7 +403,7 @@ fn locked_platform_image(
             docker.pull(&pinned)?;
         }
     } else if args.no_verify {
-        return Ok((release.name.clone(), false));
+        return Ok((release.name.to_string(), false));
     } else {
         return Err(Error::Failed(format!(
             "the locked image {} ({index}) is not in the engine and its name has no registry to pull it from; load the paper's archive with --archive FILE, or pass --no-verify to run whatever {} is",

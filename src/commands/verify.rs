@@ -172,10 +172,10 @@ fn verify_digests(
         .iter()
         .filter(|image| checked(image, platforms))
         .map(|image| {
-            if image.index_digest.is_empty() {
+            let Some(index) = &image.index_digest else {
                 return check_present(docker, image, &lock.build.platform, offline);
-            }
-            let key = (image.role, image.index_digest.as_str());
+            };
+            let key = (image.role, index.as_str());
             let found = match indexes.get(&key) {
                 Some(found) => found.clone(),
                 None => {
@@ -204,15 +204,17 @@ fn find_index(
     work: &Path,
 ) -> Result<FoundIndex> {
     let images = crate::ops::tie::role_images(lock, image.role);
-    if docker.image_id(&image.index_digest)?.is_some() {
-        let tied = crate::ops::tie::in_engine(docker, &image.index_digest, &images, work)?;
+    // Asked only of an image of a multi-platform lock, whose engine digest is its index.
+    let index = image.engine_digest();
+    if docker.image_id(index)?.is_some() {
+        let tied = crate::ops::tie::in_engine(docker, index, &images, work)?;
         return Ok(Ok((Source::Engine, tied)));
     }
     if offline {
         return Ok(Err(None));
     }
-    let asked = crate::ops::tie::in_registry(docker, &image.name, &image.index_digest, &images)
-        .map_err(|e| match e {
+    let asked =
+        crate::ops::tie::in_registry(docker, &image.name, index, &images).map_err(|e| match e {
             Error::Failed(why) => Error::Failed(format!(
                 "could not check {}{}: it is not in the engine, and {why}",
                 image.name,
@@ -239,7 +241,7 @@ fn check_index_present(
         Ok((source, tied)) => {
             report.source = Some(source);
             match tied {
-                Ok(()) => report.found = Some(image.manifest_digest.clone()),
+                Ok(()) => report.found = Some(image.manifest_digest.to_string()),
                 Err(why) => {
                     report.status = Status::Different;
                     report.detail = Some(why);
@@ -248,7 +250,7 @@ fn check_index_present(
             Ok(report)
         }
         Err(registry) => {
-            let pinned = crate::image::reference::pinned(&image.name, &image.index_digest);
+            let pinned = crate::image::reference::pinned(&image.name, image.engine_digest());
             not_found(docker, image, report, &pinned, registry.map(Err))
         }
     }
@@ -257,14 +259,20 @@ fn check_index_present(
 /// The platforms to check: every locked one, or those `--platform` names (each must be
 /// locked). `--load` loads whole image indexes, so it checks every platform.
 fn chosen_platforms(lock: &Lock, asked: Option<&str>, load: bool) -> Result<Vec<String>> {
-    let locked = lock.build.platforms();
+    let locked: Vec<String> = lock
+        .build
+        .platforms()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
     let Some(asked) = asked else {
         return Ok(locked.iter().map(|p| p.to_string()).collect());
     };
-    lock::check_platforms("--platform", asked)
-        .map_err(|why| Error::Usage(why.replace(" = ", " ")))?;
+    asked
+        .parse::<crate::image::platform::Platforms>()
+        .map_err(|why| Error::Usage(format!("--platform {why}")))?;
     let asked = lock::split_platforms(asked);
-    if let Some(other) = asked.iter().find(|p| !locked.contains(p)) {
+    if let Some(other) = asked.iter().find(|p| !locked.iter().any(|l| l == *p)) {
         return Err(Error::Usage(format!(
             "--platform {other}: the lock has no image for it (it was released for {}); name locked platforms only",
             locked.join(",")
@@ -279,14 +287,14 @@ fn chosen_platforms(lock: &Lock, asked: Option<&str>, load: bool) -> Result<Vec<
     // In the lock's order, so that a rebuild of them all is the locked index.
     Ok(locked
         .iter()
-        .filter(|p| asked.contains(p))
+        .filter(|p| asked.contains(&p.as_str()))
         .map(|p| p.to_string())
         .collect())
 }
 
 /// Whether a locked image is one of the platforms checked (always, in a single-platform lock).
 fn checked(image: &lock::Image, platforms: &[String]) -> bool {
-    image.platform.is_empty() || platforms.contains(&image.platform)
+    image.platform.is_none() || platforms.contains(&image.platform_name())
 }
 
 /// The exit status of a printed report: a difference first, then a drifted base, then a host
@@ -325,8 +333,8 @@ fn load_archive(
                 .images
                 .iter()
                 .find(|i| i.role == r.role && i.manifest_digest == r.locked)
-                .map(|i| i.index_digest.clone())
-                .filter(|i| !i.is_empty()),
+                .and_then(|i| i.index_digest.as_ref())
+                .map(|i| i.to_string()),
             tags: vec![r.name.clone()],
         })
         .collect();
@@ -356,12 +364,11 @@ fn base_tags(
                 .iter()
                 .filter(|b| seen.insert((&b.reference, &b.dockerfile, &b.index_digest)))
                 .map(|b| {
-                    let platform = if b.platform.is_empty() {
-                        &lock.build.platform
-                    } else {
-                        &b.platform
+                    let platform = match &b.platform {
+                        Some(platform) => platform.to_string(),
+                        None => lock.build.platform.to_string(),
                     };
-                    check_base_tag(docker, b, platform)
+                    check_base_tag(docker, b, &platform)
                 })
                 .collect()
         }
@@ -536,7 +543,7 @@ fn check_locked_ids(
             ssh.iter().map(|s| s.id.as_str()).collect(),
         ),
     ] {
-        if let Some(extra) = given.iter().find(|id| !locked.contains(&id.to_string())) {
+        if let Some(extra) = given.iter().find(|id| !locked.iter().any(|l| l == *id)) {
             return Err(Error::Usage(format!(
                 "{flag} {extra}: the lock names no such id ({}); a rebuild gets only what the release had",
                 if locked.is_empty() { "it names none".to_string() } else { format!("it names {}", locked.join(", ")) }
@@ -581,7 +588,7 @@ fn overridden_args(
     env: &dyn Fn(&str) -> Option<String>,
     overridden: &mut Vec<Overridden>,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    let mut build_args = lock.build.args.clone();
+    let mut build_args = lock.build.args_text();
     for raw in &args.build_args {
         let (key, value) = match raw.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
@@ -605,7 +612,7 @@ fn overridden_args(
         let flag = format!("--build-arg {}", crate::error::quote(raw));
         crate::project::check_build_arg(&key, &value)
             .map_err(|why| Error::Usage(format!("{flag} {why}")))?;
-        let Some(locked) = lock.build.args.get(&key) else {
+        let Some(locked) = lock.build.args.get(key.as_str()) else {
             return Err(Error::Usage(format!(
                 "{flag}: the lock has no build argument {key}; a rebuild can only override a locked one"
             )));
@@ -614,7 +621,7 @@ fn overridden_args(
             overridden.push(Overridden {
                 input: Input::BuildArg,
                 name: key.clone(),
-                locked: locked.clone(),
+                locked: locked.to_string(),
                 used: value.clone(),
             });
         }
@@ -633,7 +640,7 @@ fn overridden_hosts(
     let host_values = shown("--add-host", &args.add_hosts);
     let given_hosts =
         crate::project::add_hosts(host_values.iter().map(|(s, v)| (s.clone(), v.as_str())))?;
-    let mut add_hosts = lock.build.add_hosts.clone();
+    let mut add_hosts: Vec<String> = lock.build.add_hosts.iter().map(|h| h.to_string()).collect();
     for given in given_hosts {
         let name = lock::host_name(&given).to_string();
         let Some(slot) = add_hosts.iter_mut().find(|h| lock::host_name(h) == name) else {
@@ -677,12 +684,12 @@ fn verify_archive(
         }
         // Of several platforms, the archive's locked index is tied to the lock first: it is
         // what `--load` and `run --archive` give the engine, so it decides what runs.
-        if !locked.index_digest.is_empty() {
+        if let Some(index) = &locked.index_digest {
             let tied = match indexes.get(&locked.role) {
                 Some(tied) => tied.clone(),
                 None => {
                     let images = crate::ops::tie::role_images(lock, locked.role);
-                    let tied = crate::ops::tie::in_archive(archive, &locked.index_digest, &images)?;
+                    let tied = crate::ops::tie::in_archive(archive, index, &images)?;
                     indexes.insert(locked.role, tied.clone());
                     tied
                 }
@@ -696,7 +703,7 @@ fn verify_archive(
             }
         }
         if held {
-            let select = Select::Manifest(locked.manifest_digest.clone());
+            let select = Select::Manifest(locked.manifest_digest.to_string());
             let (scan, inventory) = read::inventory_of_file(archive, &select, quiet, &mut known)?;
             reports.push(archive_report(locked, &scan, inventory));
         } else {
@@ -723,7 +730,7 @@ fn verify_archive(
 fn missing_base(archive: &Path, locked: &lock::Image) -> Result<String> {
     use crate::image::archive::{index_archive, ScanError};
     let name = crate::ui::escape(&locked.name);
-    match index_archive(archive, &Select::Named(locked.name.clone())) {
+    match index_archive(archive, &Select::Named(locked.name.to_string())) {
         Ok(found) => Ok(format!(
             "the base image {name}: the archive holds another image of that name (manifest {}; the lock has {}), so the locked base was not checked",
             found.manifest_digest.as_deref().unwrap_or("unnamed: a docker save archive"),
@@ -738,7 +745,7 @@ fn missing_base(archive: &Path, locked: &lock::Image) -> Result<String> {
 
 /// Does the archive hold the locked image at all (as opposed to holding it corrupt)?
 fn holds(archive: &Path, locked: &lock::Image) -> Result<bool> {
-    let select = Select::Manifest(locked.manifest_digest.clone());
+    let select = Select::Manifest(locked.manifest_digest.to_string());
     match crate::image::archive::index_archive(archive, &select) {
         Err(crate::image::archive::ScanError::NotHeld(_)) => Ok(false),
         Err(crate::image::archive::ScanError::Interrupted) => Err(Error::Interrupted),
@@ -785,11 +792,11 @@ fn check_present(
     // for several platforms); with the classic store it is the config digest.
     let by_id = match docker.image_id(image.engine_digest())? {
         Some(id) => Some(id),
-        None if image.index_digest.is_empty() => docker.image_id(&image.config_digest)?,
+        None if image.index_digest.is_none() => docker.image_id(&image.config_digest)?,
         None => None,
     };
     if by_id.is_some() {
-        report.found = Some(image.manifest_digest.clone());
+        report.found = Some(image.manifest_digest.to_string());
         report.source = Some(Source::Engine);
         return Ok(report);
     }
@@ -807,7 +814,7 @@ fn check_present(
         })?)
     };
     if let Some(Ok(_)) = &registry {
-        report.found = Some(image.manifest_digest.clone());
+        report.found = Some(image.manifest_digest.to_string());
         report.source = Some(Source::Registry);
         return Ok(report);
     }
@@ -941,7 +948,7 @@ fn rebuild(
     };
     let release_name = lock
         .image(Role::Release)
-        .map(|i| i.name.clone())
+        .map(|i| i.name.to_string())
         .unwrap_or_default();
     let built = plan.build_release(
         docker,
@@ -956,7 +963,7 @@ fn rebuild(
         .iter()
         .filter(|i| i.role == Role::Release && checked(i, how.platforms))
     {
-        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));
+        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform_name()));
         report.built_on = built_on;
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
@@ -989,7 +996,7 @@ fn tie_rebuilt_index(
         return Ok(());
     };
     let all = crate::ops::tie::role_images(lock, built.role);
-    let Some(locked) = all.first().map(|i| i.index_digest.as_str()) else {
+    let Some(locked) = all.first().and_then(|i| i.index_digest.as_deref()) else {
         return Ok(());
     };
     let of_role = |r: &&mut ImageReport| r.role == built.role;
@@ -1059,7 +1066,7 @@ fn locked_plan(
     let project = confine(
         &checkout,
         &checkout,
-        Path::new(&lock.source.path),
+        lock.source.path.as_ref(),
         "the lock's source.path",
     )?;
     // Accepted noise, as the locked commit's repro.toml says.
@@ -1092,7 +1099,7 @@ fn locked_plan(
                 .find(|b| {
                     b.reference == external.image
                         && b.dockerfile == dockerfile
-                        && (b.platform.is_empty() || b.platform == platform)
+                        && b.platform.as_ref().map_or(true, |p| *p == *platform)
                 })
                 .cloned()
                 .ok_or_else(|| {
@@ -1127,14 +1134,14 @@ fn locked_plan(
 /// hosts and arguments, some overridden) and the proxies of this environment.
 fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
     Settings {
-        image: lock.build.image.clone(),
+        image: lock.build.image.to_string(),
         platform: how.platforms.join(","),
         source_date_epoch: lock.build.source_date_epoch,
         base_source_date_epoch: lock.build.base_source_date_epoch,
-        target: lock.build.target.clone(),
+        target: lock.build.target.as_deref().unwrap_or_default().to_string(),
         builder: String::new(),
         args: how.inputs.args.clone(),
-        context: lock.build.context.clone(),
+        context: lock.build.context.to_string(),
         use_cache: false,
         compression: lock.build.compression,
         timestamps: lock.build.timestamps,
@@ -1152,8 +1159,13 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
             ssh: how.inputs.ssh.iter().map(|s| s.buildx_value()).collect(),
             network: lock.build.network.buildx_value().to_string(),
             add_hosts: how.inputs.add_hosts.clone(),
-            shm_size: lock.build.shm_size.clone(),
-            ulimits: lock.build.ulimits.clone(),
+            shm_size: lock
+                .build
+                .shm_size
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
+            ulimits: lock.build.ulimits.iter().map(|u| u.to_string()).collect(),
             contexts: Default::default(),
             proxies: proxies_from_env(),
         },
@@ -1162,14 +1174,14 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
             .build
             .contexts
             .iter()
-            .map(|(name, context)| (name.clone(), context.to_string()))
+            .map(|(name, context)| (name.to_string(), context.to_string()))
             .collect(),
     }
 }
 
 /// Every Dockerfile the plan builds has the sha256 the lock records for it.
 fn check_locked_dockerfiles(plan: &Plan, lock: &Lock, lock_path: &Path) -> Result<()> {
-    for entry in plan.dockerfile_entries() {
+    for entry in plan.dockerfile_entries()? {
         let locked = lock.dockerfiles.iter().find(|d| d.path == entry.path);
         if locked.map(|d| &d.sha256) != Some(&entry.sha256) {
             return Err(Error::Failed(format!(
@@ -1287,7 +1299,7 @@ fn base_for_release(
             .iter()
             .map(|locked| {
                 let mut report = ImageReport::of(locked, Some(source));
-                report.found = Some(locked.manifest_digest.clone());
+                report.found = Some(locked.manifest_digest.to_string());
                 report.config_identical = Some(true);
                 report.detail = Some(format!(
                     "verified by digest ({}), not rebuilt: --base locked",
@@ -1314,7 +1326,7 @@ fn base_for_release(
         })?;
     let mut reports = Vec::new();
     for locked in &checked_bases {
-        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform));
+        let mut report = ImageReport::compare(locked, built.image_for(&locked.platform_name()));
         explainer.explain(&mut report, locked, &built);
         reports.push(report);
     }
@@ -1434,10 +1446,10 @@ fn add_file_causes(
         return;
     }
     // One platform of a saved image index is read by its locked manifest digest.
-    let locked_select = if locked.index_digest.is_empty() {
+    let locked_select = if locked.index_digest.is_none() {
         Select::Only
     } else {
-        Select::Manifest(locked.manifest_digest.clone())
+        Select::Manifest(locked.manifest_digest.to_string())
     };
     let saved = work.join(format!("locked-{}.tar", locked.role));
     let result = docker
@@ -1452,7 +1464,14 @@ fn add_file_causes(
         .and_then(|(a, b)| {
             crate::ops::equivalent::settle(
                 report,
-                (&a.config, &locked.layers),
+                (
+                    &a.config,
+                    &locked
+                        .layers
+                        .iter()
+                        .map(|l| l.to_string())
+                        .collect::<Vec<_>>(),
+                ),
                 (&b.config, &b.layer_names()),
                 engines(),
             );

@@ -7,7 +7,6 @@ use crate::engine::process::{Deadline, LineSink, Options, ProcessError, Tool};
 use crate::error::{Error, Result};
 use crate::image::archive as layers;
 use crate::image::oci::{self, Resolved};
-use crate::lock::check_platform;
 
 pub struct Docker {
     tool: Tool,
@@ -406,7 +405,8 @@ impl Docker {
             .tool
             .run(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])?;
         let platform = out.stdout_text();
-        check_platform("platform", &platform)
+        platform
+            .parse::<crate::image::platform::Platform>()
             .map(|_| platform.clone())
             .map_err(|_| {
                 Error::Failed(format!(

@@ -40,6 +40,36 @@ impl PartialEq<String> for Digest {
     }
 }
 
+impl PartialEq<Digest> for String {
+    fn eq(&self, other: &Digest) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<Digest> for str {
+    fn eq(&self, other: &Digest) -> bool {
+        self == other.0
+    }
+}
+
+impl PartialEq<&Digest> for String {
+    fn eq(&self, other: &&Digest) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<&str> for Digest {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl AsRef<str> for Digest {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Digest {
     /// The digest `text` is, or why it is not one (an error quotes no part of `text`).
     pub fn parse(text: &str) -> Result<Digest, &'static str> {

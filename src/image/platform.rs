@@ -3,8 +3,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64/v8`, `linux/arm/v7`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64/v8`, `linux/arm/v7`. Read by serde
+/// through its [`FromStr`], so a lock naming anything else is refused as it is read.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Platform {
     os: String,
     architecture: String,
@@ -86,6 +90,135 @@ impl FromStr for Platform {
     }
 }
 
+impl TryFrom<String> for Platform {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Platform, String> {
+        text.parse().map_err(|e: PlatformError| e.to_string())
+    }
+}
+
+impl From<Platform> for String {
+    fn from(platform: Platform) -> String {
+        platform.to_string()
+    }
+}
+
+impl PartialEq<str> for Platform {
+    fn eq(&self, other: &str) -> bool {
+        let mut parts = other.splitn(3, '/');
+        parts.next() == Some(self.os.as_str())
+            && parts.next() == Some(self.architecture.as_str())
+            && parts.next() == self.variant.as_deref()
+    }
+}
+
+impl PartialEq<&str> for Platform {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
+}
+
+impl PartialEq<String> for Platform {
+    fn eq(&self, other: &String) -> bool {
+        *self == **other
+    }
+}
+
+/// The platforms of a multi-platform build, in the order given: one or more, none twice, at
+/// most [`Platforms::MAX`], written `linux/amd64,linux/arm64` as buildx's `--platform` takes
+/// them. Its text is what it reads as (`Deref<Target = str>`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Platforms {
+    text: String,
+    list: Vec<Platform>,
+}
+
+impl Platforms {
+    pub const MAX: usize = 16;
+
+    /// The platforms, in order.
+    pub fn list(&self) -> &[Platform] {
+        &self.list
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl FromStr for Platforms {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Platforms, String> {
+        let refuse = |why: &str| format!("{:?} {why}", text.chars().take(64).collect::<String>());
+        let list = text
+            .split(',')
+            .map(Platform::from_str)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| refuse("is not a platform (os/arch[/variant], such as linux/amd64) or a comma-separated list of them"))?;
+        if list.len() > Platforms::MAX {
+            return Err(refuse(&format!(
+                "names more than {} platforms",
+                Platforms::MAX
+            )));
+        }
+        let twice = (1..list.len()).find(|n| list[..*n].contains(&list[*n]));
+        if let Some(n) = twice {
+            return Err(refuse(&format!("names {} twice", list[n])));
+        }
+        Ok(Platforms {
+            text: text.to_string(),
+            list,
+        })
+    }
+}
+
+/// For tests' literals: a value that is none panics.
+#[cfg(test)]
+impl From<&str> for Platforms {
+    fn from(text: &str) -> Platforms {
+        text.parse().expect("valid test platforms")
+    }
+}
+
+/// For tests' literals: a value that is none panics.
+#[cfg(test)]
+impl From<&str> for Platform {
+    fn from(text: &str) -> Platform {
+        text.parse().expect("a valid test platform")
+    }
+}
+
+impl TryFrom<String> for Platforms {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Platforms, String> {
+        text.parse()
+    }
+}
+
+impl From<Platforms> for String {
+    fn from(platforms: Platforms) -> String {
+        platforms.text
+    }
+}
+
+impl std::ops::Deref for Platforms {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Platforms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
@@ -127,6 +260,36 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_list_of_platforms_is_its_text_and_names_each_once() {
+        let both: Platforms = "linux/amd64,linux/arm64/v8".parse().unwrap();
+        assert_eq!(&*both, "linux/amd64,linux/arm64/v8");
+        assert_eq!(both.list().len(), 2);
+        assert!(both.list()[1] == "linux/arm64/v8" && both.list()[0] != "linux/amd64/v1");
+        assert_eq!(
+            serde_json::to_string(&both).unwrap(),
+            "\"linux/amd64,linux/arm64/v8\""
+        );
+        for (bad, why) in [
+            ("", "is not a platform"),
+            ("linux/amd64,", "is not a platform"),
+            ("linux/amd64, linux/arm64", "is not a platform"),
+            ("linux/amd64,--privileged", "is not a platform"),
+            ("linux/amd64,linux/amd64", "names linux/amd64 twice"),
+        ] {
+            let err = bad.parse::<Platforms>().unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let many = vec!["linux/amd64"; 17].join(",");
+        assert!(many
+            .parse::<Platforms>()
+            .unwrap_err()
+            .contains("more than 16"));
+        let one: Platform = serde_json::from_str("\"linux/arm/v7\"").unwrap();
+        assert_eq!(one, "linux/arm/v7");
+        assert!(serde_json::from_str::<Platform>("\"linux\"").is_err());
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl TryFrom<String> for ImageRef {
     type Error = String;
 
     fn try_from(value: String) -> std::result::Result<ImageRef, String> {
-        check_ref("an image reference", &value).map(|()| ImageRef(value))
+        check_ref("", &value).map(|()| ImageRef(value))
     }
 }
 
@@ -185,6 +185,49 @@ impl PartialEq<str> for ImageRef {
     }
 }
 
+impl PartialEq<ImageRef> for String {
+    fn eq(&self, other: &ImageRef) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<&str> for ImageRef {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::borrow::Borrow<str> for ImageRef {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ImageRef {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ImageRef {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The reference split into its parts, to ask what its repository, tag or registry is.
+    pub fn split(&self) -> Reference<'_> {
+        Reference::split(&self.0)
+    }
+}
+
+/// For tests' literals: a value that is none panics.
+#[cfg(test)]
+impl From<&str> for ImageRef {
+    fn from(value: &str) -> ImageRef {
+        ImageRef::try_from(value.to_string()).expect("a valid test reference")
+    }
+}
+
 pub fn check_user_ref(what: &str, value: &str) -> Result<()> {
     check_ref(what, value).map_err(Error::Usage)
 }
@@ -197,8 +240,8 @@ pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
         && !value.chars().any(|c| c.is_whitespace() || c.is_control());
     if !word {
         return Err(format!(
-            "{key} = {} is not allowed (empty, leading `-`, whitespace or control character)",
-            crate::error::quote(value)
+            "{} is not allowed (empty, leading `-`, whitespace or control character)",
+            crate::error::named(key, value)
         ));
     }
     let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@+".contains(c);
@@ -206,8 +249,8 @@ pub fn check_ref(key: &str, value: &str) -> std::result::Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{key} = {} is not an image reference",
-            crate::error::quote(value)
+            "{} is not an image reference",
+            crate::error::named(key, value)
         ))
     }
 }

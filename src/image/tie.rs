@@ -18,13 +18,13 @@ const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
 const ATTESTATION: &str = "attestation-manifest";
 
 /// What the lock says one platform of a role is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LockedManifest<'a> {
     /// `os/arch[/variant]`.
-    pub platform: &'a str,
+    pub platform: String,
     pub manifest: &'a str,
     pub config: &'a str,
-    pub layers: &'a [String],
+    pub layers: &'a [crate::image::digest::Digest],
 }
 
 /// What a manifest, read and checked against its digest, names.
@@ -233,7 +233,7 @@ pub fn tie<E>(
         Err(untied) => return Ok(Err(untied)),
     };
     for want in locked {
-        let Some((_, listed)) = map.iter().find(|(p, _)| same_platform(p, want.platform)) else {
+        let Some((_, listed)) = map.iter().find(|(p, _)| same_platform(p, &want.platform)) else {
             return Ok(Err(Untied::MissingPlatform {
                 index: index_digest.to_string(),
                 platform: want.platform.to_string(),
@@ -251,7 +251,7 @@ pub fn tie<E>(
     }
     if let Some((platform, listed)) = map
         .iter()
-        .find(|(p, _)| !locked.iter().any(|l| same_platform(p, l.platform)))
+        .find(|(p, _)| !locked.iter().any(|l| same_platform(p, &l.platform)))
     {
         return Ok(Err(Untied::ExtraPlatform {
             index: index_digest.to_string(),
@@ -280,13 +280,13 @@ pub fn tie_manifest(want: &LockedManifest, found: &ManifestFacts) -> Result<(), 
     let count = found.layers.len().max(want.layers.len());
     for position in 0..count {
         let (a, b) = (found.layers.get(position), want.layers.get(position));
-        if a != b {
+        if a.map(String::as_str) != b.map(|d| d.as_str()) {
             return Err(Untied::Layers {
                 manifest: want.manifest.to_string(),
                 platform: want.platform.to_string(),
                 position: position + 1,
                 found: a.map(|d| shown(d)).unwrap_or_else(|| "nothing".into()),
-                locked: b.cloned().unwrap_or_else(|| "nothing".into()),
+                locked: b.map_or_else(|| "nothing".into(), |d| d.to_string()),
             });
         }
     }
@@ -357,14 +357,14 @@ mod tests {
     struct Locked {
         amd: String,
         arm: String,
-        layers: Vec<String>,
+        layers: Vec<crate::image::digest::Digest>,
     }
 
     fn locked() -> Locked {
         Locked {
             amd: digest('a'),
             arm: digest('b'),
-            layers: vec![digest('l')],
+            layers: vec![crate::image::digest::Digest::parse(&digest('1')).unwrap()],
         }
     }
 
@@ -372,13 +372,13 @@ mod tests {
         fn manifests(&self) -> Vec<LockedManifest<'_>> {
             vec![
                 LockedManifest {
-                    platform: "linux/amd64",
+                    platform: "linux/amd64".into(),
                     manifest: &self.amd,
                     config: "sha256:cfg",
                     layers: &self.layers,
                 },
                 LockedManifest {
-                    platform: "linux/arm64",
+                    platform: "linux/arm64".into(),
                     manifest: &self.arm,
                     config: "sha256:cfg",
                     layers: &self.layers,
@@ -391,19 +391,13 @@ mod tests {
     fn reader(_: &str) -> Result<ManifestFacts, String> {
         Ok(ManifestFacts {
             config: "sha256:cfg".into(),
-            layers: vec![digest('l')],
+            layers: vec![digest('1')],
         })
     }
 
     fn check(bytes: &[u8]) -> Result<(), Untied> {
         let l = locked();
-        tie(
-            &Digest::of(bytes).to_string(),
-            bytes,
-            &l.manifests(),
-            reader,
-        )
-        .unwrap()
+        tie(Digest::of(bytes).as_str(), bytes, &l.manifests(), reader).unwrap()
     }
 
     #[test]
@@ -571,7 +565,7 @@ mod tests {
                 } else {
                     "sha256:cfg".into()
                 },
-                layers: vec![digest('l')],
+                layers: vec![digest('1')],
             })
         };
         let err = tie(&index_digest, &bytes, &l.manifests(), other_config)
@@ -584,7 +578,7 @@ mod tests {
         let more_layers = |_: &str| -> Result<ManifestFacts, String> {
             Ok(ManifestFacts {
                 config: "sha256:cfg".into(),
-                layers: vec![digest('l'), digest('m')],
+                layers: vec![digest('1'), digest('2')],
             })
         };
         let err = tie(&index_digest, &bytes, &l.manifests(), more_layers)

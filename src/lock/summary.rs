@@ -67,7 +67,7 @@ pub(super) fn summary(lock: &Lock) -> String {
         ),
     ));
     let release = lock.image(Role::Release);
-    let base = release.and_then(|r| lock.image_for(Role::Base, &r.platform));
+    let base = release.and_then(|r| lock.image_for(Role::Base, &r.platform_name()));
     if let Some(release) = release {
         let inventory = &release.inventory;
         let os = base
@@ -262,7 +262,7 @@ mod tests {
             text.contains("the base has 2 apt package(s); the release adds or changes 3 pip package(s), removes no packages (listed under it)\n"),
             "{text}"
         );
-        lock.source.remote = String::new();
+        lock.source.remote = "".into();
         lock.builder.buildkit_note = "a distribution's dockerd".into();
         let text = summary(&lock);
         assert!(text.contains("no remote recorded"), "{text}");

@@ -195,7 +195,7 @@ impl Plan {
                     }
                     let mut pinned = pin(external, &stage.path, platform)?;
                     if multi {
-                        pinned.platform = platform.to_string();
+                        pinned.platform = Some(crate::lock::recorded("base.platform", platform)?);
                     }
                     bases.push(pinned);
                 }
@@ -214,23 +214,35 @@ impl Plan {
         })
     }
 
-    pub fn dockerfile_entries(&self) -> Vec<DockerfileEntry> {
+    pub fn dockerfile_entries(&self) -> Result<Vec<DockerfileEntry>> {
         self.base
             .iter()
             .chain(std::iter::once(&self.release))
             .map(|s| {
                 let inputs = self.inputs_of(s);
-                let ids = |all: &[String], given: Vec<String>, id: fn(&str) -> &str| {
+                let ids = |key, all: &[String], given: Vec<String>, id: fn(&str) -> &str| {
                     // Recorded per Dockerfile whenever the builds were given any.
-                    (!all.is_empty()).then(|| given.iter().map(|v| id(v).to_string()).collect())
+                    (!all.is_empty())
+                        .then(|| crate::lock::recorded_all(key, given.iter().map(|v| id(v))))
+                        .transpose()
                 };
-                DockerfileEntry {
+                Ok(DockerfileEntry {
                     role: s.role,
-                    path: s.path.clone(),
+                    path: crate::lock::recorded("dockerfile.path", &s.path)?,
                     sha256: s.sha256.clone(),
-                    secrets: ids(&self.settings.inputs.secrets, inputs.secrets, secret_id),
-                    ssh: ids(&self.settings.inputs.ssh, inputs.ssh, ssh_id),
-                }
+                    secrets: ids(
+                        "dockerfile.secrets",
+                        &self.settings.inputs.secrets,
+                        inputs.secrets,
+                        secret_id,
+                    )?,
+                    ssh: ids(
+                        "dockerfile.ssh",
+                        &self.settings.inputs.ssh,
+                        inputs.ssh,
+                        ssh_id,
+                    )?,
+                })
             })
             .collect()
     }
@@ -1166,13 +1178,13 @@ pub fn dev_fingerprint(
         .build
         .contexts
         .iter()
-        .map(|(name, c)| (name.clone(), c.to_string()))
+        .map(|(name, c)| (name.to_string(), c.to_string()))
         .collect();
     let mut context_dirs = BTreeMap::new();
     for (name, c) in &lock.build.contexts {
         if let crate::lock::LockedContext::Dir(dir) = c {
             let path = confine(root, project, Path::new(dir), "a named context")?;
-            context_dirs.insert(name.clone(), path);
+            context_dirs.insert(name.to_string(), path);
         }
     }
     let images: Vec<Base> = lock
@@ -1366,7 +1378,7 @@ mod tests {
                     reference: crate::image::reference::ImageRef::try_from(external.image.clone())
                         .unwrap(),
                     dockerfile: dockerfile.to_string(),
-                    platform: String::new(),
+                    platform: None,
                     index_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
                     platform_digest: crate::image::digest::Digest::parse(DIGEST).unwrap(),
                 })

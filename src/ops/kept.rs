@@ -26,17 +26,22 @@ pub fn locked_base(
     // The image index of several platforms (each platform's manifest copied and checked),
     // else the one manifest.
     let digest = &locked.engine_digest().to_string();
-    let platform = if locked.platform.is_empty() {
+    let locked_platform = locked.platform_name();
+    let platform = if locked.platform.is_none() {
         platform
     } else {
-        &locked.platform
+        &locked_platform
     };
-    let locked_layers = || all.iter().flat_map(|i| i.layers.iter().cloned()).collect();
+    let locked_layers = || {
+        all.iter()
+            .flat_map(|i| i.layers.iter().map(|l| l.to_string()))
+            .collect()
+    };
     let layout = work.join("locked-base-layout");
     let verified = work.join("locked-base.tar");
     let copy = |from: &Path| -> Result<()> {
         // The release is built on the index the pin names: it must list the locked manifests.
-        if !locked.index_digest.is_empty() {
+        if locked.index_digest.is_some() {
             crate::ops::tie::in_archive(from, digest, all)?.map_err(|why| {
                 Error::Different(format!(
                     "the locked base {}: {why}; nothing was rebuilt on it",
@@ -48,9 +53,9 @@ pub fn locked_base(
             .iter()
             .map(|i| LayoutImage {
                 archive: from,
-                select: Select::Manifest(i.manifest_digest.clone()),
-                name: i.name.clone(),
-                index: Some(i.index_digest.clone()).filter(|d| !d.is_empty()),
+                select: Select::Manifest(i.manifest_digest.to_string()),
+                name: i.name.to_string(),
+                index: i.index_digest.as_ref().map(|d| d.to_string()),
             })
             .collect();
         crate::image::archive::write_verified_layout(&verified, &images)
@@ -88,7 +93,7 @@ pub fn locked_base(
         ));
     }
     let pinned = crate::image::reference::pinned(&locked.name, digest);
-    if !locked.index_digest.is_empty() {
+    if locked.index_digest.is_some() {
         return match crate::ops::tie::in_registry(docker, &locked.name, digest, all)? {
             Ok(Ok(())) => Ok(Ok((
                 BasePin::registry(&locked.name, digest, locked_layers()),

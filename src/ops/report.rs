@@ -192,10 +192,10 @@ impl ImageReport {
     pub fn of(locked: &crate::lock::Image, source: Option<Source>) -> ImageReport {
         ImageReport {
             role: locked.role,
-            name: locked.name.clone(),
-            platform: Some(locked.platform.clone()).filter(|p| !p.is_empty()),
+            name: locked.name.to_string(),
+            platform: locked.platform.as_ref().map(|p| p.to_string()),
             status: Status::Identical,
-            locked: locked.manifest_digest.clone(),
+            locked: locked.manifest_digest.to_string(),
             found: None,
             source,
             detail: None,
@@ -228,10 +228,10 @@ impl ImageReport {
         let count = locked.layers.len().max(rebuilt.layers.len());
         for i in 0..count {
             let (a, b) = (locked.layers.get(i), rebuilt.layers.get(i));
-            if a != b {
+            if a.map(|d| d.as_str()) != b.map(String::as_str) {
                 report.layers.push(LayerDiff {
                     index: i + 1,
-                    locked: a.cloned(),
+                    locked: a.map(|d| d.to_string()),
                     found: b.cloned(),
                     instruction: rebuilt
                         .layer_instructions
@@ -550,12 +550,12 @@ mod tests {
     use super::*;
 
     fn locked(role: Role, layers: &[char]) -> lock::Image {
-        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let d = crate::lock::tests::digest;
         lock::Image {
             role,
-            name: format!("p:{role}"),
-            platform: String::new(),
-            index_digest: String::new(),
+            name: format!("p:{role}").as_str().into(),
+            platform: None,
+            index_digest: None,
             manifest_digest: d('f'),
             config_digest: d('c'),
             layers: layers.iter().map(|c| d(*c)).collect(),
@@ -571,9 +571,9 @@ mod tests {
         let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
         let lock = locked(Role::Release, &['1', '2']);
         let same = OciImage {
-            manifest_digest: lock.manifest_digest.clone(),
-            config_digest: lock.config_digest.clone(),
-            layers: lock.layers.clone(),
+            manifest_digest: lock.manifest_digest.to_string(),
+            config_digest: lock.config_digest.to_string(),
+            layers: lock.layers.iter().map(|l| l.to_string()).collect(),
             layer_instructions: vec!["FROM".into(), "COPY app /app".into()],
         };
         let r = ImageReport::compare(&lock, Some(&same));

@@ -22,7 +22,7 @@ fn manifests<'a>(images: &[&'a lock::Image]) -> Vec<LockedManifest<'a>> {
     images
         .iter()
         .map(|i| LockedManifest {
-            platform: &i.platform,
+            platform: i.platform_name(),
             manifest: &i.manifest_digest,
             config: &i.config_digest,
             layers: &i.layers,

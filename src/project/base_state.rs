@@ -65,16 +65,15 @@ pub fn base_state(
         Some(d) if d.sha256.as_str() != sha256 => changed.push(format!("{path} differs")),
         Some(_) => {}
     }
-    if &lock.build.args != args {
-        let names: Vec<&str> = lock
-            .build
-            .args
+    let locked_args = lock.build.args_text();
+    if &locked_args != args {
+        let names: Vec<&str> = locked_args
             .iter()
             .filter(|(k, v)| args.get(*k) != Some(v))
             .map(|(k, _)| k.as_str())
             .chain(
                 args.keys()
-                    .filter(|k| !lock.build.args.contains_key(*k))
+                    .filter(|k| !locked_args.contains_key(*k))
                     .map(String::as_str),
             )
             .collect();
@@ -104,7 +103,7 @@ mod tests {
     fn the_locked_base_is_told_from_a_changed_one_by_its_dockerfile_and_arguments() {
         let mut lock = lock();
         assert!(matches!(
-            base_state(Some(&lock), None, "Dockerfile", "bb", &lock.build.args),
+            base_state(Some(&lock), None, "Dockerfile", "bb", &lock.build.args_text()),
             BaseState::Changed(why) if why == "the lock has no base image"
         ));
         let base = crate::lock::DockerfileEntry {
@@ -115,7 +114,7 @@ mod tests {
             ssh: None,
         };
         lock.dockerfiles.push(base.clone());
-        let args = lock.build.args.clone();
+        let args = lock.build.args_text();
         assert_eq!(
             base_state(Some(&lock), None, &base.path, base.sha256.as_str(), &args),
             BaseState::Locked
@@ -141,7 +140,7 @@ mod tests {
         let locked = Fingerprint::try_from(format!("sha256:{}", "a".repeat(64))).unwrap();
         let other = Fingerprint::try_from(format!("sha256:{}", "b".repeat(64))).unwrap();
         lock.build.base_fingerprint = Some(locked.clone());
-        let args = lock.build.args.clone();
+        let args = lock.build.args_text();
         // The Dockerfile and arguments are not what decides: the fingerprint covers them.
         assert_eq!(
             base_state(Some(&lock), Some(&locked), "Dockerfile", "00", &args),

@@ -241,7 +241,7 @@ pub fn canonical_list(inputs: &BaseInputs) -> Result<String, FingerprintError> {
         line(&[
             "image",
             &json(&image.reference),
-            &json(&image.platform),
+            &json(&crate::lock::platform_name(&image.platform)),
             &image.index_digest,
             &image.platform_digest,
         ]);

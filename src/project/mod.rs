@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{clip, quote, Error, Result};
-use crate::image::reference::image_name_from_dir;
+use crate::image::digest::Digest;
+use crate::image::platform::Platforms;
+use crate::image::reference::{image_name_from_dir, ImageRef};
 use crate::lock;
 
 pub const CONFIG_FILE: &str = "repro.toml";
@@ -272,7 +274,7 @@ pub fn parse_secret(raw: &str) -> std::result::Result<Secret, String> {
         }
     }
     let id = id.ok_or("has no id; write id=ID[,src=PATH|,env=VAR]")?;
-    lock::check_id("id", &id)?;
+    lock::BuildId::try_from(id.clone()).map_err(|why| format!("id = {why}"))?;
     match kind.as_deref() {
         None | Some("file") => {}
         // buildx reads `type=env,src=VAR` as the variable VAR.
@@ -306,7 +308,7 @@ pub fn parse_ssh(raw: &str) -> std::result::Result<Ssh, String> {
         Some((id, path)) => (id, Some(path)),
         None => (raw, None),
     };
-    lock::check_id("id", id)?;
+    lock::BuildId::try_from(id.to_string()).map_err(|why| format!("id = {why}"))?;
     if let Some(path) = path {
         check_field("path", path)?;
     }
@@ -414,12 +416,12 @@ fn last_per_id<'a, T>(
 pub fn add_hosts<'a>(values: impl Iterator<Item = (String, &'a str)>) -> Result<Vec<String>> {
     let mut by_name = BTreeMap::new();
     for (shown, raw) in values {
-        lock::check_add_host("add-host", raw).map_err(|_| {
+        let host: lock::AddHost = raw.parse().map_err(|_| {
             Error::Usage(format!(
                 "{shown} is not NAME:IP (a host name, then an IPv4 or IPv6 address, e.g. pypi.lab:10.0.0.5)"
             ))
         })?;
-        by_name.insert(lock::host_name(raw).to_string(), raw.to_string());
+        by_name.insert(host.name().to_string(), raw.to_string());
     }
     Ok(by_name.into_values().collect())
 }
@@ -449,7 +451,7 @@ const CONTEXT_FORMS: &str = "use NAME=docker-image://REF (an image, pinned by di
 
 /// One named context: its name, and what it reads.
 pub fn check_build_context(name: &str, value: &str) -> std::result::Result<ContextSource, String> {
-    lock::check_context_name("name", name).map_err(|_| {
+    name.parse::<lock::ContextName>().map_err(|_| {
         format!(
             "has the name {}, which is not a context name: use lowercase letters and digits, joined by . _ or - (the name a Dockerfile uses in FROM NAME or COPY --from=NAME)",
             quote(name)
@@ -461,8 +463,11 @@ pub fn check_build_context(name: &str, value: &str) -> std::result::Result<Conte
     if let Some(reference) = value.strip_prefix(lock::IMAGE_CONTEXT) {
         let digest_ok = reference
             .split_once('@')
-            .map_or(true, |(_, digest)| lock::check_digest("", digest).is_ok());
-        if lock::check_ref("", reference).is_err() || !digest_ok || reference.contains("://") {
+            .map_or(true, |(_, digest)| Digest::parse(digest).is_ok());
+        if ImageRef::try_from(reference.to_string()).is_err()
+            || !digest_ok
+            || reference.contains("://")
+        {
             return Err(format!(
                 "names the image {}, which is not an image reference (such as ghcr.io/lab/deps:1)",
                 quote(reference)
@@ -489,7 +494,7 @@ pub fn check_build_context(name: &str, value: &str) -> std::result::Result<Conte
             quote(value)
         ));
     }
-    lock::check_context_dir("dir", value).map_err(|_| {
+    lock::check_context_dir(value).map_err(|_| {
         format!(
             "names the directory {}, which is not one docker repro can lock: no leading `-`, control characters, `:` or `@` (buildx reads those as a URL, an image or a git remote); {CONTEXT_FORMS}",
             quote(value)
@@ -807,7 +812,7 @@ fn names(args: &ReleaseFlags, c: &ReleaseConfig) -> Result<(String, Option<Strin
         }
     }
     if let Some(platform) = &platform {
-        lock::check_platforms("platform", platform).map_err(|_| {
+        platform.parse::<Platforms>().map_err(|_| {
             platform_from.usage(
                 platform,
                 "is not a platform (os/arch[/variant], such as linux/amd64) or a comma-separated list of different ones (linux/amd64,linux/arm64)",
@@ -925,7 +930,7 @@ fn check_image_name(name: &str) -> std::result::Result<(), String> {
 }
 
 fn check_relative(from: From, path: &str) -> Result<()> {
-    lock::check_relative(from.flag, path).map_err(|_| {
+    path.parse::<lock::RelativePath>().map(drop).map_err(|_| {
         from.usage(
             path,
             "must be a relative path inside the project, without `..` (it is looked up in the committed source)",

@@ -81,9 +81,10 @@ fn a_version_1_lock_still_verifies_and_the_same_release_now_writes_version_2() {
     assert_eq!(new.version, 2);
     // The same layers, byte for byte; the configs (and so the manifests) are written in the
     // canonical form now, which the v1 lock, cut before it, does not record.
-    let layers = |lock: &docker_repro::lock::Lock| -> Vec<Vec<String>> {
-        lock.images.iter().map(|i| i.layers.clone()).collect()
-    };
+    let layers =
+        |lock: &docker_repro::lock::Lock| -> Vec<Vec<docker_repro::image::digest::Digest>> {
+            lock.images.iter().map(|i| i.layers.clone()).collect()
+        };
     assert_eq!(layers(&new), layers(&old), "{v2}");
     assert!(!v1.contains("image_config"), "{v1}");
     assert!(v2.contains("\nimage_config = \"canonical/1\"\n"), "{v2}");
