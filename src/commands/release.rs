@@ -132,7 +132,14 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         .as_ref()
         .and_then(|f| last_base(&inputs.lock, f, &ui));
     let kept = match (&last, args.rebuild_base) {
-        (Some(last), false) => keep_base(&docker, last, &platform, work.path(), &ui)?,
+        (Some(last), false) => keep_base(
+            &docker,
+            last,
+            &platform,
+            args.archive.is_some(),
+            work.path(),
+            &ui,
+        )?,
         (Some(last), true) => {
             ui.progress(&format!(
                 "base unchanged (fingerprint {}), rebuilt as --rebuild-base asks: it is compared with the kept {}",
@@ -145,13 +152,25 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     };
 
     let release_tag = format!("{}:{}", inputs.image, &facts.commit[..12]);
-    let built = plan.build(
+    let tags = |role: Role| {
+        image_tags(
+            role,
+            &base_tag,
+            immutable_tag.as_deref(),
+            &release_tag,
+            &inputs.image,
+            &inputs.tags,
+        )
+    };
+    let (built, in_engine) = build_images(
+        &plan,
         &docker,
         work.path(),
         &release_tag,
+        &tags,
         args.quiet,
-        &|m| ui.progress(m),
-        kept.as_ref().map(|k| k.pin.clone()),
+        &ui,
+        kept.as_ref(),
     )?;
     if let (Some(last), true, Some(rebuilt)) = (
         &last,
@@ -171,17 +190,15 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             ));
         }
     }
-    let tags = |role: Role| {
-        image_tags(
-            role,
-            &base_tag,
-            immutable_tag.as_deref(),
-            &release_tag,
-            &inputs.image,
-            &inputs.tags,
-        )
-    };
-    let (mut images, sboms) = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
+    let (mut images, sboms) = load_and_read(
+        &docker,
+        &built,
+        &tags,
+        in_engine.as_ref(),
+        work.path(),
+        args.quiet,
+        &ui,
+    )?;
     let mut base_epoch_of_lock = base_source_date_epoch;
     if let (Some(kept), Some(last)) = (&kept, &last) {
         tag_kept(&docker, kept, last, &tags(Role::Base), &ui)?;
@@ -459,15 +476,17 @@ struct Kept {
 
 /// Keeps the last lock's base when the engine or its registry has it by its locked digest
 /// (never by a tag, which anyone can move); else says why it is built again.
+/// `archived`: the release writes an archive, which needs the base's bytes.
 fn keep_base(
     docker: &Docker,
     last: &LastBase,
     platform: &str,
+    archived: bool,
     work: &Path,
     ui: &Ui,
 ) -> Result<Option<Kept>> {
     let all: Vec<&lock::Image> = last.images.iter().collect();
-    match crate::ops::kept::locked_base(&all, platform, None, docker, work, ui) {
+    match crate::ops::kept::locked_base(&all, platform, None, archived, docker, work, ui) {
         Ok(Ok((pin, source))) => {
             ui.progress(&format!(
                 "base unchanged (fingerprint {}): kept {} ({}), not built",
@@ -475,7 +494,9 @@ fn keep_base(
                 last.digest(),
                 source.as_str()
             ));
-            let saved = (source == Source::Engine).then(|| work.join("locked-base.tar"));
+            let saved = (source == Source::Engine && archived)
+                .then(|| work.join("locked-base.tar"))
+                .filter(|saved| saved.exists());
             Ok(Some(Kept { pin, saved, source }))
         }
         Ok(Err(why)) => {
@@ -609,10 +630,14 @@ fn locked_name(role: Role, tags: &[String]) -> String {
 
 /// Loads each built image into the engine under its tags, and reads the packages inside each
 /// of its platforms: the lock's images, and their bills of materials.
+/// `in_engine`: the base the engine holds already (loaded before the release was built on it,
+/// or kept there); it is not loaded again, and the release is loaded without its layers.
 fn load_and_read(
     docker: &Docker,
     built: &[crate::ops::build::Built],
     tags: &dyn Fn(Role) -> Vec<String>,
+    in_engine: Option<&InEngine>,
+    work: &Path,
     quiet: bool,
     ui: &Ui,
 ) -> Result<(Vec<lock::Image>, Vec<Sboms>)> {
@@ -621,8 +646,25 @@ fn load_and_read(
     let mut known_layers = std::collections::HashMap::new();
     for b in built {
         let tags = tags(b.role);
-        ui.progress(&format!("loading {} ({})", tags.join(", "), b.digest()));
-        docker.load(&b.archive, &tags)?;
+        match (b.role, in_engine) {
+            (Role::Base, Some(_)) => {}
+            (Role::Release, Some(base)) => {
+                ui.progress(&format!(
+                    "loading {} ({}) onto the base the engine holds ({} of its layers not sent again)",
+                    tags.join(", "),
+                    b.digest(),
+                    base.layers.len()
+                ));
+                let lean = work.join("release-load.tar");
+                crate::ops::kept::without_blobs(&b.archive, &base.layers, &lean)?;
+                docker.load(&lean, &tags)?;
+                let _ = std::fs::remove_file(&lean);
+            }
+            _ => {
+                ui.progress(&format!("loading {} ({})", tags.join(", "), b.digest()));
+                docker.load(&b.archive, &tags)?;
+            }
+        }
         for one in &b.images {
             let on = if one.platform.is_empty() {
                 String::new()
@@ -663,6 +705,115 @@ fn load_and_read(
         }
     }
     Ok((images, sboms))
+}
+
+/// The base the engine holds by its digest while the release is built and loaded.
+struct InEngine {
+    /// Its layers (the locked blobs, which the engine's content store holds).
+    layers: std::collections::BTreeSet<String>,
+}
+
+/// Builds the base (unless one is `kept`) and the release. A single-platform base just built
+/// is loaded into the engine first, and the release is built on it there by digest (see
+/// [`crate::ops::kept::engine_pin`]), so BuildKit neither reads it from an unpacked copy nor
+/// sends it again; a multi-platform one is given as an OCI layout of its archive, as before.
+/// Also says which base the engine holds, if any.
+#[allow(clippy::too_many_arguments)]
+fn build_images(
+    plan: &Plan,
+    docker: &Docker,
+    work: &Path,
+    release_tag: &str,
+    tags: &dyn Fn(Role) -> Vec<String>,
+    quiet: bool,
+    ui: &Ui,
+    kept: Option<&Kept>,
+) -> Result<(Vec<crate::ops::build::Built>, Option<InEngine>)> {
+    let progress = |m: &str| ui.progress(m);
+    if plan.base.is_none() || kept.is_some() {
+        let in_engine = kept
+            .filter(|k| k.source == Source::Engine)
+            .map(|k| InEngine {
+                layers: k.pin.layers.clone(),
+            });
+        let built = plan.build(
+            docker,
+            work,
+            release_tag,
+            quiet,
+            &progress,
+            kept.map(|k| k.pin.clone()),
+        )?;
+        return Ok((built, in_engine));
+    }
+    let base = plan.build_base(docker, work, quiet, &progress)?;
+    // The base's tags as they were before it was loaded: put back if the release fails, so
+    // that a release that stops moves no tag.
+    let mut loaded: Option<Vec<(String, Option<String>)>> = None;
+    let (pin, in_engine) = match &base.images[..] {
+        [one] if base.index.is_none() => {
+            let base_tags = tags(Role::Base);
+            ui.progress(&format!(
+                "loading {} ({})",
+                base_tags.join(", "),
+                base.digest()
+            ));
+            let before = base_tags
+                .iter()
+                .map(|tag| Ok((tag.clone(), docker.image_id(tag)?)))
+                .collect::<Result<Vec<_>>>()?;
+            docker.load(&base.archive, &base_tags)?;
+            loaded = Some(before);
+            let named = crate::ops::kept::Named {
+                manifest_digest: &one.image.manifest_digest,
+                config_digest: &one.image.config_digest,
+                layers: &one.image.layers,
+            };
+            let documents = crate::ops::kept::Documents::open();
+            if let Some(documents) = &documents {
+                documents.keep_from_archive(
+                    &base.archive,
+                    &[(named.manifest_digest, named.config_digest)],
+                );
+            }
+            let pin = match &documents {
+                Some(documents) => {
+                    crate::ops::kept::engine_pin(&named, documents, &work.join("base-documents"))?
+                }
+                None => None,
+            };
+            let in_engine = Some(InEngine {
+                layers: base.layers(),
+            });
+            match pin {
+                Some(pin) => (pin, in_engine),
+                None => (archive_pin(&base, work)?, in_engine),
+            }
+        }
+        _ => (archive_pin(&base, work)?, None),
+    };
+    let release = plan
+        .build_release(docker, work, release_tag, quiet, &progress, Some(&pin))
+        .map_err(|e| {
+            for (tag, before) in loaded.iter().flatten() {
+                let _ = match before {
+                    Some(id) => docker.tag(id, tag),
+                    None => docker.untag(tag),
+                };
+            }
+            e
+        })?;
+    Ok((vec![base, release], in_engine))
+}
+
+/// The base just built, as an OCI layout of its whole archive.
+fn archive_pin(base: &crate::ops::build::Built, work: &Path) -> Result<crate::ops::build::BasePin> {
+    crate::ops::build::BasePin::archive(
+        &base.archive,
+        base.digest(),
+        &work.join("base-layout"),
+        base.layers(),
+    )
 }
 
 /// Pushes each image under every tag it has (an index once per tag, with all its platforms)

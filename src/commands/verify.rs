@@ -1275,7 +1275,7 @@ fn base_for_release(
         )));
     };
     if how.base == BaseChoice::Locked {
-        let (pin, source) = crate::ops::kept::locked_base(&all, platform, how.archive, docker, work, ui)?
+        let (pin, source) = crate::ops::kept::locked_base(&all, platform, how.archive, false, docker, work, ui)?
             .map_err(|why| {
                 Error::Failed(format!(
                     "the locked base {} ({}) {why}; give the paper's archive with --archive FILE, or rebuild the base too (drop --base locked)",
@@ -1335,7 +1335,7 @@ fn base_for_release(
         "the base differs; looking for the locked base {} to rebuild the release on",
         first.engine_digest()
     ));
-    match crate::ops::kept::locked_base(&all, platform, None, docker, work, ui)? {
+    match crate::ops::kept::locked_base(&all, platform, None, false, docker, work, ui)? {
         Ok((pin, _)) => Ok((reports, Some(pin), Some(BuiltOn::LockedBase))),
         Err(why) => {
             let note = format!("the release was rebuilt on the rebuilt base, so it differs too: the locked base {why} (load the paper's archive, or pull it, to check the release on it)");

@@ -510,6 +510,17 @@ impl Docker {
         Ok(())
     }
 
+    /// Removes the tag `tag` (the image goes with its last tag); runs even after Ctrl-C, to put
+    /// tags back as they were when a release stops.
+    pub fn untag(&self, tag: &str) -> Result<()> {
+        let opts = Options {
+            cleanup: true,
+            ..Default::default()
+        };
+        self.tool.run_with(&["image", "rm", "--", tag], &opts)?;
+        Ok(())
+    }
+
     /// Loads an OCI archive, whose index names the image `tags[0]`, and adds the other tags.
     pub fn load(&self, archive: &Path, tags: &[String]) -> Result<()> {
         self.tool

@@ -795,6 +795,25 @@ impl BasePin {
         })
     }
 
+    /// The image `digest` in the OCI layout `layout`, which holds only its manifest and
+    /// `config` (see [`crate::ops::kept::engine_pin`]): BuildKit takes its layers from the
+    /// engine's store.
+    pub fn documents_only(
+        layout: &str,
+        digest: &str,
+        layers: BTreeSet<String>,
+        config: &serde_json::Value,
+    ) -> BasePin {
+        BasePin {
+            target: format!("oci-layout://{layout}@{digest}"),
+            layers,
+            histories: Some(BTreeMap::from([(
+                crate::image::canonical::config_platform(config),
+                history_of(config),
+            )])),
+        }
+    }
+
     /// The image `digest` in the registry of `name`, whose `layers` the lock lists: BuildKit
     /// pulls it by digest, and so checks every byte against it.
     pub fn registry(name: &str, digest: &str, layers: BTreeSet<String>) -> BasePin {
