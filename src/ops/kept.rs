@@ -1,6 +1,7 @@
 //! A base kept across releases: the locked base image found by its digest (never by a tag) in
 //! an archive, the engine or its registry, checked blob by blob, for a release to be built on.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::engine::docker::Docker;
@@ -309,18 +310,14 @@ pub fn engine_pin(
 /// image whose other blobs (a base's layers) the engine holds already, which it then neither
 /// reads nor stores again. Docker 26 and 28 (containerd store) load such an archive, taking
 /// the missing blobs from their content store; `--archive` output is always complete.
-pub fn without_blobs(
-    archive: &Path,
-    omit: &std::collections::BTreeSet<String>,
-    out: &Path,
-) -> Result<()> {
+pub fn without_blobs(archive: &Path, omit: &BTreeSet<String>, out: &Path) -> Result<()> {
     use std::io::{Read, Seek};
     let scan = |e: crate::image::archive::ScanError| match e {
         crate::image::archive::ScanError::Interrupted => Error::Interrupted,
         other => Error::Failed(format!("{}: {other}", archive.display())),
     };
     let (members, _, _) = crate::image::archive::archive_documents(archive).map_err(scan)?;
-    let omitted: std::collections::BTreeSet<String> = omit
+    let omitted: BTreeSet<String> = omit
         .iter()
         .map(|digest| format!("blobs/{}", digest.replacen(':', "/", 1)))
         .collect();
@@ -348,4 +345,136 @@ pub fn without_blobs(
         .and_then(|mut w| std::io::Write::flush(&mut w))
         .map_err(|e| Error::io(out, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::oci::sha256_digest;
+
+    fn documents(dir: &Path) -> Documents {
+        Documents {
+            dir: dir.join("documents"),
+        }
+    }
+
+    const CONFIG: &[u8] = br#"{"architecture":"amd64","os":"linux","history":[{"created":"2024-05-01T12:00:00Z","created_by":"RUN x"}],"rootfs":{"type":"layers","diff_ids":["sha256:1111111111111111111111111111111111111111111111111111111111111111"]}}"#;
+    const LAYER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn manifest(config: &str, layer: &str) -> Vec<u8> {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":1}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":1}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_document_is_read_back_only_while_it_hashes_to_its_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let docs = documents(tmp.path());
+        let digest = sha256_digest(CONFIG);
+        assert_eq!(docs.get(&digest), None, "nothing kept yet");
+        docs.put(CONFIG);
+        assert_eq!(docs.get(&digest).as_deref(), Some(CONFIG));
+        // A damaged copy is as good as none: the base is then saved and checked.
+        let path = docs.path(&digest).unwrap();
+        std::fs::write(&path, b"{}").unwrap();
+        assert_eq!(docs.get(&digest), None);
+        assert_eq!(docs.get("sha256:../../etc/passwd"), None);
+    }
+
+    #[test]
+    fn the_pin_holds_only_the_manifest_and_config_that_the_lock_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let docs = documents(tmp.path());
+        let config_digest = sha256_digest(CONFIG);
+        let manifest = manifest(&config_digest, LAYER);
+        let manifest_digest = sha256_digest(&manifest);
+        docs.put(CONFIG);
+        docs.put(&manifest);
+        let layers = vec![LAYER.to_string()];
+        let named = Named {
+            manifest_digest: &manifest_digest,
+            config_digest: &config_digest,
+            layers: &layers,
+        };
+        let layout = tmp.path().join("layout");
+        let pin = engine_pin(&named, &docs, &layout).unwrap().unwrap();
+        assert_eq!(
+            pin.target,
+            format!("oci-layout://{}@{manifest_digest}", layout.display())
+        );
+        assert_eq!(pin.layers, BTreeSet::from([LAYER.to_string()]));
+        assert_eq!(
+            pin.histories.unwrap()["linux/amd64"][0]["created_by"],
+            "RUN x"
+        );
+        let mut blobs: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| format!("sha256:{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        blobs.sort();
+        let mut wanted = vec![manifest_digest.clone(), config_digest.clone()];
+        wanted.sort();
+        assert_eq!(blobs, wanted, "no layer is in the layout");
+
+        // A lock whose layers are not the manifest's gets no pin: the base is saved instead.
+        let other = vec![LAYER.replace('2', "3")];
+        let named = Named {
+            layers: &other,
+            ..named
+        };
+        assert!(engine_pin(&named, &docs, &tmp.path().join("other"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn an_archive_for_loading_leaves_out_only_the_blobs_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("in.tar");
+        let mut tar = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let member = |tar: &mut tar::Builder<std::fs::File>, name: &str, data: &[u8]| {
+            let mut header = tar::Header::new_ustar();
+            header.set_path(name).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append(&header, data).unwrap();
+        };
+        member(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        member(
+            &mut tar,
+            "index.json",
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+        );
+        member(&mut tar, "blobs/sha256/aa", b"base layer");
+        member(&mut tar, "blobs/sha256/bb", b"release layer");
+        tar.into_inner().unwrap();
+        let out = tmp.path().join("out.tar");
+        without_blobs(&archive, &BTreeSet::from(["sha256:aa".to_string()]), &out).unwrap();
+        let mut read = tar::Archive::new(std::fs::File::open(&out).unwrap());
+        let mut members = Vec::new();
+        for entry in read.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut data).unwrap();
+            members.push((entry.path().unwrap().display().to_string(), data));
+        }
+        members.sort();
+        assert_eq!(
+            members,
+            vec![
+                ("blobs/sha256/bb".to_string(), "release layer".to_string()),
+                (
+                    "index.json".to_string(),
+                    r#"{"schemaVersion":2,"manifests":[]}"#.to_string()
+                ),
+                (
+                    "oci-layout".to_string(),
+                    r#"{"imageLayoutVersion":"1.0.0"}"#.to_string()
+                ),
+            ]
+        );
+    }
 }
