@@ -131,15 +131,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let last = fingerprint
         .as_ref()
         .and_then(|f| last_base(&inputs.lock, f, &ui));
+    // A base the engine holds is named in place, not saved and sent again, where the builder
+    // reads the engine's store and no archive needs its bytes.
+    let engine_store = plan.base.is_some() && docker.builder_reads_engine_store(&builder)?;
+    let in_place = engine_store && args.archive.is_none();
     let kept = match (&last, args.rebuild_base) {
-        (Some(last), false) => keep_base(
-            &docker,
-            last,
-            &platform,
-            args.archive.is_some(),
-            work.path(),
-            &ui,
-        )?,
+        (Some(last), false) => keep_base(&docker, last, &platform, in_place, work.path(), &ui)?,
         (Some(last), true) => {
             ui.progress(&format!(
                 "base unchanged (fingerprint {}), rebuilt as --rebuild-base asks: it is compared with the kept {}",
@@ -171,6 +168,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         args.quiet,
         &ui,
         kept.as_ref(),
+        engine_store,
     )?;
     if let (Some(last), true, Some(rebuilt)) = (
         &last,
@@ -476,17 +474,18 @@ struct Kept {
 
 /// Keeps the last lock's base when the engine or its registry has it by its locked digest
 /// (never by a tag, which anyone can move); else says why it is built again.
-/// `archived`: the release writes an archive, which needs the base's bytes.
+/// `in_place`: the base may be named where the engine holds it (see
+/// [`crate::ops::kept::locked_base`]).
 fn keep_base(
     docker: &Docker,
     last: &LastBase,
     platform: &str,
-    archived: bool,
+    in_place: bool,
     work: &Path,
     ui: &Ui,
 ) -> Result<Option<Kept>> {
     let all: Vec<&lock::Image> = last.images.iter().collect();
-    match crate::ops::kept::locked_base(&all, platform, None, archived, docker, work, ui) {
+    match crate::ops::kept::locked_base(&all, platform, None, in_place, docker, work, ui) {
         Ok(Ok((pin, source))) => {
             ui.progress(&format!(
                 "base unchanged (fingerprint {}): kept {} ({}), not built",
@@ -494,7 +493,7 @@ fn keep_base(
                 last.digest(),
                 source.as_str()
             ));
-            let saved = (source == Source::Engine && archived)
+            let saved = (source == Source::Engine)
                 .then(|| work.join("locked-base.tar"))
                 .filter(|saved| saved.exists());
             Ok(Some(Kept { pin, saved, source }))
@@ -713,11 +712,12 @@ struct InEngine {
     layers: std::collections::BTreeSet<String>,
 }
 
-/// Builds the base (unless one is `kept`) and the release. A single-platform base just built
-/// is loaded into the engine first, and the release is built on it there by digest (see
+/// Builds the base (unless one is `kept`) and the release. Where the builder reads the
+/// engine's store (`engine_store`), a single-platform base just built is loaded into the engine
+/// first, and the release is built on it there by digest (see
 /// [`crate::ops::kept::engine_pin`]), so BuildKit neither reads it from an unpacked copy nor
-/// sends it again; a multi-platform one is given as an OCI layout of its archive, as before.
-/// Also says which base the engine holds, if any.
+/// sends it again; any other is given as an OCI layout of its archive. Also says which base
+/// the engine's store holds, if any: the release is then loaded without its blobs.
 #[allow(clippy::too_many_arguments)]
 fn build_images(
     plan: &Plan,
@@ -728,11 +728,12 @@ fn build_images(
     quiet: bool,
     ui: &Ui,
     kept: Option<&Kept>,
+    engine_store: bool,
 ) -> Result<(Vec<crate::ops::build::Built>, Option<InEngine>)> {
     let progress = |m: &str| ui.progress(m);
     if plan.base.is_none() || kept.is_some() {
         let in_engine = kept
-            .filter(|k| k.source == Source::Engine)
+            .filter(|k| engine_store && k.source == Source::Engine)
             .map(|k| InEngine {
                 layers: k.pin.layers.clone(),
             });
@@ -751,7 +752,7 @@ fn build_images(
     // that a release that stops moves no tag.
     let mut loaded: Option<Vec<(String, Option<String>)>> = None;
     let (pin, in_engine) = match &base.images[..] {
-        [one] if base.index.is_none() => {
+        [one] if engine_store && base.index.is_none() => {
             let base_tags = tags(Role::Base);
             ui.progress(&format!(
                 "loading {} ({})",

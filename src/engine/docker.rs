@@ -202,6 +202,9 @@ pub struct VerifiedLoad {
     pub tags: Vec<String>,
 }
 
+/// What `docker info` lists as the driver type of an engine with the containerd image store.
+const CONTAINERD_SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
+
 /// Versions and driver of the engine and builder, recorded in the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BuilderFacts {
@@ -407,6 +410,26 @@ impl Docker {
                     crate::error::quote(&platform)
                 ))
             })
+    }
+
+    /// Whether a build with the builder of `facts` reads the engine's own content store, so
+    /// that it can take an image's layers there by digest: buildx's `docker` driver (BuildKit
+    /// inside dockerd) on an engine with the containerd image store. The classic store keeps
+    /// layers where BuildKit does not look, and a `docker-container` builder has a store of
+    /// its own.
+    pub fn builder_reads_engine_store(&self, facts: &BuilderFacts) -> Result<bool> {
+        if facts.driver != "docker" {
+            return Ok(false);
+        }
+        let out = self.tool.run(&[
+            "info",
+            "--format",
+            "{{range .DriverStatus}}{{index . 1}} {{end}}",
+        ])?;
+        Ok(out
+            .stdout_text()
+            .split_whitespace()
+            .any(|v| v == CONTAINERD_SNAPSHOTTER))
     }
 
     /// The ID of a local image. `Ok(None)` only when the engine answered that it has no such

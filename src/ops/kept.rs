@@ -15,14 +15,15 @@ use crate::ui::Ui;
 /// The locked base image, by its digest, as a pin for the release build and where it was
 /// found: the archive given, else the engine, else its registry (BuildKit pulls it by digest).
 /// From the engine, a single-platform base whose manifest and config this machine keeps
-/// ([`Documents`]) is named in place, unless `saved` asks for its bytes in
-/// `work/locked-base.tar`; any other is saved, then checked blob by blob. The inner `Err` says
-/// why it is not here.
+/// ([`Documents`]) is named in place when `in_place` allows it (the builder reads the engine's
+/// store, see [`Docker::builder_reads_engine_store`], and the caller needs no bytes of it);
+/// any other is saved into `work/locked-base.tar`, then checked blob by blob. The inner `Err`
+/// says why it is not here.
 pub fn locked_base(
     all: &[&lock::Image],
     platform: &str,
     archive: Option<&Path>,
-    saved: bool,
+    in_place: bool,
     docker: &Docker,
     work: &Path,
     ui: &Ui,
@@ -79,8 +80,8 @@ pub fn locked_base(
         )));
     }
     if docker.image_id(digest)?.is_some() {
-        let in_place = match (all, saved, Documents::open()) {
-            ([one], false, Some(documents)) if one.index_digest.is_empty() => engine_pin(
+        let in_place = match (all, in_place, Documents::open()) {
+            ([one], true, Some(documents)) if one.index_digest.is_empty() => engine_pin(
                 &Named {
                     manifest_digest: &one.manifest_digest,
                     config_digest: &one.config_digest,
