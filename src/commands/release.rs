@@ -170,6 +170,26 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         kept.as_ref(),
         engine_store,
     )?;
+    // Every base layer in the release is the locked (or just built) blob, checked by digest.
+    if plan.release_stands_on_base() {
+        let release = built.iter().find(|b| b.role == Role::Release);
+        let base: Vec<(&str, &[String])> = match (&last, kept.is_some()) {
+            (Some(last), true) => last
+                .images
+                .iter()
+                .map(|i| (i.platform.as_str(), i.layers.as_slice()))
+                .collect(),
+            _ => built
+                .iter()
+                .filter(|b| b.role == Role::Base)
+                .flat_map(|b| &b.images)
+                .map(|i| (i.platform.as_str(), i.image.layers.as_slice()))
+                .collect(),
+        };
+        if let Some(release) = release {
+            crate::ops::build::check_on_base(&base, release)?;
+        }
+    }
     if let (Some(last), true, Some(rebuilt)) = (
         &last,
         args.rebuild_base,

@@ -482,6 +482,20 @@ impl Plan {
         Ok(histories)
     }
 
+    /// Whether the release's target stage stands on the base this release builds or keeps
+    /// (through the stages it names): then its first layers must be the base's, blob for blob.
+    pub fn release_stands_on_base(&self) -> bool {
+        let spec = BuildSpec {
+            dockerfile: self.release.file.clone(),
+            target: self.settings.target.clone(),
+            ..self.spec(&self.release, Path::new(""), String::new(), BTreeMap::new())
+        };
+        self.base.is_some()
+            && self
+                .root_image(&spec)
+                .is_some_and(|(_, root)| is_built_base(&self.settings.image, &root))
+    }
+
     /// The stage a build of `spec` makes, and the image its target stage stands on at the root
     /// of its `FROM`s (through the stages it names); `None` for `scratch` or a stage loop.
     fn root_image(&self, spec: &BuildSpec) -> Option<(&Stage, String)> {
@@ -1065,6 +1079,35 @@ fn parse_bytes(
         .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))
 }
 
+/// Checks that each platform's release image starts with the locked base's layers of that
+/// platform, blob for blob (`base`: platform, layers; an empty platform for one). BuildKit
+/// exports a layer from whichever variant of it the engine holds: a release whose base layer
+/// came out as another blob than the locked one is not built on the locked base, and is
+/// refused rather than locked.
+pub fn check_on_base(base: &[(&str, &[String])], release: &Built) -> Result<()> {
+    for one in &release.images {
+        let Some((_, layers)) = base.iter().find(|(platform, _)| {
+            platform.is_empty() || one.platform.is_empty() || *platform == one.platform
+        }) else {
+            continue;
+        };
+        let found = &one.image.layers;
+        if let Some((i, (want, got))) = layers
+            .iter()
+            .zip(found.iter().chain(std::iter::repeat(&String::new())))
+            .enumerate()
+            .find(|(_, (want, got))| want != got)
+        {
+            return Err(Error::Failed(format!(
+                "the release's layer {} is {}, not the base's locked blob {want}: the builder exported another variant of the base's layer (or another base), so the release is not built on the locked base; nothing was written. Clear the builder's cache (`docker buildx prune`) and release again",
+                i + 1,
+                if got.is_empty() { "missing" } else { got.as_str() },
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What a build of `platforms` (one, or several joined by `,`) wrote: one manifest, or an
 /// image index listing exactly those platforms, in that order.
 pub fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built> {
@@ -1298,6 +1341,49 @@ fn scan_error(archive: &Path, e: crate::image::archive::ScanError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn release_with_layers(layers: &[&str]) -> Built {
+        Built {
+            role: Role::Release,
+            archive: PathBuf::from("release.tar"),
+            index: None,
+            images: vec![PlatformImage {
+                platform: String::new(),
+                image: OciImage {
+                    manifest_digest: "sha256:m".into(),
+                    config_digest: "sha256:c".into(),
+                    layers: layers.iter().map(|l| l.to_string()).collect(),
+                    layer_instructions: Vec::new(),
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn a_release_must_start_with_the_locked_base_blobs() {
+        let base = vec!["sha256:b1".to_string(), "sha256:b2".to_string()];
+        let on_base = [("", base.as_slice())];
+        check_on_base(
+            &on_base,
+            &release_with_layers(&["sha256:b1", "sha256:b2", "sha256:r"]),
+        )
+        .unwrap();
+        // Another variant of the base's second layer: refused, naming both blobs.
+        let err = check_on_base(
+            &on_base,
+            &release_with_layers(&["sha256:b1", "sha256:zz", "sha256:r"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("layer 2 is sha256:zz, not the base's locked blob sha256:b2"),
+            "{err}"
+        );
+        let err = check_on_base(&on_base, &release_with_layers(&["sha256:b1"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer 2 is missing"), "{err}");
+    }
 
     const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
