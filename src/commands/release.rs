@@ -806,10 +806,16 @@ fn build_images(
             let in_engine = Some(InEngine {
                 layers: base.layers(),
             });
-            match pin {
-                Some(pin) => (pin, in_engine),
-                None => (archive_pin(&base, work)?, in_engine),
-            }
+            let pin = match pin {
+                Some(pin) => pin,
+                None => archive_pin(&base, work)?,
+            };
+            // The release is exported without the base's blobs, copied from its archive.
+            let pin = crate::ops::build::BasePin {
+                blobs: Some(base.archive.clone()),
+                ..pin
+            };
+            (pin, in_engine)
         }
         _ => (archive_pin(&base, work)?, None),
     };

@@ -69,6 +69,10 @@ pub struct BuildSpec {
     /// layers the build makes are then compressed once, by `crate::image::retime`, in the
     /// lock's compression, and layers it pulled or was given keep their blobs.
     pub export_uncompressed: bool,
+    /// Whether BuildKit writes an OCI layout directory at `output` (`tar=false`) rather than
+    /// an archive: it then leaves out every blob the directory holds already (measured on
+    /// Docker 26 and 28), which is how a release is exported without its base's layers.
+    pub output_directory: bool,
 }
 
 /// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
@@ -117,8 +121,13 @@ impl BuildSpec {
         } else {
             ""
         };
+        let directory = if self.output_directory {
+            ",tar=false"
+        } else {
+            ""
+        };
         self.argv_to(format!(
-            "type=oci,dest={}{rewrite},name={}{compression}",
+            "type=oci,dest={}{directory}{rewrite},name={}{compression}",
             self.output.to_string_lossy(),
             self.name
         ))
@@ -832,6 +841,7 @@ mod tests {
             compression: Default::default(),
             rewrite_timestamp: true,
             export_uncompressed: false,
+            output_directory: false,
             inputs: BuildInputs::default(),
         };
         assert_eq!(
@@ -861,6 +871,13 @@ mod tests {
         };
         assert!(compressed_after.argv().join(" ").ends_with(
             "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=uncompressed -- /w"
+        ));
+        let into_directory = BuildSpec {
+            output_directory: true,
+            ..compressed_after.clone()
+        };
+        assert!(into_directory.argv().join(" ").ends_with(
+            "--output type=oci,dest=/tmp/out/base.tar,tar=false,name=curvenet:base,compression=uncompressed -- /w"
         ));
         // dev's base: the same build, cached, stored in the engine under its name.
         let dev = BuildSpec {
@@ -894,6 +911,7 @@ mod tests {
             compression: Default::default(),
             rewrite_timestamp: true,
             export_uncompressed: false,
+            output_directory: false,
             inputs: BuildInputs {
                 secrets: vec![
                     "id=pip_index,src=/k/pip.netrc".into(),

@@ -403,8 +403,26 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             }
         };
-        release(cache.path()).expect(0);
+        let cold = release(cache.path()).expect(0);
         let first = p.lock_text();
+        // The base just built: BuildKit exported the release without any of the base's layers,
+        // which were copied from the base's own archive.
+        let base_layers = toml::from_str::<toml::Value>(&first).unwrap()["image"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["role"].as_str() == Some("base"))
+            .unwrap()["layers"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(
+            cold.stderr.contains(&format!(
+                "exported without the base's layers: {base_layers} copied from the base's archive"
+            )),
+            "{}",
+            cold.stderr
+        );
         cleanup
             .images
             .extend(locked_images(&first).into_iter().map(|(name, _)| name));
