@@ -143,8 +143,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     let last = fingerprint
         .as_ref()
         .and_then(|f| last_base(&inputs.lock, f, &ui));
+    // A base the engine holds is named in place, not saved and sent again, where the builder
+    // reads the engine's store and no archive needs its bytes.
+    let engine_store = plan.base.is_some() && docker.builder_reads_engine_store(&builder)?;
+    let in_place = engine_store && args.archive.is_none();
     let kept = match (&last, args.rebuild_base) {
-        (Some(last), false) => keep_base(&docker, last, &platform, work.path(), &ui)?,
+        (Some(last), false) => keep_base(&docker, last, &platform, in_place, work.path(), &ui)?,
         (Some(last), true) => {
             ui.progress(&format!(
                 "base unchanged (fingerprint {}), rebuilt as --rebuild-base asks: it is compared with the kept {}",
@@ -157,14 +161,59 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     };
 
     let release_tag = format!("{}:{}", inputs.image, &facts.commit[..12]);
-    let built = plan.build(
+    let tags = |role: Role| {
+        image_tags(
+            role,
+            &base_tag,
+            immutable_tag.as_deref(),
+            &release_tag,
+            &inputs.image,
+            &inputs.tags,
+        )
+    };
+    let (built, in_engine, moved_base_tags) = build_images(
+        &plan,
         &docker,
         work.path(),
         &release_tag,
+        &tags,
         args.quiet,
-        &|m| ui.progress(m),
-        kept.as_ref().map(|k| k.pin.clone()),
+        &ui,
+        kept.as_ref(),
+        engine_store,
     )?;
+    // Every base layer in the release is the locked (or just built) blob, checked by digest.
+    if plan.release_stands_on_base() {
+        let release = built.iter().find(|b| b.role == Role::Release);
+        let base: Vec<(String, Vec<String>)> = match (&last, kept.is_some()) {
+            (Some(last), true) => last
+                .images
+                .iter()
+                .map(|i| {
+                    (
+                        i.platform
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        i.layers.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect(),
+            _ => built
+                .iter()
+                .filter(|b| b.role == Role::Base)
+                .flat_map(|b| &b.images)
+                .map(|i| (i.platform.clone(), i.image.layers.clone()))
+                .collect(),
+        };
+        let base: Vec<(&str, &[String])> = base
+            .iter()
+            .map(|(platform, layers)| (platform.as_str(), layers.as_slice()))
+            .collect();
+        if let Some(release) = release {
+            crate::ops::build::check_on_base(&base, release)?;
+        }
+    }
     if let (Some(last), true, Some(rebuilt)) = (
         &last,
         args.rebuild_base,
@@ -183,17 +232,15 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             ));
         }
     }
-    let tags = |role: Role| {
-        image_tags(
-            role,
-            &base_tag,
-            immutable_tag.as_deref(),
-            &release_tag,
-            &inputs.image,
-            &inputs.tags,
-        )
-    };
-    let (mut images, sboms) = load_and_read(&docker, &built, &tags, args.quiet, &ui)?;
+    let (mut images, sboms) = load_and_read(
+        &docker,
+        &built,
+        &tags,
+        in_engine.as_ref(),
+        work.path(),
+        args.quiet,
+        &ui,
+    )?;
     let mut base_epoch_of_lock = base_source_date_epoch;
     if let (Some(kept), Some(last)) = (&kept, &last) {
         tag_kept(&docker, kept, last, &tags(Role::Base), &ui)?;
@@ -267,6 +314,8 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         return Err(Error::Interrupted);
     }
     write_lock(&lock, &inputs.lock, &ui)?;
+    // The lock names the base the tags now name.
+    moved_base_tags.keep();
     print_summary(args.format, &inputs.lock, &lock);
     if lock.source.remote.is_empty() {
         ui.warn(&format!(
@@ -476,15 +525,18 @@ struct Kept {
 
 /// Keeps the last lock's base when the engine or its registry has it by its locked digest
 /// (never by a tag, which anyone can move); else says why it is built again.
+/// `in_place`: the base may be named where the engine holds it (see
+/// [`crate::ops::kept::locked_base`]).
 fn keep_base(
     docker: &Docker,
     last: &LastBase,
     platform: &str,
+    in_place: bool,
     work: &Path,
     ui: &Ui,
 ) -> Result<Option<Kept>> {
     let all: Vec<&lock::Image> = last.images.iter().collect();
-    match crate::ops::kept::locked_base(&all, platform, None, docker, work, ui) {
+    match crate::ops::kept::locked_base(&all, platform, None, in_place, docker, work, ui) {
         Ok(Ok((pin, source))) => {
             ui.progress(&format!(
                 "base unchanged (fingerprint {}): kept {} ({}), not built",
@@ -492,7 +544,9 @@ fn keep_base(
                 last.digest(),
                 source.as_str()
             ));
-            let saved = (source == Source::Engine).then(|| work.join("locked-base.tar"));
+            let saved = (source == Source::Engine)
+                .then(|| work.join("locked-base.tar"))
+                .filter(|saved| saved.exists());
             Ok(Some(Kept { pin, saved, source }))
         }
         Ok(Err(why)) => {
@@ -627,10 +681,14 @@ fn locked_name(role: Role, tags: &[String]) -> String {
 
 /// Loads each built image into the engine under its tags, and reads the packages inside each
 /// of its platforms: the lock's images, and their bills of materials.
+/// `in_engine`: the base the engine holds already (loaded before the release was built on it,
+/// or kept there); it is not loaded again, and the release is loaded without its layers.
 fn load_and_read(
     docker: &Docker,
     built: &[crate::ops::build::Built],
     tags: &dyn Fn(Role) -> Vec<String>,
+    in_engine: Option<&InEngine>,
+    work: &Path,
     quiet: bool,
     ui: &Ui,
 ) -> Result<(Vec<lock::Image>, Vec<Sboms>)> {
@@ -639,8 +697,25 @@ fn load_and_read(
     let mut known_layers = std::collections::HashMap::new();
     for b in built {
         let tags = tags(b.role);
-        ui.progress(&format!("loading {} ({})", tags.join(", "), b.digest()));
-        docker.load(&b.archive, &tags)?;
+        match (b.role, in_engine) {
+            (Role::Base, Some(_)) => {}
+            (Role::Release, Some(base)) => {
+                ui.progress(&format!(
+                    "loading {} ({}) onto the base the engine holds ({} of its layers not sent again)",
+                    tags.join(", "),
+                    b.digest(),
+                    base.layers.len()
+                ));
+                let lean = work.join("release-load.tar");
+                crate::ops::kept::without_blobs(&b.archive, &base.layers, &lean)?;
+                docker.load(&lean, &tags)?;
+                let _ = std::fs::remove_file(&lean);
+            }
+            _ => {
+                ui.progress(&format!("loading {} ({})", tags.join(", "), b.digest()));
+                docker.load(&b.archive, &tags)?;
+            }
+        }
         for one in &b.images {
             let on = if one.platform.is_empty() {
                 String::new()
@@ -686,6 +761,150 @@ fn load_and_read(
         }
     }
     Ok((images, sboms))
+}
+
+/// The base the engine holds by its digest while the release is built and loaded.
+struct InEngine {
+    /// Its layers (the locked blobs, which the engine's content store holds).
+    layers: std::collections::BTreeSet<String>,
+}
+
+/// Builds the base (unless one is `kept`) and the release. Where the builder reads the
+/// engine's store (`engine_store`), a single-platform base just built is loaded into the engine
+/// first, and the release is built on it there by digest (see
+/// [`crate::ops::kept::engine_pin`]), so BuildKit neither reads it from an unpacked copy nor
+/// sends it again; any other is given as an OCI layout of its archive. Also says which base
+/// the engine's store holds, if any: the release is then loaded without its blobs.
+#[allow(clippy::too_many_arguments)]
+fn build_images<'a>(
+    plan: &Plan,
+    docker: &'a Docker,
+    work: &Path,
+    release_tag: &str,
+    tags: &dyn Fn(Role) -> Vec<String>,
+    quiet: bool,
+    ui: &Ui,
+    kept: Option<&Kept>,
+    engine_store: bool,
+) -> Result<(
+    Vec<crate::ops::build::Built>,
+    Option<InEngine>,
+    MovedTags<'a>,
+)> {
+    let progress = |m: &str| ui.progress(m);
+    if plan.base.is_none() || kept.is_some() {
+        let in_engine = kept
+            .filter(|k| engine_store && k.source == Source::Engine)
+            .map(|k| InEngine {
+                layers: k.pin.layers.clone(),
+            });
+        let built = plan.build(
+            docker,
+            work,
+            release_tag,
+            quiet,
+            &progress,
+            kept.map(|k| k.pin.clone()),
+        )?;
+        return Ok((built, in_engine, MovedTags::none(docker)));
+    }
+    let base = plan.build_base(docker, work, quiet, &progress)?;
+    // The base's tags as they were before it was loaded: put back if the release stops before
+    // its lock is written (a failed build, a refused layer, Ctrl-C), so that it moves no tag.
+    let mut moved = MovedTags::none(docker);
+    let (pin, in_engine) = match &base.images[..] {
+        [one] if engine_store && base.index.is_none() => {
+            let base_tags = tags(Role::Base);
+            ui.progress(&format!(
+                "loading {} ({})",
+                base_tags.join(", "),
+                base.digest()
+            ));
+            let before = base_tags
+                .iter()
+                .map(|tag| Ok((tag.clone(), docker.image_id(tag)?)))
+                .collect::<Result<Vec<_>>>()?;
+            moved.before = before;
+            docker.load(&base.archive, &base_tags)?;
+            let named = crate::ops::kept::Named {
+                manifest_digest: &one.image.manifest_digest,
+                config_digest: &one.image.config_digest,
+                layers: &one.image.layers,
+            };
+            let documents = crate::ops::kept::Documents::open();
+            if let Some(documents) = &documents {
+                documents.keep_from_archive(
+                    &base.archive,
+                    &[(named.manifest_digest, named.config_digest)],
+                );
+            }
+            let pin = match &documents {
+                Some(documents) => {
+                    crate::ops::kept::engine_pin(&named, documents, &work.join("base-documents"))?
+                }
+                None => None,
+            };
+            let in_engine = Some(InEngine {
+                layers: base.layers(),
+            });
+            let pin = match pin {
+                Some(pin) => pin,
+                None => archive_pin(&base, work)?,
+            };
+            // The release is exported without the base's blobs, copied from its archive.
+            let pin = crate::ops::build::BasePin {
+                blobs: Some(base.archive.clone()),
+                ..pin
+            };
+            (pin, in_engine)
+        }
+        _ => (archive_pin(&base, work)?, None),
+    };
+    let release = plan.build_release(docker, work, release_tag, quiet, &progress, Some(&pin))?;
+    Ok((vec![base, release], in_engine, moved))
+}
+
+/// Tags a release moved before its lock was written, with what each named before (`None`:
+/// nothing): put back when dropped, unless [`MovedTags::keep`] was called. Putting back runs
+/// even after Ctrl-C.
+struct MovedTags<'a> {
+    docker: &'a Docker,
+    before: Vec<(String, Option<String>)>,
+}
+
+impl<'a> MovedTags<'a> {
+    fn none(docker: &'a Docker) -> Self {
+        MovedTags {
+            docker,
+            before: Vec::new(),
+        }
+    }
+
+    /// The release is complete: the tags stay where they are.
+    fn keep(mut self) {
+        self.before.clear();
+    }
+}
+
+impl Drop for MovedTags<'_> {
+    fn drop(&mut self) {
+        for (tag, before) in self.before.drain(..) {
+            let _ = match before {
+                Some(id) => self.docker.tag_even_after_interrupt(&id, &tag),
+                None => self.docker.untag(&tag),
+            };
+        }
+    }
+}
+
+/// The base just built, as an OCI layout of its whole archive.
+fn archive_pin(base: &crate::ops::build::Built, work: &Path) -> Result<crate::ops::build::BasePin> {
+    crate::ops::build::BasePin::archive(
+        &base.archive,
+        base.digest(),
+        &work.join("base-layout"),
+        base.layers(),
+    )
 }
 
 /// Pushes each image under every tag it has (an index once per tag, with all its platforms)

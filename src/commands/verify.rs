@@ -1287,8 +1287,13 @@ fn base_for_release(
             lock_path.display()
         )));
     };
+    // The locked base is named in place only where the builder reads the engine's store.
+    let in_place = || match docker.facts(&plan.settings.builder) {
+        Ok(facts) => docker.builder_reads_engine_store(&facts).unwrap_or(false),
+        Err(_) => false,
+    };
     if how.base == BaseChoice::Locked {
-        let (pin, source) = crate::ops::kept::locked_base(&all, platform, how.archive, docker, work, ui)?
+        let (pin, source) = crate::ops::kept::locked_base(&all, platform, how.archive, how.archive.is_none() && in_place(), docker, work, ui)?
             .map_err(|why| {
                 Error::Failed(format!(
                     "the locked base {} ({}) {why}; give the paper's archive with --archive FILE, or rebuild the base too (drop --base locked)",
@@ -1348,7 +1353,7 @@ fn base_for_release(
         "the base differs; looking for the locked base {} to rebuild the release on",
         first.engine_digest()
     ));
-    match crate::ops::kept::locked_base(&all, platform, None, docker, work, ui)? {
+    match crate::ops::kept::locked_base(&all, platform, None, in_place(), docker, work, ui)? {
         Ok((pin, _)) => Ok((reports, Some(pin), Some(BuiltOn::LockedBase))),
         Err(why) => {
             let note = format!("the release was rebuilt on the rebuilt base, so it differs too: the locked base {why} (load the paper's archive, or pull it, to check the release on it)");

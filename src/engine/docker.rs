@@ -70,6 +70,10 @@ pub struct BuildSpec {
     pub export_uncompressed: bool,
     /// OCI annotations for every manifest, and the index of a multi-platform build.
     pub annotations: crate::image::annotations::Annotations,
+    /// Whether BuildKit writes an OCI layout directory at `output` (`tar=false`) rather than
+    /// an archive: it then leaves out every blob the directory holds already (measured on
+    /// Docker 26 and 28), which is how a release is exported without its base's layers.
+    pub output_directory: bool,
 }
 
 /// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
@@ -118,8 +122,13 @@ impl BuildSpec {
         } else {
             ""
         };
+        let directory = if self.output_directory {
+            ",tar=false"
+        } else {
+            ""
+        };
         let mut output = format!(
-            "type=oci,dest={}{rewrite},name={}{compression}",
+            "type=oci,dest={}{directory}{rewrite},name={}{compression}",
             self.output.to_string_lossy(),
             self.name
         );
@@ -207,6 +216,9 @@ pub struct VerifiedLoad {
     pub index: Option<String>,
     pub tags: Vec<String>,
 }
+
+/// What `docker info` lists as the driver type of an engine with the containerd image store.
+const CONTAINERD_SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
 
 /// Versions and driver of the engine and builder, recorded in the lock.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -416,6 +428,26 @@ impl Docker {
             })
     }
 
+    /// Whether a build with the builder of `facts` reads the engine's own content store, so
+    /// that it can take an image's layers there by digest: buildx's `docker` driver (BuildKit
+    /// inside dockerd) on an engine with the containerd image store. The classic store keeps
+    /// layers where BuildKit does not look, and a `docker-container` builder has a store of
+    /// its own.
+    pub fn builder_reads_engine_store(&self, facts: &BuilderFacts) -> Result<bool> {
+        if facts.driver != "docker" {
+            return Ok(false);
+        }
+        let out = self.tool.run(&[
+            "info",
+            "--format",
+            "{{range .DriverStatus}}{{index . 1}} {{end}}",
+        ])?;
+        Ok(out
+            .stdout_text()
+            .split_whitespace()
+            .any(|v| v == CONTAINERD_SNAPSHOTTER))
+    }
+
     /// The ID of a local image. `Ok(None)` only when the engine answered that it has no such
     /// image: an engine that cannot be reached is an error, never a missing image.
     pub fn image_id(&self, reference: &str) -> Result<Option<String>> {
@@ -514,6 +546,28 @@ impl Docker {
     /// `docker tag SOURCE TARGET`: `source` is an image ID or name the engine has.
     pub fn tag(&self, source: &str, target: &str) -> Result<()> {
         self.tool.run(&["tag", "--", source, target])?;
+        Ok(())
+    }
+
+    /// `docker tag SOURCE TARGET`, run even after Ctrl-C: to put a tag back as it was when a
+    /// release stops.
+    pub fn tag_even_after_interrupt(&self, source: &str, target: &str) -> Result<()> {
+        let opts = Options {
+            cleanup: true,
+            ..Default::default()
+        };
+        self.tool.run_with(&["tag", "--", source, target], &opts)?;
+        Ok(())
+    }
+
+    /// Removes the tag `tag` (the image goes with its last tag); runs even after Ctrl-C, to put
+    /// tags back as they were when a release stops.
+    pub fn untag(&self, tag: &str) -> Result<()> {
+        let opts = Options {
+            cleanup: true,
+            ..Default::default()
+        };
+        self.tool.run_with(&["image", "rm", "--", tag], &opts)?;
         Ok(())
     }
 
@@ -805,6 +859,7 @@ mod tests {
             compression: Default::default(),
             rewrite_timestamp: true,
             export_uncompressed: false,
+            output_directory: false,
             inputs: BuildInputs::default(),
             annotations: Default::default(),
         };
@@ -852,6 +907,13 @@ mod tests {
             .argv()
             .join(" ")
             .contains(",annotation-index.org.opencontainers.image.revision=ab12 -- /w"));
+        let into_directory = BuildSpec {
+            output_directory: true,
+            ..compressed_after.clone()
+        };
+        assert!(into_directory.argv().join(" ").ends_with(
+            "--output type=oci,dest=/tmp/out/base.tar,tar=false,name=curvenet:base,compression=uncompressed -- /w"
+        ));
         // dev's base: the same build, cached, stored in the engine under its name.
         let dev = BuildSpec {
             use_cache: true,
@@ -885,6 +947,7 @@ mod tests {
             rewrite_timestamp: true,
             export_uncompressed: false,
             annotations: Default::default(),
+            output_directory: false,
             inputs: BuildInputs {
                 secrets: vec![
                     "id=pip_index,src=/k/pip.netrc".into(),

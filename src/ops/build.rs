@@ -311,6 +311,7 @@ impl Plan {
             // compression, not BuildKit's and then this tool's again.
             export_uncompressed: self.settings.timestamps == Timestamps::Encoded
                 && self.settings.image_config == ImageConfig::Canonical1,
+            output_directory: false,
             inputs: self.inputs_of(stage),
             annotations: match stage.role {
                 Role::Release => self.settings.annotations.clone(),
@@ -358,10 +359,30 @@ impl Plan {
             ImageConfig::Canonical1 => Some(self.base_histories(docker, spec, base)?),
         };
         let built = spec.output.with_extension("unclamped.tar");
-        build(&BuildSpec {
-            output: built.clone(),
-            ..spec.clone()
-        })?;
+        match base.and_then(|b| b.blobs.as_deref()) {
+            // The base's blobs are on this machine: BuildKit is told they are there already
+            // (an empty file under each layer's digest), exports only the release's own, and
+            // the base's are copied into the archive from the base's.
+            Some(blobs) => {
+                let directory = spec.output.with_extension("unclamped");
+                let seeded = seed_layout(&directory, known)?;
+                let done = build(&BuildSpec {
+                    output: directory.clone(),
+                    output_directory: true,
+                    ..spec.clone()
+                })
+                .and_then(|()| archive_layout(&directory, &seeded, blobs, &built));
+                let _ = std::fs::remove_dir_all(&directory);
+                let copied = done?;
+                progress(&format!(
+                    "exported without the base's layers: {copied} copied from the base's archive"
+                ));
+            }
+            None => build(&BuildSpec {
+                output: built.clone(),
+                ..spec.clone()
+            })?,
+        }
         // Every layer in the lock's compression, whichever variant of it BuildKit exported (an
         // engine that holds another variant of a layer exports that one).
         // A lock cut before the canonical config keeps the rule it was cut with.
@@ -499,6 +520,20 @@ impl Plan {
             histories.extend(config_histories(docker, &pinned)?);
         }
         Ok(histories)
+    }
+
+    /// Whether the release's target stage stands on the base this release builds or keeps
+    /// (through the stages it names): then its first layers must be the base's, blob for blob.
+    pub fn release_stands_on_base(&self) -> bool {
+        let spec = BuildSpec {
+            dockerfile: self.release.file.clone(),
+            target: self.settings.target.clone(),
+            ..self.spec(&self.release, Path::new(""), String::new(), BTreeMap::new())
+        };
+        self.base.is_some()
+            && self
+                .root_image(&spec)
+                .is_some_and(|(_, root)| is_built_base(&self.settings.image, &root))
     }
 
     /// The stage a build of `spec` makes, and the image its target stage stands on at the root
@@ -794,6 +829,9 @@ pub struct BasePin {
     ///
     /// [`Configs::Canonical`]: crate::image::retime::Configs::Canonical
     pub histories: Option<BTreeMap<String, Vec<serde_json::Value>>>,
+    /// The OCI archive holding the base's blobs, when this machine has it (a base just built):
+    /// the release is then exported without them, and they are copied from here.
+    pub blobs: Option<PathBuf>,
 }
 
 impl BasePin {
@@ -811,7 +849,28 @@ impl BasePin {
             target: format!("oci-layout://{}@{digest}", layout.display()),
             layers,
             histories: Some(archive_histories(archive)?),
+            blobs: None,
         })
+    }
+
+    /// The image `digest` in the OCI layout `layout`, which holds only its manifest and
+    /// `config` (see [`crate::ops::kept::engine_pin`]): BuildKit takes its layers from the
+    /// engine's store.
+    pub fn documents_only(
+        layout: &str,
+        digest: &str,
+        layers: BTreeSet<String>,
+        config: &serde_json::Value,
+    ) -> BasePin {
+        BasePin {
+            target: format!("oci-layout://{layout}@{digest}"),
+            layers,
+            histories: Some(BTreeMap::from([(
+                crate::image::canonical::config_platform(config),
+                history_of(config),
+            )])),
+            blobs: None,
+        }
     }
 
     /// The image `digest` in the registry of `name`, whose `layers` the lock lists: BuildKit
@@ -824,8 +883,96 @@ impl BasePin {
             ),
             layers,
             histories: None,
+            blobs: None,
         }
     }
+}
+
+/// Makes the directory `directory` an OCI layout that holds, as far as BuildKit's exporter can
+/// tell, the blobs `layers`: an empty file under each digest. Returns the files made.
+fn seed_layout(directory: &Path, layers: &BTreeSet<String>) -> Result<BTreeSet<PathBuf>> {
+    let blobs = directory.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+    let mut seeded = BTreeSet::new();
+    for layer in layers {
+        let Some(hex) = layer
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        else {
+            continue;
+        };
+        let path = blobs.join(hex);
+        std::fs::write(&path, b"").map_err(|e| Error::io(&path, e))?;
+        seeded.insert(path);
+    }
+    Ok(seeded)
+}
+
+/// Writes the OCI layout `directory` that BuildKit exported into the archive `out`, each blob
+/// seeded by [`seed_layout`] and left as it was (empty) taken from the OCI archive `blobs`;
+/// returns how many were.
+fn archive_layout(
+    directory: &Path,
+    seeded: &BTreeSet<PathBuf>,
+    blobs: &Path,
+    out: &Path,
+) -> Result<usize> {
+    use std::io::{Read, Seek};
+    let (members, _, _) =
+        crate::image::archive::archive_documents(blobs).map_err(|e| scan_error(blobs, e))?;
+    let mut source = std::fs::File::open(blobs).map_err(|e| Error::io(blobs, e))?;
+    let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
+    let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    let mut append = |name: &str, size: u64, data: &mut dyn Read| -> Result<()> {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).map_err(|e| Error::io(out, e))?;
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, data).map_err(|e| Error::io(out, e))
+    };
+    let blob_dir = directory.join("blobs").join("sha256");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&blob_dir)
+        .map_err(|e| Error::io(&blob_dir, e))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(&blob_dir, e))?;
+    names.sort();
+    let mut copied = 0;
+    for top in ["oci-layout", "index.json"] {
+        let path = directory.join(top);
+        let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        append(top, size, &mut file)?;
+    }
+    for path in names {
+        let hex = path.file_name().unwrap_or_default().to_string_lossy();
+        let member = format!("blobs/sha256/{hex}");
+        let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let size = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        if size > 0 || !seeded.contains(&path) {
+            append(&member, size, &mut file)?;
+            continue;
+        }
+        // Left out by the export: the base's own blob, byte for byte.
+        let Some(&(offset, size)) = members.get(&member) else {
+            return Err(Error::Failed(format!(
+                "{}: the base's layer sha256:{hex} is not in it; nothing was written",
+                blobs.display()
+            )));
+        };
+        source
+            .seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| Error::io(blobs, e))?;
+        append(&member, size, &mut (&mut source).take(size))?;
+        copied += 1;
+    }
+    tar.into_inner()
+        .and_then(|mut w| std::io::Write::flush(&mut w))
+        .map_err(|e| Error::io(out, e))?;
+    Ok(copied)
 }
 
 /// The history of every image config in the OCI archive `archive`, by platform.
@@ -1065,6 +1212,35 @@ fn parse_bytes(
         .map_err(|e| Error::Failed(format!("{}:{}: {}", clip(path), e.line, e.message)))
 }
 
+/// Checks that each platform's release image starts with the locked base's layers of that
+/// platform, blob for blob (`base`: platform, layers; an empty platform for one). BuildKit
+/// exports a layer from whichever variant of it the engine holds: a release whose base layer
+/// came out as another blob than the locked one is not built on the locked base, and is
+/// refused rather than locked.
+pub fn check_on_base(base: &[(&str, &[String])], release: &Built) -> Result<()> {
+    for one in &release.images {
+        let Some((_, layers)) = base.iter().find(|(platform, _)| {
+            platform.is_empty() || one.platform.is_empty() || *platform == one.platform
+        }) else {
+            continue;
+        };
+        let found = &one.image.layers;
+        if let Some((i, (want, got))) = layers
+            .iter()
+            .zip(found.iter().chain(std::iter::repeat(&String::new())))
+            .enumerate()
+            .find(|(_, (want, got))| want != got)
+        {
+            return Err(Error::Failed(format!(
+                "the release's layer {} is {}, not the base's locked blob {want}: the builder exported another variant of the base's layer (or another base), so the release is not built on the locked base; nothing was written. Clear the builder's cache (`docker buildx prune`) and release again",
+                i + 1,
+                if got.is_empty() { "missing" } else { got.as_str() },
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What a build of `platforms` (one, or several joined by `,`) wrote: one manifest, or an
 /// image index listing exactly those platforms, in that order.
 pub fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built> {
@@ -1280,6 +1456,7 @@ pub fn dev_base(
         // Stored in the engine to be run, never locked: compressed as the engine likes.
         export_uncompressed: false,
         annotations: Default::default(),
+        output_directory: false,
         inputs: build_inputs(inputs, named_contexts(&given, root, project)?),
     };
     Ok(DevBase {
@@ -1299,6 +1476,49 @@ fn scan_error(archive: &Path, e: crate::image::archive::ScanError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn release_with_layers(layers: &[&str]) -> Built {
+        Built {
+            role: Role::Release,
+            archive: PathBuf::from("release.tar"),
+            index: None,
+            images: vec![PlatformImage {
+                platform: String::new(),
+                image: OciImage {
+                    manifest_digest: "sha256:m".into(),
+                    config_digest: "sha256:c".into(),
+                    layers: layers.iter().map(|l| l.to_string()).collect(),
+                    layer_instructions: Vec::new(),
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn a_release_must_start_with_the_locked_base_blobs() {
+        let base = vec!["sha256:b1".to_string(), "sha256:b2".to_string()];
+        let on_base = [("", base.as_slice())];
+        check_on_base(
+            &on_base,
+            &release_with_layers(&["sha256:b1", "sha256:b2", "sha256:r"]),
+        )
+        .unwrap();
+        // Another variant of the base's second layer: refused, naming both blobs.
+        let err = check_on_base(
+            &on_base,
+            &release_with_layers(&["sha256:b1", "sha256:zz", "sha256:r"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("layer 2 is sha256:zz, not the base's locked blob sha256:b2"),
+            "{err}"
+        );
+        let err = check_on_base(&on_base, &release_with_layers(&["sha256:b1"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer 2 is missing"), "{err}");
+    }
 
     const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -1,7 +1,8 @@
 //! A base kept across releases: the locked base image found by its digest (never by a tag) in
 //! an archive, the engine or its registry, checked blob by blob, for a release to be built on.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
@@ -12,12 +13,17 @@ use crate::ops::report::Source;
 use crate::ui::Ui;
 
 /// The locked base image, by its digest, as a pin for the release build and where it was
-/// found: the archive given, else the engine (saved, then checked blob by blob), else its
-/// registry (BuildKit pulls it by digest). The inner `Err` says why it is not here.
+/// found: the archive given, else the engine, else its registry (BuildKit pulls it by digest).
+/// From the engine, a single-platform base whose manifest and config this machine keeps
+/// ([`Documents`]) is named in place when `in_place` allows it (the builder reads the engine's
+/// store, see [`Docker::builder_reads_engine_store`], and the caller needs no bytes of it);
+/// any other is saved into `work/locked-base.tar`, then checked blob by blob. The inner `Err`
+/// says why it is not here.
 pub fn locked_base(
     all: &[&lock::Image],
     platform: &str,
     archive: Option<&Path>,
+    in_place: bool,
     docker: &Docker,
     work: &Path,
     ui: &Ui,
@@ -72,16 +78,37 @@ pub fn locked_base(
             archive.display()
         ));
         copy(archive)?;
+        remember(all, &verified);
         return Ok(Ok((
             BasePin::archive(&verified, digest, &layout, locked_layers())?,
             Source::Archive,
         )));
     }
     if docker.image_id(digest)?.is_some() {
+        let first_layers: Vec<String> = all[0].layers.iter().map(ToString::to_string).collect();
+        let in_place = match (all, in_place, Documents::open()) {
+            ([one], true, Some(documents)) if one.index_digest.is_none() => engine_pin(
+                &Named {
+                    manifest_digest: &one.manifest_digest,
+                    config_digest: &one.config_digest,
+                    layers: &first_layers,
+                },
+                &documents,
+                &layout,
+            )?,
+            _ => None,
+        };
+        if let Some(pin) = in_place {
+            ui.progress(&format!(
+                "taking the locked base {digest} from the engine's store by its digest (not saved: its manifest and config, checked against the lock, are kept on this machine)"
+            ));
+            return Ok(Ok((pin, Source::Engine)));
+        }
         ui.progress(&format!("taking the locked base {digest} from the engine"));
         let saved = work.join("engine-base.tar");
         docker.save_to(digest, &saved)?;
         copy(&saved)?;
+        remember(all, &verified);
         return Ok(Ok((
             BasePin::archive(&verified, digest, &layout, locked_layers())?,
             Source::Engine,
@@ -115,5 +142,346 @@ pub fn locked_base(
         Err(why) => Ok(Err(format!(
             "is neither in the engine nor in its registry ({why})"
         ))),
+    }
+}
+
+/// The image documents (manifests and configs, a few kilobytes each) of the bases this machine
+/// built, loaded or checked, kept by their digest in the user's cache directory
+/// (`$XDG_CACHE_HOME/docker-repro/documents`, else `~/.cache/docker-repro/documents`). They
+/// are what lets a release name a base the engine holds without `docker save`: the engine has
+/// no other way to hand out an image's manifest and config byte for byte. Every document read
+/// back is checked against its digest, and a missing or damaged one only costs that save.
+pub struct Documents {
+    dir: PathBuf,
+}
+
+impl Documents {
+    /// The cache directory; `None` where neither `XDG_CACHE_HOME` nor `HOME` names one.
+    pub fn open() -> Option<Documents> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|d| !d.is_empty())
+                    .map(|home| PathBuf::from(home).join(".cache"))
+            })?;
+        Some(Documents {
+            dir: base.join("docker-repro").join("documents"),
+        })
+    }
+
+    fn path(&self, digest: &str) -> Option<PathBuf> {
+        let hex = digest.strip_prefix("sha256:")?;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| self.dir.join(hex.to_ascii_lowercase()))
+    }
+
+    /// The document `digest`, when kept here and its bytes still hash to it.
+    pub fn get(&self, digest: &str) -> Option<Vec<u8>> {
+        let path = self.path(digest)?;
+        let bytes = crate::limits::read(&path, DOCUMENT_MAX).ok()?;
+        (crate::image::oci::sha256_digest(&bytes) == digest).then_some(bytes)
+    }
+
+    /// Keeps `bytes` under their digest. A cache that cannot be written costs the next release
+    /// on this base a `docker save`, nothing else: the failure is not an error.
+    pub fn put(&self, bytes: &[u8]) {
+        let digest = crate::image::oci::sha256_digest(bytes);
+        let Some(path) = self.path(&digest) else {
+            return;
+        };
+        if path.exists() || std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let _ = crate::lock::write_atomic(&path, bytes);
+    }
+
+    /// Keeps the manifests and configs of the images `images` of the OCI archive `archive`.
+    pub fn keep_from_archive(&self, archive: &Path, images: &[(&str, &str)]) {
+        let Ok((_, json, _)) = crate::image::archive::archive_documents(archive) else {
+            return;
+        };
+        for (manifest, config) in images {
+            for digest in [manifest, config] {
+                let member = format!("blobs/{}", digest.replacen(':', "/", 1));
+                if let Some(bytes) = json.get(&member) {
+                    if crate::image::oci::sha256_digest(bytes) == *digest {
+                        self.put(bytes);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the manifests and configs of the locked images `all` from the checked archive
+/// `archive`, so that the next release on this base need not save it.
+pub fn remember(all: &[&lock::Image], archive: &Path) {
+    if let Some(documents) = Documents::open() {
+        let images: Vec<(&str, &str)> = all
+            .iter()
+            .map(|i| (i.manifest_digest.as_str(), i.config_digest.as_str()))
+            .collect();
+        documents.keep_from_archive(archive, &images);
+    }
+}
+
+/// The largest document the cache reads back: an image config with a long history.
+const DOCUMENT_MAX: crate::limits::Limit = crate::limits::Limit {
+    what: "cached image document",
+    bytes: 16 << 20,
+};
+
+/// One platform's image as a lock or a build names it: its manifest, config and layers.
+pub struct Named<'a> {
+    pub manifest_digest: &'a str,
+    pub config_digest: &'a str,
+    pub layers: &'a [String],
+}
+
+/// A pin to the single-platform image `image`, which the engine holds: an OCI layout under
+/// `layout` holding only its manifest and config, from `documents`, each checked against the
+/// digests `image` names (the manifest's config and layers included). BuildKit reads the rest,
+/// every layer, by digest from the engine's content store, which checked each blob against its
+/// digest when it entered the store: the base is neither saved nor sent again. `None` when a
+/// document is missing or is not the one named.
+pub fn engine_pin(
+    image: &Named<'_>,
+    documents: &Documents,
+    layout: &Path,
+) -> Result<Option<BasePin>> {
+    let (Some(manifest), Some(config)) = (
+        documents.get(image.manifest_digest),
+        documents.get(image.config_digest),
+    ) else {
+        return Ok(None);
+    };
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&manifest) else {
+        return Ok(None);
+    };
+    let layers: Vec<&str> = parsed["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["digest"].as_str())
+        .collect();
+    if parsed["config"]["digest"].as_str() != Some(image.config_digest)
+        || layers != image.layers.iter().map(String::as_str).collect::<Vec<_>>()
+    {
+        return Ok(None);
+    }
+    let Ok(config_json) = serde_json::from_slice::<serde_json::Value>(&config) else {
+        return Ok(None);
+    };
+    let media_type = parsed["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": media_type,
+            "digest": image.manifest_digest,
+            "size": manifest.len(),
+        }],
+    });
+    let blobs = layout.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+    let write =
+        |path: PathBuf, bytes: &[u8]| std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e));
+    write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    write(
+        layout.join("index.json"),
+        &serde_json::to_vec(&index).expect("json"),
+    )?;
+    for (digest, bytes) in [
+        (image.manifest_digest, &manifest),
+        (image.config_digest, &config),
+    ] {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        write(blobs.join(hex), bytes)?;
+    }
+    Ok(Some(BasePin::documents_only(
+        &layout.display().to_string(),
+        image.manifest_digest,
+        image.layers.iter().cloned().collect(),
+        &config_json,
+    )))
+}
+
+/// Copies the OCI archive `archive` to `out` without the blobs `omit`: for `docker load` of an
+/// image whose other blobs (a base's layers) the engine holds already, which it then neither
+/// reads nor stores again. Docker 26 and 28 (containerd store) load such an archive, taking
+/// the missing blobs from their content store; `--archive` output is always complete.
+pub fn without_blobs(archive: &Path, omit: &BTreeSet<String>, out: &Path) -> Result<()> {
+    use std::io::{Read, Seek};
+    let scan = |e: crate::image::archive::ScanError| match e {
+        crate::image::archive::ScanError::Interrupted => Error::Interrupted,
+        other => Error::Failed(format!("{}: {other}", archive.display())),
+    };
+    let (members, _, _) = crate::image::archive::archive_documents(archive).map_err(scan)?;
+    let omitted: BTreeSet<String> = omit
+        .iter()
+        .map(|digest| format!("blobs/{}", digest.replacen(':', "/", 1)))
+        .collect();
+    let mut names: Vec<&String> = members.keys().filter(|m| !omitted.contains(*m)).collect();
+    names.sort();
+    let mut input = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
+    let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
+    let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    for name in names {
+        let (offset, size) = members[name];
+        input
+            .seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| Error::io(archive, e))?;
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).map_err(|e| Error::io(out, e))?;
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, (&mut input).take(size))
+            .map_err(|e| Error::io(out, e))?;
+    }
+    tar.into_inner()
+        .and_then(|mut w| std::io::Write::flush(&mut w))
+        .map_err(|e| Error::io(out, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::oci::sha256_digest;
+
+    fn documents(dir: &Path) -> Documents {
+        Documents {
+            dir: dir.join("documents"),
+        }
+    }
+
+    const CONFIG: &[u8] = br#"{"architecture":"amd64","os":"linux","history":[{"created":"2024-05-01T12:00:00Z","created_by":"RUN x"}],"rootfs":{"type":"layers","diff_ids":["sha256:1111111111111111111111111111111111111111111111111111111111111111"]}}"#;
+    const LAYER: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn manifest(config: &str, layer: &str) -> Vec<u8> {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":1}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":1}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_document_is_read_back_only_while_it_hashes_to_its_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let docs = documents(tmp.path());
+        let digest = sha256_digest(CONFIG);
+        assert_eq!(docs.get(&digest), None, "nothing kept yet");
+        docs.put(CONFIG);
+        assert_eq!(docs.get(&digest).as_deref(), Some(CONFIG));
+        // A damaged copy is as good as none: the base is then saved and checked.
+        let path = docs.path(&digest).unwrap();
+        std::fs::write(&path, b"{}").unwrap();
+        assert_eq!(docs.get(&digest), None);
+        assert_eq!(docs.get("sha256:../../etc/passwd"), None);
+    }
+
+    #[test]
+    fn the_pin_holds_only_the_manifest_and_config_that_the_lock_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let docs = documents(tmp.path());
+        let config_digest = sha256_digest(CONFIG);
+        let manifest = manifest(&config_digest, LAYER);
+        let manifest_digest = sha256_digest(&manifest);
+        docs.put(CONFIG);
+        docs.put(&manifest);
+        let layers = vec![LAYER.to_string()];
+        let named = Named {
+            manifest_digest: &manifest_digest,
+            config_digest: &config_digest,
+            layers: &layers,
+        };
+        let layout = tmp.path().join("layout");
+        let pin = engine_pin(&named, &docs, &layout).unwrap().unwrap();
+        assert_eq!(
+            pin.target,
+            format!("oci-layout://{}@{manifest_digest}", layout.display())
+        );
+        assert_eq!(pin.layers, BTreeSet::from([LAYER.to_string()]));
+        assert_eq!(
+            pin.histories.unwrap()["linux/amd64"][0]["created_by"],
+            "RUN x"
+        );
+        let mut blobs: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| format!("sha256:{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        blobs.sort();
+        let mut wanted = vec![manifest_digest.clone(), config_digest.clone()];
+        wanted.sort();
+        assert_eq!(blobs, wanted, "no layer is in the layout");
+
+        // A lock whose layers are not the manifest's gets no pin: the base is saved instead.
+        let other = vec![LAYER.replace('2', "3")];
+        let named = Named {
+            layers: &other,
+            ..named
+        };
+        assert!(engine_pin(&named, &docs, &tmp.path().join("other"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn an_archive_for_loading_leaves_out_only_the_blobs_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("in.tar");
+        let mut tar = tar::Builder::new(std::fs::File::create(&archive).unwrap());
+        let member = |tar: &mut tar::Builder<std::fs::File>, name: &str, data: &[u8]| {
+            let mut header = tar::Header::new_ustar();
+            header.set_path(name).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append(&header, data).unwrap();
+        };
+        member(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        member(
+            &mut tar,
+            "index.json",
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+        );
+        member(&mut tar, "blobs/sha256/aa", b"base layer");
+        member(&mut tar, "blobs/sha256/bb", b"release layer");
+        tar.into_inner().unwrap();
+        let out = tmp.path().join("out.tar");
+        without_blobs(&archive, &BTreeSet::from(["sha256:aa".to_string()]), &out).unwrap();
+        let mut read = tar::Archive::new(std::fs::File::open(&out).unwrap());
+        let mut members = Vec::new();
+        for entry in read.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut data).unwrap();
+            members.push((entry.path().unwrap().display().to_string(), data));
+        }
+        members.sort();
+        assert_eq!(
+            members,
+            vec![
+                ("blobs/sha256/bb".to_string(), "release layer".to_string()),
+                (
+                    "index.json".to_string(),
+                    r#"{"schemaVersion":2,"manifests":[]}"#.to_string()
+                ),
+                (
+                    "oci-layout".to_string(),
+                    r#"{"imageLayoutVersion":"1.0.0"}"#.to_string()
+                ),
+            ]
+        );
     }
 }

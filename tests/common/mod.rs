@@ -126,6 +126,7 @@ pub fn docker_cmd(dir: &Path, args: &[&str]) -> Command {
         .current_dir(dir)
         .env("DOCKER_CONFIG", docker_config())
         .env("XDG_STATE_HOME", state_home())
+        .env("XDG_CACHE_HOME", cache_home())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null());
     cmd
@@ -137,6 +138,17 @@ pub fn state_home() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = docker_config().join("state");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
+/// The XDG_CACHE_HOME the plugin runs with: the image documents of the bases the tests build
+/// are kept there, beside the plugin, never in the user's own cache.
+pub fn cache_home() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = docker_config().join("cache");
         std::fs::create_dir_all(&dir).unwrap();
         dir
     })

@@ -397,3 +397,170 @@ fn releases_in_a_row_with_equal_size_equal_time_files_each_build_their_own_on_si
     };
     crate::release::releases_in_a_row_build_their_own_files(Some(&sid), "sidsamesize");
 }
+
+/// The `ACTION IMAGE` image events of the engine at `host` between two Unix times.
+fn image_events(host: Option<&str>, since: u64, until: u64) -> Vec<String> {
+    let mut cmd = Command::new("docker");
+    if let Some(host) = host {
+        cmd.args(["-H", host]);
+    }
+    let out = cmd
+        .args(["events", "--filter", "type=image", "--format"])
+        .arg("{{.Action}} {{.Actor.ID}}")
+        .args(["--since", &since.to_string(), "--until", &until.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A release on a kept base the engine holds, on each engine: BuildKit takes the base's layers
+/// from the engine's store, so the engine never saves it (its `save` events say so, not a
+/// timing), and the release is loaded without them; the base's digest and the release's are
+/// those of a release that saved it. Without the base's manifest and config on this machine
+/// (another cache directory), the release falls back to saving and checking it, with the same
+/// lock.
+#[test]
+fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
+    let _serial = serial();
+    let sid = sid_host();
+    for (host, name) in [(None, "keptnosave"), (Some(sid.as_str()), "keptnosavesid")] {
+        let mut cleanup = Cleanup {
+            sid: sid.clone(),
+            images: Vec::new(),
+        };
+        let p = Project::new(
+            name,
+            &[
+                (
+                    "docker/Dockerfile.base",
+                    &format!(
+                        "FROM {}\nARG SOURCE_DATE_EPOCH\nCOPY requirements.txt /env/requirements.txt\nRUN cp /env/requirements.txt /env/installed\n",
+                        busybox()
+                    ),
+                ),
+                (
+                    "docker/Dockerfile.release",
+                    &format!("FROM {name}:base\nCOPY code /workspace/code\nWORKDIR /workspace/code\n"),
+                ),
+                ("requirements.txt", "numpy==1.26.4\n"),
+                ("code/train.py", "print('v1')\n"),
+                (".dockerignore", ".git\n"),
+            ],
+        );
+        let cache = tempfile::tempdir().unwrap();
+        let release = |cache: &Path| {
+            let mut args = Vec::new();
+            if let Some(host) = host {
+                args.extend(["-H", host]);
+            }
+            args.extend(["repro", "release"]);
+            let out = docker_cmd(&p.dir, &args)
+                .env("XDG_CACHE_HOME", cache)
+                .output()
+                .unwrap();
+            Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        };
+        let cold = release(cache.path()).expect(0);
+        let first = p.lock_text();
+        // The base just built: BuildKit exported the release without any of the base's layers,
+        // which were copied from the base's own archive.
+        let base_layers = toml::from_str::<toml::Value>(&first).unwrap()["image"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["role"].as_str() == Some("base"))
+            .unwrap()["layers"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(
+            cold.stderr.contains(&format!(
+                "exported without the base's layers: {base_layers} copied from the base's archive"
+            )),
+            "{}",
+            cold.stderr
+        );
+        cleanup
+            .images
+            .extend(locked_images(&first).into_iter().map(|(name, _)| name));
+        let base = locked_images(&first)
+            .into_iter()
+            .find(|(n, _)| n.contains(":base-"))
+            .unwrap()
+            .1;
+
+        p.write(&[("code/train.py", "print('v2')\n")]);
+        p.git(&["add", "-A"]);
+        git_at(
+            &p.dir,
+            &["commit", "-q", "-m", "code only"],
+            "2024-06-01T12:00:00Z",
+        );
+        let since = unix_now();
+        let kept = release(cache.path()).expect(0);
+        // The engine writes an event up to a second after it; `--until` is exclusive.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let events = image_events(host, since, unix_now());
+        assert!(
+            kept.stderr.contains(&format!(
+                "taking the locked base {base} from the engine's store by its digest (not saved"
+            )),
+            "{}",
+            kept.stderr
+        );
+        assert!(
+            !events.contains(&format!("save {base}")),
+            "the engine saved the kept base: {events:?}"
+        );
+        // The events are there to be read: the release itself was loaded.
+        assert!(
+            events.iter().any(|e| e.starts_with("load ")),
+            "no load event of the release: {events:?}\n{}",
+            kept.stderr
+        );
+        let lean = p.lock_text();
+        cleanup
+            .images
+            .extend(locked_images(&lean).into_iter().map(|(name, _)| name));
+        assert!(lean.contains(&base), "{lean}");
+
+        // Another machine's cache: the kept base is saved and checked, and the lock is the same.
+        let empty = tempfile::tempdir().unwrap();
+        let since = unix_now();
+        let saved = release(empty.path()).expect(0);
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let events = image_events(host, since, unix_now());
+        assert!(
+            saved
+                .stderr
+                .contains(&format!("taking the locked base {base} from the engine"))
+                && !saved.stderr.contains("not saved"),
+            "{}",
+            saved.stderr
+        );
+        assert!(
+            events.contains(&format!("save {base}")),
+            "no save event of the kept base: {events:?}"
+        );
+        assert_eq!(p.lock_text(), lean, "{}", saved.stderr);
+    }
+}

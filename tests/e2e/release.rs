@@ -1081,3 +1081,76 @@ fn releases_in_a_row_with_equal_size_equal_time_files_each_build_their_own() {
     let _serial = serial();
     releases_in_a_row_build_their_own_files(None, "samesize");
 }
+
+/// A release whose new base was loaded into the engine (to build the release on it there)
+/// but whose release build then fails moves no tag: `:base` and `:base-<fingerprint>` name
+/// what they named before, and the old lock is left as it was.
+#[test]
+fn a_release_that_fails_after_its_new_base_was_loaded_puts_the_base_tags_back() {
+    let _serial = serial();
+    let _tags = RemoveTags("tags-back");
+    let p = Project::new(
+        "tags-back",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nCOPY requirements.txt /env/requirements.txt\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM tags-back:base\nCOPY code /workspace/code\n",
+            ),
+            ("requirements.txt", "numpy==1.26.4\n"),
+            ("code/train.py", "print('v1')\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    p.repro(&["release", "-q"]).expect(0);
+    let first = p.lock_text();
+    let base_before = engine_id("tags-back:base");
+    assert!(!base_before.is_empty(), "the first release tagged its base");
+
+    // New base inputs, and a release step that fails: the new base is built and loaded,
+    // then the release build stops.
+    p.write(&[
+        ("requirements.txt", "numpy==2.0.0\n"),
+        (
+            "docker/Dockerfile.release",
+            "FROM tags-back:base\nCOPY code /workspace/code\nRUN false\n",
+        ),
+    ]);
+    commit_at(&p, "numpy 2, broken release", "2024-07-01T12:00:00Z");
+    let failed = p.repro(&["release"]);
+    assert_eq!(failed.code, 1, "{}{}", failed.stdout, failed.stderr);
+    assert!(
+        failed.stderr.contains("loading tags-back:base"),
+        "the new base was loaded before the release was built on it: {}",
+        failed.stderr
+    );
+    assert_eq!(
+        engine_id("tags-back:base"),
+        base_before,
+        "{}",
+        failed.stderr
+    );
+    let new_fingerprint_tag = docker(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "tags-back",
+    ])
+    .stdout;
+    assert!(
+        new_fingerprint_tag
+            .lines()
+            .filter(|t| t.starts_with("tags-back:base-"))
+            .count()
+            == 1,
+        "only the first release's immutable base tag: {new_fingerprint_tag}"
+    );
+    assert_eq!(p.lock_text(), first, "the old lock is left as it was");
+}
