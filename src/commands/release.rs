@@ -536,6 +536,7 @@ fn build_settings(
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         full_log: false,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
+        layer_encoder: crate::ops::build::RELEASE_LAYER_ENCODER,
         inputs: crate::ops::build::build_inputs(inputs, Default::default()),
         contexts: contexts.clone(),
     }
@@ -853,6 +854,7 @@ fn locked_build(
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
+        layer_encoder: crate::ops::build::RELEASE_LAYER_ENCODER,
     })
 }
 
@@ -1180,6 +1182,7 @@ mod tests {
                 compression: Default::default(),
                 timestamps: Default::default(),
                 image_config: Default::default(),
+                layer_encoder: Default::default(),
             },
             Default::default(),
             (vec![], bases),

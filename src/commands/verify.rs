@@ -1141,6 +1141,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         // A rebuild shows BuildKit's whole log, as it did before release had step lines.
         full_log: true,
         image_config: lock.build.image_config,
+        layer_encoder: lock.build.layer_encoder,
         inputs: BuildInputs {
             secrets: how
                 .inputs

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod canonical;
 pub mod digest;
+pub mod encoder;
 pub mod layer;
 pub mod oci;
 pub mod platform;
