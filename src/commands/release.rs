@@ -95,6 +95,16 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
     );
     settings.base_source_date_epoch = base_source_date_epoch;
     settings.full_log = args.progress == ProgressArg::Plain;
+    settings.annotations = crate::image::annotations::Annotations::of_release(
+        &facts.commit,
+        &facts.remote,
+        source_date_epoch,
+    )
+    .map_err(|why| {
+        Error::Failed(format!(
+            "the release's image annotations: {why}; set a remote URL git can record (git remote set-url origin URL)"
+        ))
+    })?;
 
     let work = crate::scratch::work_dir("release")?;
     let (root, source) = build_source(
@@ -203,6 +213,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         lock::Build {
             base_source_date_epoch: base_epoch_of_lock,
             base_fingerprint: fingerprint.clone(),
+            annotations: plan.settings.annotations.clone(),
             ..locked_build(&inputs, &platform, source_date_epoch, contexts)?
         },
         builder,
@@ -537,6 +548,7 @@ fn build_settings(
         full_log: false,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
         layer_encoder: crate::ops::build::RELEASE_LAYER_ENCODER,
+        annotations: Default::default(),
         inputs: crate::ops::build::build_inputs(inputs, Default::default()),
         contexts: contexts.clone(),
     }
@@ -855,6 +867,7 @@ fn locked_build(
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
         layer_encoder: crate::ops::build::RELEASE_LAYER_ENCODER,
+        annotations: Default::default(),
     })
 }
 
@@ -1183,6 +1196,12 @@ mod tests {
                 timestamps: Default::default(),
                 image_config: Default::default(),
                 layer_encoder: Default::default(),
+                annotations: crate::image::annotations::Annotations::of_release(
+                    &facts(dirty).commit,
+                    &facts(dirty).remote,
+                    1_700_000_000,
+                )
+                .unwrap(),
             },
             Default::default(),
             (vec![], bases),

@@ -1142,6 +1142,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         full_log: true,
         image_config: lock.build.image_config,
         layer_encoder: lock.build.layer_encoder,
+        annotations: lock.build.annotations.clone(),
         inputs: BuildInputs {
             secrets: how
                 .inputs

@@ -69,6 +69,8 @@ pub struct BuildSpec {
     /// layers the build makes are then compressed once, by `crate::image::retime`, in the
     /// lock's compression, and layers it pulled or was given keep their blobs.
     pub export_uncompressed: bool,
+    /// OCI annotations for every manifest, and the index of a multi-platform build.
+    pub annotations: crate::image::annotations::Annotations,
 }
 
 /// What a build is given besides its Dockerfile, context and arguments, as buildx takes it.
@@ -117,11 +119,16 @@ impl BuildSpec {
         } else {
             ""
         };
-        self.argv_to(format!(
+        let mut output = format!(
             "type=oci,dest={}{rewrite},name={}{compression}",
             self.output.to_string_lossy(),
             self.name
-        ))
+        );
+        for field in self.annotations.output_fields(self.platform.contains(',')) {
+            output.push(',');
+            output.push_str(&field);
+        }
+        self.argv_to(output)
     }
 
     /// The build with its image stored in the engine under `name` (`type=docker`, what
@@ -799,6 +806,7 @@ mod tests {
             rewrite_timestamp: true,
             export_uncompressed: false,
             inputs: BuildInputs::default(),
+            annotations: Default::default(),
         };
         assert_eq!(
             spec.argv().join(" "),
@@ -828,6 +836,22 @@ mod tests {
         assert!(compressed_after.argv().join(" ").ends_with(
             "--output type=oci,dest=/tmp/out/base.tar,name=curvenet:base,compression=uncompressed -- /w"
         ));
+        // A release's annotations: on every manifest, and on the index of several platforms.
+        let annotated = BuildSpec {
+            annotations: crate::image::annotations::Annotations::of_release("ab12", "", 1).unwrap(),
+            ..compressed_after.clone()
+        };
+        assert!(annotated.argv().join(" ").ends_with(
+            "compression=uncompressed,annotation.org.opencontainers.image.created=1970-01-01T00:00:01Z,annotation.org.opencontainers.image.revision=ab12 -- /w"
+        ));
+        let several = BuildSpec {
+            platform: "linux/amd64,linux/arm64".into(),
+            ..annotated
+        };
+        assert!(several
+            .argv()
+            .join(" ")
+            .contains(",annotation-index.org.opencontainers.image.revision=ab12 -- /w"));
         // dev's base: the same build, cached, stored in the engine under its name.
         let dev = BuildSpec {
             use_cache: true,
@@ -860,6 +884,7 @@ mod tests {
             compression: Default::default(),
             rewrite_timestamp: true,
             export_uncompressed: false,
+            annotations: Default::default(),
             inputs: BuildInputs {
                 secrets: vec![
                     "id=pip_index,src=/k/pip.netrc".into(),

@@ -286,27 +286,10 @@ impl Git {
         std::io::copy(&mut stream, &mut std::io::sink()).map_err(|e| Error::io(repo, e))?;
         stream.finish()?;
         let time = std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(u64::try_from(epoch).unwrap_or(0))
-            + fraction_of_this_copy();
+            + std::time::Duration::from_secs(u64::try_from(epoch).unwrap_or(0));
         normalise_modes_and_times(dest, time)?;
         Ok(found)
     }
-}
-
-/// A fraction of a second, other for each copy of a commit, added to the epoch the copy's files
-/// carry. BuildKit keeps the last context it was sent (for every build of this buildx, wherever
-/// the directory) and is sent again only files whose size or time (to the nanosecond) differ:
-/// two commits' copies with a same-sized file at the same whole-second time gave the release
-/// the older commit's file, unless another build was sent in between (seen: a release built
-/// on a kept base copied the previous commit's code). No byte of an image sees the fraction: a
-/// layer's tar header holds whole seconds (BuildKit writes no PAX time for them), and a
-/// `.pyc` header the whole seconds of its source's time.
-fn fraction_of_this_copy() -> std::time::Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    // Never zero, never a whole second.
-    std::time::Duration::from_nanos(1 + u64::from(now.subsec_nanos()) % 999_999_998)
 }
 
 /// `git -c` settings for a clone: no transport but these four, whatever the user's config says.
@@ -710,21 +693,15 @@ mod tests {
         };
         assert_eq!(mode("run.sh"), 0o755);
         assert_eq!(mode("Dockerfile"), 0o644);
-        // Every file and directory carries the epoch (and one fraction of a second), not the
-        // time it was written.
+        // Every file and directory carries the epoch, to the nanosecond, not the time it was
+        // written.
         let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_714_564_800);
-        let first = std::fs::metadata(&dest).unwrap().modified().unwrap();
-        let fraction = first.duration_since(epoch).unwrap();
-        assert!(
-            fraction > std::time::Duration::ZERO && fraction < std::time::Duration::from_secs(1),
-            "{fraction:?}"
-        );
         for path in ["run.sh", "Dockerfile", "vendor", "vendor/lib", ""] {
             let time = std::fs::metadata(dest.join(path))
                 .unwrap()
                 .modified()
                 .unwrap();
-            assert_eq!(time, first, "{path:?}");
+            assert_eq!(time, epoch, "{path:?}");
         }
         assert_eq!(
             std::fs::read_link(dest.join("link")).unwrap(),

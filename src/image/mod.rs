@@ -4,6 +4,7 @@
 //! the tie of a locked index to the locked manifests, and the documents (lock, SBOMs) attached
 //! to an image as referrers.
 
+pub mod annotations;
 pub mod archive;
 pub mod canonical;
 pub mod digest;

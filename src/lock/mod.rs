@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{clip, quote, Error, Result};
 
 mod summary;
+use crate::image::annotations::Annotations;
 use crate::image::digest::Digest;
 use crate::inventory::LockedInventory;
 
@@ -167,6 +168,11 @@ pub struct Build {
     pub layer_encoder: LayerEncoder,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+    /// The OCI annotations the release's manifests (and index) carry, written by its build:
+    /// `org.opencontainers.image.revision`, `.source` and `.created`. Absent in locks cut
+    /// before the key, whose images carry none and are rebuilt so.
+    #[serde(default, skip_serializing_if = "Annotations::is_empty")]
+    pub annotations: Annotations,
     /// Named build contexts: `NAME = "docker-image://REF@sha256:..."` (an image pinned by
     /// digest) or `NAME = "DIR"` (a directory of the committed project, relative to it).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -1458,6 +1464,7 @@ pub(crate) mod tests {
                 timestamps: Default::default(),
                 image_config: Default::default(),
                 layer_encoder: Default::default(),
+                annotations: Default::default(),
             },
             builder: Builder {
                 docker_client: "28.2.2".into(),
@@ -1589,6 +1596,32 @@ pub(crate) mod tests {
         let unknown = text.replace("\"parallel/1\"", "\"parallel/9\"");
         // An encoder this version does not know is refused, never rebuilt with another.
         assert!(Lock::from_toml(&unknown, Path::new("repro.lock")).is_err());
+    }
+
+    #[test]
+    fn annotations_are_recorded_and_a_lock_without_them_reads_as_carrying_none() {
+        let mut lock = sample();
+        assert!(!lock.to_toml().contains("annotations"), "absent when none");
+        lock.build.annotations =
+            Annotations::of_release(&"ab".repeat(20), "https://example.org/x.git", 1).unwrap();
+        let text = lock.to_toml();
+        assert!(
+            text.contains("[build.annotations]\n\"org.opencontainers.image.created\" = \"1970-01-01T00:00:01Z\"\n"),
+            "{text}"
+        );
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.build.annotations, lock.build.annotations);
+        assert_eq!(back.to_toml(), text);
+        let hostile = text.replace(
+            "\"org.opencontainers.image.created\"",
+            "\"org.opencontainers.image.created\\u001b\"",
+        );
+        let err = Lock::from_toml(&hostile, Path::new("repro.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("repro.lock: "), "{err}");
+        assert!(err.contains("not a reverse-domain name"), "{err}");
+        assert!(!err.contains('\n') && !err.contains('\u{1b}'), "{err}");
     }
 
     #[test]

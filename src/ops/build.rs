@@ -49,6 +49,9 @@ pub struct Settings {
     pub image_config: ImageConfig,
     /// Which of this tool's encoders compresses the layers it writes.
     pub layer_encoder: LayerEncoder,
+    /// The OCI annotations of the release's manifests (never the base's, which many commits
+    /// share): see [`crate::lock::Build::annotations`].
+    pub annotations: crate::image::annotations::Annotations,
 }
 
 /// How a new release clamps its layers' file times: after the build, so that no BuildKit
@@ -305,6 +308,10 @@ impl Plan {
             export_uncompressed: self.settings.timestamps == Timestamps::Encoded
                 && self.settings.image_config == ImageConfig::Canonical1,
             inputs: self.inputs_of(stage),
+            annotations: match stage.role {
+                Role::Release => self.settings.annotations.clone(),
+                Role::Base => Default::default(),
+            },
         }
     }
 
@@ -1274,6 +1281,7 @@ pub fn dev_base(
         rewrite_timestamp: false,
         // Stored in the engine to be run, never locked: compressed as the engine likes.
         export_uncompressed: false,
+        annotations: Default::default(),
         inputs: build_inputs(inputs, named_contexts(&given, root, project)?),
     };
     Ok(DevBase {
@@ -1335,6 +1343,7 @@ mod tests {
             full_log: false,
             image_config: Default::default(),
             layer_encoder: Default::default(),
+            annotations: Default::default(),
             contexts: contexts
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -132,6 +132,7 @@ fn release_and_verify_across(
     ] {
         assert!(lock.contains(key), "{key} in\n{lock}");
     }
+    assert_release_annotated(&lock, author);
     for (name, _) in locked_images(&lock) {
         copy_image(&name, author, reviewer);
     }
@@ -149,8 +150,74 @@ fn release_and_verify_across(
     }
 }
 
+/// The release's manifest, as the engine `host` saves it, carries the annotations the lock
+/// records: its commit and its epoch as an RFC 3339 time (`org.opencontainers.image.*`).
+fn assert_release_annotated(lock: &str, host: Option<&str>) {
+    let parsed: toml::Value = toml::from_str(lock).unwrap();
+    let locked = parsed["build"]["annotations"].clone();
+    let commit = parsed["source"]["commit"].as_str().unwrap();
+    assert_eq!(
+        locked["org.opencontainers.image.revision"].as_str(),
+        Some(commit),
+        "{lock}"
+    );
+    assert!(
+        locked["org.opencontainers.image.created"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.contains('T')),
+        "{lock}"
+    );
+    let release = parsed["image"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["role"].as_str() == Some("release"))
+        .unwrap();
+    let name = release["name"].as_str().unwrap();
+    let digest = release["manifest_digest"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("saved.tar");
+    let mut save = Command::new("docker");
+    if let Some(host) = host {
+        save.args(["-H", host]);
+    }
+    let saved = save
+        .args(["save", "--output"])
+        .arg(&archive)
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(saved.status.success(), "docker save {name}");
+    let blob = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+    let manifest = Command::new("tar")
+        .arg("-xOf")
+        .arg(&archive)
+        .arg(&blob)
+        .output()
+        .unwrap();
+    assert!(manifest.status.success(), "{blob} in the saved {name}");
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    if let Some(remote) = parsed["source"]["remote"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+    {
+        assert_eq!(
+            locked["org.opencontainers.image.source"].as_str(),
+            Some(remote),
+            "{lock}"
+        );
+    }
+    for (key, value) in locked.as_table().unwrap() {
+        assert_eq!(
+            manifest["annotations"][key].as_str(),
+            value.as_str(),
+            "{key} on {name}@{digest}: {manifest:#}"
+        );
+    }
+}
+
 fn busybox_project(name: &str) -> Project {
-    Project::new(
+    let p = Project::new(
         name,
         &[
             (
@@ -163,7 +230,16 @@ fn busybox_project(name: &str) -> Project {
             ("app/hello.txt", "hello across engines\n"),
             (".dockerignore", ".git\n"),
         ],
-    )
+    );
+    // A remote with a comma: the source annotation passes through buildx's comma-separated
+    // `--output` quoted, and comes back as written.
+    p.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://example.org/lab/busy,box.git",
+    ]);
+    p
 }
 
 /// A pip install of a committed wheel, with `ARG SOURCE_DATE_EPOCH` in scope so that pip

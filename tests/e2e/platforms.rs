@@ -174,6 +174,37 @@ fn two_platform_release_locks_each_platform_and_verifies_every_way() {
         .expect(0)
         .json();
     assert_eq!(statuses(&from_archive).len(), 4, "{from_archive}");
+    // The release's index and each platform's manifest carry the locked annotations; the
+    // base's, shared by many commits, none.
+    let blob = |digest: &str| -> serde_json::Value {
+        let out = std::process::Command::new("tar")
+            .args(["-xOf", archive])
+            .arg(format!(
+                "blobs/sha256/{}",
+                digest.trim_start_matches("sha256:")
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{digest} in {archive}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        lock["build"]["annotations"]["org.opencontainers.image.revision"].as_str(),
+        Some(commit.as_str()),
+        "{first_lock}"
+    );
+    for i in images {
+        let annotated = i["role"].as_str() == Some("release");
+        for key in ["index_digest", "manifest_digest"] {
+            let document = blob(i[key].as_str().unwrap());
+            let revision = document["annotations"]["org.opencontainers.image.revision"].as_str();
+            if annotated {
+                assert_eq!(revision, Some(commit.as_str()), "{key}: {document:#}");
+            } else {
+                assert!(document.get("annotations").is_none(), "{key}: {document:#}");
+            }
+        }
+    }
 
     // run picks the engine's platform (amd64 here).
     let host = docker(&["version", "--format", "{{.Server.Arch}}"]).stdout;
