@@ -315,8 +315,10 @@ fn deflate_jobs(queue: &Mutex<Receiver<Job>>) {
 /// One block as raw deflate: primed with `dictionary`, ended byte-aligned with a sync flush, or
 /// with the final block when it is the `last`.
 fn deflate_block(dictionary: &[u8], data: &[u8], last: bool) -> io::Result<Deflated> {
-    // A new compressor for each block: one reset after another block wrote other bytes than a
-    // new one (measured with zlib-rs), so the bytes depended on which thread took the block.
+    // A new compressor for each block: zlib-rs (0.6.8) reset after other blocks can write other
+    // (valid) bytes for the same block and dictionary than a new one does, depending on what it
+    // compressed before (measured: blocks compressed in reverse order on one compressor), so the
+    // bytes depended on which thread had taken which block.
     let mut compress = Compress::new(flate2::Compression::new(GZIP_LEVEL), false);
     if !dictionary.is_empty() {
         compress
