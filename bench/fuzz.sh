@@ -5,7 +5,7 @@
 #   FUZZ_SECONDS=120 bash bench/fuzz.sh lock  a longer run of one target
 #
 # Targets (fuzz/fuzz_targets/): tarstream retime archive layout lock dpkg metadata dockerfile check
-# canonical.
+# canonical encoder.
 # Writes the seeds (bench/fuzz_seeds.rs) into fuzz/corpus/TARGET/, fuzzes each target in turn
 # for FUZZ_SECONDS (default 30), then prints per target: executions, coverage (libFuzzer's
 # cov: edges and ft: features), corpus size, crashes, the slowest input of the corpus and peak
@@ -24,7 +24,7 @@ seconds=${FUZZ_SECONDS:-30}
 # (README, Fuzzing); one second is over ten times that, so an input past it is a blow-up,
 # not a busy machine.
 timeout=${FUZZ_TIMEOUT:-1}
-all=(tarstream retime archive layout lock dpkg metadata dockerfile check canonical)
+all=(tarstream retime archive layout lock dpkg metadata dockerfile check canonical encoder)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -44,6 +44,7 @@ fi
 limits() {
     case "$1" in
         tarstream | retime) echo "65536 1024 256" ;;
+        encoder) echo "65536 1024 64" ;;
         archive | layout) echo "131072 2048 512" ;;
         lock | canonical) echo "65536 1024 128" ;;
         dpkg | metadata) echo "16384 1024 64" ;;

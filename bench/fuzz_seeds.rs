@@ -433,6 +433,27 @@ fn dockerfiles() -> Seeds {
 
 /// Image configs as BuildKit 0.13 and 0.25 wrote them for one Dockerfile (measured on the test
 /// bed), each alone and followed by a NUL and the history of the base they stand on.
+/// Layers for the parallel encoder: nothing, a byte, text past a gzip block of one thread, and
+/// bytes that do not compress (each after the two bytes that pick the cut of the writes).
+fn encoder() -> Seeds {
+    let text: Vec<u8> = b"the same line again and again\n".repeat(1200);
+    let mut state = 0x9e37_79b9_u32;
+    let noise: Vec<u8> = (0..20_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect();
+    vec![
+        ("empty".to_string(), vec![]),
+        ("one-byte".to_string(), vec![7, 0, b'x']),
+        ("text".to_string(), [&[200u8, 0][..], &text].concat()),
+        ("noise".to_string(), [&[1u8, 1][..], &noise].concat()),
+    ]
+}
+
 fn canonical() -> Seeds {
     let base = r#"[{"created":"2026-12-05T23:41:34.821689076Z","comment":"Imported from -"}]"#;
     let config = |created: &str, sde: &str, args: &str| {
@@ -512,6 +533,7 @@ fn main() {
         ("dockerfile", dockerfiles.clone()),
         ("check", dockerfiles),
         ("canonical", canonical()),
+        ("encoder", encoder()),
     ];
     for (target, seeds) in corpora {
         let target_dir = dir.join(target);

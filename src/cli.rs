@@ -222,8 +222,9 @@ pub struct ReleaseArgs {
     /// Also write each image's SBOM into DIR, as CycloneDX 1.6 (ROLE.cdx.json) and SPDX 2.3 (ROLE.spdx.json)
     #[arg(long, value_name = "DIR")]
     pub sbom: Option<PathBuf>,
-    /// The layers' compression, recorded in the lock: zstd is several times faster to write and
-    /// read, and is pulled by Docker Engine 23+, containerd 1.5+ and podman 4+ [default: gzip]
+    /// The layers' compression, recorded in the lock, written on every core (the same bytes for
+    /// any number of cores): zstd is several times faster to write and read, and is pulled by
+    /// Docker Engine 23+, containerd 1.5+ and podman 4+ [default: gzip]
     #[arg(long, value_enum, value_name = "gzip|zstd")]
     pub compression: Option<CompressionArg>,
     /// Reuse the build cache. Faster, but a cached layer built before the commit keeps its older

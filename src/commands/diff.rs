@@ -104,6 +104,14 @@ fn flatten(lock: &Lock) -> BTreeMap<String, String> {
             lock.build.compression.as_str().into(),
         );
     }
+    // Absent for the single-stream encoder, as in the lock: a release cut before the key and one
+    // cut after it differ in their layers' bytes, and this names why.
+    if !lock.build.layer_encoder.is_single_stream() {
+        m.insert(
+            "build.layer_encoder".into(),
+            lock.build.layer_encoder.as_str().into(),
+        );
+    }
     if !lock.build.network.is_default() {
         m.insert("build.network".into(), lock.build.network.as_str().into());
     }
@@ -615,6 +623,20 @@ mod tests {
             ]
         );
         assert!(!report.identical);
+    }
+
+    #[test]
+    fn the_layer_encoder_is_a_field_of_a_lock_diff() {
+        let a = crate::lock::tests::sample();
+        let mut b = a.clone();
+        b.build.layer_encoder = crate::lock::LayerEncoder::Parallel1;
+        let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
+        let changes: Vec<String> = report
+            .changes
+            .iter()
+            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
+            .collect();
+        assert_eq!(changes, ["build.layer_encoder None Some(\"parallel/1\")"]);
     }
 
     #[test]

@@ -607,6 +607,7 @@ fn build_settings(
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         full_log: false,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
+        layer_encoder: crate::ops::build::RELEASE_LAYER_ENCODER,
         annotations: Default::default(),
         inputs: crate::ops::build::build_inputs(inputs, Default::default()),
         contexts: contexts.clone(),
@@ -1106,6 +1107,7 @@ fn locked_build(
         compression: inputs.compression,
         timestamps: crate::ops::build::RELEASE_TIMESTAMPS,
         image_config: crate::ops::build::RELEASE_IMAGE_CONFIG,
+        layer_encoder: crate::ops::build::RELEASE_LAYER_ENCODER,
         annotations: Default::default(),
     })
 }
@@ -1434,6 +1436,7 @@ mod tests {
                 compression: Default::default(),
                 timestamps: Default::default(),
                 image_config: Default::default(),
+                layer_encoder: Default::default(),
                 annotations: crate::image::annotations::Annotations::of_release(
                     &facts(dirty).commit,
                     &facts(dirty).remote,

@@ -1148,6 +1148,7 @@ fn locked_settings(lock: &Lock, how: &Rebuild) -> Settings {
         // A rebuild shows BuildKit's whole log, as it did before release had step lines.
         full_log: true,
         image_config: lock.build.image_config,
+        layer_encoder: lock.build.layer_encoder,
         annotations: lock.build.annotations.clone(),
         inputs: BuildInputs {
             secrets: how

@@ -218,6 +218,10 @@ pub struct Build {
     /// written before the key existed are rebuilt as they were cut.
     #[serde(default, skip_serializing_if = "ImageConfig::is_as_built")]
     pub image_config: ImageConfig,
+    /// The encoder that compressed the layers the build made; absent for the single-stream one,
+    /// so that locks written before the key existed are rebuilt with it, byte for byte.
+    #[serde(default, skip_serializing_if = "LayerEncoder::is_single_stream")]
+    pub layer_encoder: LayerEncoder,
     #[serde(default)]
     pub args: BTreeMap<ArgName, ArgValue>,
     /// The OCI annotations the release's manifests (and index) carry, written by its build:
@@ -385,6 +389,33 @@ pub enum ImageConfig {
 impl ImageConfig {
     pub fn is_as_built(&self) -> bool {
         *self == ImageConfig::AsBuilt
+    }
+}
+
+/// Which of docker repro's encoders compressed the layers it wrote (see
+/// [`crate::image::encoder`]): its bytes are a function of the uncompressed layer and of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LayerEncoder {
+    /// One gzip or zstd stream on one thread.
+    #[default]
+    #[serde(rename = "single-stream")]
+    SingleStream,
+    /// On every core, the same bytes for any number of them: gzip in fixed 1 MiB blocks, each
+    /// primed with the 32 KiB before it; zstd in libzstd's multithreaded mode.
+    #[serde(rename = "parallel/1")]
+    Parallel1,
+}
+
+impl LayerEncoder {
+    pub fn is_single_stream(&self) -> bool {
+        *self == LayerEncoder::SingleStream
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerEncoder::SingleStream => "single-stream",
+            LayerEncoder::Parallel1 => "parallel/1",
+        }
     }
 }
 
@@ -1465,6 +1496,7 @@ pub(crate) mod tests {
                 compression: Default::default(),
                 timestamps: Default::default(),
                 image_config: Default::default(),
+                layer_encoder: Default::default(),
                 annotations: Default::default(),
             },
             builder: Builder {
@@ -1580,6 +1612,23 @@ pub(crate) mod tests {
         // A form this version does not know is refused, never rebuilt by another rule.
         let later = text.replace("\"canonical/1\"", "\"canonical/2\"");
         assert!(Lock::from_toml(&later, Path::new("repro.lock")).is_err());
+    }
+
+    #[test]
+    fn the_parallel_layer_encoder_is_recorded_and_a_lock_without_the_key_means_the_single_stream() {
+        let mut lock = sample();
+        assert!(!lock.to_toml().contains("layer_encoder"));
+        lock.build.layer_encoder = LayerEncoder::Parallel1;
+        let text = lock.to_toml();
+        assert!(text.contains("layer_encoder = \"parallel/1\"\n"), "{text}");
+        let back = Lock::from_toml(&text, Path::new("repro.lock")).unwrap();
+        assert_eq!(back.build.layer_encoder, LayerEncoder::Parallel1);
+        let without = text.replace("layer_encoder = \"parallel/1\"\n", "");
+        let old = Lock::from_toml(&without, Path::new("repro.lock")).unwrap();
+        assert_eq!(old.build.layer_encoder, LayerEncoder::SingleStream);
+        let unknown = text.replace("\"parallel/1\"", "\"parallel/9\"");
+        // An encoder this version does not know is refused, never rebuilt with another.
+        assert!(Lock::from_toml(&unknown, Path::new("repro.lock")).is_err());
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::image::oci::{self, OciImage};
 
 use crate::image::archive::Select;
 use crate::image::reference::normalise_ref;
-use crate::lock::{split_platforms, Base, DockerfileEntry, ImageConfig, Role, Timestamps};
+use crate::lock::{
+    split_platforms, Base, DockerfileEntry, ImageConfig, LayerEncoder, Role, Timestamps,
+};
 use crate::project::confine::confine;
 use crate::ui::Ui;
 
@@ -45,6 +47,8 @@ pub struct Settings {
     pub full_log: bool,
     /// Who writes the image configs: BuildKit, or this tool in its canonical form.
     pub image_config: ImageConfig,
+    /// Which of this tool's encoders compresses the layers it writes.
+    pub layer_encoder: LayerEncoder,
     /// The OCI annotations of the release's manifests (never the base's, which many commits
     /// share): see [`crate::lock::Build::annotations`].
     pub annotations: crate::image::annotations::Annotations,
@@ -57,6 +61,10 @@ pub const RELEASE_TIMESTAMPS: Timestamps = Timestamps::Encoded;
 /// How a new release writes its image configs: in the canonical form, so that another
 /// BuildKit's history text does not change its digests (see [`crate::image::canonical`]).
 pub const RELEASE_IMAGE_CONFIG: ImageConfig = ImageConfig::Canonical1;
+
+/// How a new release compresses the layers it writes: on every core, with bytes that do not
+/// depend on their number (see [`crate::image::encoder`]).
+pub const RELEASE_LAYER_ENCODER: LayerEncoder = LayerEncoder::Parallel1;
 
 /// One Dockerfile to build.
 #[derive(Debug, Clone)]
@@ -386,14 +394,18 @@ impl Plan {
         // Every layer in the lock's compression, whichever variant of it BuildKit exported (an
         // engine that holds another variant of a layer exports that one).
         // A lock cut before the canonical config keeps the rule it was cut with.
-        use crate::image::{layer::Stored, retime::Reencode};
+        use crate::image::{encoder::Encoding, layer::Stored, retime::Reencode};
         let reencode = match (self.settings.timestamps, self.settings.image_config) {
-            (Timestamps::Encoded, ImageConfig::Canonical1) => {
-                Reencode::Every(match self.settings.compression {
+            (Timestamps::Encoded, ImageConfig::Canonical1) => Reencode::Every(
+                match self.settings.compression {
                     crate::lock::Compression::Gzip => Stored::Gzip,
                     crate::lock::Compression::Zstd => Stored::Zstd,
-                })
-            }
+                },
+                match self.settings.layer_encoder {
+                    LayerEncoder::SingleStream => Encoding::SingleStream,
+                    LayerEncoder::Parallel1 => Encoding::Parallel1,
+                },
+            ),
             (Timestamps::Encoded, ImageConfig::AsBuilt) => Reencode::EveryAsStored,
             _ => Reencode::Later,
         };
@@ -627,6 +639,7 @@ impl Plan {
             platform: &self.settings.platform,
             compression: self.settings.compression,
             timestamps: self.settings.timestamps,
+            layer_encoder: self.settings.layer_encoder,
         })
         .map(Some)
         .map_err(|e| match e {
@@ -1387,6 +1400,7 @@ pub fn dev_fingerprint(
         platform: &lock.build.platform,
         compression: lock.build.compression,
         timestamps: lock.build.timestamps,
+        layer_encoder: lock.build.layer_encoder,
     })
     .map(Some)
     .map_err(|e| match e {
@@ -1560,6 +1574,7 @@ mod tests {
             timestamps: Default::default(),
             full_log: false,
             image_config: Default::default(),
+            layer_encoder: Default::default(),
             annotations: Default::default(),
             contexts: contexts
                 .iter()

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dockerfile::sources::{context_sources, ContextSources};
-use crate::lock::{Base, Compression, Timestamps};
+use crate::lock::{Base, Compression, LayerEncoder, Timestamps};
 
 /// The first line of the canonical list: a change to the list's contents or encoding changes
 /// it, so that no two versions of the list can give one fingerprint.
@@ -105,6 +105,9 @@ pub struct BaseInputs<'a> {
     pub platform: &'a str,
     pub compression: Compression,
     pub timestamps: Timestamps,
+    /// Listed only when it is not the single-stream encoder, so that the fingerprints of bases
+    /// cut before the key existed stay as they were.
+    pub layer_encoder: LayerEncoder,
 }
 
 /// Why a fingerprint could not be computed.
@@ -144,7 +147,7 @@ pub fn fingerprint(inputs: &BaseInputs) -> Result<Fingerprint, FingerprintError>
 /// COPY and ADD read (the whole context when that cannot be told), sorted by path; build
 /// arguments; secret ids; SSH ids; network; add-hosts; shm size; ulimits; named contexts (and
 /// the files of those that are directories); external images; platforms; compression;
-/// timestamps. Strings are written as JSON strings.
+/// timestamps; the layer encoder (unless single-stream). Strings are written as JSON strings.
 pub fn canonical_list(inputs: &BaseInputs) -> Result<String, FingerprintError> {
     let mut out = String::new();
     let mut line = |words: &[&str]| {
@@ -254,6 +257,9 @@ pub fn canonical_list(inputs: &BaseInputs) -> Result<String, FingerprintError> {
         Timestamps::Encoded => "encoded",
     };
     line(&["timestamps", timestamps]);
+    if !inputs.layer_encoder.is_single_stream() {
+        line(&["layer-encoder", inputs.layer_encoder.as_str()]);
+    }
     Ok(out)
 }
 
@@ -532,6 +538,7 @@ mod tests {
                 platform: "linux/amd64",
                 compression: Compression::Gzip,
                 timestamps: Timestamps::Encoded,
+                layer_encoder: LayerEncoder::SingleStream,
             })
             .unwrap()
         }
@@ -627,6 +634,7 @@ mod tests {
             platform: "linux/amd64",
             compression: Compression::Zstd,
             timestamps: Timestamps::Encoded,
+            layer_encoder: LayerEncoder::Parallel1,
         })
         .unwrap();
         let kinds: Vec<&str> = list.lines().map(|l| l.split(' ').next().unwrap()).collect();
@@ -643,7 +651,8 @@ mod tests {
                 "shm-size",
                 "platform",
                 "compression",
-                "timestamps"
+                "timestamps",
+                "layer-encoder"
             ],
             "{list}"
         );
@@ -652,6 +661,7 @@ mod tests {
             "{list}"
         );
         assert!(list.contains("network \"host\"\n"), "{list}");
+        assert!(list.ends_with("layer-encoder parallel/1\n"), "{list}");
     }
 
     #[test]
@@ -675,6 +685,7 @@ mod tests {
             platform: "linux/amd64",
             compression: Compression::Gzip,
             timestamps: Timestamps::Encoded,
+            layer_encoder: LayerEncoder::SingleStream,
         })
         .unwrap_err()
         .to_string();

@@ -127,6 +127,7 @@ fn release_and_verify_across(
         "containerd = ",
         "engine_go = \"go1.",
         "image_config = \"canonical/1\"\n",
+        "layer_encoder = \"parallel/1\"\n",
         "timestamps = \"encoded\"\n",
     ] {
         assert!(lock.contains(key), "{key} in\n{lock}");
@@ -309,6 +310,29 @@ fn a_pip_install_with_pyc_files_is_identical_across_docker_26_and_28() {
 #[test]
 fn the_bundled_example_is_identical_across_docker_26_and_28() {
     both_ways(example_project, "xcurve", &[], &["--compression", "zstd"]);
+}
+
+/// A layer of 10.9 MB of text, written by a RUN: many of the parallel gzip encoder's 1 MiB
+/// blocks and two of libzstd's jobs, compressed on every core of each engine's machine.
+fn numbers_project(name: &str) -> Project {
+    Project::new(
+        name,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nRUN seq 1 1500000 > /numbers\nCMD [\"wc\", \"-l\", \"/numbers\"]\n",
+                    busybox()
+                ),
+            ),
+            (".dockerignore", ".git\n"),
+        ],
+    )
+}
+
+#[test]
+fn a_layer_of_many_encoder_blocks_is_identical_across_docker_26_and_28() {
+    both_ways(numbers_project, "xblocks", &[], &["--compression", "zstd"]);
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -88,6 +88,8 @@ fn a_version_1_lock_still_verifies_and_the_same_release_now_writes_version_2() {
     assert_eq!(layers(&new), layers(&old), "{v2}");
     assert!(!v1.contains("image_config"), "{v1}");
     assert!(v2.contains("\nimage_config = \"canonical/1\"\n"), "{v2}");
+    assert!(!v1.contains("layer_encoder"), "{v1}");
+    assert!(v2.contains("\nlayer_encoder = \"parallel/1\"\n"), "{v2}");
     // The same packages, read back whole from the difference.
     for (n, o) in new.images.iter().zip(&old.images) {
         assert_eq!(
@@ -117,4 +119,72 @@ fn a_version_1_lock_still_verifies_and_the_same_release_now_writes_version_2() {
         v2.lines().count()
     );
     snapshot("lock_v2_base_release", &v2);
+}
+
+/// The project tests/fixtures/single-stream/numbers.lock was released from: one layer of 10.9
+/// MB of text, many of the parallel encoder's blocks, so its two encoders write other bytes.
+fn numbers() -> Project {
+    Project::new(
+        "locknumbers",
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nRUN seq 1 1500000 > /numbers\nCMD [\"wc\", \"-l\", \"/numbers\"]\n",
+                    busybox()
+                ),
+            ),
+            (".dockerignore", ".git\n"),
+        ],
+    )
+}
+
+/// A lock written before `layer_encoder` existed (by the release of the commit before it, with
+/// the canonical config and every layer written by the tool's single-stream encoder) is rebuilt
+/// with that encoder: identical. The same commit released now records the parallel encoder, and
+/// its gzip layer has other bytes of the same tar.
+#[test]
+fn a_lock_without_the_layer_encoder_is_rebuilt_with_the_single_stream_one() {
+    let _serial = serial();
+    let old = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/single-stream/numbers.lock"),
+    )
+    .unwrap();
+    let p = numbers();
+    let commit = p.git(&["rev-parse", "HEAD"]);
+    assert!(
+        old.contains(&format!("commit = \"{commit}\"")),
+        "the fixture was released from another commit than {commit}"
+    );
+    let _tags = Tags(vec![format!("locknumbers:{}", &commit[..12])]);
+    assert!(old.contains("\nimage_config = \"canonical/1\"\n"), "{old}");
+    assert!(!old.contains("layer_encoder"), "{old}");
+
+    std::fs::write(p.dir.join("repro.lock"), &old).unwrap();
+    let (_tmp, review) = p.clone_with_lock();
+    let verify = docker_in(&review, &["repro", "verify", "--rebuild", "-q"]).expect(0);
+    assert!(
+        verify.stdout.contains("verdict: identical"),
+        "{}",
+        verify.stdout
+    );
+
+    p.repro(&["release", "-q"]).expect(0);
+    let new = p.lock_text();
+    assert!(new.contains("\nlayer_encoder = \"parallel/1\"\n"), "{new}");
+    let read = |text: &str, name: &str| {
+        docker_repro::lock::Lock::from_toml(text, Path::new(name)).unwrap()
+    };
+    let (old, new) = (read(&old, "old.lock"), read(&new, "repro.lock"));
+    let busybox_layers = 1;
+    assert_eq!(old.images[0].layers.len(), busybox_layers + 1);
+    assert_eq!(
+        old.images[0].layers[..busybox_layers],
+        new.images[0].layers[..busybox_layers],
+        "the registry base's layer is kept as pulled"
+    );
+    assert_ne!(
+        old.images[0].layers[busybox_layers], new.images[0].layers[busybox_layers],
+        "the parallel encoder wrote the same bytes as the single stream"
+    );
 }
