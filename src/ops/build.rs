@@ -937,14 +937,8 @@ fn archive_layout(
     let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let mut append = |name: &str, size: u64, data: &mut dyn Read| -> Result<()> {
-        let mut header = tar::Header::new_ustar();
-        header.set_path(name).map_err(|e| Error::io(out, e))?;
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        tar.append(&header, data).map_err(|e| Error::io(out, e))
+        crate::image::archive::append_member(&mut tar, name, data, size)
+            .map_err(|e| Error::io(out, e))
     };
     let blob_dir = directory.join("blobs").join("sha256");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&blob_dir)

@@ -338,14 +338,7 @@ pub fn without_blobs(archive: &Path, omit: &BTreeSet<String>, out: &Path) -> Res
         input
             .seek(std::io::SeekFrom::Start(offset))
             .map_err(|e| Error::io(archive, e))?;
-        let mut header = tar::Header::new_ustar();
-        header.set_path(name).map_err(|e| Error::io(out, e))?;
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        tar.append(&header, (&mut input).take(size))
+        crate::image::archive::append_member(&mut tar, name, &mut (&mut input).take(size), size)
             .map_err(|e| Error::io(out, e))?;
     }
     tar.into_inner()

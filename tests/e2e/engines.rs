@@ -313,8 +313,9 @@ fn the_bundled_example_is_identical_across_docker_26_and_28() {
 }
 
 /// A layer of 10.9 MB of text, written by a RUN: many of the parallel gzip encoder's 1 MiB
-/// blocks and two of libzstd's jobs, compressed on every core of each engine's machine.
-fn numbers_project(name: &str) -> Project {
+/// blocks and two of libzstd's jobs, compressed on every core of each engine's machine, so the
+/// single-stream and parallel encoders write other bytes of it.
+pub(crate) fn numbers_project(name: &str) -> Project {
     Project::new(
         name,
         &[

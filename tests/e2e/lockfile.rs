@@ -121,24 +121,6 @@ fn a_version_1_lock_still_verifies_and_the_same_release_now_writes_version_2() {
     snapshot("lock_v2_base_release", &v2);
 }
 
-/// The project tests/fixtures/single-stream/numbers.lock was released from: one layer of 10.9
-/// MB of text, many of the parallel encoder's blocks, so its two encoders write other bytes.
-fn numbers() -> Project {
-    Project::new(
-        "locknumbers",
-        &[
-            (
-                "Dockerfile",
-                &format!(
-                    "FROM {}\nARG SOURCE_DATE_EPOCH\nRUN seq 1 1500000 > /numbers\nCMD [\"wc\", \"-l\", \"/numbers\"]\n",
-                    busybox()
-                ),
-            ),
-            (".dockerignore", ".git\n"),
-        ],
-    )
-}
-
 /// A lock written before `layer_encoder` existed (by the release of the commit before it, with
 /// the canonical config and every layer written by the tool's single-stream encoder) is rebuilt
 /// with that encoder: identical. The same commit released now records the parallel encoder, and
@@ -150,7 +132,8 @@ fn a_lock_without_the_layer_encoder_is_rebuilt_with_the_single_stream_one() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/single-stream/numbers.lock"),
     )
     .unwrap();
-    let p = numbers();
+    // The project tests/fixtures/single-stream/numbers.lock was released from.
+    let p = crate::engines::numbers_project("locknumbers");
     let commit = p.git(&["rev-parse", "HEAD"]);
     assert!(
         old.contains(&format!("commit = \"{commit}\"")),
