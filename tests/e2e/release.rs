@@ -1154,3 +1154,85 @@ fn a_release_that_fails_after_its_new_base_was_loaded_puts_the_base_tags_back() 
     );
     assert_eq!(p.lock_text(), first, "the old lock is left as it was");
 }
+
+/// Ctrl-C while the release is built on a new base the engine holds already: the base's tags
+/// are put back (the commands that do it run after the interrupt), exit 130, the old lock kept.
+#[test]
+fn an_interrupted_release_on_a_new_loaded_base_puts_the_base_tags_back() {
+    let _serial = serial();
+    let _tags = RemoveTags("tags-int");
+    let p = Project::new(
+        "tags-int",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nCOPY requirements.txt /env/requirements.txt\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM tags-int:base\nCOPY code /workspace/code\n",
+            ),
+            ("requirements.txt", "numpy==1.26.4\n"),
+            ("code/train.py", "print('v1')\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    p.repro(&["release", "-q"]).expect(0);
+    let first = p.lock_text();
+    let base_before = engine_id("tags-int:base");
+    p.write(&[
+        ("requirements.txt", "numpy==2.0.0\n"),
+        (
+            "docker/Dockerfile.release",
+            "FROM tags-int:base\nCOPY code /workspace/code\nRUN sleep 61\n",
+        ),
+    ]);
+    commit_at(&p, "numpy 2, slow release", "2024-07-01T12:00:00Z");
+    let stderr_path = p.dir.join("../tags-int.stderr");
+    let mut child = docker_cmd(&p.dir, &["repro", "release"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let underway = || {
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        stderr.contains("loading tags-int:base")
+            && stderr.contains("RUN sleep 61")
+            && build_running("sleep 61")
+    };
+    while !underway() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        underway(),
+        "the release build on the loaded base never started: {}",
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
+    );
+    assert_ne!(
+        engine_id("tags-int:base"),
+        base_before,
+        "the new base was loaded under :base before the release was built on it"
+    );
+    let plugin = Command::new("pgrep")
+        .args(["-P", &child.id().to_string()])
+        .output()
+        .unwrap();
+    let plugin = String::from_utf8(plugin.stdout).unwrap();
+    Command::new("kill")
+        .args(["-INT", plugin.trim()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(engine_id("tags-int:base"), base_before, "{stderr}");
+    assert_eq!(p.lock_text(), first, "the old lock is left as it was");
+    let stopping = Instant::now();
+    while build_running("sleep 61") && stopping.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
