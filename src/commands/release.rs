@@ -206,10 +206,6 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
                 .map(|i| (i.platform.clone(), i.image.layers.clone()))
                 .collect(),
         };
-        let base: Vec<(&str, &[String])> = base
-            .iter()
-            .map(|(platform, layers)| (platform.as_str(), layers.as_slice()))
-            .collect();
         if let Some(release) = release {
             crate::ops::build::check_on_base(&base, release)?;
         }

@@ -1224,7 +1224,7 @@ fn parse_bytes(
 /// exports a layer from whichever variant of it the engine holds: a release whose base layer
 /// came out as another blob than the locked one is not built on the locked base, and is
 /// refused rather than locked.
-pub fn check_on_base(base: &[(&str, &[String])], release: &Built) -> Result<()> {
+pub fn check_on_base(base: &[(String, Vec<String>)], release: &Built) -> Result<()> {
     for one in &release.images {
         let Some((_, layers)) = base.iter().find(|(platform, _)| {
             platform.is_empty() || one.platform.is_empty() || *platform == one.platform
@@ -1504,8 +1504,10 @@ mod tests {
 
     #[test]
     fn a_release_must_start_with_the_locked_base_blobs() {
-        let base = vec!["sha256:b1".to_string(), "sha256:b2".to_string()];
-        let on_base = [("", base.as_slice())];
+        let on_base = [(
+            String::new(),
+            vec!["sha256:b1".to_string(), "sha256:b2".to_string()],
+        )];
         check_on_base(
             &on_base,
             &release_with_layers(&["sha256:b1", "sha256:b2", "sha256:r"]),
