@@ -15,6 +15,7 @@ use crate::exit::Exit;
 use crate::image::archive::Select;
 use crate::image::digest::Digest;
 use crate::image::reference::{self, normalise_ref};
+use crate::inventory::layers::Merged;
 use crate::lock::{self, Base, Lock, Role};
 use crate::ops::build::{pin_contexts, Plan, Settings};
 use crate::ops::lint;
@@ -171,6 +172,19 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
             &inputs.tags,
         )
     };
+    // A base kept where the engine holds it, whose files this machine keeps merged, is left
+    // out of the release's archive altogether: nothing of it is read again.
+    let kept_files = match (&kept, &last) {
+        (Some(kept), Some(last)) if in_place && kept.source == Source::Engine => {
+            match &last.images[..] {
+                [one] if one.index_digest.is_none() => crate::ops::kept::MergedScans::open()
+                    .zip(crate::ops::kept::Documents::open())
+                    .and_then(|(scans, documents)| scans.agreeing(one, &documents)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     let (built, in_engine, moved_base_tags) = build_images(
         &plan,
         &docker,
@@ -179,7 +193,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &tags,
         args.quiet,
         &ui,
-        kept.as_ref(),
+        kept.as_ref().map(|k| (k, kept_files)),
         engine_store,
     )?;
     // Every base layer in the release is the locked (or just built) blob, checked by digest.
@@ -517,6 +531,8 @@ struct Kept {
     /// Its bytes, checked, when they came from the engine (for --archive).
     saved: Option<PathBuf>,
     source: Source,
+    /// A single-platform base's manifest digest and layers, bottom first.
+    order: Option<(String, Vec<String>)>,
 }
 
 /// Keeps the last lock's base when the engine or its registry has it by its locked digest
@@ -543,7 +559,19 @@ fn keep_base(
             let saved = (source == Source::Engine)
                 .then(|| work.join("locked-base.tar"))
                 .filter(|saved| saved.exists());
-            Ok(Some(Kept { pin, saved, source }))
+            let order = match &last.images[..] {
+                [one] if one.index_digest.is_none() => Some((
+                    one.manifest_digest.to_string(),
+                    one.layers.iter().map(ToString::to_string).collect(),
+                )),
+                _ => None,
+            };
+            Ok(Some(Kept {
+                pin,
+                saved,
+                source,
+                order,
+            }))
         }
         Ok(Err(why)) => {
             ui.progress(&format!(
@@ -719,10 +747,22 @@ fn load_and_read(
             } else {
                 format!(" for {}", one.platform)
             };
-            ui.progress(&format!("reading the packages inside {}{on}", tags[0]));
+            let merged = match (b.role, in_engine) {
+                (Role::Release, Some(base)) => base.merged.as_ref(),
+                _ => None,
+            };
+            ui.progress(&match merged {
+                Some(base) => format!(
+                    "reading the packages inside {}{on} (the base's {} layers not read: their files as this machine kept them when it last read them, which give the lock's inventory of the base)",
+                    tags[0],
+                    base.layers.len()
+                ),
+                None => format!("reading the packages inside {}{on}", tags[0]),
+            });
             let select = Select::Manifest(one.image.manifest_digest.clone());
             let (scan, inventory) =
-                read::inventory_of_file(&b.archive, &select, quiet, &mut known_layers)?;
+                read::inventory_of_file_on(&b.archive, &select, merged, quiet, &mut known_layers)?;
+            remember_files(b.role, &one.image, &scan, in_engine);
             let subject = crate::sbom::Subject {
                 name: &tags[0],
                 digest: Some(&one.image.manifest_digest),
@@ -760,10 +800,41 @@ fn load_and_read(
     Ok((images, sboms))
 }
 
+/// Keeps the merged files of a base for the next release on it ([`MergedScans`]): of a base
+/// just read, or, where a release on a base the engine holds read the base's layers, of those.
+fn remember_files(
+    role: Role,
+    image: &crate::image::oci::OciImage,
+    scan: &crate::inventory::layers::ImageScan,
+    in_engine: Option<&InEngine>,
+) {
+    let Some(scans) = crate::ops::kept::MergedScans::open() else {
+        return;
+    };
+    match (role, in_engine) {
+        (Role::Base, _) => scans.put(&image.manifest_digest, &Merged::of(&scan.layers)),
+        (Role::Release, Some(base)) if base.merged.is_none() => {
+            if let Some((manifest, layers)) = &base.order {
+                let below = &scan.layers[..layers.len().min(scan.layers.len())];
+                if below.iter().map(|(digest, _)| digest).eq(layers) {
+                    scans.put(manifest, &Merged::of(below));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The base the engine holds by its digest while the release is built and loaded.
 struct InEngine {
     /// Its layers (the locked blobs, which the engine's content store holds).
     layers: std::collections::BTreeSet<String>,
+    /// Its files, merged, when the release's archive was made without its blobs
+    /// ([`crate::ops::build::BaseBlobs::InEngine`]).
+    merged: Option<Merged>,
+    /// A kept single-platform base's manifest digest and layers, bottom first: where the
+    /// release read them, their merged files are kept for the next release.
+    order: Option<(String, Vec<String>)>,
 }
 
 /// Builds the base (unless one is `kept`) and the release. Where the builder reads the
@@ -781,7 +852,7 @@ fn build_images<'a>(
     tags: &dyn Fn(Role) -> Vec<String>,
     quiet: bool,
     ui: &Ui,
-    kept: Option<&Kept>,
+    kept: Option<(&Kept, Option<Merged>)>,
     engine_store: bool,
 ) -> Result<(
     Vec<crate::ops::build::Built>,
@@ -790,19 +861,21 @@ fn build_images<'a>(
 )> {
     let progress = |m: &str| ui.progress(m);
     if plan.base.is_none() || kept.is_some() {
-        let in_engine = kept
-            .filter(|k| engine_store && k.source == Source::Engine)
-            .map(|k| InEngine {
-                layers: k.pin.layers.clone(),
-            });
-        let built = plan.build(
-            docker,
-            work,
-            release_tag,
-            quiet,
-            &progress,
-            kept.map(|k| k.pin.clone()),
-        )?;
+        let mut pin = kept.as_ref().map(|(k, _)| k.pin.clone());
+        let in_engine = match kept {
+            Some((k, merged)) if engine_store && k.source == Source::Engine => {
+                if let (Some(pin), Some(_)) = (&mut pin, &merged) {
+                    pin.blobs = crate::ops::build::BaseBlobs::InEngine;
+                }
+                Some(InEngine {
+                    layers: k.pin.layers.clone(),
+                    merged,
+                    order: k.order.clone(),
+                })
+            }
+            _ => None,
+        };
+        let built = plan.build(docker, work, release_tag, quiet, &progress, pin)?;
         return Ok((built, in_engine, MovedTags::none(docker)));
     }
     let base = plan.build_base(docker, work, quiet, &progress)?;
@@ -843,6 +916,8 @@ fn build_images<'a>(
             };
             let in_engine = Some(InEngine {
                 layers: base.layers(),
+                merged: None,
+                order: None,
             });
             let pin = match pin {
                 Some(pin) => pin,
@@ -850,7 +925,7 @@ fn build_images<'a>(
             };
             // The release is exported without the base's blobs, copied from its archive.
             let pin = crate::ops::build::BasePin {
-                blobs: Some(base.archive.clone()),
+                blobs: crate::ops::build::BaseBlobs::CopiedFrom(base.archive.clone()),
                 ..pin
             };
             (pin, in_engine)

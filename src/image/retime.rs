@@ -262,15 +262,16 @@ pub struct Clamped {
 /// under it rewritten keeps its bytes, unless `configs` puts every config into the canonical
 /// form (see [`crate::image::canonical`]). Every layer read must hash, uncompressed, to the
 /// diff ID its config lists for it. `progress` hears of each layer rewritten.
-pub fn clamp_archive(
-    input: &Path,
+pub fn clamp_archive<'a>(
+    input: &'a Path,
     output: &Path,
     epoch: i64,
-    known: &BTreeSet<String>,
+    known: impl Into<Known<'a>>,
     reencode: Reencode,
     configs: Configs<'_>,
     progress: &dyn Fn(&str),
 ) -> Result<Clamped, ScanError> {
+    let known = known.into();
     let epoch = u64::try_from(epoch)
         .map_err(|_| ScanError::Archive(format!("SOURCE_DATE_EPOCH {epoch} is before 1970")))?;
     let (members, json, _) = archive_documents(input)?;
@@ -316,6 +317,25 @@ pub fn clamp_archive(
     Ok(writer.done)
 }
 
+/// The layers of the image the built one stands on (a base the release is built on, clamped to
+/// this epoch already, or a registry base's, kept as pulled): not read again.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    pub layers: &'a BTreeSet<String>,
+    /// They were left out of the export (the engine's store holds them): one missing from the
+    /// input is missing from the output too, where any other missing blob is an error.
+    pub left_out: bool,
+}
+
+impl<'a> From<&'a BTreeSet<String>> for Known<'a> {
+    fn from(layers: &'a BTreeSet<String>) -> Self {
+        Known {
+            layers,
+            left_out: false,
+        }
+    }
+}
+
 /// Which layers are written again, and how they are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reencode {
@@ -356,7 +376,7 @@ struct Writer<'a> {
     members: HashMap<String, (u64, u64)>,
     json: HashMap<String, Vec<u8>>,
     epoch: u64,
-    known: &'a BTreeSet<String>,
+    known: Known<'a>,
     reencode: Reencode,
     configs: Configs<'a>,
     progress: &'a dyn Fn(&str),
@@ -457,7 +477,7 @@ impl Writer<'_> {
                 let media_type = layer["mediaType"].as_str().unwrap_or_default();
                 layer["mediaType"] = Value::from(layer_media_type(media_type, new.stored));
                 rewritten.push((i, new.diff_id));
-            } else {
+            } else if !self.left_out(&digest)? {
                 self.copy(&digest)?;
             }
         }
@@ -514,7 +534,7 @@ impl Writer<'_> {
         if let Some(done) = self.layers.get(digest) {
             return Ok(done.clone());
         }
-        let new = if self.known.contains(digest) {
+        let new = if self.known.layers.contains(digest) {
             self.done.known += 1;
             None
         } else if self.reencode == Reencode::Later
@@ -652,6 +672,15 @@ impl Writer<'_> {
     }
 
     /// Copies the blob `digest` from the input, once, checked against its digest.
+    /// Whether the layer `digest` is a known one left out of the input (see [`Known`]).
+    fn left_out(&self, digest: &str) -> Result<bool, ScanError> {
+        Ok(self.known.left_out
+            && self.known.layers.contains(digest)
+            && !self
+                .members
+                .contains_key(&blob_path(&checked_digest(digest)?)))
+    }
+
     fn copy(&mut self, digest: &str) -> Result<(), ScanError> {
         let member = blob_path(&checked_digest(digest)?);
         if self.written.insert(member.clone()) {

@@ -185,7 +185,7 @@ pub struct CondaRecord {
 
 /// The distribution an image is built on, from `os-release(5)`: what a package URL names as
 /// its namespace and `distro` (`pkg:deb/debian/jq@1.6-2.1?distro=debian-12`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OsRelease {
     /// `ID`: `debian`, `ubuntu`…
     pub id: String,

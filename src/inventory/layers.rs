@@ -3,7 +3,7 @@
 //! paths, and whiteouts (a 16-byte keyed hash each). Memory is bounded by those records and
 //! hashes, not by the image; nothing is written to disk; tar paths are data, never opened.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -19,8 +19,13 @@ use crate::image::tarstream::{Kind, TarError, TarStream};
 /// Interesting files larger than this are refused (a dpkg status of a huge image is ~5 MB).
 pub const MAX_CATALOG_FILE: u64 = 64 << 20;
 
+/// One of [`LIBRARIES`]. An alias, so that serde does not take the field for a string borrowed
+/// from its input.
+pub type LibraryName = &'static str;
+
 /// What a file at an interesting path says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Found {
     DpkgStatus(Vec<AptPackage>),
     PyMetadata {
@@ -33,7 +38,8 @@ pub enum Found {
     CudaVersion(String),
     Cudnn(String),
     Library {
-        library: &'static str,
+        #[serde(deserialize_with = "known_library")]
+        library: LibraryName,
         version: String,
     },
     Torch {
@@ -183,6 +189,16 @@ fn classify(path: &str) -> Option<Interest> {
 }
 
 const LIBRARIES: &[&str] = &["libcudnn", "libnccl", "libcudart"];
+
+/// A [`Found::Library`] read back: one of [`LIBRARIES`], never another name.
+fn known_library<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    LIBRARIES
+        .iter()
+        .find(|lib| **lib == name)
+        .copied()
+        .ok_or_else(|| serde::de::Error::custom(format!("{name:?} is not a library read here")))
+}
 
 fn classify_library(path: &str) -> Option<Found> {
     let file = path.rsplit('/').next()?;
@@ -501,6 +517,20 @@ pub fn scan_archive_file(
     known: &HashMap<String, LayerScan>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ImageScan, ScanError> {
+    scan_archive_file_on(path, select, None, known, progress)
+}
+
+/// [`scan_archive_file`] of an image whose lowest layers are `base`'s, merged already: they
+/// are not read, nor need they be in the archive (a release exported without its base's
+/// blobs), and the scan lists them as one layer (named `base:` and the first's digest) that
+/// leaves `base`'s files. An image that does not start with `base`'s layers is refused.
+pub fn scan_archive_file_on(
+    path: &std::path::Path,
+    select: &Select,
+    base: Option<&Merged>,
+    known: &HashMap<String, LayerScan>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ImageScan, ScanError> {
     use std::io::{Seek, SeekFrom};
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -516,13 +546,36 @@ pub fn scan_archive_file(
         config,
         layer_paths,
     } = index_archive(path, select)?;
+    let below = match base {
+        None => 0,
+        Some(base) => {
+            let stands_on_base = layer_paths.len() >= base.layers.len()
+                && layer_paths
+                    .iter()
+                    .zip(&base.layers)
+                    .all(|(p, layer)| digest_of_blob_path(p).as_ref() == Some(layer));
+            if !stands_on_base {
+                return Err(ScanError::Archive(format!(
+                    "the image does not start with the {} layers of the base it was built on",
+                    base.layers.len()
+                )));
+            }
+            base.layers.len()
+        }
+    };
+    let (base_paths, layer_paths) = layer_paths.split_at(below);
+    // An inert base layer listed again above the base adds nothing, wherever its blob is.
+    let inert = |p: &String| {
+        base.zip(digest_of_blob_path(p))
+            .is_some_and(|(base, digest)| base.inert.contains(&digest) && !members.contains_key(p))
+    };
 
     // Each distinct layer is read once, however often the manifest lists it: a manifest
     // naming one small bomb 100,000 times must not cost 100,000 inflations.
     let mut unique: Vec<&String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for p in &layer_paths {
-        if seen.insert(p) {
+    for p in layer_paths {
+        if !inert(p) && seen.insert(p) {
             unique.push(p);
         }
     }
@@ -596,12 +649,17 @@ pub fn scan_archive_file(
             }
         }
     }
-    let layers = layer_paths
-        .iter()
-        .map(|p| {
+    let merged = base.zip(base_paths.first()).map(|(base, first)| {
+        let first = digest_of_blob_path(first).unwrap_or_else(|| first.clone());
+        (format!("base:{first}"), base.as_layer())
+    });
+    let layers = merged
+        .into_iter()
+        .chain(layer_paths.iter().map(|p| {
             let name = digest_of_blob_path(p).unwrap_or_else(|| p.clone());
-            (name, read[p.as_str()].clone())
-        })
+            let scan = read.get(p.as_str()).cloned().unwrap_or_default();
+            (name, scan)
+        }))
         .collect();
     Ok(ImageScan {
         manifest_digest,
@@ -648,6 +706,56 @@ pub fn overlay(layers: &[(String, LayerScan)]) -> BTreeMap<String, Arc<Found>> {
     }
     state.retain(|_, f| **f != Found::Hidden);
     state
+}
+
+/// The interesting files an image's layers leave, merged bottom to top ([`overlay`]): what a
+/// layer built on that image stands on. Kept beside a base the engine holds, so that the
+/// inventory of a release built on it reads the release's own layers only
+/// ([`scan_archive_file_on`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Merged {
+    /// The layers merged, bottom first.
+    pub layers: Vec<String>,
+    /// Those of them that add no interesting file and hide nothing: listed again above, they
+    /// change nothing (the empty layer of a `WORKDIR` is the same blob in base and release).
+    pub inert: BTreeSet<String>,
+    /// Each interesting path and what stands there.
+    pub files: BTreeMap<String, Found>,
+}
+
+impl Merged {
+    /// The layers `layers` (digest and scan, bottom first), merged.
+    pub fn of(layers: &[(String, LayerScan)]) -> Merged {
+        Merged {
+            layers: layers.iter().map(|(digest, _)| digest.clone()).collect(),
+            inert: layers
+                .iter()
+                .filter(|(_, scan)| {
+                    scan.files.is_empty()
+                        && scan.whiteouts.is_empty()
+                        && scan.opaque_dirs.is_empty()
+                })
+                .map(|(digest, _)| digest.clone())
+                .collect(),
+            files: overlay(layers)
+                .into_iter()
+                .map(|(path, found)| (path, Arc::unwrap_or_clone(found)))
+                .collect(),
+        }
+    }
+
+    /// One layer that leaves the same files as all of them: merged with the layers above it,
+    /// it gives what the whole image gives.
+    fn as_layer(&self) -> LayerScan {
+        LayerScan {
+            files: self
+                .files
+                .iter()
+                .map(|(path, found)| (path.clone(), Arc::new(found.clone())))
+                .collect(),
+            ..LayerScan::default()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1897,5 +2005,154 @@ mod tests {
             let err = result.unwrap_err().to_string();
             assert!(err.contains("ambiguous"), "{err}");
         }
+    }
+
+    /// An OCI archive of one image of the layer blobs `layers`, bottom first, holding the
+    /// blobs `present` only; and its layers' digests.
+    fn image_of_layers(
+        layers: &[Vec<u8>],
+        present: &[usize],
+    ) -> (tempfile::NamedTempFile, Vec<String>) {
+        let digests: Vec<String> = layers.iter().map(|l| digest(l)).collect();
+        let config =
+            br#"{"config":{"Env":["CUDA_VERSION=12.1"]},"rootfs":{"diff_ids":[]}}"#.to_vec();
+        let descriptors: Vec<String> = layers
+            .iter()
+            .zip(&digests)
+            .map(|(l, d)| format!(r#"{{"digest":"{d}","size":{}}}"#, l.len()))
+            .collect();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"digest":"{}","size":{}}},"layers":[{}]}}"#,
+            digest(&config),
+            config.len(),
+            descriptors.join(",")
+        )
+        .into_bytes();
+        let path = |d: &str| format!("blobs/sha256/{}", &d[7..]);
+        let mut members = vec![
+            ("index.json".to_string(), index_of(&digest(&manifest))),
+            (path(&digest(&manifest)), manifest),
+            (path(&digest(&config)), config),
+        ];
+        for &i in present {
+            if !members.iter().any(|(p, _)| *p == path(&digests[i])) {
+                members.push((path(&digests[i]), layers[i].clone()));
+            }
+        }
+        (archive_file(&members), digests)
+    }
+
+    #[test]
+    fn a_release_read_on_its_base_merged_gives_what_reading_every_layer_gives() {
+        let site = "usr/lib/python3/dist-packages";
+        let meta_of = |name: &str| format!("{site}/{name}-1.dist-info/METADATA");
+        let empty = gzip(&layer(&[]));
+        let layers = vec![
+            gzip(&layer(&[
+                ("var/lib/dpkg/status", DPKG.as_bytes()),
+                (&meta_of("a"), &meta("a", "1")),
+                (&meta_of("gone"), &meta("gone", "1")),
+            ])),
+            // Deletes one of the base's packages, adds another.
+            gzip(&layer(&[
+                (&format!("{site}/.wh.gone-1.dist-info"), b""),
+                (&meta_of("b"), &meta("b", "1")),
+            ])),
+            empty.clone(),
+            // The release: deletes a base package, adds one, and the base's empty layer again.
+            gzip(&layer(&[
+                (&format!("{site}/.wh.b-1.dist-info"), b""),
+                (&meta_of("c"), &meta("c", "1")),
+            ])),
+            empty,
+        ];
+        let (whole, digests) = image_of_layers(&layers, &[0, 1, 2, 3]);
+        let every =
+            scan_archive_file(whole.path(), &Select::Only, &HashMap::new(), &|_| {}).unwrap();
+        let merged = Merged::of(&every.layers[..3]);
+        assert_eq!(merged.layers, digests[..3]);
+        assert_eq!(merged.inert, BTreeSet::from([digests[2].clone()]));
+        // Kept as JSON and read back the same.
+        let kept: Merged = serde_json::from_slice(&serde_json::to_vec(&merged).unwrap()).unwrap();
+        assert_eq!(kept, merged);
+
+        // The release's archive without the base's blobs.
+        let (lean, _) = image_of_layers(&layers, &[3]);
+        let on_base = scan_archive_file_on(
+            lean.path(),
+            &Select::Only,
+            Some(&kept),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            on_base.layers.len(),
+            3,
+            "the base as one layer, then the release's two"
+        );
+        assert_eq!(on_base.layers[0].0, format!("base:{}", digests[0]));
+        let names = |scan: &ImageScan| {
+            let inventory = crate::inventory::Inventory::from_scan(scan);
+            (
+                inventory
+                    .pip
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>(),
+                inventory.to_lock(),
+            )
+        };
+        assert_eq!(names(&on_base), names(&every));
+        assert_eq!(names(&on_base).0, ["a", "c"]);
+
+        // Without its base's layers, an image is refused.
+        let (other, _) = image_of_layers(&layers[3..], &[0]);
+        let err = scan_archive_file_on(
+            other.path(),
+            &Select::Only,
+            Some(&kept),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("does not start with the 3 layers"),
+            "{err}"
+        );
+
+        // A base layer that is not inert, listed again above the base, must be read.
+        let again = vec![
+            layers[0].clone(),
+            layers[1].clone(),
+            layers[2].clone(),
+            layers[1].clone(),
+        ];
+        let (missing, _) = image_of_layers(&again, &[]);
+        let err = scan_archive_file_on(
+            missing.path(),
+            &Select::Only,
+            Some(&kept),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not in the archive"), "{err}");
+    }
+
+    #[test]
+    fn a_library_read_back_is_one_this_reader_knows() {
+        let found = Found::Library {
+            library: "libnccl",
+            version: "2.21.5".into(),
+        };
+        let json = serde_json::to_string(&found).unwrap();
+        assert_eq!(serde_json::from_str::<Found>(&json).unwrap(), found);
+        let forged = json.replace("libnccl", "libevil");
+        let err = serde_json::from_str::<Found>(&forged).unwrap_err();
+        assert!(
+            err.to_string().contains("is not a library read here"),
+            "{err}"
+        );
     }
 }

@@ -367,11 +367,11 @@ impl Plan {
             ImageConfig::Canonical1 => Some(self.base_histories(docker, spec, base)?),
         };
         let built = spec.output.with_extension("unclamped.tar");
-        match base.and_then(|b| b.blobs.as_deref()) {
-            // The base's blobs are on this machine: BuildKit is told they are there already
-            // (an empty file under each layer's digest), exports only the release's own, and
-            // the base's are copied into the archive from the base's.
-            Some(blobs) => {
+        let blobs = base.map_or(&BaseBlobs::Exported, |b| &b.blobs);
+        match blobs {
+            // BuildKit is told the base's blobs are there already (an empty file under each
+            // layer's digest), and exports only the release's own.
+            BaseBlobs::CopiedFrom(_) | BaseBlobs::InEngine => {
                 let directory = spec.output.with_extension("unclamped");
                 let seeded = seed_layout(&directory, known)?;
                 let done = build(&BuildSpec {
@@ -382,11 +382,17 @@ impl Plan {
                 .and_then(|()| archive_layout(&directory, &seeded, blobs, &built));
                 let _ = std::fs::remove_dir_all(&directory);
                 let copied = done?;
-                progress(&format!(
-                    "exported without the base's layers: {copied} copied from the base's archive"
-                ));
+                progress(&match blobs {
+                    BaseBlobs::InEngine => format!(
+                        "exported without the base's layers: the engine holds them ({} left out)",
+                        seeded.len()
+                    ),
+                    _ => format!(
+                        "exported without the base's layers: {copied} copied from the base's archive"
+                    ),
+                });
             }
-            None => build(&BuildSpec {
+            BaseBlobs::Exported => build(&BuildSpec {
                 output: built.clone(),
                 ..spec.clone()
             })?,
@@ -423,7 +429,10 @@ impl Plan {
             &built,
             &spec.output,
             spec.source_date_epoch,
-            &keep,
+            crate::image::retime::Known {
+                layers: &keep,
+                left_out: *blobs == BaseBlobs::InEngine,
+            },
             reencode,
             configs,
             progress,
@@ -842,9 +851,21 @@ pub struct BasePin {
     ///
     /// [`Configs::Canonical`]: crate::image::retime::Configs::Canonical
     pub histories: Option<BTreeMap<String, Vec<serde_json::Value>>>,
-    /// The OCI archive holding the base's blobs, when this machine has it (a base just built):
-    /// the release is then exported without them, and they are copied from here.
-    pub blobs: Option<PathBuf>,
+    /// Where the release's archive gets the base's blobs.
+    pub blobs: BaseBlobs,
+}
+
+/// Where a release's archive gets the blobs of the base it is built on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseBlobs {
+    /// BuildKit exports them with the release's own.
+    Exported,
+    /// From this OCI archive (a base just built), byte for byte: BuildKit does not export them.
+    CopiedFrom(PathBuf),
+    /// Nowhere: the engine's store holds them (a kept base named in place). The archive lacks
+    /// them; the release is loaded without them and its inventory takes the base's files from
+    /// their merged scan ([`crate::inventory::layers::Merged`]). Not for `--archive`.
+    InEngine,
 }
 
 impl BasePin {
@@ -862,7 +883,7 @@ impl BasePin {
             target: format!("oci-layout://{}@{digest}", layout.display()),
             layers,
             histories: Some(archive_histories(archive)?),
-            blobs: None,
+            blobs: BaseBlobs::Exported,
         })
     }
 
@@ -882,7 +903,7 @@ impl BasePin {
                 crate::image::canonical::config_platform(config),
                 history_of(config),
             )])),
-            blobs: None,
+            blobs: BaseBlobs::Exported,
         }
     }
 
@@ -896,7 +917,7 @@ impl BasePin {
             ),
             layers,
             histories: None,
-            blobs: None,
+            blobs: BaseBlobs::Exported,
         }
     }
 }
@@ -927,13 +948,20 @@ fn seed_layout(directory: &Path, layers: &BTreeSet<String>) -> Result<BTreeSet<P
 fn archive_layout(
     directory: &Path,
     seeded: &BTreeSet<PathBuf>,
-    blobs: &Path,
+    blobs: &BaseBlobs,
     out: &Path,
 ) -> Result<usize> {
     use std::io::{Read, Seek};
-    let (members, _, _) =
-        crate::image::archive::archive_documents(blobs).map_err(|e| scan_error(blobs, e))?;
-    let mut source = std::fs::File::open(blobs).map_err(|e| Error::io(blobs, e))?;
+    // Where the base's blobs are copied from; none: they are left out.
+    let source = match blobs {
+        BaseBlobs::CopiedFrom(archive) => {
+            let (members, _, _) = crate::image::archive::archive_documents(archive)
+                .map_err(|e| scan_error(archive, e))?;
+            let file = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
+            Some((archive, members, file))
+        }
+        _ => None,
+    };
     let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, file));
     let mut append = |name: &str, size: u64, data: &mut dyn Read| -> Result<()> {
@@ -963,17 +991,22 @@ fn archive_layout(
             append(&member, size, &mut file)?;
             continue;
         }
-        // Left out by the export: the base's own blob, byte for byte.
+        // Left out by the export: the base's own blob, byte for byte, or nothing.
+        let Some((archive, members, base_archive)) = source.as_ref() else {
+            continue;
+        };
         let Some(&(offset, size)) = members.get(&member) else {
             return Err(Error::Failed(format!(
                 "{}: the base's layer sha256:{hex} is not in it; nothing was written",
-                blobs.display()
+                archive.display()
             )));
         };
-        source
+        // `&File` reads and seeks: the tuple stays borrowed, not moved.
+        let mut base_archive: &std::fs::File = base_archive;
+        base_archive
             .seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| Error::io(blobs, e))?;
-        append(&member, size, &mut (&mut source).take(size))?;
+            .map_err(|e| Error::io(archive, e))?;
+        append(&member, size, &mut base_archive.take(size))?;
         copied += 1;
     }
     tar.into_inner()

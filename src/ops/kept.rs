@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::engine::docker::Docker;
 use crate::error::{Error, Result};
 use crate::image::archive::{LayoutImage, Select};
+use crate::inventory::layers::Merged;
 use crate::lock;
 use crate::ops::build::BasePin;
 use crate::ops::report::Source;
@@ -155,19 +156,25 @@ pub struct Documents {
     dir: PathBuf,
 }
 
+/// `$XDG_CACHE_HOME/docker-repro/NAME`, else `~/.cache/docker-repro/NAME`; `None` where
+/// neither names a directory.
+fn cache_dir(name: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })?;
+    Some(base.join("docker-repro").join(name))
+}
+
 impl Documents {
     /// The cache directory; `None` where neither `XDG_CACHE_HOME` nor `HOME` names one.
     pub fn open() -> Option<Documents> {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .filter(|d| !d.is_empty())
-                    .map(|home| PathBuf::from(home).join(".cache"))
-            })?;
         Some(Documents {
-            dir: base.join("docker-repro").join("documents"),
+            dir: cache_dir("documents")?,
         })
     }
 
@@ -226,6 +233,77 @@ pub fn remember(all: &[&lock::Image], archive: &Path) {
         documents.keep_from_archive(archive, &images);
     }
 }
+
+/// The merged scans ([`Merged`]) of the bases this machine built or released on, by each
+/// base's manifest digest, in the user's cache directory (`docker-repro/merged`): what lets the
+/// inventory of a release on a kept base read the release's own layers only, so that the
+/// release's time does not grow with the base's size. A scan cannot be checked against a
+/// digest, so one is used only where it gives, with the base's config, the very inventory the
+/// lock records for the base; a missing or disagreeing one costs the release a read of the
+/// base's layers, nothing else.
+pub struct MergedScans {
+    dir: PathBuf,
+}
+
+impl MergedScans {
+    /// The cache directory; `None` where neither `XDG_CACHE_HOME` nor `HOME` names one.
+    pub fn open() -> Option<MergedScans> {
+        Some(MergedScans {
+            dir: cache_dir("merged")?,
+        })
+    }
+
+    fn path(&self, manifest_digest: &str) -> Option<PathBuf> {
+        let hex = manifest_digest.strip_prefix("sha256:")?;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| self.dir.join(format!("{}.json", hex.to_ascii_lowercase())))
+    }
+
+    /// Keeps `merged`, the scan of the image `manifest_digest`. Not kept: not an error (the
+    /// next release on it reads its layers).
+    pub fn put(&self, manifest_digest: &str, merged: &Merged) {
+        let Some(path) = self.path(manifest_digest) else {
+            return;
+        };
+        if path.exists() || std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        if let Ok(bytes) = serde_json::to_vec(merged) {
+            let _ = crate::lock::write_atomic(&path, &bytes);
+        }
+    }
+
+    /// The merged scan of the locked single-platform image `image`, whose config this
+    /// machine's [`Documents`] keep, when its layers are the locked ones and it gives, with
+    /// that config's environment, the inventory the lock records.
+    pub fn agreeing(&self, image: &lock::Image, documents: &Documents) -> Option<Merged> {
+        let path = self.path(&image.manifest_digest)?;
+        let bytes = crate::limits::read(&path, MERGED_MAX).ok()?;
+        let merged: Merged = serde_json::from_slice(&bytes).ok()?;
+        let config: serde_json::Value =
+            serde_json::from_slice(&documents.get(&image.config_digest)?).ok()?;
+        let files = merged
+            .files
+            .iter()
+            .map(|(path, found)| (path.clone(), std::sync::Arc::new(found.clone())))
+            .collect();
+        let env = crate::inventory::image_env(&config);
+        let agrees = merged
+            .layers
+            .iter()
+            .map(String::as_str)
+            .eq(image.layers.iter().map(|l| l.as_str()))
+            && crate::inventory::Inventory::from_files(&files, &env).to_lock() == image.inventory;
+        agrees.then_some(merged)
+    }
+}
+
+/// The largest merged scan the cache reads back: an image's package records (a huge dpkg
+/// status is about 5 MB).
+const MERGED_MAX: crate::limits::Limit = crate::limits::Limit {
+    what: "cached merged scan",
+    bytes: 256 << 20,
+};
 
 /// The largest document the cache reads back: an image config with a long history.
 const DOCUMENT_MAX: crate::limits::Limit = crate::limits::Limit {
@@ -476,5 +554,57 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_merged_scan_is_used_only_while_it_gives_the_locked_inventory_of_its_base() {
+        use crate::inventory::layers::Found;
+        let tmp = tempfile::tempdir().unwrap();
+        let docs = documents(tmp.path());
+        let scans = MergedScans {
+            dir: tmp.path().join("merged"),
+        };
+        let config = br#"{"architecture":"amd64","os":"linux","config":{"Env":["CUDA_VERSION=12.1"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        docs.put(config);
+        let merged = Merged {
+            layers: vec![LAYER.to_string()],
+            inert: Default::default(),
+            files: [(
+                "usr/lib/python3/dist-packages/a-1.dist-info/METADATA".to_string(),
+                Found::PyMetadata {
+                    name: "a".into(),
+                    version: "1".into(),
+                },
+            )]
+            .into(),
+        };
+        let files = merged
+            .files
+            .iter()
+            .map(|(p, f)| (p.clone(), std::sync::Arc::new(f.clone())))
+            .collect();
+        let env = crate::inventory::image_env(&serde_json::from_slice(config).unwrap());
+        let mut image = lock::Image {
+            role: lock::Role::Base,
+            name: "paper:base".into(),
+            platform: None,
+            index_digest: None,
+            manifest_digest: crate::lock::tests::digest('a'),
+            config_digest: crate::image::digest::Digest::parse(&sha256_digest(config)).unwrap(),
+            layers: vec![crate::image::digest::Digest::parse(LAYER).unwrap()],
+            needs: None,
+            inventory: crate::inventory::Inventory::from_files(&files, &env).to_lock(),
+            inventory_over: None,
+            inventory_removed: Default::default(),
+        };
+        assert_eq!(scans.agreeing(&image, &docs), None, "nothing kept yet");
+        scans.put(&image.manifest_digest, &merged);
+        assert_eq!(scans.agreeing(&image, &docs), Some(merged.clone()));
+        // The lock says otherwise: the scan is not the base's, whatever the cache holds.
+        let mut other = image.clone();
+        other.inventory.cuda.clear();
+        assert_eq!(scans.agreeing(&other, &docs), None);
+        image.layers.push(crate::lock::tests::digest('e'));
+        assert_eq!(scans.agreeing(&image, &docs), None, "other layers");
     }
 }

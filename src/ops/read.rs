@@ -84,12 +84,24 @@ pub fn inventory_of_file(
     quiet: bool,
     known: &mut HashMap<String, LayerScan>,
 ) -> Result<(ImageScan, Inventory)> {
+    inventory_of_file_on(path, select, None, quiet, known)
+}
+
+/// [`inventory_of_file`] of an image built on `base`, whose layers are not read (see
+/// [`layers::scan_archive_file_on`]).
+pub fn inventory_of_file_on(
+    path: &Path,
+    select: &layers::Select,
+    base: Option<&layers::Merged>,
+    quiet: bool,
+    known: &mut HashMap<String, LayerScan>,
+) -> Result<(ImageScan, Inventory)> {
     let len = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
     let label = path.display().to_string();
     let bar = progress_bar(Some(len), &label, quiet);
-    let result = layers::scan_archive_file(path, select, known, &|n| bar.set_position(n));
+    let result = layers::scan_archive_file_on(path, select, base, known, &|n| bar.set_position(n));
     bar.finish_and_clear();
     let scan = result.map_err(|e| scan_error(&label, e))?;
     for (digest, layer) in &scan.layers {

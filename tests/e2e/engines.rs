@@ -567,6 +567,16 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
             .images
             .extend(locked_images(&lean).into_iter().map(|(name, _)| name));
         assert!(lean.contains(&base), "{lean}");
+        // Nothing of the kept base is read again: BuildKit leaves its blobs out of the export,
+        // and the release's inventory takes its files as the cold release merged them.
+        let left_out = |run: &Run| {
+            run.stderr.contains(&format!(
+                "exported without the base's layers: the engine holds them ({base_layers} left out)"
+            )) && run
+                .stderr
+                .contains(&format!("(the base's {base_layers} layers not read:"))
+        };
+        assert!(left_out(&kept), "{}", kept.stderr);
 
         // Another machine's cache: the kept base is saved and checked, and the lock is the same.
         let empty = tempfile::tempdir().unwrap();
@@ -586,6 +596,11 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
             events.contains(&format!("save {base}")),
             "no save event of the kept base: {events:?}"
         );
+        assert!(!left_out(&saved), "{}", saved.stderr);
         assert_eq!(p.lock_text(), lean, "{}", saved.stderr);
+        // That release read the base's layers and kept them merged: the next reads none.
+        let again = release(empty.path()).expect(0);
+        assert!(left_out(&again), "{}", again.stderr);
+        assert_eq!(p.lock_text(), lean, "{}", again.stderr);
     }
 }
