@@ -142,6 +142,10 @@ with its times clamped (the rest, the base's layers among them, are kept byte fo
 images are loaded into the engine.\n\n\
 Layouts: docker/Dockerfile.base + docker/Dockerfile.release (the base is tagged <image>:base and \
 the release's `FROM <image>:base` is pinned to the base just built), or a single ./Dockerfile. \
+A base whose inputs have the fingerprint of the last lock's base is kept, not built: taken by \
+the locked digest from the engine or its registry. Where the engine holds it, it is neither \
+saved, exported nor read again: its manifest, config and merged package files are kept in \
+$XDG_CACHE_HOME/docker-repro (~/.cache/docker-repro) by the release that built or read it. \
 Defaults can be set in repro.toml under [release] (image, file, base_file, context, tags, target, \
 platform, builder, lock, build_args, secrets, ssh, network, add_hosts, shm_size, ulimits, \
 build_contexts); flags override it.\n\n\

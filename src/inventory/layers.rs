@@ -739,7 +739,7 @@ impl Merged {
                 .collect(),
             files: overlay(layers)
                 .into_iter()
-                .map(|(path, found)| (path, Arc::unwrap_or_clone(found)))
+                .map(|(path, found)| (path, found.as_ref().clone()))
                 .collect(),
         }
     }

@@ -259,13 +259,14 @@ impl MergedScans {
             .then(|| self.dir.join(format!("{}.json", hex.to_ascii_lowercase())))
     }
 
-    /// Keeps `merged`, the scan of the image `manifest_digest`. Not kept: not an error (the
-    /// next release on it reads its layers).
+    /// Keeps `merged`, the scan of the image `manifest_digest`, in place of any kept before
+    /// (which, unlike a document, no digest proves right). Not kept: not an error (the next
+    /// release on it reads its layers).
     pub fn put(&self, manifest_digest: &str, merged: &Merged) {
         let Some(path) = self.path(manifest_digest) else {
             return;
         };
-        if path.exists() || std::fs::create_dir_all(&self.dir).is_err() {
+        if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
         if let Ok(bytes) = serde_json::to_vec(merged) {
@@ -604,6 +605,13 @@ mod tests {
         let mut other = image.clone();
         other.inventory.cuda.clear();
         assert_eq!(scans.agreeing(&other, &docs), None);
+        // A scan that disagrees is replaced by the next one read.
+        let mut wrong = merged.clone();
+        wrong.files.clear();
+        scans.put(&image.manifest_digest, &wrong);
+        assert_eq!(scans.agreeing(&image, &docs), None);
+        scans.put(&image.manifest_digest, &merged);
+        assert_eq!(scans.agreeing(&image, &docs), Some(merged.clone()));
         image.layers.push(crate::lock::tests::digest('e'));
         assert_eq!(scans.agreeing(&image, &docs), None, "other layers");
     }
