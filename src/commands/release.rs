@@ -185,7 +185,12 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         }
         _ => None,
     };
-    let (built, in_engine, moved_base_tags) = build_images(
+    let BuiltImages {
+        built,
+        in_engine,
+        moved: moved_base_tags,
+        base_read,
+    } = build_images(
         &plan,
         &docker,
         work.path(),
@@ -247,6 +252,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         &built,
         &tags,
         in_engine.as_ref(),
+        base_read,
         work.path(),
         args.quiet,
         &ui,
@@ -708,11 +714,13 @@ fn locked_name(role: Role, tags: &[String]) -> String {
 /// of its platforms: the lock's images, and their bills of materials.
 /// `in_engine`: the base the engine holds already (loaded before the release was built on it,
 /// or kept there); it is not loaded again, and the release is loaded without its layers.
+#[allow(clippy::too_many_arguments)]
 fn load_and_read(
     docker: &Docker,
     built: &[crate::ops::build::Built],
     tags: &dyn Fn(Role) -> Vec<String>,
     in_engine: Option<&InEngine>,
+    mut base_read: Option<BaseRead>,
     work: &Path,
     quiet: bool,
     ui: &Ui,
@@ -720,6 +728,7 @@ fn load_and_read(
     let mut images = Vec::new();
     let mut sboms = Vec::new();
     let mut known_layers = std::collections::HashMap::new();
+    let mut base_scans = None;
     for b in built {
         let tags = tags(b.role);
         match (b.role, in_engine) {
@@ -741,27 +750,51 @@ fn load_and_read(
                 docker.load(&b.archive, &tags)?;
             }
         }
+        // The base's packages, read while it was built on and loaded.
+        if let (Role::Base, Some(reading)) = (b.role, base_read.take()) {
+            let (scans, known) = reading.join().unwrap_or_else(|_| {
+                Err(Error::Failed(
+                    "internal error: reading the base's packages stopped".into(),
+                ))
+            })?;
+            known_layers.extend(known);
+            base_scans = Some(scans.into_iter());
+        }
         for one in &b.images {
             let on = if one.platform.is_empty() {
                 String::new()
             } else {
                 format!(" for {}", one.platform)
             };
-            let merged = match (b.role, in_engine) {
-                (Role::Release, Some(base)) => base.merged.as_ref(),
+            let read_already = match (b.role, &mut base_scans) {
+                (Role::Base, Some(scans)) => scans.next(),
                 _ => None,
             };
-            ui.progress(&match merged {
-                Some(base) => format!(
-                    "reading the packages inside {}{on} (the base's {} layers not read: their files as this machine kept them when it last read them, which give the lock's inventory of the base)",
-                    tags[0],
-                    base.layers.len()
-                ),
-                None => format!("reading the packages inside {}{on}", tags[0]),
-            });
-            let select = Select::Manifest(one.image.manifest_digest.clone());
-            let (scan, inventory) =
-                read::inventory_of_file_on(&b.archive, &select, merged, quiet, &mut known_layers)?;
+            let (scan, inventory) = match read_already {
+                Some(read) => read,
+                None => {
+                    let merged = match (b.role, in_engine) {
+                        (Role::Release, Some(base)) => base.merged.as_ref(),
+                        _ => None,
+                    };
+                    ui.progress(&match merged {
+                        Some(base) => format!(
+                            "reading the packages inside {}{on} (the base's {} layers not read: their files as this machine kept them when it last read them, which give the lock's inventory of the base)",
+                            tags[0],
+                            base.layers.len()
+                        ),
+                        None => format!("reading the packages inside {}{on}", tags[0]),
+                    });
+                    let select = Select::Manifest(one.image.manifest_digest.clone());
+                    read::inventory_of_file_on(
+                        &b.archive,
+                        &select,
+                        merged,
+                        quiet,
+                        &mut known_layers,
+                    )?
+                }
+            };
             remember_files(b.role, &one.image, &scan, in_engine);
             let subject = crate::sbom::Subject {
                 name: &tags[0],
@@ -825,6 +858,44 @@ fn remember_files(
     }
 }
 
+/// The packages of each platform image of a base just built (in the order of its images), and
+/// the scans of its layers, read on a thread of their own.
+type BaseRead = std::thread::JoinHandle<
+    Result<(
+        Vec<(
+            crate::inventory::layers::ImageScan,
+            crate::inventory::Inventory,
+        )>,
+        std::collections::HashMap<String, crate::inventory::layers::LayerScan>,
+    )>,
+>;
+
+/// Starts reading the packages of the base just built, from its archive, while the engine
+/// loads it and the release is built on it: the three use other cores, and the release's
+/// inventory then finds the base's layers read.
+fn read_beside(base: &crate::ops::build::Built, tags: &[String], ui: &Ui) -> BaseRead {
+    ui.progress(&format!(
+        "reading the packages inside {} while it is loaded and the release built",
+        tags[0]
+    ));
+    let archive = base.archive.clone();
+    let manifests: Vec<String> = base
+        .images
+        .iter()
+        .map(|one| one.image.manifest_digest.clone())
+        .collect();
+    std::thread::spawn(move || {
+        let mut known = std::collections::HashMap::new();
+        let scans = manifests
+            .into_iter()
+            .map(|manifest| {
+                read::inventory_of_file(&archive, &Select::Manifest(manifest), true, &mut known)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((scans, known))
+    })
+}
+
 /// The base the engine holds by its digest while the release is built and loaded.
 struct InEngine {
     /// Its layers (the locked blobs, which the engine's content store holds).
@@ -854,11 +925,7 @@ fn build_images<'a>(
     ui: &Ui,
     kept: Option<(&Kept, Option<Merged>)>,
     engine_store: bool,
-) -> Result<(
-    Vec<crate::ops::build::Built>,
-    Option<InEngine>,
-    MovedTags<'a>,
-)> {
+) -> Result<BuiltImages<'a>> {
     let progress = |m: &str| ui.progress(m);
     if plan.base.is_none() || kept.is_some() {
         let mut pin = kept.as_ref().map(|(k, _)| k.pin.clone());
@@ -876,9 +943,15 @@ fn build_images<'a>(
             _ => None,
         };
         let built = plan.build(docker, work, release_tag, quiet, &progress, pin)?;
-        return Ok((built, in_engine, MovedTags::none(docker)));
+        return Ok(BuiltImages {
+            built,
+            in_engine,
+            moved: MovedTags::none(docker),
+            base_read: None,
+        });
     }
     let base = plan.build_base(docker, work, quiet, &progress)?;
+    let base_read = read_beside(&base, &tags(Role::Base), ui);
     // The base's tags as they were before it was loaded: put back if the release stops before
     // its lock is written (a failed build, a refused layer, Ctrl-C), so that it moves no tag.
     let mut moved = MovedTags::none(docker);
@@ -933,7 +1006,23 @@ fn build_images<'a>(
         _ => (archive_pin(&base, work)?, None),
     };
     let release = plan.build_release(docker, work, release_tag, quiet, &progress, Some(&pin))?;
-    Ok((vec![base, release], in_engine, moved))
+    Ok(BuiltImages {
+        built: vec![base, release],
+        in_engine,
+        moved,
+        base_read: Some(base_read),
+    })
+}
+
+/// What [`build_images`] built, and what it leaves to do.
+struct BuiltImages<'a> {
+    built: Vec<crate::ops::build::Built>,
+    /// The base the engine holds, if any: the release is loaded without its blobs.
+    in_engine: Option<InEngine>,
+    /// The base's tags as they were, put back unless the lock is written.
+    moved: MovedTags<'a>,
+    /// The base's packages being read, when it was just built.
+    base_read: Option<BaseRead>,
 }
 
 /// Tags a release moved before its lock was written, with what each named before (`None`:
