@@ -657,7 +657,11 @@ pub fn scan_archive_file_on(
         .into_iter()
         .chain(layer_paths.iter().map(|p| {
             let name = digest_of_blob_path(p).unwrap_or_else(|| p.clone());
-            let scan = read.get(p.as_str()).cloned().unwrap_or_default();
+            // Every layer was read, but an inert one of the base's left out of the archive.
+            let scan = match read.get(p.as_str()) {
+                Some(scan) => scan.clone(),
+                None => LayerScan::default(),
+            };
             (name, scan)
         }))
         .collect();
