@@ -968,7 +968,7 @@ fn build_images<'a>(
                 .map(|tag| Ok((tag.clone(), docker.image_id(tag)?)))
                 .collect::<Result<Vec<_>>>()?;
             moved.before = before;
-            docker.load(&base.archive, &base_tags)?;
+            load_base(docker, &base, &base_tags, work, ui)?;
             let named = crate::ops::kept::Named {
                 manifest_digest: &one.image.manifest_digest,
                 config_digest: &one.image.config_digest,
@@ -1012,6 +1012,34 @@ fn build_images<'a>(
         moved,
         base_read: Some(base_read),
     })
+}
+
+/// Loads the base just built without the registry image's layers it stands on, which the
+/// engine's store holds once BuildKit has pulled them (they are neither sent nor hashed
+/// again); where the store no longer has them (its garbage collection ran in between), with
+/// them.
+fn load_base(
+    docker: &Docker,
+    base: &crate::ops::build::Built,
+    tags: &[String],
+    work: &Path,
+    ui: &Ui,
+) -> Result<()> {
+    if !base.pulled.is_empty() {
+        let lean = work.join("base-load.tar");
+        crate::ops::kept::without_blobs(&base.archive, &base.pulled, &lean)?;
+        let loaded = docker.load(&lean, tags);
+        let _ = std::fs::remove_file(&lean);
+        match loaded {
+            Ok(()) => return Ok(()),
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(e) => ui.progress(&format!(
+                "the engine no longer holds the {} pulled layer(s) of the base's registry image ({e}): loading them too",
+                base.pulled.len()
+            )),
+        }
+    }
+    docker.load(&base.archive, tags)
 }
 
 /// What [`build_images`] built, and what it leaves to do.

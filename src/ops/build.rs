@@ -102,6 +102,9 @@ pub struct Built {
     /// Each platform's image, in the order of the build's platforms; one, with an empty
     /// platform, for a single-platform build.
     pub images: Vec<PlatformImage>,
+    /// The layers of the registry image the build stands on, kept as pulled: the engine's
+    /// store holds them once BuildKit has pulled them.
+    pub pulled: BTreeSet<String>,
 }
 
 /// One platform's image of a build.
@@ -338,7 +341,7 @@ impl Plan {
         quiet: bool,
         base: Option<&BasePin>,
         progress: &dyn Fn(&str),
-    ) -> Result<()> {
+    ) -> Result<BTreeSet<String>> {
         let log = if quiet {
             BuildLog::Quiet
         } else if self.settings.full_log {
@@ -356,7 +359,7 @@ impl Plan {
             false => docker.build(spec, log.clone()),
         };
         if self.settings.timestamps == Timestamps::RewriteTimestamp {
-            return build(spec);
+            return build(spec).map(|()| BTreeSet::new());
         }
         let no_layers = BTreeSet::new();
         let known = base.map_or(&no_layers, |b| &b.layers);
@@ -417,10 +420,12 @@ impl Plan {
         };
         // Re-encoded, a registry base's layers would no longer be the ones it shares with the
         // registry: they are kept as pulled (BuildKit exports the pulled blobs).
+        let pulled = match reencode {
+            Reencode::Later => BTreeSet::new(),
+            _ => self.pulled_layers(docker, spec)?,
+        };
         let mut keep = known.clone();
-        if reencode != Reencode::Later {
-            keep.extend(self.pulled_layers(docker, spec)?);
-        }
+        keep.extend(pulled.iter().cloned());
         let configs = match &histories {
             None => crate::image::retime::Configs::AsBuilt,
             Some(histories) => crate::image::retime::Configs::Canonical(histories),
@@ -457,7 +462,7 @@ impl Plan {
                 String::new()
             }
         ));
-        Ok(())
+        Ok(pulled)
     }
 
     /// The layers of the registry image the built image's target stage stands on (its `FROM`,
@@ -479,13 +484,27 @@ impl Plan {
         {
             let repository = crate::image::reference::repository(&base.reference);
             let pinned = format!("{repository}@{}", base.platform_digest);
-            let raw = match docker.raw(&pinned)? {
-                Ok(raw) => raw,
-                Err(why) => {
-                    return Err(Error::Failed(format!(
-                        "reading the layers of {pinned}, to keep them as pulled: {why}"
-                    )))
-                }
+            // A manifest read once is kept by its digest, checked when read back: the next
+            // release on the same registry base does not ask its registry again.
+            let documents = crate::ops::kept::Documents::open();
+            let kept = documents
+                .as_ref()
+                .and_then(|d| d.get(&base.platform_digest));
+            let raw = match kept {
+                Some(raw) => raw,
+                None => match docker.raw(&pinned)? {
+                    Ok(raw) => {
+                        if let Some(documents) = &documents {
+                            documents.put(&raw);
+                        }
+                        raw
+                    }
+                    Err(why) => {
+                        return Err(Error::Failed(format!(
+                            "reading the layers of {pinned}, to keep them as pulled: {why}"
+                        )))
+                    }
+                },
             };
             let manifest: serde_json::Value = serde_json::from_slice(&raw)
                 .map_err(|e| Error::Failed(format!("{pinned} is not an image manifest: {e}")))?;
@@ -708,14 +727,17 @@ impl Plan {
             .ok_or_else(|| Error::Failed("internal error: this release has no base".into()))?;
         progress(&format!("building {} from {}", self.base_tag(), base.path));
         let archive = work.join("base.tar");
-        self.build_stage(
+        let pulled = self.build_stage(
             docker,
             &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
             quiet,
             None,
             progress,
         )?;
-        read_built(Role::Base, archive, &self.settings.platform)
+        Ok(Built {
+            pulled,
+            ..read_built(Role::Base, archive, &self.settings.platform)?
+        })
     }
 
     /// Builds the release Dockerfile into `work/release.tar`, its `FROM <image>:base` pinned to
@@ -1298,6 +1320,7 @@ pub fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built
         return Ok(Built {
             role,
             archive,
+            pulled: BTreeSet::new(),
             index: None,
             images: vec![PlatformImage {
                 platform: String::new(),
@@ -1330,6 +1353,7 @@ pub fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built
         archive,
         index: (wanted.len() > 1).then_some(index.digest),
         images,
+        pulled: BTreeSet::new(),
     })
 }
 
@@ -1522,6 +1546,7 @@ mod tests {
         Built {
             role: Role::Release,
             archive: PathBuf::from("release.tar"),
+            pulled: BTreeSet::new(),
             index: None,
             images: vec![PlatformImage {
                 platform: String::new(),
