@@ -185,6 +185,17 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         }
         _ => None,
     };
+    // The registry image a base to be built stands on: its blobs are left out of the base's
+    // export and archive where this machine keeps its files merged (the engine's store holds
+    // the blobs once BuildKit has pulled them), and its files are kept merged where not.
+    let registry = match (&kept, in_place) {
+        (None, true) => plan.base_registry_image(&docker)?.map(|image| {
+            let files =
+                crate::ops::kept::MergedScans::open().and_then(|scans| scans.registry(&image));
+            (image, files)
+        }),
+        _ => None,
+    };
     let BuiltImages {
         built,
         in_engine,
@@ -199,6 +210,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         args.quiet,
         &ui,
         kept.as_ref().map(|k| (k, kept_files)),
+        registry.as_ref(),
         engine_store,
     )?;
     // Every base layer in the release is the locked (or just built) blob, checked by digest.
@@ -729,6 +741,8 @@ fn load_and_read(
     let mut sboms = Vec::new();
     let mut known_layers = std::collections::HashMap::new();
     let mut base_scans = None;
+    // The files of the base just read, merged.
+    let mut base_merged: Option<Merged> = None;
     for b in built {
         let tags = tags(b.role);
         match (b.role, in_engine) {
@@ -773,8 +787,13 @@ fn load_and_read(
             let (scan, inventory) = match read_already {
                 Some(read) => read,
                 None => {
+                    // A base kept, or one just built without its registry image's blobs: the
+                    // release's archive lacks the base's, whose files are merged already.
                     let merged = match (b.role, in_engine) {
-                        (Role::Release, Some(base)) => base.merged.as_ref(),
+                        (Role::Release, Some(base)) => base
+                            .merged
+                            .as_ref()
+                            .or(base_merged.as_ref().filter(|_| base.below.is_some())),
                         _ => None,
                     };
                     ui.progress(&match merged {
@@ -795,7 +814,9 @@ fn load_and_read(
                     )?
                 }
             };
-            remember_files(b.role, &one.image, &scan, in_engine);
+            if let Some(merged) = remember_files(b.role, &one.image, &scan, in_engine) {
+                base_merged = Some(merged);
+            }
             let subject = crate::sbom::Subject {
                 name: &tags[0],
                 digest: Some(&one.image.manifest_digest),
@@ -833,28 +854,50 @@ fn load_and_read(
     Ok((images, sboms))
 }
 
-/// Keeps the merged files of a base for the next release on it ([`MergedScans`]): of a base
-/// just read, or, where a release on a base the engine holds read the base's layers, of those.
+/// Keeps merged files for the next release ([`MergedScans`]): of a base just read (returned,
+/// for the release on it), and of the registry image it stands on where the base's scan read
+/// that image's layers; or, where a release on a base the engine holds read the base's
+/// layers, of those.
 fn remember_files(
     role: Role,
     image: &crate::image::oci::OciImage,
     scan: &crate::inventory::layers::ImageScan,
     in_engine: Option<&InEngine>,
-) {
-    let Some(scans) = crate::ops::kept::MergedScans::open() else {
-        return;
+) -> Option<Merged> {
+    let scans = crate::ops::kept::MergedScans::open();
+    // The scan's layers `layers.len()` lowest, when they are those layers.
+    let lowest = |layers: &[String]| {
+        let lowest = &scan.layers[..layers.len().min(scan.layers.len())];
+        lowest
+            .iter()
+            .map(|(digest, _)| digest)
+            .eq(layers)
+            .then_some(lowest)
     };
     match (role, in_engine) {
-        (Role::Base, _) => scans.put(&image.manifest_digest, &Merged::of(&scan.layers)),
-        (Role::Release, Some(base)) if base.merged.is_none() => {
-            if let Some((manifest, layers)) = &base.order {
-                let below = &scan.layers[..layers.len().min(scan.layers.len())];
-                if below.iter().map(|(digest, _)| digest).eq(layers) {
-                    scans.put(manifest, &Merged::of(below));
+        (Role::Base, _) => {
+            let below = in_engine.and_then(|base| base.below.as_ref());
+            let merged = Merged::of_image(&image.layers, &scan.layers, below);
+            if let Some(scans) = &scans {
+                scans.put(&image.manifest_digest, &merged);
+                let registry = in_engine.and_then(|base| base.registry.as_ref());
+                if let (Some(registry), None) = (registry, below) {
+                    if let Some(lowest) = lowest(&registry.layers) {
+                        scans.put(&registry.manifest_digest, &Merged::of(lowest));
+                    }
                 }
             }
+            Some(merged)
         }
-        _ => {}
+        (Role::Release, Some(base)) if base.merged.is_none() && base.below.is_none() => {
+            if let (Some(scans), Some((manifest, layers))) = (&scans, &base.order) {
+                if let Some(lowest) = lowest(layers) {
+                    scans.put(manifest, &Merged::of(lowest));
+                }
+            }
+            None
+        }
+        _ => None,
     }
 }
 
@@ -873,7 +916,12 @@ type BaseRead = std::thread::JoinHandle<
 /// Starts reading the packages of the base just built, from its archive, while the engine
 /// loads it and the release is built on it: the three use other cores, and the release's
 /// inventory then finds the base's layers read.
-fn read_beside(base: &crate::ops::build::Built, tags: &[String], ui: &Ui) -> BaseRead {
+fn read_beside(
+    base: &crate::ops::build::Built,
+    below: Option<Merged>,
+    tags: &[String],
+    ui: &Ui,
+) -> BaseRead {
     ui.progress(&format!(
         "reading the packages inside {} while it is loaded and the release built",
         tags[0]
@@ -889,7 +937,13 @@ fn read_beside(base: &crate::ops::build::Built, tags: &[String], ui: &Ui) -> Bas
         let scans = manifests
             .into_iter()
             .map(|manifest| {
-                read::inventory_of_file(&archive, &Select::Manifest(manifest), true, &mut known)
+                read::inventory_of_file_on(
+                    &archive,
+                    &Select::Manifest(manifest),
+                    below.as_ref(),
+                    true,
+                    &mut known,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((scans, known))
@@ -906,6 +960,12 @@ struct InEngine {
     /// A kept single-platform base's manifest digest and layers, bottom first: where the
     /// release read them, their merged files are kept for the next release.
     order: Option<(String, Vec<String>)>,
+    /// A base just built without the blobs of the registry image it stands on: that image's
+    /// files, merged.
+    below: Option<Merged>,
+    /// The registry image a base just built stands on, whose merged files are kept where the
+    /// base's scan read its layers.
+    registry: Option<crate::ops::build::RegistryImage>,
 }
 
 /// Builds the base (unless one is `kept`) and the release. Where the builder reads the
@@ -924,6 +984,7 @@ fn build_images<'a>(
     quiet: bool,
     ui: &Ui,
     kept: Option<(&Kept, Option<Merged>)>,
+    registry: Option<&(crate::ops::build::RegistryImage, Option<Merged>)>,
     engine_store: bool,
 ) -> Result<BuiltImages<'a>> {
     let progress = |m: &str| ui.progress(m);
@@ -938,6 +999,8 @@ fn build_images<'a>(
                     layers: k.pin.layers.clone(),
                     merged,
                     order: k.order.clone(),
+                    below: None,
+                    registry: None,
                 })
             }
             _ => None,
@@ -950,8 +1013,16 @@ fn build_images<'a>(
             base_read: None,
         });
     }
-    let base = plan.build_base(docker, work, quiet, &progress)?;
-    let base_read = read_beside(&base, &tags(Role::Base), ui);
+    let registry_files = registry.and_then(|(_, files)| files.as_ref());
+    let base = plan.build_base(
+        docker,
+        work,
+        quiet,
+        engine_store && registry_files.is_some(),
+        &progress,
+    )?;
+    let below = registry_files.filter(|_| base.pulled.left_out);
+    let base_read = read_beside(&base, below.cloned(), &tags(Role::Base), ui);
     // The base's tags as they were before it was loaded: put back if the release stops before
     // its lock is written (a failed build, a refused layer, Ctrl-C), so that it moves no tag.
     let mut moved = MovedTags::none(docker);
@@ -968,7 +1039,14 @@ fn build_images<'a>(
                 .map(|tag| Ok((tag.clone(), docker.image_id(tag)?)))
                 .collect::<Result<Vec<_>>>()?;
             moved.before = before;
-            load_base(docker, &base, &base_tags, work, ui)?;
+            load_base(
+                docker,
+                &base,
+                registry.map(|(image, _)| image),
+                &base_tags,
+                work,
+                ui,
+            )?;
             let named = crate::ops::kept::Named {
                 manifest_digest: &one.image.manifest_digest,
                 config_digest: &one.image.config_digest,
@@ -991,6 +1069,8 @@ fn build_images<'a>(
                 layers: base.layers(),
                 merged: None,
                 order: None,
+                below: below.cloned(),
+                registry: registry.map(|(image, _)| image.clone()),
             });
             let pin = match pin {
                 Some(pin) => pin,
@@ -998,7 +1078,13 @@ fn build_images<'a>(
             };
             // The release is exported without the base's blobs, copied from its archive.
             let pin = crate::ops::build::BasePin {
-                blobs: crate::ops::build::BaseBlobs::CopiedFrom(base.archive.clone()),
+                blobs: crate::ops::build::BaseBlobs::CopiedFrom {
+                    archive: base.archive.clone(),
+                    in_engine: match base.pulled.left_out {
+                        true => base.pulled.layers.clone(),
+                        false => Default::default(),
+                    },
+                },
                 ..pin
             };
             (pin, in_engine)
@@ -1021,13 +1107,34 @@ fn build_images<'a>(
 fn load_base(
     docker: &Docker,
     base: &crate::ops::build::Built,
+    registry: Option<&crate::ops::build::RegistryImage>,
     tags: &[String],
     work: &Path,
     ui: &Ui,
 ) -> Result<()> {
-    if !base.pulled.is_empty() {
+    let pulled = &base.pulled.layers;
+    if base.pulled.left_out {
+        // The archive lacks them: where the store lost them, the engine pulls them again.
+        return match docker.load(&base.archive, tags) {
+            Err(Error::Interrupted) => Err(Error::Interrupted),
+            Err(e) => match registry {
+                Some(image) => {
+                    ui.progress(&format!(
+                        "the engine no longer holds the {} pulled layer(s) of {} ({e}): pulling it by its digest",
+                        pulled.len(),
+                        image.pinned
+                    ));
+                    docker.pull(&image.pinned)?;
+                    docker.load(&base.archive, tags)
+                }
+                None => Err(e),
+            },
+            Ok(()) => Ok(()),
+        };
+    }
+    if !pulled.is_empty() {
         let lean = work.join("base-load.tar");
-        crate::ops::kept::without_blobs(&base.archive, &base.pulled, &lean)?;
+        crate::ops::kept::without_blobs(&base.archive, pulled, &lean)?;
         let loaded = docker.load(&lean, tags);
         let _ = std::fs::remove_file(&lean);
         match loaded {
@@ -1035,7 +1142,7 @@ fn load_base(
             Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(e) => ui.progress(&format!(
                 "the engine no longer holds the {} pulled layer(s) of the base's registry image ({e}): loading them too",
-                base.pulled.len()
+                pulled.len()
             )),
         }
     }

@@ -1317,7 +1317,7 @@ fn base_for_release(
         return Ok((reports, Some(pin), Some(BuiltOn::LockedBase)));
     }
     let built = plan
-        .build_base(docker, work, explainer.quiet, &|m| ui.progress(m))
+        .build_base(docker, work, explainer.quiet, false, &|m| ui.progress(m))
         .map_err(|e| match e {
             Error::Process(failure)
                 if failure

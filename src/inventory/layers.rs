@@ -748,6 +748,28 @@ impl Merged {
         }
     }
 
+    /// The image of the layers `layers` (bottom first), merged from its scan `scan`, as
+    /// [`scan_archive_file_on`] gives it: standing on `below` (its lowest layers, merged) or
+    /// not.
+    pub fn of_image(
+        layers: &[String],
+        scan: &[(String, LayerScan)],
+        below: Option<&Merged>,
+    ) -> Merged {
+        let Some(below) = below else {
+            return Merged::of(scan);
+        };
+        let own = Merged::of(scan.get(1..).unwrap_or_default());
+        Merged {
+            layers: layers.to_vec(),
+            inert: below.inert.union(&own.inert).cloned().collect(),
+            files: overlay(scan)
+                .into_iter()
+                .map(|(path, found)| (path, found.as_ref().clone()))
+                .collect(),
+        }
+    }
+
     /// One layer that leaves the same files as all of them: merged with the layers above it,
     /// it gives what the whole image gives.
     fn as_layer(&self) -> LayerScan {
@@ -2109,6 +2131,23 @@ mod tests {
         };
         assert_eq!(names(&on_base), names(&every));
         assert_eq!(names(&on_base).0, ["a", "c"]);
+
+        // The base itself, read without the blobs of the registry image below it (its first
+        // layer): merged, the same as when every layer was read.
+        let registry = Merged::of(&every.layers[..1]);
+        let (base_only, _) = image_of_layers(&layers[..3], &[1, 2]);
+        let base_scan = scan_archive_file_on(
+            base_only.path(),
+            &Select::Only,
+            Some(&registry),
+            &HashMap::new(),
+            &|_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            Merged::of_image(&digests[..3], &base_scan.layers, Some(&registry)),
+            merged
+        );
 
         // Without its base's layers, an image is refused.
         let (other, _) = image_of_layers(&layers[3..], &[0]);

@@ -102,9 +102,17 @@ pub struct Built {
     /// Each platform's image, in the order of the build's platforms; one, with an empty
     /// platform, for a single-platform build.
     pub images: Vec<PlatformImage>,
-    /// The layers of the registry image the build stands on, kept as pulled: the engine's
-    /// store holds them once BuildKit has pulled them.
-    pub pulled: BTreeSet<String>,
+    /// The layers of the registry image the build stands on, kept as pulled.
+    pub pulled: Pulled,
+}
+
+/// The layers of the registry image a build stands on, kept as pulled: the engine's store
+/// holds them once BuildKit has pulled them (where the builder reads that store).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pulled {
+    pub layers: BTreeSet<String>,
+    /// They were left out of the export, so the archive lacks them.
+    pub left_out: bool,
 }
 
 /// One platform's image of a build.
@@ -340,8 +348,9 @@ impl Plan {
         spec: &BuildSpec,
         quiet: bool,
         base: Option<&BasePin>,
+        leave_out_pulled: bool,
         progress: &dyn Fn(&str),
-    ) -> Result<BTreeSet<String>> {
+    ) -> Result<Pulled> {
         let log = if quiet {
             BuildLog::Quiet
         } else if self.settings.full_log {
@@ -359,7 +368,7 @@ impl Plan {
             false => docker.build(spec, log.clone()),
         };
         if self.settings.timestamps == Timestamps::RewriteTimestamp {
-            return build(spec).map(|()| BTreeSet::new());
+            return build(spec).map(|()| Pulled::default());
         }
         let no_layers = BTreeSet::new();
         let known = base.map_or(&no_layers, |b| &b.layers);
@@ -369,37 +378,6 @@ impl Plan {
             ImageConfig::AsBuilt => None,
             ImageConfig::Canonical1 => Some(self.base_histories(docker, spec, base)?),
         };
-        let built = spec.output.with_extension("unclamped.tar");
-        let blobs = base.map_or(&BaseBlobs::Exported, |b| &b.blobs);
-        match blobs {
-            // BuildKit is told the base's blobs are there already (an empty file under each
-            // layer's digest), and exports only the release's own.
-            BaseBlobs::CopiedFrom(_) | BaseBlobs::InEngine => {
-                let directory = spec.output.with_extension("unclamped");
-                let seeded = seed_layout(&directory, known)?;
-                let done = build(&BuildSpec {
-                    output: directory.clone(),
-                    output_directory: true,
-                    ..spec.clone()
-                })
-                .and_then(|()| archive_layout(&directory, &seeded, blobs, &built));
-                let _ = std::fs::remove_dir_all(&directory);
-                let copied = done?;
-                progress(&match blobs {
-                    BaseBlobs::InEngine => format!(
-                        "exported without the base's layers: the engine holds them ({} left out)",
-                        seeded.len()
-                    ),
-                    _ => format!(
-                        "exported without the base's layers: {copied} copied from the base's archive"
-                    ),
-                });
-            }
-            BaseBlobs::Exported => build(&BuildSpec {
-                output: built.clone(),
-                ..spec.clone()
-            })?,
-        }
         // Every layer in the lock's compression, whichever variant of it BuildKit exported (an
         // engine that holds another variant of a layer exports that one).
         // A lock cut before the canonical config keeps the rule it was cut with.
@@ -426,6 +404,51 @@ impl Plan {
         };
         let mut keep = known.clone();
         keep.extend(pulled.iter().cloned());
+        let left_out_pulled = leave_out_pulled && !pulled.is_empty();
+        let built = spec.output.with_extension("unclamped.tar");
+        let blobs = base.map_or(&BaseBlobs::Exported, |b| &b.blobs);
+        // BuildKit is told the blobs it need not write are there already (an empty file under
+        // each layer's digest), and exports only the others: the base's, for a release on it;
+        // the registry image's it pulled into the engine's store, where `leave_out_pulled`.
+        let (seed, absent, from) = match blobs {
+            BaseBlobs::Exported if !left_out_pulled => (None, BTreeSet::new(), None),
+            BaseBlobs::Exported => (Some(&pulled), pulled.clone(), None),
+            BaseBlobs::InEngine => (Some(known), known.clone(), None),
+            BaseBlobs::CopiedFrom { archive, in_engine } => {
+                (Some(known), in_engine.clone(), Some(archive.as_path()))
+            }
+        };
+        match seed {
+            Some(seed) => {
+                let directory = spec.output.with_extension("unclamped");
+                let seeded = seed_layout(&directory, seed)?;
+                let done = build(&BuildSpec {
+                    output: directory.clone(),
+                    output_directory: true,
+                    ..spec.clone()
+                })
+                .and_then(|()| archive_layout(&directory, &seeded, from, &absent, &built));
+                let _ = std::fs::remove_dir_all(&directory);
+                let copied = done?;
+                progress(&match (blobs, from) {
+                    (BaseBlobs::Exported, _) => format!(
+                        "exported without the registry image's {} layer(s): BuildKit pulled them into the engine's store",
+                        seeded.len()
+                    ),
+                    (_, None) => format!(
+                        "exported without the base's layers: the engine holds them ({} left out)",
+                        seeded.len()
+                    ),
+                    (_, Some(_)) => format!(
+                        "exported without the base's layers: {copied} copied from the base's archive"
+                    ),
+                });
+            }
+            None => build(&BuildSpec {
+                output: built.clone(),
+                ..spec.clone()
+            })?,
+        }
         let configs = match &histories {
             None => crate::image::retime::Configs::AsBuilt,
             Some(histories) => crate::image::retime::Configs::Canonical(histories),
@@ -436,7 +459,8 @@ impl Plan {
             spec.source_date_epoch,
             crate::image::retime::Known {
                 layers: &keep,
-                left_out: *blobs == BaseBlobs::InEngine,
+                // Which may be missing was settled when the layout was archived.
+                left_out: seed.is_some(),
             },
             reencode,
             configs,
@@ -462,7 +486,10 @@ impl Plan {
                 String::new()
             }
         ));
-        Ok(pulled)
+        Ok(Pulled {
+            layers: pulled,
+            left_out: left_out_pulled,
+        })
     }
 
     /// The layers of the registry image the built image's target stage stands on (its `FROM`,
@@ -470,12 +497,21 @@ impl Plan {
     /// registry: empty for `scratch`, the base this release builds (its layers are known), or
     /// an image given as a named context.
     fn pulled_layers(&self, docker: &Docker, spec: &BuildSpec) -> Result<BTreeSet<String>> {
-        let mut layers = BTreeSet::new();
+        Ok(self
+            .registry_images(docker, spec)?
+            .into_iter()
+            .flat_map(|image| image.layers)
+            .collect())
+    }
+
+    /// The registry images [`Plan::pulled_layers`] reads, one per platform of the build.
+    fn registry_images(&self, docker: &Docker, spec: &BuildSpec) -> Result<Vec<RegistryImage>> {
+        let mut images = Vec::new();
         let Some((stage, root)) = self.root_image(spec) else {
-            return Ok(layers);
+            return Ok(images);
         };
         if is_built_base(&self.settings.image, &root) {
-            return Ok(layers);
+            return Ok(images);
         }
         for base in self
             .bases
@@ -508,13 +544,33 @@ impl Plan {
             };
             let manifest: serde_json::Value = serde_json::from_slice(&raw)
                 .map_err(|e| Error::Failed(format!("{pinned} is not an image manifest: {e}")))?;
-            for layer in manifest["layers"].as_array().into_iter().flatten() {
-                if let Some(d) = layer["digest"].as_str() {
-                    layers.insert(d.to_string());
-                }
-            }
+            let layers = manifest["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|layer| layer["digest"].as_str().map(str::to_string))
+                .collect();
+            images.push(RegistryImage {
+                manifest_digest: base.platform_digest.to_string(),
+                pinned,
+                layers,
+            });
         }
-        Ok(layers)
+        Ok(images)
+    }
+
+    /// The one registry image the base stands on, when there is one (a single-platform base
+    /// whose stage starts `FROM` a registry image).
+    pub fn base_registry_image(&self, docker: &Docker) -> Result<Option<RegistryImage>> {
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        let spec = self.spec(base, Path::new(""), String::new(), BTreeMap::new());
+        let mut images = self.registry_images(docker, &spec)?;
+        Ok(match images.len() {
+            1 => images.pop(),
+            _ => None,
+        })
     }
 
     /// The history of the image the built stage stands on, by platform, as that image's own
@@ -693,7 +749,7 @@ impl Plan {
         let mut built = Vec::new();
         let mut base_pin = kept;
         if self.base.is_some() && base_pin.is_none() {
-            let base = self.build_base(docker, work, quiet, progress)?;
+            let base = self.build_base(docker, work, quiet, false, progress)?;
             base_pin = Some(BasePin::archive(
                 &base.archive,
                 base.digest(),
@@ -714,11 +770,14 @@ impl Plan {
     }
 
     /// Builds the base Dockerfile into `work/base.tar`.
+    /// Builds the base Dockerfile into `work/base.tar`; with `leave_out_pulled`, without the
+    /// blobs of the registry image it stands on (see [`Pulled`]).
     pub fn build_base(
         &self,
         docker: &Docker,
         work: &Path,
         quiet: bool,
+        leave_out_pulled: bool,
         progress: &dyn Fn(&str),
     ) -> Result<Built> {
         let base = self
@@ -732,6 +791,7 @@ impl Plan {
             &self.spec(base, &archive, self.base_tag(), BTreeMap::new()),
             quiet,
             None,
+            leave_out_pulled,
             progress,
         )?;
         Ok(Built {
@@ -769,6 +829,7 @@ impl Plan {
             &self.spec(&self.release, &archive, release_name.to_string(), pins),
             quiet,
             base,
+            false,
             progress,
         )?;
         read_built(Role::Release, archive, &self.settings.platform)
@@ -860,6 +921,16 @@ fn ssh_id(value: &str) -> &str {
     value.split('=').next().unwrap_or(value)
 }
 
+/// A registry image a build stands on, pinned by its platform's manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryImage {
+    /// `REPO@DIGEST`.
+    pub pinned: String,
+    pub manifest_digest: String,
+    /// Its layers, bottom first, as its manifest lists them.
+    pub layers: Vec<String>,
+}
+
 /// What the release's `FROM <image>:base` is pinned to: a named context buildx takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BasePin {
@@ -882,8 +953,13 @@ pub struct BasePin {
 pub enum BaseBlobs {
     /// BuildKit exports them with the release's own.
     Exported,
-    /// From this OCI archive (a base just built), byte for byte: BuildKit does not export them.
-    CopiedFrom(PathBuf),
+    /// From the OCI archive `archive` (a base just built), byte for byte: BuildKit does not
+    /// export them. Those in `in_engine` (a registry image's, left out of the base's archive
+    /// too) are not there: the engine's store holds them, and the release's archive lacks them.
+    CopiedFrom {
+        archive: PathBuf,
+        in_engine: BTreeSet<String>,
+    },
     /// Nowhere: the engine's store holds them (a kept base named in place). The archive lacks
     /// them; the release is loaded without them and its inventory takes the base's files from
     /// their merged scan ([`crate::inventory::layers::Merged`]). Not for `--archive`.
@@ -970,19 +1046,20 @@ fn seed_layout(directory: &Path, layers: &BTreeSet<String>) -> Result<BTreeSet<P
 fn archive_layout(
     directory: &Path,
     seeded: &BTreeSet<PathBuf>,
-    blobs: &BaseBlobs,
+    from: Option<&Path>,
+    absent: &BTreeSet<String>,
     out: &Path,
 ) -> Result<usize> {
     use std::io::{Read, Seek};
-    // Where the base's blobs are copied from; none: they are left out.
-    let source = match blobs {
-        BaseBlobs::CopiedFrom(archive) => {
+    // Where the seeded blobs are copied from, when they are.
+    let source = match from {
+        Some(archive) => {
             let (members, _, _) = crate::image::archive::archive_documents(archive)
                 .map_err(|e| scan_error(archive, e))?;
             let file = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
             Some((archive, members, file))
         }
-        _ => None,
+        None => None,
     };
     let file = std::fs::File::create(out).map_err(|e| Error::io(out, e))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, file));
@@ -1013,14 +1090,18 @@ fn archive_layout(
             append(&member, size, &mut file)?;
             continue;
         }
-        // Left out by the export: the base's own blob, byte for byte, or nothing.
-        let Some((archive, members, base_archive)) = source.as_ref() else {
-            continue;
-        };
-        let Some(&(offset, size)) = members.get(&member) else {
+        // Left out by the export: the base's own blob, byte for byte, or nothing where the
+        // engine's store holds it.
+        let copy = source
+            .as_ref()
+            .and_then(|(archive, members, file)| Some((archive, members.get(&member)?, file)));
+        let Some((archive, &(offset, size), base_archive)) = copy else {
+            if absent.contains(&format!("sha256:{hex}")) {
+                continue;
+            }
             return Err(Error::Failed(format!(
                 "{}: the base's layer sha256:{hex} is not in it; nothing was written",
-                archive.display()
+                from.unwrap_or(out).display()
             )));
         };
         // `&File` reads and seeks: the tuple stays borrowed, not moved.
@@ -1320,7 +1401,7 @@ pub fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built
         return Ok(Built {
             role,
             archive,
-            pulled: BTreeSet::new(),
+            pulled: Pulled::default(),
             index: None,
             images: vec![PlatformImage {
                 platform: String::new(),
@@ -1353,7 +1434,7 @@ pub fn read_built(role: Role, archive: PathBuf, platforms: &str) -> Result<Built
         archive,
         index: (wanted.len() > 1).then_some(index.digest),
         images,
-        pulled: BTreeSet::new(),
+        pulled: Pulled::default(),
     })
 }
 
@@ -1546,7 +1627,7 @@ mod tests {
         Built {
             role: Role::Release,
             archive: PathBuf::from("release.tar"),
-            pulled: BTreeSet::new(),
+            pulled: Pulled::default(),
             index: None,
             images: vec![PlatformImage {
                 platform: String::new(),

@@ -274,6 +274,16 @@ impl MergedScans {
         }
     }
 
+    /// The merged scan of the registry image `image`, when kept here for its layers. Nothing
+    /// vouches for it but this machine, which wrote it from layers it read and checked
+    /// against their digests (see the threat model: the cache is its user's own).
+    pub fn registry(&self, image: &crate::ops::build::RegistryImage) -> Option<Merged> {
+        let path = self.path(&image.manifest_digest)?;
+        let bytes = crate::limits::read(&path, MERGED_MAX).ok()?;
+        let merged: Merged = serde_json::from_slice(&bytes).ok()?;
+        (merged.layers == image.layers).then_some(merged)
+    }
+
     /// The merged scan of the locked single-platform image `image`, whose config this
     /// machine's [`Documents`] keep, when its layers are the locked ones and it gives, with
     /// that config's environment, the inventory the lock records.

@@ -488,12 +488,13 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
             ],
         );
         let cache = tempfile::tempdir().unwrap();
-        let release = |cache: &Path| {
+        let release_with = |cache: &Path, extra: &[&str]| {
             let mut args = Vec::new();
             if let Some(host) = host {
                 args.extend(["-H", host]);
             }
             args.extend(["repro", "release"]);
+            args.extend(extra);
             let out = docker_cmd(&p.dir, &args)
                 .env("XDG_CACHE_HOME", cache)
                 .output()
@@ -504,6 +505,7 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             }
         };
+        let release = |cache: &Path| release_with(cache, &[]);
         let cold = release(cache.path()).expect(0);
         let first = p.lock_text();
         // The base just built: BuildKit exported the release without any of the base's layers,
@@ -602,5 +604,35 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
         let again = release(empty.path()).expect(0);
         assert!(left_out(&again), "{}", again.stderr);
         assert_eq!(p.lock_text(), lean, "{}", again.stderr);
+
+        // A new base on the same registry image, whose files the first cache keeps merged:
+        // that image's blobs are neither exported, copied nor loaded again, and the lock is the
+        // one a machine without the cache writes, which reads them.
+        p.write(&[("requirements.txt", "numpy==2.0.0\n")]);
+        p.git(&["add", "-A"]);
+        git_at(
+            &p.dir,
+            &["commit", "-q", "-m", "requirements"],
+            "2024-07-01T12:00:00Z",
+        );
+        let registry_left_out = "exported without the registry image's 1 layer(s)";
+        let new_base = release(cache.path()).expect(0);
+        assert!(
+            new_base.stderr.contains(registry_left_out),
+            "{}",
+            new_base.stderr
+        );
+        let with_cache = p.lock_text();
+        cleanup
+            .images
+            .extend(locked_images(&with_cache).into_iter().map(|(name, _)| name));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let full = release_with(elsewhere.path(), &["--rebuild-base"]).expect(0);
+        assert!(
+            !full.stderr.contains(registry_left_out) && full.stderr.contains("came out identical"),
+            "{}",
+            full.stderr
+        );
+        assert_eq!(p.lock_text(), with_cache, "{}", full.stderr);
     }
 }
