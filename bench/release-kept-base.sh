@@ -78,6 +78,7 @@ export XDG_CACHE_HOME="$work/cache"
 fresh
 first=$(release first)
 fresh
+rm -f "$project/repro.lock"
 cold=$(release cold)
 
 # Kept: the code changes; the base stays (the cold release left it in the engine).
