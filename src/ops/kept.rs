@@ -170,6 +170,13 @@ fn cache_dir(name: &str) -> Option<PathBuf> {
     Some(base.join("docker-repro").join(name))
 }
 
+/// The hex digits of a `sha256:` digest, in lower case: a file name that can be nothing else.
+fn sha256_hex(digest: &str) -> Option<String> {
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
 impl Documents {
     /// The cache directory; `None` where neither `XDG_CACHE_HOME` nor `HOME` names one.
     pub fn open() -> Option<Documents> {
@@ -179,9 +186,7 @@ impl Documents {
     }
 
     fn path(&self, digest: &str) -> Option<PathBuf> {
-        let hex = digest.strip_prefix("sha256:")?;
-        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| self.dir.join(hex.to_ascii_lowercase()))
+        Some(self.dir.join(sha256_hex(digest)?))
     }
 
     /// The document `digest`, when kept here and its bytes still hash to it.
@@ -254,9 +259,10 @@ impl MergedScans {
     }
 
     fn path(&self, manifest_digest: &str) -> Option<PathBuf> {
-        let hex = manifest_digest.strip_prefix("sha256:")?;
-        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| self.dir.join(format!("{}.json", hex.to_ascii_lowercase())))
+        Some(
+            self.dir
+                .join(format!("{}.json", sha256_hex(manifest_digest)?)),
+        )
     }
 
     /// Keeps `merged`, the scan of the image `manifest_digest`, in place of any kept before
