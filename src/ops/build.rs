@@ -769,7 +769,6 @@ impl Plan {
         Ok(built)
     }
 
-    /// Builds the base Dockerfile into `work/base.tar`.
     /// Builds the base Dockerfile into `work/base.tar`; with `leave_out_pulled`, without the
     /// blobs of the registry image it stands on (see [`Pulled`]).
     pub fn build_base(
