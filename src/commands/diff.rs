@@ -599,6 +599,15 @@ fn render_images(r: &ImageDiffReport) -> String {
 mod tests {
     use super::*;
 
+    /// Each change of a lock report as `FIELD A B`, in its order.
+    fn field_changes(report: &LockReport) -> Vec<String> {
+        report
+            .changes
+            .iter()
+            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
+            .collect()
+    }
+
     #[test]
     fn build_inputs_are_fields_of_a_lock_diff_by_id_and_host_name() {
         let a = crate::lock::tests::sample();
@@ -608,11 +617,7 @@ mod tests {
         b.build.secrets = vec!["pip_index".into()];
         b.build.ssh = vec!["default".into()];
         let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
-        let changes: Vec<String> = report
-            .changes
-            .iter()
-            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
-            .collect();
+        let changes = field_changes(&report);
         assert_eq!(
             changes,
             [
@@ -631,11 +636,7 @@ mod tests {
         let mut b = a.clone();
         b.build.layer_encoder = crate::lock::LayerEncoder::Parallel1;
         let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
-        let changes: Vec<String> = report
-            .changes
-            .iter()
-            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
-            .collect();
+        let changes = field_changes(&report);
         assert_eq!(changes, ["build.layer_encoder None Some(\"parallel/1\")"]);
     }
 
@@ -708,11 +709,7 @@ mod tests {
         );
         b.build.contexts.remove("data");
         let report = lock_report((Path::new("a.lock"), &a), (Path::new("b.lock"), &b));
-        let changes: Vec<String> = report
-            .changes
-            .iter()
-            .map(|c| format!("{} {:?} {:?}", c.field, c.a, c.b))
-            .collect();
+        let changes = field_changes(&report);
         assert_eq!(
             changes,
             [

@@ -727,20 +727,23 @@ pub struct Merged {
     pub files: BTreeMap<String, Found>,
 }
 
+/// The layers of `layers` that add no interesting file and hide nothing.
+fn inert(layers: &[(String, LayerScan)]) -> BTreeSet<String> {
+    layers
+        .iter()
+        .filter(|(_, scan)| {
+            scan.files.is_empty() && scan.whiteouts.is_empty() && scan.opaque_dirs.is_empty()
+        })
+        .map(|(digest, _)| digest.clone())
+        .collect()
+}
+
 impl Merged {
     /// The layers `layers` (digest and scan, bottom first), merged.
     pub fn of(layers: &[(String, LayerScan)]) -> Merged {
         Merged {
             layers: layers.iter().map(|(digest, _)| digest.clone()).collect(),
-            inert: layers
-                .iter()
-                .filter(|(_, scan)| {
-                    scan.files.is_empty()
-                        && scan.whiteouts.is_empty()
-                        && scan.opaque_dirs.is_empty()
-                })
-                .map(|(digest, _)| digest.clone())
-                .collect(),
+            inert: inert(layers),
             files: overlay(layers)
                 .into_iter()
                 .map(|(path, found)| (path, found.as_ref().clone()))
@@ -759,10 +762,10 @@ impl Merged {
         let Some(below) = below else {
             return Merged::of(scan);
         };
-        let own = Merged::of(scan.get(1..).unwrap_or_default());
+        let own = inert(scan.get(1..).unwrap_or_default());
         Merged {
             layers: layers.to_vec(),
-            inert: below.inert.union(&own.inert).cloned().collect(),
+            inert: below.inert.union(&own).cloned().collect(),
             files: overlay(scan)
                 .into_iter()
                 .map(|(path, found)| (path, found.as_ref().clone()))
