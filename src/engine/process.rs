@@ -393,7 +393,19 @@ fn wait(
                 var: d.var,
             });
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(poll_pause(started.elapsed()));
+    }
+}
+
+/// How long [`wait`] sleeps between two looks at a child that has run for `running`: a
+/// millisecond at first, since most commands (`git`, `docker image inspect`) end within tens of
+/// milliseconds and a release runs dozens of them one after the other; then 20 ms, often
+/// enough for Ctrl-C and deadlines and cheap over a build of minutes.
+fn poll_pause(running: Duration) -> Duration {
+    if running < Duration::from_millis(250) {
+        Duration::from_millis(1)
+    } else {
+        Duration::from_millis(20)
     }
 }
 
@@ -650,6 +662,19 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "`docker --context ci image inspect -- 'my image'` failed (exit status 3): first | Cannot connect to the Docker daemon"
+        );
+    }
+
+    #[test]
+    fn a_short_command_is_looked_at_often_and_a_long_one_seldom() {
+        assert_eq!(poll_pause(Duration::ZERO), Duration::from_millis(1));
+        assert_eq!(
+            poll_pause(Duration::from_millis(249)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            poll_pause(Duration::from_secs(60)),
+            Duration::from_millis(20)
         );
     }
 
