@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cli::{Format, ProgressArg, ReleaseArgs};
 use crate::engine::docker::Docker;
 use crate::engine::git::Git;
+use crate::engine::process::Stopper;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::image::archive::Select;
@@ -186,8 +187,9 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         _ => None,
     };
     // The registry image a base to be built stands on: its blobs are left out of the base's
-    // export and archive where this machine keeps its files merged (the engine's store holds
-    // the blobs once BuildKit has pulled them), and its files are kept merged where not.
+    // export and archive (the engine's store holds them once BuildKit has pulled them), and
+    // its files are taken merged as this machine keeps them, or read from the builder beside
+    // the base's build where it keeps none.
     let registry = match (&kept, in_place) {
         (None, true) => plan.base_registry_image(&docker)?.map(|image| {
             let files =
@@ -201,6 +203,7 @@ pub fn run(args: &ReleaseArgs, globals: Vec<String>) -> Result<Exit> {
         in_engine,
         moved: moved_base_tags,
         base_read,
+        registry_export: _registry_export,
     } = build_images(
         &plan,
         &docker,
@@ -743,6 +746,9 @@ fn load_and_read(
     let mut base_scans = None;
     // The files of the base just read, merged.
     let mut base_merged: Option<Merged> = None;
+    // The files of the registry image under the base just read, where they were not read
+    // from its archive.
+    let mut registry_files: Option<Merged> = None;
     for b in built {
         let tags = tags(b.role);
         match (b.role, in_engine) {
@@ -766,13 +772,14 @@ fn load_and_read(
         }
         // The base's packages, read while it was built on and loaded.
         if let (Role::Base, Some(reading)) = (b.role, base_read.take()) {
-            let (scans, known) = reading.join().unwrap_or_else(|_| {
+            let read = reading.join().unwrap_or_else(|_| {
                 Err(Error::Failed(
                     "internal error: reading the base's packages stopped".into(),
                 ))
             })?;
-            known_layers.extend(known);
-            base_scans = Some(scans.into_iter());
+            known_layers.extend(read.known);
+            base_scans = Some(read.scans.into_iter());
+            registry_files = read.below;
         }
         for one in &b.images {
             let on = if one.platform.is_empty() {
@@ -793,7 +800,7 @@ fn load_and_read(
                         (Role::Release, Some(base)) => base
                             .merged
                             .as_ref()
-                            .or(base_merged.as_ref().filter(|_| base.below.is_some())),
+                            .or(base_merged.as_ref().filter(|_| base.registry_left_out)),
                         _ => None,
                     };
                     ui.progress(&match merged {
@@ -814,7 +821,13 @@ fn load_and_read(
                     )?
                 }
             };
-            if let Some(merged) = remember_files(b.role, &one.image, &scan, in_engine) {
+            if let Some(merged) = remember_files(
+                b.role,
+                &one.image,
+                &scan,
+                in_engine,
+                registry_files.as_ref(),
+            ) {
                 base_merged = Some(merged);
             }
             let subject = crate::sbom::Subject {
@@ -863,6 +876,7 @@ fn remember_files(
     image: &crate::image::oci::OciImage,
     scan: &crate::inventory::layers::ImageScan,
     in_engine: Option<&InEngine>,
+    below: Option<&Merged>,
 ) -> Option<Merged> {
     let scans = crate::ops::kept::MergedScans::open();
     // The scan's layers `layers.len()` lowest, when they are those layers.
@@ -876,7 +890,6 @@ fn remember_files(
     };
     match (role, in_engine) {
         (Role::Base, _) => {
-            let below = in_engine.and_then(|base| base.below.as_ref());
             let merged = Merged::of_image(&image.layers, &scan.layers, below);
             if let Some(scans) = &scans {
                 scans.put(&image.manifest_digest, &merged);
@@ -889,7 +902,7 @@ fn remember_files(
             }
             Some(merged)
         }
-        (Role::Release, Some(base)) if base.merged.is_none() && base.below.is_none() => {
+        (Role::Release, Some(base)) if base.merged.is_none() && !base.registry_left_out => {
             if let (Some(scans), Some((manifest, layers))) = (&scans, &base.order) {
                 if let Some(lowest) = lowest(layers) {
                     scans.put(manifest, &Merged::of(lowest));
@@ -901,24 +914,29 @@ fn remember_files(
     }
 }
 
-/// The packages of each platform image of a base just built (in the order of its images), and
-/// the scans of its layers, read on a thread of their own.
-type BaseRead = std::thread::JoinHandle<
-    Result<(
-        Vec<(
-            crate::inventory::layers::ImageScan,
-            crate::inventory::Inventory,
-        )>,
-        std::collections::HashMap<String, crate::inventory::layers::LayerScan>,
+/// A base just built, read on a thread of its own.
+type BaseRead = std::thread::JoinHandle<Result<BaseScans>>;
+
+/// What reading a base just built gives.
+struct BaseScans {
+    /// The packages of each of its platform images, in the order of its images.
+    scans: Vec<(
+        crate::inventory::layers::ImageScan,
+        crate::inventory::Inventory,
     )>,
->;
+    /// The scans of its layers.
+    known: std::collections::HashMap<String, crate::inventory::layers::LayerScan>,
+    /// The files of the registry image it stands on, merged, where they were not read from
+    /// its archive.
+    below: Option<Merged>,
+}
 
 /// Starts reading the packages of the base just built, from its archive, while the engine
 /// loads it and the release is built on it: the three use other cores, and the release's
 /// inventory then finds the base's layers read.
 fn read_beside(
     base: &crate::ops::build::Built,
-    below: Option<Merged>,
+    below: Below,
     tags: &[String],
     ui: &Ui,
 ) -> BaseRead {
@@ -933,6 +951,15 @@ fn read_beside(
         .map(|one| one.image.manifest_digest.clone())
         .collect();
     std::thread::spawn(move || {
+        let below = match below {
+            Below::None => None,
+            Below::Kept(files) => Some(files),
+            Below::Reading(reading) => Some(reading.join().unwrap_or_else(|_| {
+                Err(Error::Failed(
+                    "internal error: reading the registry image's packages stopped".into(),
+                ))
+            })?),
+        };
         let mut known = std::collections::HashMap::new();
         let scans = manifests
             .into_iter()
@@ -946,8 +973,63 @@ fn read_beside(
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok((scans, known))
+        Ok(BaseScans {
+            scans,
+            known,
+            below,
+        })
     })
+}
+
+/// The files of the registry image a base just built stands on, merged, for the base's scan:
+/// none (the base's archive holds that image's blobs, read with its own), kept on this
+/// machine, or being read from the builder beside the base's build.
+enum Below {
+    None,
+    Kept(Merged),
+    Reading(std::thread::JoinHandle<Result<Merged>>),
+}
+
+/// Starts reading the files of the registry image `image` from the builder, beside the build
+/// of the base on it (whose pull the export shares: the image is fetched from its registry
+/// once), so that the base is exported, loaded and built on without that image's blobs.
+/// What it reads is kept for the next base on the same image. The stopper ends the export
+/// where the release stops first.
+fn read_registry_image(
+    plan: &Plan,
+    docker: &Docker,
+    image: &crate::ops::build::RegistryImage,
+    work: &Path,
+    ui: &Ui,
+) -> Result<(Stopper, std::thread::JoinHandle<Result<Merged>>)> {
+    let context = work.join("registry-context");
+    std::fs::create_dir_all(&context).map_err(|e| Error::io(&context, e))?;
+    ui.progress(&format!(
+        "reading the packages of {}, the registry image the base stands on, as the builder pulls it (once: this machine keeps them for the next base on it)",
+        crate::ui::escape(&image.pinned)
+    ));
+    let stream = docker.export_pulled(
+        &image.pinned,
+        &plan.settings.platform,
+        &plan.settings.builder,
+        &context,
+    )?;
+    let stopper = stream.stopper();
+    let image = image.clone();
+    let reading = std::thread::spawn(move || {
+        let files = read::registry_files_from(stream, &image).map_err(|e| match e {
+            Error::Failed(why) => Error::Failed(format!(
+                "reading the packages of {}, the registry image the base stands on, from the builder: {why}",
+                crate::ui::escape(&image.pinned)
+            )),
+            other => other,
+        })?;
+        if let Some(scans) = crate::ops::kept::MergedScans::open() {
+            scans.put(&image.manifest_digest, &files);
+        }
+        Ok(files)
+    });
+    Ok((stopper, reading))
 }
 
 /// The base the engine holds by its digest while the release is built and loaded.
@@ -960,9 +1042,9 @@ struct InEngine {
     /// A kept single-platform base's manifest digest and layers, bottom first: where the
     /// release read them, their merged files are kept for the next release.
     order: Option<(String, Vec<String>)>,
-    /// A base just built without the blobs of the registry image it stands on: that image's
-    /// files, merged.
-    below: Option<Merged>,
+    /// A base just built without the blobs of the registry image it stands on, whose files
+    /// its scan takes merged ([`BaseScans::below`]): the release's archive lacks them too.
+    registry_left_out: bool,
     /// The registry image a base just built stands on, whose merged files are kept where the
     /// base's scan read its layers.
     registry: Option<crate::ops::build::RegistryImage>,
@@ -999,7 +1081,7 @@ fn build_images<'a>(
                     layers: k.pin.layers.clone(),
                     merged,
                     order: k.order.clone(),
-                    below: None,
+                    registry_left_out: false,
                     registry: None,
                 })
             }
@@ -1011,18 +1093,31 @@ fn build_images<'a>(
             in_engine,
             moved: MovedTags::none(docker),
             base_read: None,
+            registry_export: None,
         });
     }
+    // The registry image's files: kept on this machine, or read from the builder while the
+    // base is built. Either way the base is exported and loaded without that image's blobs.
+    let registry_read = match registry {
+        Some((image, None)) if engine_store && plan.keeps_pulled_blobs() => {
+            Some(read_registry_image(plan, docker, image, work, ui)?)
+        }
+        _ => None,
+    };
     let registry_files = registry.and_then(|(_, files)| files.as_ref());
     let base = plan.build_base(
         docker,
         work,
         quiet,
-        engine_store && registry_files.is_some(),
+        engine_store && (registry_files.is_some() || registry_read.is_some()),
         &progress,
     )?;
-    let below = registry_files.filter(|_| base.pulled.left_out);
-    let base_read = read_beside(&base, below.cloned(), &tags(Role::Base), ui);
+    let (registry_export, below) = match (registry_read, registry_files) {
+        (Some((stopper, reading)), _) => (Some(stopper), Below::Reading(reading)),
+        (None, Some(files)) if base.pulled.left_out => (None, Below::Kept(files.clone())),
+        (None, _) => (None, Below::None),
+    };
+    let base_read = read_beside(&base, below, &tags(Role::Base), ui);
     // The base's tags as they were before it was loaded: put back if the release stops before
     // its lock is written (a failed build, a refused layer, Ctrl-C), so that it moves no tag.
     let mut moved = MovedTags::none(docker);
@@ -1069,7 +1164,7 @@ fn build_images<'a>(
                 layers: base.layers(),
                 merged: None,
                 order: None,
-                below: below.cloned(),
+                registry_left_out: base.pulled.left_out,
                 registry: registry.map(|(image, _)| image.clone()),
             });
             let pin = match pin {
@@ -1097,6 +1192,7 @@ fn build_images<'a>(
         in_engine,
         moved,
         base_read: Some(base_read),
+        registry_export,
     })
 }
 
@@ -1158,6 +1254,9 @@ struct BuiltImages<'a> {
     moved: MovedTags<'a>,
     /// The base's packages being read, when it was just built.
     base_read: Option<BaseRead>,
+    /// Ends the export of the registry image being read, where the release stops before its
+    /// base has been read.
+    registry_export: Option<Stopper>,
 }
 
 /// Tags a release moved before its lock was written, with what each named before (`None`:

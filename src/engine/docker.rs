@@ -671,6 +671,25 @@ impl Docker {
         Ok(self.tool.stream(&["save", "--", reference])?)
     }
 
+    /// The registry image `pinned` (`REPO@DIGEST` of one platform's manifest) as `builder`
+    /// holds it, streamed as an OCI archive: a build of `FROM pinned` alone, from the empty
+    /// directory `context`, whose layers are the blobs BuildKit pulled (nothing is compressed
+    /// again, nothing is forced). Started beside a build on that image, it shares that build's
+    /// pull: the image is fetched from its registry once.
+    pub fn export_pulled(
+        &self,
+        pinned: &str,
+        platform: &str,
+        builder: &str,
+        context: &Path,
+    ) -> Result<crate::engine::process::Stream> {
+        let argv = export_pulled_argv(platform, builder, context);
+        let dockerfile = format!("FROM {pinned}\n").into_bytes();
+        Ok(self
+            .tool
+            .stream_with(&argv, &Options::default(), Some(dockerfile))?)
+    }
+
     pub fn push(&self, reference: &str) -> Result<()> {
         self.tool
             .run_with(&["push", "--quiet", "--", reference], &self.transfer())?;
@@ -744,6 +763,29 @@ pub fn registry_answer(stderr: &str, reference: &str) -> RegistryAnswer {
 
 /// The configs in what `imagetools inspect --format '{{json .Image}}'` prints: one config (it
 /// has `rootfs`), or an object of configs by platform.
+/// The argv of [`Docker::export_pulled`]: the Dockerfile on stdin, the archive on stdout,
+/// BuildKit's plain log on stderr (`--quiet` could print an image ID into the archive).
+fn export_pulled_argv(platform: &str, builder: &str, context: &Path) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["buildx".into(), "build".into()];
+    if !builder.is_empty() {
+        argv.extend(["--builder".into(), builder.into()]);
+    }
+    argv.extend([
+        "--progress=plain".into(),
+        "--file".into(),
+        "-".into(),
+        "--platform".into(),
+        platform.into(),
+        "--provenance=false".into(),
+        "--sbom=false".into(),
+        "--output".into(),
+        "type=oci,dest=-,compression=uncompressed".into(),
+        "--".into(),
+        context.to_string_lossy().into_owned(),
+    ]);
+    argv
+}
+
 fn image_configs_of(parsed: serde_json::Value) -> Option<Vec<serde_json::Value>> {
     match parsed {
         config @ serde_json::Value::Object(_) if config.get("rootfs").is_some() => {
@@ -833,6 +875,18 @@ pub fn parse_buildx_inspect(text: &str) -> (String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_pulled_reads_the_dockerfile_from_stdin_and_forces_no_compression() {
+        let argv = export_pulled_argv("linux/amd64", "lab", Path::new("/w/empty"));
+        assert_eq!(
+            argv.join(" "),
+            "buildx build --builder lab --progress=plain --file - --platform linux/amd64 \
+             --provenance=false --sbom=false --output type=oci,dest=-,compression=uncompressed -- /w/empty"
+        );
+        assert!(!export_pulled_argv("linux/amd64", "", Path::new("/w"))
+            .contains(&"--builder".to_string()));
+    }
 
     #[test]
     fn build_argv_pins_bases_and_disables_attestations() {

@@ -411,17 +411,35 @@ fn poll_pause(running: Duration) -> Duration {
 
 /// A running command whose stdout is read as a stream (`docker save`).
 pub struct Stream {
-    handle: duct::ReaderHandle,
+    /// Shared with the [`Stopper`]s handed out, so that a stream read on another thread can
+    /// still be stopped from this one.
+    handle: std::sync::Arc<duct::ReaderHandle>,
     command: String,
 }
 
 impl std::io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.handle.read(buf)
+        (&*self.handle).read(buf)
+    }
+}
+
+/// Kills the command of a [`Stream`] when dropped, wherever the stream is read: a command
+/// that is no longer needed (the work it fed stopped on an error) does not run on after it.
+/// Once the stream was read to its end, the command has exited and this does nothing.
+pub struct Stopper(std::sync::Arc<duct::ReaderHandle>);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
     }
 }
 
 impl Stream {
+    /// What stops this stream's command when dropped.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(std::sync::Arc::clone(&self.handle))
+    }
+
     /// After reading to the end: the command's own verdict, with its stderr on failure.
     pub fn finish(self) -> Result<(), ProcessError> {
         let output = self
@@ -497,7 +515,10 @@ impl Tool {
             command: command.clone(),
             source,
         })?;
-        Ok(Stream { handle, command })
+        Ok(Stream {
+            handle: std::sync::Arc::new(handle),
+            command,
+        })
     }
 }
 

@@ -559,6 +559,13 @@ impl Plan {
         Ok(images)
     }
 
+    /// Whether a build keeps the layers it pulled from a registry as pulled (and can leave
+    /// them out of its archive, see [`BaseBlobs`]): where this tool encodes every layer it
+    /// makes; BuildKit's own timestamp rewriting encodes them all again.
+    pub fn keeps_pulled_blobs(&self) -> bool {
+        self.settings.timestamps == Timestamps::Encoded
+    }
+
     /// The one registry image the base stands on, when there is one (a single-platform base
     /// whose stage starts `FROM` a registry image).
     pub fn base_registry_image(&self, docker: &Docker) -> Result<Option<RegistryImage>> {

@@ -77,6 +77,42 @@ pub fn inventory_of_image(
     result
 }
 
+/// The files of the registry image `image`, merged, read from `stream`: an OCI archive of an
+/// image of its layers as a builder exports it ([`Docker::export_pulled`]). Each layer is
+/// checked against its digest as it is read, and the layers against those `image`'s manifest
+/// lists, in order.
+pub fn registry_files_from(
+    mut stream: crate::engine::process::Stream,
+    image: &crate::ops::build::RegistryImage,
+) -> Result<layers::Merged> {
+    let label = crate::ui::escape(&image.pinned).into_owned();
+    let scan = match layers::scan_archive(&mut stream, &HashMap::new(), &mut |_| {}) {
+        Ok(scan) => {
+            stream.finish()?;
+            scan
+        }
+        Err(e) => {
+            // A failed export explains a broken stream better than the stream does; one still
+            // running is stopped when the stream is dropped.
+            if let Err(failed @ crate::engine::process::ProcessError::Failed { .. }) =
+                stream.finish()
+            {
+                return Err(failed.into());
+            }
+            return Err(scan_error(&label, e));
+        }
+    };
+    let read: Vec<&String> = scan.layers.iter().map(|(digest, _)| digest).collect();
+    if !read.iter().copied().eq(&image.layers) {
+        return Err(Error::Failed(format!(
+            "the builder gave {label} with other layers than its manifest lists ({} read, {} listed); the image it pulled is not the one its registry names",
+            read.len(),
+            image.layers.len()
+        )));
+    }
+    Ok(layers::Merged::of(&scan.layers))
+}
+
 /// Catalogues an archive file, reading its layers in parallel.
 pub fn inventory_of_file(
     path: &Path,

@@ -508,8 +508,10 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
         let release = |cache: &Path| release_with(cache, &[]);
         let cold = release(cache.path()).expect(0);
         let first = p.lock_text();
-        // The base just built: BuildKit exported the release without any of the base's layers,
-        // which were copied from the base's own archive.
+        // The base just built: BuildKit exported it without the registry image's layer, whose
+        // files were read from the builder beside the build, and the release without any of
+        // the base's layers: that one is in the engine, the others were copied from the base's
+        // own archive.
         let base_layers = toml::from_str::<toml::Value>(&first).unwrap()["image"]
             .as_array()
             .unwrap()
@@ -519,10 +521,15 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
             .as_array()
             .unwrap()
             .len();
+        let registry_read = "the registry image the base stands on, as the builder pulls it";
+        let registry_left_out = "exported without the registry image's 1 layer(s)";
         assert!(
-            cold.stderr.contains(&format!(
-                "exported without the base's layers: {base_layers} copied from the base's archive"
-            )),
+            cold.stderr.contains(registry_read)
+                && cold.stderr.contains(registry_left_out)
+                && cold.stderr.contains(&format!(
+                    "exported without the base's layers: {} copied from the base's archive",
+                    base_layers - 1
+                )),
             "{}",
             cold.stderr
         );
@@ -606,8 +613,9 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
         assert_eq!(p.lock_text(), lean, "{}", again.stderr);
 
         // A new base on the same registry image, whose files the first cache keeps merged:
-        // that image's blobs are neither exported, copied nor loaded again, and the lock is the
-        // one a machine without the cache writes, which reads them.
+        // that image's blobs are neither exported, copied, loaded nor read again. The lock is
+        // the one a machine without the cache writes, which reads them from the builder, and
+        // the one a release that reads them from the base's archive (`--archive`) writes.
         p.write(&[("requirements.txt", "numpy==2.0.0\n")]);
         p.git(&["add", "-A"]);
         git_at(
@@ -615,10 +623,9 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
             &["commit", "-q", "-m", "requirements"],
             "2024-07-01T12:00:00Z",
         );
-        let registry_left_out = "exported without the registry image's 1 layer(s)";
         let new_base = release(cache.path()).expect(0);
         assert!(
-            new_base.stderr.contains(registry_left_out),
+            new_base.stderr.contains(registry_left_out) && !new_base.stderr.contains(registry_read),
             "{}",
             new_base.stderr
         );
@@ -627,12 +634,28 @@ fn a_release_on_a_kept_base_does_not_save_it_on_either_engine() {
             .images
             .extend(locked_images(&with_cache).into_iter().map(|(name, _)| name));
         let elsewhere = tempfile::tempdir().unwrap();
-        let full = release_with(elsewhere.path(), &["--rebuild-base"]).expect(0);
+        let from_builder = release_with(elsewhere.path(), &["--rebuild-base"]).expect(0);
         assert!(
-            !full.stderr.contains(registry_left_out) && full.stderr.contains("came out identical"),
+            from_builder.stderr.contains(registry_read)
+                && from_builder.stderr.contains("came out identical"),
             "{}",
-            full.stderr
+            from_builder.stderr
         );
-        assert_eq!(p.lock_text(), with_cache, "{}", full.stderr);
+        assert_eq!(p.lock_text(), with_cache, "{}", from_builder.stderr);
+        let archived = tempfile::tempdir().unwrap();
+        let archive = archived.path().join("release.oci.tar");
+        let from_archive = release_with(
+            archived.path(),
+            &["--rebuild-base", "--archive", archive.to_str().unwrap()],
+        )
+        .expect(0);
+        assert!(
+            !from_archive.stderr.contains(registry_left_out)
+                && !from_archive.stderr.contains(registry_read)
+                && from_archive.stderr.contains("came out identical"),
+            "{}",
+            from_archive.stderr
+        );
+        assert_eq!(p.lock_text(), with_cache, "{}", from_archive.stderr);
     }
 }
