@@ -14,7 +14,8 @@
 #           release), then with what that release left in it (the registry image's manifest
 #           and merged files: a release of another base on the same registry image). The
 #           releases use a cache directory of their own (XDG_CACHE_HOME), never the user's.
-# Prints each time, the ratios, and where the kept release's time went (the time of each of its
+#           BENCH_ROUNDS rounds (3 unless set) of the three; the medians are the result.
+# Prints each time, the ratios, and where the releases' time went (the time of each of their
 # progress lines). Needs the test bed (scripts/testbed.sh). Not a test: the numbers depend on
 # the machine.
 set -euo pipefail
@@ -53,38 +54,66 @@ now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 build() { docker buildx build --progress=plain --provenance=false "$@" >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; exit 1; }; }
 
-# A release, its progress lines stamped with the seconds since its start. The stamps are
-# taken with bash's own clock ($EPOCHREALTIME, no process per line) and turned into seconds
-# afterwards: on a machine of two cores a `date` per line would slow the release it times.
+# Lines read, each stamped with the seconds since $1 (a $EPOCHREALTIME), into the file $2. The
+# stamps are bash's own clock: a `date` per line would slow, on two cores, the release it times.
+stamp() {
+  local start=$1 out=$2 line
+  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done >"$out.stamped"
+  awk -v start="$start" '{ at = $1; sub(/^[^ ]* /, ""); printf "%7.2fs  %s\n", at - start, $0 }' \
+    "$out.stamped" >"$out"
+  rm -f "$out.stamped"
+}
+
+# A release, its progress lines stamped with the seconds since its start.
 release() {
   local name=$1 start end status
   start=$EPOCHREALTIME
   set +e
-  (cd "$project" && NO_COLOR=1 "$bin" release 2>&1 >/dev/null) |
-    while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done >"$work/release-$name.stamped"
+  (cd "$project" && NO_COLOR=1 "$bin" release 2>&1 >/dev/null) | stamp "$start" "$work/release-$name.log"
   status=${PIPESTATUS[0]}
   end=$EPOCHREALTIME
   set -e
-  awk -v start="$start" '{ stamp = $1; sub(/^[^ ]* /, ""); printf "%7.2fs  %s\n", stamp - start, $0 }' \
-    "$work/release-$name.stamped" >"$work/release-$name.log"
   [ "$status" = 0 ] || { tail -30 "$work/release-$name.log" >&2; exit 1; }
   elapsed "$start" "$end"
 }
 
 # Cold: plain --no-cache of both, loaded, plus one docker save of the two; then the release.
-fresh
-start=$(now)
-build --no-cache -f "$project/docker/Dockerfile.base" -t "$image:base" "$project"
-build --no-cache -f "$project/docker/Dockerfile.release" -t "$image:plain" "$project"
-docker save -o "$work/plain.tar" "$image:base" "$image:plain"
-plain_cold=$(elapsed "$start" "$(now)")
-rm -f "$work/plain.tar"
+# Cold, BENCH_ROUNDS times (3 unless set), each round timing the peer and then both releases,
+# so that a slow moment of the machine falls on all three: plain --no-cache of both, loaded,
+# plus one docker save of the two; a release with the tool's cache empty; one with the cache
+# as that release left it. The medians are the result.
 export XDG_CACHE_HOME="$work/cache"
-fresh
-first=$(release first)
-fresh
-rm -f "$project/repro.lock"
-cold=$(release cold)
+rounds=${BENCH_ROUNDS:-3}
+# Every cold release of the one commit must lock the same images, whatever its cache held.
+digests=""
+same_digests() {
+  local now
+  now=$(grep -E '^(manifest|config)_digest = ' "$project/repro.lock")
+  [ -z "$digests" ] && digests=$now
+  [ "$now" = "$digests" ] || { echo "bench: release $1 locked other digests than the first" >&2; exit 1; }
+}
+plain_colds=() firsts=() colds=()
+for round in $(seq "$rounds"); do
+  fresh
+  start=$(now)
+  build --no-cache -f "$project/docker/Dockerfile.base" -t "$image:base" "$project"
+  build --no-cache -f "$project/docker/Dockerfile.release" -t "$image:plain" "$project"
+  docker save -o "$work/plain.tar" "$image:base" "$image:plain"
+  plain_colds+=("$(elapsed "$start" "$(now)")")
+  rm -f "$work/plain.tar"
+  fresh
+  rm -rf "$XDG_CACHE_HOME" "$project/repro.lock"
+  firsts+=("$(release "first-$round")")
+  same_digests "first-$round"
+  fresh
+  rm -f "$project/repro.lock"
+  colds+=("$(release "cold-$round")")
+  same_digests "cold-$round"
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+plain_cold=$(median "${plain_colds[@]}")
+first=$(median "${firsts[@]}")
+cold=$(median "${colds[@]}")
 
 # Kept: the code changes; the base stays (the cold release left it in the engine).
 echo "print('changed')" >>"$project/curvenet/train.py"
@@ -99,14 +128,15 @@ start=$(now)
 build --no-cache -f "$project/docker/Dockerfile.release" -t "$image:plain" "$project"
 plain_release_no_cache=$(elapsed "$start" "$(now)")
 
-printf 'cold: plain --no-cache of both + docker save %6.2fs\n' "$plain_cold"
-printf 'cold: docker repro release, its cache empty %6.2fs   %.2f x plain   (goal <= 1.3)\n' "$first" "$(echo "$first / $plain_cold" | bc -l)"
-printf 'cold: docker repro release, its cache kept  %6.2fs   %.2f x plain   (goal <= 1.3)\n' "$cold" "$(echo "$cold / $plain_cold" | bc -l)"
+echo "cold, $rounds rounds (seconds of each round; median); every cold release locked the same digests:"
+printf 'cold: plain --no-cache of both + docker save %s; %6.2fs\n' "${plain_colds[*]}" "$plain_cold"
+printf 'cold: docker repro release, its cache empty %s; %6.2fs   %.2f x plain   (goal <= 1.3)\n' "${firsts[*]}" "$first" "$(echo "$first / $plain_cold" | bc -l)"
+printf 'cold: docker repro release, its cache kept  %s; %6.2fs   %.2f x plain   (goal <= 1.3)\n' "${colds[*]}" "$cold" "$(echo "$cold / $plain_cold" | bc -l)"
 printf 'kept: plain buildx build of the release     %6.2fs   (--no-cache: %.2fs)\n' "$plain_release" "$plain_release_no_cache"
 printf 'kept: docker repro release, base kept       %6.2fs   +%.2fs over plain   (goal <= 2 s)\n' "$kept" "$(echo "$kept - $plain_release" | bc -l)"
 echo "where the kept release spent its time (seconds since its start, at each step):"
 cat "$work/release-kept.log"
-echo "where the cold release spent its time, its cache empty:"
-grep -v '^ *[0-9.]*s  #' "$work/release-first.log" || true
-echo "where the cold release spent its time, its cache kept:"
-grep -v '^ *[0-9.]*s  #' "$work/release-cold.log" || true
+echo "where the last round's cold release spent its time, its cache empty:"
+grep -v '^ *[0-9.]*s  #' "$work/release-first-$rounds.log" || true
+echo "where the last round's cold release spent its time, its cache kept:"
+grep -v '^ *[0-9.]*s  #' "$work/release-cold-$rounds.log" || true
