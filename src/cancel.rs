@@ -15,3 +15,18 @@ pub fn request() {
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }
+
+/// Waits for the thread `handle` to end and hands back what it returned, or `None` as soon as
+/// the user asks to stop: a thread blocked on a command that Ctrl-C does not reach (one in a
+/// process group of its own) must not hold the command that waits on it.
+pub fn join<T>(handle: std::thread::JoinHandle<T>) -> Option<std::thread::Result<T>> {
+    loop {
+        if handle.is_finished() {
+            return Some(handle.join());
+        }
+        if requested() {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -772,11 +772,13 @@ fn load_and_read(
         }
         // The base's packages, read while it was built on and loaded.
         if let (Role::Base, Some(reading)) = (b.role, base_read.take()) {
-            let read = reading.join().unwrap_or_else(|_| {
-                Err(Error::Failed(
-                    "internal error: reading the base's packages stopped".into(),
-                ))
-            })?;
+            let read = crate::cancel::join(reading)
+                .ok_or(Error::Interrupted)?
+                .unwrap_or_else(|_| {
+                    Err(Error::Failed(
+                        "internal error: reading the base's packages stopped".into(),
+                    ))
+                })?;
             known_layers.extend(read.known);
             base_scans = Some(read.scans.into_iter());
             registry_files = read.below;

@@ -685,9 +685,11 @@ impl Docker {
     ) -> Result<crate::engine::process::Stream> {
         let argv = export_pulled_argv(platform, builder, context);
         let dockerfile = format!("FROM {pinned}\n").into_bytes();
-        Ok(self
-            .tool
-            .stream_with(&argv, &Options::default(), Some(dockerfile))?)
+        let opts = Options {
+            stoppable: true,
+            ..Default::default()
+        };
+        Ok(self.tool.stream_with(&argv, &opts, Some(dockerfile))?)
     }
 
     pub fn push(&self, reference: &str) -> Result<()> {

@@ -158,6 +158,11 @@ pub struct Options {
     /// Hand each line the child writes on stderr to this, as it comes, instead of showing or
     /// capturing the stream whole; the last lines still go into the error of a failed command.
     pub stderr_lines: Option<LineSink>,
+    /// For a stream read in the background: the command leads a process group of its own,
+    /// which its [`Stopper`] kills whole (`docker buildx` is a child of `docker`, and would
+    /// outlive a `docker` killed alone). Ctrl-C in the terminal does not reach that group: the
+    /// stopper, dropped as the command that started it stops, ends it.
+    pub stoppable: bool,
 }
 
 /// Receives the lines of a child's stderr on a thread of their own (a build's progress).
@@ -415,6 +420,8 @@ pub struct Stream {
     /// still be stopped from this one.
     handle: std::sync::Arc<duct::ReaderHandle>,
     command: String,
+    /// Whether the command leads a process group of its own ([`Options::stoppable`]).
+    group: bool,
 }
 
 impl std::io::Read for Stream {
@@ -423,21 +430,37 @@ impl std::io::Read for Stream {
     }
 }
 
-/// Kills the command of a [`Stream`] when dropped, wherever the stream is read: a command
-/// that is no longer needed (the work it fed stopped on an error) does not run on after it.
-/// Once the stream was read to its end, the command has exited and this does nothing.
-pub struct Stopper(std::sync::Arc<duct::ReaderHandle>);
+/// Kills the command of a [`Stream`] when dropped, wherever the stream is read, with every
+/// process it started where it leads a process group of its own ([`Options::stoppable`]): a
+/// command that is no longer needed (the work it fed stopped on an error, or on Ctrl-C) does
+/// not run on after it. Once the command has exited, this does nothing.
+pub struct Stopper {
+    handle: std::sync::Arc<duct::ReaderHandle>,
+    group: bool,
+}
 
 impl Drop for Stopper {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if self.group && matches!(self.handle.try_wait(), Ok(None)) {
+            for pid in self.handle.pids() {
+                // SAFETY: kill(2) on the process group of a child this handle started and has
+                // not reaped (try_wait said it runs), so the group cannot be another's.
+                unsafe {
+                    libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+                }
+            }
+        }
+        let _ = self.handle.kill();
     }
 }
 
 impl Stream {
     /// What stops this stream's command when dropped.
     pub fn stopper(&self) -> Stopper {
-        Stopper(std::sync::Arc::clone(&self.handle))
+        Stopper {
+            handle: std::sync::Arc::clone(&self.handle),
+            group: self.group,
+        }
     }
 
     /// After reading to the end: the command's own verdict, with its stderr on failure.
@@ -511,6 +534,13 @@ impl Tool {
         for (k, v) in &opts.env {
             expr = expr.env(k, v);
         }
+        if opts.stoppable {
+            expr = expr.before_spawn(|cmd| {
+                use std::os::unix::process::CommandExt;
+                cmd.process_group(0);
+                Ok(())
+            });
+        }
         let handle = expr.reader().map_err(|source| ProcessError::Spawn {
             command: command.clone(),
             source,
@@ -518,6 +548,7 @@ impl Tool {
         Ok(Stream {
             handle: std::sync::Arc::new(handle),
             command,
+            group: opts.stoppable,
         })
     }
 }
@@ -684,6 +715,36 @@ mod tests {
             err.to_string(),
             "`docker --context ci image inspect -- 'my image'` failed (exit status 3): first | Cannot connect to the Docker daemon"
         );
+    }
+
+    /// The stream is read on another thread, as a background read is; the command's shell
+    /// starts a `sleep` that holds the pipe too, as `docker` starts `docker-buildx`: the
+    /// stopper ends both, so the read ends, long before the sleep would.
+    #[test]
+    fn a_stopper_ends_a_stoppable_stream_and_what_its_command_started() {
+        let (_dir, tool) = fake("echo started; sleep 600; echo never");
+        let opts = Options {
+            stoppable: true,
+            ..Default::default()
+        };
+        let mut stream = tool.stream_with(&["x"], &opts, None).unwrap();
+        let stopper = stream.stopper();
+        let reader = std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = std::io::Read::read_to_string(&mut stream, &mut out);
+            out
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        drop(stopper);
+        let waited = std::time::Instant::now();
+        while !reader.is_finished() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "the read did not end: the sleep still holds the pipe"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(reader.join().unwrap(), "started\n");
     }
 
     #[test]
