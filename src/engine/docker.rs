@@ -763,8 +763,6 @@ pub fn registry_answer(stderr: &str, reference: &str) -> RegistryAnswer {
     }
 }
 
-/// The configs in what `imagetools inspect --format '{{json .Image}}'` prints: one config (it
-/// has `rootfs`), or an object of configs by platform.
 /// The argv of [`Docker::export_pulled`]: the Dockerfile on stdin, the archive on stdout,
 /// BuildKit's plain log on stderr (`--quiet` could print an image ID into the archive).
 fn export_pulled_argv(platform: &str, builder: &str, context: &Path) -> Vec<String> {
@@ -788,6 +786,8 @@ fn export_pulled_argv(platform: &str, builder: &str, context: &Path) -> Vec<Stri
     argv
 }
 
+/// The configs in what `imagetools inspect --format '{{json .Image}}'` prints: one config (it
+/// has `rootfs`), or an object of configs by platform.
 fn image_configs_of(parsed: serde_json::Value) -> Option<Vec<serde_json::Value>> {
     match parsed {
         config @ serde_json::Value::Object(_) if config.get("rootfs").is_some() => {
