@@ -20,6 +20,8 @@
 # the machine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/stamp.sh
+. "$root/bench/stamp.sh"
 image=keptbench
 cd "$root"
 cargo build --release --locked --quiet
@@ -54,22 +56,12 @@ now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 build() { docker buildx build --progress=plain --provenance=false "$@" >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; exit 1; }; }
 
-# Lines read, each stamped with the seconds since $1 (a $EPOCHREALTIME), into the file $2. The
-# stamps are bash's own clock: a `date` per line would slow, on two cores, the release it times.
-stamp() {
-  local start=$1 out=$2 line
-  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done >"$out.stamped"
-  awk -v start="$start" '{ at = $1; sub(/^[^ ]* /, ""); printf "%7.2fs  %s\n", at - start, $0 }' \
-    "$out.stamped" >"$out"
-  rm -f "$out.stamped"
-}
-
 # A release, its progress lines stamped with the seconds since its start.
 release() {
   local name=$1 start end status
   start=$EPOCHREALTIME
   set +e
-  (cd "$project" && NO_COLOR=1 "$bin" release 2>&1 >/dev/null) | stamp "$start" "$work/release-$name.log"
+  (cd "$project" && NO_COLOR=1 "$bin" release 2>&1 >/dev/null) | stamp "$start" "$work/release-$name.log" 2
   status=${PIPESTATUS[0]}
   end=$EPOCHREALTIME
   set -e

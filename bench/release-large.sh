@@ -26,6 +26,8 @@
 # cannot fetch the wheels or hold the torch images.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/stamp.sh
+. "$root/bench/stamp.sh"
 cache=${BENCH_CACHE:-/var/cache/docker-repro-bench}
 port=${BENCH_PORT:-8090}
 bridge=${BENCH_BRIDGE:-172.17.0.1}
@@ -117,16 +119,6 @@ plain_done=$(now)
 plain=$(elapsed "$start" "$plain_done")
 plain_base=$(elapsed "$start" "$base_done")
 
-# Lines read, each stamped with the seconds since $1 (a $EPOCHREALTIME), into the file $2. The
-# stamps are bash's own clock: a `date` per line would slow, on two cores, the release it times.
-stamp() {
-  local start=$1 out=$2 line
-  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done >"$out.stamped"
-  awk -v start="$start" '{ at = $1; sub(/^[^ ]* /, ""); printf "%7.1fs  %s\n", at - start, $0 }' \
-    "$out.stamped" >"$out"
-  rm -f "$out.stamped"
-}
-
 # docker repro release with the given compression; its time, and each of its steps stamped
 # with the seconds since its start (its own steps, ==>, and BuildKit's export steps, which say
 # how long they took): where the time goes.
@@ -137,7 +129,7 @@ release() {
   start=$EPOCHREALTIME
   set +e
   (cd "$project" && NO_COLOR=1 "$bin" release --compression "$compression" --format json 2>&1 >"$work/summary.json") |
-    stamp "$start" "$work/release-$compression.log"
+    stamp "$start" "$work/release-$compression.log" 1
   status=${PIPESTATUS[0]}
   end=$EPOCHREALTIME
   set -e
@@ -162,7 +154,7 @@ git -C "$project" -c user.name=Bench -c user.email=bench@example.org commit -qam
 start=$EPOCHREALTIME
 set +e
 (cd "$project" && NO_COLOR=1 "$bin" release --compression "$last" 2>&1 >/dev/null) |
-  stamp "$start" "$work/release-kept.log"
+  stamp "$start" "$work/release-kept.log" 1
 status=${PIPESTATUS[0]}
 kept_end=$EPOCHREALTIME
 set -e
