@@ -1020,11 +1020,11 @@ fn read_registry_image(
     let image = image.clone();
     let reading = std::thread::spawn(move || {
         let files = read::registry_files_from(stream, &image).map_err(|e| match e {
-            Error::Failed(why) => Error::Failed(format!(
+            Error::Interrupted => Error::Interrupted,
+            why => Error::Failed(format!(
                 "reading the packages of {}, the registry image the base stands on, from the builder: {why}",
                 crate::ui::escape(&image.pinned)
             )),
-            other => other,
         })?;
         if let Some(scans) = crate::ops::kept::MergedScans::open() {
             scans.put(&image.manifest_digest, &files);

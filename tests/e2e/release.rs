@@ -1155,6 +1155,86 @@ fn a_release_that_fails_after_its_new_base_was_loaded_puts_the_base_tags_back() 
     assert_eq!(p.lock_text(), first, "the old lock is left as it was");
 }
 
+/// A machine's first release reads the registry image its base stands on from the builder,
+/// beside the base's build. Where that export fails (here a `docker` on PATH that fails it and
+/// passes every other command to the real one), the release stops in one line that names the
+/// image and the builder's error, exit 1: no lock, and the base's tags are put back.
+#[test]
+fn a_first_release_whose_registry_image_cannot_be_read_says_so_and_writes_nothing() {
+    let _serial = serial();
+    let _tags = RemoveTags("regread");
+    let p = Project::new(
+        "regread",
+        &[
+            (
+                "docker/Dockerfile.base",
+                &format!(
+                    "FROM {}\nARG SOURCE_DATE_EPOCH\nCOPY requirements.txt /env/requirements.txt\n",
+                    busybox()
+                ),
+            ),
+            (
+                "docker/Dockerfile.release",
+                "FROM regread:base\nCOPY code /workspace/code\n",
+            ),
+            ("requirements.txt", "numpy==1.26.4\n"),
+            ("code/train.py", "print('v1')\n"),
+            (".dockerignore", ".git\n"),
+        ],
+    );
+    let real = which::which("docker").unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let wrapper = bin.path().join("docker");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in\n*\"--file - \"*) echo 'ERROR: failed to solve: the export broke' >&2; exit 1;;\nesac\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // A cache of its own, empty: this machine has never read the registry image.
+    let cache = tempfile::tempdir().unwrap();
+    let out = docker_cmd(&p.dir, &["repro", "release"])
+        .env("PATH", path_with(bin.path()))
+        .env("XDG_CACHE_HOME", cache.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "error: reading the packages of 127.0.0.1:5000/repro-test/busybox@sha256:"
+        ) && last.contains(", the registry image the base stands on, from the builder: ")
+            && last.contains("ERROR: failed to solve: the export broke"),
+        "{stderr}"
+    );
+    assert!(!p.dir.join("repro.lock").exists(), "{stderr}");
+    let tags = docker(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "regread",
+    ])
+    .stdout;
+    assert!(tags.trim().is_empty(), "tags left behind: {tags}");
+    // The export's argv names its context inside the release's work directory: gone too.
+    let context = last
+        .split_whitespace()
+        .find(|word| word.ends_with("/registry-context`"))
+        .map(|word| word.trim_end_matches('`'))
+        .unwrap_or_else(|| panic!("no context in: {last}"));
+    let work = std::path::Path::new(context).parent().unwrap();
+    assert!(!work.exists(), "{} left behind", work.display());
+}
+
 /// Ctrl-C while the release is built on a new base the engine holds already: the base's tags
 /// are put back (the commands that do it run after the interrupt), exit 130, the old lock kept.
 #[test]
