@@ -146,9 +146,11 @@ A base whose inputs have the fingerprint of the last lock's base is kept, not bu
 the locked digest from the engine or its registry. Where the engine holds it, it is neither \
 saved, exported nor read again: its manifest, config and merged package files are kept in \
 $XDG_CACHE_HOME/docker-repro (~/.cache/docker-repro) by the release that built or read it. \
-A base just built is exported and loaded without the layers of the registry image it stands on, \
-which BuildKit has pulled into the engine; their packages are read once per machine, from the \
-builder while the base is built, and kept there too. \
+Where the builder reads the engine's store (the docker driver on the containerd store) and no \
+--archive is asked for, a single-platform base just built is exported and loaded without the \
+layers of the registry image it stands on, which BuildKit has pulled into the engine; their \
+packages are read from the builder while the base is built, and kept there too, so once per \
+machine. \
 Defaults can be set in repro.toml under [release] (image, file, base_file, context, tags, target, \
 platform, builder, lock, build_args, secrets, ssh, network, add_hosts, shm_size, ulimits, \
 build_contexts); flags override it.\n\n\

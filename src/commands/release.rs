@@ -1006,9 +1006,14 @@ fn read_registry_image(
 ) -> Result<(Stopper, std::thread::JoinHandle<Result<Merged>>)> {
     let context = work.join("registry-context");
     std::fs::create_dir_all(&context).map_err(|e| Error::io(&context, e))?;
+    let scans = crate::ops::kept::MergedScans::open();
     ui.progress(&format!(
-        "reading the packages of {}, the registry image the base stands on, as the builder pulls it (once: this machine keeps them for the next base on it)",
-        crate::ui::escape(&image.pinned)
+        "reading the packages of {}, the registry image the base stands on, as the builder pulls it ({})",
+        crate::ui::escape(&image.pinned),
+        match scans {
+            Some(_) => "once: this machine keeps them for the next base on it",
+            None => "neither XDG_CACHE_HOME nor HOME names a directory to keep them in for the next base on it",
+        }
     ));
     let stream = docker.export_pulled(
         &image.pinned,
@@ -1022,11 +1027,11 @@ fn read_registry_image(
         let files = read::registry_files_from(stream, &image).map_err(|e| match e {
             Error::Interrupted => Error::Interrupted,
             why => Error::Failed(format!(
-                "reading the packages of {}, the registry image the base stands on, from the builder: {why}",
+                "reading the packages of {}, the registry image the base stands on, from the builder: {why}; release with --archive FILE to have them read from the base's own archive instead",
                 crate::ui::escape(&image.pinned)
             )),
         })?;
-        if let Some(scans) = crate::ops::kept::MergedScans::open() {
+        if let Some(scans) = &scans {
             scans.put(&image.manifest_digest, &files);
         }
         Ok(files)
@@ -1115,9 +1120,25 @@ fn build_images<'a>(
         &progress,
     )?;
     let (registry_export, below) = match (registry_read, registry_files) {
-        (Some((stopper, reading)), _) => (Some(stopper), Below::Reading(reading)),
+        // An export that failed at once stops the release before the release is built.
+        (Some((_, reading)), _) if base.pulled.left_out && reading.is_finished() => {
+            match reading.join() {
+                Ok(Ok(files)) => (None, Below::Kept(files)),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(Error::Failed(
+                        "internal error: reading the registry image's packages stopped".into(),
+                    ))
+                }
+            }
+        }
+        (Some((stopper, reading)), _) if base.pulled.left_out => {
+            (Some(stopper), Below::Reading(reading))
+        }
         (None, Some(files)) if base.pulled.left_out => (None, Below::Kept(files.clone())),
-        (None, _) => (None, Below::None),
+        // Not left out after all (the base pulled none of them): the base's archive holds that
+        // image's blobs, read with its own, and an export still running is stopped.
+        _ => (None, Below::None),
     };
     let base_read = read_beside(&base, below, &tags(Role::Base), ui);
     // The base's tags as they were before it was loaded: put back if the release stops before

@@ -424,6 +424,13 @@ pub struct Stream {
     group: bool,
 }
 
+/// A stream dropped before its end stops its command (and its group: see [`Stopper`]).
+impl Drop for Stream {
+    fn drop(&mut self) {
+        stop(&self.handle, self.group);
+    }
+}
+
 impl std::io::Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         (&*self.handle).read(buf)
@@ -441,17 +448,26 @@ pub struct Stopper {
 
 impl Drop for Stopper {
     fn drop(&mut self) {
-        if self.group && matches!(self.handle.try_wait(), Ok(None)) {
-            for pid in self.handle.pids() {
-                // SAFETY: kill(2) on the process group of a child this handle started and has
-                // not reaped (try_wait said it runs), so the group cannot be another's.
-                unsafe {
-                    libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
-                }
+        stop(&self.handle, self.group);
+    }
+}
+
+/// Kills a stream's command, and the process group it leads where `group`. Never waits on
+/// anything but the command itself: a process of its group that holds its stderr open must
+/// not hold this.
+fn stop(handle: &duct::ReaderHandle, group: bool) {
+    if group {
+        for pid in handle.pids() {
+            // SAFETY: kill(2) on the process group the command leads. While a process of it
+            // runs, its ID names no other group; once they have all ended, the signal finds
+            // none (ESRCH), short of the kernel handing that ID to a new group in between,
+            // which takes it cycling through every process ID.
+            unsafe {
+                libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
             }
         }
-        let _ = self.handle.kill();
     }
+    let _ = handle.kill();
 }
 
 impl Stream {
@@ -464,7 +480,7 @@ impl Stream {
     }
 
     /// After reading to the end: the command's own verdict, with its stderr on failure.
-    pub fn finish(self) -> Result<(), ProcessError> {
+    pub fn finish(mut self) -> Result<(), ProcessError> {
         let output = self
             .handle
             .try_wait()
@@ -473,19 +489,18 @@ impl Stream {
                 source,
             })?
             .cloned();
+        let command = std::mem::take(&mut self.command);
         match output {
             Some(out) if out.status.success() => Ok(()),
             Some(out) => Err(ProcessError::Failed {
-                command: self.command,
+                command,
                 status: out
                     .status
                     .code()
                     .map_or("killed by a signal".into(), |c| format!("exit status {c}")),
                 stderr: quoted_stderr(&out.stderr),
             }),
-            None => Err(ProcessError::Interrupted {
-                command: self.command,
-            }),
+            None => Err(ProcessError::Interrupted { command }),
         }
     }
 }

@@ -85,12 +85,13 @@ pub fn registry_files_from(
     mut stream: crate::engine::process::Stream,
     image: &crate::ops::build::RegistryImage,
 ) -> Result<layers::Merged> {
-    let label = crate::ui::escape(&image.pinned).into_owned();
     let scan = match layers::scan_archive(&mut stream, &HashMap::new(), &mut |_| {}) {
         Ok(scan) => {
             stream.finish()?;
             scan
         }
+        // Stopped by Ctrl-C, whatever the export says after.
+        Err(_) if crate::cancel::requested() => return Err(Error::Interrupted),
         Err(e) => {
             // A failed export explains a broken stream better than the stream does; one still
             // running is stopped when the stream is dropped.
@@ -99,13 +100,13 @@ pub fn registry_files_from(
             {
                 return Err(failed.into());
             }
-            return Err(scan_error(&label, e));
+            return Err(scan_error("its export", e));
         }
     };
     let read: Vec<&String> = scan.layers.iter().map(|(digest, _)| digest).collect();
     if !read.iter().copied().eq(&image.layers) {
         return Err(Error::Failed(format!(
-            "the builder gave {label} with other layers than its manifest lists ({} read, {} listed); the image it pulled is not the one its registry names",
+            "the builder exported other layers than the image's manifest lists ({} read, {} listed; it may hold them in another compression)",
             read.len(),
             image.layers.len()
         )));
