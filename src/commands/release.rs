@@ -869,10 +869,10 @@ fn load_and_read(
     Ok((images, sboms))
 }
 
-/// Keeps merged files for the next release ([`MergedScans`]): of a base just read (returned,
-/// for the release on it), and of the registry image it stands on where the base's scan read
-/// that image's layers; or, where a release on a base the engine holds read the base's
-/// layers, of those.
+/// Keeps merged files for the next release ([`MergedScans`]): of a base just read, on the
+/// files of the registry image it stands on where they were read apart (returned, for the
+/// release on it); or, where a release on a base the engine holds read the base's layers, of
+/// those. The registry image's own are kept where they are read ([`read_registry_image`]).
 fn remember_files(
     role: Role,
     image: &crate::image::oci::OciImage,
@@ -895,12 +895,6 @@ fn remember_files(
             let merged = Merged::of_image(&image.layers, &scan.layers, below);
             if let Some(scans) = &scans {
                 scans.put(&image.manifest_digest, &merged);
-                let registry = in_engine.and_then(|base| base.registry.as_ref());
-                if let (Some(registry), None) = (registry, below) {
-                    if let Some(lowest) = lowest(&registry.layers) {
-                        scans.put(&registry.manifest_digest, &Merged::of(lowest));
-                    }
-                }
             }
             Some(merged)
         }
@@ -1052,9 +1046,6 @@ struct InEngine {
     /// A base just built without the blobs of the registry image it stands on, whose files
     /// its scan takes merged ([`BaseScans::below`]): the release's archive lacks them too.
     registry_left_out: bool,
-    /// The registry image a base just built stands on, whose merged files are kept where the
-    /// base's scan read its layers.
-    registry: Option<crate::ops::build::RegistryImage>,
 }
 
 /// Builds the base (unless one is `kept`) and the release. Where the builder reads the
@@ -1089,7 +1080,6 @@ fn build_images<'a>(
                     merged,
                     order: k.order.clone(),
                     registry_left_out: false,
-                    registry: None,
                 })
             }
             _ => None,
@@ -1188,7 +1178,6 @@ fn build_images<'a>(
                 merged: None,
                 order: None,
                 registry_left_out: base.pulled.left_out,
-                registry: registry.map(|(image, _)| image.clone()),
             });
             let pin = match pin {
                 Some(pin) => pin,
