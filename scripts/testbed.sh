@@ -210,7 +210,8 @@ http:
   addr: $REGISTRY
 CFG
   log "starting docker-registry on $REGISTRY"
-  nohup docker-registry serve "$CACHE/registry.yml" >/var/log/docker-repro-registry.log 2>&1 &
+  # Appended: a failed run's requests stay readable after the registry is started again.
+  nohup docker-registry serve "$CACHE/registry.yml" >>/var/log/docker-repro-registry.log 2>&1 &
   for _ in $(seq 1 30); do curl -fsS "http://$REGISTRY/v2/" >/dev/null 2>&1 && return 0; sleep 1; done
   log "registry did not come up; see /var/log/docker-repro-registry.log"; exit 1
 }

@@ -403,6 +403,113 @@ pub fn publish(image: &str, tag: &str) {
     docker(&["image", "rm", tag]);
 }
 
+/// Builds `context` as users build and push it (an index with the `mode=min` provenance
+/// attestation that buildx adds by default to a push, though not to an archive, so it is asked
+/// for here; `platforms` when not empty) and pushes it to the loopback registry as `tag`,
+/// leaving nothing in the engine. Returns the repository and the digest pushed.
+///
+/// The build is exported as an OCI archive and pushed from it one request at a time: blobs,
+/// then each manifest by digest, children first, then the tag on the root. `docker push` or
+/// buildx's `--push` would send every manifest of the index to the tag, several at once
+/// (containerd 1.7's pusher, under Docker 26), and the registry rewrites a tag's link file in
+/// place (truncate, then write): a HEAD of the tag that lands between the two reads it empty
+/// and gets a 500, which fails the push. (The docker driver cannot push by digest.)
+pub fn push_built(context: &Path, tag: &str, platforms: &[&str]) -> (String, String) {
+    let (repository, tag_name) = tag.rsplit_once(':').unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("image.tar");
+    let output = format!("type=oci,dest={}", archive.display());
+    let mut args = vec!["buildx", "build", "-q", "--provenance=mode=min"];
+    args.extend(["--output", &output]);
+    let platform_list = platforms.join(",");
+    if !platforms.is_empty() {
+        args.extend(["--platform", &platform_list]);
+    }
+    args.push(context.to_str().unwrap());
+    docker(&args);
+    let mut blobs = std::collections::HashMap::new();
+    let mut layout = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    for entry in layout.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        blobs.insert(name, bytes);
+    }
+    let index: serde_json::Value = serde_json::from_slice(&blobs["index.json"]).unwrap();
+    let root = &index["manifests"][0];
+    let path = repository.strip_prefix(&format!("{REGISTRY}/")).unwrap();
+    let pusher = LayoutPusher {
+        base: format!("http://{REGISTRY}/v2/{path}"),
+        blobs,
+    };
+    let digest = pusher.manifest(root);
+    pusher.put_manifest(root, tag_name);
+    (repository.to_string(), digest)
+}
+
+/// An OCI layout's files (by path in its archive) and the repository they are pushed to.
+struct LayoutPusher {
+    base: String,
+    blobs: std::collections::HashMap<String, Vec<u8>>,
+}
+
+impl LayoutPusher {
+    fn bytes(&self, descriptor: &serde_json::Value) -> &[u8] {
+        let digest = descriptor["digest"].as_str().unwrap();
+        &self.blobs[&format!("blobs/{}", digest.replace(':', "/"))]
+    }
+
+    /// Pushes what `descriptor` names and everything under it; returns its digest.
+    fn manifest(&self, descriptor: &serde_json::Value) -> String {
+        let manifest: serde_json::Value = serde_json::from_slice(self.bytes(descriptor)).unwrap();
+        for child in manifest["manifests"].as_array().into_iter().flatten() {
+            self.manifest(child);
+        }
+        let blobs = manifest["layers"].as_array().into_iter().flatten();
+        for blob in blobs.chain(manifest.get("config")) {
+            self.blob(blob);
+        }
+        let digest = descriptor["digest"].as_str().unwrap();
+        self.put_manifest(descriptor, digest);
+        digest.to_string()
+    }
+
+    fn put_manifest(&self, descriptor: &serde_json::Value, reference: &str) {
+        ureq::put(&format!("{}/manifests/{reference}", self.base))
+            .set("Content-Type", descriptor["mediaType"].as_str().unwrap())
+            .send_bytes(self.bytes(descriptor))
+            .unwrap();
+    }
+
+    fn blob(&self, descriptor: &serde_json::Value) {
+        let digest = descriptor["digest"].as_str().unwrap();
+        if ureq::head(&format!("{}/blobs/{digest}", self.base))
+            .call()
+            .is_ok()
+        {
+            return;
+        }
+        let started = ureq::post(&format!("{}/blobs/uploads/", self.base))
+            .call()
+            .unwrap();
+        let location = started.header("Location").unwrap();
+        let location = if location.starts_with('/') {
+            format!("http://{REGISTRY}{location}")
+        } else {
+            location.to_string()
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        ureq::put(&format!("{location}{separator}digest={digest}"))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(self.bytes(descriptor))
+            .unwrap();
+    }
+}
+
+/// The manifest types the registry is asked for (an Accept header).
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
 /// Someone pushes another image (`from` plus a file at `marker`) under an existing tag.
 pub fn move_tag(tag: &str, from: &str, marker: &str) {
     let other = tempfile::tempdir().unwrap();
@@ -459,12 +566,11 @@ impl Drop for PushedRepository {
             Ok(Ok(text)) => serde_json::from_str(&text).unwrap_or_default(),
             _ => return,
         };
-        let accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
         for tag in tags["tags"].as_array().into_iter().flatten() {
             let Some(tag) = tag.as_str() else { continue };
             // A tag whose manifest went with an earlier tag's delete is gone already.
             let Ok(head) = ureq::head(&format!("{base}/manifests/{tag}"))
-                .set("Accept", accept)
+                .set("Accept", MANIFEST_TYPES)
                 .call()
             else {
                 continue;

@@ -35,21 +35,7 @@ fn pushed_only(dir: &std::path::Path, tag: &str) -> (String, String) {
         ),
     )
     .unwrap();
-    docker(&[
-        "buildx",
-        "build",
-        "-q",
-        "--push",
-        "-t",
-        tag,
-        dir.to_str().unwrap(),
-    ]);
-    let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
-    let raw = docker(&["buildx", "imagetools", "inspect", "--raw", tag]).stdout;
-    use sha2::Digest as _;
-    let digest = format!("sha256:{:x}", sha2::Sha256::digest(raw.as_bytes()));
-    let repository = tag.rsplit_once(':').unwrap().0.to_string();
-    (repository, digest)
+    push_built(dir, tag, &[])
 }
 
 /// A registry that answers as the loopback one does (through curl), except that the blob
@@ -226,25 +212,16 @@ fn an_image_only_in_a_registry_is_read_by_digest_without_pulling_it() {
     .unwrap();
     let multi_tag = format!("{repository}:multi");
     // COPY only: no step runs, so no emulation is needed.
-    docker(&[
-        "buildx",
-        "build",
-        "-q",
-        "--push",
-        "--platform",
-        "linux/amd64,linux/arm64",
-        "-t",
-        &multi_tag,
-        multi.to_str().unwrap(),
-    ]);
-    let _ = Command::new("docker")
-        .args(["rmi", "-f", &multi_tag])
-        .output();
+    let (_, multi_digest) = push_built(&multi, &multi_tag, &["linux/amd64", "linux/arm64"]);
     let multi_raw = docker(&["buildx", "imagetools", "inspect", "--raw", &multi_tag]).stdout;
-    let multi_digest = {
-        use sha2::Digest as _;
-        format!("sha256:{:x}", sha2::Sha256::digest(multi_raw.as_bytes()))
-    };
+    assert_eq!(
+        multi_digest,
+        {
+            use sha2::Digest as _;
+            format!("sha256:{:x}", sha2::Sha256::digest(multi_raw.as_bytes()))
+        },
+        "the tag names the index pushed"
+    );
     let _multi_pushed = PushedIndex(repository.clone(), multi_digest.clone());
     let multi_pinned = format!("{repository}@{multi_digest}");
     assert!(!in_engine(&multi_pinned));
