@@ -1339,7 +1339,12 @@ fn push_and_check(
         if pushed_names.insert(image.name.clone()) {
             for tag in tags(image.role) {
                 ui.progress(&format!("pushing {tag}"));
-                docker.push(&tag)?;
+                docker.push(&tag, &|status, left| {
+                    ui.warn(&format!(
+                        "the registry answered {status} (a server error) while {tag} was pushed; pushing it again ({left} {} left)",
+                        if left == 1 { "try" } else { "tries" }
+                    ))
+                })?;
                 if tag != image.name {
                     check_tag_served(docker, &tag, image, platform)?;
                 }

@@ -692,11 +692,64 @@ impl Docker {
         Ok(self.tool.stream_with(&argv, &opts, Some(dockerfile))?)
     }
 
-    pub fn push(&self, reference: &str) -> Result<()> {
-        self.tool
-            .run_with(&["push", "--quiet", "--", reference], &self.transfer())?;
-        Ok(())
+    /// Pushes `reference`. A push the registry failed with a server error (5xx) is tried
+    /// again, [`PUSH_TRIES`] times in all, and `retrying` is told the status each time: a push
+    /// is idempotent, and a registry can fail one of the requests a push makes at once (Docker
+    /// 26 sends every manifest of an index to the tag together, and distribution 2.8 rewrites a
+    /// tag's link file in place, so a read of the tag between two writes fails with a 500).
+    pub fn push(&self, reference: &str, retrying: &dyn Fn(u16, u32)) -> Result<()> {
+        let argv = ["push", "--quiet", "--", reference];
+        let mut tries = 1;
+        loop {
+            let failure = match self.tool.run_with(&argv, &self.transfer()) {
+                Ok(_) => return Ok(()),
+                Err(failure) => failure,
+            };
+            let status = match &failure {
+                ProcessError::Failed { stderr, .. } => registry_server_error(stderr),
+                _ => None,
+            };
+            match status {
+                Some(status) if tries < PUSH_TRIES => {
+                    retrying(status, PUSH_TRIES - tries);
+                    std::thread::sleep(PUSH_PAUSE * tries);
+                    if crate::engine::process::interrupted() {
+                        return Err(Error::Interrupted);
+                    }
+                    tries += 1;
+                }
+                _ => return Err(failure.into()),
+            }
+        }
     }
+}
+
+/// How many times a push is tried in all when its registry answers with a server error.
+pub const PUSH_TRIES: u32 = 3;
+
+/// The pause before a push's second try (twice that before its third): a registry that failed
+/// a request gets a moment. Short in unit tests, which try on a fake docker.
+#[cfg(not(test))]
+const PUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+#[cfg(test)]
+const PUSH_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The server error (5xx) a registry answered a failed push's request with, from what docker
+/// printed: containerd's "unexpected status from HEAD request to URL: 500 Internal Server
+/// Error", or the classic store's "received unexpected HTTP status: 502 Bad Gateway". A port
+/// in the URL (`:5000/`) is not a status: the status follows ": ".
+pub fn registry_server_error(stderr: &str) -> Option<u16> {
+    stderr
+        .lines()
+        .filter(|line| line.to_ascii_lowercase().contains("unexpected"))
+        .flat_map(|line| line.match_indices(": ").map(move |(at, _)| &line[at + 2..]))
+        .find_map(|after| {
+            let code = after.get(..3)?;
+            let ends = matches!(after[3..].chars().next(), None | Some(' '));
+            let status: u16 = code.parse().ok()?;
+            ((500..600).contains(&status) && ends && code.bytes().all(|b| b.is_ascii_digit()))
+                .then_some(status)
+        })
 }
 
 /// What a failed registry lookup means.
@@ -877,6 +930,87 @@ pub fn parse_buildx_inspect(text: &str) -> (String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registry_server_error_is_read_from_what_docker_printed() {
+        let containerd = "failed to push 127.0.0.1:5000/lab/exp:1: unexpected status from HEAD request to http://127.0.0.1:5000/v2/lab/exp/manifests/1: 500 Internal Server Error";
+        assert_eq!(registry_server_error(containerd), Some(500));
+        let classic = "received unexpected HTTP status: 502 Bad Gateway";
+        assert_eq!(registry_server_error(classic), Some(502));
+        assert_eq!(registry_server_error("unexpected status: 503"), Some(503));
+        // Not a server error: the registry refused, or did not find, or a port looks like one.
+        let refused = "unexpected status from PUT request to http://127.0.0.1:5000/v2/x/blobs/uploads/: 401 Unauthorized";
+        assert_eq!(registry_server_error(refused), None);
+        let port = "unexpected status from HEAD request to http://lab:5000/v2/x/manifests/1: 404 Not Found";
+        assert_eq!(registry_server_error(port), None);
+        assert_eq!(registry_server_error("denied: 500 MB quota exceeded"), None);
+        assert_eq!(registry_server_error("unexpected status: 5000 parts"), None);
+        assert_eq!(registry_server_error(""), None);
+    }
+
+    /// A docker whose first `fails` pushes print `message` and exit 1; each call is counted.
+    fn docker_failing(fails: u32, message: &str) -> (tempfile::TempDir, Docker) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("calls");
+        let script = format!(
+            "#!/bin/sh\necho x >> '{}'\n[ $(wc -l < '{}') -gt {fails} ] && exit 0\necho '{message}' >&2\nexit 1\n",
+            count.display(),
+            count.display()
+        );
+        let path = dir.path().join("docker");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let docker = Docker {
+            tool: Tool::at(&path, "docker"),
+            lookup: Deadline::lookup().unwrap(),
+            transfer: Deadline::transfer("a push").unwrap(),
+        };
+        (dir, docker)
+    }
+
+    fn calls(dir: &tempfile::TempDir) -> usize {
+        std::fs::read_to_string(dir.path().join("calls"))
+            .unwrap()
+            .lines()
+            .count()
+    }
+
+    const SERVER_ERROR: &str =
+        "unexpected status from HEAD request to http://lab/v2/x/manifests/1: 500 Internal Server Error";
+
+    #[test]
+    fn a_push_the_registry_failed_with_a_server_error_is_tried_again() {
+        let (dir, docker) = docker_failing(2, SERVER_ERROR);
+        let told = std::sync::Mutex::new(Vec::new());
+        docker
+            .push("lab/x:1", &|status, left| {
+                told.lock().unwrap().push((status, left))
+            })
+            .unwrap();
+        assert_eq!(calls(&dir), 3);
+        assert_eq!(*told.lock().unwrap(), [(500, 2), (500, 1)]);
+    }
+
+    #[test]
+    fn a_push_fails_after_its_last_try_with_the_registry_answer() {
+        let (dir, docker) = docker_failing(PUSH_TRIES, SERVER_ERROR);
+        let failure = docker.push("lab/x:1", &|_, _| {}).unwrap_err().to_string();
+        assert_eq!(calls(&dir), PUSH_TRIES as usize);
+        assert!(failure.contains("500 Internal Server Error"), "{failure}");
+    }
+
+    #[test]
+    fn a_push_refused_for_another_reason_is_tried_once() {
+        let (dir, docker) = docker_failing(1, "unauthorized: authentication required");
+        let told = std::sync::Mutex::new(0);
+        let failure = docker
+            .push("lab/x:1", &|_, _| *told.lock().unwrap() += 1)
+            .unwrap_err()
+            .to_string();
+        assert_eq!((calls(&dir), *told.lock().unwrap()), (1, 0));
+        assert!(failure.contains("unauthorized"), "{failure}");
+    }
 
     #[test]
     fn export_pulled_reads_the_dockerfile_from_stdin_and_forces_no_compression() {

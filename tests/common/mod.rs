@@ -91,7 +91,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -509,6 +509,29 @@ impl LayoutPusher {
 
 /// The manifest types the registry is asked for (an Accept header).
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// A directory with a `docker` that answers the arms of a shell `case "$*"` in `cases` itself
+/// and passes every other command to the real docker: one failure of the real path, for a test
+/// that puts the directory first on PATH.
+pub fn docker_failing_on(cases: &str) -> tempfile::TempDir {
+    let real = which::which("docker").unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let wrapper = bin.path().join("docker");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in\n{cases}\nesac\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    bin
+}
 
 /// Someone pushes another image (`from` plus a file at `marker`) under an existing tag.
 pub fn move_tag(tag: &str, from: &str, marker: &str) {

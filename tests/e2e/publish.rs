@@ -125,9 +125,34 @@ fn a_pushed_release_verifies_from_its_reference_alone_and_from_its_archive_alone
         first.stderr
     );
 
-    // The same release pushed again attaches nothing new.
+    // The same release pushed again attaches nothing new. Its registry fails the first push
+    // with a server error, as a registry can fail one of the requests a push makes at once:
+    // the push is tried again, and says so.
     let before = attached(&repo, &digest);
-    let second = release(&[]);
+    let flaky = docker_failing_on(&format!(
+        "*\"push --quiet\"*) [ -e '{marker}' ] || {{ touch '{marker}'; echo 'failed to push: unexpected status from HEAD request to http://{REGISTRY}/v2/x/manifests/1: 500 Internal Server Error' >&2; exit 1; }};;",
+        marker = p.dir.join("../failed-once").display()
+    ));
+    let second = Run::from(
+        docker_cmd(
+            &p.dir,
+            &[
+                "repro", "release", "--image", &repo, "--push", "--tag", "extra",
+            ],
+        )
+        .env("PATH", path_with(flaky.path()))
+        .output()
+        .unwrap(),
+    )
+    .expect(0);
+    let retried = "warning: the registry answered 500 (a server error) while";
+    assert_eq!(
+        second.stderr.matches(retried).count(),
+        1,
+        "{}",
+        second.stderr
+    );
+    assert!(p.dir.join("../failed-once").exists());
     assert!(
         second.stderr.contains("repro.lock: already attached to"),
         "{}",

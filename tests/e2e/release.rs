@@ -1182,22 +1182,9 @@ fn a_first_release_whose_registry_image_cannot_be_read_says_so_and_writes_nothin
             (".dockerignore", ".git\n"),
         ],
     );
-    let real = which::which("docker").unwrap();
-    let bin = tempfile::tempdir().unwrap();
-    let wrapper = bin.path().join("docker");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ncase \"$*\" in\n*\"--file - \"*) echo 'ERROR: failed to solve: the export broke' >&2; exit 1;;\nesac\nexec '{}' \"$@\"\n",
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let bin = docker_failing_on(
+        "*\"--file - \"*) echo 'ERROR: failed to solve: the export broke' >&2; exit 1;;",
+    );
     // A cache of its own, empty: this machine has never read the registry image.
     let cache = tempfile::tempdir().unwrap();
     let out = docker_cmd(&p.dir, &["repro", "release"])
