@@ -580,9 +580,17 @@ make_multiplatform() {
     docker push -q "$arm" >/dev/null
   fi
   log "pushing $multi (linux/amd64: $REGISTRY/repro-test/busybox:1, linux/arm64: $arm)"
-  if ! docker buildx imagetools create -t "$multi" "$REGISTRY/repro-test/busybox:1" "$arm" >"$CACHE/busybox-multi.log" 2>&1; then
-    log "imagetools create failed; see $CACHE/busybox-multi.log"; tail -5 "$CACHE/busybox-multi.log" >&2; exit 1
-  fi
+  # Tried three times: buildx puts each manifest of the index to the tag at once, and the
+  # registry rewrites the tag's link in place, so one of them can meet a 500 (see push_built in
+  # tests/common/mod.rs).
+  local try
+  for try in 1 2 3; do
+    if docker buildx imagetools create -t "$multi" "$REGISTRY/repro-test/busybox:1" "$arm" >"$CACHE/busybox-multi.log" 2>&1; then
+      return 0
+    fi
+    log "imagetools create failed (try $try of 3); see $CACHE/busybox-multi.log"; tail -5 "$CACHE/busybox-multi.log" >&2
+  done
+  exit 1
 }
 
 # Registers qemu-aarch64 with binfmt_misc, as Debian's binfmt.d file says (flag F: the kernel
