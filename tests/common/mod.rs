@@ -427,15 +427,7 @@ pub fn push_built(context: &Path, tag: &str, platforms: &[&str]) -> (String, Str
     }
     args.push(context.to_str().unwrap());
     docker(&args);
-    let mut blobs = std::collections::HashMap::new();
-    let mut layout = tar::Archive::new(std::fs::File::open(&archive).unwrap());
-    for entry in layout.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let name = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
-        blobs.insert(name, bytes);
-    }
+    let blobs = tar_members(&archive);
     let index: serde_json::Value = serde_json::from_slice(&blobs["index.json"]).unwrap();
     let root = &index["manifests"][0];
     let path = repository.strip_prefix(&format!("{REGISTRY}/")).unwrap();
@@ -446,6 +438,20 @@ pub fn push_built(context: &Path, tag: &str, platforms: &[&str]) -> (String, Str
     let digest = pusher.manifest(root);
     pusher.put_manifest(root, tag_name);
     (repository.to_string(), digest)
+}
+
+/// The members of the tar archive at `path`, by path.
+pub fn tar_members(path: &Path) -> std::collections::HashMap<String, Vec<u8>> {
+    let mut members = std::collections::HashMap::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(path).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        members.insert(name, bytes);
+    }
+    members
 }
 
 /// An OCI layout's files (by path in its archive) and the repository they are pushed to.

@@ -350,16 +350,7 @@ fn saved_members(image: &str) -> std::collections::HashMap<String, Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("saved.tar");
     docker(&["save", "-o", tar.to_str().unwrap(), image]);
-    let mut members = std::collections::HashMap::new();
-    let mut archive = tar::Archive::new(std::fs::File::open(&tar).unwrap());
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
-        members.insert(path, bytes);
-    }
-    members
+    tar_members(&tar)
 }
 
 /// The entries of the image index `docker save IMAGE` holds for it: (platform, is an
