@@ -695,8 +695,9 @@ impl Docker {
     /// Pushes `reference`. A push the registry failed with a server error (5xx) is tried
     /// again, [`PUSH_TRIES`] times in all, and `retrying` is told the status each time: a push
     /// is idempotent, and a registry can fail one of the requests a push makes at once (Docker
-    /// 26 sends every manifest of an index to the tag together, and distribution 2.8 rewrites a
-    /// tag's link file in place, so a read of the tag between two writes fails with a 500).
+    /// 26, through containerd 1.7's pusher, sends every manifest of an index to the tag
+    /// together, and distribution 2.8 rewrites a tag's link file in place, so a read of the tag
+    /// between the truncate and the write fails with a 500).
     pub fn push(&self, reference: &str, retrying: &dyn Fn(u16, u32)) -> Result<()> {
         let argv = ["push", "--quiet", "--", reference];
         let mut tries = 1;

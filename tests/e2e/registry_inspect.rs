@@ -213,6 +213,7 @@ fn an_image_only_in_a_registry_is_read_by_digest_without_pulling_it() {
     let multi_tag = format!("{repository}:multi");
     // COPY only: no step runs, so no emulation is needed.
     let (_, multi_digest) = push_built(&multi, &multi_tag, &["linux/amd64", "linux/arm64"]);
+    let _multi_pushed = PushedIndex(repository.clone(), multi_digest.clone());
     let multi_raw = docker(&["buildx", "imagetools", "inspect", "--raw", &multi_tag]).stdout;
     assert_eq!(
         multi_digest,
@@ -222,7 +223,6 @@ fn an_image_only_in_a_registry_is_read_by_digest_without_pulling_it() {
         },
         "the tag names the index pushed"
     );
-    let _multi_pushed = PushedIndex(repository.clone(), multi_digest.clone());
     let multi_pinned = format!("{repository}@{multi_digest}");
     assert!(!in_engine(&multi_pinned));
     let arm64_manifest = serde_json::from_str::<serde_json::Value>(&multi_raw).unwrap()
