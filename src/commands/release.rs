@@ -772,13 +772,10 @@ fn load_and_read(
         }
         // The base's packages, read while it was built on and loaded.
         if let (Role::Base, Some(reading)) = (b.role, base_read.take()) {
-            let read = crate::cancel::join(reading)
-                .ok_or(Error::Interrupted)?
-                .unwrap_or_else(|_| {
-                    Err(Error::Failed(
-                        "internal error: reading the base's packages stopped".into(),
-                    ))
-                })?;
+            let read = joined(
+                crate::cancel::join(reading).ok_or(Error::Interrupted)?,
+                "the base's packages",
+            )?;
             known_layers.extend(read.known);
             base_scans = Some(read.scans.into_iter());
             registry_files = read.below;
@@ -950,11 +947,7 @@ fn read_beside(
         let below = match below {
             Below::None => None,
             Below::Kept(files) => Some(files),
-            Below::Reading(reading) => Some(reading.join().unwrap_or_else(|_| {
-                Err(Error::Failed(
-                    "internal error: reading the registry image's packages stopped".into(),
-                ))
-            })?),
+            Below::Reading(reading) => Some(joined(reading.join(), REGISTRY_PACKAGES)?),
         };
         let mut known = std::collections::HashMap::new();
         let scans = manifests
@@ -976,6 +969,17 @@ fn read_beside(
         })
     })
 }
+
+/// What a thread that read `what` returned, or an internal error where it panicked.
+fn joined<T>(result: std::thread::Result<Result<T>>, what: &str) -> Result<T> {
+    result.unwrap_or_else(|_| {
+        Err(Error::Failed(format!(
+            "internal error: reading {what} stopped"
+        )))
+    })
+}
+
+const REGISTRY_PACKAGES: &str = "the registry image's packages";
 
 /// The files of the registry image a base just built stands on, merged, for the base's scan:
 /// none (the base's archive holds that image's blobs, read with its own), kept on this
@@ -1111,17 +1115,10 @@ fn build_images<'a>(
     )?;
     let (registry_export, below) = match (registry_read, registry_files) {
         // An export that failed at once stops the release before the release is built.
-        (Some((_, reading)), _) if base.pulled.left_out && reading.is_finished() => {
-            match reading.join() {
-                Ok(Ok(files)) => (None, Below::Kept(files)),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => {
-                    return Err(Error::Failed(
-                        "internal error: reading the registry image's packages stopped".into(),
-                    ))
-                }
-            }
-        }
+        (Some((_, reading)), _) if base.pulled.left_out && reading.is_finished() => (
+            None,
+            Below::Kept(joined(reading.join(), REGISTRY_PACKAGES)?),
+        ),
         (Some((stopper, reading)), _) if base.pulled.left_out => {
             (Some(stopper), Below::Reading(reading))
         }
